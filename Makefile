@@ -1,0 +1,35 @@
+# SkyVault: the README's two commands are `make demo` and `make test`.
+# `make setup` installs what is missing and is a fast no-op when everything is there.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBIAN_PACKAGES := postgresql-15 postgresql-15-q3c postgresql-15-pgsphere stilts chromium chromium-driver
+SETUP_STAMP := $(VENV)/.setup-$(shell cat setup.cfg setup.py pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: setup demo test lint bench clean-var
+
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP): setup.cfg setup.py pyproject.toml
+	@bash deploy/install-system-packages.sh $(DEBIAN_PACKAGES)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.setup-*
+	@touch $@
+
+demo: setup
+	@$(BIN)/skyvault demo
+
+test: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+bench: setup
+	@$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -1,0 +1,765 @@
+"""Every published table and column of the archive, declared once.
+
+Column names follow ZTF's (IRSA's ztf tables) where ZTF has them, since users know them.
+The DDL (schema/ddl.py), TAP_SCHEMA (schema/tap_schema.py) and the documentation page
+(schema/docs.py) are generated from these declarations.
+"""
+
+from __future__ import annotations
+
+from skyvault.schema.model import (
+    DOUBLE,
+    FLOAT,
+    INT,
+    LONG,
+    POLYGON,
+    SHORT,
+    SHORT_ARRAY,
+    TEXT,
+    TIMESTAMP,
+    Column,
+    Embargo,
+    ForeignKey,
+    Index,
+    Schema,
+    Table,
+    char,
+)
+
+SURVEY = "survey"
+
+# -- column groups shared by several tables ---------------------------------------------------
+
+
+def _embargo(array: bool = False) -> tuple[Column, ...]:
+    program = (
+        Column("programids", SHORT_ARRAY,
+               "ProgramIDs of the exposures that went into this product", ucd="meta.id")
+        if array else
+        Column("programid", SHORT, "Program identifier: 1 public survey, 2 partnership, "
+               "3 Caltech, more as declared in survey.programs", ucd="meta.id;instr.setup",
+               principal=True, indexed=True, nullable=False)
+    )
+    return (
+        program,
+        Column("release_date", TIMESTAMP, "Date from which the row and its files are public",
+               ucd="time.release", principal=True, nullable=False),
+    )
+
+
+def _position(principal: bool = True) -> tuple[Column, ...]:
+    return (
+        Column("ra", DOUBLE, "Right ascension (ICRS) of the image centre", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=principal, indexed=True, nullable=False),
+        Column("dec", DOUBLE, "Declination (ICRS) of the image centre", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=principal, indexed=True, nullable=False),
+    )
+
+
+def _corners() -> tuple[Column, ...]:
+    columns: list[Column] = []
+    for corner in range(1, 5):
+        columns += [
+            Column(f"ra{corner}", DOUBLE, f"Right ascension of image corner {corner}",
+                   unit="deg", ucd="pos.eq.ra"),
+            Column(f"dec{corner}", DOUBLE, f"Declination of image corner {corner}",
+                   unit="deg", ucd="pos.eq.dec"),
+        ]
+    columns.append(Column("footprint", POLYGON, "Sky footprint of the image (its four corners)",
+                          ucd="pos.outline;obs.field", indexed=True))
+    return tuple(columns)
+
+
+def _quadrant() -> tuple[Column, ...]:
+    return (
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field",
+               principal=True, indexed=True),
+        Column("ccdid", SHORT, "CCD number (1-16)", ucd="meta.id;instr.det", principal=True),
+        Column("qid", SHORT, "Readout quadrant number within the CCD (1-4)",
+               ucd="meta.id;instr.det"),
+        Column("rcid", SHORT, "Readout channel: 4 (ccdid - 1) + qid - 1 (0-63)",
+               ucd="meta.id;instr.det", principal=True),
+    )
+
+
+def _filter() -> tuple[Column, ...]:
+    return (
+        Column("fid", SHORT, "Filter identifier: 1 g, 2 r, 3 i", ucd="meta.id;instr.filter"),
+        Column("filtercode", char(2), "Filter code: zg, zr or zi", ucd="instr.filter",
+               principal=True, indexed=True),
+    )
+
+
+def _epoch() -> tuple[Column, ...]:
+    return (
+        Column("obsjd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
+               ucd="time.start;obs.exposure", principal=True, indexed=True, nullable=False),
+        Column("obsdate", TIMESTAMP, "Date and time (UTC) at the start of the exposure",
+               ucd="time.start;obs.exposure", principal=True),
+        Column("nid", INT, "Night identifier: days since 2017-01-01 at Palomar", ucd="meta.id",
+               indexed=True),
+    )
+
+
+def _versioning() -> tuple[Column, ...]:
+    return (
+        Column("proc_version", SHORT, "Processing version; a reprocessing adds a version",
+               ucd="meta.version", nullable=False, default_sql="1"),
+        Column("is_current", SHORT, "1 for the current processing version, 0 if superseded",
+               ucd="meta.code", nullable=False, default_sql="1"),
+    )
+
+
+def _photometric_quality() -> tuple[Column, ...]:
+    return (
+        Column("seeing", FLOAT, "FWHM of the point-spread function", unit="arcsec",
+               ucd="instr.obsty.seeing", principal=True),
+        Column("maglimit", FLOAT, "5-sigma limiting magnitude for a point source", unit="mag",
+               ucd="phot.mag;stat.max", principal=True),
+        Column("magzp", FLOAT, "Photometric zero point (AB)", unit="mag",
+               ucd="phot.calib;phot.mag"),
+        Column("magzprms", FLOAT, "RMS of the zero-point fit", unit="mag",
+               ucd="stat.stdev;phot.calib"),
+        Column("infobits", INT, "Quality bits; 0 means no known problem", ucd="meta.code.qual"),
+    )
+
+
+def _wcs() -> tuple[Column, ...]:
+    names = {
+        "crval1": ("Reference right ascension of the WCS", "deg", DOUBLE),
+        "crval2": ("Reference declination of the WCS", "deg", DOUBLE),
+        "crpix1": ("Reference pixel along axis 1", "pix", DOUBLE),
+        "crpix2": ("Reference pixel along axis 2", "pix", DOUBLE),
+        "cd11": ("WCS CD matrix element 1_1", "deg/pix", DOUBLE),
+        "cd12": ("WCS CD matrix element 1_2", "deg/pix", DOUBLE),
+        "cd21": ("WCS CD matrix element 2_1", "deg/pix", DOUBLE),
+        "cd22": ("WCS CD matrix element 2_2", "deg/pix", DOUBLE),
+        "naxis1": ("Image width", "pix", INT),
+        "naxis2": ("Image height", "pix", INT),
+    }
+    return tuple(
+        Column(name, kind, description, unit=unit, ucd="pos.wcs")
+        for name, (description, unit, kind) in names.items()
+    )
+
+
+def _pgsphere_index(table: str) -> Index:
+    return Index(f"{table}_footprint_idx", "footprint", method="gist")
+
+
+def _q3c_index(table: str, cluster: bool = False) -> Index:
+    return Index(f"{table}_q3c_idx", "q3c_ang2ipix(ra, dec)", cluster=cluster)
+
+
+# -- programs and releases ----------------------------------------------------------------------
+
+PROGRAMS = Table(
+    SURVEY, "programs",
+    "Observing programs and the rule that sets when their data become public",
+    columns=(
+        Column("programid", SHORT, "Program identifier", ucd="meta.id;meta.main",
+               principal=True, nullable=False, primary_key=True),
+        Column("name", TEXT, "Program name", ucd="meta.id", principal=True, nullable=False),
+        Column("description", TEXT, "What the program is", ucd="meta.note"),
+        Column("release_rule", TEXT,
+               "'data_release': public at the next data release whose cutoff covers the "
+               "observation; 'proprietary_period': public after proprietary_days, or at "
+               "release_name when given", ucd="meta.code", nullable=False),
+        Column("proprietary_days", INT, "Proprietary period after the observation", unit="d",
+               ucd="time.interval"),
+        Column("release_name", TEXT, "Named data release at which the program becomes public",
+               ucd="meta.id"),
+    ),
+)
+
+DATA_RELEASES = Table(
+    SURVEY, "data_releases",
+    "Public data releases: from release_date, data observed before observation_cutoff "
+    "by the listed programs are public",
+    columns=(
+        Column("release_name", TEXT, "Release name, e.g. DR1", ucd="meta.id;meta.main",
+               principal=True, nullable=False, primary_key=True),
+        Column("release_date", TIMESTAMP, "Date the release becomes public",
+               ucd="time.release", principal=True, nullable=False),
+        Column("observation_cutoff", TIMESTAMP,
+               "Observations before this date are in the release", ucd="time.end",
+               principal=True, nullable=False),
+        Column("programids", SHORT_ARRAY, "Programs whose data the release makes public",
+               ucd="meta.id", nullable=False),
+        Column("notes", TEXT, "Notes on the release", ucd="meta.note"),
+    ),
+)
+
+# -- images -------------------------------------------------------------------------------------
+
+EXPOSURES = Table(
+    SURVEY, "exposures",
+    "Camera exposures: one row per shutter opening, with its pointing and program",
+    columns=(
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id;meta.main", principal=True,
+               indexed=True, nullable=False, primary_key=True),
+        *_epoch(),
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field",
+               principal=True, indexed=True),
+        *_filter(),
+        Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure",
+               principal=True),
+        Column("telra", DOUBLE, "Telescope pointing, right ascension", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=True, indexed=True, nullable=False),
+        Column("teldec", DOUBLE, "Telescope pointing, declination", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=True, indexed=True, nullable=False),
+        Column("airmass", FLOAT, "Airmass at the start of the exposure", ucd="obs.airMass"),
+        Column("moonillf", FLOAT, "Fraction of the Moon illuminated",
+               ucd="instr.obsty.site;stat.fraction"),
+        Column("itid", SHORT, "Image type identifier: 1 science, 2 bias, 3 dark, 4 flat",
+               ucd="meta.code"),
+        Column("imgtypecode", char(1), "Image type code: o object, b bias, f flat",
+               ucd="meta.code"),
+        *_embargo(),
+    ),
+    indexes=(Index("exposures_q3c_idx", "q3c_ang2ipix(telra, teldec)"),
+             Index("exposures_obsjd_idx", "obsjd")),
+    embargo=Embargo(),
+)
+
+RAW_IMAGES = Table(
+    SURVEY, "raw_images",
+    "Raw CCD images as the camera wrote them (four readout quadrants with overscan)",
+    columns=(
+        Column("rawid", LONG, "Raw image identifier", ucd="meta.id;meta.main", principal=True,
+               indexed=True, nullable=False, primary_key=True, identity=True),
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id", indexed=True,
+               nullable=False),
+        *_epoch(),
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field",
+               principal=True, indexed=True),
+        Column("ccdid", SHORT, "CCD number (1-16)", ucd="meta.id;instr.det", principal=True),
+        *_filter(),
+        Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure"),
+        Column("filefracday", LONG, "UT date and fraction of day, YYYYMMDDdddddd",
+               ucd="meta.id"),
+        *_position(),
+        *_corners(),
+        *_versioning(),
+        *_embargo(),
+    ),
+    foreign_keys=(ForeignKey(("expid",), "survey.exposures", ("expid",)),),
+    indexes=(_q3c_index("raw_images"), _pgsphere_index("raw_images"),
+             Index("raw_images_obsjd_idx", "obsjd")),
+    unique=(("expid", "ccdid", "proc_version"),),
+    embargo=Embargo(),
+)
+
+CALIBRATION_IMAGES = Table(
+    SURVEY, "calibration_images",
+    "Calibration products per readout quadrant and night: bias and high-frequency flat",
+    columns=(
+        Column("calid", LONG, "Calibration product identifier", ucd="meta.id;meta.main",
+               principal=True, indexed=True, nullable=False, primary_key=True, identity=True),
+        Column("caltype", TEXT, "Calibration type: bias or hifreqflat", ucd="meta.code",
+               principal=True, nullable=False),
+        Column("nid", INT, "Night identifier", ucd="meta.id", indexed=True, nullable=False),
+        Column("obsdate", TIMESTAMP, "Night the calibration applies to (UTC date)",
+               ucd="time.epoch", principal=True),
+        Column("ccdid", SHORT, "CCD number (1-16)", ucd="meta.id;instr.det", principal=True),
+        Column("qid", SHORT, "Readout quadrant number within the CCD (1-4)",
+               ucd="meta.id;instr.det"),
+        Column("rcid", SHORT, "Readout channel (0-63)", ucd="meta.id;instr.det"),
+        *_filter(),
+        Column("nframes", SHORT, "Number of frames combined", ucd="meta.number"),
+        *_versioning(),
+        *_embargo(array=True),
+    ),
+    unique=(("caltype", "nid", "rcid", "filtercode", "proc_version"),),
+    embargo=Embargo("programids", is_array=True),
+)
+
+SCIENCE_IMAGES = Table(
+    SURVEY, "science_images",
+    "Calibrated science images, one per exposure and readout quadrant",
+    columns=(
+        Column("pid", LONG, "Processed image identifier", ucd="meta.id;meta.main",
+               principal=True, indexed=True, nullable=False, primary_key=True, identity=True),
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id", indexed=True,
+               nullable=False),
+        *_epoch(),
+        *_quadrant(),
+        *_filter(),
+        Column("filefracday", LONG, "UT date and fraction of day, YYYYMMDDdddddd",
+               ucd="meta.id"),
+        Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure",
+               principal=True),
+        Column("airmass", FLOAT, "Airmass", ucd="obs.airMass"),
+        *_photometric_quality(),
+        Column("astrom_rms", FLOAT, "RMS of the astrometric fit against the reference catalog",
+               unit="arcsec", ucd="stat.stdev;pos"),
+        Column("nsources", INT, "Number of sources in the PSF catalog", ucd="meta.number"),
+        *_position(),
+        *_corners(),
+        *_wcs(),
+        Column("rawid", LONG, "Raw image this was processed from", ucd="meta.id"),
+        Column("bias_calid", LONG, "Bias used", ucd="meta.id"),
+        Column("flat_calid", LONG, "Flat used", ucd="meta.id"),
+        Column("pipeline_version", TEXT, "Version of the processing pipeline",
+               ucd="meta.version"),
+        Column("processed_at", TIMESTAMP, "When the image was processed",
+               ucd="time.processing"),
+        *_versioning(),
+        *_embargo(),
+    ),
+    foreign_keys=(
+        ForeignKey(("expid",), "survey.exposures", ("expid",)),
+        ForeignKey(("rawid",), "survey.raw_images", ("rawid",)),
+    ),
+    indexes=(_q3c_index("science_images"), _pgsphere_index("science_images"),
+             Index("science_images_obsjd_idx", "obsjd"),
+             Index("science_images_field_idx", "field, rcid, filtercode")),
+    unique=(("expid", "rcid", "proc_version"),),
+    embargo=Embargo(),
+)
+
+REFERENCE_IMAGES = Table(
+    SURVEY, "reference_images",
+    "Reference co-adds per field, readout quadrant and filter",
+    columns=(
+        Column("refid", LONG, "Reference image identifier", ucd="meta.id;meta.main",
+               principal=True, indexed=True, nullable=False, primary_key=True, identity=True),
+        *_quadrant(),
+        *_filter(),
+        Column("nframes", SHORT, "Number of epochs co-added", ucd="meta.number",
+               principal=True),
+        Column("startobsdate", TIMESTAMP, "Start of the earliest epoch co-added",
+               ucd="time.start", principal=True),
+        Column("endobsdate", TIMESTAMP, "End of the latest epoch co-added", ucd="time.end",
+               principal=True),
+        Column("startobsjd", DOUBLE, "Julian date of the earliest epoch", unit="d",
+               ucd="time.start"),
+        Column("endobsjd", DOUBLE, "Julian date of the latest epoch", unit="d",
+               ucd="time.end"),
+        *_photometric_quality(),
+        *_position(),
+        *_corners(),
+        *_wcs(),
+        Column("pipeline_version", TEXT, "Version of the processing pipeline",
+               ucd="meta.version"),
+        *_versioning(),
+        *_embargo(array=True),
+    ),
+    indexes=(_q3c_index("reference_images"), _pgsphere_index("reference_images")),
+    unique=(("field", "rcid", "filtercode", "proc_version"),),
+    embargo=Embargo("programids", is_array=True),
+)
+
+DIFFERENCE_IMAGES = Table(
+    SURVEY, "difference_images",
+    "Difference images: a science image minus its PSF-matched reference",
+    columns=(
+        Column("diffid", LONG, "Difference image identifier", ucd="meta.id;meta.main",
+               principal=True, indexed=True, nullable=False, primary_key=True, identity=True),
+        Column("pid", LONG, "Science image", ucd="meta.id", indexed=True, nullable=False),
+        Column("refid", LONG, "Reference image", ucd="meta.id", nullable=False),
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id", indexed=True),
+        *_epoch(),
+        *_quadrant(),
+        *_filter(),
+        Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure"),
+        Column("maglimit", FLOAT, "5-sigma limiting magnitude of the difference", unit="mag",
+               ucd="phot.mag;stat.max", principal=True),
+        Column("ncandidates", INT, "Number of candidates detected", ucd="meta.number"),
+        *_position(),
+        *_corners(),
+        *_versioning(),
+        *_embargo(),
+    ),
+    foreign_keys=(
+        ForeignKey(("pid",), "survey.science_images", ("pid",)),
+        ForeignKey(("refid",), "survey.reference_images", ("refid",)),
+    ),
+    indexes=(_q3c_index("difference_images"), _pgsphere_index("difference_images"),
+             Index("difference_images_obsjd_idx", "obsjd")),
+    unique=(("pid", "refid", "proc_version"),),
+    embargo=Embargo(),
+)
+
+FILES = Table(
+    SURVEY, "files",
+    "Every archived file: where it is, its size and SHA-256, and the product it belongs to",
+    columns=(
+        Column("file_id", LONG, "File identifier", ucd="meta.id;meta.main", principal=True,
+               nullable=False, primary_key=True, identity=True),
+        Column("path", TEXT, "Path in the file store, relative to /files/", ucd="meta.ref.url",
+               principal=True, indexed=True, nullable=False),
+        Column("product", TEXT, "Product type: raw, bias, hifreqflat, sciimg, mskimg, psfcat, "
+               "sexcat, refimg, refcat, diffimg, diffcat, ...", ucd="meta.code",
+               principal=True, nullable=False),
+        Column("image_table", TEXT, "Table of the image this file belongs to",
+               ucd="meta.ref"),
+        Column("image_id", LONG, "Identifier of that image (rawid, calid, pid, refid, diffid)",
+               ucd="meta.id", indexed=True),
+        Column("content_type", TEXT, "MIME type", ucd="meta.code.mime", nullable=False),
+        Column("size_bytes", LONG, "File size", unit="byte", ucd="phys.size;meta.file",
+               principal=True, nullable=False),
+        Column("sha256", char(64), "SHA-256 checksum, hexadecimal", ucd="meta.checksum",
+               principal=True, nullable=False),
+        Column("ingested_at", TIMESTAMP, "When the file was archived", ucd="time.processing",
+               nullable=False, default_sql="now()"),
+        *_versioning(),
+        *_embargo(array=True),
+    ),
+    indexes=(Index("files_image_idx", "image_table, image_id"),),
+    unique=(("path",),),
+    embargo=Embargo("programids", is_array=True),
+)
+
+# -- source catalogs ----------------------------------------------------------------------------
+
+
+def _detection_columns() -> tuple[Column, ...]:
+    return (
+        Column("sourceid", LONG, "Source identifier, unique within the catalog",
+               ucd="meta.id;meta.main", principal=True, nullable=False),
+        Column("pid", LONG, "Science image the source was detected on", ucd="meta.id",
+               principal=True, indexed=True, nullable=False),
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id"),
+        Column("nid", INT, "Night identifier", ucd="meta.id", nullable=False),
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field"),
+        Column("rcid", SHORT, "Readout channel (0-63)", ucd="meta.id;instr.det"),
+        *_filter(),
+        Column("ra", DOUBLE, "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main",
+               principal=True, indexed=True, nullable=False),
+        Column("dec", DOUBLE, "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main",
+               principal=True, indexed=True, nullable=False),
+        Column("x", FLOAT, "Pixel position along axis 1 (1-based, FITS)", unit="pix",
+               ucd="pos.cartesian.x;instr.det"),
+        Column("y", FLOAT, "Pixel position along axis 2 (1-based, FITS)", unit="pix",
+               ucd="pos.cartesian.y;instr.det"),
+    )
+
+
+def _detection_tail() -> tuple[Column, ...]:
+    return (
+        Column("flags", INT, "Extraction and photometry flags", ucd="meta.code"),
+        Column("snr", FLOAT, "Signal-to-noise ratio", ucd="stat.snr"),
+        Column("obsjd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
+               ucd="time.epoch", principal=True, nullable=False),
+        *_embargo(),
+    )
+
+
+PSF_SOURCES = Table(
+    SURVEY, "psf_sources",
+    "PSF-fit photometry of the sources detected on science images",
+    columns=(
+        *_detection_columns(),
+        Column("mag", FLOAT, "PSF-fit magnitude (AB, calibrated)", unit="mag",
+               ucd="phot.mag", principal=True),
+        Column("magerr", FLOAT, "Uncertainty of mag", unit="mag", ucd="stat.error;phot.mag",
+               principal=True),
+        Column("flux", FLOAT, "PSF-fit flux", unit="ct", ucd="phot.flux"),
+        Column("fluxerr", FLOAT, "Uncertainty of flux", unit="ct", ucd="stat.error;phot.flux"),
+        Column("sharpness", FLOAT, "Sharpness of the PSF fit (0 for a point source)",
+               ucd="src.morph.param"),
+        Column("chi", FLOAT, "Reduced chi-square of the PSF fit", ucd="stat.fit.chi2"),
+        *_detection_tail(),
+    ),
+    indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
+    embargo=Embargo(),
+    partition_by="RANGE (nid)",
+)
+
+APERTURE_SOURCES = Table(
+    SURVEY, "aperture_sources",
+    "Aperture photometry of the sources detected on science images",
+    columns=(
+        *_detection_columns(),
+        Column("mag", FLOAT, "Aperture magnitude (AB, calibrated)", unit="mag",
+               ucd="phot.mag", principal=True),
+        Column("magerr", FLOAT, "Uncertainty of mag", unit="mag", ucd="stat.error;phot.mag",
+               principal=True),
+        Column("flux", FLOAT, "Aperture flux", unit="ct", ucd="phot.flux"),
+        Column("fluxerr", FLOAT, "Uncertainty of flux", unit="ct", ucd="stat.error;phot.flux"),
+        Column("fwhm", FLOAT, "Full width at half maximum", unit="arcsec",
+               ucd="phys.angSize"),
+        Column("a", FLOAT, "Semi-major axis", unit="pix", ucd="phys.size.smajAxis"),
+        Column("b", FLOAT, "Semi-minor axis", unit="pix", ucd="phys.size.sminAxis"),
+        Column("theta", FLOAT, "Position angle of the major axis", unit="deg",
+               ucd="pos.posAng"),
+        *_detection_tail(),
+    ),
+    indexes=(_q3c_index("aperture_sources", cluster=True),
+             Index("aperture_sources_pid_idx", "pid")),
+    embargo=Embargo(),
+    partition_by="RANGE (nid)",
+)
+
+# -- solar system -------------------------------------------------------------------------------
+
+SOLAR_SYSTEM_OBJECTS = Table(
+    SURVEY, "solar_system_objects",
+    "Osculating orbits of asteroids and comets (heliocentric ecliptic J2000)",
+    columns=(
+        Column("designation", TEXT, "Designation (number or provisional)",
+               ucd="meta.id;meta.main", principal=True, nullable=False, primary_key=True),
+        Column("name", TEXT, "Name", ucd="meta.id", principal=True, indexed=True),
+        Column("number", INT, "Minor planet number", ucd="meta.id"),
+        Column("orbit_type", TEXT, "asteroid or comet", ucd="meta.code", principal=True,
+               nullable=False),
+        Column("epoch_mjd", DOUBLE, "Epoch of osculation (MJD, TDB)", unit="d",
+               ucd="time.epoch", nullable=False),
+        Column("a", DOUBLE, "Semi-major axis", unit="AU", ucd="phys.size.smajAxis"),
+        Column("q", DOUBLE, "Perihelion distance", unit="AU", ucd="phys.distance"),
+        Column("e", DOUBLE, "Eccentricity", ucd="src.orbital.eccentricity", nullable=False),
+        Column("incl", DOUBLE, "Inclination", unit="deg", ucd="src.orbital.inclination",
+               nullable=False),
+        Column("node", DOUBLE, "Longitude of the ascending node", unit="deg",
+               ucd="src.orbital.node", nullable=False),
+        Column("peri", DOUBLE, "Argument of perihelion", unit="deg",
+               ucd="src.orbital.periastron", nullable=False),
+        Column("mean_anomaly", DOUBLE, "Mean anomaly at epoch", unit="deg",
+               ucd="src.orbital.meanAnomaly"),
+        Column("tp_mjd", DOUBLE, "Time of perihelion passage (MJD, TDB)", unit="d",
+               ucd="time.epoch"),
+        Column("h", FLOAT, "Absolute magnitude", unit="mag", ucd="phys.magAbs"),
+        Column("g", FLOAT, "Slope parameter", ucd="phys.albedo"),
+        Column("uncertainty", SHORT, "MPC uncertainty parameter U (0-9)",
+               ucd="stat.error;meta.code"),
+        Column("source", TEXT, "Where the orbit came from", ucd="meta.ref"),
+    ),
+    indexes=(Index("solar_system_objects_name_idx", "lower(name)"),),
+)
+
+SURVEY_SCHEMA = Schema(SURVEY, "The survey's exposures, images, source catalogs and orbits", (
+    PROGRAMS, DATA_RELEASES, EXPOSURES, RAW_IMAGES, CALIBRATION_IMAGES, SCIENCE_IMAGES,
+    REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES,
+    SOLAR_SYSTEM_OBJECTS,
+))
+
+# -- ObsCore ------------------------------------------------------------------------------------
+
+_OBSCORE = "obscore:"
+# Filter bandpasses of the camera (metres), for em_min / em_max.
+FILTER_BANDS = {"zg": (4.087e-7, 5.522e-7), "zr": (5.600e-7, 7.316e-7), "zi": (6.960e-7, 8.880e-7)}
+
+
+def _oc(name: str, kind, description: str, ucd: str, utype: str | None,
+        unit: str | None = None, **extra) -> Column:
+    return Column(name, kind, description, unit=unit, ucd=ucd,
+                  utype=f"{_OBSCORE}{utype}" if utype else None,
+                  std=utype is not None, **extra)
+
+
+OBSCORE_COLUMNS = (
+    _oc("dataproduct_type", TEXT, "Data product type (image)", "meta.code.class",
+        "ObsDataset.dataProductType", principal=True),
+    _oc("calib_level", INT, "Calibration level: 1 raw, 2 calibrated, 3 co-added or derived",
+        "meta.code;obs.calib", "ObsDataset.calibLevel", principal=True, nullable=False),
+    _oc("obs_collection", TEXT, "Collection: SkyVault/raw, /sci, /ref or /diff", "meta.id",
+        "DataID.collection", principal=True, nullable=False),
+    _oc("obs_id", TEXT, "Observation identifier (the exposure, or the reference's key)",
+        "meta.id", "DataID.observationID", principal=True, nullable=False),
+    _oc("obs_publisher_did", TEXT, "IVOA publisher dataset identifier", "meta.ref.ivoid",
+        "Curation.publisherDID", principal=True, nullable=False, indexed=True),
+    _oc("access_url", TEXT, "DataLink document of the dataset", "meta.ref.url",
+        "Access.reference", principal=True),
+    _oc("access_format", TEXT, "Format of what access_url returns", "meta.code.mime",
+        "Access.format", principal=True),
+    _oc("access_estsize", LONG, "Estimated size of the main file", "phys.size;meta.file",
+        "Access.size", unit="kbyte", principal=True),
+    _oc("target_name", TEXT, "Survey field of the observation", "meta.id;src", "Target.name"),
+    _oc("s_ra", DOUBLE, "Right ascension of the image centre (ICRS)", "pos.eq.ra",
+        "Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C1", unit="deg",
+        principal=True, indexed=True),
+    _oc("s_dec", DOUBLE, "Declination of the image centre (ICRS)", "pos.eq.dec",
+        "Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C2", unit="deg",
+        principal=True, indexed=True),
+    _oc("s_fov", DOUBLE, "Diameter of the region covered (image diagonal)",
+        "phys.angSize;instr.fov", "Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
+        unit="deg", principal=True),
+    _oc("s_region", POLYGON, "Footprint of the image", "pos.outline;obs.field",
+        "Char.SpatialAxis.Coverage.Support.Area", unit="deg", principal=True, indexed=True),
+    _oc("s_resolution", DOUBLE, "Spatial resolution (seeing FWHM)", "pos.angResolution",
+        "Char.SpatialAxis.Resolution.Refval.value", unit="arcsec", principal=True),
+    _oc("s_xel1", LONG, "Number of pixels along axis 1", "meta.number",
+        "Char.SpatialAxis.numBins1"),
+    _oc("s_xel2", LONG, "Number of pixels along axis 2", "meta.number",
+        "Char.SpatialAxis.numBins2"),
+    _oc("t_min", DOUBLE, "Start of the observation (MJD, UTC)", "time.start;obs.exposure",
+        "Char.TimeAxis.Coverage.Bounds.Limits.StartTime", unit="d", principal=True,
+        indexed=True),
+    _oc("t_max", DOUBLE, "End of the observation (MJD, UTC)", "time.end;obs.exposure",
+        "Char.TimeAxis.Coverage.Bounds.Limits.StopTime", unit="d", principal=True),
+    _oc("t_exptime", DOUBLE, "Total exposure time", "time.duration;obs.exposure",
+        "Char.TimeAxis.Coverage.Support.Extent", unit="s", principal=True),
+    _oc("t_resolution", DOUBLE, "Temporal resolution (the exposure time)", "time.resolution",
+        "Char.TimeAxis.Resolution.Refval.value", unit="s"),
+    _oc("t_xel", LONG, "Number of elements along the time axis", "meta.number",
+        "Char.TimeAxis.numBins"),
+    _oc("em_min", DOUBLE, "Shortest wavelength of the filter", "em.wl;stat.min",
+        "Char.SpectralAxis.Coverage.Bounds.Limits.LoLimit", unit="m", principal=True),
+    _oc("em_max", DOUBLE, "Longest wavelength of the filter", "em.wl;stat.max",
+        "Char.SpectralAxis.Coverage.Bounds.Limits.HiLimit", unit="m", principal=True),
+    _oc("em_res_power", DOUBLE, "Spectral resolving power of the filter", "spect.resolution",
+        "Char.SpectralAxis.Resolution.ResolPower.refVal"),
+    _oc("em_xel", LONG, "Number of elements along the spectral axis", "meta.number",
+        "Char.SpectralAxis.numBins"),
+    _oc("o_ucd", TEXT, "UCD of the observable", "meta.ucd", "Char.ObservableAxis.ucd"),
+    _oc("pol_states", TEXT, "Polarization states (none)", "meta.code;phys.polarization",
+        "Char.PolarizationAxis.stateList"),
+    _oc("pol_xel", LONG, "Number of polarization samples", "meta.number",
+        "Char.PolarizationAxis.numBins"),
+    _oc("facility_name", TEXT, "Telescope", "meta.id;instr.tel",
+        "Provenance.ObsConfig.Facility.name"),
+    _oc("instrument_name", TEXT, "Instrument", "meta.id;instr",
+        "Provenance.ObsConfig.Instrument.name"),
+    _oc("obs_release_date", TIMESTAMP, "Date of public release", "time.release",
+        "Curation.releaseDate", principal=True),
+    _oc("data_rights", TEXT, "public or proprietary", "meta.code", "Curation.rights"),
+    Column("field", INT, "Survey field", ucd="meta.id;obs.field", principal=True),
+    Column("ccdid", SHORT, "CCD number (1-16)", ucd="meta.id;instr.det"),
+    Column("qid", SHORT, "Readout quadrant (1-4); NULL for raw CCD images",
+           ucd="meta.id;instr.det"),
+    Column("rcid", SHORT, "Readout channel (0-63); NULL for raw CCD images",
+           ucd="meta.id;instr.det"),
+    Column("filtercode", char(2), "Filter code: zg, zr or zi", ucd="instr.filter",
+           principal=True),
+    Column("programid", SHORT, "Program identifier (NULL for reference co-adds)",
+           ucd="meta.id;instr.setup"),
+    Column("image_table", TEXT, "Survey table of the image", ucd="meta.ref"),
+    Column("image_id", LONG, "Identifier in that table (rawid, pid, refid, diffid)",
+           ucd="meta.id"),
+)
+
+
+def _obscore_select(table: str, key: str, collection: str, calib_level: int, obs_id: str,
+                    product: str, *, has_wcs: bool, seeing: str, exptime: str, t_min: str,
+                    t_max: str, quadrant: bool, programid: str) -> str:
+    naxis = ("i.naxis1", "i.naxis2") if has_wcs else ("NULL", "NULL")
+    return f"""
+SELECT 'image'::text, {calib_level}, 'SkyVault/{collection}'::text, {obs_id},
+       archive.publisher_did('{collection}', i.{key}),
+       archive.service_url() || '/datalink/links?ID='
+           || archive.url_quote(archive.publisher_did('{collection}', i.{key})),
+       'application/x-votable+xml;content=datalink'::text,
+       (SELECT ceil(f.size_bytes / 1024.0)::bigint FROM survey.files f
+         WHERE f.image_table = '{table}' AND f.image_id = i.{key}
+           AND f.product = '{product}' AND f.is_current = 1 LIMIT 1),
+       'field ' || i.field, i.ra, i.dec,
+       q3c_dist(i.ra1, i.dec1, i.ra3, i.dec3), i.footprint, {seeing}::double precision,
+       {naxis[0]}::bigint, {naxis[1]}::bigint, {t_min}, {t_max},
+       {exptime}::double precision, {exptime}::double precision, 1::bigint,
+       archive.filter_em_min(i.filtercode), archive.filter_em_max(i.filtercode),
+       archive.filter_em_min(i.filtercode) / nullif(archive.filter_em_max(i.filtercode)
+           - archive.filter_em_min(i.filtercode), 0) * 2,
+       1::bigint, 'phot.count'::text, NULL::text, NULL::bigint,
+       'P48'::text, 'SkyVault camera'::text, i.release_date,
+       CASE WHEN i.release_date <= now() THEN 'public' ELSE 'proprietary' END,
+       i.field, i.ccdid, {'i.qid' if quadrant else 'NULL::smallint'},
+       {'i.rcid' if quadrant else 'NULL::smallint'}, i.filtercode, {programid},
+       '{table}'::text, i.{key}
+  FROM survey.{table} i
+ WHERE i.is_current = 1"""
+
+
+_MJD = "- 2400000.5"
+OBSCORE_VIEW_SQL = " UNION ALL ".join([
+    _obscore_select("raw_images", "rawid", "raw", 1, "i.expid::text", "raw", has_wcs=False,
+                    seeing="NULL", exptime="i.exptime", t_min=f"i.obsjd {_MJD}",
+                    t_max=f"i.obsjd {_MJD} + i.exptime / 86400.0", quadrant=False,
+                    programid="i.programid"),
+    _obscore_select("science_images", "pid", "sci", 2, "i.expid::text", "sciimg",
+                    has_wcs=True, seeing="i.seeing", exptime="i.exptime",
+                    t_min=f"i.obsjd {_MJD}", t_max=f"i.obsjd {_MJD} + i.exptime / 86400.0",
+                    quadrant=True, programid="i.programid"),
+    _obscore_select("reference_images", "refid", "ref", 3,
+                    "'ref/' || i.field || '/' || i.rcid || '/' || i.filtercode", "refimg",
+                    has_wcs=True, seeing="i.seeing", exptime="NULL",
+                    t_min=f"i.startobsjd {_MJD}", t_max=f"i.endobsjd {_MJD}", quadrant=True,
+                    programid="NULL::smallint"),
+    _obscore_select("difference_images", "diffid", "diff", 3, "i.expid::text", "diffimg",
+                    has_wcs=False, seeing="NULL", exptime="i.exptime",
+                    t_min=f"i.obsjd {_MJD}", t_max=f"i.obsjd {_MJD} + i.exptime / 86400.0",
+                    quadrant=True, programid="i.programid"),
+])
+
+OBSCORE = Table(
+    "ivoa", "obscore",
+    "ObsCore 1.1 view of every image product: raw, science, reference and difference images",
+    columns=OBSCORE_COLUMNS,
+    utype="ivo://ivoa.net/std/obscore#table-1.1",
+    table_type="view",
+    view_sql=OBSCORE_VIEW_SQL,
+)
+
+IVOA_SCHEMA = Schema("ivoa", "IVOA data models: ObsCore", (OBSCORE,))
+
+# -- TAP_SCHEMA (TAP 1.1 section 4) ---------------------------------------------------------------
+
+
+def _ts(name: str, kind, description: str, nullable: bool = True, key: bool = False) -> Column:
+    return Column(name, kind, description, principal=True, std=True, nullable=nullable,
+                  primary_key=key)
+
+
+TAP_SCHEMA_SCHEMAS = Table("tap_schema", "schemas", "Schemas published by this service", (
+    _ts("schema_name", TEXT, "Schema name", nullable=False, key=True),
+    _ts("utype", TEXT, "Utype of the schema"),
+    _ts("description", TEXT, "Description of the schema"),
+    _ts("schema_index", INT, "Recommended order of the schemas"),
+))
+TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this service", (
+    _ts("schema_name", TEXT, "Schema of the table", nullable=False),
+    _ts("table_name", TEXT, "Qualified table name", nullable=False, key=True),
+    _ts("table_type", TEXT, "table or view", nullable=False),
+    _ts("utype", TEXT, "Utype of the table"),
+    _ts("description", TEXT, "Description of the table"),
+    _ts("table_index", INT, "Recommended order of the tables"),
+), foreign_keys=(ForeignKey(("schema_name",), "tap_schema.schemas", ("schema_name",)),))
+TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published tables", (
+    _ts("table_name", TEXT, "Qualified table name", nullable=False, key=True),
+    _ts("column_name", TEXT, "Column name", nullable=False, key=True),
+    _ts("datatype", TEXT, "VOTable datatype", nullable=False),
+    _ts("arraysize", TEXT, "VOTable arraysize"),
+    _ts("xtype", TEXT, "VOTable/DALI xtype"),
+    _ts("size", INT, "Deprecated TAP 1.0 size: arraysize as an integer"),
+    _ts("description", TEXT, "Description of the column"),
+    _ts("utype", TEXT, "Utype of the column"),
+    _ts("unit", TEXT, "Unit (VOUnit)"),
+    _ts("ucd", TEXT, "UCD 1+"),
+    _ts("indexed", INT, "1 if the column is indexed", nullable=False),
+    _ts("principal", INT, "1 if the column is principal", nullable=False),
+    _ts("std", INT, "1 if the column is defined by a standard", nullable=False),
+    _ts("column_index", INT, "Recommended order of the columns"),
+), foreign_keys=(ForeignKey(("table_name",), "tap_schema.tables", ("table_name",)),))
+TAP_SCHEMA_KEYS = Table("tap_schema", "keys", "Foreign keys between published tables", (
+    _ts("key_id", TEXT, "Key identifier", nullable=False, key=True),
+    _ts("from_table", TEXT, "Table holding the foreign key", nullable=False),
+    _ts("target_table", TEXT, "Table the key points to", nullable=False),
+    _ts("description", TEXT, "Description of the key"),
+    _ts("utype", TEXT, "Utype of the key"),
+), foreign_keys=(ForeignKey(("from_table",), "tap_schema.tables", ("table_name",)),
+                 ForeignKey(("target_table",), "tap_schema.tables", ("table_name",))))
+TAP_SCHEMA_KEY_COLUMNS = Table("tap_schema", "key_columns", "Columns of the foreign keys", (
+    _ts("key_id", TEXT, "Key identifier", nullable=False),
+    _ts("from_column", TEXT, "Column in from_table", nullable=False),
+    _ts("target_column", TEXT, "Column in target_table", nullable=False),
+), foreign_keys=(ForeignKey(("key_id",), "tap_schema.keys", ("key_id",)),))
+
+TAP_SCHEMA_SCHEMA = Schema(
+    "tap_schema", "Metadata of the tables this service publishes (TAP 1.1)", (
+    TAP_SCHEMA_SCHEMAS, TAP_SCHEMA_TABLES, TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEYS,
+    TAP_SCHEMA_KEY_COLUMNS,
+    ),
+)
+
+PUBLISHED_SCHEMAS = (SURVEY_SCHEMA, IVOA_SCHEMA, TAP_SCHEMA_SCHEMA)
+PUBLISHED_TABLES: tuple[Table, ...] = tuple(
+    table for schema in PUBLISHED_SCHEMAS for table in schema.tables if table.published
+)
+EMBARGOED_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.embargo)
+
+
+def table_by_name(qualified_name: str) -> Table:
+    for table in PUBLISHED_TABLES:
+        if table.qualified_name == qualified_name.lower():
+            return table
+    raise KeyError(qualified_name)

@@ -1,0 +1,35 @@
+"""The Flask application: one blueprint per service, errors in each protocol's own format."""
+
+from __future__ import annotations
+
+import logging
+from importlib import import_module
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+# (module, blueprint attribute) of each service, registered in this order.
+BLUEPRINTS: list[tuple[str, str]] = [
+    ("skyvault.server.health", "blueprint"),
+]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask("skyvault.server", static_folder=None)
+    app.config.update(config or {})
+    for module_name, attribute in BLUEPRINTS:
+        app.register_blueprint(getattr(import_module(module_name), attribute))
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Response | HTTPException:
+        # Services turn their own errors into their protocol's format; whatever escapes them
+        # is logged here and answered without a stack trace or internal detail.
+        if isinstance(error, HTTPException):
+            return error
+        log.exception("unhandled error")
+        return Response("Internal error; it has been logged.\n", status=500,
+                        mimetype="text/plain")
+
+    return app

@@ -1,0 +1,3 @@
+from skyvault.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""Settings read from the environment, with defaults that suit the demo on one machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where SkyVault keeps its state and how it reaches its database."""
+
+    home: Path
+    """Private data folder: the embedded cluster, the file store, job results."""
+    database_url: str | None
+    """An external PostgreSQL 15+ with q3c and pgsphere; None means the embedded cluster."""
+    pg_port: int
+    http_port: int
+    base_url: str | None
+    """Public URL of the service, when it sits behind a proxy; None means the request's own."""
+
+    @property
+    def pgdata(self) -> Path:
+        return Path(os.environ.get("SKYVAULT_PGDATA", self.home / "pgdata"))
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def store_root(self) -> Path:
+        return Path(os.environ.get("SKYVAULT_STORE", self.home / "store"))
+
+    @property
+    def quarantine_root(self) -> Path:
+        return Path(os.environ.get("SKYVAULT_QUARANTINE", self.home / "quarantine"))
+
+    @property
+    def job_results_root(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def cache_root(self) -> Path:
+        return self.home / "cache"
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("SKYVAULT_HOME", PROJECT_ROOT / "var")).resolve()
+    return Settings(
+        home=home,
+        database_url=os.environ.get("SKYVAULT_DATABASE_URL") or None,
+        pg_port=int(os.environ.get("SKYVAULT_PGPORT", "54329")),
+        http_port=int(os.environ.get("SKYVAULT_PORT", "8000")),
+        base_url=os.environ.get("SKYVAULT_BASE_URL") or None,
+    )
+
+
+@cache
+def settings() -> Settings:
+    """The process-wide settings; tests point SKYVAULT_* at their own folders before import."""
+    return load_settings()

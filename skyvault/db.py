@@ -1,0 +1,160 @@
+"""The one place of database access.
+
+Two kinds of connection exist:
+
+- ``admin()``: the owner role, for migrations, ingest and account management. The owner
+  bypasses row-level security, so nothing that answers a user's request may use it.
+- ``reading(requester)``: the service's role, inside a transaction that carries who is asking.
+  Row-level security on every embargoed table reads that setting, so whatever runs on this
+  connection (TAP, SIA, files, ...) sees only rows the requester may see.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from skyvault.access import ANONYMOUS, Requester
+from skyvault.cluster import EmbeddedCluster, cluster_for_home
+from skyvault.config import Settings, settings
+
+APP_ROLE = "skyvault_app"
+READER_ROLE = "skyvault_reader"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached."""
+
+
+def _with_role_option(url: str, role: str) -> str:
+    """A URL that logs in as the given URL's user and switches to ``role`` at start-up."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query["options"] = (query.get("options", "") + f" -c role={role}").strip()
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    admin: str
+    app: str
+
+
+def embedded_cluster(config: Settings | None = None) -> EmbeddedCluster:
+    config = config or settings()
+    return cluster_for_home(config.home, config.pg_port,
+                            config.pgdata if config.pgdata != config.home / "pgdata" else None)
+
+
+def database_urls(config: Settings | None = None) -> DatabaseUrls:
+    config = config or settings()
+    if config.database_url:
+        import os
+
+        app = os.environ.get("SKYVAULT_APP_DATABASE_URL") or _with_role_option(
+            config.database_url, APP_ROLE
+        )
+        return DatabaseUrls(admin=config.database_url, app=app)
+    cluster = embedded_cluster(config)
+    return DatabaseUrls(admin=cluster.url(), app=cluster.url(user=APP_ROLE))
+
+
+class Database:
+    """Connections to the archive database for one process."""
+
+    def __init__(self, urls: DatabaseUrls, pool_size: int = 8) -> None:
+        self.urls = urls
+        self._pool_size = pool_size
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    # -- owner connections --------------------------------------------------------------------
+
+    def admin(self, autocommit: bool = False) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.urls.admin, autocommit=autocommit)
+        except psycopg.OperationalError as error:
+            raise DatabaseUnavailable(str(error)) from error
+
+    # -- request connections ------------------------------------------------------------------
+
+    @property
+    def pool(self) -> ConnectionPool:
+        # Created lazily so that a forking server (gunicorn) opens connections in each worker.
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.urls.app, min_size=1, max_size=self._pool_size, open=True,
+                    kwargs={"autocommit": False}, timeout=30,
+                )
+            return self._pool
+
+    @contextmanager
+    def reading(
+        self,
+        requester: Requester = ANONYMOUS,
+        *,
+        user_query: bool = False,
+        statement_timeout_ms: int | None = None,
+        base_url: str | None = None,
+    ) -> Iterator[psycopg.Connection]:
+        """A read-only transaction that sees what ``requester`` may see.
+
+        ``user_query`` marks text written by the user (ADQL translated to SQL): it then runs as
+        the reader role, which can reach nothing but the published tables.
+        """
+        with self.pool.connection() as connection, connection.transaction():
+            connection.execute("SET TRANSACTION READ ONLY")
+            connection.execute(
+                "SELECT set_config('skyvault.programs', %s, true),"
+                " set_config('skyvault.base_url', %s, true)",
+                (requester.programs_setting(), base_url or ""),
+            )
+            if statement_timeout_ms is not None:
+                connection.execute(
+                    "SELECT set_config('statement_timeout', %s, true)",
+                    (str(int(statement_timeout_ms)),),
+                )
+            if user_query:
+                connection.execute(f"SET LOCAL ROLE {READER_ROLE}")
+            yield connection
+
+    @contextmanager
+    def app_writing(self) -> Iterator[psycopg.Connection]:
+        """A transaction for the service's own records (accounts, tokens, UWS jobs)."""
+        with self.pool.connection() as connection, connection.transaction():
+            yield connection
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+_database: Database | None = None
+_database_lock = threading.Lock()
+
+
+def database() -> Database:
+    """The process-wide database handle."""
+    global _database
+    with _database_lock:
+        if _database is None:
+            _database = Database(database_urls())
+        return _database
+
+
+def set_database(handle: Database | None) -> None:
+    """Point the process at another database (tests, the CLI's --database option)."""
+    global _database
+    with _database_lock:
+        if _database is not None and _database is not handle:
+            _database.close()
+        _database = handle

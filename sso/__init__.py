@@ -1,0 +1,1 @@
+"""SkyVault: sso."""

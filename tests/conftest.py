@@ -1,0 +1,71 @@
+"""Shared fixtures: a throwaway PostgreSQL cluster for the whole session, and a live server.
+
+The environment is pointed at a private folder before anything reads the settings, so no test
+ever touches the demo's data in var/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+TEST_HOME = Path(tempfile.mkdtemp(prefix="skyvault-test-", dir="/tmp"))
+TEST_HOME.chmod(0o755)
+os.environ["SKYVAULT_HOME"] = str(TEST_HOME)
+os.environ["SKYVAULT_PGPORT"] = str(_free_port())
+os.environ.pop("SKYVAULT_DATABASE_URL", None)
+os.environ.pop("SKYVAULT_PGDATA", None)
+
+from skyvault import db as db_module  # noqa: E402
+from skyvault.db import Database, database_urls, embedded_cluster  # noqa: E402
+from skyvault.schema.migrate import upgrade  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[Database]:
+    """A fresh cluster, migrated to head, used by every database test of the session."""
+    cluster = embedded_cluster()
+    cluster.start()
+    urls = database_urls()
+    upgrade(urls.admin)
+    handle = Database(urls)
+    db_module.set_database(handle)
+    yield handle
+    db_module.set_database(None)
+    cluster.stop()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    cluster = embedded_cluster()
+    if cluster.is_initialised():
+        cluster.stop()
+    shutil.rmtree(TEST_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def live_server(database: Database) -> Iterator[str]:
+    """The Flask application served over real HTTP on a free loopback port."""
+    from werkzeug.serving import make_server
+
+    from skyvault.server.app import create_app
+
+    app = create_app()
+    server = make_server("127.0.0.1", _free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

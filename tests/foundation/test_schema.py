@@ -1,0 +1,148 @@
+"""The archive schema: migrations, TAP_SCHEMA against the live catalog, q3c cone searches."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+
+from skyvault.db import Database
+from skyvault.schema.migrate import current_revision, downgrade, head_revision, upgrade
+from skyvault.schema.tables import PUBLISHED_TABLES, table_by_name
+from skyvault.schema.tap_schema import adql_column_name
+
+# What TAP_SCHEMA's datatype says for each PostgreSQL type the catalog reports.
+CATALOG_TYPES = {
+    "smallint": ("short", None), "integer": ("int", None), "bigint": ("long", None),
+    "real": ("float", None), "double precision": ("double", None), "text": ("char", "*"),
+    "timestamp with time zone": ("char", "*"), "smallint[]": ("short", "*"),
+    "spoly": ("double", "*"), "character(2)": ("char", "2"), "character(1)": ("char", "1"),
+    "character(64)": ("char", "64"),
+}
+
+
+def _other_database(database: Database, name: str) -> str:
+    with database.admin(autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        connection.execute(f"CREATE DATABASE {name}")
+    return database.urls.admin.replace("/skyvault?", f"/{name}?")
+
+
+def test_schema_builds_from_nothing_and_round_trips(database: Database) -> None:
+    url = _other_database(database, "roundtrip")
+    upgrade(url)
+    assert current_revision(url) == head_revision()
+    upgrade(url)  # idempotent
+    assert current_revision(url) == head_revision()
+    downgrade(url, "base")
+    assert current_revision(url) is None
+    with psycopg.connect(url) as connection:
+        left = connection.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('survey', 'ivoa', 'tap_schema')"
+        ).fetchone()[0]
+    assert left == 0
+    upgrade(url)
+    with psycopg.connect(url) as connection:
+        programs = connection.execute("SELECT count(*) FROM survey.programs").fetchone()[0]
+        columns = connection.execute("SELECT count(*) FROM tap_schema.columns").fetchone()[0]
+    assert programs == 3
+    assert columns == sum(len(t.columns) for t in PUBLISHED_TABLES)
+
+
+def test_tap_schema_agrees_with_the_live_catalog(database: Database) -> None:
+    """TAP 1.1 section 4: TAP_SCHEMA describes exactly the published tables and columns."""
+    with database.admin() as connection:
+        described = connection.execute(
+            "SELECT table_name, column_name, datatype, arraysize, column_index "
+            "FROM tap_schema.columns ORDER BY table_name, column_index"
+        ).fetchall()
+        live = connection.execute("""
+            SELECT n.nspname || '.' || c.relname, a.attname,
+                   format_type(a.atttypid, a.atttypmod), a.attnum
+              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname IN ('survey', 'ivoa', 'tap_schema') AND a.attnum > 0
+               AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'p')
+               AND NOT c.relispartition
+        """).fetchall()
+        tables = {row[0] for row in connection.execute("SELECT table_name FROM tap_schema.tables")}
+    live_columns = {(table, name): pg_type for table, name, pg_type, _ in live}
+    assert {table for table, _ in live_columns} == tables
+    assert len(described) == len(live_columns)
+    for table, column_name, datatype, arraysize, _ in described:
+        pg_type = live_columns[(table, column_name.strip('"'))]
+        assert CATALOG_TYPES[pg_type] == (datatype, arraysize), (table, column_name, pg_type)
+    for table in PUBLISHED_TABLES:
+        indices = [row[4] for row in described if row[0] == table.qualified_name]
+        assert indices == list(range(1, len(table.columns) + 1))
+
+
+def test_tap_schema_quotes_reserved_column_names(database: Database) -> None:
+    """TAP 1.1 section 4.3: "size" is a delimited identifier and must carry its quotes."""
+    with database.admin() as connection:
+        names = [row[0] for row in connection.execute(
+            "SELECT column_name FROM tap_schema.columns WHERE table_name = 'tap_schema.columns'"
+        )]
+    assert '"size"' in names
+    assert adql_column_name(table_by_name("tap_schema.columns").column("size")) == '"size"'
+
+
+@pytest.fixture(scope="module")
+def million_sources(database: Database):
+    """One million sources spread uniformly over the sphere, in a partition of psf_sources."""
+    rng = np.random.default_rng(20261121)
+    count = 1_000_000
+    ra = rng.uniform(0, 360, count)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, count)))
+    with database.admin() as connection:
+        connection.execute("CREATE TABLE survey.psf_sources_test PARTITION OF survey.psf_sources"
+                           " FOR VALUES FROM (-100) TO (-1)")
+        with connection.cursor().copy(
+            "COPY survey.psf_sources_test (sourceid, pid, nid, ra, dec, obsjd, programid,"
+            " release_date) FROM STDIN"
+        ) as copy:
+            for index in range(count):
+                copy.write_row((index, 1, -50, ra[index], dec[index], 2460000.5, 1,
+                                "2020-01-01T00:00:00Z"))
+        connection.execute("ANALYZE survey.psf_sources_test")
+    yield ra, dec
+    with database.admin() as connection:
+        connection.execute("DROP TABLE survey.psf_sources_test")
+
+
+def _great_circle_deg(ra0: float, dec0: float, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    ra0r, dec0r, rar, decr = map(np.radians, (ra0, dec0, ra, dec))
+    hav = (np.sin((decr - dec0r) / 2) ** 2
+           + np.cos(dec0r) * np.cos(decr) * np.sin((rar - ra0r) / 2) ** 2)
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1))))
+
+
+CONES = [(10.0, 20.0, 1.0), (359.9, -0.5, 0.7), (180.0, 89.5, 2.0), (0.05, -89.9, 0.3),
+         (123.4, 45.6, 0.3)]
+
+
+@pytest.mark.parametrize("ra0, dec0, radius", CONES)
+def test_cone_search_matches_brute_force(database: Database, million_sources, ra0, dec0,
+                                         radius) -> None:
+    ra, dec = million_sources
+    expected = set(np.nonzero(_great_circle_deg(ra0, dec0, ra, dec) <= radius)[0].tolist())
+    # Points within 1e-9 deg of the edge could fall either way with rounding; there are none.
+    margin = np.abs(_great_circle_deg(ra0, dec0, ra, dec) - radius)
+    assert margin.min() > 1e-9
+    with database.admin() as connection:
+        found = {row[0] for row in connection.execute(
+            "SELECT sourceid FROM survey.psf_sources WHERE q3c_join(%s, %s, ra, dec, %s)",
+            (ra0, dec0, radius),
+        )}
+    assert expected
+    assert found == expected
+
+
+def test_cone_search_plan_uses_the_q3c_index(database: Database, million_sources) -> None:
+    with database.admin() as connection:
+        plan = "\n".join(row[0] for row in connection.execute(
+            "EXPLAIN SELECT sourceid FROM survey.psf_sources"
+            " WHERE q3c_join(10.0, 20.0, ra, dec, 0.1)"
+        ))
+    assert "psf_sources_test_q3c_ang2ipix_idx" in plan or "q3c" in plan.lower()
+    assert "Index" in plan and "Seq Scan" not in plan

@@ -1,0 +1,28 @@
+"""Database access for request handlers: always as the current requester."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from flask import request
+
+from skyvault.config import settings
+from skyvault.db import database
+from skyvault.server.auth import current_requester
+
+
+def service_url() -> str:
+    """The service's public base URL, without a trailing slash."""
+    return (settings().base_url or request.host_url).rstrip("/")
+
+
+@contextmanager
+def reading(*, user_query: bool = False,
+            statement_timeout_ms: int | None = None) -> Iterator[psycopg.Connection]:
+    """A read-only transaction that sees exactly what the current requester may see."""
+    with database().reading(current_requester(), user_query=user_query,
+                            statement_timeout_ms=statement_timeout_ms,
+                            base_url=service_url()) as connection:
+        yield connection

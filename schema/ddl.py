@@ -133,6 +133,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ {_filter_case(0)} $$""",
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ {_filter_case(1)} $$""",
 ]
 
+# Functions that read survey tables, created once the tables exist.
+RELEASE_FUNCTIONS = [
+    # When data of a program observed at a given time become public: the earliest of its
+    # proprietary period, its named release, and any data release that covers it. Unknown
+    # programs give NULL (ingest quarantines them); data no rule releases yet give 'infinity'.
+    """CREATE FUNCTION archive.release_date_for(program smallint, observed timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT coalesce(least(
+           CASE WHEN p.proprietary_days IS NOT NULL
+                THEN observed + make_interval(days => p.proprietary_days) END,
+           (SELECT r.release_date FROM survey.data_releases r
+             WHERE r.release_name = p.release_name),
+           (SELECT min(r.release_date) FROM survey.data_releases r
+             WHERE observed < r.observation_cutoff AND program = ANY (r.programids))),
+         'infinity'::timestamptz)
+    FROM survey.programs p
+   WHERE p.programid = program
+$$""",
+]
+
 # The private schema: never published, never reachable from ADQL.
 PRIVATE_TABLES = [
     """CREATE TABLE archive.users (
@@ -245,6 +265,7 @@ def creation_statements() -> list[str]:
     for schema in PUBLISHED_SCHEMAS:
         for table in schema.tables:
             statements += create_table(table)
+    statements += RELEASE_FUNCTIONS
     for table in EMBARGOED_TABLES:
         statements += embargo_policy(table)
     for schema in PUBLISHED_SCHEMAS:

@@ -476,6 +476,20 @@ CREATE TABLE tap_schema.key_columns (
     FOREIGN KEY ("key_id") REFERENCES tap_schema.keys ("key_id")
 );
 
+CREATE FUNCTION archive.release_date_for(program smallint, observed timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT coalesce(least(
+           CASE WHEN p.proprietary_days IS NOT NULL
+                THEN observed + make_interval(days => p.proprietary_days) END,
+           (SELECT r.release_date FROM survey.data_releases r
+             WHERE r.release_name = p.release_name),
+           (SELECT min(r.release_date) FROM survey.data_releases r
+             WHERE observed < r.observation_cutoff AND program = ANY (r.programids))),
+         'infinity'::timestamptz)
+    FROM survey.programs p
+   WHERE p.programid = program
+$$;
+
 ALTER TABLE survey.exposures ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY embargo ON survey.exposures FOR SELECT USING (release_date <= now() OR "programid" = ANY (archive.member_programs()));

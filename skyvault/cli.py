@@ -110,7 +110,9 @@ def _register_optional_groups() -> None:
 
 
 # (module, click group attribute) of each part's commands.
-REGISTERED_GROUPS: list[tuple[str, str]] = []
+REGISTERED_GROUPS: list[tuple[str, str]] = [
+    ("skyvault.serving", "serve_cli"),
+]
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""`skyvault serve`: the Flask application under gunicorn, sized to the machine."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from skyvault.config import settings
+
+
+def gunicorn_sizing(cores: int) -> tuple[int, int]:
+    """(workers, threads): a process per core plus one, threads for requests waiting on I/O
+    (database, file reads), which release the GIL."""
+    return cores + 1, 8
+
+
+def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
+    return [
+        "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--threads", str(threads), "--worker-class", "gthread",
+        # Long TAP downloads stream for minutes; the worker heartbeats while it streams.
+        "--timeout", "0", "--graceful-timeout", "30", "--keep-alive", "5",
+        "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
+        "skyvault.server.wsgi:app",
+    ]
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="default: SKYVAULT_PORT or 8000")
+@click.option("--workers", type=int, default=None, help="default: cores + 1")
+@click.option("--threads", type=int, default=None, help="default: 8 per worker")
+@click.option("--debug", is_flag=True, help="Flask's own development server")
+def serve_cli(host: str, port: int | None, workers: int | None, threads: int | None,
+              debug: bool) -> None:
+    """Serve the web application and the IVOA services."""
+    port = port or settings().http_port
+    if debug:
+        from skyvault.server.app import create_app
+
+        create_app().run(host=host, port=port, debug=True, threaded=True)
+        return
+    default_workers, default_threads = gunicorn_sizing(os.cpu_count() or 1)
+    argv = gunicorn_argv(host, port, workers or default_workers, threads or default_threads)
+    os.execvp(argv[0], argv)

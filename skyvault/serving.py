@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -17,7 +18,7 @@ def gunicorn_sizing(cores: int) -> tuple[int, int]:
 
 def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [
-        "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
         "--threads", str(threads), "--worker-class", "gthread",
         # Long TAP downloads stream for minutes; the worker heartbeats while it streams.
         "--timeout", "0", "--graceful-timeout", "30", "--keep-alive", "5",

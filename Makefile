@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := postgresql-15 postgresql-15-q3c postgresql-15-pgsphere stilts chromium chromium-driver
+DEBIAN_PACKAGES := postgresql-15 postgresql-15-q3c postgresql-15-pgsphere stilts chromium chromium-driver nginx
 SETUP_STAMP := $(VENV)/.setup-$(shell cat setup.cfg setup.py pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: setup demo test lint bench clean-var

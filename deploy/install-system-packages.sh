@@ -16,7 +16,9 @@ echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's postgresql package creates and starts a default cluster; SkyVault runs its own.
+# Debian's packages start their default services; SkyVault runs its own PostgreSQL cluster
+# and uses nginx only to check its site file, so both are stopped.
+if command -v nginx >/dev/null; then nginx -s stop 2>/dev/null || true; fi
 if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main'; then
     pg_ctlcluster 15 main stop 2>/dev/null || true
 fi

@@ -146,3 +146,13 @@ def test_cone_search_plan_uses_the_q3c_index(database: Database, million_sources
         ))
     assert "psf_sources_test_q3c_ang2ipix_idx" in plan or "q3c" in plan.lower()
     assert "Index" in plan and "Seq Scan" not in plan
+
+
+def test_table_documentation_is_generated_from_the_model() -> None:
+    from pathlib import Path
+
+    from skyvault.schema.docs import tables_markdown
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "TABLES.md"
+    assert committed.read_text() == tables_markdown() + "\n", (
+        "docs/TABLES.md is stale: python -m skyvault.schema.docs > docs/TABLES.md")

@@ -1,0 +1,35 @@
+"""UWS jobs as a work queue: the rights a job runs with, its base URL, the sweeper's index.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+UPGRADE = """
+-- The programs the owner could see when the job was created or last started; the worker runs
+-- the query with exactly these, since it has no request to authenticate.
+ALTER TABLE archive.uws_jobs ADD COLUMN programs smallint[] NOT NULL DEFAULT '{}';
+-- The service's public URL as the creating request saw it (archive.service_url() in results).
+ALTER TABLE archive.uws_jobs ADD COLUMN base_url text;
+CREATE INDEX uws_jobs_destruction_idx ON archive.uws_jobs (destruction_time);
+"""
+
+DOWNGRADE = """
+DROP INDEX archive.uws_jobs_destruction_idx;
+ALTER TABLE archive.uws_jobs DROP COLUMN base_url;
+ALTER TABLE archive.uws_jobs DROP COLUMN programs;
+"""
+
+
+def upgrade() -> None:
+    op.get_bind().connection.driver_connection.execute(UPGRADE)
+
+
+def downgrade() -> None:
+    op.get_bind().connection.driver_connection.execute(DOWNGRADE)

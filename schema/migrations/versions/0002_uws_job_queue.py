@@ -1,4 +1,4 @@
-"""UWS jobs as a work queue: the rights a job runs with, its base URL, the sweeper's index.
+"""UWS jobs as a work queue: the rights a job runs with, its base URL, attempts, sweep index.
 
 Revision ID: 0002
 Revises: 0001
@@ -17,11 +17,15 @@ UPGRADE = """
 ALTER TABLE archive.uws_jobs ADD COLUMN programs smallint[] NOT NULL DEFAULT '{}';
 -- The service's public URL as the creating request saw it (archive.service_url() in results).
 ALTER TABLE archive.uws_jobs ADD COLUMN base_url text;
+-- Times a worker took the job; a job whose worker died is queued again only a few times, so
+-- that a query that kills its worker cannot do so forever.
+ALTER TABLE archive.uws_jobs ADD COLUMN attempts smallint NOT NULL DEFAULT 0;
 CREATE INDEX uws_jobs_destruction_idx ON archive.uws_jobs (destruction_time);
 """
 
 DOWNGRADE = """
 DROP INDEX archive.uws_jobs_destruction_idx;
+ALTER TABLE archive.uws_jobs DROP COLUMN attempts;
 ALTER TABLE archive.uws_jobs DROP COLUMN base_url;
 ALTER TABLE archive.uws_jobs DROP COLUMN programs;
 """

@@ -1,0 +1,60 @@
+"""What every streaming writer shares: the row limit, the overflow flag and the write report.
+
+A TAP service fetches MAXREC+1 rows so that it can tell a full result from a truncated one;
+``limited`` passes on at most ``limit`` rows and notes the overflow when one more row exists,
+then closes the source (ending a COPY early) instead of reading it to the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from skyvault.vo.votable.columns import ColumnBatch
+
+Overflow = bool | Callable[[], bool]
+
+
+@dataclass
+class WriteStats:
+    """Filled in by a writer as it goes; read it after the last chunk."""
+
+    rows: int = 0
+    overflow: bool = False
+    error: str | None = None
+    """Set when the source failed mid-way and a VOTable writer reported it in the document."""
+
+
+def limited(
+    batches: Iterable[ColumnBatch], limit: int | None, stats: WriteStats
+) -> Iterator[ColumnBatch]:
+    source = iter(batches)
+    try:
+        for batch in source:
+            if batch.n_rows == 0:
+                continue
+            if limit is not None:
+                room = limit - stats.rows
+                if batch.n_rows > room:
+                    stats.overflow = True
+                    if room > 0:
+                        stats.rows += room
+                        yield batch.slice(0, room)
+                    return
+            stats.rows += batch.n_rows
+            yield batch
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def overflowed(stats: WriteStats, overflow: Overflow) -> bool:
+    if stats.overflow:
+        return True
+    return bool(overflow() if callable(overflow) else overflow)
+
+
+def error_message(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

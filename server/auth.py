@@ -1,17 +1,173 @@
 """Who is asking, for the request being served.
 
-Authentication (Bearer tokens, HTTP Basic, session cookies) is resolved here once per request;
-every handler obtains its identity through ``current_requester()`` and its database access
-through ``skyvault.server.context.reading()``.
+Authentication (Bearer tokens, HTTP Basic, session cookies) is resolved here once per request,
+in a ``before_request`` hook ``install(app)`` adds; every handler obtains its identity through
+``current_requester()`` and its database access through ``skyvault.server.context.reading()``.
+
+- No credentials: the anonymous public.  Services allow anonymous use (optional authentication
+  in the sense of IVOA "Authentication in the VO"), and each VOSI capabilities response tells
+  anonymous clients how to log in with ``WWW-Authenticate`` challenges, so TOPCAT and pyvo can.
+- Wrong, expired or revoked credentials: 401 with the challenges, never a silent downgrade to
+  anonymous, so a client knows its permit no longer works and can prompt.
+- A session cookie on a state-changing request must come with the session's CSRF token (form
+  field ``csrf_token`` or header ``X-CSRF-Token``); otherwise 403.
+- Authenticated responses carry ``X-VO-Authenticated`` and are marked private for caches.
 """
 
 from __future__ import annotations
 
-from flask import g
+import base64
+import binascii
+import hmac
+import logging
+
+from flask import Flask, Response, g, request
 
 from skyvault.access import ANONYMOUS, Requester
+from skyvault.accounts import (
+    InvalidCredentials,
+    authenticate_password,
+    authenticate_permit,
+    csrf_token_for,
+)
+from skyvault.db import DatabaseUnavailable, database
+
+SESSION_COOKIE = "skyvault_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+REALM = "SkyVault"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BASIC_AA = "ivo://ivoa.net/sso#BasicAA"
+TLS_WITH_PASSWORD = "ivo://ivoa.net/sso#tls-with-password"
+COOKIE_AA = "ivo://ivoa.net/sso#cookie"
+TOKEN_AA = "ivo://ivoa.net/sso#token"
+
+log = logging.getLogger(__name__)
 
 
 def current_requester() -> Requester:
     """The requester of the current request (anonymous until a credential says otherwise)."""
     return getattr(g, "requester", ANONYMOUS)
+
+
+def current_session_permit() -> str | None:
+    """The session permit the request came with, when it authenticated by cookie."""
+    return getattr(g, "session_permit", None)
+
+
+def csrf_token() -> str | None:
+    """The CSRF token pages put in their forms (None without a session)."""
+    permit = current_session_permit()
+    return csrf_token_for(permit) if permit else None
+
+
+def _base_url() -> str:
+    from skyvault.config import settings
+
+    return (settings().base_url or request.host_url).rstrip("/")
+
+
+def challenges() -> list[str]:
+    """``WWW-Authenticate`` challenges: Basic, Bearer, and how to obtain a session cookie."""
+    return [
+        f'Basic realm="{REALM}"',
+        f'Bearer realm="{REALM}"',
+        f'ivoa_cookie standard_id="{TLS_WITH_PASSWORD}", access_url="{_base_url()}/login"',
+    ]
+
+
+def unauthorized(message: str = "Authentication failed or is required.\n",
+                 bearer_error: str | None = None) -> Response:
+    """401 with every challenge (RFC 9110 section 11.6.1; RFC 6750 section 3 for errors)."""
+    response = Response(message, status=401, mimetype="text/plain")
+    for challenge in challenges():
+        if bearer_error and challenge.startswith("Bearer"):
+            challenge += f', error="{bearer_error}"'
+        response.headers.add("WWW-Authenticate", challenge)
+    return response
+
+
+def _forbidden(message: str) -> Response:
+    return Response(message, status=403, mimetype="text/plain")
+
+
+def _basic_credentials(value: str) -> tuple[str, str] | None:
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    return (username, password) if colon and username else None
+
+
+def authenticate() -> Response | None:
+    """Resolve the request's credentials into ``g.requester`` (the before_request hook)."""
+    g.requester = ANONYMOUS
+    g.session_permit = None
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    try:
+        if header:
+            with database().app_writing() as connection:
+                if scheme.lower() == "bearer":
+                    g.requester = authenticate_permit(connection, value.strip())
+                elif scheme.lower() == "basic":
+                    credentials = _basic_credentials(value)
+                    if credentials is None:
+                        raise InvalidCredentials()
+                    g.requester = authenticate_password(connection, *credentials)
+                else:
+                    raise InvalidCredentials()
+            return None
+        permit = request.cookies.get(SESSION_COOKIE)
+        if permit:
+            with database().app_writing() as connection:
+                try:
+                    g.requester = authenticate_permit(connection, permit, kinds=("session",))
+                except InvalidCredentials:
+                    # A stale cookie is not an attack: browse anonymously and let the page
+                    # offer a login again (the cookie is dropped in after_request).
+                    g.drop_session_cookie = True
+                    return None
+            g.session_permit = permit
+            if request.method not in SAFE_METHODS and not _csrf_ok(permit):
+                return _forbidden("Missing or invalid CSRF token for this session.\n")
+    except InvalidCredentials:
+        error = "invalid_token" if scheme.lower() == "bearer" else None
+        return unauthorized("Invalid, expired or revoked credentials.\n", bearer_error=error)
+    except DatabaseUnavailable:
+        log.exception("authentication: database unavailable")
+        return Response("Service temporarily unavailable.\n", status=503,
+                        mimetype="text/plain")
+    return None
+
+
+def _csrf_ok(permit: str) -> bool:
+    presented = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
+    return hmac.compare_digest(presented.encode(), csrf_token_for(permit).encode())
+
+
+def decorate_response(response: Response) -> Response:
+    """Identity headers and cache rules on every response (the after_request hook)."""
+    requester = current_requester()
+    response.vary.update(("Authorization", "Cookie"))
+    if not requester.is_anonymous:
+        response.headers["X-VO-Authenticated"] = requester.username or str(requester.user_id)
+        response.headers["Cache-Control"] = "private, no-store"
+    elif (response.status_code == 200 and request.path.endswith("/capabilities")
+          and "WWW-Authenticate" not in response.headers):
+        # Optional authentication: a 200 with challenges on VOSI capabilities.
+        for challenge in challenges():
+            response.headers.add("WWW-Authenticate", challenge)
+    if getattr(g, "drop_session_cookie", False):
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def install(app: Flask) -> None:
+    """Resolve credentials before every request of ``app``; idempotent."""
+    if app.extensions.get("skyvault.auth"):
+        return
+    app.extensions["skyvault.auth"] = True
+    app.before_request_funcs.setdefault(None, []).insert(0, authenticate)
+    app.after_request(decorate_response)

@@ -1,0 +1,230 @@
+"""Login, logout, identity and self-service API tokens.
+
+- ``/login``: GET shows a form; POST takes ``username`` and ``password`` and answers with a session
+  cookie.  A browser form carries a CSRF token (double-submit cookie before login); a client
+  without a browser (``ivoa_cookie`` with ``tls-with-password``, IVOA "Authentication in the
+  VO" section 3.3) posts the two fields alone and gets ``200 OK`` with the cookie.
+- ``/logout`` (POST, with the session's CSRF token) revokes the session.
+- ``/auth/whoami``: who the service thinks you are, as JSON.
+- ``/auth/challenge``: 401 with challenges until credentials are presented (a login for
+  clients that authenticate only when challenged).
+- ``/auth/tokens``: list (GET) and create (POST) your API tokens; ``/auth/tokens/<id>``
+  DELETE (or POST ``/auth/tokens/<id>/revoke``) revokes one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+from html import escape
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, jsonify, redirect, request
+
+from skyvault.accounts import (
+    DEFAULT_TOKEN_LIFETIME,
+    SESSION_LIFETIME,
+    InvalidCredentials,
+    authenticate_password,
+    create_session,
+    create_token_for,
+    csrf_token_for,
+    list_tokens,
+    revoke_permit,
+    revoke_token,
+)
+from skyvault.db import database
+from skyvault.server.auth import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    current_requester,
+    current_session_permit,
+    install,
+    unauthorized,
+)
+
+blueprint = Blueprint("accounts", __name__)
+# Registering the blueprint is what turns authentication on for the whole application.
+blueprint.record_once(lambda state: install(state.app))
+
+LOGIN_CSRF_COOKIE = "skyvault_login_csrf"
+MAX_TOKEN_DAYS = 366
+
+
+def _same_origin() -> bool:
+    """False when a browser says the request comes from another site."""
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc == request.host
+
+
+def _safe_next(value: str | None) -> str:
+    # Only local paths: an open redirect would turn the login page into a phishing relay.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def _login_page(message: str = "", status: int = 200) -> Response:
+    session_permit = current_session_permit()
+    token = csrf_token_for(session_permit) if session_permit else secrets.token_urlsafe(24)
+    requester = current_requester()
+    who = (f"<p>Signed in as <strong>{escape(requester.username or '')}</strong>"
+           f" (programs {escape(', '.join(map(str, sorted(requester.programs))) or 'none')}).</p>"
+           if not requester.is_anonymous else "")
+    nxt = escape(_safe_next(request.values.get("next")))
+    body = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>SkyVault: sign in</title></head>
+<body><main>
+<h1>Sign in to SkyVault</h1>
+{who}{f'<p role="alert">{escape(message)}</p>' if message else ''}
+<form method="post" action="/login">
+  <input type="hidden" name="{CSRF_FIELD}" value="{token}">
+  <input type="hidden" name="next" value="{nxt}">
+  <p><label>Username <input name="username" autocomplete="username" required></label></p>
+  <p><label>Password <input name="password" type="password" autocomplete="current-password"
+     required></label></p>
+  <p><button type="submit">Sign in</button></p>
+</form>
+<p>Scripts and VO clients can use HTTP Basic, or an API token
+(<code>Authorization: Bearer ...</code>) from <a href="/auth/tokens">/auth/tokens</a>.</p>
+</main></body></html>
+"""
+    response = Response(body, status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    if not session_permit:
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
+                            secure=request.is_secure, path="/login")
+    return response
+
+
+@blueprint.get("/login")
+def login_form() -> Response:
+    return _login_page()
+
+
+@blueprint.post("/login")
+def login() -> Response:
+    presented = request.form.get(CSRF_FIELD)
+    browser = request.headers.get("Origin") is not None or presented is not None
+    if not _same_origin():
+        return Response("Cross-site login refused.\n", status=403, mimetype="text/plain")
+    if browser and not current_session_permit():
+        # Double submit: the token in the form must be the one the form page set as a cookie,
+        # which another site can neither read nor set (login CSRF).
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not presented or not expected or not hmac.compare_digest(presented, expected):
+            return _login_page("Your sign-in form expired; please try again.", status=403)
+    username = request.form.get("username", "")
+    password = request.form.get("password", "")
+    try:
+        with database().app_writing() as connection:
+            requester = authenticate_password(connection, username, password)
+            old = current_session_permit()
+            if old:
+                revoke_permit(connection, old)
+            issued = create_session(connection, requester.user_id)
+    except InvalidCredentials:
+        if browser:
+            return _login_page("Wrong username or password.", status=401)
+        return unauthorized("Wrong username or password.\n")
+    if browser:
+        response = redirect(_safe_next(request.form.get("next")), code=303)
+    else:
+        response = Response("OK\n", mimetype="text/plain")
+    response.set_cookie(SESSION_COOKIE, issued.token, httponly=True, samesite="Lax",
+                        secure=request.is_secure, path="/",
+                        max_age=int(SESSION_LIFETIME.total_seconds()))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.headers["X-VO-Authenticated"] = requester.username or ""
+    return response
+
+
+@blueprint.post("/logout")
+def logout() -> Response:
+    # The before_request hook has already required the session's CSRF token for this POST.
+    permit = current_session_permit()
+    if permit:
+        with database().app_writing() as connection:
+            revoke_permit(connection, permit)
+    if request.accept_mimetypes.accept_html:
+        response = redirect("/", code=303)
+    else:
+        response = Response("Signed out.\n", mimetype="text/plain")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _identity() -> dict:
+    requester = current_requester()
+    if requester.is_anonymous:
+        return {"authenticated": False, "username": None, "programs": []}
+    return {"authenticated": True, "username": requester.username,
+            "programs": sorted(requester.programs), "csrf_token": _csrf_or_none()}
+
+
+def _csrf_or_none() -> str | None:
+    permit = current_session_permit()
+    return csrf_token_for(permit) if permit else None
+
+
+@blueprint.get("/auth/whoami")
+def whoami() -> Response:
+    return jsonify(_identity())
+
+
+@blueprint.get("/auth/challenge")
+def challenge() -> Response:
+    if current_requester().is_anonymous:
+        return unauthorized("Please authenticate.\n")
+    return jsonify(_identity())
+
+
+def _require_user() -> Response | None:
+    if current_requester().is_anonymous:
+        return unauthorized("Sign in to manage API tokens.\n")
+    return None
+
+
+@blueprint.get("/auth/tokens")
+def tokens() -> Response:
+    if (refusal := _require_user()) is not None:
+        return refusal
+    with database().app_writing() as connection:
+        listed = list_tokens(connection, current_requester().user_id)
+    return jsonify(tokens=[token.as_json() for token in listed])
+
+
+@blueprint.post("/auth/tokens")
+def new_token() -> Response:
+    if (refusal := _require_user()) is not None:
+        return refusal
+    label = (request.values.get("label") or "").strip()[:200] or None
+    days_text = request.values.get("expires_days")
+    try:
+        days = int(days_text) if days_text else DEFAULT_TOKEN_LIFETIME.days
+    except ValueError:
+        days = -1
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        return Response(f"expires_days must be an integer from 1 to {MAX_TOKEN_DAYS}.\n",
+                        status=400, mimetype="text/plain")
+    with database().app_writing() as connection:
+        issued = create_token_for(connection, current_requester().user_id, label,
+                                  timedelta(days=days))
+    response = jsonify(token_id=issued.token_id, token=issued.token,
+                       expires_at=issued.expires_at.isoformat() if issued.expires_at else None)
+    response.status_code = 201
+    return response
+
+
+@blueprint.route("/auth/tokens/<int:token_id>", methods=["DELETE"])
+@blueprint.post("/auth/tokens/<int:token_id>/revoke")
+def revoke(token_id: int) -> Response:
+    if (refusal := _require_user()) is not None:
+        return refusal
+    with database().app_writing() as connection:
+        done = revoke_token(connection, token_id, user_id=current_requester().user_id)
+    if not done:
+        # Someone else's token and no token at all look the same.
+        return Response("No such token.\n", status=404, mimetype="text/plain")
+    return Response(status=204)

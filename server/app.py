@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 # (module, blueprint attribute) of each service, registered in this order.
 BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.health", "blueprint"),
+    ("skyvault.server.accounts", "blueprint"),  # also installs authentication
 ]
 
 log = logging.getLogger(__name__)

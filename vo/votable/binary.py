@@ -219,11 +219,14 @@ def assemble_rows(
 
 def null_flags(columns: Sequence[ColumnData], n_rows: int) -> np.ndarray:
     """BINARY2 null flags: (n_rows, ceil(ncols/8)) bytes, first column in the top bit."""
-    mask = np.zeros((n_rows, len(columns)), dtype=bool)
-    for index, column in enumerate(columns):
-        if column.nulls is not None:
-            mask[:, index] = column.nulls
-    return np.packbits(mask, axis=1, bitorder="big")
+    width = (len(columns) + 7) // 8
+    nullable = [(i, c.nulls) for i, c in enumerate(columns) if c.nulls is not None]
+    if not nullable:
+        return np.zeros((n_rows, width), dtype=np.uint8)
+    flags = np.zeros((n_rows, width), dtype=np.uint8)
+    for index, nulls in nullable:
+        flags[:, index // 8] |= nulls.view(np.uint8) << np.uint8(7 - index % 8)
+    return flags
 
 
 def binary2_rows(plans: Sequence[FieldPlan], batch: ColumnBatch) -> np.ndarray:
@@ -242,19 +245,28 @@ class Base64Lines:
         self._carry = b""
 
     def feed(self, data: bytes | np.ndarray) -> bytes:
-        raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+        raw = memoryview(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data)
+        raw = raw.cast("B")
+        pieces = []
         if self._carry:
-            raw = self._carry + raw
+            # Complete the carried partial line with the head of the new data.
+            head = min(self.GROUP - len(self._carry), len(raw))
+            self._carry += raw[:head].tobytes()
+            raw = raw[head:]
+            if len(self._carry) < self.GROUP:
+                return b""
+            pieces.append(binascii.b2a_base64(self._carry, newline=True))
+            self._carry = b""
         usable = len(raw) - len(raw) % self.GROUP
-        self._carry = raw[usable:]
-        if not usable:
-            return b""
-        encoded = np.frombuffer(binascii.b2a_base64(memoryview(raw)[:usable], newline=False),
-                                dtype=np.uint8)
-        lines = np.empty((usable // self.GROUP, 77), dtype=np.uint8)
-        lines[:, :76] = encoded.reshape(-1, 76)
-        lines[:, 76] = 0x0A
-        return lines.tobytes()
+        self._carry = raw[usable:].tobytes()
+        if usable:
+            encoded = np.frombuffer(binascii.b2a_base64(raw[:usable], newline=False),
+                                    dtype=np.uint8)
+            lines = np.empty((usable // self.GROUP, 77), dtype=np.uint8)
+            lines[:, :76] = encoded.reshape(-1, 76)
+            lines[:, 76] = 0x0A
+            pieces.append(lines.tobytes())
+        return b"".join(pieces) if len(pieces) != 1 else pieces[0]
 
     def finish(self) -> bytes:
         if not self._carry:

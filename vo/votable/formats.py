@@ -1,0 +1,130 @@
+"""The output formats a service offers: RESPONSEFORMAT values, media types, writers.
+
+``OUTPUT_FORMATS`` lists each format once with its preferred media type and aliases, in the
+shape of TAPRegExt's ``outputFormat`` elements (mime, alias*, ivo-id). ``lookup_format`` maps a
+RESPONSEFORMAT (or TAP 1.0 FORMAT) value to the format and the Content-Type to send: when the
+client named a media type, that media type (DALI 1.1 section 3.4.6); for a short name, the
+format's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from skyvault.vo.fields import FieldSpec
+from skyvault.vo.votable.columns import ColumnBatch
+from skyvault.vo.votable.delimited import write_csv, write_tsv
+from skyvault.vo.votable.fits import write_fits
+from skyvault.vo.votable.parquet import write_parquet
+from skyvault.vo.votable.writer import write_votable
+
+Writer = Callable[..., Iterator[bytes]]
+
+
+class UnknownFormat(ValueError):
+    """A RESPONSEFORMAT this service does not produce (DALI: the request fails)."""
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    name: str
+    mime: str
+    """The media type advertised (TAPRegExt outputFormat/mime) and sent for short names."""
+    aliases: tuple[str, ...]
+    """Other RESPONSEFORMAT values accepted: short names and further media types."""
+    writer: Writer
+    extension: str
+    ivo_id: str | None = None
+    is_votable: bool = False
+    """Whether the writer takes ``infos``/``overflow`` and reports errors in the document."""
+    takes_infos: bool = False
+
+    def write(
+        self,
+        fields: Sequence[FieldSpec],
+        batches: Iterable[ColumnBatch],
+        *,
+        infos: Sequence[tuple[str, str, str | None]] = (),
+        overflow: Any = False,
+        **options: Any,
+    ) -> Iterator[bytes]:
+        """Run this format's writer; options a format cannot use (infos for CSV) are dropped."""
+        if self.takes_infos:
+            options.update(infos=infos, overflow=overflow)
+        return self.writer(fields, batches, **options)
+
+
+_TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt#"
+
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
+    OutputFormat(
+        "votable", "application/x-votable+xml;serialization=BINARY2",
+        ("votable", "votable/b2", "votableb2", "binary2", "application/x-votable+xml",
+         "application/x-votable+xml;serialization=binary2"),
+        partial(write_votable, serialization="BINARY2"), "vot",
+        _TAPREGEXT + "output-votable-binary2", is_votable=True, takes_infos=True,
+    ),
+    OutputFormat(
+        "votable/td", "application/x-votable+xml;serialization=TABLEDATA",
+        ("votable/td", "votabletd", "tabledata", "text/xml",
+         "application/x-votable+xml;serialization=tabledata"),
+        partial(write_votable, serialization="TABLEDATA"), "vot",
+        _TAPREGEXT + "output-votable-td", is_votable=True, takes_infos=True,
+    ),
+    OutputFormat("csv", "text/csv;header=present", ("csv", "text/csv"), write_csv, "csv"),
+    OutputFormat("tsv", "text/tab-separated-values",
+                 ("tsv", "text/tab-separated-values"), write_tsv, "tsv"),
+    OutputFormat("fits", "application/fits",
+                 ("fits", "application/fits", "application/x-fits-table", "image/fits"),
+                 write_fits, "fits", takes_infos=True),
+    OutputFormat("parquet", "application/vnd.apache.parquet",
+                 ("parquet", "application/vnd.apache.parquet", "application/x-parquet"),
+                 write_parquet, "parquet", takes_infos=True),
+)
+DEFAULT_FORMAT = OUTPUT_FORMATS[0]
+
+
+def _normalise(value: str) -> str:
+    """Media types compare case-insensitively and without blanks around ``;`` and ``=``."""
+    parts = [p.strip() for p in value.strip().split(";")]
+    head = parts[0].lower()
+    parameters = []
+    for parameter in parts[1:]:
+        key, _, val = parameter.partition("=")
+        key = key.strip().lower()
+        if key == "charset" or key == "header" or not key:
+            continue  # charset=utf-8 is what we send anyway; CSV always has its header
+        parameters.append(f"{key}={val.strip().strip(chr(34)).lower()}")
+    return ";".join([head, *parameters])
+
+
+_BY_VALUE: dict[str, OutputFormat] = {}
+for _format in OUTPUT_FORMATS:
+    for _value in (_format.mime, *_format.aliases):
+        _BY_VALUE.setdefault(_normalise(_value), _format)
+
+
+def lookup_format(value: str | None) -> tuple[OutputFormat, str]:
+    """The format for a RESPONSEFORMAT value and the Content-Type to send with it.
+
+    No value means the default, BINARY2 VOTable. Unknown values raise ``UnknownFormat``.
+    """
+    if value is None or not value.strip():
+        return DEFAULT_FORMAT, "application/x-votable+xml"
+    key = _normalise(value)
+    found = _BY_VALUE.get(key)
+    if found is None:
+        # Unknown extra parameters (content=, version=) do not change what we produce.
+        head = key.split(";")[0]
+        serialization = [p for p in key.split(";")[1:] if p.startswith("serialization=")]
+        found = _BY_VALUE.get(";".join([head, *serialization]))
+    if found is None:
+        raise UnknownFormat(f"RESPONSEFORMAT {value!r} is not supported; supported: "
+                            + ", ".join(f.mime for f in OUTPUT_FORMATS))
+    if "/" in value and found.name != "csv":
+        return found, value.strip()
+    # TAP 1.1 section 5.2: CSV with its header line goes out as text/csv;header=present.
+    return found, found.mime

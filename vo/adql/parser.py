@@ -659,7 +659,9 @@ class _Parser:
         if not is_call:
             if word in _NUMERIC_FUNCTIONS or word in _GEOMETRY_FUNCTIONS or word in _AGGREGATES \
                     or word in ("LOWER", "UPPER", "COALESCE", "CAST", "IN_UNIT"):
-                raise self.error(f"expected '(' after {word}", self.peek(1))
+                raise self.error(f"expected a value: {word} is a reserved word (a function, "
+                                 f"called as {word}(...)); write \"{token.text}\" to use it as "
+                                 "a name", token)
             raise self.error("expected a value (a column, a literal, a function or '('); "
                              "reserved words must be written in double quotes to be names",
                              token)

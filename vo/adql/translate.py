@@ -544,8 +544,11 @@ class _Translator:
         self.numeric_operand(left, node.left, f"'{op}'")
         self.numeric_operand(right, node.right, f"'{op}'")
         kind = vt.wider(left.type, right.type)
-        exact = left.exact and right.exact and left.type.pg == right.type.pg \
-            and left.type.is_numeric
+        # PostgreSQL has cross-type operators among integers and among floats, and promotes
+        # integers to double precision; only real mixed with integers is left to a cast.
+        exact = left.exact and right.exact and left.type.is_numeric and right.type.is_numeric \
+            and (left.type.is_integer == right.type.is_integer
+                 or "double" in (left.type.datatype, right.type.datatype))
         if op in ("&", "|", "^"):
             for side, operand in ((node.left, left), (node.right, right)):
                 if not (operand.type.is_integer or operand.type.kind == "null"):

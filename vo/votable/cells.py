@@ -25,6 +25,7 @@ from skyvault.vo.votable.columns import (
     ColumnData,
     ragged_to_padded,
     segment_gather_index,
+    text_column,
 )
 
 
@@ -141,6 +142,18 @@ def _bounded(column: ColumnData, bound: int) -> ColumnData:
     offsets = np.zeros(len(kept) + 1, dtype=np.int64)
     np.cumsum(kept, out=offsets[1:])
     return ColumnData("array", values, column.nulls, offsets)
+
+
+def ascii_text(column: ColumnData) -> ColumnData:
+    """Text with every non-ASCII character replaced by ``?``: what a VOTable 1.4 ``char`` or a
+    FITS ``A`` column may hold. Pure ASCII columns (the usual case) pass untouched."""
+    flat = column.flat()
+    if not len(flat) or int(flat.max()) < 0x80:
+        return column
+    nulls = column.null_mask().tolist()
+    cells = decode_text(column)
+    return text_column([None if null else cell.encode("ascii", "replace").decode("ascii")
+                        for null, cell in zip(nulls, cells, strict=True)])
 
 
 def truncate_utf8(column: ColumnData, limit: int) -> ColumnData:

@@ -28,13 +28,12 @@ import numpy as np
 
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable.binary import Fixed, assemble_rows
-from skyvault.vo.votable.cells import FieldPlan, conform, decode_text, plan_for
+from skyvault.vo.votable.cells import FieldPlan, ascii_text, conform, plan_for
 from skyvault.vo.votable.columns import (
     ColumnBatch,
     ColumnData,
     ragged_to_padded,
     segment_gather_index,
-    text_column,
 )
 from skyvault.vo.votable.document import Info
 from skyvault.vo.votable.streaming import Overflow, WriteStats, limited, overflowed
@@ -56,8 +55,8 @@ class _Measure:
     max_count: int = 0
     heap_elements: int = 0
     has_nulls: bool = False
-    low: int | None = None
-    high: int | None = None
+    used: set[int] = field(default_factory=set)
+    """Which of the candidate TNULL values the column holds."""
 
 
 @dataclass
@@ -66,16 +65,6 @@ class _Spool:
     batches: int = 0
     rows: int = 0
     measures: list[_Measure] = field(default_factory=list)
-
-
-def _ascii(column: ColumnData) -> ColumnData:
-    flat = column.flat()
-    if not len(flat) or int(flat.max()) < 0x80:
-        return column
-    cells = [None if null else cell for null, cell in zip(
-        column.null_mask().tolist(), decode_text(column), strict=True)]
-    return text_column([None if c is None else c.encode("ascii", "replace").decode("ascii")
-                        for c in cells])
 
 
 def _save(handle, column: ColumnData) -> None:
@@ -115,7 +104,7 @@ def _fill_spool(plans, batches, limit, stats, handle, spool: _Spool, kinds: list
             for index, (plan, column) in enumerate(zip(plans, batch.columns, strict=True)):
                 column = conform(plan, column)
                 if column.kind == "text":
-                    column = _ascii(column)
+                    column = ascii_text(column)
                 kinds[index] = column.kind
                 _measure(spool.measures[index], column)
                 _save(handle, column)
@@ -136,23 +125,26 @@ def _measure(measure: _Measure, column: ColumnData) -> None:
             measure.max_count = max(measure.max_count, int(lengths.max()))
         measure.heap_elements += int(lengths.sum())
     elif column.values.dtype.kind in "iu" and len(column.values):
+        candidates = _null_candidates(column.values.dtype)
         present = column.values[~nulls]
-        if len(present):
-            low, high = int(present.min()), int(present.max())
-            measure.low = low if measure.low is None else min(measure.low, low)
-            measure.high = high if measure.high is None else max(measure.high, high)
+        hits = np.isin(np.array(candidates, dtype=column.values.dtype), present)
+        measure.used.update(c for c, hit in zip(candidates, hits.tolist(), strict=True) if hit)
 
 
 def _tnull(dtype: np.dtype, measure: _Measure) -> int | None:
     """An integer the column never holds, to stand for NULL (FITS 7.3.2)."""
     if not measure.has_nulls:
         return None
+    for candidate in _null_candidates(dtype):
+        if candidate not in measure.used:
+            return candidate
+    raise FitsError("an integer column with NULLs uses every candidate null value")
+
+
+def _null_candidates(dtype: np.dtype) -> list[int]:
     info = np.iinfo(dtype)
-    if measure.low is None or measure.low > info.min:
-        return int(info.min)
-    if measure.high is not None and measure.high < info.max:
-        return int(info.max)
-    raise FitsError("an integer column uses every value of its type and has NULLs")
+    low, high = int(info.min), int(info.max)
+    return [low, high, low + 1, high - 1, low + 2, high - 2, -1, 0]
 
 
 @dataclass(frozen=True)

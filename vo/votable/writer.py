@@ -14,7 +14,14 @@ import numpy as np
 
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable.binary import Base64Lines, binary2_rows
-from skyvault.vo.votable.cells import FieldPlan, conform, plan_for, text_cells, text_needs
+from skyvault.vo.votable.cells import (
+    FieldPlan,
+    ascii_text,
+    conform,
+    plan_for,
+    text_cells,
+    text_needs,
+)
 from skyvault.vo.votable.columns import ColumnBatch, ColumnData
 from skyvault.vo.votable.document import Info, document_tail, escape_text, table_head
 from skyvault.vo.votable.streaming import (
@@ -44,6 +51,7 @@ def write_votable(
     table_name: str | None = None,
     description: str | None = None,
     errors: Literal["report", "raise"] = "report",
+    utf8_char: bool = False,
 ) -> Iterator[bytes]:
     """A VOTable 1.4 result document, chunk by chunk.
 
@@ -53,6 +61,11 @@ def write_votable(
     the table. With ``errors="report"`` an exception from ``batches`` ends the data cleanly and
     becomes an ERROR INFO after the table (also recorded in ``stats.error``); with ``"raise"``
     it propagates.
+
+    ``char`` holds ASCII in VOTable 1.4 (section 2.1), and astropy and STILTS 3.4 read BINARY2
+    char cells as ASCII/Latin-1: non-ASCII characters in char fields are written as ``?``.
+    Fields that may hold other text should be declared ``unicodeChar``. ``utf8_char=True``
+    writes UTF-8 instead, as VOTable 1.6 allows.
     """
     serialization = serialization.upper()  # type: ignore[assignment]
     if serialization not in ("BINARY2", "TABLEDATA"):
@@ -62,7 +75,8 @@ def write_votable(
     head = table_head(fields, infos=infos, table_name=table_name, description=description)
     binary = serialization == "BINARY2"
     head += ('<DATA><BINARY2><STREAM encoding="base64">\n' if binary else "<DATA><TABLEDATA>\n")
-    return _coalesce(_document(plans, batches, head, binary, overflow, limit, stats, errors))
+    return _coalesce(_document(plans, batches, head, binary, overflow, limit, stats, errors,
+                               utf8_char))
 
 
 def _document(
@@ -74,11 +88,14 @@ def _document(
     limit: int | None,
     stats: WriteStats,
     errors: str,
+    utf8_char: bool,
 ) -> Iterator[bytes]:
     yield head.encode("utf-8")
     encoder = Base64Lines()
     try:
         for batch in limited(batches, limit, stats):
+            if not utf8_char:
+                batch = ascii_chars(plans, batch)
             if binary:
                 yield encoder.feed(binary2_rows(plans, batch))
             else:
@@ -93,6 +110,13 @@ def _document(
         closing = b"</TABLEDATA></DATA>\n"
     tail = document_tail(overflow=overflowed(stats, overflow), error=stats.error)
     yield closing + tail.encode("utf-8")
+
+
+def ascii_chars(plans: Sequence[FieldPlan], batch: ColumnBatch) -> ColumnBatch:
+    """The batch with the text of ``char`` fields reduced to ASCII (``?`` for the rest)."""
+    columns = [ascii_text(column) if plan.field.datatype == "char" and column.kind == "text"
+               else column for plan, column in zip(plans, batch.columns, strict=True)]
+    return ColumnBatch(tuple(columns), batch.n_rows)
 
 
 def _coalesce(chunks: Iterator[bytes], size: int = CHUNK_BYTES) -> Iterator[bytes]:

@@ -163,9 +163,13 @@ def decode_copy_stream(
     """Column batches from the chunks of a binary COPY stream (any chunking).
 
     A batch holds the complete rows of about ``batch_bytes`` of input, so memory stays bounded
-    whatever the row count.
+    whatever the row count. Unsupported types raise ``UnsupportedPgType`` at once.
     """
-    decoder = CopyDecoder(pg_types)
+    return _decode(CopyDecoder(pg_types), chunks, batch_bytes)
+
+
+def _decode(decoder: CopyDecoder, chunks: Iterable[bytes | bytearray | memoryview],
+            batch_bytes: int) -> Iterator[ColumnBatch]:
     buffer = bytearray()
     for chunk in chunks:
         buffer += chunk
@@ -191,11 +195,16 @@ def copy_batches(
     """Run ``sql`` as a binary COPY on a psycopg cursor and yield its rows as column batches.
 
     Closing the generator early (a writer that reached its row limit) leaves the COPY block,
-    which lets psycopg end the transfer.
+    which lets psycopg end the transfer. Unsupported types raise before the query runs.
     """
-    statement = f"COPY ({sql}) TO STDOUT (FORMAT binary)"
+    decoder = CopyDecoder(pg_types)
+    return _copy(decoder, cursor, f"COPY ({sql}) TO STDOUT (FORMAT binary)", params, batch_bytes)
+
+
+def _copy(decoder: CopyDecoder, cursor: Any, statement: str, params: Sequence[Any] | None,
+          batch_bytes: int) -> Iterator[ColumnBatch]:
     with cursor.copy(statement, params) as copy:
-        yield from decode_copy_stream(copy, pg_types, batch_bytes=batch_bytes)
+        yield from _decode(decoder, copy, batch_bytes)
 
 
 def describe_pg_types(cursor: Any, sql: str, params: Sequence[Any] | None = None) -> list[str]:

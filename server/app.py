@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.health", "blueprint"),
     ("skyvault.server.accounts", "blueprint"),  # also installs authentication
+    ("skyvault.server.releases", "blueprint"),
 ]
 
 log = logging.getLogger(__name__)

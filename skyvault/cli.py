@@ -113,6 +113,7 @@ def _register_optional_groups() -> None:
 REGISTERED_GROUPS: list[tuple[str, str]] = [
     ("skyvault.serving", "serve_cli"),
     ("skyvault.accounts_cli", "users_cli"),
+    ("skyvault.releases", "release_cli"),
 ]
 
 

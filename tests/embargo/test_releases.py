@@ -1,0 +1,266 @@
+"""Public data releases: declare, the dates they set, the page, manifests, scripts and HATS.
+
+The release tests use a program of their own (embargo_seed.RELEASE_PROGRAM), so declaring
+releases changes no other test's rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from embargo_seed import (
+    RELEASE_PROGRAM,
+    RELEASE_STATES,
+    STATE,
+    STATES,
+    reset_release_dates,
+    visible,
+)
+
+from skyvault.access import ANONYMOUS
+from skyvault.db import Database
+from skyvault.releases import (
+    ReleaseError,
+    export_release,
+    get_release,
+    recompute_release_dates,
+    released_catalog_count,
+    releases_root,
+)
+
+EARLY, LATE = RELEASE_STATES
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "skyvault", *argv], capture_output=True,
+                          text=True, timeout=300, env=os.environ.copy())
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@pytest.fixture
+def releases(database: Database, world):
+    """Declared releases of the test program are removed afterwards, and its dates reset."""
+    yield
+    with database.admin() as connection:
+        connection.execute("DELETE FROM survey.data_releases WHERE %s = ANY (programids)"
+                           " AND release_name LIKE 'LEAKDR%%'", (RELEASE_PROGRAM,))
+        recompute_release_dates(connection, [RELEASE_PROGRAM])
+
+
+def _visible_expids(database: Database) -> set[int]:
+    with database.reading(ANONYMOUS, user_query=True) as connection:
+        return {row[0] for row in connection.execute(
+            "SELECT expid FROM survey.exposures WHERE expid = ANY (%s)",
+            ([s.ident("expid") for s in RELEASE_STATES],))}
+
+
+def _declare_public_release(name: str) -> datetime:
+    now = datetime.now(UTC)
+    date = now - timedelta(hours=1)
+    result = _cli("release", "declare", name, "--date", _iso(date), "--cutoff",
+                  _iso(now - timedelta(days=50)), "--programs", str(RELEASE_PROGRAM))
+    assert result.returncode == 0, result.stderr
+    assert f"programs [{RELEASE_PROGRAM}]" in result.stdout
+    return date
+
+
+def test_declare_dates_rows_and_they_appear_without_any_further_step(
+        database: Database, releases) -> None:
+    assert _visible_expids(database) == set()
+    now = datetime.now(UTC)
+    # Declared for a date still to come: nothing changes for the public yet...
+    result = _cli("release", "declare", "LEAKDR1", "--date", _iso(now + timedelta(days=3)),
+                  "--cutoff", _iso(now - timedelta(days=50)), "--programs",
+                  str(RELEASE_PROGRAM), "--notes", "first release")
+    assert result.returncode == 0, result.stderr
+    assert "release dates changed" in result.stdout
+    assert _visible_expids(database) == set()
+    with database.admin() as connection:
+        early = connection.execute("SELECT release_date FROM survey.exposures WHERE expid = %s",
+                                   (EARLY.ident("expid"),)).fetchone()[0]
+        assert abs(early - (now + timedelta(days=3))) < timedelta(seconds=2)
+        # Observed after the cutoff: no rule releases it yet.
+        late = connection.execute("SELECT release_date = 'infinity' FROM survey.exposures"
+                                  " WHERE expid = %s", (LATE.ident("expid"),)).fetchone()[0]
+        assert late
+        # ...and when the date comes (here: moved into the past by the database clock),
+        # the rows are there, with no command run.
+        connection.execute("UPDATE survey.data_releases SET release_date = now()"
+                           " WHERE release_name = 'LEAKDR1'")
+        connection.execute("UPDATE survey.exposures SET release_date = now()"
+                           " WHERE expid = %s", (EARLY.ident("expid"),))
+    assert _visible_expids(database) == {EARLY.ident("expid")}
+    listing = _cli("release", "list")
+    assert "LEAKDR1" in listing.stdout and "public" in listing.stdout
+
+
+def test_export_refuses_a_release_before_its_date(database: Database, releases) -> None:
+    now = datetime.now(UTC)
+    result = _cli("release", "declare", "LEAKDR9", "--date", _iso(now + timedelta(days=30)),
+                  "--cutoff", _iso(now - timedelta(days=50)), "--programs",
+                  str(RELEASE_PROGRAM))
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(ReleaseError, match="becomes public"):
+        export_release(database, "LEAKDR9")
+    refused = _cli("release", "export", "LEAKDR9")
+    assert refused.returncode != 0 and "becomes public" in refused.stderr
+    assert not (releases_root() / "LEAKDR9").exists()
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def exported(database: Database, seeded_people, live_server: str):
+    """LEAKPUB1, public since an hour, exported once for the module."""
+    with database.admin() as connection:
+        reset_release_dates(connection)
+    date = _declare_public_release("LEAKPUB1")
+    result = _cli("release", "export", "LEAKPUB1", "--base-url", live_server,
+                  "--partition-rows", "1000")
+    assert result.returncode == 0, result.stderr
+    yield date, releases_root() / "LEAKPUB1"
+    with database.admin() as connection:
+        connection.execute("DELETE FROM survey.data_releases WHERE release_name = 'LEAKPUB1'")
+        recompute_release_dates(connection, [RELEASE_PROGRAM])
+
+
+def test_export_holds_exactly_the_released_rows_and_files_and_is_idempotent(
+        database: Database, exported, live_server: str) -> None:
+    import lsdb
+
+    date, folder = exported
+    manifest = json.loads((folder / "manifest.json").read_text())
+    paths = {entry["path"] for entry in manifest["files"]}
+    public_states = [s for s in STATES if visible(s, set())] + [EARLY]
+    for state in public_states:
+        assert state.file_path("sciimg") in paths
+    for state in [s for s in STATES if not visible(s, set())] + [LATE]:
+        assert not any(path.startswith(f"leaktest/{state.key}/") for path in paths), state.key
+    with database.admin() as connection:
+        dates = dict(connection.execute("SELECT path, release_date FROM survey.files"
+                                        " WHERE path = ANY (%s)", (sorted(paths),)))
+    assert set(dates) == paths and all(value <= date for value in dates.values())
+    for entry in manifest["files"]:
+        assert entry["url"].startswith(f"{live_server}/releases/LEAKPUB1/files/")
+        assert len(entry["sha256"]) == 64 and entry["size_bytes"] > 0
+
+    # LSDB reads the HATS catalogs; their row counts are the released rows in the database.
+    with database.reading(ANONYMOUS) as connection:
+        release = get_release(connection, "LEAKPUB1")
+        for table in ("psf_sources", "aperture_sources"):
+            expected = released_catalog_count(connection, f"survey.{table}", release)
+            independent = connection.execute(
+                f"SELECT count(*) FROM survey.{table} s JOIN survey.science_images i"
+                f" USING (pid) WHERE i.is_current = 1 AND s.release_date <= %s",
+                (release.release_date,)).fetchone()[0]
+            assert expected == independent
+            frame = lsdb.open_catalog(folder / "catalog" / table).compute()
+            assert len(frame) == expected, table
+            sources = set(frame["sourceid"])
+            assert set(EARLY.source_ids()) <= sources
+            for state in [s for s in STATES if not visible(s, set())] + [LATE]:
+                assert not sources & set(state.source_ids()), (table, state.key)
+            assert manifest["catalog_rows"][f"survey.{table}"] == expected
+
+    checked = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    before = _digests(folder)
+    again = _cli("release", "export", "LEAKPUB1", "--base-url", live_server,
+                 "--partition-rows", "1000")
+    assert again.returncode == 0, again.stderr
+    assert _digests(folder) == before
+
+
+def test_release_page_and_artefacts_over_http(exported, live_server: str) -> None:
+    _date, folder = exported
+    page = requests.get(f"{live_server}/releases/LEAKPUB1", timeout=30)
+    assert page.status_code == 200 and "download-curl.sh" in page.text
+    listing = requests.get(f"{live_server}/releases.json", timeout=30).json()["releases"]
+    entry = next(r for r in listing if r["release_name"] == "LEAKPUB1")
+    assert entry["public"] and entry["manifest"].endswith("/releases/LEAKPUB1/manifest.json")
+    for name in ("manifest.json", "manifest.csv", "SHA256SUMS", "files.sha256",
+                 "download-wget.sh", "catalog/psf_sources/hats.properties"):
+        response = requests.get(f"{live_server}/releases/LEAKPUB1/{name}", timeout=30)
+        assert response.status_code == 200, name
+        assert response.content == (folder / name).read_bytes(), name
+    missing = requests.get(f"{live_server}/releases/LEAKPUB1/nothing-here", timeout=30)
+    escape = requests.get(f"{live_server}/releases/LEAKPUB1/..%2F..%2Fpgdata", timeout=30)
+    assert missing.status_code == escape.status_code == 404
+
+
+def test_scheduled_release_shows_no_data(database: Database, releases,
+                                         live_server: str) -> None:
+    now = datetime.now(UTC)
+    result = _cli("release", "declare", "LEAKDR8", "--date", _iso(now + timedelta(days=30)),
+                  "--cutoff", _iso(now - timedelta(days=50)), "--programs",
+                  str(RELEASE_PROGRAM))
+    assert result.returncode == 0, result.stderr
+    page = requests.get(f"{live_server}/releases/LEAKDR8", timeout=30)
+    assert page.status_code == 200 and "scheduled" in page.text
+    early_file = EARLY.file_path("sciimg")
+    hidden = requests.get(f"{live_server}/releases/LEAKDR8/files/{early_file}", timeout=30)
+    absent = requests.get(f"{live_server}/releases/NOSUCHDR/files/{early_file}", timeout=30)
+    manifest = requests.get(f"{live_server}/releases/LEAKDR8/manifest.json", timeout=30)
+    assert (hidden.status_code, hidden.text) == (absent.status_code, absent.text) == (
+        manifest.status_code, manifest.text)
+
+
+def test_release_files_are_served_only_when_public_and_in_the_release(
+        exported, live_server: str) -> None:
+    early = requests.get(f"{live_server}/releases/LEAKPUB1/files/{EARLY.file_path('raw')}",
+                         timeout=30)
+    assert early.status_code == 200 and EARLY.marker.encode() in early.content
+    for state in (LATE, STATE["waiting"], STATE["prop2"]):
+        for person_headers in ({},):
+            hidden = requests.get(
+                f"{live_server}/releases/LEAKPUB1/files/{state.file_path('raw')}",
+                headers=person_headers, timeout=30)
+            twin = requests.get(
+                f"{live_server}/releases/LEAKPUB1/files/{state.twin_file_path('raw')}",
+                headers=person_headers, timeout=30)
+            assert (hidden.status_code, hidden.content) == (twin.status_code, twin.content)
+            assert hidden.status_code == 404
+
+
+def _run_script(tool: str, folder: Path, workdir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", str(folder / f"download-{tool}.sh")], cwd=workdir,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("tool", ["curl", "wget"])
+def test_download_scripts_fetch_resume_and_verify(exported, tmp_path: Path, tool: str) -> None:
+    _date, folder = exported
+    first = _run_script(tool, folder, tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "verified" in first.stdout
+    target = tmp_path / "files" / EARLY.file_path("sciimg")
+    assert EARLY.marker.encode() in target.read_bytes()
+    # An interrupted download: a truncated file is resumed, a missing one fetched again.
+    content = target.read_bytes()
+    target.write_bytes(content[: len(content) // 3])
+    (tmp_path / "catalog" / "psf_sources" / "hats.properties").unlink()
+    second = _run_script(tool, folder, tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert target.read_bytes() == content
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        fetched = tmp_path / "files" / entry["path"]
+        assert hashlib.sha256(fetched.read_bytes()).hexdigest() == entry["sha256"]
+    for entry in manifest["catalog_files"]:
+        fetched = tmp_path / entry["path"]
+        assert hashlib.sha256(fetched.read_bytes()).hexdigest() == entry["sha256"]

@@ -1,0 +1,192 @@
+"""The one place of enforcement, checked at the database: every embargoed relation, every
+requester, every state; release dates that pass need no command; nothing bypasses the policies.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from embargo_seed import (
+    BASE,
+    IMAGE_KEYS,
+    STATE,
+    STATES,
+    Person,
+    set_release_date,
+    visible,
+)
+
+from skyvault.access import ANONYMOUS, Requester
+from skyvault.db import Database
+from skyvault.releases import RELEASE_RULES
+from skyvault.schema.tables import EMBARGOED_TABLES
+
+KEYED = {"survey.exposures": "expid", **{f"survey.{t}": k for t, k in IMAGE_KEYS.items()},
+         "survey.files": "file_id", "survey.psf_sources": "sourceid",
+         "survey.aperture_sources": "sourceid"}
+
+
+def _requesters(people: dict[str, Person]) -> list[tuple[str, Requester]]:
+    return [("anonymous", ANONYMOUS)] + [
+        (name, Requester(user_id=1000 + i, username=name, programs=person.programs))
+        for i, (name, person) in enumerate(sorted(people.items()))]
+
+
+def _expected(table: str, programs) -> set[int]:
+    key = KEYED[table]
+    ids = set()
+    for state in STATES:
+        if not visible(state, programs):
+            continue
+        if key == "file_id":
+            ids |= {state.file_id(i) for i in range(6)}
+        elif key == "sourceid":
+            ids |= set(state.source_ids())
+        else:
+            ids.add(state.ident(key))
+    return ids
+
+
+def _seen(connection, table: str) -> set[int]:
+    key = KEYED[table]
+    return {row[0] for row in connection.execute(
+        f"SELECT {key} FROM {table} WHERE {key} BETWEEN %s AND %s",
+        (BASE, BASE + 99_999)).fetchall()}
+
+
+def test_every_embargoed_table_is_keyed_by_the_suite() -> None:
+    assert {t.qualified_name for t in EMBARGOED_TABLES} == set(KEYED)
+
+
+def test_each_requester_sees_exactly_the_rows_of_its_programs_and_released_ones(
+        database: Database, world) -> None:
+    for name, requester in _requesters(world):
+        for user_query in (False, True):
+            with database.reading(requester, user_query=user_query) as connection:
+                for table in KEYED:
+                    assert _seen(connection, table) == _expected(table, requester.programs), (
+                        name, table, user_query)
+                obscore = {row[0] for row in connection.execute(
+                    "SELECT image_id FROM ivoa.obscore WHERE image_id BETWEEN %s AND %s",
+                    (BASE, BASE + 99_999))}
+                expected = set()
+                for state in STATES:
+                    if visible(state, requester.programs):
+                        expected |= {state.ident(k) for k in ("rawid", "pid", "refid", "diffid")}
+                assert obscore == expected, (name, user_query)
+                counts = connection.execute(
+                    "SELECT count(*), count(DISTINCT programid) FROM survey.exposures"
+                    " WHERE expid BETWEEN %s AND %s", (BASE, BASE + 99_999)).fetchone()
+                assert counts[0] == len(_expected("survey.exposures", requester.programs))
+
+
+def test_a_release_date_that_passes_needs_no_command(database: Database, world) -> None:
+    waiting = STATE["waiting"]
+    with database.admin() as connection:
+        set_release_date(connection, waiting, datetime.now(UTC) - timedelta(seconds=1))
+    with database.reading(ANONYMOUS, user_query=True) as connection:
+        assert waiting.ident("expid") in _seen(connection, "survey.exposures")
+        assert waiting.file_id(0) in _seen(connection, "survey.files")
+    with database.admin() as connection:
+        set_release_date(connection, waiting, datetime.now(UTC) + timedelta(hours=1))
+    with database.reading(ANONYMOUS, user_query=True) as connection:
+        assert waiting.ident("expid") not in _seen(connection, "survey.exposures")
+    # The same row, with its date in the past by the database clock: visible, no job ran.
+    with database.admin() as connection:
+        connection.execute("UPDATE survey.exposures SET release_date = now() - interval '1 ms'"
+                           " WHERE expid = %s", (waiting.ident("expid"),))
+    with database.reading(ANONYMOUS) as connection:
+        assert waiting.ident("expid") in _seen(connection, "survey.exposures")
+
+
+def test_release_rules_cover_every_embargoed_table() -> None:
+    """A new embargoed table must say how its rows are dated, or declare cannot date it."""
+    dated = set(RELEASE_RULES) | {"survey.files"}
+    assert {t.qualified_name for t in EMBARGOED_TABLES} == dated
+
+
+ROLES = ("skyvault_reader", "skyvault_app")
+
+
+def test_nothing_readable_bypasses_row_level_security(database: Database, world) -> None:
+    """Every relation the service's roles can read that holds release dates is protected:
+    tables by their policy, views by reading with the caller's rights.  Partitions, views
+    without security_invoker, materialized views and SECURITY DEFINER functions would read
+    embargoed rows with the owner's rights."""
+    with database.admin() as connection:
+        exposed = connection.execute("""
+            SELECT n.nspname || '.' || c.relname, c.relkind, c.relrowsecurity,
+                   coalesce(array_to_string(c.reloptions, ','), ''), r.rolname
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              CROSS JOIN (SELECT unnest(%s::text[]) AS rolname) r
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                            AND a.attname IN ('release_date', 'obs_release_date')
+                            AND NOT a.attisdropped)
+               AND has_table_privilege(r.rolname, c.oid, 'SELECT')""",
+                                    (list(ROLES),)).fetchall()
+        unsafe = [row for row in exposed
+                  if not (row[1] in ("r", "p") and row[2])
+                  and not (row[1] == "v" and "security_invoker=true" in row[3])
+                  and row[0] != "survey.data_releases"]
+        assert not unsafe, f"readable relations that bypass row-level security: {unsafe}"
+        definers = connection.execute("""
+            SELECT n.nspname || '.' || p.proname FROM pg_proc p
+              JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND has_function_privilege('skyvault_reader', p.oid, 'EXECUTE')""").fetchall()
+        assert not definers, f"SECURITY DEFINER functions the reader may call: {definers}"
+        bypass = connection.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY (%s) AND (rolbypassrls"
+            " OR rolsuper)", (list(ROLES),)).fetchall()
+        assert not bypass
+
+
+def test_declare_release_default_programs_and_dates(database: Database, world) -> None:
+    """Inside a transaction rolled back at the end: declaring with the default programs
+    (those with the data_release rule, program 1) dates program-1 rows observed before the
+    cutoff at the release date, and leaves other programs alone."""
+    from skyvault.releases import declare_release
+
+    released, waiting, prop2 = STATE["released"], STATE["waiting"], STATE["prop2"]
+    connection = database.admin()
+    try:
+        now = connection.execute("SELECT now()").fetchone()[0]
+        date = now + timedelta(days=7)
+        release, changed = declare_release(connection, "TESTDR-ROLLBACK", date,
+                                           now - timedelta(days=1))
+        assert release.programids == (1,)
+        assert changed["survey.exposures"] >= 2 and changed["survey.files"] >= 12
+        rows = dict(connection.execute(
+            "SELECT expid, release_date FROM survey.exposures WHERE expid = ANY (%s)",
+            ([released.ident("expid"), waiting.ident("expid"), prop2.ident("expid")],)))
+        assert rows[released.ident("expid")] == date == rows[waiting.ident("expid")]
+        assert rows[prop2.ident("expid")] > date  # a partnership row keeps its own period
+        for table, key in (("calibration_images", "calid"), ("reference_images", "refid")):
+            value = connection.execute(f"SELECT release_date FROM survey.{table}"
+                                       f" WHERE {key} = %s", (waiting.ident(key),)).fetchone()
+            assert value[0] == date, table
+        sources = connection.execute(
+            "SELECT DISTINCT release_date FROM survey.psf_sources WHERE pid = %s",
+            (waiting.ident("pid"),)).fetchall()
+        assert sources == [(date,)]
+        files = connection.execute(
+            "SELECT DISTINCT release_date FROM survey.files WHERE image_id = ANY (%s)",
+            ([waiting.ident(k) for k in ("rawid", "calid", "pid", "refid", "diffid")],)
+        ).fetchall()
+        assert files == [(date,)]
+        # The programids rule: the latest date of the programs a product holds.
+        mixed = connection.execute(
+            "SELECT archive.release_date_for_programs('{1,2}', %s),"
+            " archive.release_date_for(2::smallint, %s),"
+            " archive.release_date_for_programs('{1,99}', %s),"
+            " archive.release_date_for_programs('{}', %s)",
+            (now - timedelta(days=20),) * 4).fetchone()
+        assert mixed[0] == mixed[1] and mixed[2] is None and mixed[3] is None
+        with pytest.raises(Exception, match="cutoff"):
+            declare_release(connection, "TESTDR-BAD", now, now + timedelta(days=1))
+    finally:
+        connection.rollback()
+        connection.close()

@@ -342,7 +342,7 @@ class Manifest:
     manifest_version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(_to_plain(self), indent=1, sort_keys=False, allow_nan=False)
+        return json.dumps(to_plain(self), indent=1, sort_keys=False, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -357,7 +357,7 @@ class Manifest:
             raise ManifestVersionError(
                 f"manifest_version {version!r}; this reader understands {MANIFEST_VERSION}"
             )
-        return _from_plain(cls, data, "manifest")
+        return from_plain(cls, data, "manifest")
 
     def files_of(self, product_type: ProductType | str) -> list[ProductFile]:
         return [f for f in self.files if f.product_type == str(product_type)]
@@ -422,13 +422,14 @@ def describe_file(
 T = TypeVar("T")
 
 
-def _to_plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """Dataclasses (nested) to JSON-ready dicts and lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {str(k): _to_plain(v) for k, v in value.items()}
+        return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_to_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     if isinstance(value, StrEnum):
         return str(value)
     if hasattr(value, "item"):  # numpy scalars
@@ -436,7 +437,8 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _from_plain(cls: type[T], data: Any, where: str) -> T:
+def from_plain(cls: type[T], data: Any, where: str = "value") -> T:
+    """The inverse of ``to_plain`` for one dataclass type, checking types as it goes."""
     if not isinstance(data, dict):
         raise ManifestError(f"{where}: expected an object")
     hints = typing.get_type_hints(cls)
@@ -482,7 +484,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         _, item = typing.get_args(hint)
         return {str(k): _convert(item, v, f"{where}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
-        return _from_plain(hint, value, where)
+        return from_plain(hint, value, where)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ManifestError(f"{where}: expected a number, got {value!r}")

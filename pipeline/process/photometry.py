@@ -1,0 +1,83 @@
+"""Step 5: photometric calibration and image quality.
+
+The zero point ties PSF-fit fluxes to the reference catalog's magnitudes in the same filter:
+a sigma-clipped median over well-measured, unsaturated stars (variable stars and blends fall
+out in the clipping). The limiting magnitude is the 5-sigma point-source limit from the
+background noise and the PSF's noise-equivalent area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SNR = 20.0
+CLIP_SIGMA = 3.0
+
+# infobits: quality flags of a science image (0 means nothing to report).
+INFO_ASTROMETRY_FAILED = 1 << 0
+INFO_ASTROMETRY_POOR = 1 << 1
+"""Astrometric rms above 0.5 arcsec."""
+INFO_FEW_ASTROMETRIC_MATCHES = 1 << 2
+INFO_FEW_CALIBRATORS = 1 << 3
+INFO_ZEROPOINT_SCATTER = 1 << 4
+"""Zero-point rms above 0.1 mag."""
+INFO_BAD_SEEING = 1 << 5
+"""FWHM above 4 arcsec."""
+INFO_SATURATION = 1 << 6
+"""More than 1% of the pixels saturated."""
+INFO_PSF_DEFAULT = 1 << 7
+"""Too few stars to measure the PSF; a default was used."""
+INFO_ZEROPOINT_FAILED = 1 << 8
+
+
+class PhotometryError(RuntimeError):
+    """No calibrators to tie the photometry to."""
+
+
+@dataclass(frozen=True)
+class ZeroPoint:
+    magzp: float
+    magzpunc: float
+    magzprms: float
+    ncal: int
+
+
+def zero_point(flux: np.ndarray, fluxerr: np.ndarray, ref_mag: np.ndarray) -> ZeroPoint:
+    """Zero point from matched pairs (flux in DN over the exposure, catalog magnitude)."""
+    good = (flux > 0) & np.isfinite(ref_mag) & (flux / np.maximum(fluxerr, 1e-30) > MIN_SNR)
+    if good.sum() < 2:
+        raise PhotometryError(f"{int(good.sum())} calibrators")
+    offsets = ref_mag[good] + 2.5 * np.log10(flux[good])
+    keep = np.ones(offsets.size, dtype=bool)
+    for _ in range(5):
+        centre = np.median(offsets[keep])
+        spread = max(1.4826 * np.median(np.abs(offsets[keep] - centre)), 0.005)
+        new_keep = np.abs(offsets - centre) < CLIP_SIGMA * spread
+        if new_keep.sum() < 2 or np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    chosen = offsets[keep]
+    errors = 1.0857 * fluxerr[good][keep] / flux[good][keep]
+    weights = 1.0 / (errors**2 + 0.005**2)
+    magzp = float(np.sum(weights * chosen) / np.sum(weights))
+    rms = float(np.std(chosen)) if chosen.size > 1 else 0.0
+    return ZeroPoint(
+        magzp=magzp,
+        magzpunc=float(max(rms, 1e-4) / np.sqrt(chosen.size)),
+        magzprms=rms,
+        ncal=int(chosen.size),
+    )
+
+
+def limiting_magnitude(magzp: float, sky_rms: float, noise_area: float, nsigma: float = 5.0):
+    return float(magzp - 2.5 * np.log10(nsigma * sky_rms * np.sqrt(noise_area)))
+
+
+def magnitudes(flux: np.ndarray, fluxerr: np.ndarray, magzp: float):
+    """Calibrated magnitudes and errors; NaN where the flux is not positive."""
+    positive = flux > 0
+    mag = np.where(positive, magzp - 2.5 * np.log10(np.where(positive, flux, 1.0)), np.nan)
+    magerr = np.where(positive, 1.0857 * fluxerr / np.where(positive, flux, 1.0), np.nan)
+    return mag.astype(np.float32), magerr.astype(np.float32)

@@ -1,0 +1,61 @@
+"""Publisher dataset identifiers of the archive's images, and the collections behind them.
+
+``ivo://skyvault.archive/<collection>?<id>`` is what ``archive.publisher_did()`` writes into
+``ivoa.obscore.obs_publisher_did``; this module is its inverse. IVOIDs compare
+case-insensitively (SIA 2.0 section 2.1.11, IVOA Identifiers), so parsing ignores case.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DID_AUTHORITY = "ivo://skyvault.archive/"
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    """The collection part of the DID: raw, sci, ref, diff."""
+    table: str
+    """Survey table of the images (unqualified)."""
+    key: str
+    """Identifier column of that table."""
+    product: str
+    """``survey.files.product`` of the image file itself."""
+
+
+COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
+    Collection("raw", "raw_images", "rawid", "raw"),
+    Collection("sci", "science_images", "pid", "sciimg"),
+    Collection("ref", "reference_images", "refid", "refimg"),
+    Collection("diff", "difference_images", "diffid", "diffimg"),
+)}
+COLLECTION_OF_TABLE: dict[str, Collection] = {c.table: c for c in COLLECTIONS.values()}
+
+_DID = re.compile(r"ivo://skyvault\.archive/([a-z]+)\?(\d{1,18})", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ImageKey:
+    collection: Collection
+    image_id: int
+
+    @property
+    def did(self) -> str:
+        return publisher_did(self.collection.name, self.image_id)
+
+
+def publisher_did(collection: str, image_id: int) -> str:
+    return f"{DID_AUTHORITY}{collection}?{image_id}"
+
+
+def parse_publisher_did(text: str) -> ImageKey | None:
+    """The image a DID names, or None when the text cannot be one of ours."""
+    match = _DID.fullmatch(text.strip())
+    if match is None:
+        return None
+    collection = COLLECTIONS.get(match.group(1).lower())
+    if collection is None:
+        return None
+    return ImageKey(collection, int(match.group(2)))

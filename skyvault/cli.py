@@ -114,6 +114,7 @@ REGISTERED_GROUPS: list[tuple[str, str]] = [
     ("skyvault.serving", "serve_cli"),
     ("skyvault.accounts_cli", "users_cli"),
     ("skyvault.releases", "release_cli"),
+    ("skyvault.ingest.cli", "ingest_cli"),
 ]
 
 

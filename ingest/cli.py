@@ -1,0 +1,145 @@
+"""``skyvault ingest``: archive products, watch a folder, check the store, list quarantine.
+
+``skyvault ingest PATH...`` and ``skyvault ingest --watch DIR`` are short for
+``skyvault ingest run ...``: anything that is not a subcommand's name goes to ``run`` (a path
+literally named like a subcommand is written ``./check``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+
+class _IngestGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("ingest", cls=_IngestGroup)
+def ingest_cli() -> None:
+    """Archive pipeline products (manifests or product folders) into the store and catalog.
+
+    \b
+    skyvault ingest PATH...          ingest manifests, or product folders' manifests
+    skyvault ingest --watch DIR      ingest manifests as they appear (near real time)
+    skyvault ingest check            store against database; --remove-orphans, --repair
+    skyvault ingest report           quarantined input and why
+    """
+
+
+@ingest_cli.command("run")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--watch", "watch_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder to watch for new manifests.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@click.option("--idle-exit", type=float, default=None,
+              help="Stop watching after this many seconds without new manifests.")
+@click.option("--live/--bulk", default=None,
+              help="Make each exposure queryable at its commit (default with --watch), or "
+                   "load unindexed and seal at the end (default for paths).")
+@click.option("--no-seal", is_flag=True, help="Leave loaded nights unsealed (for more runs).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: when stderr is a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def run_command(paths: tuple[Path, ...], watch_dir: Path | None, interval: float,
+                idle_exit: float | None, live: bool | None, no_seal: bool,
+                progress: bool | None, as_json: bool) -> None:
+    """Ingest PATHS (manifest files or folders), or watch a folder."""
+    from skyvault.ingest.run import IngestSummary, ingest_paths, watch
+
+    if not paths and watch_dir is None:
+        raise click.UsageError("give manifest paths or product folders, or --watch DIR")
+    show = sys.stderr.isatty() if progress is None else progress
+    summary = IngestSummary()
+    if paths:
+        summary = ingest_paths(list(paths), live=bool(live), seal=not no_seal, progress=show)
+    if watch_dir is not None:
+        click.echo(f"watching {watch_dir} (Ctrl-C to stop)", err=True)
+
+        def report(part: IngestSummary) -> None:
+            for line in part.lines():
+                click.echo(line, err=True)
+
+        summary.merge(watch(watch_dir, interval=interval, idle_exit=idle_exit, progress=show,
+                            on_summary=report))
+    if as_json:
+        data = {key: value for key, value in asdict(summary).items() if key != "results"}
+        data["rows_per_second"] = summary.rows_per_second
+        click.echo(json.dumps(data, indent=1, default=str))
+    else:
+        for line in summary.lines():
+            click.echo(line)
+    if not summary.ok:
+        sys.exit(1)
+
+
+@ingest_cli.command("check")
+@click.option("--quick", is_flag=True, help="Compare sizes only, not SHA-256.")
+@click.option("--deep", is_flag=True, help="Also count catalog rows per image.")
+@click.option("--remove-orphans", is_flag=True, help="Delete files no database row names.")
+@click.option("--repair", is_flag=True, help="Seal night partitions a crashed run left.")
+@click.option("--json", "as_json", is_flag=True)
+def check_command(quick: bool, deep: bool, remove_orphans: bool, repair: bool,
+                  as_json: bool) -> None:
+    """Verify the file store against the database; exit 1 unless clean."""
+    from skyvault.ingest.check import IngestRunning, check_archive
+
+    try:
+        report = check_archive(quick=quick, deep=deep, remove_orphans=remove_orphans,
+                               repair=repair)
+    except IngestRunning as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps({**asdict(report), "clean": report.clean}, indent=1))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.clean:
+        sys.exit(1)
+
+
+@ingest_cli.command("report")
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved entries.")
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+def report_command(include_resolved: bool, limit: int | None, as_json: bool) -> None:
+    """List quarantined input: what, why, where it was put."""
+    from skyvault.db import database
+    from skyvault.ingest.quarantine import entries
+
+    with database().admin() as connection:
+        found = entries(connection, include_resolved=include_resolved, limit=limit)
+    if as_json:
+        click.echo(json.dumps([asdict(entry) for entry in found], indent=1, default=str))
+        return
+    if not found:
+        click.echo("quarantine is empty" if include_resolved else "no unresolved quarantine")
+        return
+    counts: dict[str, int] = {}
+    for entry in found:
+        counts[entry.problem or "?"] = counts.get(entry.problem or "?", 0) + 1
+        state = f" (resolved {entry.resolved_at:%Y-%m-%d})" if entry.resolved_at else ""
+        click.echo(f"#{entry.quarantine_id} {entry.detected_at:%Y-%m-%d %H:%M} "
+                   f"{entry.problem} {entry.manifest_name or '-'} {entry.original_path}{state}")
+        click.echo(f"    {entry.reason}")
+        click.echo(f"    copy: {entry.quarantine_path}")
+    click.echo(", ".join(f"{kind} {count}" for kind, count in sorted(counts.items())))
+
+
+@ingest_cli.command("seal")
+@click.option("--cluster", is_flag=True, help="Also rewrite each partition in q3c order.")
+def seal_command(cluster: bool) -> None:
+    """Index and attach night partitions that are still loading."""
+    from skyvault.db import database
+    from skyvault.ingest.partitions import seal_all
+
+    with database().admin(autocommit=True) as connection:
+        sealed = seal_all(connection, cluster=cluster)
+    click.echo(f"sealed {', '.join(sealed)}" if sealed else "nothing to seal")

@@ -1,0 +1,336 @@
+"""One product group into the archive, in one transaction.
+
+Inside the transaction, in this order: the group's lock; skip if this exact manifest is in;
+release dates (an unknown program rejects the group); exposure rows; per product, its
+processing version (unchanged products are left alone, changed ones supersede the current
+version); files placed in the store (complete and synced before COMMIT, so a committed row
+never names a missing file; a crash before COMMIT leaves only orphans, which the next run
+adopts or ``ingest check`` removes); file rows; catalog rows by binary COPY; the manifest
+record; COMMIT.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from skyvault.ingest import layout
+from skyvault.ingest.catalogs import set_image_values
+from skyvault.ingest.copybinary import HEADER, TRAILER, copy_statement
+from skyvault.ingest.crash import crash_point
+from skyvault.ingest.errors import (
+    ArchiveInconsistent,
+    DependencyMissing,
+    GroupRejected,
+    UnknownProgram,
+)
+from skyvault.ingest.partitions import delete_rows_of, target_for_rows
+from skyvault.ingest.plan import GroupPlan, Product, ReleaseRule, parse_time
+from skyvault.ingest.store import FileStore, Placement
+
+GROUP_LOCK_CLASS = zlib.crc32(b"skyvault.ingest.group") & 0x7FFFFFFF
+CATALOG_OF = {"psfcat": "psf_sources", "sexcat": "aperture_sources"}
+COPY_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release date as PostgreSQL computed it: its text (given back to PostgreSQL as is,
+    since 'infinity' has no Python datetime) and its binary COPY value."""
+
+    text: str
+    wire: int
+
+
+@dataclass
+class GroupResult:
+    name: str
+    status: str
+    """ingested, unchanged (new manifest, no new content), skipped (this manifest is in),
+    quarantined, deferred."""
+    files: int = 0
+    bytes: int = 0
+    rows: int = 0
+    new_versions: int = 0
+    message: str = ""
+    nights: set[int] = field(default_factory=set)
+
+
+def _release_sql(rule: ReleaseRule) -> str:
+    if rule.combine == "single":
+        return "archive.release_date_for(%(program)s::smallint, %(observed)s)"
+    aggregate = "min" if rule.combine == "earliest" else "max"
+    return (f"(SELECT CASE WHEN count(*) = 0 OR bool_or(d IS NULL) THEN NULL "
+            f"ELSE {aggregate}(d) END FROM unnest(%(programs)s::smallint[]) AS p(programid), "
+            f"LATERAL archive.release_date_for(p.programid, %(observed)s) AS d)")
+
+
+class _Transaction:
+    def __init__(self, connection: psycopg.Connection, store: FileStore, plan: GroupPlan,
+                 live: bool) -> None:
+        self.connection = connection
+        self.store = store
+        self.plan = plan
+        self.live = live
+        self.releases: dict[tuple, Release] = {}
+        self.placements: list[Placement] = []
+        self.file_rows: list[tuple] = []
+        self.result = GroupResult(plan.name, "ingested")
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def release(self, rule: ReleaseRule, after: list[Release] | None = None) -> Release:
+        key = (rule.programs, rule.observed, rule.combine, tuple(r.text for r in after or ()))
+        if key in self.releases:
+            return self.releases[key]
+        expression = _release_sql(rule)
+        for index in range(len(after or ())):
+            expression = f"greatest({expression}, %(after{index})s::timestamptz)"
+        parameters: dict[str, Any] = {"program": rule.programs[0] if rule.programs else None,
+                                      "programs": list(rule.programs),
+                                      "observed": rule.observed}
+        for index, earlier in enumerate(after or ()):
+            parameters[f"after{index}"] = earlier.text
+        row = self.connection.execute(
+            f"SELECT d::text, CASE WHEN d = 'infinity' THEN 9223372036854775807 ELSE"
+            f" (extract(epoch FROM d - timestamptz '2000-01-01 00:00:00+00') * 1000000)::bigint"
+            f" END FROM (SELECT {expression} AS d) AS r",
+            parameters,
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise GroupRejected([UnknownProgram(
+                self.plan.manifest_path,
+                f"programid {'/'.join(map(str, rule.programs)) or 'none'} is not in "
+                "survey.programs: no release date can be computed")])
+        self.releases[key] = Release(row[0], row[1])
+        return self.releases[key]
+
+    def current(self, table: str, id_column: str, key: dict[str, Any],
+                columns: tuple[str, ...] = ()) -> tuple | None:
+        where = " AND ".join(f"{name} = %s" for name in key)
+        extra = "".join(f", {c}" for c in columns)
+        return self.connection.execute(
+            f"SELECT {id_column}, proc_version, release_date::text{extra} FROM survey.{table}"
+            f" WHERE {where} AND is_current = 1 FOR UPDATE",
+            tuple(key.values()),
+        ).fetchone()
+
+    def resolve(self, product: Product) -> dict[str, int | None]:
+        resolved: dict[str, int | None] = {}
+        for column, ref in product.refs.items():
+            key = dict(ref.key)
+            id_column = {"raw_images": "rawid", "calibration_images": "calid",
+                         "science_images": "pid", "reference_images": "refid"}[ref.table]
+            where = " AND ".join(f"{name} = %s" for name in key)
+            row = self.connection.execute(
+                f"SELECT {id_column} FROM survey.{ref.table} WHERE {where} AND is_current = 1",
+                tuple(key.values()),
+            ).fetchone()
+            if row is None and ref.required:
+                raise DependencyMissing(
+                    f"{product.label} needs {ref.table} "
+                    + ", ".join(f"{k}={v}" for k, v in key.items()) + ", not archived yet")
+            resolved[column] = row[0] if row else None
+        return resolved
+
+    # -- the steps --------------------------------------------------------------------------
+
+    def already_ingested(self) -> bool:
+        return self.connection.execute(
+            "SELECT 1 FROM archive.ingested_manifests WHERE manifest_sha256 = %s",
+            (self.plan.manifest_sha256,),
+        ).fetchone() is not None
+
+    def insert_exposures(self) -> None:
+        for exposure in self.plan.exposures:
+            release = self.release(exposure.release)
+            values = {**exposure.values, "release_date": release.text}
+            names = list(values)
+            self.connection.execute(
+                f"INSERT INTO survey.exposures ({', '.join(names)}) VALUES "
+                f"({', '.join('%s' for _ in names)}) ON CONFLICT (expid) DO NOTHING",
+                tuple(values.values()),
+            )
+
+    def product(self, product: Product) -> None:
+        refs = self.resolve(product)
+        required = tuple(c for c, r in product.refs.items() if r.required)
+        current = self.current(product.table, product.id_column, product.key, required)
+        if current is not None:
+            archived = set(self.connection.execute(
+                "SELECT product, sha256 FROM survey.files WHERE image_table = %s"
+                " AND image_id = %s", (product.table, current[0])).fetchall())
+            planned = {(f.product_type, f.sha256) for f in product.files}
+            same_refs = all(current[3 + i] == refs[c] for i, c in enumerate(required))
+            if archived == planned and same_refs:
+                return
+        where = " AND ".join(f"{name} = %s" for name in product.key)
+        version = self.connection.execute(
+            f"SELECT coalesce(max(proc_version), 0) + 1 FROM survey.{product.table}"
+            f" WHERE {where}", tuple(product.key.values()),
+        ).fetchone()[0]
+        after = []
+        if product.release.after:
+            for name in product.release.after:
+                row = self.connection.execute(
+                    "SELECT release_date::text FROM survey.reference_images WHERE refid = %s",
+                    (refs[name],)).fetchone()
+                after.append(Release(row[0], 0))
+        release = self.release(product.release, after)
+        if current is not None:
+            self.supersede(product, current[0])
+        values = {**product.values, **refs, "proc_version": version, "is_current": 1,
+                  "release_date": release.text}
+        names = list(values)
+        casts = {"footprint": "::spoly", "programids": "::smallint[]",
+                 "release_date": "::timestamptz"}
+        new_id = self.connection.execute(
+            f"INSERT INTO survey.{product.table} ({', '.join(names)}) VALUES "
+            f"({', '.join('%s' + casts.get(n, '') for n in names)}) RETURNING {product.id_column}",
+            tuple(values.values()),
+        ).fetchone()[0]
+        programs = list(product.values["programids"]) if product.array_programs \
+            else [product.values["programid"]]
+        for planned_file in product.files:
+            path = product.store_path(planned_file, version)
+            self.placements.append(Placement(path, planned_file.source, planned_file.size,
+                                             planned_file.sha256, planned_file.product_type))
+            self.file_rows.append((
+                path, planned_file.product_type, product.table, new_id,
+                layout.content_type(path), planned_file.size, planned_file.sha256, version,
+                programs, release.text,
+            ))
+        self.connection.execute(
+            "INSERT INTO archive.provenance (image_table, image_id, pipeline_version, inputs,"
+            " processed_at, manifest_sha256, proc_version, supersedes)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (product.table, new_id, self.plan.manifest.provenance.pipeline_version,
+             Jsonb(self.provenance_inputs(product)),
+             parse_time(self.plan.manifest.provenance.created),
+             self.plan.manifest_sha256, version, current[0] if current else None),
+        )
+        for load in product.catalogs:
+            set_image_values(load, {
+                "pid": new_id, "expid": product.values["expid"], "nid": product.values["nid"],
+                "field": product.values["field"], "rcid": product.values["rcid"],
+                "fid": product.values["fid"],
+                "filtercode": str(product.values["filtercode"]).encode(),
+                "obsjd": product.values["obsjd"], "programid": product.values["programid"],
+                "release_date": release.wire,
+            })
+        self.result.new_versions += 1
+        if product.catalogs:
+            self.pending_catalogs.append((product, new_id))
+
+    def provenance_inputs(self, product: Product) -> list[dict[str, Any]]:
+        provenance = self.plan.manifest.provenance
+        return [*product.inputs, {
+            "role": "software", "manifest": self.plan.name,
+            "software": provenance.software, "parameters": provenance.parameters,
+        }]
+
+    def supersede(self, product: Product, old_id: int) -> None:
+        self.connection.execute(
+            f"UPDATE survey.{product.table} SET is_current = 0 WHERE {product.id_column} = %s",
+            (old_id,))
+        self.connection.execute(
+            "UPDATE survey.files SET is_current = 0 WHERE image_table = %s AND image_id = %s",
+            (product.table, old_id))
+        if product.table == "science_images":
+            # Catalog tables hold current detections only: the superseded catalog stays
+            # archived as a file (is_current = 0), its rows leave the tables.
+            for catalog in CATALOG_OF.values():
+                delete_rows_of(self.connection, catalog, product.values["nid"], old_id)
+            self.connection.execute("DELETE FROM archive.catalog_loads WHERE pid = %s",
+                                    (old_id,))
+
+    def place_files(self) -> None:
+        paths = [placement.path for placement in self.placements]
+        taken = self.connection.execute(
+            "SELECT path FROM survey.files WHERE path = ANY(%s)", (paths,)).fetchall()
+        if taken:
+            raise ArchiveInconsistent(
+                f"{self.plan.name}: store paths already archived: "
+                + ", ".join(row[0] for row in taken[:5]))
+        self.result.bytes = self.store.put_many(self.placements)
+        self.result.files = len(self.placements)
+        if self.file_rows:
+            with self.connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO survey.files (path, product, image_table, image_id,"
+                    " content_type, size_bytes, sha256, proc_version, is_current, programids,"
+                    " release_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s::smallint[],"
+                    " %s::timestamptz)", self.file_rows)
+
+    def copy_catalogs(self) -> None:
+        first = True
+        for product, pid in self.pending_catalogs:
+            nid = product.values["nid"]
+            for load in product.catalogs:
+                catalog = CATALOG_OF[load.product_type]
+                target = target_for_rows(self.connection, catalog, nid, live=self.live)
+                payload = load.batch.payload()
+                with self.connection.cursor() as cursor, \
+                        cursor.copy(copy_statement(target, load.batch.columns)) as copy:
+                    copy.write(HEADER)
+                    half = len(payload) // 2
+                    for start in range(0, len(payload), COPY_CHUNK):
+                        copy.write(payload[start:start + COPY_CHUNK])
+                        if first and start <= half < start + COPY_CHUNK:
+                            crash_point("copy:mid")
+                    copy.write(TRAILER)
+                first = False
+                self.connection.execute(
+                    "INSERT INTO archive.catalog_loads (catalog, pid, nid, nrows)"
+                    " VALUES (%s, %s, %s, %s)", (catalog, pid, nid, load.rows))
+                self.result.rows += load.rows
+                self.result.nights.add(nid)
+
+    def record_manifest(self) -> None:
+        expid = self.plan.exposures[0].values["expid"] \
+            if self.plan.manifest.kind == "exposure" and self.plan.exposures else None
+        self.connection.execute(
+            "INSERT INTO archive.ingested_manifests (manifest_sha256, manifest_path, expid,"
+            " manifest_name, kind, nfiles, nbytes, nrows, new_versions)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (self.plan.manifest_sha256, str(self.plan.manifest_path), expid, self.plan.name,
+             self.plan.manifest.kind, self.result.files, self.result.bytes, self.result.rows,
+             self.result.new_versions))
+        # A group that once failed and now arrives whole resolves its quarantine entries.
+        self.connection.execute(
+            "UPDATE archive.quarantine SET resolved_at = now() WHERE manifest_name = %s"
+            " AND resolved_at IS NULL", (self.plan.name,))
+
+    def run(self) -> GroupResult:
+        self.pending_catalogs: list[tuple[Product, int]] = []
+        self.connection.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                                (GROUP_LOCK_CLASS, self.plan.name))
+        if self.already_ingested():
+            self.result.status = "skipped"
+            return self.result
+        self.insert_exposures()
+        for product in self.plan.products:
+            self.product(product)
+        crash_point("db:rows")
+        self.place_files()
+        self.copy_catalogs()
+        self.record_manifest()
+        if self.result.new_versions == 0:
+            self.result.status = "unchanged"
+        return self.result
+
+
+def load_group(connection: psycopg.Connection, store: FileStore, plan: GroupPlan,
+               *, live: bool = False) -> GroupResult:
+    """Archive one planned group; raises GroupRejected (nothing committed, quarantine it) or
+    DependencyMissing (nothing committed, try again later). ``connection`` is in autocommit
+    mode; the group is one transaction on it."""
+    with connection.transaction():
+        result = _Transaction(connection, store, plan, live).run()
+        crash_point("commit:before")
+    crash_point("commit:after")
+    return result

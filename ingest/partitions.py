@@ -1,0 +1,219 @@
+"""Night partitions of the source catalogs: loaded unindexed, then indexed and attached.
+
+survey.psf_sources and survey.aperture_sources are partitioned by night (``nid``). A night's
+partition goes through two states (see ingest/README.md for why):
+
+- *loading*: ``archive.<catalog>_n<nid>``, a plain table outside the partition tree, with no
+  index. Exposure transactions COPY into it; nothing keeps an index up to date row by row. Its
+  CHECK constraint on ``nid`` is checked per row at no cost and lets ATTACH skip its scan.
+- *attached*: ``survey.<catalog>_n<nid>``, indexed (q3c, pid) by bulk builds, marked CLUSTER ON
+  its q3c index, attached to the parent. Queries through the parent see it.
+
+``seal`` moves a night from the first state to the second in one transaction. Live ingest
+(``--watch``) creates the attached partition up front instead, so that every exposure is
+queryable when it commits, paying the row-by-row index upkeep for it.
+
+Every partition has row-level security and the embargo policy of its parent, because
+PostgreSQL applies only the queried table's policies and a partition can be named directly;
+none is granted to any role but the owner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import zlib
+from dataclasses import dataclass
+
+import psycopg
+
+from skyvault.ingest.crash import crash_point
+from skyvault.schema.ddl import embargo_policy
+from skyvault.schema.model import Table
+from skyvault.schema.tables import APERTURE_SOURCES, PSF_SOURCES
+
+CATALOGS: dict[str, Table] = {"psf_sources": PSF_SOURCES, "aperture_sources": APERTURE_SOURCES}
+LOADING_SCHEMA = "archive"
+ATTACHED_SCHEMA = "survey"
+PARTITION_NAME = re.compile(r"^(?P<catalog>psf_sources|aperture_sources)_n(?P<nid>-?\d+)$")
+LOCK_CLASS = zlib.crc32(b"skyvault.ingest.partition") & 0x7FFFFFFF
+"""First key of the advisory locks on a night's partitions: loaders hold it shared (many may
+COPY at once), creation and sealing exclusive."""
+
+
+@dataclass(frozen=True)
+class NightPartition:
+    catalog: str
+    nid: int
+    schema: str
+    attached: bool
+
+    @property
+    def name(self) -> str:
+        return partition_name(self.catalog, self.nid)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def partition_name(catalog: str, nid: int) -> str:
+    return f"{catalog}_n{nid}"
+
+
+def _lock_key(catalog: str, nid: int) -> tuple[int, int]:
+    # One lock per (catalog, night); the second key must fit an int4.
+    return LOCK_CLASS, (nid * 2 + (0 if catalog == "psf_sources" else 1)) & 0x7FFFFFFF
+
+
+def partitions(connection: psycopg.Connection, catalog: str | None = None,
+               nid: int | None = None) -> list[NightPartition]:
+    rows = connection.execute(
+        """SELECT n.nspname, c.relname, c.relispartition
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND n.nspname IN (%s, %s)
+              AND c.relname ~ '^(psf|aperture)_sources_n-?[0-9]+$'
+            ORDER BY c.relname""",
+        (LOADING_SCHEMA, ATTACHED_SCHEMA),
+    ).fetchall()
+    found = []
+    for schema, name, attached in rows:
+        match = PARTITION_NAME.match(name)
+        if match is None:
+            continue
+        entry = NightPartition(match["catalog"], int(match["nid"]), schema, attached)
+        if (catalog is None or entry.catalog == catalog) and (nid is None or entry.nid == nid):
+            found.append(entry)
+    return found
+
+
+def _secure(connection: psycopg.Connection, catalog: str, schema: str, name: str) -> None:
+    table = dataclasses.replace(CATALOGS[catalog], schema=schema, name=name)
+    for statement in embargo_policy(table):
+        connection.execute(statement)
+
+
+def _create_loading(connection: psycopg.Connection, catalog: str, nid: int) -> None:
+    name = partition_name(catalog, nid)
+    qualified = f"{LOADING_SCHEMA}.{name}"
+    connection.execute(
+        f"CREATE TABLE {qualified} (LIKE {ATTACHED_SCHEMA}.{catalog} INCLUDING DEFAULTS,"
+        f" CONSTRAINT {name}_nid CHECK (nid >= {nid} AND nid < {nid + 1}))"
+    )
+    _secure(connection, catalog, LOADING_SCHEMA, name)
+
+
+def _create_attached(connection: psycopg.Connection, catalog: str, nid: int) -> None:
+    name = partition_name(catalog, nid)
+    connection.execute(
+        f"CREATE TABLE {ATTACHED_SCHEMA}.{name} PARTITION OF {ATTACHED_SCHEMA}.{catalog}"
+        f" FOR VALUES FROM ({nid}) TO ({nid + 1})"
+    )
+    _secure(connection, catalog, ATTACHED_SCHEMA, name)
+    connection.execute(
+        f"ALTER TABLE {ATTACHED_SCHEMA}.{name} CLUSTER ON {_q3c_index_of(connection, name)}"
+    )
+
+
+def _q3c_index_of(connection: psycopg.Connection, name: str) -> str:
+    row = connection.execute(
+        """SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE t.relname = %s AND n.nspname = %s
+              AND pg_get_indexdef(x.indexrelid) LIKE '%%q3c_ang2ipix%%'""",
+        (name, ATTACHED_SCHEMA),
+    ).fetchone()
+    assert row is not None, f"no q3c index on {name}"
+    return row[0]
+
+
+def target_for_rows(connection: psycopg.Connection, catalog: str, nid: int,
+                    *, live: bool) -> str:
+    """The table a transaction COPYs a night's rows into, creating it when the night has none:
+    the loading table (bulk) or the attached partition (live). Call inside the transaction;
+    the lock taken keeps a concurrent seal from moving the table until it commits."""
+    key = _lock_key(catalog, nid)
+    existing = partitions(connection, catalog, nid)
+    if not existing:
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", key)
+        existing = partitions(connection, catalog, nid)
+        if not existing:
+            if live:
+                _create_attached(connection, catalog, nid)
+            else:
+                _create_loading(connection, catalog, nid)
+            existing = partitions(connection, catalog, nid)
+    else:
+        connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", key)
+        existing = partitions(connection, catalog, nid)  # a seal may have just moved it
+    return existing[0].qualified_name
+
+
+def ensure_live(connection: psycopg.Connection, catalog: str, nid: int) -> None:
+    """An attached partition for the night, so that rows are visible at commit: a leftover
+    loading table is sealed first. Own short transaction: creating a partition locks the
+    parent, which must not stay locked for a whole exposure."""
+    with connection.transaction():
+        current = partitions(connection, catalog, nid)
+        if current and current[0].attached:
+            return
+    if current:
+        seal(connection, catalog, nid)
+        return
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))
+        if not partitions(connection, catalog, nid):
+            _create_attached(connection, catalog, nid)
+
+
+def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
+         cluster: bool = False) -> bool:
+    """Index a loading table, attach it as the night's partition; True if there was one.
+
+    One transaction: after a crash the night is either still loading (and sealed by the next
+    run) or attached with its indexes. ``cluster`` also rewrites the table in q3c order (rows
+    are already in q3c order within each image, so this is rarely worth its cost).
+    """
+    name = partition_name(catalog, nid)
+    loading = f"{LOADING_SCHEMA}.{name}"
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))
+        current = partitions(connection, catalog, nid)
+        if not current or current[0].attached:
+            return False
+        connection.execute(f"CREATE INDEX {name}_q3c_idx ON {loading} (q3c_ang2ipix(ra, dec))")
+        connection.execute(f"CREATE INDEX {name}_pid_idx ON {loading} (pid)")
+        crash_point("seal:indexed")
+        if cluster:
+            connection.execute(f"CLUSTER {loading} USING {name}_q3c_idx")
+        else:
+            connection.execute(f"ALTER TABLE {loading} CLUSTER ON {name}_q3c_idx")
+        connection.execute(f"ALTER TABLE {loading} SET SCHEMA {ATTACHED_SCHEMA}")
+        connection.execute(
+            f"ALTER TABLE {ATTACHED_SCHEMA}.{catalog} ATTACH PARTITION {ATTACHED_SCHEMA}.{name}"
+            f" FOR VALUES FROM ({nid}) TO ({nid + 1})"
+        )
+        connection.execute(f"ANALYZE {ATTACHED_SCHEMA}.{name}")
+    crash_point("seal:after")
+    return True
+
+
+def seal_all(connection: psycopg.Connection, *, cluster: bool = False) -> list[str]:
+    """Seal every loading table (this run's and any a crashed run left)."""
+    sealed = []
+    with connection.transaction():
+        pending = [p for p in partitions(connection) if not p.attached]
+    for partition in pending:
+        if seal(connection, partition.catalog, partition.nid, cluster=cluster):
+            sealed.append(partition.name)
+    return sealed
+
+
+def delete_rows_of(connection: psycopg.Connection, catalog: str, nid: int, pid: int) -> int:
+    """Remove a superseded image's sources, wherever its night's rows are."""
+    deleted = 0
+    for partition in partitions(connection, catalog, nid):
+        deleted += connection.execute(
+            f"DELETE FROM {partition.qualified_name} WHERE pid = %s", (pid,)
+        ).rowcount
+    return deleted

@@ -183,8 +183,8 @@ def test_region_is_refused_clearly():
      "AND (t1.name NOT ILIKE E'x\\\\_%' ESCAPE ''))"),
     ("SELECT sid FROM survey.sources WHERE mag BETWEEN 15 AND 16.5 AND field IN (1, 2) "
      "AND name IS NOT NULL",
-     "SELECT t1.sid AS sid FROM survey.sources AS t1 WHERE (((t1.mag BETWEEN 15 AND "
-     "16.5::float8) AND (t1.field IN (1, 2))) AND (t1.name IS NOT NULL))"),
+     "SELECT t1.sid AS sid FROM survey.sources AS t1 WHERE ((t1.mag BETWEEN 15 AND "
+     "16.5::float8) AND (t1.field IN (1, 2)) AND (t1.name IS NOT NULL))"),
     ("SELECT sid FROM survey.sources UNION SELECT pid FROM survey.images ORDER BY sid",
      "(SELECT t1.sid AS sid FROM survey.sources AS t1) UNION "
      "(SELECT t2.pid AS pid FROM survey.images AS t2) ORDER BY sid"),
@@ -397,6 +397,14 @@ def test_semantic_checks_on_geometry():
 def test_set_operations_need_matching_columns():
     assert "different numbers of columns" in str(semantic_error(
         "SELECT sid, ra FROM survey.sources UNION SELECT pid FROM survey.images"))
+
+
+def test_long_conditions_translate_and_pathological_ones_fail_cleanly():
+    terms = " OR ".join(f"sid = {k}" for k in range(3000))
+    assert sql(f"SELECT sid FROM survey.sources WHERE {terms}").count(" OR ") == 2999
+    total = " + ".join("mag" for _ in range(3000))
+    with pytest.raises(AdqlSemanticError, match="nested too deeply"):
+        translate(f"SELECT {total} FROM survey.sources", CATALOG)
 
 
 def test_syntax_errors_come_first():

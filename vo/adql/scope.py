@@ -38,16 +38,22 @@ class ColumnInfo:
     field: FieldSpec
     entry: int | None
     """The range entry that owns the column (None for merged USING columns)."""
+    role: str | None = None
+    """'ra' or 'dec' when the column is half of the q3c-indexed position."""
+
+    def __post_init__(self) -> None:
+        if self.entry is not None and self.role is None:
+            self.role = position_role(self.field.ucd)
 
     def value(self) -> Value:
-        role = position_role(self.field.ucd) if self.entry is not None else None
         geo = GeoSphere(self.sql, self.type.xtype or "") if self.type.kind == "geometry" \
             else None
+        entry = self.entry
         return Value(
-            self.sql, self.type, self.field.unit, field=self.field, geo=geo,
-            refs=frozenset() if self.entry is None else frozenset((self.entry,)),
-            position=(self.entry, role) if role and self.entry is not None else None,
-            exact=True, name=self.name,
+            self.sql, self.type, self.field.unit, self.field, geo, None,
+            frozenset() if entry is None else frozenset((entry,)),
+            (entry, self.role) if self.role is not None and entry is not None else None,
+            True, self.name,
         )
 
 
@@ -92,3 +98,18 @@ class Scope:
     """Columns reachable without a qualifier, in SELECT * order."""
     aliases: dict[str, Value] | None = None
     """Select-list aliases, usable in GROUP BY, HAVING and ORDER BY."""
+    _index: dict[str, list[ColumnInfo]] | None = None
+    _indexed: int = 0
+
+    def unqualified(self, name: n.Ident) -> list[ColumnInfo]:
+        """The columns of ``namespace`` that an unqualified ``name`` can mean."""
+        if self._index is None or self._indexed != len(self.namespace):
+            index: dict[str, list[ColumnInfo]] = {}
+            for column in self.namespace:
+                index.setdefault(column.name.lower(), []).append(column)
+            self._index = index
+            self._indexed = len(self.namespace)
+        found = self._index.get(name.name.lower(), [])
+        if name.delimited:
+            return [column for column in found if column.name == name.name]
+        return found

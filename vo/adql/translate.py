@@ -58,7 +58,11 @@ def translate_statement(statement: n.Statement, catalog: TableCatalog, *,
                         max_rows: int | None = None) -> TranslatedQuery:
     if max_rows is not None and max_rows < 0:
         raise ValueError("max_rows cannot be negative")
-    return _Translator(statement.text, catalog).statement(statement, max_rows)
+    try:
+        return _Translator(statement.text, catalog).statement(statement, max_rows)
+    except RecursionError:
+        # Long AND/OR chains are flattened; what still overflows is pathological nesting.
+        raise AdqlSemanticError("the query is nested too deeply to translate") from None
 
 
 @dataclass(slots=True)
@@ -95,6 +99,24 @@ def _table_columns(table: Table) -> tuple[list[tuple[str, str, vt.ValueType, Fie
     q3c = any("q3c_ang2ipix" in index.expression for index in table.indexes)
     _TABLE_COLUMNS[id(table)] = (table, columns, q3c)
     return columns, q3c
+
+
+_ENTRY_COLUMNS: dict[tuple[int, int], tuple[Table, list[ColumnInfo]]] = {}
+
+
+def _entry_columns(table: Table, entry_id: int, alias: str) -> tuple[list[ColumnInfo], bool]:
+    """The columns of ``table`` as FROM item ``entry_id``; the first few are cached, since
+    queries number their FROM items from 1 and the same tables come back again and again."""
+    described, q3c = _table_columns(table)
+    key = (id(table), entry_id)
+    cached = _ENTRY_COLUMNS.get(key)
+    if cached is not None and cached[0] is table:
+        return list(cached[1]), q3c
+    columns = [ColumnInfo(name, f"{alias}.{quoted}", kind, spec, entry_id)
+               for name, quoted, kind, spec in described]
+    if entry_id <= 8:
+        _ENTRY_COLUMNS[key] = (table, columns)
+    return list(columns), q3c
 
 
 def _is_zero_or_one(node: n.Expr) -> bool:
@@ -320,7 +342,8 @@ class _Translator:
             if kind.is_numeric and not value.exact:
                 sql = f"CAST({sql} AS {kind.pg})"
             if value.field is not None:
-                field = replace(value.field, name=unique)
+                field = value.field if value.field.name == unique else \
+                    replace(value.field, name=unique)
             else:
                 field = FieldSpec(unique, kind.datatype, kind.arraysize, kind.xtype,
                                   unit=value.unit)
@@ -364,9 +387,7 @@ class _Translator:
         table = self.lookup_table(ref)
         entry_id = self.new_id()
         alias = f"t{entry_id}"
-        described, q3c = _table_columns(table)
-        columns = [ColumnInfo(name, f"{alias}.{quoted}", kind, spec, entry_id)
-                   for name, quoted, kind, spec in described]
+        columns, q3c = _entry_columns(table, entry_id, alias)
         self.add_entry(scope, RangeEntry(entry_id, alias, columns, alias=ref.alias, table=table,
                                          q3c_indexed=q3c))
         self.prefer[entry_id] = 2 if q3c else 1
@@ -465,7 +486,7 @@ class _Translator:
                     raise self.unknown_column(ref, entries[0].columns,
                                               f" in {entries[0].describe()}")
             else:
-                columns = [c for c in current.namespace if ref.name.matches(c.name)]
+                columns = current.unqualified(ref.name)
                 if len(columns) == 1:
                     return columns[0].value()
                 if columns:
@@ -1004,5 +1025,13 @@ class _Translator:
         return f"(NOT {self.condition(node.operand, scope)})"
 
     def bool_op(self, node: n.BoolOp, scope: Scope) -> str:
-        return (f"({self.condition(node.left, scope)} {node.op} "
-                f"{self.condition(node.right, scope)})")
+        # "a OR b OR c ..." parses left-deep; walk the chain instead of recursing down it, so
+        # that thousands of terms do not exhaust Python's stack.
+        operands = [node.right]
+        left: n.Condition = node.left
+        while isinstance(left, n.BoolOp) and left.op == node.op:
+            operands.append(left.right)
+            left = left.left
+        operands.append(left)
+        parts = [self.condition(operand, scope) for operand in reversed(operands)]
+        return "(" + f" {node.op} ".join(parts) + ")"

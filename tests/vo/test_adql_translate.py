@@ -14,10 +14,12 @@ from skyvault.schema.model import (
     TEXT,
     TIMESTAMP,
     Column,
+    ColumnType,
     Index,
     Table,
 )
 from skyvault.vo.adql import (
+    LANGUAGE_FEATURES,
     UDF_SIGNATURES,
     AdqlSemanticError,
     AdqlSyntaxError,
@@ -136,6 +138,23 @@ def test_regions_use_pgsphere_operators():
     assert sql("SELECT s.sid FROM survey.sources AS s, survey.images AS i WHERE "
                "CONTAINS(POINT(s.ra, s.dec), i.footprint) = 1").endswith(
         'WHERE (spoint(radians(t1.ra), radians(t1."dec")) <@ t2.footprint)')
+
+
+def test_stored_pgsphere_points_use_pgsphere():
+    point_type = ColumnType("spoint", "double", arraysize="2", xtype="point")
+    objects = Table("s", "objects", "Objects with a stored position", (
+        Column("oid", LONG, "id"), Column("pos", point_type, "Position", unit="deg")))
+    catalog = catalog_from_tables([objects])
+    translated = translate("SELECT oid, pos FROM s.objects WHERE "
+                           "CONTAINS(pos, CIRCLE(10, 20, 1)) = 1", catalog)
+    assert translated.sql == (
+        "SELECT t1.oid AS oid, ARRAY[degrees(long(t1.pos)), degrees(lat(t1.pos))] AS pos "
+        "FROM s.objects AS t1 WHERE (t1.pos <@ scircle(spoint(radians(10), radians(20)), "
+        "radians(1)))")
+    assert translated.fields[1].xtype == "point"
+    assert translate("SELECT oid FROM s.objects WHERE DISTANCE(POINT(1, 2), pos) < 0.5",
+                     catalog).sql.endswith(
+        "WHERE (t1.pos <@ scircle(spoint(radians(1), radians(2)), radians(0.5::float8)))")
 
 
 def test_geometry_values_leave_as_dali_arrays():
@@ -367,6 +386,10 @@ def test_functions_outside_the_allow_list_are_refused():
 
 
 def test_udf_signatures_for_the_capabilities():
+    features = dict(LANGUAGE_FEATURES)
+    assert dict(features["ivo://ivoa.net/std/tapregext#features-udf"]) == dict(UDF_SIGNATURES)
+    geometry = [form for form, _ in features["ivo://ivoa.net/std/tapregext#features-adqlgeo"]]
+    assert "REGION" not in geometry and "INTERSECTS" in geometry
     forms = [form for form, _ in UDF_SIGNATURES]
     assert any(form.startswith("ivo_healpix_index(") for form in forms)
     assert any(form.startswith("ivo_hashlist_has(") for form in forms)

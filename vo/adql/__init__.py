@@ -14,11 +14,14 @@ from ``AdqlError``, a ValueError whose message names the place and the reason.
 
 from skyvault.vo.adql.catalog import MappingCatalog, TableCatalog, catalog_from_tables
 from skyvault.vo.adql.errors import AdqlError, AdqlSemanticError, AdqlSyntaxError
+from skyvault.vo.adql.features import ADQL_LANGUAGE, LANGUAGE_FEATURES
 from skyvault.vo.adql.functions import UDF_SIGNATURES
 from skyvault.vo.adql.parser import parse
 from skyvault.vo.adql.translate import TranslatedQuery, translate, translate_statement
 
 __all__ = [
+    "ADQL_LANGUAGE",
+    "LANGUAGE_FEATURES",
     "UDF_SIGNATURES",
     "AdqlError",
     "AdqlSemanticError",

@@ -935,6 +935,12 @@ class _Translator:
         inner_shape = shape_of(inner_geo)  # type: ignore[arg-type]
         outer_shape = shape_of(outer_geo)  # type: ignore[arg-type]
         if inner_shape == "point":
+            # A stored pgsphere point is tested with pgsphere (its GiST index can serve),
+            # unless the circle is centred on a q3c-indexed position.
+            stored = isinstance(inner_geo, GeoSphere) and not (
+                isinstance(outer_geo, GeoCircle) and geom.indexed_entry(outer_geo.center))
+            if stored and outer_shape != "point":
+                return f"({inner.sql} <@ {outer.sql})"
             if isinstance(outer_geo, GeoCircle):
                 return geom.point_in_circle(inner_geo, outer_geo.center,  # type: ignore[arg-type]
                                             outer_geo.radius, inner.refs, outer.refs,
@@ -955,6 +961,11 @@ class _Translator:
         first = self.point_of(node.first, scope, "DISTANCE")
         second = self.point_of(node.second, scope, "DISTANCE")
         radius = self.coordinate(radius_node, scope, "the distance compared with DISTANCE")
+        for stored, other in ((first, second), (second, first)):
+            if isinstance(stored.geo, GeoSphere) and geom.indexed_entry(other.geo) is None:
+                # a stored pgsphere point: a circle around the other point can use its index
+                circle = GeoCircle(other.geo, radius)  # type: ignore[arg-type]
+                return f"({stored.sql} <@ {geom.pg_circle(circle)})"
         return geom.point_in_circle(first.geo, second.geo, radius,  # type: ignore[arg-type]
                                     first.refs, second.refs, strict, self.prefer)
 

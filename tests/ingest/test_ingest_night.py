@@ -1,0 +1,274 @@
+"""A night through ingest: what lands where, idempotence, reprocessing, partitions, watch mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from skyvault.db import Database
+from skyvault.ingest import LocalFileStore, check_archive, ingest_paths, watch
+from skyvault.ingest.partitions import partitions
+from skyvault.ingest.synthetic import NightSpec, reprocess_exposure, write_night
+from skyvault.ingest.testing import fresh_database, table_counts
+
+SPEC = NightSpec(exposures=3, quadrants=(1, 2), sources=40)
+
+
+@pytest.fixture(scope="module")
+def archive(database: Database, tmp_path_factory) -> dict:
+    """A private archive (database, store, quarantine) holding one ingested night."""
+    handle = fresh_database(database.urls.admin, "ingest_night")
+    base = tmp_path_factory.mktemp("night")
+    night = write_night(base / "products", SPEC)
+    store = LocalFileStore(base / "store")
+    summary = ingest_paths([night.root], database=handle, store=store,
+                           quarantine_root=base / "quarantine")
+    return {"db": handle, "night": night, "store": store, "base": base, "summary": summary}
+
+
+def _kw(archive: dict) -> dict:
+    return {"database": archive["db"], "store": archive["store"],
+            "quarantine_root": archive["base"] / "quarantine"}
+
+
+def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
+    summary = archive["summary"]
+    assert summary.ok, summary.lines()
+    assert (summary.ingested, summary.quarantined, summary.deferred) == (6, 0, 0)
+    quadrants = SPEC.exposures * len(SPEC.quadrants)
+    assert summary.rows == 2 * quadrants * SPEC.sources
+    with archive["db"].admin() as connection:
+        counts = table_counts(connection)
+        assert counts["survey.science_images"] == quadrants
+        assert counts["survey.difference_images"] == quadrants
+        assert counts["survey.exposures"] == SPEC.exposures + 2  # and a bias and a flat
+        assert counts["survey.psf_sources"] == quadrants * SPEC.sources
+        assert counts["survey.aperture_sources"] == quadrants * SPEC.sources
+        # Every file row names a stored file with its checksum.
+        paths = connection.execute(
+            "SELECT path, product, content_type FROM survey.files").fetchall()
+        assert {p for _, p, _ in paths} == {"raw", "bias", "hifreqflat", "sciimg", "mskimg",
+                                             "psfcat", "sexcat", "refimg", "refpsfcat",
+                                             "diffimg", "diffcat"}
+        assert all(c == "application/fits" for _, _, c in paths)
+        assert any(p.startswith("sci/2026/1121/") and p.endswith("_sciimg.fits")
+                   for p, _, _ in paths)
+        assert any(p.startswith("diff/") and p.endswith("_scimrefdiffimg.fits.fz")
+                   for p, _, _ in paths)
+        # Catalog rows carry their image's keys and release date.
+        mismatched = connection.execute(
+            "SELECT count(*) FROM survey.psf_sources s JOIN survey.science_images i"
+            " USING (pid) WHERE s.release_date <> i.release_date OR s.programid <> i.programid"
+            " OR s.expid <> i.expid OR s.rcid <> i.rcid OR s.nid <> i.nid").fetchone()[0]
+        assert mismatched == 0
+        # The science images point at their raw file, calibration and reference products.
+        links = connection.execute(
+            "SELECT count(*) FROM survey.science_images WHERE rawid IS NULL"
+            " OR bias_calid IS NULL OR flat_calid IS NULL").fetchone()[0]
+        assert links == 0
+    report = check_archive(database=archive["db"], store=archive["store"], deep=True)
+    assert report.clean, report.lines()
+    assert report.files == counts["survey.files"]
+
+
+def test_release_dates_follow_the_programs(archive: dict) -> None:
+    with archive["db"].admin() as connection:
+        by_program = dict(connection.execute(
+            "SELECT programid, bool_and(release_date = archive.release_date_for(programid,"
+            " obsdate)) FROM survey.science_images GROUP BY programid").fetchall())
+        assert by_program == {1: True, 2: True}
+        # A co-add holds pixels of every program: public when the last of them is.
+        references = connection.execute(
+            "SELECT bool_and(release_date = archive.release_date_for_programs(programids,"
+            " endobsdate)) FROM survey.reference_images").fetchone()[0]
+        assert references
+        # Calibration holds no sky pixels: public no later than any image it calibrated.
+        late = connection.execute(
+            "SELECT count(*) FROM survey.science_images s JOIN survey.calibration_images c"
+            " ON c.calid IN (s.bias_calid, s.flat_calid)"
+            " WHERE c.release_date > s.release_date").fetchone()[0]
+        assert late == 0
+        # A difference is never public before its reference.
+        early = connection.execute(
+            "SELECT count(*) FROM survey.difference_images d JOIN survey.reference_images r"
+            " USING (refid) WHERE d.release_date < r.release_date").fetchone()[0]
+        assert early == 0
+        files = connection.execute(
+            "SELECT count(*) FROM survey.files f JOIN survey.science_images i"
+            " ON f.image_table = 'science_images' AND f.image_id = i.pid"
+            " WHERE f.release_date <> i.release_date OR f.programids <> ARRAY[i.programid]"
+        ).fetchone()[0]
+        assert files == 0
+
+
+def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
+    handle = archive["db"]
+    with handle.admin() as connection:
+        found = partitions(connection)
+        assert {(p.catalog, p.nid, p.attached) for p in found} == {
+            ("psf_sources", SPEC.nid, True), ("aperture_sources", SPEC.nid, True)}
+        for partition in found:
+            name = partition.qualified_name
+            secured = connection.execute(
+                "SELECT c.relrowsecurity, (SELECT count(*) FROM pg_policy p"
+                " WHERE p.polrelid = c.oid AND p.polname = 'embargo')"
+                " FROM pg_class c WHERE c.oid = %s::regclass", (name,)).fetchone()
+            assert secured == (True, 1)
+            indexes = {row[0] for row in connection.execute(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
+                (name,))}
+            assert any("q3c_ang2ipix(ra, " in i for i in indexes)
+            assert any("(pid)" in i for i in indexes)
+            clustered = connection.execute(
+                "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass AND indisclustered",
+                (name,)).fetchone()[0]
+            assert clustered == 1
+            grants = connection.execute(
+                "SELECT count(*) FROM information_schema.role_table_grants"
+                " WHERE table_schema = %s AND table_name = %s AND grantee <> current_user",
+                (partition.schema, partition.name)).fetchone()[0]
+            assert grants == 0
+        connection.execute("SET ROLE skyvault_reader")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute(f"SELECT count(*) FROM {found[0].qualified_name}")
+        connection.rollback()
+        connection.execute("SET ROLE skyvault_reader")
+        # Through the parent, the embargo policy applies: program 2 rows stay hidden, and
+        # program 1 rows wait for a data release (none is defined here).
+        visible = connection.execute("SELECT count(*) FROM survey.psf_sources").fetchone()[0]
+        assert visible == 0
+        connection.execute("SELECT set_config('skyvault.programs', '{2}', false)")
+        member = connection.execute(
+            "SELECT count(DISTINCT programid), count(*) FROM survey.psf_sources").fetchone()
+        program_2 = sum(SPEC.programids[i % len(SPEC.programids)] == 2
+                        for i in range(SPEC.exposures))
+        assert member == (1, program_2 * len(SPEC.quadrants) * SPEC.sources)
+
+
+def test_cone_search_uses_the_partition_index(archive: dict) -> None:
+    with archive["db"].admin() as connection:
+        ra, dec = connection.execute(
+            "SELECT ra, dec FROM survey.psf_sources LIMIT 1").fetchone()
+        plan = "\n".join(row[0] for row in connection.execute(
+            "EXPLAIN SELECT * FROM survey.psf_sources WHERE q3c_radial_query(ra, dec, %s, %s,"
+            " 0.001)", (ra, dec)))
+        assert "q3c_idx" in plan
+        found = connection.execute(
+            "SELECT count(*) FROM survey.psf_sources WHERE q3c_radial_query(ra, dec, %s, %s,"
+            " 0.00001)", (ra, dec)).fetchone()[0]
+        assert found >= 1
+
+
+def test_ingesting_the_night_again_changes_nothing(archive: dict) -> None:
+    with archive["db"].admin() as connection:
+        before = table_counts(connection)
+    stored = sorted(archive["store"].walk())
+    again = ingest_paths([archive["night"].root], **_kw(archive))
+    assert (again.skipped, again.ingested, again.rows, again.files) == (6, 0, 0, 0)
+    # A manifest rewritten with other bytes but the same products: a new manifest, no new data.
+    manifest = archive["night"].exposures[0]
+    text = manifest.read_text()
+    manifest.write_text(text.replace('"synthetic-1"', '"synthetic-1" ', 1))
+    rewritten = ingest_paths([manifest], **_kw(archive))
+    assert (rewritten.unchanged, rewritten.new_versions, rewritten.files) == (1, 0, 0)
+    with archive["db"].admin() as connection:
+        after = table_counts(connection)
+    assert {k: v for k, v in after.items() if k != "archive.ingested_manifests"} == \
+        {k: v for k, v in before.items() if k != "archive.ingested_manifests"}
+    assert after["archive.ingested_manifests"] == before["archive.ingested_manifests"] + 1
+    assert sorted(archive["store"].walk()) == stored
+
+
+def test_a_reprocessed_exposure_becomes_a_new_version(archive: dict) -> None:
+    night = archive["night"]
+    handle = archive["db"]
+    with handle.admin() as connection:
+        before = table_counts(connection)
+        old = connection.execute(
+            "SELECT pid, rcid FROM survey.science_images WHERE expid = %s ORDER BY rcid",
+            (SPEC.nid * 1000 + 101,)).fetchall()
+    manifest = reprocess_exposure(night.root, SPEC, 1, seed=99)
+    summary = ingest_paths([manifest], **_kw(archive))
+    assert (summary.ingested, summary.new_versions) == (1, 2 * len(SPEC.quadrants)), \
+        summary.lines()
+    with handle.admin() as connection:
+        after = table_counts(connection)
+        rows = connection.execute(
+            "SELECT rcid, proc_version, is_current, pid FROM survey.science_images"
+            " WHERE expid = %s ORDER BY rcid, proc_version", (SPEC.nid * 1000 + 101,)).fetchall()
+        assert [(r[0], r[1], r[2]) for r in rows] == [(0, 1, 0), (0, 2, 1), (1, 1, 0),
+                                                      (1, 2, 1)]
+        # The raw file did not change: one raw version still.
+        assert after["survey.raw_images"] == before["survey.raw_images"]
+        assert after["current versions"] == before["current versions"]
+        # Catalog tables hold the current detections only; the old catalogs stay as files.
+        assert after["survey.psf_sources"] == before["survey.psf_sources"]
+        old_pids = [pid for pid, _ in old]
+        left = connection.execute("SELECT count(*) FROM survey.psf_sources WHERE pid = ANY(%s)",
+                                  (old_pids,)).fetchone()[0]
+        assert left == 0
+        files = connection.execute(
+            "SELECT path, is_current, proc_version FROM survey.files WHERE image_table ="
+            " 'science_images' AND image_id = ANY(%s) ORDER BY path",
+            ([r[3] for r in rows],)).fetchall()
+        assert {(c, v) for _, c, v in files} == {(0, 1), (1, 2)}
+        assert all("_v2_" in p for p, c, _ in files if c == 1)
+        provenance = connection.execute(
+            "SELECT supersedes, proc_version, pipeline_version FROM archive.provenance"
+            " WHERE image_table = 'science_images' AND image_id = ANY(%s) AND supersedes"
+            " IS NOT NULL ORDER BY supersedes", ([r[3] for r in rows],)).fetchall()
+        assert provenance == [(pid, 2, "synthetic-1") for pid in old_pids]
+        diffs = connection.execute(
+            "SELECT count(*) FROM survey.difference_images d JOIN survey.science_images s"
+            " USING (pid) WHERE d.is_current = 1 AND s.is_current = 0").fetchone()[0]
+        assert diffs == 0
+    assert check_archive(database=handle, store=archive["store"], deep=True).clean
+    again = ingest_paths([manifest], **_kw(archive))
+    assert again.skipped == 1 and again.new_versions == 0
+
+
+def test_watch_makes_each_exposure_queryable_at_commit(archive: dict, tmp_path: Path) -> None:
+    spec = NightSpec(nightdate="2026-11-23", exposures=2, quadrants=(3,), sources=25, seed=7)
+    night = write_night(tmp_path / "products", spec)
+    summary = watch(night.root, interval=0.2, idle_exit=0.5, **_kw(archive))
+    assert (summary.ingested, summary.quarantined, summary.deferred) == (4, 0, 0)
+    with archive["db"].admin() as connection:
+        found = partitions(connection, nid=spec.nid)
+        assert found and all(p.attached for p in found)  # no sealing step was needed
+        rows = connection.execute("SELECT count(*) FROM survey.psf_sources WHERE nid = %s",
+                                  (spec.nid,)).fetchone()[0]
+    assert rows == 2 * 25
+    assert check_archive(database=archive["db"], store=archive["store"], deep=True).clean
+
+
+def test_the_command_line_ingests_checks_and_reports(archive: dict, tmp_path: Path) -> None:
+    spec = NightSpec(nightdate="2026-11-25", exposures=1, quadrants=(4,), sources=10, seed=3,
+                     references=False)
+    night = write_night(tmp_path / "products", spec)
+    environment = {**os.environ, "SKYVAULT_DATABASE_URL": archive["db"].urls.admin,
+                   "SKYVAULT_STORE": str(archive["store"].root),
+                   "SKYVAULT_QUARANTINE": str(archive["base"] / "quarantine")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "skyvault", "ingest", *args],
+                              env=environment, capture_output=True, text=True, timeout=300)
+
+    first = run(str(night.root), "--no-progress")
+    assert first.returncode == 0, first.stderr
+    assert "ingested 2" in first.stdout and "rows/s" in first.stdout
+    assert run("check", "--deep").returncode == 0
+    report = run("report")
+    assert report.returncode == 0 and "no unresolved quarantine" in report.stdout
+    orphan = archive["store"].root / "sci" / "orphan.fits"
+    orphan.write_bytes(b"x")
+    dirty = run("check")
+    assert dirty.returncode == 1 and "sci/orphan.fits" in dirty.stdout
+    assert run("check", "--remove-orphans").returncode == 0
+    assert not orphan.exists()
+    shutil.rmtree(night.root)

@@ -1,0 +1,146 @@
+"""Ingest's parts on their own: q3c pixels, binary COPY, the path scheme, FITS checks, the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from skyvault.db import Database
+from skyvault.ingest import layout
+from skyvault.ingest.copybinary import CopyColumn, RecordBatch, encode_stream, timestamp_to_wire
+from skyvault.ingest.errors import ChecksumMismatch, CorruptFits, GroupRejected
+from skyvault.ingest.fitscheck import check_image, inspect_fits
+from skyvault.ingest.q3c import ang2ipix
+from skyvault.ingest.store import LocalFileStore, Placement, is_temporary, sha256_of
+
+
+def test_q3c_pixels_match_the_sql_function(database: Database) -> None:
+    """Catalogs are sorted by this pixel before COPY: it must be q3c's own numbering."""
+    rng = np.random.default_rng(5)
+    ra = np.concatenate([rng.uniform(0, 360, 5000), [0, 45, 90, 135, 359.999, 180, 10]])
+    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, 5000))),
+                          [0, 45, -45, 89.99, -89.99, 90, -90]])
+    with database.admin() as connection:
+        expected = [row[0] for row in connection.execute(
+            "SELECT q3c_ang2ipix(r, d) FROM unnest(%s::float8[], %s::float8[])"
+            " WITH ORDINALITY AS t(r, d, i) ORDER BY i", (list(ra), list(dec)))]
+    assert ang2ipix(ra, dec).tolist() == expected
+
+
+def test_binary_copy_round_trips_through_postgresql(database: Database) -> None:
+    columns = [CopyColumn("a", "bigint"), CopyColumn("b", "real"), CopyColumn("c", "char(2)"),
+               CopyColumn("d", "timestamptz"), CopyColumn("e", "smallint"),
+               CopyColumn("f", "double precision")]
+    when = dt.datetime(2027, 3, 4, 5, 6, 7, 890123, tzinfo=dt.UTC)
+    batch = RecordBatch(columns, 3, null=frozenset({"e"}))
+    batch.set("a", np.array([1, -2, 2**40]))
+    batch.set("b", np.array([1.5, np.nan, -3.25], dtype=np.float32))
+    batch.set("c", b"zr")
+    batch.set("d", np.array([timestamp_to_wire(when), timestamp_to_wire(None), 0]))
+    batch.set("f", np.array([0.1, 1e300, -0.0]))
+    from skyvault.ingest.copybinary import HEADER, TRAILER
+    with database.admin() as connection:
+        connection.execute("CREATE TEMP TABLE t (a bigint, b real, c char(2), d timestamptz,"
+                           " e smallint, f double precision)")
+        with connection.cursor().copy("COPY t FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(HEADER + bytes(batch.payload()) + TRAILER)
+        rows = connection.execute(
+            "SELECT a, b::text, c, d::text, e, f FROM t ORDER BY a").fetchall()
+    assert rows[0] == (-2, "NaN", "zr", "infinity", None, 1e300)
+    assert rows[1][:2] == (1, "1.5") and rows[1][3].startswith("2027-03-04 05:06:07.890123")
+    assert rows[2][0] == 2**40 and rows[2][3].startswith("2000-01-01 00:00:00")
+
+
+def test_encode_stream_refuses_floats_for_integers() -> None:
+    with pytest.raises(ValueError):
+        encode_stream([CopyColumn("a", "integer")], {"a": np.array([1.0])}, 1)
+
+
+def test_store_paths_follow_the_documented_scheme() -> None:
+    ffd = 20261121166667
+    assert layout.quadrant_path("sci", ffd, 500, "zr", 1, 2, "sciimg", ".fits") == \
+        "sci/2026/1121/166667/ztf_20261121166667_000500_zr_c01_o_q2_sciimg.fits"
+    assert layout.quadrant_path("diff", ffd, 500, "zr", 1, 2, "diffimg", ".fits.fz", 3) == \
+        "diff/2026/1121/166667/ztf_20261121166667_000500_zr_c01_o_q2_v3_scimrefdiffimg.fits.fz"
+    assert layout.raw_path(ffd, 0, "bi", 16, "b", ".fits.fz") == \
+        "raw/2026/1121/166667/ztf_20261121166667_000000_bi_c16_b.fits.fz"
+    assert layout.calibration_path("hifreqflat", "2026-11-20", "zg", 3, 4, ".fits") == \
+        "cal/2026/1120/hifreqflat/zg/ztf_20261120_zg_c03_q4_hifreqflat.fits"
+    assert layout.reference_path(1234, "zi", 7, 1, "refpsfcat", ".fits", 2) == \
+        "ref/001/field001234/zi/ccd07/q1/ztf_001234_zi_c07_q1_v2_refpsfcat.fits"
+
+
+def _image(path: Path, **cards) -> Path:
+    hdu = fits.PrimaryHDU(np.zeros((8, 10), np.float32))
+    for key, value in cards.items():
+        hdu.header[key] = value
+    hdu.writeto(path, checksum=True)
+    return path
+
+
+def _rejected(path: Path) -> GroupRejected:
+    with pytest.raises(GroupRejected) as caught:
+        inspect_fits(path)
+    return caught.value
+
+
+def test_fits_checks_catch_truncation_corruption_and_missing_keywords(tmp_path: Path) -> None:
+    good = _image(tmp_path / "good.fits", CTYPE1="RA---TAN")
+    data = good.read_bytes()
+    contents = inspect_fits(good)
+    assert [(i.naxis1, i.naxis2) for i in contents.images] == [(10, 8)]
+    problems = check_image(good, "sciimg", contents, (10, 8), {})
+    assert [p.reason for p in problems] == ["header lacks CTYPE2, CRVAL1, CRVAL2, CRPIX1, CRPIX2"]
+
+    (tmp_path / "cut.fits").write_bytes(data[:-2880])
+    (tmp_path / "odd.fits").write_bytes(data[:-100])
+    flipped = bytearray(data)
+    flipped[2880 + 50] ^= 0xFF  # inside the data
+    (tmp_path / "flip.fits").write_bytes(bytes(flipped))
+    (tmp_path / "junk.fits").write_bytes(b"not a FITS file " * 180)
+    compressed = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(
+        np.arange(4096, dtype=np.int16).reshape(64, 64))])
+    compressed.writeto(tmp_path / "c.fits.fz")
+    packed = (tmp_path / "c.fits.fz").read_bytes()
+    (tmp_path / "ccut.fits.fz").write_bytes(packed[:-2880])
+    for name, words in [("cut.fits", "FITS"), ("odd.fits", "2880-byte"),
+                        ("flip.fits", "checksum"), ("junk.fits", "FITS"),
+                        ("ccut.fits.fz", "truncated")]:
+        problem = _rejected(tmp_path / name).problems[0]
+        assert isinstance(problem, CorruptFits), name
+        assert words.lower() in problem.reason.lower(), (name, problem.reason)
+    assert inspect_fits(tmp_path / "c.fits.fz").images[0].naxis1 == 64
+
+
+def test_store_places_atomically_and_verifies(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path / "store")
+    source = tmp_path / "a.fits"
+    source.write_bytes(os.urandom(10000))
+    digest = sha256_of(source)
+    placement = Placement("sci/x/a.fits", source, 10000, digest, "sciimg")
+    assert store.put_many([placement]) == 10000
+    assert store.sha256("sci/x/a.fits") == digest
+    assert store.put_many([placement]) == 0  # identical file already there: adopted
+    with store.open_file("sci/x/a.fits") as stream:
+        assert stream.read() == source.read_bytes()
+    assert store.local_path("sci/x/a.fits") == tmp_path / "store" / "sci/x/a.fits"
+
+    wrong = Placement("sci/x/b.fits", source, 10000, "0" * 64, "sciimg")
+    with pytest.raises(GroupRejected) as caught:
+        store.put_many([wrong])
+    assert isinstance(caught.value.problems[0], ChecksumMismatch)
+    assert store.size("sci/x/b.fits") is None
+    assert sorted(store.walk()) == ["sci/x/a.fits"]  # no temporary left behind
+
+    stale = tmp_path / "store" / "sci/x/.c.fits.999999999.tmp"
+    stale.write_bytes(b"half")
+    assert is_temporary("sci/x/.c.fits.999999999.tmp")
+    store.put_many([Placement("sci/x/c.fits", source, 10000, digest)])
+    assert not stale.exists()  # the dead writer's temporary is cleared
+    with pytest.raises(ValueError):
+        store.local_path("../etc/passwd")

@@ -3,6 +3,9 @@ semantic errors. Queries that run against real tables are in test_adql_database.
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from skyvault.schema.model import (
@@ -453,3 +456,39 @@ def test_every_published_table_translates():
         translated = translate(f"SELECT TOP 1 * FROM {table.qualified_name}", published,
                                max_rows=10)
         assert [f.name for f in translated.fields] == list(table.column_names)
+
+
+def _outside_literals(text: str) -> str:
+    """SQL text with string literals and quoted identifiers blanked out."""
+    return re.sub(r"""E?'(?:[^']|'')*'|"(?:[^"]|"")*\"""", "''", text)
+
+
+def test_fuzzed_queries_fail_cleanly_or_give_sql_without_comments_or_breaks():
+    """Whatever the text, the result is an AdqlError or one SQL statement in which no user
+    input escaped its quotes: no comment, no statement separator outside literals."""
+    seeds = [
+        "SELECT sid, mag FROM survey.sources WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+        "CIRCLE('ICRS', 10.5, -20, 0.01)) AND name = 'a''b' ORDER BY mag DESC",
+        "SELECT \"sid\" AS \"x y\", -mag, - -ra, 2 - -1.5 FROM survey.sources WHERE name LIKE "
+        "'%--%' OR name = 'c\\\\' OR ivo_nocasematch(name, '/*') = 1",
+        "WITH b AS (SELECT sid, mag FROM survey.sources) SELECT * FROM b UNION SELECT pid, "
+        "AREA(footprint) FROM survey.images WHERE obsdate > '2024-01-01'",
+    ]
+    pieces = ["'", '"', "--", "/*", ";", "-", "(", ")", "'x'", '"y"', "0x1F", "\\", "*/",
+              "-1", "- -", "E'", "$$", "CAST(", "AS", "TEXT", "pg_sleep(1)", "1e308"]
+    rng = random.Random(5)
+    accepted = 0
+    for _ in range(3000):
+        text = rng.choice(seeds)
+        for _ in range(rng.randint(1, 2)):
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice(pieces) + text[at + rng.randint(0, 2):]
+        try:
+            translated = translate(text, CATALOG, max_rows=10)
+        except (AdqlSyntaxError, AdqlSemanticError):
+            continue
+        accepted += 1
+        bare = _outside_literals(translated.sql)
+        assert "--" not in bare and "/*" not in bare and ";" not in bare, (text, translated.sql)
+        assert "$" not in bare, (text, translated.sql)
+    assert accepted > 50

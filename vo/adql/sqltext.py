@@ -63,5 +63,6 @@ def number(value: float | int) -> str:
         return str(value) if value >= 0 else f"({value})"
     if not math.isfinite(value):
         raise AdqlSemanticError(f"the number {value} is out of range")
-    text = repr(float(value))
+    value = float(value) + 0.0  # -0.0 becomes 0.0: no bare leading minus, ever
+    text = repr(value)
     return f"{text}::float8" if value >= 0 else f"({text}::float8)"

@@ -9,6 +9,7 @@ allow-list in ``functions``; nothing in the query reaches the SQL except through
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, replace
 
 from skyvault.schema.model import Table
@@ -524,6 +525,8 @@ class _Translator:
                 raise self.fail(f"the integer {node.text} is out of range", node)
             kind = vt.INT if _INT_MIN <= value <= _INT_MAX else vt.LONG
             return Value(number(value), kind, const=value, exact=True, name="expr")
+        if not math.isfinite(node.value):
+            raise self.fail(f"the number {node.text} is out of range", node)
         return Value(number(float(node.value)), vt.DOUBLE, const=float(node.value), exact=True,
                      name="expr")
 
@@ -544,11 +547,12 @@ class _Translator:
         if node.op == "~":
             if not (operand.type.is_integer or operand.type.kind == "null"):
                 raise self.fail("bitwise NOT (~) needs an integer", node)
-            return Value(f"(~{operand.sql})", operand.type, refs=operand.refs,
+            return Value(f"(~ {operand.sql})", operand.type, refs=operand.refs,
                          exact=operand.exact, name="expr")
         const = -operand.const if operand.const is not None else None
         kind = operand.type if operand.type.is_numeric else vt.DOUBLE
-        return Value(f"(-{operand.sql})", kind, operand.unit, refs=operand.refs, const=const,
+        # "- " with a space: two minus signs in a row would start an SQL comment
+        return Value(f"(- {operand.sql})", kind, operand.unit, refs=operand.refs, const=const,
                      exact=operand.exact, name="expr")
 
     def binary(self, node: n.Binary, scope: Scope) -> Value:
@@ -580,6 +584,8 @@ class _Translator:
         const = None
         if left.const is not None and right.const is not None:
             const = self.fold(op, left.const, right.const, node)
+            if isinstance(const, float) and not math.isfinite(const):
+                raise self.fail("the constant expression overflows", node)
         # unit inference (ADQL 2.1 section 4.9.1): sums of like units and scaling by constants
         if left.unit == right.unit or (op in ("*", "/") and right.const is not None):
             unit = left.unit if op in ("+", "-") or right.const is not None else None

@@ -176,7 +176,7 @@ def test_function_arity():
 
 def test_udfs_are_parsed_as_calls():
     expr = items("SELECT ivo_healpix_index(6, ra, dec) FROM t")[0].expr
-    assert expr == n.FuncCall("IVO_HEALPIX_INDEX", expr.args, True)
+    assert expr == n.FuncCall("ivo_healpix_index", expr.args, True)
 
 
 def test_select_clauses():
@@ -225,6 +225,7 @@ def test_with_only_at_the_top():
 
 def test_trailing_semicolon_and_garbage():
     parse("SELECT a FROM t;")
+    assert "SELECT TOP n" in syntax_error("SELECT a FROM t LIMIT 10").reason
     assert "end of query" in syntax_error("SELECT a FROM t; DROP TABLE t").reason
 
 

@@ -87,7 +87,8 @@ class Binary:
 
 @dataclass(frozen=True, slots=True)
 class FuncCall:
-    """A mathematical, string or user-defined function; ``name`` is upper-case."""
+    """A mathematical, string or user-defined function; ``name`` is upper-case for ADQL's
+    own functions and as written for user-defined ones."""
 
     name: str
     args: tuple[Expr, ...]

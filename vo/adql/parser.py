@@ -382,6 +382,8 @@ class _Parser:
         if self.accept_keyword("AS"):
             alias = self.identifier("a correlation name after AS")
         elif self.peek().kind == QIDENT or (self.peek().kind == IDENT and not self.peek().reserved):
+            if self.peek().value == "LIMIT" and self.peek(1).kind == INT:
+                raise self.error("expected end of query (ADQL has no LIMIT: write SELECT TOP n)")
             alias = self.identifier("a correlation name")
         return n.TableRef(tuple(parts), alias, pos=token.pos)
 
@@ -647,7 +649,7 @@ class _Parser:
     def function_call(self, token: Token) -> n.FuncCall:
         self.advance()
         args = self.arguments(token.text)
-        return n.FuncCall(str(token.value), tuple(args), True, pos=token.pos)
+        return n.FuncCall(token.text, tuple(args), True, pos=token.pos)
 
     def keyword_expression(self, token: Token, is_call: bool) -> n.Expr:
         word = str(token.value)

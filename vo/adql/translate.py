@@ -511,6 +511,8 @@ class _Translator:
         close = difflib.get_close_matches(ref.name.name.lower(),
                                           [c.name.lower() for c in columns], n=1, cutoff=0.7)
         hint = f" (did you mean {close[0]}?)" if close else ""
+        if ref.name.delimited and not close:
+            hint = " (double quotes make a name; a string takes single quotes)"
         return self.fail(f"unknown column {ref.name}{where}{hint}", ref)
 
     # -- values --------------------------------------------------------------------------------

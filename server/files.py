@@ -1,0 +1,73 @@
+"""Archive files: ``/files/<path>``, the path relative to the file store (``survey.files.path``).
+
+A file is served only when its ``survey.files`` row is visible through the requester's
+connection; otherwise the answer is the same 404 as for a path that does not exist. Served
+files stream from disk with Range (206), ETag (the SHA-256), Last-Modified and Content-Length,
+conditional GETs answered with 304.
+
+Behind nginx (``SKYVAULT_X_ACCEL_PREFIX``, e.g. ``/_protected_files/``; deploy/nginx), the
+application only authorises: it answers with ``X-Accel-Redirect`` and nginx sends the bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from urllib.parse import quote
+
+from flask import Blueprint, Response, send_file
+
+from skyvault.server import products
+from skyvault.server.context import reading
+from skyvault.server.imaging import StorePathError, store_path
+
+blueprint = Blueprint("files", __name__)
+log = logging.getLogger(__name__)
+
+ACCEL_PREFIX_VARIABLE = "SKYVAULT_X_ACCEL_PREFIX"
+
+
+def accel_prefix() -> str | None:
+    """Where nginx serves the store internally, when the deployment delegates file delivery."""
+    prefix = os.environ.get(ACCEL_PREFIX_VARIABLE, "").strip()
+    if not prefix:
+        return None
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def not_found() -> Response:
+    return Response("Not found.\n", status=404, mimetype="text/plain")
+
+
+def serve_file(row: products.FileRow) -> Response:
+    """The response for a file the requester may read."""
+    etag = row.sha256.strip()
+    prefix = accel_prefix()
+    if prefix is not None:
+        response = Response(status=200, content_type=row.content_type)
+        response.headers["X-Accel-Redirect"] = prefix + quote(row.path)
+        response.set_etag(etag)
+        return response
+    try:
+        path = store_path(row.path)
+    except StorePathError:
+        log.error("file row with a path outside the store: %r", row.path)
+        return not_found()
+    if not path.is_file():
+        log.error("archived file missing from the store: %s", path)
+        return not_found()
+    response = send_file(path, mimetype=row.content_type, etag=etag, conditional=True,
+                         download_name=path.name, max_age=3600)
+    response.headers["Accept-Ranges"] = "bytes"
+    # The HTTP server adds its own Date; the one send_file sets would make two.
+    response.headers.pop("Date", None)
+    return response
+
+
+@blueprint.get("/files/<path:relative_path>")
+def archived_file(relative_path: str) -> Response:
+    with reading() as connection:
+        row = products.file_by_path(connection, relative_path)
+    if row is None:
+        return not_found()
+    return serve_file(row)

@@ -1,0 +1,72 @@
+"""What the image services (SIA, SODA, DataLink, SCS, files, previews) share at the HTTP edge:
+request parameters, VOSI capabilities and availability, public URLs and the file store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from flask import Response, request
+
+from skyvault.config import settings
+from skyvault.db import DatabaseUnavailable, database
+from skyvault.server.context import service_url
+from skyvault.vo.dali import Parameters
+from skyvault.vo.vosi import (
+    AVAILABILITY_ID,
+    CAPABILITIES_ID,
+    Endpoint,
+    availability_document,
+    capabilities_document,
+)
+
+VOSI_TYPE = "text/xml"
+
+
+def parameters() -> Parameters:
+    """GET query and POST form parameters together (DALI 1.1 section 3: names ignore case)."""
+    return Parameters(request.values.items(multi=True))
+
+
+def public_url(path: str) -> str:
+    return service_url() + path
+
+
+def file_url(relative_path: str) -> str:
+    return public_url("/files/" + quote(relative_path))
+
+
+def capabilities_response(base_path: str, endpoints: Sequence[Endpoint]) -> Response:
+    """VOSI capabilities (VOSI 1.1 section 3.2) of the service rooted at ``base_path``."""
+    base = public_url(base_path)
+    document = capabilities_document([
+        Endpoint(CAPABILITIES_ID, f"{base}/capabilities"),
+        Endpoint(AVAILABILITY_ID, f"{base}/availability"),
+        *endpoints,
+    ])
+    return Response(document, mimetype=VOSI_TYPE)
+
+
+def availability_response() -> Response:
+    """VOSI availability: up when the database answers."""
+    notes: list[str] = []
+    try:
+        with database().reading() as connection:
+            connection.execute("SELECT 1")
+        available = True
+    except DatabaseUnavailable:
+        available, notes = False, ["the archive database cannot be reached"]
+    return Response(availability_document(available, notes=notes), mimetype=VOSI_TYPE)
+
+
+class StorePathError(ValueError):
+    """A path from the database that does not lead into the file store."""
+
+
+def store_path(relative_path: str) -> Path:
+    """The file behind a ``survey.files.path``, never outside the store."""
+    relative = PurePosixPath(relative_path)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise StorePathError(relative_path)
+    return settings().store_root / relative

@@ -1,0 +1,187 @@
+"""Images and files as the requester may see them: the lookups behind DataLink, SODA and
+previews. Every function takes the connection of ``context.reading()``, so row-level security
+decides what exists; an embargoed image is simply not found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+
+import psycopg
+
+from skyvault.vo.publisher_did import (
+    COLLECTION_OF_TABLE,
+    COLLECTIONS,
+    Collection,
+    ImageKey,
+    publisher_did,
+)
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: str
+    product: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    ingested_at: dt.datetime
+
+
+_FILE_COLUMNS = "path, product, content_type, size_bytes, sha256, ingested_at"
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """An image as ObsCore describes it, with what its links and descriptors need."""
+
+    key: ImageKey
+    s_ra: float | None
+    s_dec: float | None
+    s_fov: float | None
+    s_region: tuple[float, ...] | None
+    naxis1: int | None
+    naxis2: int | None
+    em_min: float | None
+    em_max: float | None
+    t_min: float | None
+    t_max: float | None
+    target: str | None
+    filtercode: str | None
+
+
+_SPOLY_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def spoly_degrees(text: str | None) -> tuple[float, ...] | None:
+    """A pgsphere polygon (default output: radians) as a DALI polygon in degrees."""
+    if not text:
+        return None
+    values = [float(v) for v in _SPOLY_NUMBER.findall(text)]
+    return tuple(math.degrees(v) % 360.0 if i % 2 == 0 else math.degrees(v)
+                 for i, v in enumerate(values))
+
+
+def find_image(connection: psycopg.Connection, key: ImageKey) -> ImageRow | None:
+    row = connection.execute(
+        "SELECT s_ra, s_dec, s_fov, s_region::text, s_xel1, s_xel2, em_min, em_max, t_min,"
+        " t_max, target_name, filtercode FROM ivoa.obscore"
+        " WHERE image_table = %s AND image_id = %s",
+        (key.collection.table, key.image_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return ImageRow(key, row[0], row[1], row[2], spoly_degrees(row[3]), row[4], row[5],
+                    row[6], row[7], row[8], row[9], row[10], row[11])
+
+
+def image_files(connection: psycopg.Connection, table: str, image_id: int) -> list[FileRow]:
+    rows = connection.execute(
+        f"SELECT {_FILE_COLUMNS} FROM survey.files"
+        " WHERE image_table = %s AND image_id = %s AND is_current = 1 ORDER BY product, path",
+        (table, image_id),
+    ).fetchall()
+    return [FileRow(*row) for row in rows]
+
+
+def main_file(connection: psycopg.Connection, key: ImageKey) -> FileRow | None:
+    row = connection.execute(
+        f"SELECT {_FILE_COLUMNS} FROM survey.files"
+        " WHERE image_table = %s AND image_id = %s AND product = %s AND is_current = 1"
+        " ORDER BY proc_version DESC LIMIT 1",
+        (key.collection.table, key.image_id, key.collection.product),
+    ).fetchone()
+    return FileRow(*row) if row else None
+
+
+def file_by_path(connection: psycopg.Connection, path: str) -> FileRow | None:
+    row = connection.execute(
+        f"SELECT {_FILE_COLUMNS} FROM survey.files WHERE path = %s", (path,)
+    ).fetchone()
+    return FileRow(*row) if row else None
+
+
+# -- provenance -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Related:
+    """An image linked to another by provenance: ``#progenitor`` or ``#derivation``."""
+
+    semantics: str
+    key: ImageKey | None
+    """The related image when it has a DataLink document (an ObsCore collection)."""
+    file: FileRow | None
+    """The file itself for products outside ObsCore (bias and flat frames)."""
+    description: str
+
+
+def _ids(connection: psycopg.Connection, sql: str, image_id: int) -> list[int]:
+    return [row[0] for row in connection.execute(sql, (image_id,)).fetchall()]
+
+
+def _visible(connection: psycopg.Connection, collection: str, image_id: int | None) -> bool:
+    # Provenance columns point at rows the requester may not see (a public reference co-add
+    # built from embargoed epochs, an embargoed science image of a public reference): look.
+    if image_id is None:
+        return False
+    target = COLLECTIONS[collection]
+    return connection.execute(
+        f"SELECT 1 FROM survey.{target.table} WHERE {target.key} = %s", (image_id,)
+    ).fetchone() is not None
+
+
+_DERIVATIONS = {
+    "raw": ("sci", "SELECT pid FROM survey.science_images WHERE rawid = %s AND is_current = 1"
+                   " ORDER BY pid", "Science image processed from this raw frame"),
+    "sci": ("diff", "SELECT diffid FROM survey.difference_images WHERE pid = %s"
+                    " AND is_current = 1 ORDER BY diffid", "Difference image of this image"),
+    "ref": ("diff", "SELECT diffid FROM survey.difference_images WHERE refid = %s"
+                    " AND is_current = 1 ORDER BY diffid", "Difference image against this "
+                                                           "reference"),
+}
+
+
+def related_images(connection: psycopg.Connection, key: ImageKey) -> list[Related]:
+    """Progenitors and derivations of an image, as far as the requester may see them."""
+    collection, image_id = key.collection.name, key.image_id
+    found: list[Related] = []
+
+    def image(semantics: str, target: str, related_id: int, what: str) -> None:
+        found.append(Related(semantics, ImageKey(COLLECTIONS[target], related_id), None,
+                             f"{what}: {publisher_did(target, related_id)}"))
+
+    if collection == "sci":
+        row = connection.execute(
+            "SELECT rawid, bias_calid, flat_calid FROM survey.science_images WHERE pid = %s",
+            (image_id,)).fetchone()
+        if row:
+            if _visible(connection, "raw", row[0]):
+                image("#progenitor", "raw", row[0], "Raw CCD frame this image was processed from")
+            for calid, what in ((row[1], "Bias"), (row[2], "High-frequency flat")):
+                if calid is None:
+                    continue
+                for file in image_files(connection, "calibration_images", calid):
+                    found.append(Related("#progenitor", None, file,
+                                         f"{what} frame used to calibrate this image"))
+    elif collection == "diff":
+        row = connection.execute(
+            "SELECT pid, refid FROM survey.difference_images WHERE diffid = %s", (image_id,)
+        ).fetchone()
+        if row:
+            for target, related_id, what in (("sci", row[0], "Science image"),
+                                             ("ref", row[1], "Reference image")):
+                if _visible(connection, target, related_id):
+                    image("#progenitor", target, related_id,
+                          f"{what} this difference was computed from")
+    if collection in _DERIVATIONS:
+        target, sql, what = _DERIVATIONS[collection]
+        for related_id in _ids(connection, sql, image_id):
+            image("#derivation", target, related_id, what)
+    return found
+
+
+def collection_of_table(table: str) -> Collection | None:
+    return COLLECTION_OF_TABLE.get(table)

@@ -1,0 +1,169 @@
+"""SODA 1.0 cutouts: ``/soda/sync`` (and its VOSI resources).
+
+ID names an image by its publisher DID; the image and its file are found through the
+requester's connection, so an embargoed image answers like an unknown one (404 UsageError).
+The cutout reads only the pixels it needs (fitsio section reads; only the tiles touched of a
+tile-compressed image) and keeps the source header with a shifted WCS. No overlap answers 204
+with no body (SODA 1.0 section 5.1); errors are text/plain starting with the SODA error code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, Response, stream_with_context
+
+from skyvault.server import products
+from skyvault.server.context import reading
+from skyvault.server.imaging import (
+    StorePathError,
+    availability_response,
+    capabilities_response,
+    parameters,
+    public_url,
+    store_path,
+)
+from skyvault.vo.cutout import (
+    CutoutError,
+    ImageFile,
+    NoOverlap,
+    PixelBox,
+    cutout_box,
+    cutout_chunks,
+    open_image,
+)
+from skyvault.vo.publisher_did import parse_publisher_did
+from skyvault.vo.soda import (
+    FITS_TYPE,
+    SODA_ASYNC_ID,
+    SODA_SYNC_ID,
+    Cutout,
+    NotFound,
+    SodaError,
+    UsageError,
+    overlaps,
+    parse_soda_request,
+)
+from skyvault.vo.vosi import Endpoint
+
+blueprint = Blueprint("soda", __name__)
+log = logging.getLogger(__name__)
+
+EAGER_PIXELS = 4 * 1024 * 1024
+"""Cutouts up to this many pixels are assembled whole, so the response has a Content-Length;
+larger ones stream a band of rows at a time."""
+
+
+def error_response(error: SodaError) -> Response:
+    return Response(error.text(), status=error.http_status, mimetype="text/plain")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset the requester may read: its file on disk and its ObsCore coverage."""
+
+    did: str
+    path: Path
+    image: products.ImageRow
+
+
+def resolve(did: str) -> Source:
+    """The file behind an ID, or NotFound (also for images the requester may not see)."""
+    key = parse_publisher_did(did)
+    if key is None:
+        raise NotFound(f"no dataset with ID {did}")
+    with reading() as connection:
+        image = products.find_image(connection, key)
+        row = products.main_file(connection, key) if image else None
+    if image is None or row is None:
+        raise NotFound(f"no dataset with ID {did}")
+    if row.content_type != FITS_TYPE:
+        raise UsageError(f"{did} is not a FITS image")
+    try:
+        path = store_path(row.path)
+    except StorePathError:
+        raise NotFound(f"no dataset with ID {did}") from None
+    return Source(did, path, image)
+
+
+def check_coverage(source: Source, cutout: Cutout) -> None:
+    """BAND and TIME select the whole image or nothing (an image has one band and epoch)."""
+    image = source.image
+    if not overlaps(cutout.band, image.em_min, image.em_max):
+        raise NoOverlap("BAND does not overlap the image's filter")
+    if not overlaps(cutout.time, image.t_min, image.t_max):
+        raise NoOverlap("TIME does not overlap the exposure")
+
+
+def locate(image: ImageFile, cutout: Cutout) -> PixelBox:
+    try:
+        return cutout_box(image, cutout.shapes, (cutout.pixel1, cutout.pixel2))
+    except NoOverlap:
+        raise
+    except CutoutError as error:
+        raise UsageError(str(error)) from None
+
+
+def cutout_note(source: Source, box: PixelBox) -> str:
+    return (f"SODA cutout of {source.did} pixels [{box.x0 + 1}:{box.x1},{box.y0 + 1}:{box.y1}]")
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+@blueprint.route("/soda/sync", methods=["GET", "POST"])
+def sync() -> Response:
+    try:
+        request = parse_soda_request(parameters(), multi_valued=False)
+        source = resolve(request.ids[0])
+        cutout = request.cutouts[0]
+        check_coverage(source, cutout)
+    except NoOverlap:
+        return no_content()
+    except SodaError as error:
+        return error_response(error)
+    stack = contextlib.ExitStack()
+    try:
+        image = stack.enter_context(open_image(source.path))
+        box = locate(image, cutout)
+    except NoOverlap:
+        stack.close()
+        return no_content()
+    except SodaError as error:
+        stack.close()
+        return error_response(error)
+    except (CutoutError, OSError) as error:
+        stack.close()
+        log.error("cutout of %s failed: %s", source.path, error)
+        return error_response(UsageError(f"{source.did} cannot be cut out"))
+    headers = {"Content-Disposition":
+               f'inline; filename="{source.path.name.split(".")[0]}_cutout.fits"'}
+    note = cutout_note(source, box)
+    if box.width * box.height <= EAGER_PIXELS:
+        with stack:
+            body = b"".join(cutout_chunks(image, box, note))
+        return Response(body, mimetype=FITS_TYPE, headers=headers)
+
+    def stream() -> Iterator[bytes]:
+        with stack:
+            yield from cutout_chunks(image, box, note)
+
+    return Response(stream_with_context(stream()), mimetype=FITS_TYPE, headers=headers)
+
+
+@blueprint.get("/soda/capabilities")
+def capabilities() -> Response:
+    return capabilities_response("/soda", [
+        Endpoint(SODA_SYNC_ID, public_url("/soda/sync")),
+        Endpoint(SODA_ASYNC_ID, public_url("/soda/async")),
+    ])
+
+
+@blueprint.get("/soda/availability")
+def availability() -> Response:
+    return availability_response()

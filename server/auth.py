@@ -12,6 +12,11 @@ in a ``before_request`` hook ``install(app)`` adds; every handler obtains its id
 - A session cookie on a state-changing request must come with the session's CSRF token (form
   field ``csrf_token`` or header ``X-CSRF-Token``); otherwise 403.
 - Authenticated responses carry ``X-VO-Authenticated`` and are marked private for caches.
+- Every service is also reachable under ``/authn`` (``/authn/tap``, ``/authn/files/...``),
+  where authentication is mandatory: an anonymous request gets the 401 challenge.  Clients that
+  send credentials only when challenged (STILTS with ``star.basicauth.user``, TOPCAT's login
+  prompt, any ``java.net.Authenticator``) use these URLs; the URLs services generate inside
+  such a request (job locations, access URLs) keep the prefix.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import binascii
 import hmac
 import logging
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.accounts import (
@@ -42,12 +47,35 @@ TLS_WITH_PASSWORD = "ivo://ivoa.net/sso#tls-with-password"
 COOKIE_AA = "ivo://ivoa.net/sso#cookie"
 TOKEN_AA = "ivo://ivoa.net/sso#token"
 
+AUTHENTICATED_PREFIX = "/authn"
+_PREFIX_KEY = "skyvault.authenticated_prefix"
+
 log = logging.getLogger(__name__)
 
 
 def current_requester() -> Requester:
     """The requester of the current request (anonymous until a credential says otherwise)."""
     return getattr(g, "requester", ANONYMOUS)
+
+
+def authentication_prefix() -> str:
+    """``/authn`` when the request came through the mandatory-authentication prefix, else ""."""
+    return request.environ.get(_PREFIX_KEY, "") if has_request_context() else ""
+
+
+class MandatoryAuthenticationPrefix:
+    """WSGI middleware: ``/authn/<path>`` is ``/<path>`` with authentication required."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == AUTHENTICATED_PREFIX or path.startswith(AUTHENTICATED_PREFIX + "/"):
+            environ["PATH_INFO"] = path[len(AUTHENTICATED_PREFIX):] or "/"
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + AUTHENTICATED_PREFIX
+            environ[_PREFIX_KEY] = AUTHENTICATED_PREFIX
+        return self.wsgi_app(environ, start_response)
 
 
 def current_session_permit() -> str | None:
@@ -124,13 +152,13 @@ def authenticate() -> Response | None:
             with database().app_writing() as connection:
                 try:
                     g.requester = authenticate_permit(connection, permit, kinds=("session",))
+                    g.session_permit = permit
                 except InvalidCredentials:
                     # A stale cookie is not an attack: browse anonymously and let the page
                     # offer a login again (the cookie is dropped in after_request).
                     g.drop_session_cookie = True
-                    return None
-            g.session_permit = permit
-            if request.method not in SAFE_METHODS and not _csrf_ok(permit):
+            if g.session_permit and request.method not in SAFE_METHODS \
+                    and not _csrf_ok(permit):
                 return _forbidden("Missing or invalid CSRF token for this session.\n")
     except InvalidCredentials:
         error = "invalid_token" if scheme.lower() == "bearer" else None
@@ -139,6 +167,9 @@ def authenticate() -> Response | None:
         log.exception("authentication: database unavailable")
         return Response("Service temporarily unavailable.\n", status=503,
                         mimetype="text/plain")
+    if g.requester.is_anonymous and authentication_prefix():
+        return unauthorized("Authentication is required under "
+                            f"{AUTHENTICATED_PREFIX}/; the same service without it is public.\n")
     return None
 
 
@@ -171,3 +202,4 @@ def install(app: Flask) -> None:
     app.extensions["skyvault.auth"] = True
     app.before_request_funcs.setdefault(None, []).insert(0, authenticate)
     app.after_request(decorate_response)
+    app.wsgi_app = MandatoryAuthenticationPrefix(app.wsgi_app)

@@ -10,12 +10,15 @@ from flask import request
 
 from skyvault.config import settings
 from skyvault.db import database
-from skyvault.server.auth import current_requester
+from skyvault.server.auth import authentication_prefix, current_requester
 
 
 def service_url() -> str:
-    """The service's public base URL, without a trailing slash."""
-    return (settings().base_url or request.host_url).rstrip("/")
+    """The service's public base URL, without a trailing slash.
+
+    Under the mandatory-authentication prefix (``/authn``) the prefix is kept, so the URLs a
+    response hands out lead back through authentication."""
+    return (settings().base_url or request.host_url).rstrip("/") + authentication_prefix()
 
 
 @contextmanager

@@ -256,6 +256,7 @@ POLYGONS = [
     [(148.0, 18.0), (152.0, 18.0), (152.0, 22.0), (150.0, 19.5), (148.0, 22.0)],  # concave
     [(359.0, -1.0), (1.0, -1.0), (1.2, 1.0), (358.8, 1.0)],  # across ra = 0
     [(0.0, 88.0), (90.0, 88.0), (180.0, 88.0), (270.0, 88.0)],  # around the pole
+    [(100.0, -40.0), (200.0, -40.0), (200.0, 40.0), (100.0, 40.0)],  # too wide for q3c
 ]
 
 
@@ -269,6 +270,21 @@ def test_point_in_polygon_matches_brute_force(sky: Sky, vertices):
         found = sky.ids(f"SELECT id FROM cat.points WHERE "
                         f"CONTAINS(POINT(ra, dec), {polygon}) = 1")
         agree(found, inside, margin)
+
+
+def test_polygons_with_vertices_from_columns(sky: Sky):
+    found = sky.ids("SELECT id FROM cat.points WHERE id < 12000 AND CONTAINS(POINT(150, 20), "
+                    "POLYGON(ra - 1, dec - 1, ra + 1, dec - 1, ra, dec + 1)) = 1")
+    expected = set()
+    for k in range(8000, 12000):  # the cluster around (150, 20)
+        ra, dec = sky.ra[k], sky.dec[k]
+        triangle = np.array([(ra - 1, dec - 1), (ra + 1, dec - 1), (ra, dec + 1)])
+        inside, margin = in_polygon(np.array([150.0]), np.array([20.0]), triangle)
+        if inside[0] and margin[0] > MARGIN:
+            expected.add(k)
+        elif margin[0] <= MARGIN:
+            found.discard(k)
+    assert {k for k in found if k >= 8000} == expected and expected
 
 
 def test_box_matches_its_definition(sky: Sky):

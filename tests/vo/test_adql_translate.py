@@ -127,6 +127,19 @@ def test_point_in_polygon_and_box_use_q3c_poly_query():
     assert 'q3c_poly_query(t1.ra, t1."dec", ARRAY[' in box
 
 
+def test_polygons_too_wide_for_q3c_and_variable_ones_use_pgsphere():
+    assert sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
+               "POLYGON(100, -40, 200, -40, 200, 40)) = 1").endswith(
+        "WHERE (spoint(radians(t1.ra), radians(t1.\"dec\")) <@ "
+        "'{(100.0d,-40.0d),(200.0d,-40.0d),(200.0d,40.0d)}'::spoly)")
+    assert sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(1, 2), "
+               "POLYGON(ra, dec, ra + 1, dec, ra, dec + 1)) = 1").endswith(
+        "WHERE (spoint(radians(1), radians(2)) <@ (SELECT spoly(v.p ORDER BY v.n) FROM (VALUES "
+        "(1, spoint(radians(t1.ra), radians(t1.\"dec\"))), (2, spoint(radians((t1.ra + 1)), "
+        "radians(t1.\"dec\"))), (3, spoint(radians(t1.ra), radians((t1.\"dec\" + 1))))) "
+        "AS v(n, p)))")
+
+
 def test_regions_use_pgsphere_operators():
     assert sql("SELECT TOP 5 pid, footprint FROM images WHERE "
                "INTERSECTS(footprint, CIRCLE(10, 20, 1)) = 1 ORDER BY obsdate DESC") == (

@@ -135,7 +135,28 @@ def point_in_circle(point: GeoPoint | GeoSphere, center: GeoPoint | GeoSphere, r
     return f"(q3c_dist({ra}, {dec}, {ra0}, {dec0}) {op} {radius.sql})"
 
 
+Q3C_POLYGON_LIMIT = 20.0
+"""Degrees: q3c refuses polygons wider than about 23 degrees; larger ones go to pgsphere."""
+
+
+def polygon_diameter(polygon: GeoPolygon) -> float | None:
+    """Largest distance between two vertices (degrees), if all vertices are constants."""
+    corners = [_constant_point(vertex) for vertex in polygon.vertices]
+    if any(corner is None for corner in corners):
+        return None
+    vectors = [_unit(ra, dec) for ra, dec in corners]  # type: ignore[misc]
+    widest = 0.0
+    for k, u in enumerate(vectors):
+        for v in vectors[k + 1:]:
+            cosine = max(-1.0, min(1.0, u[0] * v[0] + u[1] * v[1] + u[2] * v[2]))
+            widest = max(widest, math.degrees(math.acos(cosine)))
+    return widest
+
+
 def point_in_polygon(point: GeoPoint | GeoSphere, polygon: GeoPolygon) -> str:
+    diameter = polygon_diameter(polygon)
+    if diameter is None or diameter > Q3C_POLYGON_LIMIT:
+        return f"({pg_point(point)} <@ {pg_polygon(polygon)})"
     ra, dec = point_coordinates(point)
     corners = []
     for vertex in polygon.vertices:

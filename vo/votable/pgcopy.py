@@ -326,6 +326,7 @@ class CopyDecoder:
         valid &= cursor <= size
         rows = _chain(candidates, cursor, valid)
         if len(rows) == 0:
+            self._check_first_row(region)  # an incomplete row, or the wrong types
             return [], 0
         consumed = int(cursor[rows[-1]])
         columns = []
@@ -333,6 +334,10 @@ class CopyDecoder:
             pos, length = positions[i, rows], lengths[i, rows]
             columns.append(_extract(t, region, pos, length))
         return columns, consumed
+
+    def _check_first_row(self, region: np.ndarray) -> None:
+        """Raise at once when the first row contradicts the types, instead of buffering on."""
+        _check_first_row_lengths(self.types, region)
 
 
 def _overlapping(data: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
@@ -343,6 +348,21 @@ def _overlapping(data: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
     dtype = np.dtype(dtype)
     count = max(len(data) - dtype.itemsize + 1, 0)
     return np.ndarray(shape=(count,), dtype=dtype, buffer=data, offset=0, strides=(1,))
+
+
+def _check_first_row_lengths(types: Sequence[PgType], region: np.ndarray) -> None:
+    position = 2
+    for index, t in enumerate(types):
+        if position + 4 > len(region):
+            return
+        length = int.from_bytes(region[position:position + 4].tobytes(), "big", signed=True)
+        width = t.width
+        if length < -1 or (width is not None and length not in (-1, width)):
+            raise CopyFormatError(
+                f"column {index + 1} holds a {length}-byte value, not {t.name}: "
+                "the announced types do not match the query's"
+            )
+        position += 4 + max(length, 0)
 
 
 def _read_i32(data: np.ndarray, positions: np.ndarray) -> np.ndarray:

@@ -145,12 +145,11 @@ def polygon_diameter(polygon: GeoPolygon) -> float | None:
     if any(corner is None for corner in corners):
         return None
     vectors = [_unit(ra, dec) for ra, dec in corners]  # type: ignore[misc]
-    widest = 0.0
-    for k, u in enumerate(vectors):
-        for v in vectors[k + 1:]:
-            cosine = max(-1.0, min(1.0, u[0] * v[0] + u[1] * v[1] + u[2] * v[2]))
-            widest = max(widest, math.degrees(math.acos(cosine)))
-    return widest
+    smallest = 1.0
+    for k, (x, y, z) in enumerate(vectors):
+        for u, v, w in vectors[k + 1:]:
+            smallest = min(smallest, x * u + y * v + z * w)
+    return math.degrees(math.acos(max(-1.0, smallest)))
 
 
 def point_in_polygon(point: GeoPoint | GeoSphere, polygon: GeoPolygon) -> str:

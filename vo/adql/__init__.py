@@ -17,7 +17,7 @@ from skyvault.vo.adql.errors import AdqlError, AdqlSemanticError, AdqlSyntaxErro
 from skyvault.vo.adql.features import ADQL_LANGUAGE, LANGUAGE_FEATURES
 from skyvault.vo.adql.functions import UDF_SIGNATURES
 from skyvault.vo.adql.parser import parse
-from skyvault.vo.adql.translate import TranslatedQuery, translate, translate_statement
+from skyvault.vo.adql.translator import TranslatedQuery, translate, translate_statement
 
 __all__ = [
     "ADQL_LANGUAGE",

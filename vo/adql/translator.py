@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import weakref
 from dataclasses import dataclass, replace
 
 from skyvault.schema.model import Table
@@ -87,22 +88,31 @@ class _CommonTable:
     outputs: list[_Output]
 
 
-_TABLE_COLUMNS: dict[int, tuple[Table, list[tuple[str, str, vt.ValueType, FieldSpec]], bool]] = {}
+_TableColumns = list[tuple[str, str, vt.ValueType, FieldSpec]]
+_TABLE_COLUMNS: dict[int, tuple[weakref.ref, _TableColumns, bool]] = {}
+_ENTRY_COLUMNS: dict[tuple[int, int], list[ColumnInfo]] = {}
 
 
-def _table_columns(table: Table) -> tuple[list[tuple[str, str, vt.ValueType, FieldSpec]], bool]:
-    """Per-table column metadata, computed once per Table object."""
+def _forget(key: int) -> None:
+    """A cached table was garbage-collected (an upload's, say): drop what was kept for it."""
+    _TABLE_COLUMNS.pop(key, None)
+    for entry in [k for k in _ENTRY_COLUMNS if k[0] == key]:
+        _ENTRY_COLUMNS.pop(entry, None)
+
+
+def _table_columns(table: Table) -> tuple[_TableColumns, bool]:
+    """Per-table column metadata, computed once per Table object (weakly held, so the tables
+    of uploads do not pile up in a long-running service)."""
     cached = _TABLE_COLUMNS.get(id(table))
-    if cached is not None and cached[0] is table:
+    if cached is not None and cached[0]() is table:
         return cached[1], cached[2]
     columns = [(c.name, quote_ident(c.name), vt.from_column_type(c.type), FieldSpec.from_column(c))
                for c in table.columns]
     q3c = any("q3c_ang2ipix" in index.expression for index in table.indexes)
-    _TABLE_COLUMNS[id(table)] = (table, columns, q3c)
+    key = id(table)
+    _forget(key)
+    _TABLE_COLUMNS[key] = (weakref.ref(table, lambda _ref, key=key: _forget(key)), columns, q3c)
     return columns, q3c
-
-
-_ENTRY_COLUMNS: dict[tuple[int, int], tuple[Table, list[ColumnInfo]]] = {}
 
 
 def _entry_columns(table: Table, entry_id: int, alias: str) -> tuple[list[ColumnInfo], bool]:
@@ -111,12 +121,12 @@ def _entry_columns(table: Table, entry_id: int, alias: str) -> tuple[list[Column
     described, q3c = _table_columns(table)
     key = (id(table), entry_id)
     cached = _ENTRY_COLUMNS.get(key)
-    if cached is not None and cached[0] is table:
-        return list(cached[1]), q3c
+    if cached is not None:
+        return list(cached), q3c
     columns = [ColumnInfo(name, f"{alias}.{quoted}", kind, spec, entry_id)
                for name, quoted, kind, spec in described]
     if entry_id <= 8:
-        _ENTRY_COLUMNS[key] = (table, columns)
+        _ENTRY_COLUMNS[key] = columns
     return list(columns), q3c
 
 

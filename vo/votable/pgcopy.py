@@ -301,7 +301,16 @@ class CopyDecoder:
     def _general_rows(self, data: np.ndarray, start: int) -> tuple[list[ColumnData], int]:
         region = data[start:]
         size = len(region)
-        candidates = np.flatnonzero(_overlapping(region, ">i2") == self.ncols)
+        # Two byte compares beat one unaligned 16-bit view here.
+        candidates = np.flatnonzero((region[:-1] == self.ncols >> 8)
+                                    & (region[1:] == self.ncols & 0xFF))
+        if len(candidates) > 1 and self.types:
+            # Most false candidates fail on the first length word: drop them before the walk.
+            first = _read_i32(region, candidates + 2)
+            width = self.types[0].width
+            plausible = (first == -1) | ((first == width) if width is not None else (first >= 0))
+            plausible[0] = True
+            candidates = candidates[plausible]
         if len(candidates) == 0 or candidates[0] != 0:
             raise CopyFormatError(
                 f"expected a row of {self.ncols} fields at byte {start}"

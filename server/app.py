@@ -13,6 +13,13 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.health", "blueprint"),
     ("skyvault.server.accounts", "blueprint"),  # also installs authentication
     ("skyvault.server.releases", "blueprint"),
+    ("skyvault.server.tap", "blueprint"),
+    ("skyvault.server.sia", "blueprint"),
+    ("skyvault.server.soda", "blueprint"),
+    ("skyvault.server.datalink", "blueprint"),
+    ("skyvault.server.scs", "blueprint"),
+    ("skyvault.server.files", "blueprint"),
+    ("skyvault.server.previews", "blueprint"),
 ]
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ columns without rows; MAXREC caps the rows (with a DALI overflow INFO).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -30,14 +31,13 @@ from skyvault.server.imaging import (
 from skyvault.server.products import spoly_degrees
 from skyvault.vo.dali import DaliError, Parameters
 from skyvault.vo.fields import FieldSpec
-from skyvault.vo.tabledata import format_row, null_cells
+from skyvault.vo.tabledata import format_row
 from skyvault.vo.vosi import Endpoint
 from skyvault.vo.votable.document import (
     escape_text,
     field_element,
     info_element,
     scs_error_votable,
-    votable_open,
 )
 
 blueprint = Blueprint("scs", __name__)
@@ -47,6 +47,10 @@ SCS_TYPE = "text/xml"
 DEFAULT_MAXREC = 50_000
 MAX_MAXREC = 1_000_000
 MAX_SR = 10.0
+# SCS 1.03 section 2 asks for VOTable 1.0 or 1.1; its UCD1 words (ID_MAIN, POS_EQ_RA_MAIN) are
+# no valid UCD1+ words, which validators check in VOTable 1.2 and later.
+VOTABLE_11_OPEN = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                   '<VOTABLE version="1.1" xmlns="http://www.ivoa.net/xml/VOTable/v1.1">\n')
 
 
 class ConeError(ValueError):
@@ -90,7 +94,8 @@ CATALOGS: dict[str, Catalog] = {
 
 
 def field_of(catalog: Catalog, column: Column) -> FieldSpec:
-    spec = FieldSpec.from_column(column)
+    # VOTable 1.1 has no xtype: timestamps are plain strings, footprints plain double arrays.
+    spec = dataclasses.replace(FieldSpec.from_column(column), xtype=None)
     if column is catalog.id_column:
         return FieldSpec(column.name, "char", arraysize="*", ucd="ID_MAIN",
                          description=column.description)
@@ -162,16 +167,36 @@ def error_response(message: str, status: int = 200) -> Response:
     return Response(scs_error_votable(message), status=status, mimetype=SCS_TYPE)
 
 
+# VOTable 1.1 has no empty integer cells: a NULL is the value VALUES/@null declares.
+INTEGER_NULLS = {"short": "-32768", "int": "-2147483648", "long": "-9223372036854775808"}
+
+
+def field_element_11(spec: FieldSpec) -> str:
+    element = field_element(spec)
+    null = INTEGER_NULLS.get(spec.datatype) if spec.arraysize is None else None
+    if null is None:
+        return element
+    values = f'<VALUES null="{null}"/>'
+    if element.endswith("/>"):
+        return element[:-2] + f">{values}</FIELD>"
+    return element[:-len("</FIELD>")] + values + "</FIELD>"  # after DESCRIPTION
+
+
+def null_cells_11(fields: list[FieldSpec]) -> list[str]:
+    return [f"<TD>{INTEGER_NULLS[f.datatype]}</TD>"
+            if f.datatype in INTEGER_NULLS and f.arraysize is None else "<TD/>" for f in fields]
+
+
 def cone_document(catalog: Catalog, cone: Cone, rows: list[tuple], overflow: bool) -> str:
     columns = catalog.columns(cone.verb)
     fields = [field_of(catalog, c) for c in columns]
     regions = [i for i, c in enumerate(columns) if c.type.pg_type == "spoly"]
-    nulls = null_cells(fields)
-    parts = [votable_open(), f'<RESOURCE type="results" name="{catalog.name}">\n',
+    nulls = null_cells_11(fields)
+    parts = [VOTABLE_11_OPEN, f'<RESOURCE type="results" name="{catalog.name}">\n',
              info_element("QUERY_STATUS", "OK") + "\n",
              f'<TABLE name="{catalog.name}">\n',
              f"<DESCRIPTION>{escape_text(catalog.table.description)}</DESCRIPTION>\n"]
-    parts += [field_element(f) + "\n" for f in fields]
+    parts += [field_element_11(f) + "\n" for f in fields]
     parts.append("<DATA><TABLEDATA>\n")
     for row in rows:
         cells = list(row)

@@ -314,7 +314,7 @@ class Builder:
         self.file("ref", f"{folder}/ref/ref_000700_zr_c05_q1_refimg.fits", "refimg",
                   "reference_images", refid, [1], public,
                   fits.HDUList([fits.PrimaryHDU(pixel_values(frame.naxis1, frame.naxis2, 0.25),
-                                                image_header(frame, OBJECT="reference"))]))
+                                                image_header(frame, OBJECT="ref"))]))
         self.file("refpsfcat", f"{folder}/ref/ref_000700_zr_c05_q1_refpsfcat.fits",
                   "refpsfcat", "reference_images", refid, [1], public,
                   fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(

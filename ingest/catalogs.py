@@ -107,6 +107,13 @@ def read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoa
         if array.ndim > 1:  # e.g. MAG_APER for several apertures: the first one
             array = array.reshape(rows, -1)[:, 0]
         values[column_name] = array
+    return catalog_load(path, product_type, values)
+
+
+def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray]) -> CatalogLoad:
+    """Check catalog columns (archive names) and lay them out as COPY rows in q3c order."""
+    table = CATALOG_TABLES[product_type]
+    rows = len(values["ra"])
     problems = check_positions(path, product_type, values["ra"], values["dec"])
     if problems:
         raise GroupRejected(problems)

@@ -19,8 +19,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from skyvault.ingest import layout
-from skyvault.ingest.catalogs import set_image_values
-from skyvault.ingest.copybinary import HEADER, TRAILER, copy_statement
+from skyvault.ingest.catalogs import CatalogLoad, set_image_values
+from skyvault.ingest.copybinary import HEADER, TRAILER, RecordBatch, copy_statement
 from skyvault.ingest.crash import crash_point
 from skyvault.ingest.errors import (
     ArchiveInconsistent,
@@ -58,6 +58,30 @@ class GroupResult:
     new_versions: int = 0
     message: str = ""
     nights: set[int] = field(default_factory=set)
+
+
+def copy_batches(connection: psycopg.Connection, table: str, batches: list[RecordBatch],
+                 crash_midway: bool = False) -> None:
+    """Send batches of one table by one binary COPY (one statement per exposure and table,
+    not per quadrant), in chunks that keep memory flat on both sides."""
+    if not batches:
+        return
+    total = sum(batch.records.nbytes for batch in batches)
+    sent = 0
+    crashed = not crash_midway
+    with connection.cursor() as cursor, \
+            cursor.copy(copy_statement(table, batches[0].columns)) as copy:
+        copy.write(HEADER)
+        for batch in batches:
+            payload = batch.payload()
+            for start in range(0, len(payload), COPY_CHUNK):
+                chunk = payload[start:start + COPY_CHUNK]
+                copy.write(chunk)
+                sent += len(chunk)
+                if not crashed and sent * 2 >= total:
+                    crashed = True
+                    crash_point("copy:mid")
+        copy.write(TRAILER)
 
 
 def _release_sql(rule: ReleaseRule) -> str:
@@ -267,28 +291,22 @@ class _Transaction:
                     " %s::timestamptz)", self.file_rows)
 
     def copy_catalogs(self) -> None:
-        first = True
+        targets: dict[tuple[str, int], list[tuple[int, CatalogLoad]]] = {}
         for product, pid in self.pending_catalogs:
-            nid = product.values["nid"]
             for load in product.catalogs:
-                catalog = CATALOG_OF[load.product_type]
-                target = target_for_rows(self.connection, catalog, nid, live=self.live)
-                payload = load.batch.payload()
-                with self.connection.cursor() as cursor, \
-                        cursor.copy(copy_statement(target, load.batch.columns)) as copy:
-                    copy.write(HEADER)
-                    half = len(payload) // 2
-                    for start in range(0, len(payload), COPY_CHUNK):
-                        copy.write(payload[start:start + COPY_CHUNK])
-                        if first and start <= half < start + COPY_CHUNK:
-                            crash_point("copy:mid")
-                    copy.write(TRAILER)
-                first = False
-                self.connection.execute(
+                key = (CATALOG_OF[load.product_type], product.values["nid"])
+                targets.setdefault(key, []).append((pid, load))
+        for index, ((catalog, nid), loads) in enumerate(sorted(targets.items())):
+            target = target_for_rows(self.connection, catalog, nid, live=self.live)
+            copy_batches(self.connection, target, [load.batch for _, load in loads],
+                         crash_midway=index == 0)
+            with self.connection.cursor() as cursor:
+                cursor.executemany(
                     "INSERT INTO archive.catalog_loads (catalog, pid, nid, nrows)"
-                    " VALUES (%s, %s, %s, %s)", (catalog, pid, nid, load.rows))
-                self.result.rows += load.rows
-                self.result.nights.add(nid)
+                    " VALUES (%s, %s, %s, %s)",
+                    [(catalog, pid, nid, load.rows) for pid, load in loads])
+            self.result.rows += sum(load.rows for _, load in loads)
+            self.result.nights.add(nid)
 
     def record_manifest(self) -> None:
         expid = self.plan.exposures[0].values["expid"] \

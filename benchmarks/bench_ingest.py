@@ -1,0 +1,188 @@
+"""Catalog load rate of a night with the q3c index in place, against plain COPY.
+
+    .venv/bin/python -m benchmarks.bench_ingest [--exposures 200] [--sources 700]
+        [--cluster] [--end-to-end] [--dsn URL]
+
+A night of ``exposures`` x 64 readout quadrants x ``sources`` PSF-catalog rows (realistic values:
+positions spread over each quadrant of a 7-degree field, magnitudes, fluxes, flags) is laid out
+in memory by ingest's own code (skyvault.ingest.catalogs: checked, sorted by q3c pixel, binary
+COPY records), then loaded four ways, one transaction per exposure as ingest does:
+
+1. baseline: binary COPY into a plain table with no index at all;
+2. row by row: into an attached night partition, q3c and pid indexes kept up to date per row;
+3. ingest: into the night's loading table, then ``seal`` (bulk index builds, CLUSTER ON mark,
+   ATTACH, ANALYZE), the time of the whole;
+4. with ``--cluster``: the same, the seal also rewriting the table in q3c order.
+
+All four end with the same rows and the same indexes (except the baseline, which has none).
+Rates are rows over wall time, with the ratio to the baseline of the same run. ``--end-to-end``
+also ingests a folder of real FITS products (synthetic night) through ``ingest_paths``, file
+placement and checks included. A throwaway PostgreSQL cluster (the project's tuned settings)
+is started under /tmp unless --dsn names a migrated database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from skyvault.ingest.catalogs import catalog_load, set_image_values
+from skyvault.ingest.copybinary import RecordBatch, timestamp_to_wire
+from skyvault.ingest.load import copy_batches
+from skyvault.ingest.partitions import partitions, seal, target_for_rows
+from skyvault.ingest.synthetic import catalog_columns
+
+NID = 3610
+QUADRANTS = 64
+QUADRANT_DEG = 0.86  # a ZTF readout quadrant is about 0.86 deg on a side
+RELEASE = timestamp_to_wire(None)
+
+
+def night_batches(exposures: int, sources: int) -> list[list[RecordBatch]]:
+    """Per exposure, its 64 quadrant catalogs as COPY-ready batches with their image keys."""
+    rng = np.random.default_rng(20261121)
+    night = []
+    pid = 0
+    for expid in range(exposures):
+        ra0, dec0 = rng.uniform(0, 360), rng.uniform(-25, 85)
+        batches = []
+        for rcid in range(QUADRANTS):
+            row, column = divmod(rcid, 8)
+            ra = ra0 + (column - 3.5) * QUADRANT_DEG / np.cos(np.radians(dec0))
+            dec = float(np.clip(dec0 + (row - 3.5) * QUADRANT_DEG, -89, 89))
+            values = catalog_columns(rng, sources, ra % 360, dec, QUADRANT_DEG / 2)
+            load = catalog_load(Path("bench"), "psfcat", values)
+            pid += 1
+            set_image_values(load, {
+                "pid": pid, "expid": expid, "nid": NID, "field": 500 + expid, "rcid": rcid,
+                "fid": 2, "filtercode": b"zr", "obsjd": 2461000.5 + expid * 4e-4,
+                "programid": 1 + expid % 3, "release_date": RELEASE})
+            batches.append(load.batch)
+        night.append(batches)
+    return night
+
+
+def _load(connection: psycopg.Connection, night: list[list[RecordBatch]],
+          target: str | None) -> float:
+    """One transaction per exposure; ``target`` None means ingest's own choice of table."""
+    started = time.perf_counter()
+    for batches in night:
+        with connection.transaction():
+            table = target or target_for_rows(connection, "psf_sources", NID, live=False)
+            copy_batches(connection, table, batches)
+    return time.perf_counter() - started
+
+
+def _reset(connection: psycopg.Connection) -> None:
+    connection.execute("DROP TABLE IF EXISTS public.bench_plain")
+    for partition in partitions(connection, "psf_sources", NID):
+        connection.execute(f"DROP TABLE {partition.qualified_name}")
+    connection.execute("CHECKPOINT")
+
+
+def bench_catalogs(dsn: str, exposures: int, sources: int, cluster: bool) -> list[str]:
+    night = night_batches(exposures, sources)
+    rows = sum(batch.rows for batches in night for batch in batches)
+    lines = [f"night: {exposures} exposures x {QUADRANTS} quadrants x {sources} sources = "
+             f"{rows:,} psf_sources rows"]
+    results: dict[str, float] = {}
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        _reset(connection)
+        connection.execute("CREATE TABLE public.bench_plain (LIKE survey.psf_sources"
+                           " INCLUDING DEFAULTS)")
+        results["baseline: COPY, no index"] = _load(connection, night, "public.bench_plain")
+        _reset(connection)
+        connection.execute(f"CREATE TABLE survey.psf_sources_n{NID} PARTITION OF"
+                           f" survey.psf_sources FOR VALUES FROM ({NID}) TO ({NID + 1})")
+        results["row by row: COPY into indexed partition"] = _load(
+            connection, night, f"survey.psf_sources_n{NID}")
+        variants = [False, True] if cluster else [False]
+        for clustered in variants:
+            _reset(connection)
+            copying = _load(connection, night, None)
+            started = time.perf_counter()
+            seal(connection, "psf_sources", NID, cluster=clustered)
+            sealing = time.perf_counter() - started
+            name = "ingest: loading table + seal" + (" --cluster" if clustered else "")
+            results[name] = copying + sealing
+            lines.append(f"  ({name}: COPY {rows / copying:,.0f} rows/s, seal {sealing:.1f} s)")
+        count = connection.execute("SELECT count(*) FROM survey.psf_sources").fetchone()[0]
+        assert count == rows, (count, rows)
+        _reset(connection)
+    baseline = results["baseline: COPY, no index"]
+    for name, seconds in results.items():
+        lines.append(f"{name:45s} {rows / seconds:>12,.0f} rows/s  {seconds:7.1f} s"
+                     f"  x{baseline / seconds:.2f} of baseline")
+    return lines
+
+
+def bench_end_to_end(dsn: str, base: Path) -> list[str]:
+    from skyvault.db import Database, DatabaseUrls
+    from skyvault.ingest import LocalFileStore, ingest_paths
+    from skyvault.ingest.synthetic import NightSpec, write_night
+
+    spec = NightSpec(nightdate="2026-11-12", exposures=8, ccds=(1, 2, 3, 4),
+                     quadrants=(1, 2, 3, 4), sources=2000, size=64)
+    night = write_night(base / "products", spec)
+    summary = ingest_paths([night.root], database=Database(DatabaseUrls(dsn, dsn)),
+                           store=LocalFileStore(base / "store"),
+                           quarantine_root=base / "quarantine")
+    return [f"end to end (FITS products, {summary.files} files, checks, placement, COPY, seal):"
+            f" {summary.rows:,} rows in {summary.seconds:.1f} s ="
+            f" {summary.rows_per_second:,.0f} rows/s"]
+
+
+def throwaway_cluster():
+    from skyvault.cluster import EmbeddedCluster
+
+    base = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir="/tmp"))
+    base.chmod(0o755)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cluster = EmbeddedCluster(base / "pgdata", base / "run", port)
+    cluster.start()
+    return cluster, base
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--exposures", type=int, default=200)
+    parser.add_argument("--sources", type=int, default=700)
+    parser.add_argument("--cluster", action="store_true")
+    parser.add_argument("--end-to-end", action="store_true")
+    parser.add_argument("--dsn")
+    args = parser.parse_args()
+    cluster = base = None
+    dsn = args.dsn
+    if dsn is None:
+        from skyvault.schema.migrate import upgrade
+
+        cluster, base = throwaway_cluster()
+        dsn = cluster.url()
+        upgrade(dsn)
+    try:
+        for line in bench_catalogs(dsn, args.exposures, args.sources, args.cluster):
+            print(line, flush=True)
+        if args.end_to_end:
+            work = Path(tempfile.mkdtemp(prefix="bench-ingest-files-", dir="/tmp"))
+            try:
+                for line in bench_end_to_end(dsn, work):
+                    print(line, flush=True)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

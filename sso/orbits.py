@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
+from .errors import SsoError
 from .packed import (
     PackedFormatError,
     split_readable,
@@ -35,7 +36,7 @@ OrbitType = Literal["asteroid", "comet"]
 GM_SUN_AU3_D2 = 2.9591220828411951e-04
 
 
-class OrbitError(ValueError):
+class OrbitError(SsoError, ValueError):
     """Base class of everything wrong with an orbit."""
 
 

@@ -16,13 +16,15 @@ import erfa
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .errors import SsoError
+
 TT_MINUS_TAI_S = 32.184
 SECONDS_PER_DAY = 86400.0
 MJD_J2000 = 51544.5
 JD_MJD_OFFSET = 2400000.5
 
 
-class TimeRangeError(ValueError):
+class TimeRangeError(SsoError, ValueError):
     """Times the time-scale conversion cannot handle (before 1960, or not finite)."""
 
 

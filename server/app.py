@@ -16,6 +16,7 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.tap", "blueprint"),
     ("skyvault.server.sia", "blueprint"),
     ("skyvault.server.soda", "blueprint"),
+    ("skyvault.server.soda_async", "blueprint"),
     ("skyvault.server.datalink", "blueprint"),
     ("skyvault.server.scs", "blueprint"),
     ("skyvault.server.files", "blueprint"),

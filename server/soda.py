@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from flask import Blueprint, Response, stream_with_context
 
 from skyvault.server import products
@@ -71,14 +72,14 @@ class Source:
     image: products.ImageRow
 
 
-def resolve(did: str) -> Source:
-    """The file behind an ID, or NotFound (also for images the requester may not see)."""
+def resolve(did: str, connection: psycopg.Connection) -> Source:
+    """The file behind an ID, or NotFound (also for images the requester may not see); the
+    connection is the requester's (``context.reading()``, or the job owner's)."""
     key = parse_publisher_did(did)
     if key is None:
         raise NotFound(f"no dataset with ID {did}")
-    with reading() as connection:
-        image = products.find_image(connection, key)
-        row = products.main_file(connection, key) if image else None
+    image = products.find_image(connection, key)
+    row = products.main_file(connection, key) if image else None
     if image is None or row is None:
         raise NotFound(f"no dataset with ID {did}")
     if row.content_type != FITS_TYPE:
@@ -112,6 +113,16 @@ def cutout_note(source: Source, box: PixelBox) -> str:
     return (f"SODA cutout of {source.did} pixels [{box.x0 + 1}:{box.x1},{box.y0 + 1}:{box.y1}]")
 
 
+def write_cutout(source: Source, cutout: Cutout, target: Path) -> None:
+    """One cutout into a file (for async results); NoOverlap and SodaError as for sync."""
+    check_coverage(source, cutout)
+    with open_image(source.path) as image:
+        box = locate(image, cutout)
+        with target.open("wb") as stream:
+            for chunk in cutout_chunks(image, box, cutout_note(source, box)):
+                stream.write(chunk)
+
+
 def no_content() -> Response:
     return Response(status=204)
 
@@ -120,7 +131,8 @@ def no_content() -> Response:
 def sync() -> Response:
     try:
         request = parse_soda_request(parameters(), multi_valued=False)
-        source = resolve(request.ids[0])
+        with reading() as connection:
+            source = resolve(request.ids[0], connection)
         cutout = request.cutouts[0]
         check_coverage(source, cutout)
     except NoOverlap:

@@ -14,8 +14,8 @@ Who sees a job:
   a capability URL, and it is never listed (an anonymous job list is empty, since nothing tells
   one anonymous client from another). It runs with the public's rights only.
 
-A job runs with the programs its owner could see when it was created or last started by that
-owner (column ``programs``): the worker has no request to authenticate.
+A job runs with the programs its owner can see when it runs (``owner_requester``: read at that
+moment, so a withdrawn membership counts at once); an anonymous job with the public's rights.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from skyvault.access import Requester
+from skyvault.access import ANONYMOUS, Requester
+from skyvault.accounts import requester_for_user
 from skyvault.config import settings
 from skyvault.db import Database
 from skyvault.vo import uws
@@ -113,19 +114,12 @@ class StoredJob:
     error_type: str | None
     results: tuple[ResultFile, ...]
     worker: str | None
-    programs: tuple[int, ...]
     base_url: str | None
     attempts: int
 
     @property
     def parameters(self) -> Parameters:
         return Parameters(self.parameter_pairs)
-
-    @property
-    def requester(self) -> Requester:
-        """Whom the query runs for: the owner, with the programs recorded for the job."""
-        return Requester(user_id=self.owner_id, username=self.owner_name,
-                         programs=frozenset(self.programs))
 
     @property
     def directory(self) -> Path:
@@ -166,7 +160,7 @@ class StoredJob:
 _COLUMNS = """
     j.job_id, j.owner_id, u.username AS owner_name, j.run_id, j.phase, j.parameters,
     j.creation_time, j.start_time, j.end_time, j.destruction_time, j.execution_duration,
-    j.quote, j.error_summary, j.error_type, j.results, j.worker, j.programs, j.base_url,
+    j.quote, j.error_summary, j.error_type, j.results, j.worker, j.base_url,
     j.attempts
 """
 _FROM = "archive.uws_jobs j LEFT JOIN archive.users u ON u.user_id = j.owner_id"
@@ -189,8 +183,7 @@ def _stored(row: dict[str, Any]) -> StoredJob:
         execution_duration=row["execution_duration"], quote=row["quote"],
         error_summary=row["error_summary"], error_type=row["error_type"],
         results=tuple(ResultFile.from_json(r) for r in row["results"] or ()),
-        worker=row["worker"], programs=tuple(row["programs"] or ()),
-        base_url=row["base_url"], attempts=row["attempts"],
+        worker=row["worker"], base_url=row["base_url"], attempts=row["attempts"],
     )
 
 
@@ -218,11 +211,11 @@ class JobStore:
         with self.db.app_writing() as connection:
             connection.execute(
                 """INSERT INTO archive.uws_jobs (job_id, service, owner_id, run_id, phase,
-                       parameters, destruction_time, execution_duration, programs, base_url)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                       parameters, destruction_time, execution_duration, base_url)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 (job_id, SERVICE, requester.user_id, run_id, phase,
                  json.dumps(parameters.items()), destruction_time, execution_duration,
-                 sorted(requester.programs), base_url),
+                 base_url),
             )
             if run:
                 _notify(connection, QUEUE_CHANNEL, job_id)
@@ -295,14 +288,8 @@ class JobStore:
             if phase == job.phase:
                 return phase
             if phase == Phase.QUEUED:
-                # The owner starting the job again gives it the programs they see now; anyone
-                # holding an anonymous job's URL starts it with the public's rights only.
-                programs = (sorted(requester.programs)
-                            if job.owner_id is not None and requester.user_id == job.owner_id
-                            else list(job.programs))
-                connection.execute(
-                    "UPDATE archive.uws_jobs SET phase = %s, programs = %s WHERE job_id = %s",
-                    (phase, programs, job_id))
+                connection.execute("UPDATE archive.uws_jobs SET phase = %s WHERE job_id = %s",
+                                   (phase, job_id))
                 _notify(connection, QUEUE_CHANNEL, job_id)
             else:
                 connection.execute(
@@ -366,6 +353,13 @@ class JobStore:
             cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} WHERE j.job_id = %s",
                         (row["job_id"],))
             return _stored(cur.fetchone())
+
+    def owner_requester(self, job: StoredJob) -> Requester | None:
+        """Whom the job's query runs for, as of now; None if its owner is gone or disabled."""
+        if job.owner_id is None:
+            return ANONYMOUS
+        with self.db.app_writing() as connection:
+            return requester_for_user(connection, job.owner_id)
 
     def heartbeat(self, job_id: str, worker: str) -> Phase | None:
         """Record that ``worker`` still runs the job; the job's phase, None once destroyed."""

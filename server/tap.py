@@ -119,7 +119,7 @@ def job_url(job_id: str) -> str:
 def dali_error(error: DaliError | str, status: int | None = None) -> Response:
     message = str(error)
     code = status or (error.http_status if isinstance(error, DaliError) else 400)
-    return Response(error_votable(message), status=code, mimetype=VOTABLE_MIME)
+    return Response(error_votable(message), status=code, content_type=VOTABLE_MIME)
 
 
 def text(body: str, status: int = 200) -> Response:
@@ -442,7 +442,8 @@ def job_error(job_id: str) -> Response:
     found = _state().store.get(job_id, current_requester())
     if found.phase != uws.Phase.ERROR:
         return text(f"Job {job_id} has no error; it is {found.phase}\n", 404)
-    return Response(error_votable(found.error_summary or "The job failed"), mimetype=VOTABLE_MIME)
+    return Response(error_votable(found.error_summary or "The job failed"),
+                    content_type=VOTABLE_MIME)
 
 
 @blueprint.get("/async/<job_id>/results")

@@ -58,6 +58,10 @@ STOPPING = "its worker is stopping"
 OVERTIME = "over its execution duration"
 
 
+class OwnerGone(DaliError):
+    """The job belongs to an account that was removed or disabled since it was created."""
+
+
 class JobEnded(Exception):
     """The job was aborted, destroyed or ran out of time while it ran."""
 
@@ -165,7 +169,10 @@ def execute_job(job: StoredJob, worker: str, store: JobStore, config: TapConfig,
                                timeout=config.upload_fetch_timeout)
         monitor.check()
         prepared = prepare(query, uploads)
-        stream = stream_result(prepared, requester=job.requester, base_url=job.base_url,
+        requester = store.owner_requester(job)
+        if requester is None:
+            raise OwnerGone("The job's owner no longer has an account here")
+        stream = stream_result(prepared, requester=requester, base_url=job.base_url,
                                timeout_s=job.execution_duration or config.max_execution_duration,
                                on_cancel=monitor.set_cancel)
         try:

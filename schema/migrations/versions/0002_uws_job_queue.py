@@ -1,4 +1,4 @@
-"""UWS jobs as a work queue: the rights a job runs with, its base URL, attempts, sweep index.
+"""UWS jobs as a work queue: the base URL a job runs with, its attempts, the sweep's index.
 
 Revision ID: 0002
 Revises: 0001
@@ -12,9 +12,6 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = """
--- The programs the owner could see when the job was created or last started; the worker runs
--- the query with exactly these, since it has no request to authenticate.
-ALTER TABLE archive.uws_jobs ADD COLUMN programs smallint[] NOT NULL DEFAULT '{}';
 -- The service's public URL as the creating request saw it (archive.service_url() in results).
 ALTER TABLE archive.uws_jobs ADD COLUMN base_url text;
 -- Times a worker took the job; a job whose worker died is queued again only a few times, so
@@ -27,7 +24,6 @@ DOWNGRADE = """
 DROP INDEX archive.uws_jobs_destruction_idx;
 ALTER TABLE archive.uws_jobs DROP COLUMN attempts;
 ALTER TABLE archive.uws_jobs DROP COLUMN base_url;
-ALTER TABLE archive.uws_jobs DROP COLUMN programs;
 """
 
 

@@ -97,8 +97,8 @@ def _chunk(
     sun_velocity = np.tile(sun_v, (n, 1))
     light_time = np.zeros(n * t)
     for _ in range(8):
-        position, velocity = propagate(start_r, start_v, elapsed - light_time, GM_SUN)
-        position = position - sun_velocity * light_time[:, None]
+        heliocentric, velocity = propagate(start_r, start_v, elapsed - light_time, GM_SUN)
+        position = heliocentric - sun_velocity * light_time[:, None]
         new_light_time = np.linalg.norm(position - obs_helio_r, axis=1) / SPEED_OF_LIGHT_AU_PER_DAY
         done = np.max(np.abs(new_light_time - light_time)) < 1e-10
         light_time = new_light_time
@@ -110,7 +110,11 @@ def _chunk(
     range_rate = np.einsum("ij,ij->i", rho, barycentric_v - obs_v) / np.linalg.norm(rho, axis=1)
     rho_dot = barycentric_v * (1.0 - range_rate / SPEED_OF_LIGHT_AU_PER_DAY)[:, None] - obs_v
     ra, dec, ra_rate, dec_rate, delta = sky_coordinates(rho, rho_dot)
-    r = np.linalg.norm(position, axis=1)
+    # From the Sun as the object saw it (r/c earlier), as in ephemeris.predict.
+    r_geometric = np.linalg.norm(heliocentric, axis=1)
+    r = np.linalg.norm(
+        heliocentric + sun_velocity * (r_geometric / SPEED_OF_LIGHT_AU_PER_DAY)[:, None], axis=1
+    )
     return tuple(a.reshape(n, t) for a in (ra, dec, ra_rate, dec_rate, delta, r))
 
 

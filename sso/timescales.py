@@ -80,9 +80,22 @@ def tai_minus_utc_seconds(mjd_utc: ArrayLike) -> NDArray[np.float64]:
     return np.asarray(delta_at_day, dtype=float)[inverse]
 
 
-def utc_to_tt(mjd_utc: ArrayLike) -> NDArray[np.float64]:
+def _checked(mjd_utc: ArrayLike) -> NDArray[np.float64]:
     mjd = np.atleast_1d(np.asarray(mjd_utc, dtype=float))
-    return mjd + (tai_minus_utc_seconds(mjd) + TT_MINUS_TAI_S) / SECONDS_PER_DAY
+    if not np.all(np.isfinite(mjd)):
+        raise TimeRangeError("times must be finite")
+    if mjd.size and mjd.min() < 36934.0:
+        raise TimeRangeError("UTC times before 1960 are not supported")
+    return mjd
+
+
+def utc_to_tt(mjd_utc: ArrayLike) -> NDArray[np.float64]:
+    """UTC MJD -> TT MJD with erfa's convention (a day with a leap second has 86401 s)."""
+    mjd = _checked(mjd_utc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", erfa.ErfaWarning)  # "dubious year": future UTC
+        tai1, tai2 = erfa.utctai(JD_MJD_OFFSET, mjd)
+    return (tai1 - JD_MJD_OFFSET) + tai2 + TT_MINUS_TAI_S / SECONDS_PER_DAY
 
 
 def utc_to_tdb(mjd_utc: ArrayLike) -> NDArray[np.float64]:
@@ -90,12 +103,12 @@ def utc_to_tdb(mjd_utc: ArrayLike) -> NDArray[np.float64]:
 
 
 def tt_to_utc(mjd_tt: ArrayLike) -> NDArray[np.float64]:
-    """Inverse of utc_to_tt (iterated; exact except inside a leap second)."""
+    """TT MJD -> UTC MJD (inverse of utc_to_tt)."""
     mjd_tt = np.atleast_1d(np.asarray(mjd_tt, dtype=float))
-    guess = mjd_tt - (37.0 + TT_MINUS_TAI_S) / SECONDS_PER_DAY
-    for _ in range(3):
-        guess = mjd_tt - (tai_minus_utc_seconds(guess) + TT_MINUS_TAI_S) / SECONDS_PER_DAY
-    return guess
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", erfa.ErfaWarning)
+        utc1, utc2 = erfa.taiutc(JD_MJD_OFFSET, mjd_tt - TT_MINUS_TAI_S / SECONDS_PER_DAY)
+    return (utc1 - JD_MJD_OFFSET) + utc2
 
 
 @functools.cache

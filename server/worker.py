@@ -340,11 +340,15 @@ def start_inprocess_workers(concurrency: int, registry: MutableMapping[str, Any]
               help="seconds between looks at the queue without a notification")
 @click.option("--stale-after", type=float, default=60.0, show_default=True,
               help="seconds without heartbeat after which another worker's job is requeued")
-def worker_cli(concurrency: int | None, poll_interval: float, stale_after: float) -> None:
+@click.option("--sweep-interval", type=float, default=30.0, show_default=True,
+              help="seconds between sweeps (destroyed jobs, orphaned jobs)")
+def worker_cli(concurrency: int | None, poll_interval: float, stale_after: float,
+               sweep_interval: float) -> None:
     """Run queued TAP async jobs until stopped (SIGTERM or Ctrl-C)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = WorkerSettings(concurrency=concurrency or os.cpu_count() or 1,
-                              poll_interval=poll_interval, stale_after=stale_after)
+                              poll_interval=poll_interval, stale_after=stale_after,
+                              sweep_interval=sweep_interval)
     worker = Worker(JobStore(database()), settings=settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

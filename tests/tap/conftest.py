@@ -99,7 +99,8 @@ class WorkerProcess:
 
 @pytest.fixture(scope="session")
 def tap_worker(database: Database) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(settings().home / "logs" / "tap-worker.log", "--stale-after", "5")
+    worker = WorkerProcess(settings().home / "logs" / "tap-worker.log", "--stale-after", "5",
+                            "--sweep-interval", "1")
     worker.start()
     yield worker
     worker.stop()

@@ -167,6 +167,30 @@ if has_rule("/tap/sync"):
                 assert {int(p) for p in _table(grouped)["programid"]} == shown_programs
 
 
+    ESCAPES = [
+        "SELECT set_config('skyvault.programs', '{1,2,3}', 'false') AS x FROM survey.programs",
+        "SELECT current_setting('skyvault.programs') AS x FROM survey.programs",
+        "SELECT relname, reltuples FROM pg_catalog.pg_class",
+        "SELECT * FROM pg_stats",
+        "SELECT n_live_tup FROM pg_stat_user_tables",
+        "SELECT * FROM archive.users",
+        "SELECT * FROM archive.catalog_loads",
+        "SELECT * FROM survey.psf_sources_leaktest",
+        "SELECT query_to_xml('select 1', 'true', 'true', '') AS x FROM survey.programs",
+        "SELECT archive.member_programs() AS x FROM survey.programs",
+    ]
+
+    @pytest.mark.parametrize("query", ESCAPES)
+    def test_tap_refuses_ways_around_the_published_tables(live_server, world, query) -> None:
+        """Statistics, private tables, partitions and functions that read or change who is
+        asking (set_config would rewrite the programs the policies read) stay out of reach
+        of ADQL; the reader role's grants are the second line (test_rls_world)."""
+        response = tap_sync(live_server, ANONYMOUS_WHO, query)
+        assert response.status_code >= 400 or b'value="ERROR"' in response.content, \
+            response.text[:500]
+        _check_hidden_absent(response, ANONYMOUS_WHO, frozenset(), [query])
+
+
 if has_rule("/tap/async"):
 
     def test_async_jobs_belong_to_their_owner(live_server, world, database) -> None:

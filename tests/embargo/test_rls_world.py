@@ -192,3 +192,20 @@ def test_declare_release_default_programs_and_dates(database: Database, world) -
     finally:
         connection.rollback()
         connection.close()
+
+
+def test_user_queries_can_read_published_relations_only(database: Database) -> None:
+    """ADQL runs as skyvault_reader: it must reach nothing outside the published schemas
+    (archive tables such as per-image row counts, job records or provenance would describe
+    embargoed products), and every relation it reaches must be described in TAP_SCHEMA."""
+    from skyvault.schema.tables import PUBLISHED_TABLES
+
+    published = {t.qualified_name for t in PUBLISHED_TABLES}
+    with database.admin() as connection:
+        readable = {row[0] for row in connection.execute("""
+            SELECT n.nspname || '.' || c.relname FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND has_table_privilege('skyvault_reader', c.oid, 'SELECT')""")}
+    assert readable <= published, sorted(readable - published)

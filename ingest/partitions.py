@@ -99,6 +99,9 @@ def _create_loading(connection: psycopg.Connection, catalog: str, nid: int) -> N
     connection.execute(
         f"CREATE TABLE {qualified} (LIKE {ATTACHED_SCHEMA}.{catalog} INCLUDING DEFAULTS,"
         f" CONSTRAINT {name}_nid CHECK (nid >= {nid} AND nid < {nid + 1}))"
+        # No autovacuum while the night loads (it would scan the table again and again as
+        # rows arrive); the seal analyzes it and hands it back to autovacuum.
+        " WITH (autovacuum_enabled = false)"
     )
     _secure(connection, catalog, LOADING_SCHEMA, name)
 
@@ -188,6 +191,7 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
             connection.execute(f"CLUSTER {loading} USING {name}_q3c_idx")
         else:
             connection.execute(f"ALTER TABLE {loading} CLUSTER ON {name}_q3c_idx")
+        connection.execute(f"ALTER TABLE {loading} RESET (autovacuum_enabled)")
         connection.execute(f"ALTER TABLE {loading} SET SCHEMA {ATTACHED_SCHEMA}")
         connection.execute(
             f"ALTER TABLE {ATTACHED_SCHEMA}.{catalog} ATTACH PARTITION {ATTACHED_SCHEMA}.{name}"

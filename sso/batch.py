@@ -4,12 +4,13 @@ Two methods:
 
 ``"nbody"``: each orbit is integrated with ASSIST (full force model) from its epoch to one
 reference time in the night; from that osculating state the motion over the night is
-two-body (universal variables, vectorised over objects x times). Over half a night the
-neglected planetary perturbations move a main-belt asteroid by metres and a near-Earth
-asteroid 0.05 au from the Earth by at most a few km; tests/sso/test_batch.py measures the
-difference from ``predict``.
+two-body (the f and g series, vectorised over objects x times; ``kepler.propagate_short``).
+Over half a night the neglected planetary perturbations move a main-belt asteroid by
+metres and a near-Earth asteroid 0.05 au from the Earth by at most a few km;
+tests/sso/test_batch.py measures the difference from ``predict``.
 
-``"kepler"``: two-body from each orbit's own epoch, no integration at all. It is the coarse
+``"kepler"``: two-body from each orbit's own epoch to the night (universal variables), no
+integration at all. It is the coarse
 first pass of a search: fast, but its error grows with the distance in time from the epoch
 (arcminutes after a year for a main-belt asteroid, measured in the same test). Candidates it
 finds must be checked with ``"nbody"`` or ``predict`` and a generous search radius.
@@ -32,7 +33,7 @@ from .ephemeris import (
     sky_coordinates,
 )
 from .integrator import ForceModel, integrate
-from .kepler import GM_SUN, heliocentric_state_at_epoch, propagate
+from .kepler import GM_SUN, heliocentric_state_at_epoch, propagate, propagate_short
 from .observatories import Observatory, get_observatory
 from .orbits import Orbit
 from .planets import barycentric_state
@@ -60,13 +61,14 @@ class BatchEphemeris:
 def reference_states(
     orbits: list[Orbit], mjd_tdb: float, method: Method, forces: ForceModel | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Heliocentric ICRF states (N, 3) osculating at ``mjd_tdb`` (nbody) or at each epoch."""
+    """Heliocentric ICRF states (N, 3) at ``mjd_tdb``: integrated (nbody) or two-body (kepler)."""
     positions = np.empty((len(orbits), 3))
     velocities = np.empty((len(orbits), 3))
     if method == "kepler":
         for i, orbit in enumerate(orbits):
             positions[i], velocities[i] = heliocentric_state_at_epoch(orbit)
-        return positions, velocities
+        epochs = np.array([orbit.epoch_mjd_tdb for orbit in orbits])
+        return propagate(positions, velocities, mjd_tdb - epochs, GM_SUN)
     sun_r, sun_v = barycentric_state("sun", mjd_tdb)
     for i, orbit in enumerate(orbits):
         trajectory = integrate(orbit, mjd_tdb, mjd_tdb, forces)
@@ -95,15 +97,25 @@ def _chunk(
     # time (13 m/s x minutes) is carried by its velocity.
     obs_helio_r = obs_r - np.tile(sun_r, (n, 1))
     sun_velocity = np.tile(sun_v, (n, 1))
-    light_time = np.zeros(n * t)
-    for _ in range(8):
-        heliocentric, velocity = propagate(start_r, start_v, elapsed - light_time, GM_SUN)
+    # Start from the light time of the reference state (right to ~1e-5 day within a night,
+    # so two passes usually do), then iterate as ephemeris.predict does: once the change is
+    # below 1e-8 day, moving the state back by it leaves < 1e-12 day of error (< 1 m).
+    light_time = (
+        np.repeat(np.linalg.norm(r0 - (observer_r - sun_r).mean(axis=0), axis=1), t)
+        / SPEED_OF_LIGHT_AU_PER_DAY
+    )
+    for _ in range(10):
+        heliocentric, velocity = propagate_short(start_r, start_v, elapsed - light_time, GM_SUN)
         position = heliocentric - sun_velocity * light_time[:, None]
         new_light_time = np.linalg.norm(position - obs_helio_r, axis=1) / SPEED_OF_LIGHT_AU_PER_DAY
-        done = np.max(np.abs(new_light_time - light_time)) < 1e-10
+        correction = new_light_time - light_time
         light_time = new_light_time
-        if done:
+        if np.max(np.abs(correction)) < 1e-8:
+            heliocentric = heliocentric - velocity * correction[:, None]
+            position = position - velocity * correction[:, None]
             break
+    else:
+        raise ArithmeticError("light-time iteration did not converge")
     rho = position - obs_helio_r
     barycentric_v = velocity + sun_velocity
     # d/dt of x(t - tau(t)) - x_obs(t), as in ephemeris.predict.
@@ -133,10 +145,7 @@ def predict_night(
     observer_r, observer_v = observer_state(site, mjd_utc, mjd_tdb)
     reference = float(0.5 * (mjd_tdb.min() + mjd_tdb.max()))
     r0, v0 = reference_states(orbits, reference, method, forces)
-    if method == "kepler":
-        t0 = np.array([orbit.epoch_mjd_tdb for orbit in orbits])
-    else:
-        t0 = np.full(len(orbits), reference)
+    t0 = np.full(len(orbits), reference)
     parts = [
         _chunk(
             r0[i : i + OBJECTS_PER_CHUNK],

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from skyvault.sso.kepler import GM_SUN, heliocentric_state_at_epoch, propagate
+from skyvault.sso.kepler import GM_SUN, heliocentric_state_at_epoch, propagate, propagate_short
 from skyvault.sso.orbits import orbit_from_elements
 
 
@@ -73,3 +73,23 @@ def test_vectorised_over_states_and_times_at_once() -> None:
     r, _ = propagate(r0, v0, dt)
     one_by_one = np.array([propagate(r0[i], v0[i], dt[i])[0][0] for i in range(50)])
     assert np.abs(r - one_by_one).max() < 1e-12
+
+
+def test_short_arc_series_matches_the_universal_solver() -> None:
+    """The f, g series used for a night: sub-metre from the exact two-body solution."""
+    rng = np.random.default_rng(7)
+    count = 5000
+    q, e = rng.uniform(0.3, 6.0, count), rng.uniform(0.0, 0.99, count)
+    r0 = np.column_stack([q, np.zeros(count), np.zeros(count)])
+    v0 = np.column_stack([np.zeros(count), np.sqrt(GM_SUN * (1 + e) / q), np.zeros(count)])
+    r0, v0 = propagate(r0, v0, rng.uniform(-400, 400, count))  # anywhere along the orbits
+    dt = rng.uniform(-0.25, 0.25, count)
+    exact_r, exact_v = propagate(r0, v0, dt)
+    series_r, series_v = propagate_short(r0, v0, dt)
+    assert np.abs(series_r - exact_r).max() * 1.495978707e11 < 1.0  # metres
+    assert (
+        np.linalg.norm(series_v - exact_v, axis=1) / np.linalg.norm(exact_v, axis=1)
+    ).max() < 1e-8
+    # Too long an arc for the series: handed to the universal solver, same answer.
+    long_r, _ = propagate_short(r0[:10], v0[:10], np.full(10, 400.0))
+    np.testing.assert_allclose(long_r, propagate(r0[:10], v0[:10], 400.0)[0], atol=1e-12)

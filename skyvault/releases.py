@@ -5,16 +5,18 @@ Declaring a release (``skyvault release declare DR1 --date ... --cutoff ...``) r
 embargoed table, with ``archive.release_date_for``.  Nothing runs when the date arrives: the
 row-level security policies compare ``release_date`` with ``now()`` at query time.
 
-How rows are dated (the rule ingest uses too, see RELEASE_RULES):
+How rows are dated: the rules ingest applies (ingest/README.md, "Release dates"), restated
+here so that a declaration gives every row the date ingest would give it now (DATING):
 
-- tables with one ``programid``: ``release_date_for(programid, observed)``, observed being
-  the exposure's start (``obsdate``, else ``obsjd``);
-- products of several programs (``programids``: calibration products, reference co-adds):
-  ``release_date_for_programs(programids, observed)``, the latest date of their programs
-  (they hold pixels of each), observed being the night of a calibration product and the last
-  epoch of a co-add;
-- ``survey.files``: the date of the image row the file belongs to (``image_table``,
-  ``image_id``), so a file is public exactly when its row is.
+- exposures, raw and science images: ``release_date_for(programid, observed)``, observed being
+  the start of the exposure;
+- reference co-adds (``programids``): the *latest* of their programs' dates at the last epoch
+  (``archive.release_date_for_programs``): a co-add holds pixels of every program;
+- calibration products (``programids``): the *earliest* of their programs' dates on their
+  night: they hold no sky pixels, and whoever may see a science image must get its calibration;
+- difference images: their program's date, never before their reference's;
+- catalog rows: their science image's date; files: their image row's date, so a file is public
+  exactly when its row is.
 
 Exporting a release (``skyvault release export DR1``) reads as the anonymous public through the
 same row-level security, once the release date has passed, and writes into one folder: the
@@ -48,25 +50,32 @@ from skyvault.access import ANONYMOUS
 from skyvault.config import settings
 from skyvault.db import Database, database
 from skyvault.schema.model import Table
-from skyvault.schema.tables import EMBARGOED_TABLES, table_by_name
+from skyvault.schema.tables import table_by_name
 
 RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-_OBSERVED_FROM_EPOCH = "coalesce({t}obsdate, archive.jd_to_timestamp({t}obsjd))"
-RELEASE_RULES: dict[str, str] = {
-    "survey.exposures": _OBSERVED_FROM_EPOCH,
-    "survey.raw_images": _OBSERVED_FROM_EPOCH,
-    "survey.science_images": _OBSERVED_FROM_EPOCH,
-    "survey.difference_images": _OBSERVED_FROM_EPOCH,
-    "survey.psf_sources": "archive.jd_to_timestamp({t}obsjd)",
-    "survey.aperture_sources": "archive.jd_to_timestamp({t}obsjd)",
-    "survey.calibration_images":
-        "coalesce({t}obsdate, timestamptz '2017-01-01 00:00+00' + {t}nid * interval '1 day')",
-    "survey.reference_images":
-        "coalesce({t}endobsdate, archive.jd_to_timestamp({t}endobsjd))",
+_EXPOSURE_START = "coalesce({t}obsdate, archive.jd_to_timestamp({t}obsjd))"
+OWN_DATES: dict[str, tuple[str, str]] = {
+    "survey.exposures": ("single", _EXPOSURE_START),
+    "survey.raw_images": ("single", _EXPOSURE_START),
+    "survey.science_images": ("single", _EXPOSURE_START),
+    "survey.calibration_images": (
+        "earliest",
+        "coalesce({t}obsdate, timestamptz '2017-01-01 00:00+00' + {t}nid * interval '1 day')"),
+    "survey.reference_images": (
+        "latest", "coalesce({t}endobsdate, archive.jd_to_timestamp({t}endobsjd))"),
 }
-"""For each embargoed table dated by its own rows, the SQL of the instant it was observed
-(``{t}`` is the table alias and a dot, or nothing).  ``survey.files`` follows its image rows."""
+"""Tables dated by their own rows: how programs combine, and the SQL of the instant observed
+(``{t}`` is the table alias and a dot, or nothing)."""
+
+DATING: dict[str, str] = {
+    **{name: f"own ({combine})" for name, (combine, _) in OWN_DATES.items()},
+    "survey.difference_images": "own program, never before its reference",
+    "survey.psf_sources": "its science image",
+    "survey.aperture_sources": "its science image",
+    "survey.files": "its image row",
+}
+"""How each embargoed table is dated; a test requires every embargoed table to be here."""
 
 FILE_IMAGE_KEYS: dict[str, str] = {
     "raw_images": "rawid", "calibration_images": "calid", "science_images": "pid",
@@ -139,23 +148,51 @@ def list_releases(connection: psycopg.Connection) -> list[Release]:
 # -- release dates ------------------------------------------------------------------------------
 
 
-def _recompute_statement(table: Table) -> str:
-    observed = RELEASE_RULES[table.qualified_name]
+_COMBINE_SQL = {
+    "single": "archive.release_date_for(d.program[1], d.observed)",
+    "latest": "archive.release_date_for_programs(d.program, d.observed)",
+    "earliest": ("(SELECT CASE WHEN count(*) = 0 OR bool_or(x IS NULL) THEN NULL ELSE min(x) END"
+                 " FROM unnest(d.program) AS p(programid),"
+                 " LATERAL archive.release_date_for(p.programid, d.observed) AS x)"),
+}
+
+
+def _own_statement(table: Table) -> str:
+    combine, observed = OWN_DATES[table.qualified_name]
     assert table.embargo is not None
-    program = table.embargo.program_column
-    if table.embargo.is_array:
-        rule, overlap = "archive.release_date_for_programs", f"{program} && %(programs)s"
-    else:
-        rule, overlap = "archive.release_date_for", f"{program} = ANY (%(programs)s)"
-    # Dates are computed once per distinct (program, observed) pair, not once per row: a
-    # catalog has millions of rows but only as many pairs as exposures.
+    column = table.embargo.program_column
+    as_array = column if table.embargo.is_array else f"ARRAY[{column}]"
+    t_array = f"t.{column}" if table.embargo.is_array else f"ARRAY[t.{column}]"
+    concerned = (f"{column} && %(programs)s" if table.embargo.is_array
+                 else f"{column} = ANY (%(programs)s)")
+    # Dates are computed once per distinct (programs, observed) pair, not once per row.
     return f"""
 UPDATE {table.qualified_name} t SET release_date = m.release_date
-  FROM (SELECT d.program, d.observed, {rule}(d.program, d.observed) AS release_date
-          FROM (SELECT DISTINCT {program} AS program, {observed.format(t='')} AS observed
-                  FROM {table.qualified_name} WHERE {overlap}) d) m
- WHERE t.{program} = m.program AND {observed.format(t='t.')} = m.observed
+  FROM (SELECT d.program, d.observed, {_COMBINE_SQL[combine]} AS release_date
+          FROM (SELECT DISTINCT {as_array} AS program, {observed.format(t='')} AS observed
+                  FROM {table.qualified_name} WHERE {concerned}) d) m
+ WHERE {t_array} = m.program AND {observed.format(t='t.')} = m.observed
    AND m.release_date IS NOT NULL AND t.release_date IS DISTINCT FROM m.release_date"""
+
+
+_DIFFERENCE_STATEMENT = f"""
+UPDATE survey.difference_images t
+   SET release_date = greatest(archive.release_date_for(t.programid, {
+       _EXPOSURE_START.format(t='t.')}), r.release_date)
+  FROM survey.reference_images r
+ WHERE r.refid = t.refid
+   AND (t.programid = ANY (%(programs)s) OR r.programids && %(programs)s)
+   AND archive.release_date_for(t.programid, {_EXPOSURE_START.format(t='t.')}) IS NOT NULL
+   AND t.release_date IS DISTINCT FROM greatest(archive.release_date_for(t.programid, {
+       _EXPOSURE_START.format(t='t.')}), r.release_date)"""
+
+
+def _catalog_statement(table: str) -> str:
+    return f"""
+UPDATE {table} s SET release_date = i.release_date
+  FROM survey.science_images i
+ WHERE i.pid = s.pid AND i.programid = ANY (%(programs)s)
+   AND s.release_date IS DISTINCT FROM i.release_date"""
 
 
 def _files_statement() -> str:
@@ -174,16 +211,20 @@ def recompute_release_dates(connection: psycopg.Connection,
     """Set ``release_date`` from the current rules for rows of ``programs`` (default: all).
 
     Runs as the owner (row-level security does not hide rows from it); returns the number of
-    rows changed per table.
+    rows changed per table.  Order matters: references before differences, science images
+    before their catalog rows, every image before the files.
     """
     if programs is None:
         programs = [row[0] for row in connection.execute("SELECT programid FROM survey.programs")]
-    wanted = sorted(set(int(p) for p in programs))
+    wanted = {"programs": sorted(set(int(p) for p in programs))}
     changed: dict[str, int] = {}
-    for table in EMBARGOED_TABLES:
-        if table.qualified_name in RELEASE_RULES:
-            cursor = connection.execute(_recompute_statement(table), {"programs": wanted})
-            changed[table.qualified_name] = cursor.rowcount
+    for name in OWN_DATES:
+        statement = _own_statement(table_by_name(name))
+        changed[name] = connection.execute(statement, wanted).rowcount
+    changed["survey.difference_images"] = connection.execute(_DIFFERENCE_STATEMENT,
+                                                             wanted).rowcount
+    for name in ("survey.psf_sources", "survey.aperture_sources"):
+        changed[name] = connection.execute(_catalog_statement(name), wanted).rowcount
     changed["survey.files"] = connection.execute(_files_statement()).rowcount
     return changed
 

@@ -19,7 +19,7 @@ from embargo_seed import (
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
-from skyvault.releases import RELEASE_RULES
+from skyvault.releases import DATING
 from skyvault.schema.tables import EMBARGOED_TABLES
 
 KEYED = {"survey.exposures": "expid", **{f"survey.{t}": k for t, k in IMAGE_KEYS.items()},
@@ -102,8 +102,7 @@ def test_a_release_date_that_passes_needs_no_command(database: Database, world) 
 
 def test_release_rules_cover_every_embargoed_table() -> None:
     """A new embargoed table must say how its rows are dated, or declare cannot date it."""
-    dated = set(RELEASE_RULES) | {"survey.files"}
-    assert {t.qualified_name for t in EMBARGOED_TABLES} == dated
+    assert {t.qualified_name for t in EMBARGOED_TABLES} == set(DATING)
 
 
 ROLES = ("skyvault_reader", "skyvault_app")
@@ -179,6 +178,24 @@ def test_declare_release_default_programs_and_dates(database: Database, world) -
             ([waiting.ident(k) for k in ("rawid", "calid", "pid", "refid", "diffid")],)
         ).fetchall()
         assert files == [(date,)]
+        # Products of two programs: a calibration is public with the earliest of them, a
+        # co-add with the latest, a difference never before its reference.
+        from skyvault.releases import recompute_release_dates
+
+        for table, key in (("calibration_images", "calid"), ("reference_images", "refid")):
+            connection.execute(f"UPDATE survey.{table} SET programids = '{{1,2}}'"
+                               f" WHERE {key} = %s", (waiting.ident(key),))
+        recompute_release_dates(connection, [1, 2])
+        dates = connection.execute(
+            "SELECT (SELECT release_date FROM survey.calibration_images WHERE calid = %s),"
+            " (SELECT release_date FROM survey.reference_images WHERE refid = %s),"
+            " (SELECT release_date FROM survey.difference_images WHERE diffid = %s),"
+            " archive.release_date_for(2::smallint, %s)",
+            (waiting.ident("calid"), waiting.ident("refid"), waiting.ident("diffid"),
+             connection.execute("SELECT endobsdate FROM survey.reference_images"
+                                " WHERE refid = %s", (waiting.ident("refid"),)).fetchone()[0]),
+        ).fetchone()
+        assert dates[0] == date and dates[1] == dates[3] > date and dates[2] == dates[1]
         # The programids rule: the latest date of the programs a product holds.
         mixed = connection.execute(
             "SELECT archive.release_date_for_programs('{1,2}', %s),"

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +74,20 @@ def asteroid_perturbers_path() -> str | None:
 def _assist_ephem():  # -> assist.Ephem
     import assist
 
-    return assist.Ephem(de440_path(), asteroid_perturbers_path())
+    asteroids = asteroid_perturbers_path()
+    if asteroids is not None:
+        return assist.Ephem(de440_path(), asteroids)
+    # Without the file ASSIST prints a warning on the C stderr; its absence is a supported
+    # configuration (see ForceModel), so keep the server's log clean.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            return assist.Ephem(de440_path(), None)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,144 @@
+"""The home page (what the archive holds, where to point VO clients), the coverage maps and the
+tables' documentation.
+
+Counts, time span and maps are computed through the requester's connection: someone who may not
+see embargoed data gets numbers that do not include it, so nothing hints at what is hidden.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from flask import Response, abort
+
+from skyvault.releases import list_releases
+from skyvault.schema.docs import tables_html
+from skyvault.server.context import reading, service_url
+from skyvault.server.web.blueprint import blueprint
+from skyvault.server.web.epochs import format_mjd
+from skyvault.server.web.forms import FILTERS
+from skyvault.server.web.image_query import JD_MJD, PRODUCTS
+from skyvault.server.web.pages import per_audience, render
+from skyvault.server.web.skymap import FILTER_COLOURS, FieldCoverage, coverage_svg
+
+_COUNTS_SQL = " UNION ALL ".join(
+    f"SELECT '{p.collection}'::text, filtercode::text, count(*), min({p.t_start}),"
+    f" max({p.t_end}) FROM survey.{p.table} i WHERE is_current = 1 GROUP BY filtercode"
+    for p in PRODUCTS.values())
+
+
+@dataclass
+class Summary:
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    """collection -> filter code (or "other") -> images."""
+    first_mjd: float | None = None
+    last_mjd: float | None = None
+    exposures: int = 0
+    nights: int = 0
+    detections: int = 0
+    orbits: int = 0
+    releases: list[tuple] = field(default_factory=list)
+    """(release, public) pairs."""
+
+    def total(self, collection: str) -> int:
+        return sum(self.counts.get(collection, {}).values())
+
+    @property
+    def span(self) -> tuple[str, str] | None:
+        if self.first_mjd is None or self.last_mjd is None:
+            return None
+        return format_mjd(self.first_mjd)[:10], format_mjd(self.last_mjd)[:10]
+
+
+def compute_summary() -> Summary:
+    summary = Summary()
+    with reading() as connection:
+        for collection, filtercode, count, first, last in connection.execute(_COUNTS_SQL):
+            key = filtercode if filtercode in FILTERS else "other"
+            per_filter = summary.counts.setdefault(collection, {})
+            per_filter[key] = per_filter.get(key, 0) + count
+            if collection != "ref" and first is not None:
+                first_mjd, last_mjd = first - JD_MJD, last - JD_MJD
+                summary.first_mjd = min(first_mjd, summary.first_mjd or math.inf)
+                summary.last_mjd = max(last_mjd, summary.last_mjd or -math.inf)
+        summary.exposures, summary.nights = connection.execute(
+            "SELECT count(*), count(DISTINCT nid) FROM survey.exposures WHERE itid = 1"
+        ).fetchone()
+        summary.detections = connection.execute(
+            "SELECT coalesce(sum(nsources), 0) FROM survey.science_images WHERE is_current = 1"
+        ).fetchone()[0]
+        summary.orbits = connection.execute(
+            "SELECT count(*) FROM survey.solar_system_objects").fetchone()[0]
+        now = connection.execute("SELECT now()").fetchone()[0]
+        summary.releases = [(r, r.release_date <= now) for r in list_releases(connection)]
+    return summary
+
+
+@blueprint.get("/")
+def home() -> Response:
+    summary = per_audience("summary", compute_summary)
+    base = service_url()
+    services = [
+        ("TAP (ADQL queries)", f"{base}/tap"),
+        ("SIA 2.0 (image search)", f"{base}/sia/query"),
+        ("Cone search, PSF photometry", f"{base}/scs/psf_sources?"),
+        ("Cone search, aperture photometry", f"{base}/scs/aperture_sources?"),
+        ("DataLink (files, previews, cutouts of an image)", f"{base}/datalink/links"),
+        ("SODA cutouts", f"{base}/soda/sync"),
+    ]
+    return render("web/home.html", summary=summary, filters=FILTERS, products=PRODUCTS,
+                  services=services, base=base)
+
+
+# -- coverage maps --------------------------------------------------------------------------------
+
+_COVERAGE_SQL = """
+SELECT field, count(*),
+       avg(cos(radians(dec)) * cos(radians(ra))), avg(cos(radians(dec)) * sin(radians(ra))),
+       avg(sin(radians(dec))), avg(q3c_dist(ra1, dec1, ra3, dec3)) / 2
+  FROM survey.science_images
+ WHERE is_current = 1 AND filtercode = %s
+ GROUP BY field
+ ORDER BY field"""
+
+
+def field_coverage(rows) -> list[FieldCoverage]:
+    """Fields from per-field means of image-centre unit vectors: the mean vector's direction is
+    the centre, its shortness measures how far the images spread around it."""
+    fields = []
+    for field_id, count, x, y, z, half_image in rows:
+        length = math.sqrt(x * x + y * y + z * z)
+        if length < 1e-12:
+            continue
+        ra = math.degrees(math.atan2(y, x)) % 360.0
+        dec = math.degrees(math.asin(max(-1.0, min(1.0, z / length))))
+        spread = math.degrees(math.acos(min(1.0, length))) * math.sqrt(2.0)
+        fields.append(FieldCoverage(field_id, ra, dec, spread + (half_image or 0.0), count))
+    return fields
+
+
+def coverage_document(filtercode: str) -> str:
+    with reading() as connection:
+        rows = connection.execute(_COVERAGE_SQL, (filtercode,)).fetchall()
+    fields = field_coverage(rows)
+    images = sum(f.images for f in fields)
+    note = (f"{len(fields)} field{'s' if len(fields) != 1 else ''}, "
+            f"{images} science image{'s' if images != 1 else ''}")
+    return coverage_svg(fields, f"{FILTERS[filtercode]} band ({filtercode})",
+                        FILTER_COLOURS[filtercode], note)
+
+
+@blueprint.get("/coverage/<filtercode>.svg")
+def coverage_map(filtercode: str) -> Response:
+    if filtercode not in FILTERS:
+        abort(404)
+    document = per_audience("coverage", lambda: coverage_document(filtercode), filtercode)
+    response = Response(document, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@blueprint.get("/tables")
+def tables_page() -> Response:
+    return render("web/tables.html", tables=tables_html())

@@ -1,0 +1,32 @@
+"""The ADQL query page: ``/query``. The form sends the query to the TAP service itself
+(``/tap/sync`` for an immediate answer, ``/tap/async`` for a job); the page lists the service's
+examples (``server/tap_examples.py``, the same ones ``/tap/examples`` publishes) and, for a
+signed-in user, their asynchronous jobs."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from skyvault.db import database
+from skyvault.server.auth import current_requester
+from skyvault.server.jobs import JobStore
+from skyvault.server.tap_examples import EXAMPLES
+from skyvault.server.web.blueprint import blueprint
+from skyvault.server.web.pages import render
+from skyvault.vo.uws import JobListFilter
+from skyvault.vo.votable.formats import OUTPUT_FORMATS
+
+LABELS = {"votable": "VOTable (binary)", "votable/td": "VOTable (text)", "csv": "CSV",
+          "tsv": "TSV", "fits": "FITS table", "parquet": "Parquet"}
+FORMATS = tuple((f.name, LABELS.get(f.name, f.name)) for f in OUTPUT_FORMATS)
+LISTED_JOBS = 20
+
+
+@blueprint.get("/query")
+def query_page() -> Response:
+    requester = current_requester()
+    jobs = []
+    if not requester.is_anonymous:
+        jobs = JobStore(database()).list(requester, JobListFilter(last=LISTED_JOBS))
+    return render("web/query.html", examples=EXAMPLES, jobs=jobs, formats=FORMATS,
+                  default_query=EXAMPLES[0].query if EXAMPLES else "")

@@ -1,0 +1,185 @@
+"""Fixtures of the web interface's tests: two small nights ingested the real way, a user of one
+program, and a headless Chromium driven by Selenium against the live server.
+
+The nights are written by ingest's synthetic product writer (real FITS files and manifests, as
+the pipeline writes them) and loaded by ``skyvault.ingest.ingest_paths`` into the session's
+database and file store, so release dates come from the programs' rules as in production:
+
+- OLD: 2024-10-08, program 2, filter zg, no references: its proprietary year is over, public;
+- NEW: 2026-11-12, programs 2 and 3 alternating, filter zr, with references and differences:
+  proprietary, visible to members of its programs only.
+
+Both observe survey field 601 around (233.0, +12.0), where no other suite puts data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from skyvault import accounts
+from skyvault.config import settings
+from skyvault.db import Database
+
+FIELD = 601
+RA, DEC = 233.0, 12.0
+USERNAME = "webtester"
+PASSWORD = "correct horse battery staple 601"
+ORBIT = ("2026 WB601", "Webtestia")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@dataclass
+class WebData:
+    """What was ingested, by collection: image ids visible to the public and to the user."""
+
+    public: dict[str, set[int]] = field(default_factory=dict)
+    member: dict[str, set[int]] = field(default_factory=dict)
+    """Images of the new night the user (program 2) may see and the public may not."""
+    hidden: dict[str, set[int]] = field(default_factory=dict)
+    """Program 3 images: nobody here may see them."""
+    sha256: dict[str, str] = field(default_factory=dict)
+    """path -> checksum of every file of field 601, as the archive recorded it."""
+
+
+def _ids(connection, table: str, key: str, where: str) -> set[int]:
+    return {row[0] for row in connection.execute(
+        f"SELECT {key} FROM survey.{table} WHERE field = %s AND {where}", (FIELD,))}
+
+
+@pytest.fixture(scope="session")
+def web_data(database: Database, tmp_path_factory) -> Iterator[WebData]:
+    from skyvault.ingest import LocalFileStore, ingest_paths
+    from skyvault.ingest.synthetic import NightSpec, write_night
+
+    base = tmp_path_factory.mktemp("web-nights")
+    common = {"ccds": (1,), "quadrants": (1, 2, 3, 4), "sources": 25, "size": 48, "field": FIELD,
+              "ra": RA, "dec": DEC}
+    old = NightSpec(nightdate="2024-10-08", exposures=2, programids=(2,), filtercode="zg",
+                    references=False, seed=601, **common)
+    new = NightSpec(nightdate="2026-11-12", exposures=2, programids=(2, 3), filtercode="zr",
+                    seed=602, **common)
+    roots = [write_night(base / "old", old).root, write_night(base / "new", new).root]
+    summary = ingest_paths(roots, database=database, store=LocalFileStore(settings().store_root),
+                           quarantine_root=base / "quarantine")
+    assert summary.ok and summary.quarantined == 0, summary.lines()
+
+    data = WebData()
+    with database.admin() as connection:
+        if connection.execute("SELECT 1 FROM archive.users WHERE username = %s",
+                              (USERNAME,)).fetchone() is None:
+            accounts.create_user(connection, USERNAME, PASSWORD)
+            accounts.grant_programs(connection, USERNAME, [2])
+        connection.execute(
+            "INSERT INTO survey.solar_system_objects (designation, name, orbit_type, epoch_mjd,"
+            " a, e, incl, node, peri, mean_anomaly, h, g, source) VALUES"
+            " (%s, %s, 'asteroid', 61000.0, 2.7, 0.1, 5.0, 80.0, 70.0, 10.0, 15.0, 0.15,"
+            " 'web tests') ON CONFLICT (designation) DO NOTHING", ORBIT)
+        old_nid, new_nid = old.nid, new.nid
+        for collection, table, key in (("sci", "science_images", "pid"),
+                                       ("raw", "raw_images", "rawid"),
+                                       ("diff", "difference_images", "diffid")):
+            data.public[collection] = _ids(connection, table, key, f"nid = {old_nid}")
+            data.member[collection] = _ids(connection, table, key,
+                                           f"nid = {new_nid} AND programid = 2")
+            data.hidden[collection] = _ids(connection, table, key,
+                                           f"nid = {new_nid} AND programid = 3")
+        data.public["ref"] = set()
+        data.member["ref"] = _ids(connection, "reference_images", "refid", "true")
+        data.hidden["ref"] = set()
+        data.sha256 = dict(connection.execute(
+            "SELECT f.path, f.sha256 FROM survey.files f WHERE f.path LIKE ANY (%s)",
+            ([f"%_{FIELD:06d}_%"],)).fetchall())
+    assert data.public["sci"] and data.member["sci"] and data.hidden["sci"]
+    yield data
+    with database.admin() as connection:
+        connection.execute("DELETE FROM survey.solar_system_objects WHERE designation = %s",
+                           (ORBIT[0],))
+
+
+@pytest.fixture(scope="session")
+def site(live_server: str, web_data: WebData) -> str:
+    """The live server's URL, once the data are in."""
+    from skyvault.server.web.pages import clear_cache
+
+    clear_cache()
+    return live_server
+
+
+# -- the browser ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Browser:
+    driver: object
+    downloads: Path
+    base: str
+
+    def get(self, path: str) -> None:
+        self.driver.get(self.base + path)  # type: ignore[attr-defined]
+
+    def clear_downloads(self) -> None:
+        for entry in self.downloads.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    def screenshot(self, name: str) -> list[int]:
+        """Full-page screenshots at 1280 px and at a phone's 390 px (back at 1280 after); the
+        widths at which the page is wider than the window (it should fit: wide tables scroll
+        in their own box)."""
+        driver = self.driver
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        overflowing = []
+        for width in (1280, 390):
+            driver.set_window_size(width, 900)  # type: ignore[attr-defined]
+            if not driver.execute_script(  # type: ignore[attr-defined]
+                    "return document.documentElement.scrollWidth <= window.innerWidth + 1"):
+                overflowing.append(width)
+            height = driver.execute_script(  # type: ignore[attr-defined]
+                "return Math.min(document.documentElement.scrollHeight, 6000)")
+            driver.set_window_size(width, max(600, height))  # type: ignore[attr-defined]
+            driver.save_screenshot(str(SCREENSHOTS / f"{name}-{width}.png"))  # type: ignore
+        driver.set_window_size(1280, 900)  # type: ignore[attr-defined]
+        return overflowing
+
+
+@pytest.fixture(scope="session")
+def browser(site: str) -> Iterator[Browser]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    profile = Path(tempfile.mkdtemp(prefix="skyvault-chromium-", dir="/tmp"))
+    downloads = profile / "downloads"
+    downloads.mkdir()
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile / 'profile'}",
+                 "--window-size=1280,900", "--lang=en-GB"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads), "download.prompt_for_download": False,
+        "safebrowsing.enabled": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=dict(os.environ)),
+                              options=options)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.set_page_load_timeout(60)
+    try:
+        yield Browser(driver, downloads, site)
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -23,7 +23,6 @@ from typing import Any
 from flask import Blueprint, Response, current_app, redirect, request, send_file
 from werkzeug.datastructures import FileStorage
 
-import skyvault
 from skyvault.db import database
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
 from skyvault.server.auth import current_requester
@@ -54,7 +53,6 @@ UWS_CONTROL = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "
 """Parameters of a job-creating POST that steer the job instead of describing the query."""
 _PART_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _STARTED = dt.datetime.now(dt.UTC)
-SERVER_HEADER = f"SkyVault/{skyvault.__version__} IVOA-TAP/1.1 IVOA-UWS/1.1"
 
 
 # -- per-application state --------------------------------------------------------------------
@@ -89,12 +87,6 @@ def _state() -> TapState:
             start_inprocess_workers(state.config.inprocess_workers, app.extensions)
             state.worker_pid = os.getpid()
         return state
-
-
-@blueprint.after_request
-def _server_header(response: Response) -> Response:
-    response.headers["Server"] = SERVER_HEADER
-    return response
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -77,6 +77,27 @@ def find_image(connection: psycopg.Connection, key: ImageKey) -> ImageRow | None
                     row[6], row[7], row[8], row[9], row[10], row[11])
 
 
+def image_with_file(connection: psycopg.Connection,
+                    key: ImageKey) -> tuple[ImageRow, FileRow] | None:
+    """The image and its own file in one round trip (what SODA needs per request)."""
+    row = connection.execute(
+        "SELECT o.s_ra, o.s_dec, o.s_fov, o.s_region::text, o.s_xel1, o.s_xel2, o.em_min,"
+        " o.em_max, o.t_min, o.t_max, o.target_name, o.filtercode,"
+        f" {', '.join('f.' + c.strip() for c in _FILE_COLUMNS.split(','))}"
+        " FROM ivoa.obscore o JOIN LATERAL ("
+        f"  SELECT {_FILE_COLUMNS} FROM survey.files"
+        "   WHERE image_table = o.image_table AND image_id = o.image_id AND product = %s"
+        "     AND is_current = 1 ORDER BY proc_version DESC LIMIT 1) f ON true"
+        " WHERE o.image_table = %s AND o.image_id = %s",
+        (key.collection.product, key.collection.table, key.image_id),
+    ).fetchone()
+    if row is None:
+        return None
+    image = ImageRow(key, row[0], row[1], row[2], spoly_degrees(row[3]), row[4], row[5],
+                     row[6], row[7], row[8], row[9], row[10], row[11])
+    return image, FileRow(*row[12:])
+
+
 def image_files(connection: psycopg.Connection, table: str, image_id: int) -> list[FileRow]:
     rows = connection.execute(
         f"SELECT {_FILE_COLUMNS} FROM survey.files"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
 from flask import Blueprint, Response, stream_with_context
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 QUERY_PATH = "/sia/query"
 FETCH_ROWS = 2000
+IN_MEMORY_ROWS = 20_000
 STATEMENT_TIMEOUT_MS = 120_000
 
 FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec.from_column(c) for c in OBSCORE_COLUMNS)
@@ -120,7 +121,7 @@ def _cells(row: Sequence[object]) -> list[object]:
     return cells
 
 
-def _document(first: list[tuple], cursor: psycopg.Cursor, maxrec: int,
+def _document(first: list[tuple], more: Callable[[], list[tuple]], maxrec: int,
               finish: contextlib.ExitStack) -> Iterator[str]:
     nulls = null_cells(FIELDS)
     written = 0
@@ -138,9 +139,9 @@ def _document(first: list[tuple], cursor: psycopg.Cursor, maxrec: int,
                 chunk.append(format_row(_cells(row), nulls))
                 written += 1
             yield "".join(chunk)
-            if overflow or len(batch) < FETCH_ROWS:
+            if overflow:
                 break
-            batch = cursor.fetchmany(FETCH_ROWS)
+            batch = more()
     except Exception as failure:  # a failure while streaming is reported in the document
         log.exception("SIA query failed while streaming")
         error = f"DefaultFault: {type(failure).__name__}"
@@ -149,27 +150,39 @@ def _document(first: list[tuple], cursor: psycopg.Cursor, maxrec: int,
     yield "</TABLEDATA></DATA>\n" + _tail(overflow, error)
 
 
+def _no_more() -> list[tuple]:
+    return []
+
+
 def run_query(query: SiaQuery) -> Response:
+    """Up to IN_MEMORY_ROWS rows are fetched at once and the connection goes back to the pool
+    before the document is written (fewest round trips); more stream from a server cursor."""
     sql, values = sia_select(query, SELECT_LIST)
     stack = contextlib.ExitStack()
     try:
         connection = stack.enter_context(reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS))
-        for polygon in query.polygons:
-            # pgsphere refuses self-intersecting or oversized polygons with an error.
-            try:
-                with connection.transaction():
-                    connection.execute("SELECT %s::spoly", (polygon,))
-            except psycopg.Error:
-                stack.close()
-                return usage_error(f"POS polygon {polygon} is not a valid spherical polygon "
-                                   "(self-intersecting or larger than a hemisphere)")
-        cursor = stack.enter_context(connection.cursor(name="sia_query"))
-        cursor.execute(sql, values)
-        first = cursor.fetchmany(FETCH_ROWS)
-    except BaseException:
-        stack.close()
+        if query.maxrec < IN_MEMORY_ROWS:
+            first = connection.execute(sql, values).fetchall()
+            stack.close()
+            more = _no_more
+        else:
+            cursor = stack.enter_context(connection.cursor(name="sia_query"))
+            cursor.execute(sql, values)
+            first = cursor.fetchmany(FETCH_ROWS)
+
+            def more() -> list[tuple]:
+                return cursor.fetchmany(FETCH_ROWS)
+    except psycopg.Error as error:
+        stack.__exit__(type(error), error, error.__traceback__)  # rolls the transaction back
+        # pgsphere refuses self-intersecting or oversized polygons with an error.
+        if query.polygons and "spherepoly" in str(error):
+            return usage_error("POS polygon is not a valid spherical polygon "
+                               "(self-intersecting or larger than a hemisphere)")
         raise
-    body = stream_with_context(_document(first, cursor, query.maxrec, stack))
+    except BaseException as error:
+        stack.__exit__(type(error), error, error.__traceback__)
+        raise
+    body = stream_with_context(_document(first, more, query.maxrec, stack))
     return Response(body, content_type=query.response_format)
 
 

@@ -78,10 +78,10 @@ def resolve(did: str, connection: psycopg.Connection) -> Source:
     key = parse_publisher_did(did)
     if key is None:
         raise NotFound(f"no dataset with ID {did}")
-    image = products.find_image(connection, key)
-    row = products.main_file(connection, key) if image else None
-    if image is None or row is None:
+    found = products.image_with_file(connection, key)
+    if found is None:
         raise NotFound(f"no dataset with ID {did}")
+    image, row = found
     if row.content_type != FITS_TYPE:
         raise UsageError(f"{did} is not a FITS image")
     try:

@@ -121,6 +121,12 @@ def test_identifiers_match_without_regard_to_case(live_server, world) -> None:
     assert dids(sia(live_server, ("ID", "ivo://elsewhere/sci?1"))) == set()
 
 
+def test_large_maxrec_streams_the_same_rows(live_server, world) -> None:
+    """MAXREC of 20,000 and more reads through a server-side cursor instead of at once."""
+    in_memory = dids(sia(live_server, ("POS", AREA)))
+    assert dids(sia(live_server, ("POS", AREA), ("MAXREC", "50000"))) == in_memory
+
+
 def test_post_and_lower_case_names_work_like_get(live_server, world) -> None:
     by_get = dids(sia(live_server, ("POS", AREA), ("CALIB", "2")))
     assert dids(sia(live_server, ("pos", AREA), ("calib", "2"), method="POST")) == by_get

@@ -11,8 +11,10 @@ Accepted forms (commas and the symbols ° ′ ″ may separate parts):
   ascension in hours, declination in degrees);
 - galactic ``l b`` in degrees, decimal or ``d:m:s``.
 
-Galactic coordinates are rotated to ICRS with the matrix of the Hipparcos catalogue (ESA 1997,
-vol. 1, section 1.5.3), which is what astropy's ``Galactic`` frame uses, to well under 1 mas.
+Galactic coordinates are rotated to ICRS with astropy's convention (the IAU 1958 system
+defined on FK5 J2000, then the FK5 -> ICRS frame bias), so positions agree with what users get
+from astropy and TOPCAT; the Hipparcos matrix (ESA 1997), which takes the same pole as ICRS
+directly, differs from it by up to ~20 mas.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ class SkyPosition:
         return f"{self.ra:.5f} {self.dec:+.5f}"
 
 
-# ICRS -> galactic rotation (rows: galactic x, y, z in ICRS axes).
+# ICRS -> galactic rotation (rows: galactic x, y, z in ICRS axes), from astropy 6.1's
+# Galactic <-> ICRS transformation.
 _ICRS_TO_GALACTIC = (
-    (-0.0548755604162154, -0.8734370902348850, -0.4838350155487132),
-    (0.4941094278755837, -0.4448296299600112, 0.7469822444972189),
-    (-0.8676661490190047, -0.1980763734312015, 0.4559837761750669),
+    (-0.05487565771259163, -0.8734370519556159, -0.48383507361671546),
+    (0.4941094371927268, -0.4448297212232952, 0.7469821839866676),
+    (-0.8676661375596576, -0.19807633727300053, 0.4559838136873016),
 )
 
 _NORMALISE = str.maketrans({"\u2212": "-", "\u2013": "-", "\u00b0": "d", "\u2032": "m",

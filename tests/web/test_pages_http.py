@@ -1,0 +1,241 @@
+"""The pages over HTTP without a browser: the image search's SQL against an oracle of the
+visible rows, paging, name resolution, what the home page counts, downloads and their rules."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from dataclasses import replace
+
+import pytest
+from conftest import DEC, FIELD, ORBIT, PASSWORD, RA, USERNAME, WebData
+from flask.testing import FlaskClient
+
+from skyvault.access import ANONYMOUS, Requester
+from skyvault.db import Database
+from skyvault.server.web.coords import SkyPosition
+from skyvault.server.web.image_query import PRODUCTS, ImageSearch, count_sql, page_sql
+from skyvault.server.web.names import MovingObject, NameNotFound, resolve_name
+from skyvault.vo.shapes import Circle
+
+MEMBER = Requester(user_id=-1, username="oracle", programs=frozenset({2}))
+NEW_NIGHT_MJD = (60991.0, 60992.0)  # 2026-11-12 .. 13 UTC
+
+
+@pytest.fixture(scope="module")
+def client(web_data: WebData) -> FlaskClient:
+    from skyvault.server.app import create_app
+    from skyvault.server.web.pages import clear_cache
+
+    clear_cache()
+    app = create_app({"TESTING": True, "WEB_SUMMARY_TTL": 0})
+    return app.test_client()
+
+
+def oracle(database: Database, requester: Requester, search: ImageSearch) -> list[str]:
+    """The search evaluated row by row in Python over every visible image of field 601."""
+    found = []
+    with database.reading(requester) as connection:
+        for collection in search.products:
+            product = PRODUCTS[collection]
+            rows = connection.execute(
+                f"SELECT i.{product.key}, {product.t_start} - 2400000.5,"
+                f" {product.t_end} - 2400000.5, i.filtercode, i.ccdid,"
+                f" {product.qid or 'NULL'}, {product.programid or 'NULL'},"
+                f" {'i.programids' if collection == 'ref' else 'NULL'},"
+                f" {product.seeing or 'NULL'}, {product.maglimit or 'NULL'}"
+                f" FROM survey.{product.table} i WHERE i.field = %s AND i.is_current = 1",
+                (FIELD,)).fetchall()
+            for (ident, start, end, filtercode, ccdid, qid, programid, programids, seeing,
+                 maglimit) in rows:
+                keep = (
+                    (search.time_from is None or end >= search.time_from)
+                    and (search.time_to is None or start <= search.time_to)
+                    and (not search.filters or filtercode in search.filters)
+                    and (search.ccdid is None or ccdid == search.ccdid)
+                    and (search.qid is None or qid is None or qid == search.qid)
+                    and (search.programid is None or programid == search.programid
+                         or (programids is not None and search.programid in programids))
+                    and (search.seeing_max is None or (seeing is not None
+                                                       and seeing <= search.seeing_max + 1e-6))
+                    and (search.maglimit_min is None or (maglimit is not None
+                                                         and maglimit >= search.maglimit_min)))
+                if keep:
+                    found.append(f"{collection}:{ident}")
+    return sorted(found)
+
+
+def run(database: Database, requester: Requester, search: ImageSearch) -> tuple[list[str], int]:
+    with database.reading(requester) as connection:
+        sql, values = page_sql(search)
+        rows = connection.execute(sql, values).fetchall()
+        sql, values = count_sql(search)
+        total = connection.execute(sql, values).fetchone()[0]
+    return [f"{row[0]}:{row[1]}" for row in rows], total
+
+
+ALL = ("sci", "raw", "ref", "diff")
+SEARCHES = {
+    "everything": ImageSearch(products=ALL),
+    "new night": ImageSearch(products=ALL, time_from=NEW_NIGHT_MJD[0],
+                             time_to=NEW_NIGHT_MJD[1]),
+    "before the new night": ImageSearch(products=ALL, time_to=NEW_NIGHT_MJD[0]),
+    "r band": ImageSearch(products=ALL, filters=("zr",)),
+    "quadrant 3": ImageSearch(products=ALL, qid=3),
+    "ccd 1 program 2": ImageSearch(products=ALL, ccdid=1, programid=2),
+    "program 3": ImageSearch(products=ALL, programid=3),
+    "seeing": ImageSearch(products=ALL, seeing_max=2.05),
+    "depth": ImageSearch(products=ALL, maglimit_min=20.9),
+    "science only": ImageSearch(products=("sci",), filters=("zg", "zr")),
+}
+
+
+@pytest.mark.parametrize("name", SEARCHES)
+@pytest.mark.parametrize("requester", [ANONYMOUS, MEMBER], ids=["anonymous", "member"])
+def test_image_search_finds_what_the_oracle_finds(database: Database, web_data: WebData,
+                                                  name: str, requester: Requester) -> None:
+    search = replace(SEARCHES[name], field=FIELD, per_page=100)
+    expected = oracle(database, requester, search)
+    found, total = run(database, requester, search)
+    assert sorted(found) == expected
+    assert total == len(expected)
+
+
+def test_position_constraints_use_the_footprints(database: Database, web_data: WebData) -> None:
+    near = ImageSearch(products=ALL, shape=Circle(RA, DEC, 1 / 60), centre=(RA, DEC))
+    far = replace(near, shape=Circle(RA + 1, DEC, 1 / 60), centre=(RA + 1, DEC))
+    found, _ = run(database, MEMBER, near)
+    assert sorted(found) == oracle(database, MEMBER, ImageSearch(products=ALL))
+    assert run(database, MEMBER, far) == ([], 0)
+
+
+def test_pages_cover_the_results_once_in_order(database: Database, web_data: WebData) -> None:
+    search = ImageSearch(products=ALL, field=FIELD, sort="time", descending=True, per_page=3)
+    everything, total = run(database, MEMBER, replace(search, per_page=100))
+    pages = []
+    for page in range(1, total // 3 + 2):
+        rows, counted = run(database, MEMBER, replace(search, page=page))
+        assert counted == total
+        pages += rows
+    assert pages == everything and len(set(pages)) == total
+
+
+def test_names_resolve_to_what_the_requester_may_see(database: Database,
+                                                     web_data: WebData) -> None:
+    with database.reading(ANONYMOUS) as connection:
+        field = resolve_name(connection, f"Field {FIELD}")
+        assert abs(field.position.ra - RA) < 0.01 and abs(field.position.dec - DEC) < 0.01
+        assert f"centre of {len(web_data.public['sci'])} science images" in field.label
+        quadrant = resolve_name(connection, f"field {FIELD} ccd 1 q 3")
+        # The simulation puts quadrant 3 south-west of the CCD centre.
+        assert quadrant.position.dec < DEC and quadrant.position.ra < RA
+        hidden = min(web_data.member["sci"])
+        with pytest.raises(NameNotFound):
+            resolve_name(connection, f"ivo://skyvault.archive/sci?{hidden}")
+        with pytest.raises(NameNotFound):
+            resolve_name(connection, "field 99999")
+        with pytest.raises(MovingObject) as moving:
+            resolve_name(connection, ORBIT[1].lower())
+        assert moving.value.designation == ORBIT[0]
+    with database.reading(MEMBER) as connection:
+        found = resolve_name(connection, f"ivo://skyvault.archive/sci?{hidden}")
+        assert isinstance(found.position, SkyPosition)
+
+
+# -- over HTTP ------------------------------------------------------------------------------------
+
+
+def test_search_page_answers_bad_input_with_400_and_the_field(client: FlaskClient,
+                                                              web_data: WebData) -> None:
+    response = client.get("/search", query_string={"position": "1 2 3 4 5"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'id="error-position"' in page and "Give two coordinates" in page
+    response = client.get("/search", query_string={"position": f"{RA} {DEC}", "page": "99"})
+    assert response.status_code == 200 and "Page 99 of 1" in response.get_data(as_text=True)
+
+
+def test_home_counts_equal_what_each_audience_may_see(client: FlaskClient, database: Database,
+                                                      web_data: WebData) -> None:
+    def shown(page: str, product: str) -> int:
+        row = re.search(rf'data-product="{product}">(.*?)</tr>', page, re.S).group(1)
+        return int(re.search(r'class="num total">([\d,]+)<', row).group(1).replace(",", ""))
+
+    def truth(requester: Requester, table: str) -> int:
+        with database.reading(requester) as connection:
+            return connection.execute(
+                f"SELECT count(*) FROM survey.{table} WHERE is_current = 1").fetchone()[0]
+
+    page = client.get("/").get_data(as_text=True)
+    for product in PRODUCTS.values():
+        assert shown(page, product.collection) == truth(ANONYMOUS, product.table)
+    login = client.post("/login", data={"username": USERNAME, "password": PASSWORD})
+    assert login.status_code == 200
+    page = client.get("/").get_data(as_text=True)
+    member = Requester(user_id=-1, programs=frozenset({2}))
+    for product in PRODUCTS.values():
+        assert shown(page, product.collection) == truth(member, product.table)
+    assert shown(page, "ref") >= len(web_data.member["ref"]) > 0
+    csrf = client.get("/auth/whoami").get_json()["csrf_token"]
+    client.post("/logout", data={"csrf_token": csrf})
+
+
+def test_downloads_follow_the_embargo_and_the_csrf_rule(client: FlaskClient,
+                                                        web_data: WebData) -> None:
+    public = [f"sci:{i}" for i in sorted(web_data.public["sci"])]
+    member = [f"sci:{i}" for i in sorted(web_data.member["sci"])]
+    response = client.post("/download", data={"id": member, "format": "tar"})
+    assert response.status_code == 400
+    assert "Nothing to download" in response.get_data(as_text=True)
+
+    response = client.post("/download", data={"id": public + member, "format": "tar",
+                                              "auxiliary": "1"})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith('.tar"')
+    with tarfile.open(fileobj=io.BytesIO(response.get_data())) as bundle:
+        names = [m.name.split("/", 1)[1] for m in bundle.getmembers()]
+        sums = bundle.extractfile(bundle.getmembers()[0]).read().decode()
+    assert names[0] == "SHA256SUMS"
+    # Each public image with its mask and catalogs; nothing of the proprietary ones.
+    assert len(names) - 1 == 4 * len(public)
+    for line in sums.splitlines():
+        checksum, path = line.split("  ")
+        assert web_data.sha256[path].strip() == checksum
+
+    client.post("/login", data={"username": USERNAME, "password": PASSWORD})
+    refused = client.post("/download", data={"id": member, "format": "wget"})
+    assert refused.status_code == 403  # a session's POST needs its CSRF token
+    csrf = client.get("/auth/whoami").get_json()["csrf_token"]
+    script = client.post("/download", data={"id": member, "format": "wget",
+                                            "csrf_token": csrf})
+    assert script.status_code == 200 and script.mimetype == "text/x-shellscript"
+    text = script.get_data(as_text=True)
+    listed = re.findall(r"^([0-9a-f]{64}) (\d+) (\S+) /files/(\S+)$", text, re.M)
+    assert len(listed) == len(member)
+    for checksum, _, path, url_path in listed:
+        assert web_data.sha256[path].strip() == checksum and url_path == path
+        assert path.endswith("_sciimg.fits")
+    client.post("/logout", data={"csrf_token": csrf})
+
+
+def test_unknown_pages_and_formats_get_friendly_errors(client: FlaskClient,
+                                                       web_data: WebData) -> None:
+    for path in ("/images/nothing/1", "/images/sci/99999999999", "/coverage/zq.svg"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert "Not found" in response.get_data(as_text=True)
+    response = client.post("/download", data={"id": "sci:1", "format": "rar"})
+    assert response.status_code == 400 and "Unknown download format" in response.get_data(
+        as_text=True)
+    response = client.get("/catalogs/psf_sources.csv", query_string={"ra": "x"})
+    assert response.status_code == 400
+
+
+def test_static_files_and_templates_come_from_the_package(client: FlaskClient) -> None:
+    for name, kind in (("skyvault.css", "text/css"), ("skyvault.js", "text/javascript"),
+                       ("favicon.svg", "image/svg+xml")):
+        response = client.get(f"/static/web/{name}")
+        assert response.status_code == 200 and response.mimetype == kind
+    page = client.get("/tables").get_data(as_text=True)
+    assert "http://" not in page.split("<main")[0].replace("http://www.w3.org", "")

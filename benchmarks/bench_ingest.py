@@ -108,11 +108,13 @@ def bench_catalogs(dsn: str, exposures: int, sources: int, cluster: bool) -> lis
             _reset(connection)
             copying = _load(connection, night, None)
             started = time.perf_counter()
-            seal(connection, "psf_sources", NID, cluster=clustered)
+            steps: dict[str, float] = {}
+            seal(connection, "psf_sources", NID, cluster=clustered, timings=steps)
             sealing = time.perf_counter() - started
             name = "ingest: loading table + seal" + (" --cluster" if clustered else "")
             results[name] = copying + sealing
-            lines.append(f"  ({name}: COPY {rows / copying:,.0f} rows/s, seal {sealing:.1f} s)")
+            lines.append(f"  ({name}: COPY {rows / copying:,.0f} rows/s, seal {sealing:.1f} s: "
+                         + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()) + ")")
         count = connection.execute("SELECT count(*) FROM survey.psf_sources").fetchone()[0]
         assert count == rows, (count, rows)
         _reset(connection)

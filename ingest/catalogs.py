@@ -16,7 +16,13 @@ import fitsio
 import numpy as np
 
 from skyvault.ingest.copybinary import CopyColumn, RecordBatch
-from skyvault.ingest.errors import GroupRejected, ImpossibleValue, MissingKeyword, Problem
+from skyvault.ingest.errors import (
+    CorruptFits,
+    GroupRejected,
+    ImpossibleValue,
+    MissingKeyword,
+    Problem,
+)
 from skyvault.ingest.q3c import ang2ipix
 from skyvault.schema.model import Table
 from skyvault.schema.tables import APERTURE_SOURCES, PSF_SOURCES
@@ -91,6 +97,14 @@ def _catalog_hdu(path: Path, product_type: str, tables: list[int]) -> tuple[int,
 
 def read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoad:
     """Read a psfcat or sexcat; raises GroupRejected for missing columns or impossible values."""
+    try:
+        return _read_catalog(path, product_type, tables)
+    except (OSError, ValueError) as error:  # fitsio on a table astropy could parse
+        raise GroupRejected([CorruptFits(path, f"unreadable table: {error}",
+                                         product_type)]) from error
+
+
+def _read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoad:
     table = CATALOG_TABLES[product_type]
     hdu, names = _catalog_hdu(path, product_type, tables)
     wanted: dict[str, str] = {}

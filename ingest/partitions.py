@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -170,7 +171,7 @@ def ensure_live(connection: psycopg.Connection, catalog: str, nid: int) -> None:
 
 
 def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
-         cluster: bool = False) -> bool:
+         cluster: bool = False, timings: dict[str, float] | None = None) -> bool:
     """Index a loading table, attach it as the night's partition; True if there was one.
 
     One transaction: after a crash the night is either still loading (and sealed by the next
@@ -184,11 +185,15 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
         current = partitions(connection, catalog, nid)
         if not current or current[0].attached:
             return False
+        step = _Stopwatch(timings)
         connection.execute(f"CREATE INDEX {name}_q3c_idx ON {loading} (q3c_ang2ipix(ra, dec))")
+        step("q3c index")
         connection.execute(f"CREATE INDEX {name}_pid_idx ON {loading} (pid)")
+        step("pid index")
         crash_point("seal:indexed")
         if cluster:
             connection.execute(f"CLUSTER {loading} USING {name}_q3c_idx")
+            step("cluster")
         else:
             connection.execute(f"ALTER TABLE {loading} CLUSTER ON {name}_q3c_idx")
         connection.execute(f"ALTER TABLE {loading} RESET (autovacuum_enabled)")
@@ -197,9 +202,23 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
             f"ALTER TABLE {ATTACHED_SCHEMA}.{catalog} ATTACH PARTITION {ATTACHED_SCHEMA}.{name}"
             f" FOR VALUES FROM ({nid}) TO ({nid + 1})"
         )
+        step("attach")
         connection.execute(f"ANALYZE {ATTACHED_SCHEMA}.{name}")
+        step("analyze")
     crash_point("seal:after")
     return True
+
+
+class _Stopwatch:
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def seal_all(connection: psycopg.Connection, *, cluster: bool = False) -> list[str]:

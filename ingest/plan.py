@@ -600,4 +600,9 @@ def plan_group(path: Path, manifest: Manifest | None = None,
     """Check a group and lay out its rows; raises GroupRejected with every problem found."""
     if manifest is None or sha256 is None:
         manifest, sha256 = read_manifest_file(path)
-    return _Planner(path, manifest, sha256).plan()
+    try:
+        return _Planner(path, manifest, sha256).plan()
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        # A value of a type the contract allows but that means nothing (a date that is no
+        # date, a footprint of strings): the manifest is bad, not the run.
+        raise GroupRejected([BadManifest(path, f"{type(error).__name__}: {error}")]) from error

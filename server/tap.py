@@ -224,6 +224,11 @@ def sync() -> Response:
         header = next(stream)
     except DaliError as error:
         return dali_error(error)
+    except Exception:
+        # Still a DALI error document, without internals; the details go to the log.
+        log.exception("TAP sync query failed")
+        return dali_error("The service failed while running the query; it has been logged",
+                          500)
     return Response(stream, content_type=header.content_type,
                     direct_passthrough=True)
 

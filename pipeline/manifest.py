@@ -409,7 +409,7 @@ def describe_file(
 ) -> ProductFile:
     """A ProductFile for a file inside the product folder, with its size and checksum."""
     return ProductFile(
-        path=path.resolve().relative_to(product_dir.resolve()).as_posix(),
+        path=Path(os.path.abspath(path)).relative_to(os.path.abspath(product_dir)).as_posix(),
         product_type=str(product_type),
         size=path.stat().st_size,
         sha256=sha256_of(path),

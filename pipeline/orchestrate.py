@@ -290,9 +290,9 @@ def _place_raw(raw: RawFile, product_dir: Path) -> None:
     if temporary.exists():
         temporary.unlink()
     try:
-        os.link(raw.source, temporary)
+        os.link(raw.source.resolve(), temporary)
     except OSError:
-        shutil.copy2(raw.source, temporary)
+        shutil.copy2(raw.source.resolve(), temporary)
     os.replace(temporary, target)
 
 

@@ -8,6 +8,7 @@ anything the seeing can make, so its Laplacian stands far above the local fine s
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from scipy import ndimage
 
 from skyvault.pipeline.process import maskbits
 from skyvault.pipeline.process.calibrate import MasterBias, MasterFlat
+from skyvault.pipeline.process.extract import fill_unusable
 from skyvault.pipeline.process.rawio import RawQuadrant
 
 CR_SIGMA = 5.0
@@ -92,9 +94,21 @@ def find_cosmic_rays(
     into neighbours that stand out at CR_GROW_SIGMA, and the test repeats on the image with
     hits replaced by local medians, to catch the rest of a track.
     """
-    work = image.astype(np.float32).copy()
-    protected = (mask & (maskbits.SATURATED | maskbits.DEAD | maskbits.NOISY)) != 0
-    protected = ndimage.binary_dilation(protected, iterations=2)
+    # Bad columns are filled from their neighbours first, so that a hit next to one is judged
+    # against real sky rather than against the column's noise; only saturated stars (whose
+    # flat tops and steep edges mimic hits) are kept out of the test.
+    bad = (
+        mask
+        & (
+            maskbits.DEAD
+            | maskbits.NOISY
+            | maskbits.LOW_RESPONSE
+            | maskbits.HIGH_RESPONSE
+            | maskbits.NAN
+        )
+    ) != 0
+    work = fill_unusable(image, bad).astype(np.float32)
+    protected = ndimage.binary_dilation((mask & maskbits.SATURATED) != 0, iterations=2) | bad
     cosmic = np.zeros(work.shape, dtype=bool)
     for _ in range(iterations):
         neighbours = ndimage.convolve(work, _NEIGHBOURS, mode="nearest")
@@ -114,8 +128,19 @@ def find_cosmic_rays(
             break
         new = np.zeros(work.shape, dtype=bool)
         new.reshape(-1)[index[hit]] = True
-        grown = ndimage.binary_dilation(new) & (excess > CR_GROW_SIGMA * noise) & ~protected
-        new |= grown
+        # Grow hits into neighbours that stand above their local sky (not above their
+        # neighbours, which include the hit itself): the rest of a track.
+        for _ in range(3):
+            ring = ndimage.binary_dilation(new) & ~new & ~cosmic & ~protected
+            if not ring.any():
+                break
+            local = _local_median(work, ring, cosmic | new)
+            level = np.sqrt(np.maximum(local, 0) / gain + read_noise_dn**2)
+            grown = np.zeros(work.shape, dtype=bool)
+            grown[ring] = work[ring] - local > CR_GROW_SIGMA * level
+            if not grown.any():
+                break
+            new |= grown
         cosmic |= new
         work[new] = _local_median(work, new, cosmic)
     return cosmic
@@ -129,4 +154,7 @@ def _local_median(image: np.ndarray, where: np.ndarray, exclude: np.ndarray) -> 
     c = np.clip(cols[:, None, None] + offsets[None, None, :], 0, image.shape[1] - 1)
     values = image[r, c].reshape(len(rows), -1).astype(np.float64)
     values[exclude[r, c].reshape(len(rows), -1)] = np.nan
-    return np.nan_to_num(np.nanmedian(values, axis=1), nan=float(np.median(image)))
+    with warnings.catch_warnings():  # a pixel whose whole neighbourhood is excluded
+        warnings.simplefilter("ignore", RuntimeWarning)
+        local = np.nanmedian(values, axis=1)
+    return np.nan_to_num(local, nan=float(np.median(image)))

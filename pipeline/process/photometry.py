@@ -60,7 +60,8 @@ def zero_point(flux: np.ndarray, fluxerr: np.ndarray, ref_mag: np.ndarray) -> Ze
         keep = new_keep
     chosen = offsets[keep]
     errors = 1.0857 * fluxerr[good][keep] / flux[good][keep]
-    weights = 1.0 / (errors**2 + 0.005**2)
+    # A floor of 0.02 mag: bright stars are not better calibrators than crowding lets them be.
+    weights = 1.0 / (errors**2 + 0.02**2)
     magzp = float(np.sum(weights * chosen) / np.sum(weights))
     rms = float(np.std(chosen)) if chosen.size > 1 else 0.0
     return ZeroPoint(

@@ -83,6 +83,7 @@ def fit_sources(
     gain: float,
     iterations: int = 6,
     fit_position: bool = True,
+    radius_fwhm: float = 2.5,
 ) -> PsfFit:
     """PSF-fit flux (and position) of sources on a background-subtracted image.
 
@@ -90,7 +91,7 @@ def fit_sources(
     Poisson noise is added from the model. ``bad`` marks pixels given no weight.
     """
     n = x.size
-    radius = max(3, int(np.ceil(1.5 * psf.fwhm)))
+    radius = max(3, int(np.ceil(radius_fwhm * psf.fwhm)))
     if n == 0:
         empty = np.zeros(0)
         return PsfFit(empty, empty, empty, empty, empty, empty, empty.astype(int), empty > 0)
@@ -203,7 +204,7 @@ def _refit_on_residual(
     """Refit each source on (image minus all models) plus its own first-pass model, stamp by
     stamp, so that neighbours are gone but the source itself is whole."""
     n = first.x.size
-    radius = max(3, int(np.ceil(1.5 * psf.fwhm)))
+    radius = max(3, int(np.ceil(2.5 * psf.fwhm)))
     px, py, pxc, pyc, inside = _stamps(residual_image, first.x, first.y, radius)
     own = moffat_pixels(
         px - first.x[:, None, None], py - first.y[:, None, None], psf.fwhm, psf.beta
@@ -257,12 +258,19 @@ def measure_psf(
         fwhm, beta = parameters
         if not (0.8 < fwhm < 15 and 1.5 < beta < 8):
             return 1e30
-        fit = fit_sources(image, variance_sky, bad, x, y, Psf(fwhm, beta, x.size), gain, 4)
+        # Stamps out to 4 FWHM: the wings are what tell beta from FWHM, and the flux scale
+        # of every PSF fit depends on getting beta right.
+        fit = fit_sources(
+            image, variance_sky, bad, x, y, Psf(fwhm, beta, x.size), gain, 3, radius_fwhm=2.5
+        )
         return float(np.sum(np.clip(fit.chi, 0, 1e4)))
 
     start = np.array([fwhm_guess, 3.0])
     best = minimize(
-        cost, start, method="Nelder-Mead", options={"xatol": 0.005, "fatol": 1e-4, "maxiter": 120}
+        cost,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 0.01, "fatol": 1e-3 * max(cost(start), 1.0), "maxiter": 80},
     )
     fwhm, beta = best.x
     return Psf(float(fwhm), float(beta), int(x.size))

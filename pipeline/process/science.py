@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import sep
 from scipy.spatial import cKDTree
 
 from skyvault import __version__
@@ -47,6 +48,7 @@ from skyvault.pipeline.process.instrumental import CalibratedImage, calibrate_qu
 from skyvault.pipeline.process.psf import Psf, PsfError, fit_sources_deblended, measure_psf
 from skyvault.pipeline.process.rawio import read_quadrant
 from skyvault.pipeline.process.wcs import TanSip
+from skyvault.pipeline.psfmodel import add_point_sources
 
 DEFAULT_FWHM_ARCSEC = 2.0
 MATCH_RADIUS_ARCSEC = 1.5
@@ -84,6 +86,8 @@ class Measured:
     maglimit: float
     seeing: float
     infobits: int
+    apcor: float = 1.0
+    n_apcor: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -197,10 +201,13 @@ def measure_image(
     flags[near_edge] |= maskbits.FLAG_EDGE
     flags[(aper.sep_flags & 1) != 0] |= maskbits.FLAG_BLENDED
     flags[~fit.converged] |= maskbits.FLAG_FIT_FAILED
+    snr = np.where(np.isfinite(fit.fluxerr) & (fit.fluxerr > 0), fit.flux / fit.fluxerr, 0.0)
+    apcor, n_apcor = aperture_correction(subtracted, unusable, fit, flags, snr, psf)
+    fit.flux = fit.flux * apcor
+    fit.fluxerr = fit.fluxerr * apcor
     timings["psf"] = timings.get("psf", 0.0) + time.process_time() - clock
 
     clock = time.process_time()
-    snr = np.where(np.isfinite(fit.fluxerr) & (fit.fluxerr > 0), fit.flux / fit.fluxerr, 0.0)
     corners_ra, corners_dec = guess.corners(image.shape)
     stars = refcat.load(Path(refcat_path))
     nearby = refcat.in_region(stars, corners_ra, corners_dec, margin=0.05)
@@ -245,6 +252,7 @@ def measure_image(
             distance_upper_bound=MATCH_RADIUS_ARCSEC / pixel_scale,
         )
         matched = np.isfinite(distance) & ((flags & (clean_flags | maskbits.FLAG_BLENDED)) == 0)
+        matched &= _isolated_in_catalog(tree, ref_mag, nearest, matched, 2.5 * psf.fwhm)
         try:
             zp = photometry.zero_point(
                 fit.flux[matched], fit.fluxerr[matched], ref_mag[nearest[matched]]
@@ -343,8 +351,79 @@ def measure_image(
         maglimit=maglimit,
         seeing=seeing,
         infobits=infobits,
+        apcor=apcor,
+        n_apcor=n_apcor,
         timings=timings,
     )
+
+
+CONTAMINATION_LIMIT = 0.01
+
+
+def _isolated_in_catalog(tree, ref_mag, nearest, matched, radius: float) -> np.ndarray:
+    """Calibrators whose catalog neighbours within ``radius`` pixels add less than 1% to
+    their light: a deep catalog knows the faint stars that the image blends in."""
+    ok = np.zeros(nearest.size, dtype=bool)
+    for k in np.flatnonzero(matched):
+        own = nearest[k]
+        group = tree.query_ball_point(tree.data[own], r=radius)
+        others = [j for j in group if j != own]
+        contamination = np.sum(10 ** (-0.4 * (ref_mag[others] - ref_mag[own]))) if others else 0.0
+        ok[k] = contamination < CONTAMINATION_LIMIT
+    return ok
+
+
+APCOR_RADIUS_FWHM = 3.0
+APCOR_MIN_STARS = 8
+
+
+def aperture_correction(
+    image: np.ndarray, bad: np.ndarray, fit, flags: np.ndarray, snr: np.ndarray, psf: Psf
+) -> tuple[float, int]:
+    """Factor that brings PSF-fit fluxes to total fluxes, measured on bright isolated stars.
+
+    A Moffat fitted to a few stars gets the core right but may misjudge the wings, and a
+    zero point is only as good as the flux normalisation behind it. Every fitted source is
+    subtracted; for each bright star the light left within 3 FWHM is how much its model
+    missed, relative to the model's own light there.
+    """
+    clean = maskbits.FLAG_SATURATED | maskbits.FLAG_BAD_PIXELS | maskbits.FLAG_FIT_FAILED
+    clean |= maskbits.FLAG_EDGE | maskbits.FLAG_BLENDED
+    radius = APCOR_RADIUS_FWHM * psf.fwhm
+    inside = (
+        (fit.x > radius)
+        & (fit.x < image.shape[1] - 1 - radius)
+        & (fit.y > radius)
+        & (fit.y < image.shape[0] - 1 - radius)
+    )
+    chosen = np.flatnonzero(((flags & clean) == 0) & (snr > 40) & (fit.chi < 10) & inside)
+    if chosen.size < 3:
+        return 1.0, int(chosen.size)
+    residual = image.astype(np.float64).copy()
+    positive = fit.flux > 0
+    add_point_sources(
+        residual, fit.x[positive], fit.y[positive], -fit.flux[positive], psf.fwhm, psf.beta, 1.0
+    )
+    left, _, bad_flag = sep.sum_circle(
+        np.ascontiguousarray(residual, dtype=np.float32),
+        fit.x[chosen],
+        fit.y[chosen],
+        radius,
+        mask=bad,
+        subpix=5,
+    )
+    modelled = fit.flux[chosen] * psf.fraction_within(radius)
+    ratio = 1.0 + left / modelled
+    ratio = ratio[(bad_flag == 0) & np.isfinite(ratio)]
+    if ratio.size < APCOR_MIN_STARS:
+        return 1.0, int(ratio.size)
+    # Faint neighbours scatter single ratios by a few percent: correct only when the median
+    # departs from 1 by more than its own uncertainty allows.
+    median = float(np.median(ratio))
+    spread = 1.4826 * float(np.median(np.abs(ratio - median))) * 1.253 / np.sqrt(ratio.size)
+    if abs(median - 1.0) < 3 * spread:
+        return 1.0, int(ratio.size)
+    return float(np.clip(median, 0.8, 1.25)), int(ratio.size)
 
 
 def _offsets(radius: float):
@@ -413,6 +492,9 @@ def quality_cards(measured: Measured, saturate: float) -> products.Cards:
         ("SEEING", round(measured.seeing, 4), "FWHM of the PSF, arcsec"),
         ("PSFFWHM", round(measured.psf.fwhm, 4), "FWHM of the PSF, pixels"),
         ("PSFBETA", round(measured.psf.beta, 4), "Moffat beta of the PSF"),
+        ("PSFNSTAR", measured.psf.nstars, "stars the PSF was fitted to"),
+        ("APCOR", round(measured.apcor, 5), "PSF-fit to total flux factor (applied)"),
+        ("NAPCOR", measured.n_apcor, "stars behind APCOR"),
         ("MAGZP", zp.magzp if zp else None, "zero point: mag = MAGZP - 2.5 log10(DN)"),
         ("MAGZPUNC", zp.magzpunc if zp else None, "zero point uncertainty, mag"),
         ("MAGZPRMS", zp.magzprms if zp else None, "rms of calibrators about the zero point"),

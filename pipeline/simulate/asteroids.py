@@ -56,10 +56,22 @@ def ephemerides(orbit: Any, mjd_utc: np.ndarray) -> Ephemerides:
     return Ephemerides(np.asarray(result.ra), np.asarray(result.dec), vmag)
 
 
+PLANNING_FAINT_LIMIT = 21.0
+"""Objects fainter than this (V) are not worth visits; they are still drawn wherever they fall."""
+
+
 def night_tracks(orbits: list[Any], evening_jd: float, morning_jd: float) -> list[AsteroidTrack]:
+    """Tracks through the night of the objects bright enough to plan visits for, faintest
+    last (so bright, easily detected objects get the visits when there are few to give)."""
     jd = np.linspace(evening_jd, morning_jd, 25)
     tracks = []
     for orbit in orbits:
         eph = ephemerides(orbit, jd - 2400000.5)
-        tracks.append(AsteroidTrack(object_name(orbit), jd, eph.ra, eph.dec))
-    return tracks
+        if np.median(eph.vmag) > PLANNING_FAINT_LIMIT:
+            continue
+        tracks.append(
+            (float(np.median(eph.vmag)), AsteroidTrack(object_name(orbit), jd, eph.ra, eph.dec))
+        )
+    # Prefer objects that stay unsaturated (V 12..20) over the brightest ones.
+    tracks.sort(key=lambda item: (not 12.0 <= item[0] <= 20.0, item[0]))
+    return [track for _, track in tracks]

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -79,6 +79,7 @@ class SimulationSummary:
     ccds: list[int]
     exposures: int
     science_exposures: int
+    survey_fields: list[int]
     raw_files: int
     asteroids_planned: list[str] = field(default_factory=list)
     asteroid_images: int = 0
@@ -287,6 +288,24 @@ def _simulate_ccd(task: tuple) -> dict:
     return {"path": str(relative), "truth": truths, "cells": sorted(cells)}
 
 
+def default_survey_fields(
+    nightdate: dt.date, size: str = "small", ccds: tuple[int, ...] | None = None
+) -> tuple[int, ...]:
+    """The survey fields a night would choose by itself (from its sidereal time)."""
+    from skyvault.pipeline.simulate.plan import (
+        _choose_survey_fields,
+        field_grid_for,
+        twilight_window,
+    )
+
+    geometry = geometry_for(size)
+    ccds = tuple(ccds or (SMALL_CCDS if size == "small" else ALL_CCDS))
+    evening, morning = twilight_window(nightdate)
+    return tuple(
+        _choose_survey_fields(field_grid_for(geometry, ccds), evening, morning, PlanConfig())
+    )
+
+
 def _executor(workers: int):
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
 
@@ -300,11 +319,15 @@ def simulate_night(
     workers: int | None = None,
     with_asteroids: bool = True,
     plan_config: PlanConfig | None = None,
+    fields: tuple[int, ...] | None = None,
     progress: bool = False,
 ) -> SimulationSummary:
     """Simulate one night into ``out_dir`` (see module docstring). Deterministic in ``seed``:
-    the sky and the camera depend only on the seed, weather and noise on (seed, night)."""
+    the sky and the camera depend only on the seed, weather and noise on (seed, night).
+    ``fields`` fixes the survey fields (so several nights revisit the same ones)."""
     geometry = geometry_for(size)
+    if fields:
+        plan_config = replace(plan_config or PlanConfig(), survey_field_ids=tuple(fields))
     ccds = tuple(ccds or (SMALL_CCDS if size == "small" else ALL_CCDS))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -359,6 +382,7 @@ def simulate_night(
         ccds=list(ccds),
         exposures=len(plan.exposures),
         science_exposures=len(plan.science),
+        survey_fields=sorted({e.field for e in plan.science if e.purpose == "survey"}),
         raw_files=len(results),
         asteroids_planned=sorted(targets),
         asteroid_images=asteroid_images,

@@ -116,6 +116,8 @@ class PlanConfig:
     max_asteroids: int = 4
     bias_frames: int = 5
     flat_frames: int = 5
+    survey_field_ids: tuple[int, ...] = ()
+    """Fields to survey; empty means chosen from the night's sidereal time (see below)."""
     survey_latitude: float = 12.0
     """|b| (deg) the survey fields are chosen near."""
 
@@ -233,7 +235,7 @@ def plan_night(
 
     # (desired time, field, filter, purpose, target)
     visits: list[tuple[float, int, str, str, str]] = []
-    fields = _choose_survey_fields(grid, evening, morning, config)
+    fields = list(config.survey_field_ids) or _choose_survey_fields(grid, evening, morning, config)
     n_visits = len(config.survey_visits)
     for f_index, field_id in enumerate(fields):
         for v_index, filtercode in enumerate(config.survey_visits):
@@ -241,15 +243,30 @@ def plan_night(
             visits.append((evening + fraction * night_length, field_id, filtercode, "survey", ""))
 
     planned_asteroids = 0
-    for a_index, track in enumerate(asteroids or []):
+    n_visits_a = len(config.asteroid_visits)
+    spacing = 0.035 * night_length
+    for track in asteroids or []:
         if planned_asteroids >= config.max_asteroids:
             break
-        start = 0.25 + 0.1 * (a_index % 4)
-        times = [
-            evening + (start + 0.06 * k) * night_length for k in range(len(config.asteroid_visits))
-        ]
-        ra, dec = track.at(times[1] if len(times) > 1 else times[0])
-        altitude, _ = site.altaz(np.array(ra), np.array(dec), np.array(times))
+        # Visit each object around the time it is highest, in the middle part of the night.
+        altitude, _ = site.altaz(track.ra, track.dec, track.jd)
+        fraction = (track.jd - evening) / night_length
+        usable = (fraction > 0.1) & (fraction < 0.9)
+        if not usable.any() or altitude[usable].max() < 30.0:
+            continue
+        best = np.flatnonzero(usable)[np.argmax(altitude[usable])]
+        centre = float(
+            np.clip(
+                track.jd[best],
+                evening + 0.1 * night_length + spacing,
+                morning - 0.1 * night_length - spacing,
+            )
+        )
+        # Offset objects from one another so their visits do not pile up at one time.
+        centre += (planned_asteroids % 3 - 1) * spacing / 3
+        times = [centre + (k - (n_visits_a - 1) / 2) * spacing for k in range(n_visits_a)]
+        ra, dec = track.at(centre)
+        altitude, _ = site.altaz(np.full(n_visits_a, ra), np.full(n_visits_a, dec), np.array(times))
         if np.min(altitude) < 25.0:
             continue
         choice = _asteroid_field(grid, geometry, ccds, ra, dec)

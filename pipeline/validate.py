@@ -1,0 +1,280 @@
+"""Checking processed products against the simulator's truth.
+
+Used by the tests and by anyone who wants the figures for a simulated night:
+astrometric rms of bright unsaturated stars, zero-point errors, detection completeness near
+the limiting magnitude, detections on bad columns that match no real object, saturated stars
+that the catalogs flag, and the asteroids' detections.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from scipy.spatial import cKDTree
+
+from skyvault.pipeline.manifest import ScienceImageMeta, read_manifest
+from skyvault.pipeline.process import maskbits
+from skyvault.pipeline.process.wcs import TanSip
+from skyvault.pipeline.psfmodel import moffat_pixels
+from skyvault.pipeline.skygeom import unit_vectors
+
+ARCSEC = 1.0 / 3600.0
+
+
+@dataclass
+class Truth:
+    stars: np.ndarray
+    galaxies: np.ndarray
+    transients: np.ndarray
+    asteroids: np.ndarray
+    exposures: dict[int, dict]
+    instrument: dict[tuple[int, int], dict]
+
+    @classmethod
+    def read(cls, raw_dir: Path) -> Truth:
+        truth = Path(raw_dir) / "truth"
+        return cls(
+            stars=fits.getdata(truth / "stars.fits"),
+            galaxies=fits.getdata(truth / "galaxies.fits"),
+            transients=fits.getdata(truth / "transients.fits"),
+            asteroids=fits.getdata(truth / "asteroids.fits"),
+            exposures={e["expid"]: e for e in json.loads((truth / "exposures.json").read_text())},
+            instrument={
+                (q["ccdid"], q["qid"]): q
+                for q in json.loads((truth / "instrument.json").read_text())
+            },
+        )
+
+    def star_mags(self, band: str, mjd: float) -> np.ndarray:
+        period = np.where(self.stars["var_period"] > 0, self.stars["var_period"], 1.0)
+        phase = 2 * np.pi * (mjd / period)
+        return self.stars[f"mag_{band[1]}"] + self.stars["var_amplitude"] * np.sin(
+            phase + self.stars["var_phase"]
+        )
+
+
+def _tree(ra, dec) -> cKDTree:
+    return cKDTree(unit_vectors(np.asarray(ra, float), np.asarray(dec, float)))
+
+
+def _chord(arcsec: float) -> float:
+    return 2 * np.sin(np.radians(arcsec / 3600) / 2)
+
+
+@dataclass
+class ValidationReport:
+    images: int = 0
+    bright_star_matches: int = 0
+    astrometric_rms_bright: float = float("nan")
+    """arcsec, bright unsaturated stars (S/N > 50), psfcat against truth."""
+    zero_point_errors: list[float] = field(default_factory=list)
+    """magzp - true zero point, per quadrant with a zero point."""
+    completeness_bins: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """'maglimit-1.0': (detected, total) of isolated truth stars in bins relative to the
+    quadrant's 5-sigma limit."""
+    bad_column_detections: int = 0
+    spurious_on_bad_columns: int = 0
+    saturated_expected: int = 0
+    saturated_flagged: int = 0
+    flagged_saturated_but_faint: int = 0
+    asteroid_images: int = 0
+    asteroid_detected: int = 0
+    asteroid_offsets: list[float] = field(default_factory=list)
+    """arcsec, predicted minus detected, for asteroids bright enough to detect."""
+
+    def completeness(self, offset: float) -> float:
+        detected, total = self.completeness_bins.get(f"{offset:+.2f}", (0, 0))
+        return detected / total if total else float("nan")
+
+    def summary(self) -> dict:
+        return {
+            "images": self.images,
+            "astrometric_rms_bright_arcsec": self.astrometric_rms_bright,
+            "bright_star_matches": self.bright_star_matches,
+            "zero_point_error_median_abs": float(np.median(np.abs(self.zero_point_errors)))
+            if self.zero_point_errors
+            else None,
+            "zero_point_error_max_abs": float(np.max(np.abs(self.zero_point_errors)))
+            if self.zero_point_errors
+            else None,
+            "completeness": {
+                k: (v[0] / v[1] if v[1] else None, v[1])
+                for k, v in sorted(self.completeness_bins.items())
+            },
+            "bad_column_detections": self.bad_column_detections,
+            "spurious_on_bad_columns": self.spurious_on_bad_columns,
+            "saturated_expected": self.saturated_expected,
+            "saturated_flagged": self.saturated_flagged,
+            "asteroid_images": self.asteroid_images,
+            "asteroid_detected": self.asteroid_detected,
+        }
+
+
+COMPLETENESS_OFFSETS = (-2.0, -1.5, -1.0, -0.5, 0.0)
+
+
+def validate_night(product_dir: Path, raw_dir: Path) -> ValidationReport:
+    """Compare every science quadrant of the night in ``raw_dir`` with its truth."""
+    truth = Truth.read(raw_dir)
+    report = ValidationReport()
+    star_tree = _tree(truth.stars["ra"], truth.stars["dec"])
+    all_ra = np.concatenate(
+        [
+            truth.stars["ra"],
+            truth.galaxies["ra"],
+            truth.transients["ra"] if len(truth.transients) else [],
+        ]
+    )
+    all_dec = np.concatenate(
+        [
+            truth.stars["dec"],
+            truth.galaxies["dec"],
+            truth.transients["dec"] if len(truth.transients) else [],
+        ]
+    )
+    anything_tree = _tree(all_ra, all_dec)
+    bright_offsets: list[float] = []
+    night = json.loads((Path(raw_dir) / "night.json").read_text())["nightdate"].replace("-", "")
+    for path in sorted((Path(product_dir) / "manifests" / night).glob("exp_*.json")):
+        manifest = read_manifest(path)
+        for science in manifest.science:
+            if science.expid not in truth.exposures:
+                continue
+            report.images += 1
+            _validate_image(
+                Path(product_dir), science, truth, star_tree, anything_tree, report, bright_offsets
+            )
+    if bright_offsets:
+        report.astrometric_rms_bright = float(np.sqrt(np.mean(np.square(bright_offsets))))
+        report.bright_star_matches = len(bright_offsets)
+    return report
+
+
+def _validate_image(
+    product_dir,
+    science: ScienceImageMeta,
+    truth: Truth,
+    star_tree,
+    anything_tree,
+    report: ValidationReport,
+    bright_offsets: list[float],
+) -> None:
+    exposure = truth.exposures[science.expid]
+    mjd = exposure["mjd_mid"]
+    band = science.filtercode
+    if science.magzp > 0:
+        report.zero_point_errors.append(science.magzp - exposure["magzp"])
+    with fits.open(product_dir / science.files["psfcat"]) as hdul:
+        catalog = hdul[1].data
+        header = hdul[0].header
+    wcs = TanSip.from_header(science.wcs)
+    nx, ny = science.naxis1, science.naxis2
+
+    # Truth stars on this image.
+    cx, cy = wcs.pixel_to_world(np.array([(nx + 1) / 2]), np.array([(ny + 1) / 2]))
+    radius = np.hypot(nx, ny) / 2 * wcs.pixel_scale()
+    index = np.array(star_tree.query_ball_point(unit_vectors(cx, cy)[0], _chord(radius)), int)
+    stars = truth.stars[index]
+    mags = truth.star_mags(band, mjd)[index]
+    sx, sy = wcs.world_to_pixel(stars["ra"], stars["dec"])
+    on_image = (sx > 4) & (sx < nx - 3) & (sy > 4) & (sy < ny - 3)
+    stars, mags, sx, sy = stars[on_image], mags[on_image], sx[on_image], sy[on_image]
+    cat_tree = _tree(catalog["ra"], catalog["dec"]) if len(catalog) else None
+
+    def nearest(ra, dec, arcsec):
+        if cat_tree is None or len(ra) == 0:
+            return np.full(len(ra), np.inf), np.zeros(len(ra), int)
+        distance, which = cat_tree.query(unit_vectors(ra, dec))
+        distance = np.degrees(2 * np.arcsin(np.clip(distance / 2, 0, 1))) * 3600
+        return np.where(distance < arcsec, distance, np.inf), which
+
+    distance, which = nearest(stars["ra"], stars["dec"], 1.5)
+    found = np.isfinite(distance)
+
+    # Astrometry of bright unsaturated, isolated stars.
+    if len(catalog):
+        # Bright (S/N > 50), unsaturated and unflagged, point-like (a good PSF fit: blends
+        # with a galaxy or a neighbour are not what the astrometry is judged on).
+        good = found & (catalog["snr"][which] > 50) & (catalog["flags"][which] == 0)
+        good &= catalog["chi"][which] < 5
+        # The detection must be this star's, not a brighter neighbour's within the radius.
+        good &= np.abs(catalog["mag"][which] - mags) < 0.3
+        bright_offsets.extend(distance[good].tolist())
+
+    # Completeness of isolated stars relative to this image's limiting magnitude.
+    if science.maglimit > 0 and len(stars):
+        neighbours = star_tree.query_ball_point(
+            unit_vectors(stars["ra"], stars["dec"]), _chord(5.0)
+        )
+        all_mags = truth.star_mags(band, mjd)
+        isolated = np.array(
+            [
+                all(
+                    all_mags[j] > mags[k] + 1.0
+                    for j in group
+                    if truth.stars["id"][j] != stars["id"][k]
+                )
+                for k, group in enumerate(neighbours)
+            ]
+        )
+        instrument = truth.instrument.get((science.ccdid, science.qid), {})
+        bad_columns = np.array(
+            instrument.get("dead_columns", []) + instrument.get("hot_columns", [])
+        )
+        if bad_columns.size:
+            clear = np.min(np.abs(sx[:, None] - bad_columns[None, :]), axis=1) > 3
+        else:
+            clear = np.ones(len(stars), bool)
+        for offset in COMPLETENESS_OFFSETS:
+            in_bin = isolated & clear & (np.abs(mags - (science.maglimit + offset)) < 0.25)
+            key = f"{offset:+.2f}"
+            detected, total = report.completeness_bins.get(key, (0, 0))
+            report.completeness_bins[key] = (
+                detected + int((found & in_bin).sum()),
+                total + int(in_bin.sum()),
+            )
+
+    # Detections on bad columns that correspond to no real object.
+    instrument = truth.instrument.get((science.ccdid, science.qid), {})
+    columns = instrument.get("dead_columns", []) + instrument.get("hot_columns", [])
+    if columns and len(catalog):
+        x0 = catalog["x"] - 1.0
+        on_column = np.min(np.abs(x0[:, None] - np.array(columns)[None, :]), axis=1) <= 1.0
+        report.bad_column_detections += int(on_column.sum())
+        if on_column.any():
+            distance_any, _ = anything_tree.query(
+                unit_vectors(catalog["ra"][on_column], catalog["dec"][on_column])
+            )
+            real = np.degrees(2 * np.arcsin(np.clip(distance_any / 2, 0, 1))) * 3600 < 3.0
+            report.spurious_on_bad_columns += int((~real).sum())
+
+    # Saturation: stars whose peak pixel must exceed the saturation level are flagged.
+    fwhm, beta = float(header["PSFFWHM"]), float(header["PSFBETA"])
+    peak_fraction = float(moffat_pixels(np.array(0.0), np.array(0.0), fwhm, beta))
+    flux = 10 ** (-0.4 * (mags - exposure["magzp"]))
+    expected = flux * peak_fraction + float(header["SKYMED"]) > 1.2 * science.saturate
+    report.saturated_expected += int((expected & found).sum())
+    if len(catalog):
+        flagged = (catalog["flags"][which] & maskbits.FLAG_SATURATED) != 0
+        report.saturated_flagged += int((expected & found & flagged).sum())
+        faint = found & (flux * peak_fraction < 0.3 * science.saturate) & flagged
+        report.flagged_saturated_but_faint += int(faint.sum())
+
+    # Asteroids the simulator put on this image.
+    rows = truth.asteroids[
+        (truth.asteroids["expid"] == science.expid)
+        & (truth.asteroids["ccdid"] == science.ccdid)
+        & (truth.asteroids["qid"] == science.qid)
+    ]
+    for row in rows:
+        report.asteroid_images += 1
+        if row["mag"] > science.maglimit - 0.5:
+            continue
+        distance_a, _ = nearest(np.array([row["ra"]]), np.array([row["dec"]]), 3.0)
+        if np.isfinite(distance_a[0]):
+            report.asteroid_detected += 1
+            report.asteroid_offsets.append(float(distance_a[0]))

@@ -108,7 +108,7 @@ def test_fits_checks_catch_truncation_corruption_and_missing_keywords(tmp_path: 
     compressed.writeto(tmp_path / "c.fits.fz")
     packed = (tmp_path / "c.fits.fz").read_bytes()
     (tmp_path / "ccut.fits.fz").write_bytes(packed[:-2880])
-    for name, words in [("cut.fits", "FITS"), ("odd.fits", "2880-byte"),
+    for name, words in [("cut.fits", "truncated"), ("odd.fits", "2880-byte"),
                         ("flip.fits", "checksum"), ("junk.fits", "FITS"),
                         ("ccut.fits.fz", "truncated")]:
         problem = _rejected(tmp_path / name).problems[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from skyvault.pipeline.manifest import Manifest
+from skyvault.ingest.plan import ManifestHead
 
 KIND_ORDER = {"calibration": 0, "reference": 1, "exposure": 2}
 
@@ -28,28 +28,27 @@ def find_manifests(paths: Iterable[Path]) -> list[Path]:
     return list(found)
 
 
-def ingest_order(groups: list[tuple[Path, Manifest]]) -> list[tuple[Path, Manifest]]:
+def ingest_order(heads: list[ManifestHead]) -> list[ManifestHead]:
     """Calibrations, then references, then exposures, each by name; a manifest that names
     another of the batch in ``depends_on`` comes after it."""
-    ordered = sorted(groups, key=lambda g: (KIND_ORDER.get(g[1].kind, 3), g[1].name))
-    position = {manifest.name: index for index, (_, manifest) in enumerate(ordered)}
-    result: list[tuple[Path, Manifest]] = []
+    ordered = sorted(heads, key=lambda h: (KIND_ORDER.get(h.kind, 3), h.name, str(h.path)))
+    by_name = {head.name: head for head in ordered}
+    result: list[ManifestHead] = []
     placed: set[str] = set()
     visiting: set[str] = set()
-    by_name = {manifest.name: (path, manifest) for path, manifest in ordered}
 
     def visit(name: str) -> None:
         if name in placed or name in visiting or name not in by_name:
             return
         visiting.add(name)
-        for dependency in sorted(by_name[name][1].depends_on, key=lambda n: position.get(n, 0)):
+        for dependency in by_name[name].depends_on:
             visit(dependency)
         visiting.discard(name)
         placed.add(name)
         result.append(by_name[name])
 
-    for _, manifest in ordered:
-        visit(manifest.name)
-    # Same name twice (an old and a rewritten manifest): both, in the order given.
-    leftovers = [g for g in ordered if g not in result]
-    return result + leftovers
+    for head in ordered:
+        visit(head.name)
+    # Same name twice (an old and a rewritten manifest): both, the extra ones last.
+    chosen = {id(head) for head in result}
+    return result + [head for head in ordered if id(head) not in chosen]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from skyvault.ingest.errors import (
 )
 from skyvault.ingest.fitscheck import FitsContents, check_image, check_raw, inspect_fits
 from skyvault.pipeline.manifest import (
+    MANIFEST_VERSION,
     Footprint,
     Manifest,
     ManifestError,
@@ -582,6 +584,42 @@ class _Planner:
         return GroupPlan(self.manifest_path, self.sha256, self.manifest, exposures, products)
 
 
+@dataclass(frozen=True)
+class ManifestHead:
+    """What ordering and skipping need, read without building the whole manifest (which takes
+    the pipeline's reader about as long as planning the group, so it happens in the planner
+    thread)."""
+
+    path: Path
+    sha256: str
+    kind: str
+    name: str
+    depends_on: tuple[str, ...]
+
+
+def read_manifest_head(path: Path) -> ManifestHead:
+    """Raises GroupRejected (BadManifest) for what is not a manifest at all."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise GroupRejected([BadManifest(path, f"unreadable: {error}")]) from error
+    try:
+        plain = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise GroupRejected([BadManifest(path, f"not JSON: {error}")]) from error
+    if not isinstance(plain, dict):
+        raise GroupRejected([BadManifest(path, "a manifest is a JSON object")])
+    if plain.get("manifest_version") != MANIFEST_VERSION:
+        raise GroupRejected([BadManifest(
+            path, f"manifest_version {plain.get('manifest_version')!r}; this archive reads "
+                  f"{MANIFEST_VERSION}")])
+    name, kind, depends = plain.get("name"), plain.get("kind"), plain.get("depends_on", [])
+    if not isinstance(name, str) or not isinstance(kind, str) or not isinstance(depends, list):
+        raise GroupRejected([BadManifest(path, "name, kind or depends_on missing or malformed")])
+    return ManifestHead(path, hashlib.sha256(data).hexdigest(), kind, name,
+                        tuple(str(d) for d in depends))
+
+
 def read_manifest_file(path: Path) -> tuple[Manifest, str]:
     """The manifest and the SHA-256 of its bytes; raises GroupRejected (BadManifest)."""
     try:
@@ -595,11 +633,10 @@ def read_manifest_file(path: Path) -> tuple[Manifest, str]:
     return manifest, hashlib.sha256(data).hexdigest()
 
 
-def plan_group(path: Path, manifest: Manifest | None = None,
-               sha256: str | None = None) -> GroupPlan:
-    """Check a group and lay out its rows; raises GroupRejected with every problem found."""
-    if manifest is None or sha256 is None:
-        manifest, sha256 = read_manifest_file(path)
+def plan_group(path: Path) -> GroupPlan:
+    """Read and check a group and lay out its rows; raises GroupRejected with every problem
+    found. The plan carries the SHA-256 of the bytes it was made from."""
+    manifest, sha256 = read_manifest_file(path)
     try:
         return _Planner(path, manifest, sha256).plan()
     except (ValueError, TypeError, KeyError, AttributeError) as error:

@@ -28,10 +28,9 @@ from skyvault.ingest.discover import find_manifests, ingest_order
 from skyvault.ingest.errors import DependencyMissing, GroupRejected
 from skyvault.ingest.load import GroupResult, load_group
 from skyvault.ingest.partitions import ensure_live, seal_all
-from skyvault.ingest.plan import GroupPlan, plan_group, read_manifest_file
+from skyvault.ingest.plan import GroupPlan, ManifestHead, plan_group, read_manifest_head
 from skyvault.ingest.quarantine import quarantine
 from skyvault.ingest.store import FileStore, default_store
-from skyvault.pipeline.manifest import Manifest
 
 RUN_LOCK = zlib.crc32(b"skyvault.ingest.run") & 0x7FFFFFFF
 """Session advisory lock: every ingest run holds it shared; removing orphans needs it
@@ -118,9 +117,9 @@ def _archived_names(connection: psycopg.Connection, names: list[str]) -> set[str
     return {row[0] for row in rows}
 
 
-def _plan_or_problem(path: Path, manifest: Manifest, sha256: str) -> GroupPlan | GroupRejected:
+def _plan_or_problem(path: Path) -> GroupPlan | GroupRejected:
     try:
-        return plan_group(path, manifest, sha256)
+        return plan_group(path)
     except GroupRejected as rejected:
         return rejected
 
@@ -165,43 +164,40 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
     summary = IngestSummary()
     started = time.perf_counter()
     with _run_connection(handle) as connection:
-        groups: list[tuple[Path, Manifest, str]] = []
+        heads: list[ManifestHead] = []
         for path in find_manifests(paths):
             summary.manifests += 1
             try:
-                manifest, sha256 = read_manifest_file(path)
+                heads.append(read_manifest_head(path))
             except GroupRejected as rejected:
                 quarantine(connection, quarantine_root, path, None, rejected.problems)
                 summary.add(GroupResult(path.stem, "quarantined", message=str(rejected)))
-                continue
-            groups.append((path, manifest, sha256))
-        done = _ingested(connection, [sha for _, _, sha in groups])
-        pending = [(p, m, s) for p, m, s in groups if s not in done]
-        for _, manifest, sha256 in groups:
-            if sha256 in done:
-                summary.add(GroupResult(manifest.name, "skipped"))
-        order = ingest_order([(p, m) for p, m, _ in pending])
-        hashes = {p: s for p, _, s in pending}
-        known = _archived_names(connection, sorted({d for _, m in order for d in m.depends_on}))
+        done = _ingested(connection, [head.sha256 for head in heads])
+        for head in heads:
+            if head.sha256 in done:
+                summary.add(GroupResult(head.name, "skipped"))
+        order = ingest_order([head for head in heads if head.sha256 not in done])
+        known = _archived_names(connection, sorted({d for h in order for d in h.depends_on}))
         failed: set[str] = set()
         progress_bar = _Progress(len(order), progress)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-plan") as planner:
-            futures: list[Future] = [planner.submit(_plan_or_problem, p, m, hashes[p])
-                                     for p, m in order[:2]]
-            for index, (path, manifest) in enumerate(order):
+            # Two groups planned ahead at most: memory stays at a few groups' catalogs.
+            futures: list[Future | None] = [planner.submit(_plan_or_problem, head.path)
+                                            for head in order[:2]]
+            for index, head in enumerate(order):
                 if index + 2 < len(order):
-                    p, m = order[index + 2]
-                    futures.append(planner.submit(_plan_or_problem, p, m, hashes[p]))
-                planned = futures[index].result()
-                futures[index] = None  # type: ignore[call-overload]  # free its memory
+                    futures.append(planner.submit(_plan_or_problem, order[index + 2].path))
+                future = futures[index]
+                futures[index] = None  # free the plan's memory once loaded
                 if stop is not None and stop.is_set():
                     break
-                result = _ingest_one(connection, store, quarantine_root, path, manifest,
-                                     planned, known, failed, live)
+                assert future is not None
+                result = _ingest_one(connection, store, quarantine_root, head, future.result(),
+                                     known, failed, live)
                 if result.status in ("ingested", "unchanged", "skipped"):
-                    known.add(manifest.name)
+                    known.add(head.name)
                 else:
-                    failed.add(manifest.name)
+                    failed.add(head.name)
                 summary.add(result)
                 progress_bar.step(result)
         progress_bar.close()
@@ -212,16 +208,16 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
 
 
 def _ingest_one(connection: psycopg.Connection, store: FileStore, quarantine_root: Path,
-                path: Path, manifest: Manifest, planned: GroupPlan | GroupRejected,
-                known: set[str], failed: set[str], live: bool) -> GroupResult:
-    waiting = [name for name in manifest.depends_on if name not in known]
+                head: ManifestHead, planned: GroupPlan | GroupRejected, known: set[str],
+                failed: set[str], live: bool) -> GroupResult:
+    waiting = [name for name in head.depends_on if name not in known]
     if waiting:
         why = "quarantined or deferred" if any(n in failed for n in waiting) else "not archived"
-        return GroupResult(manifest.name, "deferred",
+        return GroupResult(head.name, "deferred",
                            message=f"waits for {', '.join(waiting)} ({why})")
     if isinstance(planned, GroupRejected):
-        quarantine(connection, quarantine_root, path, manifest.name, planned.problems)
-        return GroupResult(manifest.name, "quarantined", message=str(planned))
+        quarantine(connection, quarantine_root, head.path, head.name, planned.problems)
+        return GroupResult(head.name, "quarantined", message=str(planned))
     if live:
         for nid in sorted({p.values["nid"] for p in planned.products if p.catalogs}):
             for catalog in ("psf_sources", "aperture_sources"):
@@ -229,10 +225,10 @@ def _ingest_one(connection: psycopg.Connection, store: FileStore, quarantine_roo
     try:
         return load_group(connection, store, planned, live=live)
     except GroupRejected as rejected:
-        quarantine(connection, quarantine_root, path, manifest.name, rejected.problems)
-        return GroupResult(manifest.name, "quarantined", message=str(rejected))
+        quarantine(connection, quarantine_root, head.path, head.name, rejected.problems)
+        return GroupResult(head.name, "quarantined", message=str(rejected))
     except DependencyMissing as missing:
-        return GroupResult(manifest.name, "deferred", message=str(missing))
+        return GroupResult(head.name, "deferred", message=str(missing))
 
 
 def watch(directory: Path, *, database: Database | None = None, store: FileStore | None = None,

@@ -21,6 +21,7 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.scs", "blueprint"),
     ("skyvault.server.files", "blueprint"),
     ("skyvault.server.previews", "blueprint"),
+    ("skyvault.server.most", "blueprint"),
     ("skyvault.server.web", "blueprint"),
 ]
 

@@ -117,6 +117,7 @@ REGISTERED_GROUPS: list[tuple[str, str]] = [
     ("skyvault.server.worker", "worker_cli"),
     ("skyvault.ingest.cli", "ingest_cli"),
     ("skyvault.pipeline.cli", "pipeline_cli"),
+    ("skyvault.sso.cli", "sso_cli"),
 ]
 
 

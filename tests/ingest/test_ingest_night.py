@@ -272,3 +272,37 @@ def test_the_command_line_ingests_checks_and_reports(archive: dict, tmp_path: Pa
     assert run("check", "--remove-orphans").returncode == 0
     assert not orphan.exists()
     shutil.rmtree(night.root)
+
+
+def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict,
+                                                                     tmp_path: Path) -> None:
+    store = archive["store"]
+    with archive["db"].admin() as connection:
+        gone, damaged = [row[0] for row in connection.execute(
+            "SELECT path FROM survey.files WHERE product = 'sciimg' ORDER BY path LIMIT 2")]
+    saved = {path: store.local_path(path).read_bytes() for path in (gone, damaged)}
+    store.local_path(gone).unlink()
+    content = bytearray(saved[damaged])
+    content[-1] ^= 0xFF
+    store.local_path(damaged).write_bytes(bytes(content))
+    spec = NightSpec(nightdate="2026-11-26", exposures=1, quadrants=(2,), sources=5, seed=9,
+                     references=False)
+    night = write_night(tmp_path / "products", spec)
+    loaded = ingest_paths([night.root], seal=False, **_kw(archive))
+    assert loaded.ingested == 2 and not loaded.sealed
+    try:
+        report = check_archive(database=archive["db"], store=store, deep=True)
+        assert report.missing == [gone]
+        assert [m.split(":")[0] for m in report.mismatched] == [damaged]
+        assert {u.rsplit(".", 1)[1] for u in report.unsealed} == {
+            f"psf_sources_n{spec.nid}", f"aperture_sources_n{spec.nid}"}
+        assert not report.catalog_problems  # rows in a loading table count
+        assert not report.clean
+        assert check_archive(database=archive["db"], store=store, quick=True).mismatched == []
+    finally:
+        for path, data in saved.items():
+            store.local_path(path).write_bytes(data)
+    repaired = check_archive(database=archive["db"], store=store, deep=True, repair=True)
+    assert sorted(repaired.sealed) == [f"aperture_sources_n{spec.nid}",
+                                       f"psf_sources_n{spec.nid}"]
+    assert repaired.clean, repaired.lines()

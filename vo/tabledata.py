@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -57,7 +58,9 @@ def format_value(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, Iterable):
-        return " ".join(format_value(item) for item in value)
+        # Inside an array a NaN is a value, not a NULL cell.
+        return " ".join("NaN" if isinstance(item, float) and item != item else
+                        format_value(item) for item in value)
     return str(value)
 
 
@@ -73,14 +76,43 @@ def null_cells(fields: Sequence[FieldSpec]) -> list[str]:
     return cells
 
 
+# Characters that make a text cell need escaping (markup, CR, what XML 1.0 cannot carry).
+_NEEDS_ESCAPE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_INFINITIES = (math.inf, -math.inf)
+
+
 def format_row(row: Sequence[Any], nulls: Sequence[str] | None = None) -> str:
+    """One TR. The common cell types take a short path (this runs for every row of every SIA
+    and cone search answer): strings are escaped only when they hold a special character."""
     cells = []
+    append = cells.append
     for index, value in enumerate(row):
+        kind = type(value)
+        if kind is str:
+            if value:
+                append("<TD>" + (escape_text(value) if _NEEDS_ESCAPE.search(value) else value)
+                       + "</TD>")
+                continue
+        elif kind is float:
+            if value == value and value not in _INFINITIES:
+                append("<TD>" + repr(value) + "</TD>")
+                continue
+            if value != value:
+                append(nulls[index] if nulls is not None else "<TD/>")
+                continue
+        elif kind is int:
+            append("<TD>" + str(value) + "</TD>")
+            continue
+        elif (kind is tuple or kind is list) and value and all(
+                type(item) is float for item in value):
+            append("<TD>" + " ".join([repr(item) if item == item else "NaN"
+                                      for item in value]) + "</TD>")
+            continue
         text = format_value(value)
         if text:
-            cells.append(f"<TD>{escape_text(text)}</TD>")
+            append("<TD>" + escape_text(text) + "</TD>")
         else:
-            cells.append(nulls[index] if nulls is not None else "<TD/>")
+            append(nulls[index] if nulls is not None else "<TD/>")
     return "<TR>" + "".join(cells) + "</TR>\n"
 
 

@@ -11,6 +11,8 @@ from astropy.io.votable import parse, parse_single_table
 from images_seed import OBSJD
 from validators import assert_valid_votable, stilts_cone, totals, vosi_report
 
+from skyvault.access import ANONYMOUS
+
 MJD = OBSJD - 2400000.5
 AREA = "CIRCLE 150.05 2.0 0.35"
 """Around the seeded images near (150, 2): away from every other suite's data."""
@@ -111,6 +113,23 @@ def test_each_parameter_constrains_the_search(live_server, world, pairs, expecte
         assert world.did(*names[name]) in found, name
     for name in absent:
         assert world.did(*names[name]) not in found, name
+
+
+def test_access_urls_are_the_views_datalink_urls(live_server, world, database) -> None:
+    """The service writes access_url itself (cheaper than the view's SQL); it must be the
+    view's value exactly, with the DataLink MIME type (SIA 2.0 section 3.1.3)."""
+    response = sia(live_server, ("POS", AREA))
+    table = parse_single_table(io.BytesIO(response.content)).to_table()
+    written = {str(r["obs_publisher_did"]): (str(r["access_url"]), str(r["access_format"]))
+               for r in table}
+    with database.reading(ANONYMOUS, base_url=live_server) as connection:
+        rows = connection.execute(
+            "SELECT obs_publisher_did, access_url, access_format FROM ivoa.obscore"
+            " WHERE obs_publisher_did = ANY(%s)", (list(written),)).fetchall()
+    assert len(rows) == len(written) >= 4
+    for did, url, access_format in rows:
+        assert written[did] == (url, access_format)
+        assert access_format == "application/x-votable+xml;content=datalink"
 
 
 def test_identifiers_match_without_regard_to_case(live_server, world) -> None:

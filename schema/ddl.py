@@ -68,8 +68,11 @@ def create_view(table: Table) -> list[str]:
 def embargo_policy(table: Table) -> list[str]:
     assert table.embargo is not None
     program = quote_ident(table.embargo.program_column)
-    member = (f"{program} && archive.member_programs()" if table.embargo.is_array
-              else f"{program} = ANY (archive.member_programs())")
+    # A scalar subquery: who is asking is read once per query (an InitPlan), not per row
+    # (migration 0006 brought existing databases to this form).
+    programs = "(SELECT archive.member_programs())::smallint[]"
+    member = (f"{program} && {programs}" if table.embargo.is_array
+              else f"{program} = ANY ({programs})")
     return [
         f"ALTER TABLE {table.qualified_name} ENABLE ROW LEVEL SECURITY",
         f"CREATE POLICY embargo ON {table.qualified_name} FOR SELECT "

@@ -226,3 +226,15 @@ def test_user_queries_can_read_published_relations_only(database: Database) -> N
                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                AND has_table_privilege('skyvault_reader', c.oid, 'SELECT')""")}
     assert readable <= published, sorted(readable - published)
+
+
+def test_policies_read_who_is_asking_once_per_query(database: Database) -> None:
+    """Migration 0006 and schema/ddl.py agree: every embargo policy compares with the
+    requester's programs through a scalar subquery (evaluated once, not per row)."""
+    with database.admin() as connection:
+        policies = dict(connection.execute(
+            "SELECT schemaname || '.' || tablename, qual FROM pg_policies"
+            " WHERE policyname = 'embargo'").fetchall())
+    assert set(policies) == {t.qualified_name for t in EMBARGOED_TABLES}
+    for table, qual in policies.items():
+        assert "SELECT archive.member_programs()" in qual and "now()" in qual, (table, qual)

@@ -200,6 +200,8 @@ def test_search_by_name_resolves_from_the_archive(browser: Browser, web_data: We
     message = find(browser, "#error-position").text
     assert ORBIT[0] in message and "solar-system object" in message
     assert "time range" in message
+    link = find(browser, "#most-link").get_attribute("href")
+    assert "/most?" in link and "object=2026+WB601" in link
 
 
 def test_a_bad_coordinate_is_explained_next_to_the_field(browser: Browser,

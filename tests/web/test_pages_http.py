@@ -138,6 +138,11 @@ def test_names_resolve_to_what_the_requester_may_see(database: Database,
         with pytest.raises(MovingObject) as moving:
             resolve_name(connection, ORBIT[1].lower())
         assert moving.value.designation == ORBIT[0]
+        # With a time, the archive's ephemeris code says where it was then.
+        moment = resolve_name(connection, ORBIT[0], at_mjd=60991.5)
+        assert "predicted position at MJD 60991.5000" in moment.label
+        later = resolve_name(connection, ORBIT[1], at_mjd=60992.5)
+        assert 0 < abs(later.position.ra - moment.position.ra) < 2  # it moved, a little
     with database.reading(MEMBER) as connection:
         found = resolve_name(connection, f"ivo://skyvault.archive/sci?{hidden}")
         assert isinstance(found.position, SkyPosition)

@@ -1,8 +1,9 @@
 """Generated ADQL that tries to reach embargoed rows through /tap/sync: zero leaks.
 
 Hypothesis writes queries with joins, subqueries (IN, EXISTS), aggregates (COUNT, MIN, MAX,
-SUM, GROUP BY with HAVING), set operations (UNION, INTERSECT, EXCEPT) and uploads joined
-against the embargoed tables, aimed at the seeded hidden identifiers, their twins and whole
+SUM, GROUP BY with HAVING), set operations (UNION, INTERSECT, EXCEPT), sky predicates (cones and
+footprint overlaps, whose functions are LEAKPROOF and may run before the policy) and uploads
+joined against the embargoed tables, aimed at the seeded hidden identifiers, their twins and whole
 tables.  Each answer is compared with an oracle: the same query run by the owner on copies of
 the tables holding exactly the rows the policy lets the requester see (the predicate written
 out here, independently of row-level security).  Any row, count or extreme value the oracle
@@ -35,28 +36,32 @@ class Rel:
     key: str
     columns: tuple[str, ...]
     program: str | None  # programid, programids, or None (obscore: derived)
+    position: tuple[str, str] | None = None
+    region: str | None = None
 
 
 RELATIONS = {
     "survey.exposures": Rel("survey.exposures", "expid", ("expid", "programid", "field", "nid"),
-                            "programid"),
+                            "programid", ("telra", "teldec")),
     "survey.raw_images": Rel("survey.raw_images", "rawid", ("rawid", "expid", "programid"),
-                             "programid"),
+                             "programid", ("ra", "dec"), "footprint"),
     "survey.science_images": Rel("survey.science_images", "pid",
-                                 ("pid", "expid", "rawid", "programid", "field"), "programid"),
+                                 ("pid", "expid", "rawid", "programid", "field"), "programid",
+                                 ("ra", "dec"), "footprint"),
     "survey.difference_images": Rel("survey.difference_images", "diffid",
-                                    ("diffid", "pid", "refid", "programid"), "programid"),
+                                    ("diffid", "pid", "refid", "programid"), "programid",
+                                    ("ra", "dec"), "footprint"),
     "survey.reference_images": Rel("survey.reference_images", "refid", ("refid", "field"),
-                                   "programids"),
+                                   "programids", ("ra", "dec"), "footprint"),
     "survey.calibration_images": Rel("survey.calibration_images", "calid", ("calid", "nid"),
                                      "programids"),
     "survey.files": Rel("survey.files", "file_id", ("file_id", "image_id"), "programids"),
     "survey.psf_sources": Rel("survey.psf_sources", "sourceid", ("sourceid", "pid", "programid"),
-                              "programid"),
+                              "programid", ("ra", "dec")),
     "survey.aperture_sources": Rel("survey.aperture_sources", "sourceid",
-                                   ("sourceid", "pid", "programid"), "programid"),
+                                   ("sourceid", "pid", "programid"), "programid", ("ra", "dec")),
     "ivoa.obscore": Rel("ivoa.obscore", "image_id", ("image_id", "programid", "calib_level"),
-                        None),
+                        None, ("s_ra", "s_dec"), "s_region"),
 }
 # (left relation, left column, right relation, right column) that join meaningfully.
 JOINS = [
@@ -92,9 +97,24 @@ def _seeded_values(key: str) -> list[int]:
 
 
 @st.composite
+def sky_predicate(draw, alias: str, rel: Rel) -> str:
+    """A cone or region test aimed at a seeded state's position (radii avoid ties: the states
+    lie 0.25 degrees apart and their sources within 2 arcseconds of the centre)."""
+    state = draw(st.sampled_from(STATES))
+    radius = draw(st.sampled_from([0.01, 0.1, 0.4, 2.0]))
+    circle = f"CIRCLE('ICRS', {state.ra}, {state.dec}, {radius})"
+    if rel.region and draw(st.booleans()):
+        return f"1 = INTERSECTS({alias}.{rel.region}, {circle})"
+    ra, dec = rel.position
+    return f"1 = CONTAINS(POINT('ICRS', {alias}.{ra}, {alias}.{dec}), {circle})"
+
+
+@st.composite
 def predicate(draw, alias: str, rel: Rel) -> str:
     key = f"{alias}.{rel.key}"
-    choice = draw(st.integers(0, 5))
+    choice = draw(st.integers(0, 6 if rel.position else 5))
+    if choice == 6:
+        return draw(sky_predicate(alias, rel))
     values = _seeded_values(rel.key)
     if choice == 0:
         return f"{key} = {draw(st.sampled_from(values))}"
@@ -242,8 +262,20 @@ def build_oracle(connection, schema: str, programs: list[int]) -> None:
                        (UPLOAD_IDS,))
 
 
+_NUMBER = r"(-?[0-9.]+)"
+_CONTAINS = re.compile(rf"1 = CONTAINS\(POINT\('ICRS', (\w+\.\w+), (\w+\.\w+)\), "
+                       rf"CIRCLE\('ICRS', {_NUMBER}, {_NUMBER}, {_NUMBER}\)\)")
+_INTERSECTS = re.compile(rf"1 = INTERSECTS\((\w+\.\w+), CIRCLE\('ICRS', {_NUMBER}, "
+                         rf"{_NUMBER}, {_NUMBER}\)\)")
+
+
 def oracle_sql(query: str, schema: str) -> str:
-    rewritten = query.replace("TAP_UPLOAD.probe", f"{schema}.upload_probe")
+    """The query in PostgreSQL over the oracle's tables (ADQL geometry written out with q3c
+    and pgsphere, independently of the service's translator)."""
+    rewritten = _CONTAINS.sub(r"q3c_join(\3, \4, \1, \2, \5)", query)
+    rewritten = _INTERSECTS.sub(
+        r"(\1 && scircle(spoint(radians(\2), radians(\3)), radians(\4)))", rewritten)
+    rewritten = rewritten.replace("TAP_UPLOAD.probe", f"{schema}.upload_probe")
     for name in RELATIONS:
         rewritten = re.sub(rf"\b{re.escape(name)}\b", f"{schema}.{name.split('.')[1]}",
                            rewritten)

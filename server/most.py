@@ -1,6 +1,7 @@
 """The moving-object search: ``/most`` (API and results page), ``/most/form``, thumbnails.
 
-``/most`` answers in the ``format`` asked for: ``votable`` (default; pyvo reads it as a DAL
+``/most`` without any parameter is the search form; with parameters it answers in the
+``format`` asked for: ``votable`` (default; pyvo reads it as a DAL
 result), ``csv``, ``html`` (the results page, the form filled in above it), ``ds9`` (a region
 file of the path). Errors come back in that same format with a fitting status: 400 for a bad
 request (with the orbit columns that are wrong), 404 for an unknown object, never a trace.
@@ -198,6 +199,9 @@ def _failure(error: Exception) -> SearchFailure:
 @blueprint.route("/most", methods=["GET", "POST"])
 def most() -> Response:
     items = list(request.values.items(multi=True))
+    if not items:
+        # A browser following a link to the service: the form (API calls carry parameters).
+        return _page(None, None, None)
     output = requested_format(items)
     most_request = None
     try:

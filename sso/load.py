@@ -104,6 +104,8 @@ def store_orbits(
     """Upsert ``orbits`` (the last of repeated designations wins) in the caller's transaction;
     ``replace_all`` first removes every orbit the list does not hold."""
     columns = ", ".join(COLUMNS)
+    # A caller's transaction may load twice (ON COMMIT DROP has not dropped it yet).
+    connection.execute("DROP TABLE IF EXISTS pg_temp.sso_load")
     connection.execute(
         "CREATE TEMPORARY TABLE sso_load (LIKE survey.solar_system_objects) ON COMMIT DROP")
     connection.execute("ALTER TABLE sso_load ADD COLUMN ordinal integer")

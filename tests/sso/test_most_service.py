@@ -267,3 +267,10 @@ def test_votables_pass_the_validators(live_server: str, seeded: Seeded, mode: st
     assert _astropy_warnings(response.content) == []
     error = _get(live_server, {"object": "no such rock"})
     assert _votlint(error.content, tmp_path) == []
+
+
+def test_the_bare_service_url_is_the_form(live_server: str) -> None:
+    """What the site's menu links to: /most with no parameter at all."""
+    response = requests.get(live_server + "/most", timeout=30)
+    assert response.status_code == 200 and "<form" in response.text
+    assert response.headers["Content-Type"].startswith("text/html")

@@ -114,6 +114,18 @@ def related_links(connection: psycopg.Connection, key: ImageKey) -> list[Related
                                      url_for("files.archived_file",
                                              relative_path=related.file.path),
                                      related.file.size_bytes))
+    if key.collection.name == "sci":
+        # The co-add a difference of this image is made against, even before one exists.
+        for (refid,) in connection.execute(
+                "SELECT r.refid FROM survey.reference_images r JOIN survey.science_images s"
+                " ON s.field = r.field AND s.rcid = r.rcid AND s.filtercode = r.filtercode"
+                " WHERE s.pid = %s AND r.is_current = 1 ORDER BY r.refid", (key.image_id,)):
+            reference = ImageKey(COLLECTIONS["ref"], refid)
+            links.append(RelatedLink(
+                "#reference", f"Reference co-add of this field, quadrant and filter: "
+                f"{reference.did}",
+                url_for("web.image_page", collection="ref", image_id=refid),
+                url_for("datalink.links", ID=reference.did), None))
     return links
 
 

@@ -224,6 +224,24 @@ def test_downloads_follow_the_embargo_and_the_csrf_rule(client: FlaskClient,
     client.post("/logout", data={"csrf_token": csrf})
 
 
+def test_image_pages_link_what_the_requester_may_see(client: FlaskClient,
+                                                    web_data: WebData) -> None:
+    """A new-night science image (program 2) is related to its raw frame, calibration,
+    difference and reference; the public sees none of it, a member sees them all."""
+    pid = min(web_data.member["sci"])
+    assert client.get(f"/images/sci/{pid}").status_code == 404
+    client.post("/login", data={"username": USERNAME, "password": PASSWORD})
+    page = client.get(f"/images/sci/{pid}").get_data(as_text=True)
+    semantics = re.findall(r'data-semantics="([^"]+)"', page)
+    assert semantics.count("#progenitor") == 3  # raw frame, bias, flat
+    assert semantics.count("#derivation") == 1 and semantics.count("#reference") == 1
+    assert {"mskimg", "psfcat", "sexcat"} <= set(re.findall(r'download>(\w+)</a>', page))
+    for link in re.findall(r'href="(/images/(?:raw|ref|diff)/\d+)"', page):
+        assert client.get(link).status_code == 200
+    csrf = client.get("/auth/whoami").get_json()["csrf_token"]
+    client.post("/logout", data={"csrf_token": csrf})
+
+
 def test_unknown_pages_and_formats_get_friendly_errors(client: FlaskClient,
                                                        web_data: WebData) -> None:
     for path in ("/images/nothing/1", "/images/sci/99999999999", "/coverage/zq.svg"):

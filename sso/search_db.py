@@ -39,6 +39,7 @@ from .search import (
     separation_deg,
     unit_vectors,
 )
+from .search_batch import NightImages
 
 SCIENCE_ITID = 1
 MAX_EPHEMERIS_ROWS = 50_000
@@ -430,3 +431,33 @@ def ephemeris_table(
     uncertainty = positional_uncertainty_arcsec(
         orbit.uncertainty_u, orbit.epoch_mjd_tdb, ephemeris.mjd_utc, ephemeris.r, ephemeris.delta)
     return ephemeris, uncertainty
+
+
+# --------------------------------------------------------------------------- a whole night
+
+
+def night_images(connection: psycopg.Connection, begin_mjd: float, end_mjd: float
+                 ) -> tuple[NightImages, NDArray[np.int64]]:
+    """Every current science image with its exposure between two MJDs (mid-exposure), as the
+    batch search takes them, and the exposures' ids."""
+    exposures = science_exposures(connection, SearchCriteria(begin_mjd, end_mjd))
+    order = np.argsort(exposures.expid)
+    expids = exposures.expid[order]
+    sql = ("SELECT i.pid, i.expid, i.ra, i.dec, i.ra1, i.ra2, i.ra3, i.ra4, i.dec1, i.dec2,"
+           " i.dec3, i.dec4 FROM survey.science_images i"
+           " WHERE i.is_current = 1 AND i.expid = ANY(%s::bigint[])")
+    types = ["bigint", "bigint", *["double precision"] * 10]
+    columns: list[list[np.ndarray]] = [[] for _ in types]
+    with connection.cursor() as cursor:
+        for batch in copy_batches(cursor, sql, types, [expids.tolist()]):
+            for store, column in zip(columns, batch.columns, strict=True):
+                store.append(column.values)
+    pid, expid, ra, dec, *corners = (
+        np.concatenate(parts) if parts else np.empty(0) for parts in columns)
+    exposure_index = np.searchsorted(expids, expid)
+    images = NightImages(
+        exposure_mid_mjd=exposures.mid_mjd[order], telra=exposures.telra[order],
+        teldec=exposures.teldec[order], image_id=pid.astype(np.int64),
+        image_exposure=exposure_index, centre_ra=ra, centre_dec=dec,
+        corners_ra=np.stack(corners[:4], axis=1), corners_dec=np.stack(corners[4:], axis=1))
+    return images, expids

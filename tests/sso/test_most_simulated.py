@@ -129,3 +129,24 @@ def test_embargoed_matches_are_seen_only_by_members(night: dict) -> None:
     hidden = [m for m in everything if m.pid not in {
         m.pid for m in _search(archive, ANONYMOUS, name).matches}]
     assert hidden, "the night should hold embargoed matches (programs 2 and 3 are proprietary)"
+
+
+def test_the_batch_search_of_the_night_agrees(night: dict) -> None:
+    """All demo orbits against the whole night at once (search_batch, as a nightly job would
+    run it) find the same images as the per-object search."""
+    from skyvault.sso.orbits import load_demo_orbits
+    from skyvault.sso.search_batch import search_night
+    from skyvault.sso.search_db import night_images
+
+    archive = night["db"]
+    orbits = load_demo_orbits()
+    with archive.reading(ALL_PROGRAMS) as connection:
+        images, _ = night_images(connection, 61360.0, 61370.0)
+    found = search_night(orbits, images)
+    by_batch = {(orbits[o].name or orbits[o].designation, int(images.image_id[i]))
+                for o, i in zip(found.orbit_index, found.image_index, strict=True)}
+    by_object = set()
+    for orbit in orbits:
+        label = orbit.name or orbit.designation
+        by_object |= {(label, m.pid) for m in _search(archive, ALL_PROGRAMS, label).matches}
+    assert by_batch == by_object and by_batch

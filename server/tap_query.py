@@ -1,10 +1,10 @@
 """Running one TAP query: translate, open the requester's transaction, stream the result.
 
 Shared by /tap/sync (streaming to the HTTP response) and the async worker (streaming to a file),
-so both answer the same query the same way. Rows travel from PostgreSQL as binary COPY, are
-decoded in batches of a few megabytes and go straight into the writer: memory stays flat
-whatever the row count. MAXREC+1 rows are asked for, so that one more row than MAXREC tells an
-overflow from a result of exactly MAXREC rows.
+so both answer the same query the same way. Rows travel from PostgreSQL as binary COPY (read in
+megabyte chunks, ``tap_copy``), are decoded in batches of a few megabytes and go straight into
+the writer: memory stays flat whatever the row count. MAXREC+1 rows are asked for, so that one
+more row than MAXREC tells an overflow from a result of exactly MAXREC rows.
 """
 
 from __future__ import annotations
@@ -21,13 +21,18 @@ from psycopg.postgres import types as pg_builtin_types
 from skyvault.access import Requester
 from skyvault.db import READER_ROLE, DatabaseUnavailable, database
 from skyvault.schema.tables import PUBLISHED_TABLES
+from skyvault.server.tap_copy import copy_chunks
 from skyvault.server.tap_upload import UploadedTable, create_upload_tables
 from skyvault.vo.adql import AdqlError, catalog_from_tables, translate
 from skyvault.vo.dali import DaliError, InvalidParameter, TapQuery
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable.columns import ColumnBatch
 from skyvault.vo.votable.formats import OutputFormat, UnknownFormat, lookup_format
-from skyvault.vo.votable.pgcopy import UnsupportedPgType, copy_batches, describe_pg_types
+from skyvault.vo.votable.pgcopy import (
+    UnsupportedPgType,
+    decode_copy_stream,
+    describe_pg_types,
+)
 from skyvault.vo.votable.streaming import WriteStats
 
 log = logging.getLogger(__name__)
@@ -198,7 +203,8 @@ def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: st
                 on_cancel(connection.cancel_safe)
             try:
                 pg_types = column_pg_types(cursor, prepared.sql, prepared.params)
-                batches = copy_batches(cursor, prepared.sql, pg_types, prepared.params)
+                chunks_in = copy_chunks(cursor, prepared.sql, prepared.params)
+                batches = decode_copy_stream(chunks_in, pg_types)
                 first = next(batches, None)
             except UnsupportedPgType as error:
                 raise QueryFailed(f"A selected column cannot be written: {error}") from error
@@ -215,5 +221,6 @@ def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: st
             finally:
                 # Ends the COPY (and releases the connection's lock) however the stream ends.
                 batches.close()
+                chunks_in.close()
     except DatabaseUnavailable as error:
         raise ServiceUnavailable("The database is not available; try again later") from error

@@ -35,8 +35,8 @@ def test_errors_raise_with_their_sqlstate(database) -> None:
 
 def test_closing_early_ends_the_copy(database) -> None:
     with database.admin() as connection, connection.cursor() as cursor:
-        chunks = copy_chunks(cursor, "SELECT i FROM generate_series(1, 100000000) i",
-                             chunk_bytes=1024)
+        chunks = copy_chunks(cursor, "SELECT a FROM generate_series(1, 10000) a,"
+                                     " generate_series(1, 10000) b", chunk_bytes=1024)
         next(chunks)
         chunks.close()
         connection.rollback()

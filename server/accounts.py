@@ -58,6 +58,14 @@ def _same_origin() -> bool:
     return origin is None or urlsplit(origin).netloc == request.host
 
 
+def _secure() -> bool:
+    """Cookies only over HTTPS when the service is reached by HTTPS, even behind a proxy that
+    speaks plain HTTP to it (SKYVAULT_BASE_URL says how users reach it)."""
+    from skyvault.config import settings
+
+    return request.is_secure or (settings().base_url or "").startswith("https://")
+
+
 def _safe_next(value: str | None) -> str:
     # Only local paths: an open redirect would turn the login page into a phishing relay.
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
@@ -94,7 +102,7 @@ def _login_page(message: str = "", status: int = 200) -> Response:
     response.headers["Cache-Control"] = "no-store"
     if not session_permit:
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
-                            secure=request.is_secure, path="/login")
+                            secure=_secure(), path="/login")
     return response
 
 
@@ -133,7 +141,7 @@ def login() -> Response:
     else:
         response = Response("OK\n", mimetype="text/plain")
     response.set_cookie(SESSION_COOKIE, issued.token, httponly=True, samesite="Lax",
-                        secure=request.is_secure, path="/",
+                        secure=_secure(), path="/",
                         max_age=int(SESSION_LIFETIME.total_seconds()))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     response.headers["X-VO-Authenticated"] = requester.username or ""

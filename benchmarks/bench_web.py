@@ -190,8 +190,9 @@ def run_benchmark(base_url: str, repeat: int, token: str | None, cached: bool = 
     sia = ["/sia/query?" + urlencode({
         "POS": f"CIRCLE {ra:.6f} {dec:.6f} {radius / 60:.6f}", "COLLECTION": "SkyVault/sci",
         "MAXREC": 50}) for ra, dec, _, _ in spots]
-    baseline = statistics.median(measure(client, sia, repeat))
-    lines = [report("SIA 2.0 /sia/query, same circle (baseline)", [baseline], None)]
+    sia_times = measure(client, sia, repeat)
+    baseline = statistics.median(sia_times)
+    lines = [report("SIA 2.0 /sia/query, same circle (baseline)", sia_times, None)]
     cases = [
         ("image search: position, 1' radius (typical)",
          [search(ra, dec) for ra, dec, _, _ in spots]),

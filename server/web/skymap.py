@@ -16,7 +16,7 @@ from skyvault.server.web.coords import galactic_to_icrs
 
 WIDTH, HEIGHT = 720.0, 360.0
 MARGIN = 14.0
-MIN_MARKER_PX = 2.2
+MIN_MARKER_PX = 4.0
 FILTER_COLOURS = {"zg": "#2e8b57", "zr": "#c0392b", "zi": "#8e44ad"}
 
 
@@ -71,10 +71,9 @@ def _graticule() -> list[str]:
         x, y = to_pixels(ra, 0)
         parts.append(f'<text class="label" x="{x:.1f}" y="{y - 3:.1f}">{ra // 15}h</text>')
     for dec in (-60, -30, 30, 60):
-        x, y = to_pixels(0.0001, dec)
-        anchor = "start" if x < WIDTH / 2 else "end"
-        parts.append(f'<text class="label" x="{x + (4 if anchor == "start" else -4):.1f}" '
-                     f'y="{y + 4:.1f}" text-anchor="{anchor}">{dec:+d}°</text>')
+        x, y = to_pixels(180.0, dec)  # along the central meridian, inside the map
+        parts.append(f'<text class="label" x="{x + 4:.1f}" y="{y - 3:.1f}" '
+                     f'text-anchor="start">{dec:+d}°</text>')
     return parts
 
 
@@ -120,6 +119,6 @@ role="img" aria-label="{escape(title)}">
 {_galactic_plane()}
 <g class="fields">{"".join(markers)}</g>
 <text class="caption" x="{MARGIN:.0f}" y="{HEIGHT + 18:.0f}">{escape(title)}: {escape(caption)}\
- (RA grows to the left; dashed: Galactic plane)</text>
+</text>
 </svg>
 """

@@ -9,8 +9,9 @@
    kind of session (reader role, row-level security), read by psycopg without decoding.
 2. Cone latency: sequential sync cone queries (30 arcsec) at random positions on the catalog of
    --rows rows; p50/p90. Baselines in the same run: the translated SQL alone on an open
-   connection (the database's share), and the same inside a fresh ``Database.reading()``
-   session per query (pool checkout, settings, role), which is what the service does.
+   connection (the database's share), the same inside a fresh ``Database.reading()`` session
+   per query (pool checkout, settings, role), which is what the service does, and the HTTP
+   floor: /tap/availability (one such session running SELECT 1).
 
 A throwaway PostgreSQL cluster is made under /tmp (or reused with --home, kept with --keep); the
 catalog spans RA 140-160, Dec -10..+10 (400 square degrees), as a survey field block would.
@@ -250,6 +251,11 @@ def bench_cones(server: Server, cones: int) -> None:
         body = response.content
         http_ms.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200 and body.endswith(b"</VOTABLE>\n")
+    floor_ms = []
+    for _ in range(cones):
+        started = time.perf_counter()
+        session.get(f"{server.url}/availability").raise_for_status()
+        floor_ms.append((time.perf_counter() - started) * 1000)
     sqls = [translated(adql(ra, dec), 100_000).sql for ra, dec in centres]
     db = database()
     alone_ms, rows = [], 0
@@ -276,6 +282,8 @@ def bench_cones(server: Server, cones: int) -> None:
           f"p90 {percentile(alone_ms, 0.9):.2f} ms")
     print(f"the SQL in a fresh Database.reading() session each time: p50 "
           f"{statistics.median(session_ms):.2f} ms, p90 {percentile(session_ms, 0.9):.2f} ms")
+    print(f"floor: /tap/availability over HTTP (one reading() session, SELECT 1): p50 "
+          f"{statistics.median(floor_ms):.2f} ms")
     print(f"TAP /sync over HTTP (gunicorn, keep-alive client): p50 {p50_http:.2f} ms, "
           f"p90 {percentile(http_ms, 0.9):.2f} ms, mean {statistics.fmean(http_ms):.2f} ms; "
           f"p50 ratio to the database alone {p50_http / p50_alone:.1f}; goal p50 < 5 ms")

@@ -27,7 +27,7 @@ from skyvault.db import database
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
 from skyvault.server.auth import current_requester
 from skyvault.server.context import service_url
-from skyvault.server.jobs import JobNotFound, JobStore, PhaseWatcher, job_directory
+from skyvault.server.jobs import JobStore, PhaseWatcher, job_directory
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig, config_from
 from skyvault.server.tap_examples import examples_document
@@ -352,10 +352,7 @@ def job(job_id: str) -> Response:
                     break
                 # Short slices: a missed notification costs at most this much.
                 changed(min(remaining, 5.0))
-                try:
-                    current = state.store.get(job_id, requester)
-                except JobNotFound:
-                    break
+                current = state.store.get(job_id, requester)  # destroyed meanwhile: 404
     return xml(uws.job_document(current.uws_job(job_url(job_id), _inline_parts(job_id))))
 
 

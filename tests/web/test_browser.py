@@ -14,10 +14,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DEC, FIELD, ORBIT, PASSWORD, RA, USERNAME, Browser, WebData
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
+from web_support import DEC, FIELD, ORBIT, PASSWORD, RA, USERNAME, Browser, WebData
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database

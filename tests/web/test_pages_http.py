@@ -9,8 +9,8 @@ import tarfile
 from dataclasses import replace
 
 import pytest
-from conftest import DEC, FIELD, ORBIT, PASSWORD, RA, USERNAME, WebData
 from flask.testing import FlaskClient
+from web_support import DEC, FIELD, ORBIT, PASSWORD, RA, USERNAME, WebData
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database

@@ -27,7 +27,7 @@ from skyvault.db import database
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
 from skyvault.server.auth import current_requester
 from skyvault.server.context import service_url
-from skyvault.server.jobs import JobStore, PhaseWatcher, job_directory
+from skyvault.server.jobs import JobStore, PhaseWatcher, job_directory, new_job_id
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig, config_from
 from skyvault.server.tap_examples import examples_document
@@ -40,8 +40,10 @@ from skyvault.vo.dali import (
     Parameters,
     QueryLimits,
     UploadError,
+    UploadTooLarge,
     parse_non_negative_int,
     parse_tap_query,
+    parse_upload,
 )
 from skyvault.vo.votable.document import VOTABLE_MIME, error_votable
 
@@ -82,6 +84,7 @@ def _state() -> TapState:
                              PhaseWatcher(db.urls.app))
             app.extensions["skyvault.tap"] = state
         if state.config.inprocess_workers and state.worker_pid != os.getpid():
+            # Only the demo and tests run jobs in the web process; production does not load it.
             from skyvault.server.worker import start_inprocess_workers
 
             start_inprocess_workers(state.config.inprocess_workers, app.extensions)
@@ -238,8 +241,6 @@ def sync() -> Response:
 
 def _save_inline_parts(job_id: str, parameters: Parameters, limit: int) -> None:
     """Store the multipart parts that UPLOAD refers to in the job's folder."""
-    from skyvault.vo.dali import parse_upload
-
     specs = parse_upload(parameters.get_all("UPLOAD"))
     parts = {spec.inline_part for spec in specs if spec.inline_part}
     if not parts:
@@ -254,8 +255,6 @@ def _save_inline_parts(job_id: str, parameters: Parameters, limit: int) -> None:
             raise UploadError(f"UPLOAD refers to param:{part}, but the request has no such part")
         data = storage.stream.read(limit + 1)
         if len(data) > limit:
-            from skyvault.vo.dali import UploadTooLarge
-
             raise UploadTooLarge(f"Upload part {part} is larger than {limit} bytes")
         (folder / part).write_bytes(data)
 
@@ -300,8 +299,6 @@ def create_job() -> Response:
             raise InvalidParameter(f"PHASE on job creation can only be RUN, not {phase!r}")
         query_parameters = Parameters(
             (name, value) for name, value in parameters.items() if name not in UWS_CONTROL)
-        from skyvault.server.jobs import new_job_id
-
         job_id = new_job_id()
         _save_inline_parts(job_id, query_parameters, config.upload_limit_bytes)
         requester = current_requester()

@@ -174,6 +174,7 @@ def _cell(value: Any, column_type: ColumnType) -> Any:
 
 def read_votable(spec: UploadSpec, data: bytes, index: int) -> UploadedTable:
     """The first table of an uploaded VOTable document."""
+    # Imported here: astropy costs half a second to import, and most queries upload nothing.
     from astropy.io.votable import parse
     from astropy.io.votable.exceptions import VOTableSpecWarning, VOWarning
 

@@ -112,6 +112,7 @@ def _register_optional_groups() -> None:
 # (module, click group attribute) of each part's commands.
 REGISTERED_GROUPS: list[tuple[str, str]] = [
     ("skyvault.serving", "serve_cli"),
+    ("skyvault.demo", "demo_cli"),
     ("skyvault.accounts_cli", "users_cli"),
     ("skyvault.releases", "release_cli"),
     ("skyvault.server.worker", "worker_cli"),

@@ -15,7 +15,8 @@ here so that a declaration gives every row the date ingest would give it now (DA
 - calibration products (``programids``): the *earliest* of their programs' dates on their
   night: they hold no sky pixels, and whoever may see a science image must get its calibration;
 - difference images: their program's date, never before their reference's;
-- catalog rows: their science image's date; files: their image row's date, so a file is public
+- catalog rows: their science image's date (rows whose program is not their image's are left
+  alone rather than released with it); files: their image row's date, so a file is public
   exactly when its row is.
 
 Exporting a release (``skyvault release export DR1``) reads as the anonymous public through the
@@ -191,7 +192,7 @@ def _catalog_statement(table: str) -> str:
     return f"""
 UPDATE {table} s SET release_date = i.release_date
   FROM survey.science_images i
- WHERE i.pid = s.pid AND i.programid = ANY (%(programs)s)
+ WHERE i.pid = s.pid AND i.programid = ANY (%(programs)s) AND s.programid = i.programid
    AND s.release_date IS DISTINCT FROM i.release_date"""
 
 

@@ -147,7 +147,8 @@ def column_pg_types(cursor: psycopg.Cursor, sql: str, params: Sequence[Any] | No
     return [name for name in names if name is not None]
 
 
-def _database_error(error: psycopg.Error, timeout_s: float) -> DaliError:
+def database_error(error: psycopg.Error, timeout_s: float) -> DaliError:
+    """The user's view of a database failure: what went wrong, without internals."""
     if isinstance(error, psycopg.errors.QueryCanceled):
         return QueryTimeout(
             f"The query ran longer than its limit of {timeout_s:g} s and was stopped; "
@@ -209,7 +210,7 @@ def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: st
             except UnsupportedPgType as error:
                 raise QueryFailed(f"A selected column cannot be written: {error}") from error
             except psycopg.Error as error:
-                raise _database_error(error, timeout_s) from error
+                raise database_error(error, timeout_s) from error
             try:
                 chunks = prepared.output.write(
                     prepared.fields, _resumed(first, batches), limit=prepared.query.maxrec,

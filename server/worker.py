@@ -34,7 +34,13 @@ from skyvault.server.jobs import (
     job_directory,
 )
 from skyvault.server.tap_config import TapConfig, tap_config
-from skyvault.server.tap_query import ResultHeader, prepare, stream_result
+from skyvault.server.tap_query import (
+    QueryFailed,
+    ResultHeader,
+    database_error,
+    prepare,
+    stream_result,
+)
 from skyvault.server.tap_upload import load_uploads
 from skyvault.vo.dali import DaliError, QueryLimits, parse_tap_query
 from skyvault.vo.uws import Phase
@@ -186,31 +192,43 @@ def execute_job(job: StoredJob, worker: str, store: JobStore, config: TapConfig,
         finally:
             stream.close()
         monitor.check()
+        if header.stats.error:
+            # A VOTable writer reported a failure after the first rows inside the document;
+            # for UWS the job failed (DALI 1.1 4.4.2), so it ends in ERROR without a result.
+            raise QueryFailed(f"The query failed while its result was written: "
+                              f"{header.stats.error}")
         final = folder / f"result.{header.output.extension}"
         partial.replace(final)
         result = ResultFile("result", final.name, header.content_type,
                             final.stat().st_size, header.stats.rows, header.stats.overflow)
         if not store.finish(job.job_id, worker, Phase.COMPLETED, results=[result]):
             final.unlink(missing_ok=True)
-    except JobEnded as ended:
-        log.info("job %s stopped: %s", job.job_id, ended)
-        partial.unlink(missing_ok=True)
-        if monitor.ended == STOPPING:
-            store.release(job.job_id, worker)
-        elif monitor.ended == OVERTIME:
-            store.finish(job.job_id, worker, Phase.ERROR,
-                         error=f"The job ran longer than its execution duration of "
-                               f"{job.execution_duration} s")
-    except DaliError as error:
+    except Exception as error:
         partial.unlink(missing_ok=True)
         if monitor.ended:
-            return
-        store.finish(job.job_id, worker, Phase.ERROR, error=str(error))
-    except Exception:
-        log.exception("job %s failed", job.job_id)
-        partial.unlink(missing_ok=True)
+            # The failure is the cancelled query of a job that ended for another reason.
+            _after_end(job, worker, store, monitor)
+        elif isinstance(error, DaliError):
+            store.finish(job.job_id, worker, Phase.ERROR, error=str(error))
+        elif isinstance(error, psycopg.Error):  # while the result was being written
+            message = database_error(error, job.execution_duration)
+            store.finish(job.job_id, worker, Phase.ERROR, error=str(message))
+        else:
+            log.exception("job %s failed", job.job_id)
+            store.finish(job.job_id, worker, Phase.ERROR,
+                         error="The service failed while running the query; it has been logged")
+
+
+def _after_end(job: StoredJob, worker: str, store: JobStore, monitor: JobMonitor) -> None:
+    """A job stopped by its monitor: back to the queue, failed for time, or left as it is now
+    (aborted or destroyed by its owner)."""
+    log.info("job %s stopped: %s", job.job_id, monitor.ended)
+    if monitor.ended == STOPPING:
+        store.release(job.job_id, worker)
+    elif monitor.ended == OVERTIME:
         store.finish(job.job_id, worker, Phase.ERROR,
-                     error="The service failed while running the query; it has been logged")
+                     error=f"The job ran longer than its execution duration of "
+                           f"{job.execution_duration} s")
 
 
 class Worker:

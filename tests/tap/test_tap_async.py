@@ -141,6 +141,24 @@ def test_a_failing_query_ends_in_error_with_an_error_document(tap) -> None:
     assert wait_final(bad_lang) == "ERROR"
 
 
+# Fails on its last rows, megabytes into the result: after the first rows were written.
+LATE_FAILURE = ("SELECT a.column_name AS x, b.description AS d, 1 / (CASE WHEN a.table_name = "
+                "'tap_schema.key_columns' AND b.column_index = 3 THEN 0 ELSE 1 END) AS y "
+                "FROM tap_schema.columns AS a, tap_schema.columns AS b")
+
+
+@pytest.mark.parametrize("response_format", ["votable", "csv"])
+def test_a_failure_after_the_first_rows_ends_the_job_in_error(tap, response_format) -> None:
+    """DALI 1.1 4.4.2: the job fails, whether the writer reported the failure in the document
+    (VOTable) or could not (CSV); no truncated result is kept."""
+    url = create(tap, *adql(LATE_FAILURE, ("MAXREC", "10000000"),
+                            ("RESPONSEFORMAT", response_format)), ("PHASE", "RUN"))
+    assert wait_final(url) == "ERROR"
+    message = job_xml(url).findtext("uws:errorSummary/uws:message", namespaces=UWS_NS)
+    assert "division by zero" in message
+    assert requests.get(f"{url}/results/result", timeout=30).status_code == 404
+
+
 def _running_slow_queries(database: Database) -> int:
     with database.admin() as connection:
         return connection.execute(

@@ -179,7 +179,7 @@ def test_search_by_coordinates_finds_the_images_with_thumbnails(
     assert result_ids(browser) == ids("sci", web_data.public["sci"])
     wait(browser).until(lambda _: thumbnails_loaded(browser))
     distances = [float(cell.text) for cell in find_all(
-        browser, "#results-table tbody tr td:nth-last-child(2)")]
+        browser, "#results-table tbody tr td.distance")]
     assert distances == sorted(distances) and max(distances) < 60
     if position.startswith(str(RA)):
         assert browser.screenshot("search-results") == []
@@ -242,6 +242,24 @@ def test_long_searches_show_progress_and_columns_sort(browser: Browser,
     assert len(times) == len(web_data.public["sci"]) + len(web_data.public["raw"])
     header = find(browser, "a.sort[data-sort=time]").find_element(By.XPATH, "..")
     assert header.get_attribute("aria-sort") == "descending"
+
+
+def test_results_become_cards_that_fit_a_phone(browser: Browser, web_data: WebData) -> None:
+    browser.driver.set_window_size(390, 844)
+    try:
+        submit_search(browser, f"{RA} {DEC}", products=("sci", "raw"))
+        assert not find(browser, "#results-table thead").is_displayed()
+        assert find(browser, ".sort-bar").is_displayed()
+        find(browser, "#select-all").click()
+        count = len(web_data.public["sci"]) + len(web_data.public["raw"])
+        assert find(browser, "#selection-count").text == f"{count} images selected"
+        assert find(browser, "button[value=zip]").is_enabled()
+        assert browser.driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth")
+        thumbnail = find(browser, "#results-table img.thumbnail")
+        assert thumbnail.is_displayed() and thumbnail.size["width"] == 72
+    finally:
+        browser.driver.set_window_size(1280, 900)
 
 
 def test_image_page_shows_preview_header_footprint_and_relations(

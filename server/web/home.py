@@ -51,9 +51,12 @@ class Summary:
         return format_mjd(self.first_mjd)[:10], format_mjd(self.last_mjd)[:10]
 
 
+SUMMARY_TIMEOUT_MS = 60_000
+
+
 def compute_summary() -> Summary:
     summary = Summary()
-    with reading() as connection:
+    with reading(statement_timeout_ms=SUMMARY_TIMEOUT_MS) as connection:
         for collection, filtercode, count, first, last in connection.execute(_COUNTS_SQL):
             key = filtercode if filtercode in FILTERS else "other"
             per_filter = summary.counts.setdefault(collection, {})
@@ -119,7 +122,7 @@ def field_coverage(rows) -> list[FieldCoverage]:
 
 
 def coverage_document(filtercode: str) -> str:
-    with reading() as connection:
+    with reading(statement_timeout_ms=SUMMARY_TIMEOUT_MS) as connection:
         rows = connection.execute(_COVERAGE_SQL, (filtercode,)).fetchall()
     fields = field_coverage(rows)
     images = sum(f.images for f in fields)

@@ -18,11 +18,10 @@ from skyvault.server.context import reading
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.coords import SkyPosition, format_degrees, format_hours
 from skyvault.server.web.epochs import format_mjd
-from skyvault.server.web.forms import FILTERS, PAGE_SIZES, SIZE_UNITS, ImageForm, parse_image_form
+from skyvault.server.web.forms import FILTERS, PAGE_SIZES, ImageForm, parse_image_form
 from skyvault.server.web.image_query import (
     COUNT_CAP,
     PRODUCTS,
-    SORTS,
     ImageSearch,
     count_sql,
     page_sql,
@@ -183,8 +182,8 @@ def search_page() -> Response:
     return render(
         "web/search.html", status=status, form=form, values=request.args, errors=errors,
         submitted=submitted, results=results, resolved_as=resolved_as, position=position,
-        moving=moving, filters=FILTERS, products=PRODUCTS, sorts=SORTS, page_sizes=PAGE_SIZES,
-        size_units=SIZE_UNITS, sort_link=sort_link, page_link=page_link,
+        moving=moving, filters=FILTERS, products=PRODUCTS, page_sizes=PAGE_SIZES,
+        sort_link=sort_link, page_link=page_link,
         cutout_circle=(f"{position.ra:.6f} {position.dec:.6f} {cutout_radius:.6f}"
                        if position else None),
         format_hours=format_hours, format_degrees=format_degrees)

@@ -255,6 +255,18 @@ def test_unknown_pages_and_formats_get_friendly_errors(client: FlaskClient,
     assert response.status_code == 400
 
 
+def test_the_menu_leads_to_every_page(client: FlaskClient, web_data: WebData) -> None:
+    """Each menu entry answers; the moving-object search appears once its blueprint is
+    registered (it is, in server/app.py)."""
+    page = client.get("/").get_data(as_text=True)
+    menu = re.search(r'<nav aria-label="Main">(.*?)</nav>', page, re.S).group(1)
+    links = dict((label, href) for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>',
+                                                             menu))
+    assert links["Moving objects"] == "/most"
+    for label, href in links.items():
+        assert client.get(href).status_code == 200, label
+
+
 def test_static_files_and_templates_come_from_the_package(client: FlaskClient) -> None:
     for name, kind in (("skyvault.css", "text/css"), ("skyvault.js", "text/javascript"),
                        ("favicon.svg", "image/svg+xml")):

@@ -214,6 +214,16 @@ def test_unknown_format_is_an_error(live_server: str, seeded: Seeded) -> None:
     assert response.status_code == 400 and "format" in response.text
 
 
+def test_cli_search_prints_the_public_matches(seeded: Seeded) -> None:
+    found = run(["sso", "search", OBJECT, "--begin", "2026-12-04", "--end", "2026-12-09"])
+    assert found.returncode == 0, found.stderr
+    rows = list(csv.DictReader(io.StringIO(found.stdout)))
+    assert {int(r["pid"]) for r in rows} == seeded.expected(member=False)
+    assert "2 images hold 2P/Encke" in found.stderr
+    unknown = run(["sso", "search", "no such rock"])
+    assert unknown.returncode != 0 and "unknown object" in unknown.stderr
+
+
 def test_cli_loads_orbit_files(tmp_path: Path, database: Database) -> None:
     demo = run(["sso", "load", "--demo"])
     assert demo.returncode == 0, demo.stderr

@@ -123,10 +123,6 @@ class GroupPlan:
 # -- small pure helpers ---------------------------------------------------------------------
 
 
-def jd_to_datetime(jd: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp((jd - JD_UNIX_EPOCH) * 86400.0, tz=dt.UTC)
-
-
 def parse_time(text: str) -> dt.datetime:
     """ISO 8601; a time without offset is UTC (the pipeline writes UTC)."""
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -403,7 +399,9 @@ class _Planner:
                 {"caltype": cal.caltype, "nid": cal.nid, "rcid": cal.rcid,
                  "filtercode": cal.filtercode},
                 values, [planned], path,
-                ReleaseRule(programs, jd_to_datetime(cal.endobsjd), "earliest"), label,
+                # Dated at the night it calibrates (its obsdate), as skyvault.releases
+                # recomputes it when a data release is declared.
+                ReleaseRule(programs, values["obsdate"], "earliest"), label,
                 inputs=[{"role": "exposure", "expid": expid} for expid in cal.input_expids],
             ))
         return products

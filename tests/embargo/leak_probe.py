@@ -70,7 +70,11 @@ def post(base: str, path: str, requester: Who, **kwargs) -> requests.Response:
 
 
 def _encodings(value: str) -> list[bytes]:
-    forms = {value, quote(value), quote(value, safe=""), html.escape(value),
+    once = quote(value, safe="")
+    # Pages echo the request in links (a login link's ``next`` holds the whole query string,
+    # encoded twice), so the probe's value is recognised in those forms too.
+    forms = {value, quote(value), once, quote(once, safe=""), quote(value.replace(" ", "+")),
+             quote(quote(value, safe="").replace("%20", "+"), safe=""), html.escape(value),
              html.escape(value, quote=False), json.dumps(value)[1:-1]}
     return sorted((form.encode() for form in forms), key=len, reverse=True)
 

@@ -184,7 +184,7 @@ class ResultHeader:
 
 def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: str | None,
                   timeout_s: float,
-                  on_cancel: Callable[[Callable[[], None]], None] | None = None,
+                  on_cancel: Callable[[Callable[[], None] | None], None] | None = None,
                   ) -> Iterator[Any]:
     """A generator that first yields a ``ResultHeader``, then the document's bytes.
 
@@ -193,7 +193,8 @@ def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: st
     with an error document and a fitting HTTP status; later failures are written into the
     document (an ERROR INFO after the table). Closing the generator ends the transaction.
     ``on_cancel`` receives a function that cancels the running statement from another thread
-    (the async worker's monitor uses it for ABORT).
+    (the async worker's monitor uses it for ABORT), and None when the connection is about to
+    go back to the pool.
     """
     stats = WriteStats()
     try:
@@ -203,25 +204,38 @@ def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: st
             if on_cancel is not None:
                 on_cancel(connection.cancel_safe)
             try:
-                pg_types = column_pg_types(cursor, prepared.sql, prepared.params)
-                chunks_in = copy_chunks(cursor, prepared.sql, prepared.params)
-                batches = decode_copy_stream(chunks_in, pg_types)
-                first = next(batches, None)
-            except UnsupportedPgType as error:
-                raise QueryFailed(f"A selected column cannot be written: {error}") from error
-            except psycopg.Error as error:
-                raise database_error(error, timeout_s) from error
-            try:
-                chunks = prepared.output.write(
-                    prepared.fields, _resumed(first, batches), limit=prepared.query.maxrec,
-                    stats=stats, infos=[("standardID", TAP_STANDARD_ID, None),
-                                        ("QUERY", prepared.query.query, None)],
-                )
-                yield ResultHeader(prepared.output, prepared.content_type, stats)
-                yield from chunks
+                yield from _stream(prepared, cursor, stats, timeout_s)
             finally:
-                # Ends the COPY (and releases the connection's lock) however the stream ends.
-                batches.close()
-                chunks_in.close()
+                if on_cancel is not None:
+                    on_cancel(None)
     except DatabaseUnavailable as error:
         raise ServiceUnavailable("The database is not available; try again later") from error
+
+
+def _stream(prepared: PreparedQuery, cursor: psycopg.Cursor, stats: WriteStats,
+            timeout_s: float) -> Iterator[Any]:
+    """The header, then the document, of one query on an open cursor."""
+    try:
+        pg_types = column_pg_types(cursor, prepared.sql, prepared.params)
+    except psycopg.Error as error:
+        raise database_error(error, timeout_s) from error
+    chunks_in = copy_chunks(cursor, prepared.sql, prepared.params)
+    batches = decode_copy_stream(chunks_in, pg_types)
+    try:
+        try:
+            first = next(batches, None)
+        except UnsupportedPgType as error:
+            raise QueryFailed(f"A selected column cannot be written: {error}") from error
+        except psycopg.Error as error:
+            raise database_error(error, timeout_s) from error
+        chunks = prepared.output.write(
+            prepared.fields, _resumed(first, batches), limit=prepared.query.maxrec,
+            stats=stats, infos=[("standardID", TAP_STANDARD_ID, None),
+                                ("QUERY", prepared.query.query, None)],
+        )
+        yield ResultHeader(prepared.output, prepared.content_type, stats)
+        yield from chunks
+    finally:
+        # Ends the COPY (and releases the connection's lock) however the stream ends.
+        batches.close()
+        chunks_in.close()

@@ -107,11 +107,13 @@ class JobMonitor:
         self._done.set()
         self._thread.join()
 
-    def set_cancel(self, cancel: Callable[[], None]) -> None:
+    def set_cancel(self, cancel: Callable[[], None] | None) -> None:
+        """The function that cancels the job's running statement; None once its connection
+        goes back to the pool, where a late cancel would hit someone else's query."""
         with self._lock:
             self._cancel = cancel
-            if self.ended:
-                cancel()
+        if cancel is not None and self.ended:
+            self._send_cancel()
 
     def release(self) -> None:
         """The worker is stopping: end the job here so that another worker runs it."""
@@ -126,27 +128,36 @@ class JobMonitor:
             if self.ended:
                 return
             self.ended = reason
-            if self._cancel is not None:
-                try:
-                    self._cancel()
-                except psycopg.Error as error:
-                    log.warning("cancelling job %s: %s", self.job.job_id, error)
+        self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        # Under the lock, so that the connection cannot be handed back meanwhile.
+        with self._lock:
+            if self._cancel is None:
+                return
+            try:
+                self._cancel()
+            except psycopg.Error as error:
+                log.warning("cancelling job %s: %s", self.job.job_id, error)
 
     def _run(self) -> None:
         limit = self.job.execution_duration
         started = time.monotonic()
         while not self._done.is_set():
-            if self.watcher is not None:
+            if self.ended:
+                # A cancel that arrived between two statements stopped nothing; send it
+                # again until the job's thread has noticed and returned.
+                self._send_cancel()
+                self._done.wait(self.settings.heartbeat_interval)
+            elif self.watcher is not None:
                 with self.watcher.watching(self.job.job_id) as changed:
                     self._beat(limit, started)
-                    if self.ended:
-                        return
-                    changed(self.settings.heartbeat_interval)
+                    if not self.ended:
+                        changed(self.settings.heartbeat_interval)
             else:
                 self._beat(limit, started)
-                if self.ended:
-                    return
-                self._done.wait(self.settings.heartbeat_interval)
+                if not self.ended:
+                    self._done.wait(self.settings.heartbeat_interval)
 
     def _beat(self, limit: int, started: float) -> None:
         try:

@@ -499,7 +499,8 @@ class PhaseWatcher:
                         for notification in connection.notifies(timeout=1.0):
                             self._signal(notification.payload)
             except psycopg.Error as error:
-                log.warning("phase watcher lost its connection: %s", error)
+                # Waiters fall back on their short timeouts meanwhile; not worth a warning.
+                log.info("phase watcher lost its connection: %s", error)
                 self._stop.wait(2.0)
 
     def _signal(self, job_id: str) -> None:

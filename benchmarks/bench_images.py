@@ -298,6 +298,25 @@ def sia_queries(rng: np.random.Generator, count: int) -> dict[str, list[dict]]:
     return kinds
 
 
+def database_only(queries: list[dict]) -> float:
+    """p50 of the same queries' SQL run as the service runs it (app role, anonymous requester,
+    binary results), without HTTP or VOTable writing."""
+    from skyvault.access import ANONYMOUS
+    from skyvault.db import database
+    from skyvault.server.sia import SELECT_LIST
+    from skyvault.vo.dali import Parameters
+    from skyvault.vo.sia import parse_sia_query, sia_select
+
+    samples = []
+    for params in queries:
+        sql, values = sia_select(parse_sia_query(Parameters(params.items())), SELECT_LIST)
+        with database().reading(ANONYMOUS, statement_timeout_ms=120_000) as connection:
+            start = time.perf_counter()
+            connection.execute(sql, values, binary=True).fetchall()
+            samples.append(time.perf_counter() - start)
+    return percentiles(samples[10:])[0]
+
+
 def bench_sia(base: str, count: int) -> None:
     import requests
 
@@ -320,10 +339,11 @@ def bench_sia(base: str, count: int) -> None:
         p50, p90 = percentiles(samples)
         response = session.get(f"{base}/sia/query", params=queries[0], timeout=60)
         typical_rows = response.text.count("<TR>")
+        database_p50 = database_only(queries)
         print(f"  SIA {kind:18s} p50 {p50 * 1e3:7.2f} ms  p90 {p90 * 1e3:7.2f} ms  "
               f"({len(queries)} queries; first returned {typical_rows} rows, median "
               f"{statistics.median(rows) / 1024:.0f} KiB)  ratio to floor "
-              f"{p50 / floor_p50:.1f}x")
+              f"{p50 / floor_p50:.1f}x; the SQL alone p50 {database_p50 * 1e3:.2f} ms")
 
 
 def bench_cutouts(base: str, files: dict[str, Path], dids: dict[str, str],

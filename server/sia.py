@@ -180,13 +180,20 @@ def run_query(query: SiaQuery) -> Response:
     sql, values = sia_select(query, SELECT_LIST)
     stack = contextlib.ExitStack()
     try:
-        connection = stack.enter_context(reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS))
         if query.maxrec < IN_MEMORY_ROWS:
-            # Binary results: numbers and times parse faster than from text.
-            first = connection.execute(sql, values, binary=True).fetchall()
+            connection = stack.enter_context(reading())
+            # The time limit and the query go in one round trip (pipeline mode); binary
+            # results, since numbers and times parse faster than from text.
+            with connection.pipeline():
+                connection.execute("SELECT set_config('statement_timeout', %s, true)",
+                                   (str(STATEMENT_TIMEOUT_MS),))
+                result = connection.execute(sql, values, binary=True)
+            first = result.fetchall()
             stack.close()
             more = _no_more
         else:
+            connection = stack.enter_context(
+                reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS))
             cursor = stack.enter_context(connection.cursor(name="sia_query", binary=True))
             cursor.execute(sql, values)
             first = cursor.fetchmany(FETCH_ROWS)

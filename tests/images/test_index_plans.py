@@ -16,10 +16,11 @@ from skyvault.vo.dali import Parameters
 from skyvault.vo.sia import parse_sia_query, sia_select
 
 
-def plan(database: Database, sql: str, values: tuple = ()) -> str:
+def plan(database: Database, sql: str, values: tuple = (), analyze: bool = False) -> str:
     with database.reading(ANONYMOUS) as connection:
         connection.execute("SET LOCAL enable_seqscan = off")
-        return "\n".join(row[0] for row in connection.execute("EXPLAIN " + sql, values))
+        explain = "EXPLAIN (ANALYZE, COSTS OFF) " if analyze else "EXPLAIN "
+        return "\n".join(row[0] for row in connection.execute(explain + sql, values))
 
 
 def test_sia_footprint_searches_use_every_footprint_index(database: Database) -> None:
@@ -34,13 +35,12 @@ def test_sia_footprint_searches_use_every_footprint_index(database: Database) ->
 def test_sia_identifiers_use_the_primary_key(database: Database) -> None:
     query = parse_sia_query(Parameters([("ID", "ivo://skyvault.archive/sci?42")]))
     sql, values = sia_select(query, SELECT_LIST)
-    text = plan(database, sql, values)
+    text = plan(database, sql, values, analyze=True)
     assert "Index Scan using science_images_pkey" in text, text
-    # The other collections' branches are planned away: never executed.
-    lines = text.splitlines()
-    for number, line in enumerate(lines):
+    # The other collections' branches are ruled out by a constant-false filter: never run.
+    for line in text.splitlines():
         if "Seq Scan" in line:
-            assert "One-Time Filter: false" in lines[number - 1], text
+            assert "never executed" in line, text
 
 
 def test_cone_searches_use_the_q3c_index(database: Database, images) -> None:

@@ -133,6 +133,7 @@ class Server:
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError("skyvault serve did not start")
             time.sleep(0.3)
 

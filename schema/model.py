@@ -27,6 +27,9 @@ TIMESTAMP = ColumnType("timestamptz", "char", arraysize="*", xtype="timestamp")
 SHORT_ARRAY = ColumnType("smallint[]", "short", arraysize="*")
 POLYGON = ColumnType("spoly", "double", arraysize="*", xtype="polygon")
 """A pgsphere spherical polygon, written as a DALI polygon (flat list of ra, dec in degrees)."""
+REGION = ColumnType("spoly", "char", arraysize="*", xtype="adql:REGION")
+"""A pgsphere spherical polygon published as an ADQL REGION: STC-S text on output
+(ObsCore 1.1's s_region, which validators expect as a string)."""
 
 
 def char(length: int) -> ColumnType:

@@ -13,6 +13,7 @@ from skyvault.schema.model import (
     INT,
     LONG,
     POLYGON,
+    REGION,
     SHORT,
     SHORT_ARRAY,
     TEXT,
@@ -66,7 +67,7 @@ def _corners() -> tuple[Column, ...]:
                    unit="deg", ucd="pos.eq.dec"),
         ]
     columns.append(Column("footprint", POLYGON, "Sky footprint of the image (its four corners)",
-                          ucd="pos.outline;obs.field", indexed=True))
+                          unit="deg", ucd="pos.outline;obs.field", indexed=True))
     return tuple(columns)
 
 
@@ -85,7 +86,7 @@ def _quadrant() -> tuple[Column, ...]:
 def _filter() -> tuple[Column, ...]:
     return (
         Column("fid", SHORT, "Filter identifier: 1 g, 2 r, 3 i", ucd="meta.id;instr.filter"),
-        Column("filtercode", char(2), "Filter code: zg, zr or zi", ucd="instr.filter",
+        Column("filtercode", char(2), "Filter code: zg, zr or zi", ucd="meta.id;instr.filter",
                principal=True, indexed=True),
     )
 
@@ -575,8 +576,9 @@ OBSCORE_COLUMNS = (
     _oc("s_fov", DOUBLE, "Diameter of the region covered (image diagonal)",
         "phys.angSize;instr.fov", "Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
         unit="deg", principal=True),
-    _oc("s_region", POLYGON, "Footprint of the image", "pos.outline;obs.field",
-        "Char.SpatialAxis.Coverage.Support.Area", unit="deg", principal=True, indexed=True),
+    _oc("s_region", REGION, "Footprint of the image (STC-S polygon, ICRS degrees)",
+        "pos.outline;obs.field", "Char.SpatialAxis.Coverage.Support.Area", principal=True,
+        indexed=True),
     _oc("s_resolution", DOUBLE, "Spatial resolution (seeing FWHM)", "pos.angResolution",
         "Char.SpatialAxis.Resolution.Refval.value", unit="arcsec", principal=True),
     _oc("s_xel1", LONG, "Number of pixels along axis 1", "meta.number",
@@ -620,7 +622,7 @@ OBSCORE_COLUMNS = (
            ucd="meta.id;instr.det"),
     Column("rcid", SHORT, "Readout channel (0-63); NULL for raw CCD images",
            ucd="meta.id;instr.det"),
-    Column("filtercode", char(2), "Filter code: zg, zr or zi", ucd="instr.filter",
+    Column("filtercode", char(2), "Filter code: zg, zr or zi", ucd="meta.id;instr.filter",
            principal=True),
     Column("programid", SHORT, "Program identifier (NULL for reference co-adds)",
            ucd="meta.id;instr.setup"),

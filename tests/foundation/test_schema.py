@@ -71,7 +71,10 @@ def test_tap_schema_agrees_with_the_live_catalog(database: Database) -> None:
     assert len(described) == len(live_columns)
     for table, column_name, datatype, arraysize, _ in described:
         pg_type = live_columns[(table, column_name.strip('"'))]
-        assert CATALOG_TYPES[pg_type] == (datatype, arraysize), (table, column_name, pg_type)
+        expected = CATALOG_TYPES[pg_type]
+        if (datatype, arraysize) == ("char", "*") and pg_type == "spoly":
+            expected = ("char", "*")  # an ADQL REGION: the polygon published as STC-S text
+        assert expected == (datatype, arraysize), (table, column_name, pg_type)
     for table in PUBLISHED_TABLES:
         indices = [row[4] for row in described if row[0] == table.qualified_name]
         assert indices == list(range(1, len(table.columns) + 1))

@@ -92,6 +92,11 @@ def dali_array(geo: Geo) -> str:
     return sphere_dali_array(geo.sql, geo.shape)
 
 
+def stcs_text(geo: Geo) -> str:
+    """SQL giving the STC-S text ('Polygon ICRS ra dec ...') of a stored region."""
+    return f"archive.spoly_to_stcs({geo.sql})"
+
+
 def sphere_dali_array(sql: str, shape: str) -> str:
     if shape == "point":
         return f"ARRAY[degrees(long({sql})), degrees(lat({sql}))]"

@@ -341,7 +341,13 @@ class _Translator:
         used.add(unique.lower())
         kind = value.type
         sql = value.sql
-        if kind.kind == "geometry" and value.geo is not None:
+        if kind.kind == "geometry" and value.geo is not None and value.field is not None \
+                and value.field.xtype == "adql:REGION":
+            # A column published as an ADQL REGION (ObsCore's s_region) leaves as STC-S text.
+            if top_level:
+                sql = geom.stcs_text(value.geo)
+            field = replace(value.field, name=unique)
+        elif kind.kind == "geometry" and value.geo is not None:
             if top_level:
                 sql = geom.dali_array(value.geo)
             source = value.field

@@ -303,13 +303,14 @@ def database_only(queries: list[dict]) -> float:
     binary results), without HTTP or VOTable writing."""
     from skyvault.access import ANONYMOUS
     from skyvault.db import database
-    from skyvault.server.sia import SELECT_LIST
+    from skyvault.server.sia import sia_sql
     from skyvault.vo.dali import Parameters
-    from skyvault.vo.sia import parse_sia_query, sia_select
+    from skyvault.vo.sia import parse_sia_query
 
     samples = []
     for params in queries:
-        sql, values = sia_select(parse_sia_query(Parameters(params.items())), SELECT_LIST)
+        sql, values = sia_sql(parse_sia_query(Parameters(params.items())),
+                              "http://127.0.0.1/datalink/links?ID=")
         with database().reading(ANONYMOUS, statement_timeout_ms=120_000) as connection:
             start = time.perf_counter()
             connection.execute(sql, values, binary=True).fetchall()

@@ -11,9 +11,11 @@ from __future__ import annotations
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
 from skyvault.server.scs import CATALOGS, Cone, select_expression
-from skyvault.server.sia import SELECT_LIST
+from skyvault.server.sia import sia_sql
 from skyvault.vo.dali import Parameters
-from skyvault.vo.sia import parse_sia_query, sia_select
+from skyvault.vo.sia import parse_sia_query
+
+LINKS = "http://example.org/datalink/links?ID="
 
 
 def plan(database: Database, sql: str, values: tuple = (), analyze: bool = False) -> str:
@@ -25,7 +27,7 @@ def plan(database: Database, sql: str, values: tuple = (), analyze: bool = False
 
 def test_sia_footprint_searches_use_every_footprint_index(database: Database) -> None:
     for pos in ("CIRCLE 150 2 0.1", "POLYGON 150 2 150.1 2 150 2.1", "RANGE 150 151 2 3"):
-        sql, values = sia_select(parse_sia_query(Parameters([("POS", pos)])), SELECT_LIST)
+        sql, values = sia_sql(parse_sia_query(Parameters([("POS", pos)])), LINKS)
         text = plan(database, sql, values)
         for table in ("raw_images", "science_images", "reference_images", "difference_images"):
             assert f"{table}_footprint_idx" in text, (pos, text)
@@ -34,7 +36,7 @@ def test_sia_footprint_searches_use_every_footprint_index(database: Database) ->
 
 def test_sia_identifiers_use_the_primary_key(database: Database) -> None:
     query = parse_sia_query(Parameters([("ID", "ivo://skyvault.archive/sci?42")]))
-    sql, values = sia_select(query, SELECT_LIST)
+    sql, values = sia_sql(query, LINKS)
     text = plan(database, sql, values, analyze=True)
     assert "Index Scan using science_images_pkey" in text, text
     # The other collections' branches are ruled out by a constant-false filter: never run.

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.postgres import types as pg_builtin_types
 
 from skyvault.access import Requester
-from skyvault.db import READER_ROLE, DatabaseUnavailable, database
+from skyvault.db import READER_ROLE, DatabaseUnavailable, database, session_setup_sql
 from skyvault.schema.tables import PUBLISHED_TABLES
 from skyvault.server.tap_copy import copy_chunks
 from skyvault.server.tap_upload import UploadedTable, create_upload_tables
@@ -117,13 +117,9 @@ def query_session(requester: Requester, *, base_url: str | None, timeout_ms: int
         create_upload_tables(connection, uploads)
         # A transaction may turn read-only at any point, only not back (PostgreSQL's
         # check_transaction_read_only): from here on it is as read-only as reading()'s.
-        connection.execute("SET TRANSACTION READ ONLY")
-        connection.execute(
-            "SELECT set_config('skyvault.programs', %s, true),"
-            " set_config('skyvault.base_url', %s, true),"
-            " set_config('statement_timeout', %s, true)",
-            (requester.programs_setting(), base_url or "", str(int(timeout_ms))),
-        )
+        connection.execute(session_setup_sql(requester, user_query=True,
+                                             statement_timeout_ms=timeout_ms,
+                                             base_url=base_url))
         yield connection
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from skyvault.access import ANONYMOUS, Requester
@@ -26,6 +27,24 @@ from skyvault.config import Settings, settings
 
 APP_ROLE = "skyvault_app"
 READER_ROLE = "skyvault_reader"
+
+
+def session_setup_sql(requester: Requester, *, user_query: bool,
+                      statement_timeout_ms: int | None, base_url: str | None) -> sql.Composed:
+    """The statements that make a transaction read-only and say who is asking."""
+    settings_sql = [
+        sql.SQL("set_config('skyvault.programs', {}, true)").format(
+            sql.Literal(requester.programs_setting())),
+        sql.SQL("set_config('skyvault.base_url', {}, true)").format(sql.Literal(base_url or "")),
+    ]
+    if statement_timeout_ms is not None:
+        settings_sql.append(sql.SQL("set_config('statement_timeout', {}, true)").format(
+            sql.Literal(str(int(statement_timeout_ms)))))
+    statements = [sql.SQL("SET TRANSACTION READ ONLY"),
+                  sql.SQL("SELECT ") + sql.SQL(", ").join(settings_sql)]
+    if user_query:
+        statements.append(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(READER_ROLE)))
+    return sql.SQL("; ").join(statements)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -110,19 +129,11 @@ class Database:
         the reader role, which can reach nothing but the published tables.
         """
         with self.pool.connection() as connection, connection.transaction():
-            connection.execute("SET TRANSACTION READ ONLY")
-            connection.execute(
-                "SELECT set_config('skyvault.programs', %s, true),"
-                " set_config('skyvault.base_url', %s, true)",
-                (requester.programs_setting(), base_url or ""),
-            )
-            if statement_timeout_ms is not None:
-                connection.execute(
-                    "SELECT set_config('statement_timeout', %s, true)",
-                    (str(int(statement_timeout_ms)),),
-                )
-            if user_query:
-                connection.execute(f"SET LOCAL ROLE {READER_ROLE}")
+            # One round trip sets the whole session up (after BEGIN): each statement more
+            # would add its latency to every request.
+            connection.execute(session_setup_sql(requester, user_query=user_query,
+                                                 statement_timeout_ms=statement_timeout_ms,
+                                                 base_url=base_url))
             yield connection
 
     @contextmanager

@@ -96,6 +96,7 @@ def disable(username: str) -> None:
 @users_cli.command("enable")
 @click.argument("username")
 def enable(username: str) -> None:
+    """Enable a disabled user again (their unexpired, unrevoked tokens work again)."""
     _run(lambda connection: accounts.set_disabled(connection, username, False))
     click.echo(f"enabled {username}")
 

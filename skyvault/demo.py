@@ -57,7 +57,7 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
     from skyvault.db import database
     from skyvault.ingest import ingest_paths
     from skyvault.pipeline.demo import make_demo_night
-    from skyvault.releases import declare_release
+    from skyvault.releases import declare_release, export_release
     from skyvault.sso.load import load_demo
 
     _step(f"simulating and processing {DEMO_NIGHTS} nights from {plan.first_night}")
@@ -77,6 +77,8 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
                         notes="Demo release: the first two nights")
         declare_release(connection, "DR2", plan.dr2_date, plan.dr2_cutoff,
                         notes="Demo release to come: the third night")
+    _step("exporting DR1: manifests, download scripts and the HATS catalogs")
+    export_release(handle, "DR1")
 
 
 def print_welcome(port: int, accounts: list[tuple[str, str, tuple[int, ...]]]) -> None:

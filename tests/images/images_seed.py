@@ -25,7 +25,7 @@ from skyvault.config import settings
 from skyvault.db import Database
 
 BASE = 770_000_000
-NID = 88_880
+NID = 77_770
 STORE_FOLDER = "imagetest"
 DID = "ivo://skyvault.archive/"
 ARCSEC = 1 / 3600

@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 from skyvault.access import ANONYMOUS
 from skyvault.config import settings
 from skyvault.db import Database, database
+from skyvault.download_scripts import download_script
 from skyvault.schema.model import Table
 from skyvault.schema.tables import table_by_name
 
@@ -504,61 +505,6 @@ def released_catalog_count(connection: psycopg.Connection, table_name: str,
     return connection.execute(sql, {"release_date": release.release_date}).fetchone()[0]
 
 
-_SCRIPT_HEADER = """#!/bin/sh
-# Downloads SkyVault data release {name} into the current folder and checks every file.
-# Rerun it after an interruption: complete files are skipped, partial ones are resumed.
-# SKYVAULT_URL overrides the server ({base}); SKYVAULT_TOKEN adds a Bearer token.
-set -eu
-BASE="${{SKYVAULT_URL:-{base}}}"
-listing() {{  # sha256 size path url-path
-  cat <<'LIST'
-{listing}LIST
-}}
-fetch() {{
-  if [ -f "$3" ]; then
-    if echo "$1  $3" | sha256sum -c --status; then return 0; fi
-    # Longer than it should be: not a partial download but a damaged file; start again.
-    if [ "$(wc -c < "$3" | tr -d ' ')" -ge "$2" ]; then rm -f "$3"; fi
-  fi
-  mkdir -p "$(dirname "$3")"
-"""
-
-_WGET = """  if [ -n "${SKYVAULT_TOKEN:-}" ]; then
-    wget -q -c --header="Authorization: Bearer $SKYVAULT_TOKEN" -O "$3" "$BASE$4" || true
-  else
-    wget -q -c -O "$3" "$BASE$4" || true
-  fi
-}
-"""
-
-_CURL = """  if [ -n "${SKYVAULT_TOKEN:-}" ]; then
-    curl -fsSL -C - -H "Authorization: Bearer $SKYVAULT_TOKEN" -o "$3" "$BASE$4" || true
-  else
-    curl -fsSL -C - -o "$3" "$BASE$4" || true
-  fi
-}
-"""
-
-_SCRIPT_FOOTER = """listing | while read -r sum size path url; do
-  fetch "$sum" "$size" "$path" "$url"
-done
-if listing | while read -r sum size path url; do echo "$sum  $path"; done \\
-    | sha256sum -c --quiet; then
-  echo "release {name}: all files present and verified"
-else
-  echo "release {name}: some files are missing or damaged; run this script again" >&2
-  exit 1
-fi
-"""
-
-
-def _download_script(tool: str, name: str, base: str,
-                     entries: list[tuple[str, int, str, str]]) -> str:
-    listing = "".join(f"{sha} {size} {path} {url}\n" for sha, size, path, url in entries)
-    return (_SCRIPT_HEADER.format(name=name, base=base, listing=listing)
-            + (_WGET if tool == "wget" else _CURL) + _SCRIPT_FOOTER.format(name=name))
-
-
 def export_release(handle: Database, name: str, root: Path | None = None,
                    base_url: str | None = None,
                    partition_rows: int = DEFAULT_PARTITION_ROWS) -> ExportSummary:
@@ -638,7 +584,8 @@ def _write_manifests(staging: Path, release: Release, base: str, files: list[dic
         entries.append((_sha256(path), path.stat().st_size, extra, f"{url_path}/{extra}"))
     for tool in ("wget", "curl"):
         script = staging / f"download-{tool}.sh"
-        script.write_text(_download_script(tool, release.name, base, entries))
+        script.write_text(download_script(tool, entries, base, title=f"release {release.name}",
+                                              name=script.name))
         script.chmod(0o755)
     sums = []
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):

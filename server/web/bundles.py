@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from skyvault.download_scripts import SCRIPT_TOOLS as _SCRIPT_TOOLS
+from skyvault.download_scripts import download_script as _download_script
+
 CHUNK = 1 << 20
 ARCHIVE_TYPES = {"zip": "application/zip", "tar": "application/x-tar"}
 
@@ -122,58 +125,11 @@ def tar_stream(files: Sequence[BundleFile], folder: str) -> Iterator[bytes]:
     yield end + b"\0" * (-written % tarfile.RECORDSIZE)
 
 
-_SCRIPT = """#!/bin/sh
-# Downloads {count} SkyVault files ({total} bytes) into the current folder and checks them.
-# Rerun it after an interruption: complete files are skipped, partial ones are resumed.
-# SKYVAULT_URL overrides the server ({base}). Proprietary files need an API token of an
-# account that may see them: SKYVAULT_TOKEN=<token> sh {name}
-set -eu
-BASE="${{SKYVAULT_URL:-{base}}}"
-listing() {{  # sha256 size path url-path
-  cat <<'LIST'
-{listing}LIST
-}}
-fetch() {{
-  if [ -f "$3" ]; then
-    if echo "$1  $3" | sha256sum -c --status; then return 0; fi
-    # Not shorter than it should be: a damaged file, not a partial one; start again.
-    if [ "$(wc -c < "$3" | tr -d ' ')" -ge "$2" ]; then rm -f "$3"; fi
-  fi
-  mkdir -p "$(dirname "$3")"
-{fetch}}}
-listing | while read -r sum size path url; do
-  fetch "$sum" "$size" "$path" "$url"
-done
-if listing | while read -r sum size path url; do echo "$sum  $path"; done \\
-    | sha256sum -c --quiet; then
-  echo "all {count} files present and verified"
-else
-  echo "some files are missing or damaged; run this script again" >&2
-  exit 1
-fi
-"""
-
-_FETCH = {
-    "wget": """  if [ -n "${SKYVAULT_TOKEN:-}" ]; then
-    wget -q -c --header="Authorization: Bearer $SKYVAULT_TOKEN" -O "$3" "$BASE$4" || true
-  else
-    wget -q -c -O "$3" "$BASE$4" || true
-  fi
-""",
-    "curl": """  if [ -n "${SKYVAULT_TOKEN:-}" ]; then
-    curl -fsSL -C - -H "Authorization: Bearer $SKYVAULT_TOKEN" -o "$3" "$BASE$4" || true
-  else
-    curl -fsSL -C - -o "$3" "$BASE$4" || true
-  fi
-""",
-}
-SCRIPT_TOOLS = tuple(_FETCH)
+SCRIPT_TOOLS = _SCRIPT_TOOLS
 
 
 def download_script(tool: str, files: Sequence[BundleFile], base_url: str, name: str) -> str:
     """A POSIX shell script that fetches the files with ``tool`` (wget or curl), resuming
     partial files, and verifies every SHA-256."""
-    listing = "".join(f"{f.sha256.strip()} {f.size} {f.path} {f.url_path}\n" for f in files)
-    return _SCRIPT.format(count=len(files), total=sum(f.size for f in files),
-                          base=base_url.rstrip("/"), name=name, listing=listing,
-                          fetch=_FETCH[tool])
+    entries = [(f.sha256, f.size, f.path, f.url_path) for f in files]
+    return _download_script(tool, entries, base_url, title="SkyVault files", name=name)

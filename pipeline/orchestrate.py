@@ -330,9 +330,12 @@ def exposure_meta(header: dict, ccdids: list[int]) -> ExposureMeta:
 def _raw_meta(raw: RawFile, product_dir: Path) -> tuple[RawImageMeta, ProductFile]:
     import fitsio
 
-    with fitsio.FITS(str(product_dir / raw.relative)) as fits:
-        names = [hdu.get_extname() for hdu in fits[1:]]
-        dims = fits[1].get_dims() if len(fits) > 1 else [0, 0]
+    try:
+        with fitsio.FITS(str(product_dir / raw.relative)) as fits:
+            names = [hdu.get_extname() for hdu in fits[1:]]
+            dims = fits[1].get_dims() if len(fits) > 1 else [0, 0]
+    except (OSError, ValueError):  # a damaged file is still archived as what arrived
+        names, dims = [], [0, 0]
     meta = RawImageMeta(
         expid=raw.expid,
         ccdid=raw.ccdid,
@@ -551,7 +554,9 @@ def run_night(
                         QuadrantOutcome,
                         product_dir,
                     )
-                    if state is not None and (reference is None or state.difference is not None):
+                    # A finished quadrant stays finished: a reference built after it (at the end
+                    # of its own night) serves later nights, not this one.
+                    if state is not None:
                         outcomes[expid].append(state)
                         pending[expid] -= 1
                         continue

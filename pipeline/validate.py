@@ -18,9 +18,16 @@ from scipy.spatial import cKDTree
 
 from skyvault.pipeline.manifest import ScienceImageMeta, read_manifest
 from skyvault.pipeline.process import maskbits
+from skyvault.pipeline.process.photometry import (
+    INFO_ASTROMETRY_FAILED,
+    INFO_ASTROMETRY_POOR,
+    INFO_FEW_ASTROMETRIC_MATCHES,
+    INFO_FEW_CALIBRATORS,
+    INFO_ZEROPOINT_FAILED,
+)
 from skyvault.pipeline.process.wcs import TanSip
 from skyvault.pipeline.psfmodel import moffat_pixels
-from skyvault.pipeline.skygeom import unit_vectors
+from skyvault.pipeline.skygeom import separation_arcsec, unit_vectors
 
 ARCSEC = 1.0 / 3600.0
 
@@ -82,6 +89,8 @@ class ValidationReport:
     saturated_flagged: int = 0
     flagged_saturated_but_faint: int = 0
     asteroid_images: int = 0
+    asteroid_measurable: int = 0
+    """Images where the asteroid is above the limit, unsaturated, and the astrometry sound."""
     asteroid_detected: int = 0
     asteroid_offsets: list[float] = field(default_factory=list)
     """arcsec, predicted minus detected, for asteroids bright enough to detect."""
@@ -110,10 +119,13 @@ class ValidationReport:
             "saturated_expected": self.saturated_expected,
             "saturated_flagged": self.saturated_flagged,
             "asteroid_images": self.asteroid_images,
+            "asteroid_measurable": self.asteroid_measurable,
             "asteroid_detected": self.asteroid_detected,
+            "asteroid_offset_max_arcsec": max(self.asteroid_offsets, default=None),
         }
 
 
+ASTROMETRY_UNRELIABLE = INFO_ASTROMETRY_FAILED | INFO_ASTROMETRY_POOR | INFO_FEW_ASTROMETRIC_MATCHES
 COMPLETENESS_OFFSETS = (-2.0, -1.5, -1.0, -0.5, 0.0)
 
 
@@ -166,7 +178,8 @@ def _validate_image(
     exposure = truth.exposures[science.expid]
     mjd = exposure["mjd_mid"]
     band = science.filtercode
-    if science.magzp > 0:
+    unreliable = INFO_FEW_CALIBRATORS | INFO_ZEROPOINT_FAILED | INFO_ASTROMETRY_FAILED
+    if science.magzp > 0 and not science.infobits & unreliable:
         report.zero_point_errors.append(science.magzp - exposure["magzp"])
     with fits.open(product_dir / science.files["psfcat"]) as hdul:
         catalog = hdul[1].data
@@ -207,20 +220,15 @@ def _validate_image(
 
     # Completeness of isolated stars relative to this image's limiting magnitude.
     if science.maglimit > 0 and len(stars):
-        neighbours = star_tree.query_ball_point(
-            unit_vectors(stars["ra"], stars["dec"]), _chord(5.0)
-        )
         all_mags = truth.star_mags(band, mjd)
-        isolated = np.array(
-            [
-                all(
-                    all_mags[j] > mags[k] + 1.0
-                    for j in group
-                    if truth.stars["id"][j] != stars["id"][k]
-                )
-                for k, group in enumerate(neighbours)
-            ]
+        _, index_n = star_tree.query(
+            unit_vectors(stars["ra"], stars["dec"]), k=8, distance_upper_bound=_chord(5.0)
         )
+        present = index_n < len(truth.stars)
+        safe = np.where(present, index_n, 0)
+        is_self = truth.stars["id"][safe] == stars["id"][:, None]
+        brighter = present & ~is_self & (all_mags[safe] <= mags[:, None] + 1.0)
+        isolated = ~brighter.any(axis=1)
         instrument = truth.instrument.get((science.ccdid, science.qid), {})
         bad_columns = np.array(
             instrument.get("dead_columns", []) + instrument.get("hot_columns", [])
@@ -238,30 +246,48 @@ def _validate_image(
                 total + int(in_bin.sum()),
             )
 
-    # Detections on bad columns that correspond to no real object.
+    # Detections on bad columns that correspond to no real object (judged by sky position, so
+    # only where the astrometry succeeded).
     instrument = truth.instrument.get((science.ccdid, science.qid), {})
     columns = instrument.get("dead_columns", []) + instrument.get("hot_columns", [])
-    if columns and len(catalog):
+    if columns and len(catalog) and not science.infobits & ASTROMETRY_UNRELIABLE:
         x0 = catalog["x"] - 1.0
         on_column = np.min(np.abs(x0[:, None] - np.array(columns)[None, :]), axis=1) <= 1.0
+        # At the image edge the light of stars just outside comes in; those detections are
+        # flagged as edge sources and are not the column's doing.
+        on_column &= (catalog["flags"] & maskbits.FLAG_EDGE) == 0
         report.bad_column_detections += int(on_column.sum())
         if on_column.any():
             distance_any, _ = anything_tree.query(
                 unit_vectors(catalog["ra"][on_column], catalog["dec"][on_column])
             )
             real = np.degrees(2 * np.arcsin(np.clip(distance_any / 2, 0, 1))) * 3600 < 3.0
+            # Moving objects are real too (they are not in the static catalogs).
+            moving = truth.asteroids[truth.asteroids["expid"] == science.expid]
+            for row in moving:
+                real |= (
+                    separation_arcsec(
+                        catalog["ra"][on_column], catalog["dec"][on_column], row["ra"], row["dec"]
+                    )
+                    < 3.0
+                )
             report.spurious_on_bad_columns += int((~real).sum())
 
-    # Saturation: stars whose peak pixel must exceed the saturation level are flagged.
+    # Saturation: stars whose brightest pixel exceeds the saturation level wherever the star
+    # falls within its pixel (the least favourable place is a pixel corner) must be flagged.
     fwhm, beta = float(header["PSFFWHM"]), float(header["PSFBETA"])
-    peak_fraction = float(moffat_pixels(np.array(0.0), np.array(0.0), fwhm, beta))
+    corner_fraction = float(moffat_pixels(np.array(0.5), np.array(0.5), fwhm, beta))
+    centre_fraction = float(moffat_pixels(np.array(0.0), np.array(0.0), fwhm, beta))
     flux = 10 ** (-0.4 * (mags - exposure["magzp"]))
-    expected = flux * peak_fraction + float(header["SKYMED"]) > 1.2 * science.saturate
+    sky_level = float(header["SKYMED"])
+    expected = flux * corner_fraction + sky_level > 1.1 * science.saturate
     report.saturated_expected += int((expected & found).sum())
     if len(catalog):
         flagged = (catalog["flags"][which] & maskbits.FLAG_SATURATED) != 0
         report.saturated_flagged += int((expected & found & flagged).sum())
-        faint = found & (flux * peak_fraction < 0.3 * science.saturate) & flagged
+        faint = found & (flux * centre_fraction + sky_level < 0.5 * science.saturate) & flagged
+        # Only when the flagged detection is this faint star's own, not a saturated neighbour's.
+        faint &= np.abs(catalog["mag"][which] - mags) < 0.3
         report.flagged_saturated_but_faint += int(faint.sum())
 
     # Asteroids the simulator put on this image.
@@ -272,8 +298,13 @@ def _validate_image(
     ]
     for row in rows:
         report.asteroid_images += 1
-        if row["mag"] > science.maglimit - 0.5:
+        if science.infobits & ASTROMETRY_UNRELIABLE:
             continue
+        # Judged where a centroid means something: detectable and unsaturated.
+        peak = 10 ** (-0.4 * (row["mag"] - exposure["magzp"])) * centre_fraction + sky_level
+        if row["mag"] > science.maglimit - 0.5 or peak > 0.8 * science.saturate:
+            continue
+        report.asteroid_measurable += 1
         distance_a, _ = nearest(np.array([row["ra"]]), np.array([row["dec"]]), 3.0)
         if np.isfinite(distance_a[0]):
             report.asteroid_detected += 1

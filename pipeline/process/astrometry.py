@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 
 from skyvault.pipeline.camera import CameraGeometry
 from skyvault.pipeline.process.wcs import TanSip, fit_tan_sip
-from skyvault.pipeline.skygeom import Optics, Pointing, tan_project
+from skyvault.pipeline.skygeom import Optics, Pointing, tan_deproject, tan_project
 
 MAX_OFFSET_ARCSEC = 150.0
 VOTE_BIN_PIXELS = 3.0
@@ -108,6 +108,42 @@ def sip_order_for(nmatch: int) -> int:
     return 3
 
 
+def fit_similarity(
+    x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec: np.ndarray, guess: TanSip
+) -> TanSip:
+    """Shift, rotation and scale of the nominal solution (4 parameters; a shift alone for a
+    single star): what a sparse field with two or three reference stars can support."""
+    xi, eta = tan_project(ra, dec, *guess.crval)
+    u, v = x - guess.crpix[0], y - guess.crpix[1]
+    p = guess.cd[0, 0] * u + guess.cd[0, 1] * v
+    q = guess.cd[1, 0] * u + guess.cd[1, 1] * v
+    if x.size >= 2:
+        design = np.zeros((2 * x.size, 4))
+        design[0::2] = np.column_stack([p, -q, np.ones_like(p), np.zeros_like(p)])
+        design[1::2] = np.column_stack([q, p, np.zeros_like(p), np.ones_like(p)])
+        values = np.empty(2 * x.size)
+        values[0::2], values[1::2] = xi, eta
+        (a, b, c, d), *_ = np.linalg.lstsq(design, values, rcond=None)
+    else:
+        a, b, c, d = 1.0, 0.0, float(np.mean(xi - p)), float(np.mean(eta - q))
+    cd = np.array([[a, -b], [b, a]]) @ guess.cd
+    ra0, dec0 = tan_deproject(np.array(c), np.array(d), *guess.crval)
+    return TanSip(crval=(float(ra0), float(dec0)), crpix=guess.crpix, cd=cd)
+
+
+def _fit(x, y, ra, dec, crpix, solution: TanSip, guess: TanSip, order: int) -> TanSip:
+    if order == 0:
+        return fit_similarity(x, y, ra, dec, guess)
+    return fit_tan_sip(x, y, ra, dec, crpix, solution.crval, order)
+
+
+def order_for(nmatch: int, max_order: int) -> int:
+    """0 (similarity) below 4 matches, linear below 12, then SIP as the matches allow."""
+    if nmatch < 4:
+        return 0
+    return min(max_order, sip_order_for(nmatch))
+
+
 def solve(
     x: np.ndarray,
     y: np.ndarray,
@@ -123,10 +159,12 @@ def solve(
     """Fit TAN-SIP to detections at FITS pixel positions (x, y) with the reference stars.
 
     ``usable`` selects detections fit for astrometry (unsaturated, unflagged, point-like).
+    Sparse fields get the solution their stars can support: SIP with many matches, linear
+    with a few, a similarity transform of the nominal solution with two or three.
     """
     ny, nx = shape
     det = np.flatnonzero(usable)
-    if det.size < 4:
+    if det.size < 2:
         raise AstrometryError(f"{det.size} usable detections")
     det = det[np.argsort(-flux[det])]
     rx, ry = guess.world_to_pixel(ref_ra, ref_dec)
@@ -140,46 +178,50 @@ def solve(
     dx, dy, votes = _vote_offset(
         x[bright_det], y[bright_det], rx[bright_ref], ry[bright_ref], reach
     )
-    if votes < 3:
+    # Two coinciding pairs are already unlikely by chance in the 3-pixel bins; the final fit
+    # must then also leave every match within an arcsecond.
+    if votes < 2:
         raise AstrometryError(f"no consistent offset ({votes} votes)")
 
-    # Round 1: shift, match generously, fit a linear solution.
     crpix = guess.crpix
     match_d, match_r = _match(x[det] + dx, y[det] + dy, rx[ref], ry[ref], 4.0)
-    if match_d.size < 4:
+    if match_d.size < 2:
         raise AstrometryError(f"{match_d.size} matches after the offset")
-    solution = fit_tan_sip(
+    order = min(order_for(match_d.size, max_order), 1)
+    solution = _fit(
         x[det][match_d],
         y[det][match_d],
         ref_ra[ref][match_r],
         ref_dec[ref][match_r],
         crpix,
-        guess.crval,
-        1,
+        guess,
+        guess,
+        order,
     )
-    order = 1
     for radius_arcsec in (2.5, 1.5, 1.0):
         rx2, ry2 = solution.world_to_pixel(ref_ra[ref], ref_dec[ref])
         match_d, match_r = _match(x[det], y[det], rx2, ry2, radius_arcsec / scale)
-        if match_d.size < 4:
+        if match_d.size < 2:
             raise AstrometryError(f"{match_d.size} matches within {radius_arcsec} arcsec")
-        order = min(max_order, sip_order_for(match_d.size))
+        order = order_for(match_d.size, max_order)
         mx, my = x[det][match_d], y[det][match_d]
         mra, mdec = ref_ra[ref][match_r], ref_dec[ref][match_r]
         keep = np.ones(match_d.size, dtype=bool)
         for _ in range(3):
-            solution = fit_tan_sip(
-                mx[keep], my[keep], mra[keep], mdec[keep], crpix, solution.crval, order
+            solution = _fit(
+                mx[keep], my[keep], mra[keep], mdec[keep], crpix, solution, guess, order
             )
             residual = _residuals(solution, mx, my, mra, mdec)
             total = np.hypot(*residual)
             sigma = 1.4826 * np.median(total[keep]) + 1e-6
             new_keep = total < max(3.0 * sigma, 0.05)
-            if new_keep.sum() < 4 or np.array_equal(new_keep, keep):
+            if new_keep.sum() < max(2, keep.sum() // 2) or np.array_equal(new_keep, keep):
                 break
             keep = new_keep
-    solution.fit_inverse(shape)
     residual = _residuals(solution, mx[keep], my[keep], mra[keep], mdec[keep])
+    if keep.sum() < 4 and np.max(np.hypot(*residual)) > 1.0:
+        raise AstrometryError(f"{int(keep.sum())} matches that do not agree")
+    solution.fit_inverse(shape)
     rms_ra = float(np.sqrt(np.mean(residual[0] ** 2)))
     rms_dec = float(np.sqrt(np.mean(residual[1] ** 2)))
     return AstrometricSolution(

@@ -106,6 +106,22 @@ def fit_kernel(
     return kernel, float(coefficients[-1])
 
 
+def noise_correlation(
+    image: np.ndarray, bad: np.ndarray, rms: np.ndarray, kernel: np.ndarray
+) -> float:
+    """How much more a kernel-weighted sum fluctuates than independent pixels of the given rms
+    would make it: the robust spread of the filtered image over its expected spread."""
+    filled = np.where(bad, 0.0, image)
+    filtered = fftconvolve(filled, kernel, mode="same")
+    good = ~ndimage.binary_dilation(bad, iterations=kernel.shape[0] // 2 + 1)
+    if good.sum() < 1000:
+        return 1.0
+    values = filtered[good]
+    spread = 1.4826 * np.median(np.abs(values - np.median(values)))
+    expected = float(np.median(rms[good])) * np.sqrt(np.sum(kernel**2))
+    return float(np.clip(spread / max(expected, 1e-12), 1.0, 5.0))
+
+
 def _read(path: Path):
     with fits.open(path, memmap=False) as hdul:
         return hdul[0].data.astype(np.float32), hdul[0].header, hdul
@@ -170,21 +186,23 @@ def make_difference(
     timings["convolve"] = time.process_time() - clock
 
     diff_bkg = measure_background(difference, diff_bad)
-    noise = float(diff_bkg.global_rms)
-    diff_mask = np.zeros(shape, dtype=np.uint16)
-    diff_mask[diff_bad] |= maskbits.NAN
     kernel_psf = psf_kernel(out_psf.fwhm, out_psf.beta)
+    correlation = noise_correlation(difference - diff_bkg.level, diff_bad, diff_bkg.rms, kernel_psf)
+    # Resampling and convolution correlate the noise: a PSF-sized sum fluctuates more than the
+    # per-pixel rms says. Detection thresholds and flux errors use the measured factor.
+    rms_map = diff_bkg.rms * correlation
+    noise = float(diff_bkg.global_rms) * correlation
     rows = []
     for sign in (1.0, -1.0):
         signed = np.where(diff_bad, 0.0, sign * (difference - diff_bkg.level)).astype(np.float32)
         objects, _ = detect(
-            signed, np.where(diff_bad, 1e6, diff_bkg.rms), DETECT_SIGMA, kernel_psf, minarea=3
+            signed, np.where(diff_bad, 1e6, rms_map), DETECT_SIGMA, kernel_psf, minarea=3
         )
         if len(objects) == 0:
             continue
         fit = fit_sources(
             signed,
-            diff_bkg.rms.astype(np.float64) ** 2,
+            rms_map.astype(np.float64) ** 2,
             diff_bad,
             objects["x"].astype(float),
             objects["y"].astype(float),
@@ -242,7 +260,8 @@ def make_difference(
         ("RCID", science.rcid, ""),
         ("MAGZP", magzp, "zero point of the difference"),
         ("MAGLIM", maglimit if np.isfinite(maglimit) else None, "5-sigma limit of the difference"),
-        ("SKYRMS", noise, "rms of the difference, DN"),
+        ("SKYRMS", noise, "rms of the difference, DN (corrected for correlation)"),
+        ("NOISECOR", correlation, "noise correlation factor applied"),
         ("PSFFWHM", out_psf.fwhm, "PSF of the difference, pixels"),
         ("PSFBETA", out_psf.beta, ""),
         ("KERNCONV", "reference" if convolve_reference else "science", "image convolved"),

@@ -14,6 +14,11 @@ import numpy as np
 
 MIN_SNR = 20.0
 CLIP_SIGMA = 3.0
+ZP_FLOOR = 0.005
+MIN_CALIBRATORS = 8
+"""Below this many calibrators a zero point is flagged (infobits 8): its error can reach a few
+hundredths of a magnitude."""
+"""mag: the scatter of bright, isolated calibrators about the zero point in simulated crowding."""
 
 # infobits: quality flags of a science image (0 means nothing to report).
 INFO_ASTROMETRY_FAILED = 1 << 0
@@ -21,6 +26,7 @@ INFO_ASTROMETRY_POOR = 1 << 1
 """Astrometric rms above 0.5 arcsec."""
 INFO_FEW_ASTROMETRIC_MATCHES = 1 << 2
 INFO_FEW_CALIBRATORS = 1 << 3
+"""Fewer than MIN_CALIBRATORS stars behind the zero point."""
 INFO_ZEROPOINT_SCATTER = 1 << 4
 """Zero-point rms above 0.1 mag."""
 INFO_BAD_SEEING = 1 << 5
@@ -60,8 +66,8 @@ def zero_point(flux: np.ndarray, fluxerr: np.ndarray, ref_mag: np.ndarray) -> Ze
         keep = new_keep
     chosen = offsets[keep]
     errors = 1.0857 * fluxerr[good][keep] / flux[good][keep]
-    # A floor of 0.02 mag: bright stars are not better calibrators than crowding lets them be.
-    weights = 1.0 / (errors**2 + 0.02**2)
+    # Bright stars are not better calibrators than crowding by unseen neighbours lets them be.
+    weights = 1.0 / (errors**2 + ZP_FLOOR**2)
     magzp = float(np.sum(weights * chosen) / np.sum(weights))
     rms = float(np.std(chosen)) if chosen.size > 1 else 0.0
     return ZeroPoint(

@@ -61,6 +61,16 @@ class PsfFit:
     converged: np.ndarray
 
 
+SYSTEMATIC_FRACTION = 0.01
+"""Fractional error added to every model pixel: flat-field noise and the limits of the model
+dominate the Poisson noise of bright stars, which would otherwise steer every fit."""
+
+
+def _variance(sky_var, model: np.ndarray, gain: float) -> np.ndarray:
+    source = np.maximum(model, 0)
+    return sky_var + source / gain + (SYSTEMATIC_FRACTION * source) ** 2
+
+
 def _stamps(image: np.ndarray, x: np.ndarray, y: np.ndarray, radius: int):
     offsets = np.arange(-radius, radius + 1)
     ix, iy = np.rint(x).astype(int), np.rint(y).astype(int)
@@ -113,9 +123,7 @@ def fit_sources(
             model, dmx, dmy = moffat_pixels_derivatives(dx, dy, psf.fwhm, psf.beta)
         else:
             model = moffat_pixels(dx, dy, psf.fwhm, psf.beta)
-        weight = np.where(
-            usable, 1.0 / (sky_var + np.maximum(flux[:, None, None] * model, 0) / gain), 0.0
-        )
+        weight = np.where(usable, 1.0 / _variance(sky_var, flux[:, None, None] * model, gain), 0.0)
         if not fit_position:
             break
         residual = data - flux[:, None, None] * model
@@ -147,9 +155,7 @@ def fit_sources(
     # Final linear flux at the fitted position: the optimal (inverse-variance) estimator.
     dx, dy = px - x0[:, None, None], py - y0[:, None, None]
     model = moffat_pixels(dx, dy, psf.fwhm, psf.beta)
-    weight = np.where(
-        usable, 1.0 / (sky_var + np.maximum(flux[:, None, None] * model, 0) / gain), 0.0
-    )
+    weight = np.where(usable, 1.0 / _variance(sky_var, flux[:, None, None] * model, gain), 0.0)
     wpp = np.sum(weight * model**2, axis=(1, 2))
     flux = np.where(wpp > 0, np.sum(weight * model * data, axis=(1, 2)) / np.maximum(wpp, 1e-30), 0)
     fluxerr = np.where(wpp > 0, 1 / np.sqrt(np.maximum(wpp, 1e-30)), np.inf)
@@ -250,27 +256,45 @@ def measure_psf(
     gain: float,
     fwhm_guess: float,
 ) -> Psf:
-    """FWHM and beta minimising the total chi-square of PSF fits to the given stars."""
+    """FWHM and beta minimising the total chi-square of PSF fits to the given stars.
+
+    Two rounds: a compact galaxy or an unresolved pair among the stars fits badly whatever
+    the PSF, and left in it drags FWHM and beta (which trade against each other) off; stars
+    fitting far worse than the median at the first solution are dropped for the second.
+    """
     if x.size < 3:
         raise PsfError(f"{x.size} PSF stars; at least 3 are needed")
+    chosen = np.arange(x.size)
+    start = np.array([fwhm_guess, 3.0])
+    for _ in range(2):
+        best = _fit_shape(image, variance_sky, bad, x[chosen], y[chosen], gain, start)
+        fit = fit_sources(
+            image, variance_sky, bad, x, y, Psf(*best, x.size), gain, 3, radius_fwhm=2.5
+        )
+        typical = float(np.median(fit.chi[chosen]))
+        keep = np.flatnonzero(fit.chi < 3.0 * max(typical, 1.0))
+        if keep.size < 3 or np.array_equal(keep, chosen):
+            break
+        chosen, start = keep, best
+    return Psf(float(best[0]), float(best[1]), int(chosen.size))
 
+
+def _fit_shape(image, variance_sky, bad, x, y, gain, start) -> np.ndarray:
     def cost(parameters: np.ndarray) -> float:
         fwhm, beta = parameters
         if not (0.8 < fwhm < 15 and 1.5 < beta < 8):
             return 1e30
-        # Stamps out to 4 FWHM: the wings are what tell beta from FWHM, and the flux scale
-        # of every PSF fit depends on getting beta right.
+        # Stamps out to 2.5 FWHM: the wings tell beta from FWHM, and the flux scale of every
+        # PSF fit depends on getting beta right.
         fit = fit_sources(
             image, variance_sky, bad, x, y, Psf(fwhm, beta, x.size), gain, 3, radius_fwhm=2.5
         )
         return float(np.sum(np.clip(fit.chi, 0, 1e4)))
 
-    start = np.array([fwhm_guess, 3.0])
     best = minimize(
         cost,
         start,
         method="Nelder-Mead",
         options={"xatol": 0.01, "fatol": 1e-3 * max(cost(start), 1.0), "maxiter": 80},
     )
-    fwhm, beta = best.x
-    return Psf(float(fwhm), float(beta), int(x.size))
+    return best.x

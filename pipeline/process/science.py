@@ -172,8 +172,11 @@ def measure_image(
         psf = Psf(fwhm_guess, 3.0, 0)
         psf_default = True
         infobits |= photometry.INFO_PSF_DEFAULT
+    # Filled-in pixels carry no noise of their own (neighbouring bad columns even share one
+    # good column's): the matched filter must not count them as independent measurements.
+    detection_rms = np.where(unusable_not_saturated, background.rms * 30.0, background.rms)
     objects, segmap = detect(
-        subtracted, background.rms, DETECT_THRESHOLD, psf_kernel(psf.fwhm, psf.beta)
+        subtracted, detection_rms, DETECT_THRESHOLD, psf_kernel(psf.fwhm, psf.beta)
     )
     aper = aperture_photometry(
         subtracted, background.rms, background.level, objects, segmap, mask, gain, psf.fwhm
@@ -202,6 +205,13 @@ def measure_image(
     flags[(aper.sep_flags & 1) != 0] |= maskbits.FLAG_BLENDED
     flags[~fit.converged] |= maskbits.FLAG_FIT_FAILED
     snr = np.where(np.isfinite(fit.fluxerr) & (fit.fluxerr > 0), fit.flux / fit.fluxerr, 0.0)
+    # The deblender can split a bright star where a filled-in bad column crosses its wing;
+    # such a fragment sits on the column, is blended, and no point source fits it.
+    fragment = bad_core & ((flags & maskbits.FLAG_BLENDED) != 0) & (fit.chi > 10)
+    if fragment.any():
+        keep = ~fragment
+        fit, aper = _subset(fit, keep), _subset(aper, keep)
+        flags, snr = flags[keep], snr[keep]
     apcor, n_apcor = aperture_correction(subtracted, unusable, fit, flags, snr, psf)
     fit.flux = fit.flux * apcor
     fit.fluxerr = fit.fluxerr * apcor
@@ -257,7 +267,7 @@ def measure_image(
             zp = photometry.zero_point(
                 fit.flux[matched], fit.fluxerr[matched], ref_mag[nearest[matched]]
             )
-            if zp.ncal < 5:
+            if zp.ncal < photometry.MIN_CALIBRATORS:
                 infobits |= photometry.INFO_FEW_CALIBRATORS
             if zp.magzprms > 0.1:
                 infobits |= photometry.INFO_ZEROPOINT_SCATTER
@@ -374,7 +384,7 @@ def _isolated_in_catalog(tree, ref_mag, nearest, matched, radius: float) -> np.n
 
 
 APCOR_RADIUS_FWHM = 3.0
-APCOR_MIN_STARS = 8
+APCOR_MIN_STARS = 5
 
 
 def aperture_correction(
@@ -424,6 +434,15 @@ def aperture_correction(
     if abs(median - 1.0) < 3 * spread:
         return 1.0, int(ratio.size)
     return float(np.clip(median, 0.8, 1.25)), int(ratio.size)
+
+
+def _subset(record, keep: np.ndarray):
+    """A copy of a dataclass of per-source arrays with only the ``keep`` sources."""
+    values = {}
+    for name, value in vars(record).items():
+        is_per_source = isinstance(value, np.ndarray) and value.shape[:1] == keep.shape
+        values[name] = value[keep] if is_per_source else value
+    return type(record)(**values)
 
 
 def _offsets(radius: float):

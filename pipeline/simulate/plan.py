@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from skyvault.pipeline.camera import CameraGeometry
-from skyvault.pipeline.naming import FILTERS, datetime_to_jd, nid_of
+from skyvault.pipeline.naming import datetime_to_jd, nid_of
 from skyvault.pipeline.simulate import site
 from skyvault.pipeline.skygeom import Optics, Pointing
 
@@ -116,6 +116,7 @@ class PlanConfig:
     max_asteroids: int = 4
     bias_frames: int = 5
     flat_frames: int = 5
+    flat_filters: tuple[str, ...] = ("zg", "zr", "zi")
     survey_field_ids: tuple[int, ...] = ()
     """Fields to survey; empty means chosen from the night's sidereal time (see below)."""
     survey_latitude: float = 12.0
@@ -228,7 +229,7 @@ def plan_night(
     for k in range(config.bias_frames):
         calibrations.append((afternoon + k * 40 / 86400, "bias", "bi"))
     t = afternoon + 0.25 / 24
-    for filtercode in FILTERS:
+    for filtercode in config.flat_filters:
         for _ in range(config.flat_frames):
             calibrations.append((t, "flat", filtercode))
             t += 50 / 86400

@@ -222,19 +222,19 @@ def insert(connection: psycopg.Connection) -> None:
                 for row in rows:
                     copy.write_row(row)
     _insert(connection, "solar_system_objects", [
-        {"designation": "1", "name": "Ceres", "number": 1, "orbit_type": "asteroid",
+        {"designation": "tap-1", "name": "Ceres", "number": 1, "orbit_type": "asteroid",
          "epoch_mjd": 60600.0, "a": 2.7666, "q": 2.5468, "e": 0.0795, "incl": 10.588,
          "node": 80.25, "peri": 73.30, "mean_anomaly": 145.8, "h": 3.34, "g": 0.12,
          "uncertainty": 0, "source": "tap-test"},
-        {"designation": "99942", "name": "Apophis", "number": 99942, "orbit_type": "asteroid",
+        {"designation": "tap-99942", "name": "Apophis", "number": 99942, "orbit_type": "asteroid",
          "epoch_mjd": 60600.0, "a": 0.9224, "q": 0.7461, "e": 0.1911, "incl": 3.34,
          "node": 203.96, "peri": 126.6, "mean_anomaly": 142.9, "h": 19.09, "g": 0.24,
          "uncertainty": 0, "source": "tap-test"},
-        {"designation": "433", "name": "Eros", "number": 433, "orbit_type": "asteroid",
+        {"designation": "tap-433", "name": "Eros", "number": 433, "orbit_type": "asteroid",
          "epoch_mjd": 60600.0, "a": 1.458, "q": 1.133, "e": 0.2229, "incl": 10.83,
          "node": 304.3, "peri": 178.9, "mean_anomaly": 310.5, "h": 10.39, "g": 0.46,
          "uncertainty": 0, "source": "tap-test"},
-        {"designation": "1P", "name": "Halley", "number": None, "orbit_type": "comet",
+        {"designation": "tap-1P", "name": "Halley", "number": None, "orbit_type": "comet",
          "epoch_mjd": 46480.0, "a": 17.83, "q": 0.586, "e": 0.9671, "incl": 162.26,
          "node": 58.42, "peri": 111.33, "mean_anomaly": None, "tp_mjd": 46470.9,
          "h": None, "g": None, "uncertainty": None, "source": "tap-test"},

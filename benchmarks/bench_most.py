@@ -326,9 +326,14 @@ def throwaway_cluster(home: Path | None):
     base = home or Path(tempfile.mkdtemp(prefix="skyvault-bench-most-", dir="/tmp"))
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o755)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    settings = base / "pgdata" / "skyvault.conf"
+    if settings.exists():  # a kept cluster listens where it was made to
+        port = int(next(line.split("=")[1] for line in settings.read_text().splitlines()
+                        if line.startswith("port ")))
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
     cluster = EmbeddedCluster(base / "pgdata", base / "run", port)
     cluster.start()
     return cluster, base

@@ -48,7 +48,7 @@ from skyvault.sso.most_request import (
     requested_format,
 )
 from skyvault.sso.orbits import Orbit, OrbitError
-from skyvault.sso.planets import DE440_FIRST_MJD, DE440_LAST_MJD, EphemerisRangeError
+from skyvault.sso.planets import DE440_LAST_MJD, EphemerisRangeError
 from skyvault.sso.regions import RegionImage, ds9_regions
 from skyvault.sso.search_db import (
     AmbiguousObjectError,
@@ -63,6 +63,7 @@ from skyvault.sso.search_db import (
     search_images,
 )
 from skyvault.sso.skyplot import PlotImage, sky_plot_svg
+from skyvault.sso.timescales import TimeRangeError
 from skyvault.vo.cutout import CutoutError, PixelBox, open_image
 from skyvault.vo.preview import render_png
 from skyvault.vo.publisher_did import COLLECTIONS, ImageKey, publisher_did
@@ -131,12 +132,18 @@ def _orbit(connection, most: MostRequest) -> Orbit:
     return target.orbit
 
 
+COVERAGE_FIRST_MJD = 36934.0
+"""1960-01-01: UTC has no leap-second table before it (sso.timescales)."""
+COVERAGE_LAST_MJD = DE440_LAST_MJD - 1.0
+"""The end of JPL DE440 (January 2650), less a day for light time."""
+
+
 def _check_coverage(most: MostRequest) -> None:
     for name, value in (("obs_begin", most.begin_mjd), ("obs_end", most.end_mjd)):
-        if value is not None and not DE440_FIRST_MJD + 1 <= value <= DE440_LAST_MJD - 1:
+        if value is not None and not COVERAGE_FIRST_MJD <= value <= COVERAGE_LAST_MJD:
             raise SearchFailure(
-                f"{name} {iso(mjd_to_datetime(value))[:10]} is outside the ephemeris coverage: "
-                "the planetary ephemeris (JPL DE440) spans the years 1550 to 2650", 400)
+                f"{name} {iso(mjd_to_datetime(value))[:10]} is outside the ephemeris coverage:"
+                " from 1960 (UTC with leap seconds) to 2650 (the end of JPL DE440)", 400)
 
 
 class Outcome:
@@ -189,7 +196,7 @@ def _failure(error: Exception) -> SearchFailure:
         return SearchFailure(str(error), 404)
     if isinstance(error, OrbitError):
         return SearchFailure(f"orbit: {error}", 400)
-    if isinstance(error, EphemerisRangeError):
+    if isinstance(error, EphemerisRangeError | TimeRangeError):
         return SearchFailure(f"time range outside the ephemeris coverage: {error}", 400)
     if isinstance(error, RequestError | SearchRequestError | AmbiguousObjectError):
         return SearchFailure(str(error), 400)

@@ -65,7 +65,8 @@ def search(designation: str, begin: str | None, end: str | None) -> None:
     from skyvault.sso.search_db import SearchCriteria, find_orbit, search_images
 
     try:
-        criteria = SearchCriteria(parse_time(begin, "begin"), parse_time(end, "end"))
+        criteria = SearchCriteria(parse_time(begin, "begin"),
+                                  parse_time(end, "end", end_of_day=True))
         with database().reading() as connection:
             orbit = find_orbit(connection, designation)
             result = search_images(connection, orbit, criteria)

@@ -109,8 +109,10 @@ def resolve_did(connection: psycopg.Connection, text: str) -> Resolved | None:
     return Resolved(SkyPosition(image.s_ra, image.s_dec), f"centre of {key.did}")
 
 
-_ORBIT_COLUMNS = ("designation, name, number, orbit_type, epoch_mjd, a, q, e, incl, node, peri,"
-                  " mean_anomaly, tp_mjd, h, g, source")
+def _orbit_columns() -> str:
+    from skyvault.sso.orbit_rows import COLUMNS
+
+    return ", ".join(COLUMNS)
 
 
 def find_solar_system_object(connection: psycopg.Connection, text: str) -> tuple | None:
@@ -124,7 +126,7 @@ def find_solar_system_object(connection: psycopg.Connection, text: str) -> tuple
             candidates.add(numbered.group("name").strip())
     lowered = [c.lower() for c in candidates]
     return connection.execute(
-        f"SELECT {_ORBIT_COLUMNS} FROM survey.solar_system_objects"
+        f"SELECT {_orbit_columns()} FROM survey.solar_system_objects"
         " WHERE lower(designation) = ANY(%s) OR lower(name) = ANY(%s) OR number = %s"
         " ORDER BY (number = %s) DESC NULLS LAST, designation LIMIT 1",
         (lowered, lowered, number, number)).fetchone()
@@ -139,15 +141,11 @@ def _label(row: tuple) -> str:
 
 def position_of_orbit(row: tuple, mjd_utc: float) -> SkyPosition:
     """Astrometric position seen from Palomar at ``mjd_utc`` (the archive's sso package)."""
+    # The sso package's own row reader knows how comets and unnamed objects are stored.
     from skyvault.sso.ephemeris import predict
-    from skyvault.sso.orbits import Orbit
+    from skyvault.sso.orbit_rows import orbit_from_row
 
-    (designation, name, number, orbit_type, epoch, a, q, e, incl, node, peri, mean_anomaly,
-     tp, h, g, source) = row
-    orbit = Orbit(designation=designation, name=name, number=number, orbit_type=orbit_type,
-                  epoch_mjd_tdb=epoch, e=e, incl_deg=incl, node_deg=node, peri_deg=peri,
-                  a_au=a, mean_anomaly_deg=mean_anomaly, q_au=q, tp_mjd_tdb=tp, h=h, g=g,
-                  source=source or "")
+    orbit = orbit_from_row(row)
     ephemeris = predict(orbit, [mjd_utc])
     return SkyPosition(float(ephemeris.ra[0]) % 360.0, float(ephemeris.dec[0]))
 

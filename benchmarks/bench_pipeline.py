@@ -57,13 +57,23 @@ def simulate(work: Path, exposures: int, ccd: int) -> tuple[Path, float, int]:
 
     raw_dir = work / "raw"
     config = PlanConfig(
-        survey_fields=1, survey_visits=("zr",) * exposures, max_asteroids=0, bias_frames=3,
-        flat_frames=3, flat_filters=("zr",),
+        survey_fields=1,
+        survey_visits=("zr",) * exposures,
+        max_asteroids=0,
+        bias_frames=3,
+        flat_frames=3,
+        flat_filters=("zr",),
     )
     clock = time.perf_counter()
     summary = simulate_night(
-        dt.date(2026, 11, 20), raw_dir, seed=1, size="full", ccds=(ccd,), workers=1,
-        with_asteroids=False, plan_config=config,
+        dt.date(2026, 11, 20),
+        raw_dir,
+        seed=1,
+        size="full",
+        ccds=(ccd,),
+        workers=1,
+        with_asteroids=False,
+        plan_config=config,
     )
     return raw_dir, time.perf_counter() - clock, summary.exposures
 
@@ -102,17 +112,25 @@ def run(exposures: int, ccd: int, keep: Path | None) -> dict:
         calibration = []
         for qid in (1, 2, 3, 4):
             clock = _cpu()
-            make_calibration(CalibrationJob(str(products), night.isoformat(), ccd, qid, bias,
-                                            {"zr": flats}, (1,)))
+            make_calibration(
+                CalibrationJob(
+                    str(products), night.isoformat(), ccd, qid, bias, {"zr": flats}, (1,)
+                )
+            )
             calibration.append(_cpu() - clock)
 
         per_quadrant: list[dict[str, float]] = []
         metas = []
         for raw in science:
             for qid in (1, 2, 3, 4):
-                job = ScienceJob(str(products), raw.relative, qid, str(bias_path(night, ccd, qid)),
-                                 str(flat_path(night, "zr", ccd, qid)),
-                                 str(raw_dir / "refcat.fits"))
+                job = ScienceJob(
+                    str(products),
+                    raw.relative,
+                    qid,
+                    str(bias_path(night, ccd, qid)),
+                    str(flat_path(night, "zr", ccd, qid)),
+                    str(raw_dir / "refcat.fits"),
+                )
                 meta, timings = process_science(job)
                 per_quadrant.append(timings)
                 metas.append(meta)
@@ -120,13 +138,24 @@ def run(exposures: int, ccd: int, keep: Path | None) -> dict:
         references = []
         for qid in (1, 2, 3, 4):
             epochs = tuple(
-                ReferenceEpoch(m.expid, m.obsjd, m.exptime, m.programid, m.files["sciimg"],
-                               m.files["mskimg"])
-                for m in metas if m.qid == qid
+                ReferenceEpoch(
+                    m.expid, m.obsjd, m.exptime, m.programid, m.files["sciimg"], m.files["mskimg"]
+                )
+                for m in metas
+                if m.qid == qid
             )
             clock = _cpu()
-            reference = make_reference(ReferenceJob(str(products), metas[0].field, "zr", ccd, qid,
-                                                    epochs, str(raw_dir / "refcat.fits")))
+            reference = make_reference(
+                ReferenceJob(
+                    str(products),
+                    metas[0].field,
+                    "zr",
+                    ccd,
+                    qid,
+                    epochs,
+                    str(raw_dir / "refcat.fits"),
+                )
+            )
             references.append((_cpu() - clock, reference))
         clock = _cpu()
         last = metas[-1]
@@ -160,8 +189,8 @@ def report(figures: dict) -> str:
     lines = [
         f"Full-size quadrants (3072 x 3080), {figures['quadrants']} processed, "
         f"{figures['sources_per_quadrant']} sources per quadrant on average "
-        f"(median seeing {figures['seeing']:.2f}\", astrometric rms "
-        f"{figures['astrometric_rms']:.3f}\"). CPU seconds per quadrant per core:",
+        f'(median seeing {figures["seeing"]:.2f}", astrometric rms '
+        f'{figures["astrometric_rms"]:.3f}"). CPU seconds per quadrant per core:',
         "",
         "| step | s / quadrant / core | ratio to baseline |",
         "|---|---:|---:|",
@@ -212,8 +241,12 @@ def main() -> None:
     parser.add_argument("--exposures", type=int, default=2)
     parser.add_argument("--ccd", type=int, default=6)
     parser.add_argument("--keep", type=Path, default=None, help="Keep the data in this folder.")
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="Write the figures into this file's pipeline section.")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="Write the figures into this file's pipeline section.",
+    )
     parser.add_argument("--json", action="store_true", help="Print the raw figures as JSON too.")
     args = parser.parse_args()
     figures = run(args.exposures, args.ccd, args.keep)
@@ -223,8 +256,11 @@ def main() -> None:
         print(json.dumps(figures, indent=1))
     if args.markdown:
         command = ".venv/bin/python -m benchmarks.bench_pipeline"
-        update_markdown(args.markdown, f"Command: `{command} --markdown BENCHMARKS.md` "
-                        f"(measured {dt.date.today().isoformat()}).\n\n{body}")
+        update_markdown(
+            args.markdown,
+            f"Command: `{command} --markdown BENCHMARKS.md` "
+            f"(measured {dt.date.today().isoformat()}).\n\n{body}",
+        )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,11 @@ class MasterBias:
     nframes: int
 
     def noisy(self) -> np.ndarray:
-        typical = float(np.median(self.rms))
-        offset = np.abs(self.image - np.median(self.image))
-        return (self.rms > NOISY_FACTOR * typical) | (offset > 20 * max(typical, 0.5))
+        # Bias frames are integers a read noise of ~1.5 ADU apart: the floor keeps the
+        # quantisation from making a typical scatter of zero.
+        typical = max(float(np.median(self.rms[::4, ::4])), 0.5)
+        offset = np.abs(self.image - np.median(self.image[::4, ::4]))
+        return (self.rms > NOISY_FACTOR * typical) | (offset > 20 * typical)
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ class MasterFlat:
     nframes: int
 
 
-def _robust_rms(stack: np.ndarray) -> np.ndarray:
-    median = np.median(stack, axis=0)
-    return (1.4826 * np.median(np.abs(stack - median), axis=0)).astype(np.float32)
+def _pixel_scatter(stack: np.ndarray) -> np.ndarray:
+    """Standard deviation across frames (not a median-based estimate: with a few integer-valued
+    frames those are zero for most pixels)."""
+    return np.std(stack, axis=0, ddof=1).astype(np.float32)
 
 
 def combine_bias(frames: list[RawQuadrant]) -> MasterBias:
@@ -58,7 +61,7 @@ def combine_bias(frames: list[RawQuadrant]) -> MasterBias:
     stack = np.stack([f.data - f.overscan_level() for f in frames])
     return MasterBias(
         image=np.median(stack, axis=0).astype(np.float32),
-        rms=_robust_rms(stack),
+        rms=_pixel_scatter(stack),
         nframes=len(frames),
     )
 

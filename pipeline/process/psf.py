@@ -91,9 +91,9 @@ def fit_sources(
     y: np.ndarray,
     psf: Psf,
     gain: float,
-    iterations: int = 6,
+    iterations: int = 5,
     fit_position: bool = True,
-    radius_fwhm: float = 2.5,
+    radius_fwhm: float = 2.0,
 ) -> PsfFit:
     """PSF-fit flux (and position) of sources on a background-subtracted image.
 
@@ -210,7 +210,7 @@ def _refit_on_residual(
     """Refit each source on (image minus all models) plus its own first-pass model, stamp by
     stamp, so that neighbours are gone but the source itself is whole."""
     n = first.x.size
-    radius = max(3, int(np.ceil(2.5 * psf.fwhm)))
+    radius = max(3, int(np.ceil(2.0 * psf.fwhm)))
     px, py, pxc, pyc, inside = _stamps(residual_image, first.x, first.y, radius)
     own = moffat_pixels(
         px - first.x[:, None, None], py - first.y[:, None, None], psf.fwhm, psf.beta
@@ -239,7 +239,7 @@ def _refit_on_residual(
     ix, iy = np.rint(first.x).astype(int), np.rint(first.y).astype(int)
     local_x = first.x - ix + radius + ox
     local_y = first.y - iy + radius + oy
-    fit = fit_sources(mosaic, mosaic_var, mosaic_bad, local_x, local_y, psf, gain, iterations=3)
+    fit = fit_sources(mosaic, mosaic_var, mosaic_bad, local_x, local_y, psf, gain, iterations=2)
     fit.x = fit.x - ox - radius + ix
     fit.y = fit.y - oy - radius + iy
     fit.npix_bad = first.npix_bad

@@ -23,11 +23,15 @@ from skyvault.pipeline.simulate.night import (
     default_survey_fields,
     simulate_night,
 )
+from skyvault.pipeline.simulate.plan import PlanConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FIRST_NIGHT = dt.date(2026, 11, 20)
-DEMO_CCDS = (6, 7, 10, 11)
+DEMO_CCDS = (6, 7)
+"""Two CCDs (eight quadrants) keep the demo to a couple of minutes on two cores."""
+DEMO_PLAN = PlanConfig(max_asteroids=3)
+"""Two survey fields, and three of the known objects followed (2P/Encke, unsaturated, first)."""
 
 
 def demo_dates(first: dt.date, nights: int) -> list[dt.date]:
@@ -48,6 +52,7 @@ def make_demo_night(
     first_night: dt.date = DEFAULT_FIRST_NIGHT,
     dates: list[dt.date] | None = None,
     ccds: tuple[int, ...] = DEMO_CCDS,
+    plan_config: PlanConfig = DEMO_PLAN,
     workers: int | None = None,
     progress: bool = False,
 ) -> Path:
@@ -68,6 +73,7 @@ def make_demo_night(
                     ccds=ccds,
                     workers=workers,
                     fields=fields,
+                    plan_config=plan_config,
                 )
                 log.info("simulated %s: %d exposures", nightdate, summary.exposures)
             report: NightReport = run_night(

@@ -404,7 +404,7 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator:
         n_workers=workers or os.cpu_count() or 1,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     client = Client(cluster)

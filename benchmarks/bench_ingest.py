@@ -112,7 +112,8 @@ def _ingest(connection: psycopg.Connection, night: list[list[RecordBatch]], rows
     copying = _load(connection, night, None)
     started = time.perf_counter()
     steps: dict[str, float] = {}
-    seal(connection, "psf_sources", NID, cluster=clustered, timings=steps)
+    seal(connection, "psf_sources", NID, cluster=clustered, timings=steps,
+         connect=lambda: psycopg.connect(connection.info.dsn, autocommit=True))
     sealing = time.perf_counter() - started
     count = connection.execute("SELECT count(*) FROM survey.psf_sources").fetchone()[0]
     assert count == rows, (count, rows)

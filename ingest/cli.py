@@ -140,6 +140,8 @@ def seal_command(cluster: bool) -> None:
     from skyvault.db import database
     from skyvault.ingest.partitions import seal_all
 
-    with database().admin(autocommit=True) as connection:
-        sealed = seal_all(connection, cluster=cluster)
+    handle = database()
+    with handle.admin(autocommit=True) as connection:
+        sealed = seal_all(connection, cluster=cluster,
+                          connect=lambda: handle.admin(autocommit=True))
     click.echo(f"sealed {', '.join(sealed)}" if sealed else "nothing to seal")

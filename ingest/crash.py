@@ -21,6 +21,7 @@ POINTS = (
     "copy:mid",             # half of a catalog's COPY stream sent
     "commit:before",        # everything sent, COMMIT not yet issued
     "commit:after",         # group committed, nothing after it done
+    "seal:prebuilt",        # indexes built side by side and committed, table still loading
     "seal:indexed",         # loading partition indexed, not yet attached
     "seal:after",           # partition attached and committed
     "quarantine:copied",    # a bad file copied to quarantine, not yet recorded

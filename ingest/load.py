@@ -56,6 +56,9 @@ class GroupResult:
     bytes: int = 0
     rows: int = 0
     new_versions: int = 0
+    """Product rows written: first versions and reprocessed ones."""
+    reprocessed: int = 0
+    """Of those, new versions that supersede an archived product."""
     message: str = ""
     nights: set[int] = field(default_factory=set)
 
@@ -207,6 +210,7 @@ class _Transaction:
         release = self.release(product.release, after)
         if current is not None:
             self.supersede(product, current[0])
+            self.result.reprocessed += 1
         values = {**product.values, **refs, "proc_version": version, "is_current": 1,
                   "release_date": release.text}
         names = list(values)

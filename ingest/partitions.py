@@ -24,6 +24,8 @@ import dataclasses
 import re
 import time
 import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -170,26 +172,64 @@ def ensure_live(connection: psycopg.Connection, catalog: str, nid: int) -> None:
             _create_attached(connection, catalog, nid)
 
 
+Connect = Callable[[], psycopg.Connection]
+"""Opens another autocommit connection to the same database (for work side by side)."""
+
+INDEXES = {"q3c": "q3c_ang2ipix(ra, dec)", "pid": "pid"}
+
+
+def _create_index_sql(table: str, name: str, kind: str) -> str:
+    return f"CREATE INDEX IF NOT EXISTS {name}_{kind}_idx ON {table} ({INDEXES[kind]})"
+
+
+def _prebuild_index(connect: Connect, catalog: str, nid: int, kind: str) -> None:
+    """Build one index of a loading table in its own committed transaction. Loaders may go on
+    (the shared lock is theirs too); a concurrent seal's attach waits, and so does another
+    build of the same index."""
+    name = partition_name(catalog, nid)
+    with connect() as other, other.transaction():
+        other.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", _lock_key(catalog, nid))
+        other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{name}_{kind}_idx",))
+        current = partitions(other, catalog, nid)
+        if current and not current[0].attached:
+            other.execute(_create_index_sql(current[0].qualified_name, name, kind))
+
+
+def _prebuild_indexes(connect: Connect, catalog: str, nid: int) -> None:
+    """The q3c and pid index builds side by side, each sorting on its own core: the longest
+    step of a seal (a night of 9 M rows: 7.2 s one after the other, 4 s together on 2 cores)."""
+    with ThreadPoolExecutor(len(INDEXES)) as pool:
+        for built in [pool.submit(_prebuild_index, connect, catalog, nid, kind)
+                      for kind in INDEXES]:
+            built.result()
+
+
 def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
-         cluster: bool = False, timings: dict[str, float] | None = None) -> bool:
+         cluster: bool = False, timings: dict[str, float] | None = None,
+         connect: Connect | None = None) -> bool:
     """Index a loading table, attach it as the night's partition; True if there was one.
 
-    One transaction: after a crash the night is either still loading (and sealed by the next
-    run) or attached with its indexes. ``cluster`` also rewrites the table in q3c order (rows
-    are already in q3c order within each image, so this is rarely worth its cost).
+    The attach is one transaction: after a crash the night is either still loading (and sealed
+    by the next run) or attached with its indexes. With ``connect`` the two indexes are built
+    first, side by side on connections of their own; a crash after them leaves a loading table
+    with indexes, which the next seal keeps. ``cluster`` also rewrites the table in q3c order
+    (rows are already in q3c order within each image, so this is rarely worth its cost).
     """
     name = partition_name(catalog, nid)
     loading = f"{LOADING_SCHEMA}.{name}"
+    step = _Stopwatch(timings)
+    if connect is not None:
+        _prebuild_indexes(connect, catalog, nid)
+        step("q3c and pid indexes side by side")
+        crash_point("seal:prebuilt")
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))
         current = partitions(connection, catalog, nid)
         if not current or current[0].attached:
             return False
-        step = _Stopwatch(timings)
-        connection.execute(f"CREATE INDEX {name}_q3c_idx ON {loading} (q3c_ang2ipix(ra, dec))")
-        step("q3c index")
-        connection.execute(f"CREATE INDEX {name}_pid_idx ON {loading} (pid)")
-        step("pid index")
+        for kind in INDEXES:
+            connection.execute(_create_index_sql(loading, name, kind))
+            step(f"{kind} index")
         crash_point("seal:indexed")
         if cluster:
             connection.execute(f"CLUSTER {loading} USING {name}_q3c_idx")
@@ -221,13 +261,16 @@ class _Stopwatch:
         self.last = now
 
 
-def seal_all(connection: psycopg.Connection, *, cluster: bool = False) -> list[str]:
-    """Seal every loading table (this run's and any a crashed run left)."""
+def seal_all(connection: psycopg.Connection, *, cluster: bool = False,
+             connect: Connect | None = None) -> list[str]:
+    """Seal every loading table (this run's and any a crashed run left); ``connect`` lets the
+    index builds run side by side (see ``seal``)."""
     sealed = []
     with connection.transaction():
         pending = [p for p in partitions(connection) if not p.attached]
     for partition in pending:
-        if seal(connection, partition.catalog, partition.nid, cluster=cluster):
+        if seal(connection, partition.catalog, partition.nid, cluster=cluster,
+                connect=connect):
             sealed.append(partition.name)
     return sealed
 

@@ -49,6 +49,7 @@ class IngestSummary:
     bytes: int = 0
     rows: int = 0
     new_versions: int = 0
+    reprocessed: int = 0
     seconds: float = 0.0
     sealed: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
@@ -69,12 +70,13 @@ class IngestSummary:
         self.bytes += result.bytes
         self.rows += result.rows
         self.new_versions += result.new_versions
+        self.reprocessed += result.reprocessed
         if result.message:
             self.messages.append(f"{result.name}: {result.status}: {result.message}")
 
     def merge(self, other: IngestSummary) -> None:
         for name in ("manifests", "ingested", "unchanged", "skipped", "quarantined", "deferred",
-                     "files", "bytes", "rows", "new_versions", "seconds"):
+                     "files", "bytes", "rows", "new_versions", "reprocessed", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sealed += other.sealed
         self.messages += other.messages
@@ -86,7 +88,7 @@ class IngestSummary:
             f" already in {self.skipped}, quarantined {self.quarantined},"
             f" deferred {self.deferred}",
             f"files {self.files} ({self.bytes / 1e6:.1f} MB), catalog rows {self.rows},"
-            f" new versions {self.new_versions}",
+            f" products archived {self.new_versions} (reprocessed {self.reprocessed})",
             f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s"
             + (f"; sealed {', '.join(self.sealed)}" if self.sealed else ""),
             *self.messages,
@@ -202,7 +204,8 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
                 progress_bar.step(result)
         progress_bar.close()
         if seal:
-            summary.sealed = seal_all(connection)
+            summary.sealed = seal_all(
+                connection, connect=lambda: handle.admin(autocommit=True))
     summary.seconds = time.perf_counter() - started
     return summary
 

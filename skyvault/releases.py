@@ -189,6 +189,15 @@ UPDATE survey.difference_images t
        _EXPOSURE_START.format(t='t.')}), r.release_date)"""
 
 
+def _catalog_tables(connection: psycopg.Connection, catalog: str) -> list[str]:
+    """The partitioned catalog and the nights still loading outside it (an ingest run that
+    has not sealed yet): their rows must follow a new release as well."""
+    from skyvault.ingest.partitions import partitions
+
+    loading = [p.qualified_name for p in partitions(connection, catalog) if not p.attached]
+    return [f"survey.{catalog}", *loading]
+
+
 def _catalog_statement(table: str) -> str:
     return f"""
 UPDATE {table} s SET release_date = i.release_date
@@ -225,8 +234,10 @@ def recompute_release_dates(connection: psycopg.Connection,
         changed[name] = connection.execute(statement, wanted).rowcount
     changed["survey.difference_images"] = connection.execute(_DIFFERENCE_STATEMENT,
                                                              wanted).rowcount
-    for name in ("survey.psf_sources", "survey.aperture_sources"):
-        changed[name] = connection.execute(_catalog_statement(name), wanted).rowcount
+    for catalog in ("psf_sources", "aperture_sources"):
+        changed[f"survey.{catalog}"] = sum(
+            connection.execute(_catalog_statement(table), wanted).rowcount
+            for table in _catalog_tables(connection, catalog))
     changed["survey.files"] = connection.execute(_files_statement()).rowcount
     return changed
 

@@ -33,7 +33,7 @@ SPEC = NightSpec(nightdate="2026-11-16", exposures=5, quadrants=(1, 2), sources=
 BAD = 4
 """Exposure whose sciimg is truncated: quarantined on every run."""
 KILLS = 22
-FIRST = ("quarantine:copied:1", "seal:indexed:1", "seal:after:1")
+FIRST = ("quarantine:copied:1", "seal:prebuilt:1", "seal:indexed:1", "seal:after:1")
 """Points only the first runs reach (the bad group's first quarantine, the night's sealing)."""
 WORK = ("place:write", "place:before_rename", "place:after_rename", "db:rows", "copy:mid",
         "commit:before", "commit:after")

@@ -43,6 +43,7 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
     assert (summary.ingested, summary.quarantined, summary.deferred) == (6, 0, 0)
     quadrants = SPEC.exposures * len(SPEC.quadrants)
     assert summary.rows == 2 * quadrants * SPEC.sources
+    assert summary.reprocessed == 0  # first versions only
     with archive["db"].admin() as connection:
         counts = table_counts(connection)
         assert counts["survey.science_images"] == quadrants
@@ -195,8 +196,9 @@ def test_a_reprocessed_exposure_becomes_a_new_version(archive: dict) -> None:
             (SPEC.nid * 1000 + 101,)).fetchall()
     manifest = reprocess_exposure(night.root, SPEC, 1, seed=99)
     summary = ingest_paths([manifest], **_kw(archive))
-    assert (summary.ingested, summary.new_versions) == (1, 2 * len(SPEC.quadrants)), \
-        summary.lines()
+    # science and difference image of each quadrant, each a new version of an archived one
+    assert (summary.ingested, summary.new_versions, summary.reprocessed) == \
+        (1, 2 * len(SPEC.quadrants), 2 * len(SPEC.quadrants)), summary.lines()
     with handle.admin() as connection:
         after = table_counts(connection)
         rows = connection.execute(
@@ -306,3 +308,30 @@ def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict
     assert sorted(repaired.sealed) == [f"aperture_sources_n{spec.nid}",
                                        f"psf_sources_n{spec.nid}"]
     assert repaired.clean, repaired.lines()
+
+
+def test_release_dates_reach_nights_still_loading(archive: dict, tmp_path: Path) -> None:
+    """A release declared while a night's catalog rows wait in loading tables (a bulk run not
+    yet sealed) dates those rows too: the seal moves them as they are."""
+    from skyvault.releases import recompute_release_dates
+
+    spec = NightSpec(nightdate="2026-11-27", exposures=1, quadrants=(1,), sources=5, seed=12,
+                     references=False)
+    loaded = ingest_paths([write_night(tmp_path / "products", spec).root], seal=False,
+                          **_kw(archive))
+    assert loaded.ingested == 2 and not loaded.sealed
+    with archive["db"].admin() as connection:
+        loading = [p.qualified_name for p in partitions(connection, nid=spec.nid)
+                   if not p.attached]
+        assert len(loading) == 2
+        for table in loading:  # a stale date, as if the rules had changed since the load
+            connection.execute(f"UPDATE {table} SET release_date = '2000-01-01'")
+        changed = recompute_release_dates(connection)
+        assert changed["survey.psf_sources"] == spec.sources
+        assert changed["survey.aperture_sources"] == spec.sources
+        for table in loading:
+            stale = connection.execute(
+                f"SELECT count(*) FROM {table} s JOIN survey.science_images i USING (pid)"
+                " WHERE s.release_date IS DISTINCT FROM i.release_date").fetchone()[0]
+            assert stale == 0
+    assert check_archive(database=archive["db"], store=archive["store"], repair=True).clean

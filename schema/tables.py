@@ -43,7 +43,8 @@ def _embargo(array: bool = False) -> tuple[Column, ...]:
     )
     return (
         program,
-        Column("release_date", TIMESTAMP, "Date from which the row and its files are public",
+        Column("release_date", TIMESTAMP, "Date from which the row and its files are public;"
+               " empty while no release is scheduled (the database holds 'infinity')",
                ucd="time.release", principal=True, nullable=False),
     )
 
@@ -613,7 +614,8 @@ OBSCORE_COLUMNS = (
         "Provenance.ObsConfig.Facility.name"),
     _oc("instrument_name", TEXT, "Instrument", "meta.id;instr",
         "Provenance.ObsConfig.Instrument.name"),
-    _oc("obs_release_date", TIMESTAMP, "Date of public release", "time.release",
+    _oc("obs_release_date", TIMESTAMP, "Date of public release; empty while no release is"
+        " scheduled", "time.release",
         "Curation.releaseDate", principal=True),
     _oc("data_rights", TEXT, "public or proprietary", "meta.code", "Curation.rights"),
     Column("field", INT, "Survey field", ucd="meta.id;obs.field", principal=True),

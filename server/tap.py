@@ -219,7 +219,8 @@ def sync() -> Response:
         query = parse_tap_query(request_parameters(), query_limits(config))
         uploads = load_uploads(query.uploads, _inline_from_request,
                                limit=config.upload_limit_bytes, max_tables=config.max_uploads,
-                               timeout=config.upload_fetch_timeout)
+                               timeout=config.upload_fetch_timeout,
+                               private_networks=config.upload_private_networks)
         prepared = prepare(query, uploads)
         stream = stream_result(prepared, requester=current_requester(),
                                base_url=service_url(),

@@ -30,6 +30,10 @@ class TapConfig:
     max_uploads: int = 10
     upload_fetch_timeout: float = 30.0
     """Seconds to fetch a table given by URL."""
+    upload_private_networks: bool = False
+    """Allow upload URLs on loopback, private, link-local or reserved addresses. Off, a query
+    cannot make the service fetch from the archive's own network; tests and a single-host
+    set-up that serves its own tables turn it on."""
     inprocess_workers: int = 0
     """Async job runner threads inside the web process (tests, the demo); production runs
     ``skyvault worker`` instead."""
@@ -48,6 +52,7 @@ _ENV = {
     "upload_limit_bytes": "SKYVAULT_TAP_UPLOAD_LIMIT_BYTES",
     "max_uploads": "SKYVAULT_TAP_MAX_UPLOADS",
     "upload_fetch_timeout": "SKYVAULT_TAP_UPLOAD_FETCH_TIMEOUT",
+    "upload_private_networks": "SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS",
     "inprocess_workers": "SKYVAULT_TAP_INPROCESS_WORKERS",
     "wait_limit": "SKYVAULT_TAP_WAIT_LIMIT",
 }
@@ -59,9 +64,17 @@ def config_from(environ: dict[str, str] | os._Environ, overrides: dict | None = 
     for attribute, variable in _ENV.items():
         text = environ.get(variable)
         if text:
-            values[attribute] = type(getattr(defaults, attribute))(text)
+            values[attribute] = _parse(text, type(getattr(defaults, attribute)))
     config = replace(defaults, **values)
     return replace(config, **(overrides or {}))
+
+
+def _parse(text: str, kind: type) -> object:
+    if kind is bool:
+        if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"{text!r} is not a yes/no value")
+        return text.lower() in ("1", "true", "yes", "on")
+    return kind(text)
 
 
 @cache

@@ -9,7 +9,10 @@ sees it as ``TAP_UPLOAD.<name>`` through the catalog's ``sql_names``.
 
 from __future__ import annotations
 
+import http.client
 import io
+import ipaddress
+import socket
 import urllib.error
 import urllib.request
 import warnings
@@ -86,6 +89,67 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def _connect_public(address: tuple[str, int], timeout: float | object = None,
+                    source_address: tuple[str, int] | None = None) -> socket.socket:
+    """``socket.create_connection`` that refuses any address not on the public internet.
+
+    The check is on the addresses actually connected to, so a name that resolves to a private
+    address (or a redirect to one, or a name re-pointed between two look-ups) cannot make the
+    service fetch from the archive's own network (server-side request forgery).
+    """
+    host, port = address
+    candidates = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    public = [c for c in candidates if ipaddress.ip_address(c[4][0].split("%")[0]).is_global]
+    if not public:
+        raise UploadError(f"The upload host {host} is not on the public internet")
+    error: OSError | None = None
+    for family, kind, protocol, _, sockaddr in public:
+        sock = socket.socket(family, kind, protocol)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)  # type: ignore[arg-type]
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as failure:
+            error = failure
+            sock.close()
+    raise error or OSError(f"cannot connect to {host}")
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req)
+
+
+def upload_opener(private_networks: bool) -> urllib.request.OpenerDirector:
+    """An opener for upload URLs: http(s) only, no proxy from the environment (it would hide
+    the address fetched), public addresses only unless ``private_networks``."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({}),
+                                                  _HttpOnlyRedirects()]
+    if not private_networks:
+        handlers += [_PublicHTTPHandler(), _PublicHTTPSHandler()]
+    return urllib.request.build_opener(*handlers)
+
+
 def _read_limited(stream: io.RawIOBase | Any, limit: int, name: str) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:
@@ -94,8 +158,10 @@ def _read_limited(stream: io.RawIOBase | Any, limit: int, name: str) -> bytes:
 
 
 def fetch_upload(spec: UploadSpec, inline: Callable[[str], io.IOBase | None], *,
-                 limit: int, timeout: float) -> bytes:
-    """The bytes of one uploaded table, refusing anything above ``limit`` bytes."""
+                 limit: int, timeout: float, private_networks: bool = False) -> bytes:
+    """The bytes of one uploaded table, refusing anything above ``limit`` bytes and, unless
+    ``private_networks``, URLs that lead to loopback, private, link-local or reserved
+    addresses."""
     part = spec.inline_part
     if part is not None:
         stream = inline(part)
@@ -103,17 +169,21 @@ def fetch_upload(spec: UploadSpec, inline: Callable[[str], io.IOBase | None], *,
             raise UploadError(f"Upload {spec.table_name} refers to param:{part}, but the request "
                               f"has no part named {part}")
         return _read_limited(stream, limit, spec.table_name)
-    opener = urllib.request.build_opener(_HttpOnlyRedirects)
+    opener = upload_opener(private_networks)
     request = urllib.request.Request(spec.uri, headers={"User-Agent": "SkyVault-TAP"})
     try:
         with opener.open(request, timeout=timeout) as response:
             return _read_limited(response, limit, spec.table_name)
     except UploadError:
         raise
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or error
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, UploadError):
+            raise error.reason from error
         raise UploadError(f"Cannot fetch upload {spec.table_name} from {spec.uri}: "
-                          f"{reason}") from error
+                          f"{error.reason}") from error
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        raise UploadError(f"Cannot fetch upload {spec.table_name} from {spec.uri}: "
+                          f"{error}") from error
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -206,10 +276,12 @@ def read_votable(spec: UploadSpec, data: bytes, index: int) -> UploadedTable:
 
 
 def load_uploads(specs: Sequence[UploadSpec], inline: Callable[[str], io.IOBase | None], *,
-                 limit: int, max_tables: int, timeout: float) -> list[UploadedTable]:
+                 limit: int, max_tables: int, timeout: float,
+                 private_networks: bool = False) -> list[UploadedTable]:
     if len(specs) > max_tables:
         raise UploadError(f"At most {max_tables} tables can be uploaded with one query")
-    return [read_votable(spec, fetch_upload(spec, inline, limit=limit, timeout=timeout), index)
+    return [read_votable(spec, fetch_upload(spec, inline, limit=limit, timeout=timeout,
+                                            private_networks=private_networks), index)
             for index, spec in enumerate(specs)]
 
 

@@ -183,7 +183,8 @@ def execute_job(job: StoredJob, worker: str, store: JobStore, config: TapConfig,
                                 QueryLimits(config.default_maxrec, config.hard_maxrec))
         uploads = load_uploads(query.uploads, _inline_files(job.job_id),
                                limit=config.upload_limit_bytes, max_tables=config.max_uploads,
-                               timeout=config.upload_fetch_timeout)
+                               timeout=config.upload_fetch_timeout,
+                               private_networks=config.upload_private_networks)
         monitor.check()
         prepared = prepare(query, uploads)
         requester = store.owner_requester(job)

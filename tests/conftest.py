@@ -29,6 +29,9 @@ os.environ["SKYVAULT_HOME"] = str(TEST_HOME)
 os.environ["SKYVAULT_PGPORT"] = str(_free_port())
 os.environ.pop("SKYVAULT_DATABASE_URL", None)
 os.environ.pop("SKYVAULT_PGDATA", None)
+# The upload-by-URL tests serve their tables from 127.0.0.1; the refusal of private addresses,
+# the production default, is tested on its own (tests/tap/test_tap_uploads.py).
+os.environ["SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS"] = "1"
 
 from skyvault import db as db_module  # noqa: E402
 from skyvault.db import Database, database_urls, embedded_cluster  # noqa: E402

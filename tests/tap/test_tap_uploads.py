@@ -20,8 +20,10 @@ from tap_seed import CENTRE_DEC, CENTRE_RA, visible_exposures
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.schema.model import DOUBLE
+from skyvault.server.tap_config import config_from
 from skyvault.server.tap_query import query_session
-from skyvault.server.tap_upload import UploadedColumn, UploadedTable
+from skyvault.server.tap_upload import UploadedColumn, UploadedTable, fetch_upload
+from skyvault.vo.dali import UploadError, parse_upload
 
 VOTABLE = "application/x-votable+xml"
 
@@ -122,6 +124,32 @@ def test_an_upload_url_may_not_redirect_away_from_http(tap, served_votable: str)
                     ("UPLOAD", f"t,{served_votable}/redirect"))
     assert response.status_code == 400
     assert b"not http(s)" in response.content
+
+
+def test_an_upload_url_on_a_private_network_is_refused_by_default(served_votable: str) -> None:
+    """Without SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS (production), a URL that leads to loopback
+    or a private network is not fetched: a query must not reach the archive's own hosts."""
+    spec = parse_upload([f"t,{served_votable}/targets.vot"])[0]
+    for private_networks, refused in ((False, True), (True, False)):
+        try:
+            data = fetch_upload(spec, lambda part: None, limit=10_000_000, timeout=5,
+                                private_networks=private_networks)
+        except UploadError as error:
+            assert refused and "not on the public internet" in str(error)
+        else:
+            assert not refused and b"<VOTABLE" in data
+    for private in ("http://10.1.2.3/t.vot", "http://[::1]:9/t.vot", "http://169.254.169.254/"):
+        with pytest.raises(UploadError, match="not on the public internet"):
+            fetch_upload(parse_upload([f"t,{private}"])[0], lambda part: None, limit=100,
+                         timeout=5)
+
+
+def test_the_private_network_switch_reads_yes_and_no() -> None:
+    assert config_from({"SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS": "yes"}).upload_private_networks
+    assert not config_from({"SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS": "0"}).upload_private_networks
+    assert not config_from({}).upload_private_networks
+    with pytest.raises(ValueError):
+        config_from({"SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS": "maybe"})
 
 
 ALL_TYPES = """<?xml version="1.0" encoding="UTF-8"?>

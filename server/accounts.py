@@ -26,7 +26,6 @@ from skyvault.accounts import (
     DEFAULT_TOKEN_LIFETIME,
     SESSION_LIFETIME,
     InvalidCredentials,
-    authenticate_password,
     create_session,
     create_token_for,
     csrf_token_for,
@@ -35,12 +34,15 @@ from skyvault.accounts import (
     revoke_token,
 )
 from skyvault.db import database
+from skyvault.login_throttle import TooManyFailures, authenticate_login
 from skyvault.server.auth import (
     CSRF_FIELD,
     SESSION_COOKIE,
+    client_address,
     current_requester,
     current_session_permit,
     install,
+    too_many_failures,
     unauthorized,
 )
 
@@ -126,16 +128,22 @@ def login() -> Response:
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     try:
-        with database().app_writing() as connection:
-            requester = authenticate_password(connection, username, password)
-            old = current_session_permit()
-            if old:
-                revoke_permit(connection, old)
-            issued = create_session(connection, requester.user_id)
+        requester = authenticate_login(database(), username, password, client_address())
     except InvalidCredentials:
         if browser:
             return _login_page("Wrong username or password.", status=401)
         return unauthorized("Wrong username or password.\n")
+    except TooManyFailures as refused:
+        if browser:
+            response = _login_page(str(refused), status=429)
+            response.headers["Retry-After"] = str(refused.retry_after)
+            return response
+        return too_many_failures(refused)
+    with database().app_writing() as connection:
+        old = current_session_permit()
+        if old:
+            revoke_permit(connection, old)
+        issued = create_session(connection, requester.user_id)
     if browser:
         response = redirect(_safe_next(request.form.get("next")), code=303)
     else:

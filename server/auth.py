@@ -11,6 +11,8 @@ in a ``before_request`` hook ``install(app)`` adds; every handler obtains its id
   anonymous, so a client knows its permit no longer works and can prompt.
 - A session cookie on a state-changing request must come with the session's CSRF token (form
   field ``csrf_token`` or header ``X-CSRF-Token``); otherwise 403.
+- Password guessing is throttled (``skyvault.login_throttle``): after too many failures an
+  account from one address, or one address altogether, gets 429 with Retry-After for a while.
 - Authenticated responses carry ``X-VO-Authenticated`` and are marked private for caches.
 - Every service is also reachable under ``/authn`` (``/authn/tap``, ``/authn/files/...``),
   where authentication is mandatory: an anonymous request gets the 401 challenge.  Clients that
@@ -27,15 +29,13 @@ import hmac
 import logging
 
 from flask import Flask, Response, g, has_request_context, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from skyvault.access import ANONYMOUS, Requester
-from skyvault.accounts import (
-    InvalidCredentials,
-    authenticate_password,
-    authenticate_permit,
-    csrf_token_for,
-)
+from skyvault.accounts import InvalidCredentials, authenticate_permit, csrf_token_for
+from skyvault.config import settings
 from skyvault.db import DatabaseUnavailable, database
+from skyvault.login_throttle import TooManyFailures, authenticate_login
 
 SESSION_COOKIE = "skyvault_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -115,6 +115,19 @@ def unauthorized(message: str = "Authentication failed or is required.\n",
     return response
 
 
+def too_many_failures(refused: TooManyFailures) -> Response:
+    """429 (RFC 6585 section 4) with the seconds until sign-ins are accepted again."""
+    response = Response(f"{refused}\n", status=429, mimetype="text/plain")
+    response.headers["Retry-After"] = str(refused.retry_after)
+    return response
+
+
+def client_address() -> str:
+    """The client's address: the peer's, or the one a trusted proxy in front of us saw
+    (``SKYVAULT_TRUSTED_PROXIES``, applied by ProxyFix in ``install``)."""
+    return request.remote_addr or "unknown"
+
+
 def _forbidden(message: str) -> Response:
     return Response(message, status=403, mimetype="text/plain")
 
@@ -136,16 +149,16 @@ def authenticate() -> Response | None:
     scheme, _, value = header.partition(" ")
     try:
         if header:
-            with database().app_writing() as connection:
-                if scheme.lower() == "bearer":
-                    g.requester = authenticate_permit(connection, value.strip())
-                elif scheme.lower() == "basic":
-                    credentials = _basic_credentials(value)
-                    if credentials is None:
-                        raise InvalidCredentials()
-                    g.requester = authenticate_password(connection, *credentials)
-                else:
+            if scheme.lower() == "basic":
+                credentials = _basic_credentials(value)
+                if credentials is None:
                     raise InvalidCredentials()
+                g.requester = authenticate_login(database(), *credentials, client_address())
+            elif scheme.lower() == "bearer":
+                with database().app_writing() as connection:
+                    g.requester = authenticate_permit(connection, value.strip())
+            else:
+                raise InvalidCredentials()
             return None
         permit = request.cookies.get(SESSION_COOKIE)
         if permit:
@@ -163,6 +176,8 @@ def authenticate() -> Response | None:
     except InvalidCredentials:
         error = "invalid_token" if scheme.lower() == "bearer" else None
         return unauthorized("Invalid, expired or revoked credentials.\n", bearer_error=error)
+    except TooManyFailures as refused:
+        return too_many_failures(refused)
     except DatabaseUnavailable:
         log.exception("authentication: database unavailable")
         return Response("Service temporarily unavailable.\n", status=503,
@@ -203,3 +218,7 @@ def install(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, authenticate)
     app.after_request(decorate_response)
     app.wsgi_app = MandatoryAuthenticationPrefix(app.wsgi_app)
+    if settings().trusted_proxies:
+        # Behind nginx every peer is the proxy; the client is in X-Forwarded-For, which only
+        # the configured number of proxies may set (a client could forge any more).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings().trusted_proxies)

@@ -112,24 +112,30 @@ def group(name: str, programs: str, description: str | None) -> None:
     click.echo(f"group {name} sees programs {wanted}")
 
 
+def _change_access(username: str, programs: str | None, groups: tuple[str, ...],
+                   change_programs, change_membership) -> None:
+    """Grant or revoke (the two functions say which), then show what the user now sees."""
+    if not programs and not groups:
+        raise click.UsageError("give --programs or --group")
+
+    def action(connection):
+        if programs:
+            change_programs(connection, username, _programs(programs))
+        for name in groups:
+            change_membership(connection, username, name)
+        return accounts.user_programs(connection, accounts.user_id_of(connection, username))
+
+    seen = _run(action)
+    click.echo(f"{username} now sees programs {sorted(seen)}")
+
+
 @users_cli.command("grant")
 @click.argument("username")
 @click.option("--programs", help="Programs to let the user see directly, e.g. 2,3.")
 @click.option("--group", "groups", multiple=True, help="Groups to add the user to.")
 def grant(username: str, programs: str | None, groups: tuple[str, ...]) -> None:
     """Let a user see programs, directly or by joining groups."""
-    if not programs and not groups:
-        raise click.UsageError("give --programs or --group")
-
-    def action(connection):
-        if programs:
-            accounts.grant_programs(connection, username, _programs(programs))
-        for name in groups:
-            accounts.add_member(connection, username, name)
-        return accounts.user_programs(connection, accounts.user_id_of(connection, username))
-
-    seen = _run(action)
-    click.echo(f"{username} now sees programs {sorted(seen)}")
+    _change_access(username, programs, groups, accounts.grant_programs, accounts.add_member)
 
 
 @users_cli.command("revoke")
@@ -138,18 +144,8 @@ def grant(username: str, programs: str | None, groups: tuple[str, ...]) -> None:
 @click.option("--group", "groups", multiple=True, help="Groups to remove the user from.")
 def revoke(username: str, programs: str | None, groups: tuple[str, ...]) -> None:
     """Withdraw programs or group memberships; effective on the user's next request."""
-    if not programs and not groups:
-        raise click.UsageError("give --programs or --group")
-
-    def action(connection):
-        if programs:
-            accounts.revoke_programs(connection, username, _programs(programs))
-        for name in groups:
-            accounts.remove_member(connection, username, name)
-        return accounts.user_programs(connection, accounts.user_id_of(connection, username))
-
-    seen = _run(action)
-    click.echo(f"{username} now sees programs {sorted(seen)}")
+    _change_access(username, programs, groups, accounts.revoke_programs,
+                   accounts.remove_member)
 
 
 @users_cli.command("token")

@@ -22,6 +22,9 @@ class Settings:
     http_port: int
     base_url: str | None
     """Public URL of the service, when it sits behind a proxy; None means the request's own."""
+    trusted_proxies: int = 0
+    """Proxies in front of the service whose X-Forwarded-For is believed (nginx: 1); the
+    client address found there is what sign-in throttling counts by."""
 
     @property
     def pgdata(self) -> Path:
@@ -56,6 +59,7 @@ def load_settings() -> Settings:
         pg_port=int(os.environ.get("SKYVAULT_PGPORT", "54329")),
         http_port=int(os.environ.get("SKYVAULT_PORT", "8000")),
         base_url=os.environ.get("SKYVAULT_BASE_URL") or None,
+        trusted_proxies=int(os.environ.get("SKYVAULT_TRUSTED_PROXIES", "0")),
     )
 
 

@@ -16,7 +16,7 @@ security has work to do). Then:
   which also touches the database) as the floor.
 - SODA: a 1 arcmin (diameter) CIRCLE cutout at random positions of a 3072 x 3080 float32
   quadrant: uncompressed, tile-compressed as the pipeline writes it (fitsio RICE, q = 16,
-  one tile per row), and RICE with 128 x 128 tiles; beside the time to read the whole file
+  128 x 128 tiles), and RICE with fpack's one tile per row; beside the time to read the whole file
   with fitsio and to download it whole over HTTP (/files).
 """
 
@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from skyvault.pipeline.process.products import COMPRESSION_TILE
 
 FIELD_SIZE = 7.0  # degrees on a side; 8 x 8 quadrants of 0.875 degrees
 QUADRANT = FIELD_SIZE / 8
@@ -204,7 +206,7 @@ def write_quadrants(store: Path) -> dict[str, Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     with fitsio.FITS(str(made["plain"]), "rw", clobber=True) as out:
         out.write(data, header=header)
-    for name, tiles in (("rice_rows", None), ("rice_128", [128, 128])):
+    for name, tiles in (("rice_rows", None), ("rice_128", list(COMPRESSION_TILE))):
         with fitsio.FITS(str(made[name]), "rw", clobber=True) as out:
             out.write(None)
             extra = {"tile_dims": tiles} if tiles else {}

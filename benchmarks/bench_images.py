@@ -27,7 +27,6 @@ import hashlib
 import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.support import free_port
 from skyvault.pipeline.process.products import COMPRESSION_TILE
 
 FIELD_SIZE = 7.0  # degrees on a side; 8 x 8 quadrants of 0.875 degrees
@@ -45,12 +45,6 @@ NAXIS1, NAXIS2 = 3072, 3080
 PIXEL = 1.0 / 3600  # 1 arcsec
 CUTOUT_RADIUS = 0.5 / 60  # 1 arcmin across
 OBSJD0 = 2460000.5
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def field_grid() -> list[tuple[int, float, float]]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from benchmarks.support import throwaway_cluster
 from skyvault.ingest.catalogs import catalog_load, set_image_values
 from skyvault.ingest.copybinary import RecordBatch, timestamp_to_wire
 from skyvault.ingest.load import copy_batches
@@ -166,19 +166,6 @@ def bench_end_to_end(dsn: str, base: Path) -> list[str]:
             f" {summary.rows_per_second:,.0f} rows/s"]
 
 
-def throwaway_cluster():
-    from skyvault.cluster import EmbeddedCluster
-
-    base = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir="/tmp"))
-    base.chmod(0o755)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    cluster = EmbeddedCluster(base / "pgdata", base / "run", port)
-    cluster.start()
-    return cluster, base
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--exposures", type=int, default=200)
@@ -193,7 +180,7 @@ def main() -> None:
     if dsn is None:
         from skyvault.schema.migrate import upgrade
 
-        cluster, base = throwaway_cluster()
+        cluster, base = throwaway_cluster(prefix="bench-ingest-")
         dsn = cluster.url()
         upgrade(dsn)
     try:

@@ -30,15 +30,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
-import socket
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import psycopg
 
+from benchmarks.support import throwaway_cluster
 from skyvault.access import Requester
 from skyvault.db import Database, DatabaseUrls
 from skyvault.ingest.copybinary import CopyColumn, RecordBatch, timestamp_to_wire
@@ -320,25 +319,6 @@ def bench_batch(database: Database, count: int, sample: int) -> None:
 # --------------------------------------------------------------------------- the cluster
 
 
-def throwaway_cluster(home: Path | None):
-    from skyvault.cluster import EmbeddedCluster
-
-    base = home or Path(tempfile.mkdtemp(prefix="skyvault-bench-most-", dir="/tmp"))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
-    settings = base / "pgdata" / "skyvault.conf"
-    if settings.exists():  # a kept cluster listens where it was made to
-        port = int(next(line.split("=")[1] for line in settings.read_text().splitlines()
-                        if line.startswith("port ")))
-    else:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-    cluster = EmbeddedCluster(base / "pgdata", base / "run", port)
-    cluster.start()
-    return cluster, base
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nights", type=int, default=365)
@@ -352,7 +332,7 @@ def main() -> None:
     if args.dsn:
         admin = app = args.dsn
     else:
-        cluster, base = throwaway_cluster(args.home)
+        cluster, base = throwaway_cluster(args.home, "skyvault-bench-most-")
         admin, app = cluster.url(), cluster.url(user="skyvault_app")
     try:
         upgrade(admin)

@@ -24,7 +24,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,16 +32,12 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.support import free_port
+
 RA_RANGE = (140.0, 160.0)
 DEC_RANGE = (-10.0, 10.0)
 EXPORT_COLUMNS = "sourceid, ra, dec, mag, magerr, flux, fluxerr, snr, obsjd, rcid"
 CONE_RADIUS = 30 / 3600
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def load_catalog(admin_url: str, rows: int) -> None:

@@ -15,15 +15,14 @@ import argparse
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.support import throwaway_cluster
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable import (
     ColumnBatch,
@@ -186,19 +185,6 @@ def bench_memory(dsn: str, rows: int) -> dict:
     report = json.loads(output.strip().splitlines()[-1])
     report["rows_per_s"] = report["rows"] / report["seconds"]
     return report
-
-
-def throwaway_cluster():
-    from skyvault.cluster import EmbeddedCluster
-
-    base = Path(tempfile.mkdtemp(prefix="skyvault-bench-", dir="/tmp"))
-    base.chmod(0o755)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    cluster = EmbeddedCluster(base / "pgdata", base / "run", port)
-    cluster.start()
-    return cluster, base
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ import http.client
 import io
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,13 +32,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from benchmarks.support import free_port
+
 TYPICAL_RADIUS_ARCMIN = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- the archive ----------------------------------------------------------------------------------
@@ -54,7 +49,7 @@ def build_archive(base: Path, nights: int, exposures: int) -> tuple[object, obje
     from skyvault.releases import declare_release
     from skyvault.schema.migrate import upgrade
 
-    cluster = EmbeddedCluster(base / "pgdata", base / "run", _free_port())
+    cluster = EmbeddedCluster(base / "pgdata", base / "run", free_port())
     cluster.start()
     upgrade(cluster.url())
     handle = Database(DatabaseUrls(admin=cluster.url(), app=cluster.url(user=APP_ROLE)))
@@ -109,7 +104,7 @@ def serve() -> tuple[str, object]:
 
     # No summary cache: the home page and maps are computed for every request here.
     app = create_app({"WEB_SUMMARY_TTL": 0})
-    server = make_server("127.0.0.1", _free_port(), app, threaded=True)
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server
 

@@ -1,0 +1,32 @@
+"""What the benchmarks share: free ports and throwaway PostgreSQL clusters under /tmp."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def throwaway_cluster(home: Path | None = None, prefix: str = "skyvault-bench-"):
+    """A started cluster with the project's settings and its base folder: a new folder under
+    /tmp, or ``home`` (a kept cluster there listens on the port it was made with)."""
+    from skyvault.cluster import EmbeddedCluster
+
+    base = home or Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)  # the cluster runs as another user, who must reach its folder
+    settings = base / "pgdata" / "skyvault.conf"
+    if settings.exists():
+        port = int(next(line.split("=")[1] for line in settings.read_text().splitlines()
+                        if line.startswith("port ")))
+    else:
+        port = free_port()
+    cluster = EmbeddedCluster(base / "pgdata", base / "run", port)
+    cluster.start()
+    return cluster, base

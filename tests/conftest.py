@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway PostgreSQL cluster for the whole session, and a live server.
+"""Shared fixtures: a throwaway PostgreSQL cluster for the whole session, a live server, and the
+one `skyvault worker` process that runs every async job (TAP and SODA) of the session.
 
 The environment is pointed at a private folder before anything reads the settings, so no test
 ever touches the demo's data in var/.
@@ -33,7 +34,10 @@ os.environ.pop("SKYVAULT_PGDATA", None)
 # the production default, is tested on its own (tests/tap/test_tap_uploads.py).
 os.environ["SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS"] = "1"
 
+from worker_process import WorkerProcess  # noqa: E402
+
 from skyvault import db as db_module  # noqa: E402
+from skyvault.config import settings  # noqa: E402
 from skyvault.db import Database, database_urls, embedded_cluster  # noqa: E402
 from skyvault.schema.migrate import upgrade  # noqa: E402
 
@@ -72,3 +76,14 @@ def live_server(database: Database) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def job_worker(database: Database) -> Iterator[WorkerProcess]:
+    """The session's one worker: tests that stop it to see jobs wait in the queue rely on no
+    other worker running meanwhile."""
+    worker = WorkerProcess(settings().home / "logs" / "job-worker.log", "--stale-after", "5",
+                           "--sweep-interval", "1")
+    worker.start()
+    yield worker
+    worker.stop()

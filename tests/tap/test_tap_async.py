@@ -362,23 +362,23 @@ UPLOAD_VOTABLE = """<?xml version="1.0"?>
 
 
 @pytest.mark.slow
-def test_queued_jobs_survive_a_worker_restart_and_a_killed_worker(tap, tap_worker) -> None:
+def test_queued_jobs_survive_a_worker_restart_and_a_killed_worker(tap, job_worker) -> None:
     """Jobs live in PostgreSQL: queued while no worker runs, they run when one starts; a job
     whose worker dies mid-way is requeued by the next worker (after the heartbeat goes stale)
     and completes."""
-    tap_worker.stop()
+    job_worker.stop()
     try:
         queued = create(tap, *adql("SELECT TOP 3 expid FROM survey.exposures"), ("PHASE", "RUN"))
         time.sleep(1.0)
         assert phase_of(queued) == "QUEUED"
     finally:
-        tap_worker.start()
+        job_worker.start()
     assert wait_final(queued) == "COMPLETED"
 
     slow = create(tap, *adql(SLOW), ("EXECUTIONDURATION", "6"), ("PHASE", "RUN"))
     wait_phase(slow, "EXECUTING")
-    tap_worker.stop(signal.SIGKILL)
-    tap_worker.start()
+    job_worker.stop(signal.SIGKILL)
+    job_worker.start()
     # The new worker finds the job's heartbeat stale (5 s here), queues it again and runs it;
     # the query then stops at its 6 s limit, which ends the job in ERROR, not EXECUTING.
     assert wait_final(slow, limit=120) == "ERROR"
@@ -386,7 +386,7 @@ def test_queued_jobs_survive_a_worker_restart_and_a_killed_worker(tap, tap_worke
                                                      namespaces=UWS_NS)
 
 
-def test_the_web_process_can_run_jobs_itself(tap, tap_worker, database) -> None:
+def test_the_web_process_can_run_jobs_itself(tap, job_worker, database) -> None:
     """For the demo and tests: TAP_INPROCESS_WORKERS runs jobs in the web process."""
     from werkzeug.serving import make_server
 
@@ -396,7 +396,7 @@ def test_the_web_process_can_run_jobs_itself(tap, tap_worker, database) -> None:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    tap_worker.stop()
+    job_worker.stop()
     try:
         base = f"http://127.0.0.1:{server.server_port}/tap"
         url = create(type(tap)(base, tap.alice, tap.bob),
@@ -406,7 +406,7 @@ def test_the_web_process_can_run_jobs_itself(tap, tap_worker, database) -> None:
         # The same job, through the session's server: jobs are the database's, not a process's.
         assert phase_of(url.replace(base, tap.url)) == "COMPLETED"
     finally:
-        tap_worker.start()
+        job_worker.start()
         server.shutdown()
         registry = app.extensions
         for key, value in list(registry.items()):

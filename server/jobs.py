@@ -1,5 +1,10 @@
 """UWS jobs kept in PostgreSQL (archive.uws_jobs): the store the web handlers and workers share.
 
+Every async service keeps its jobs in the one table, told apart by its ``service`` column (``tap``,
+``soda``). The owners' side (``JobStore``) is one service's: each of its queries names the
+service, so a job id of one service is unknown to every other. The workers' side (``JobQueue``)
+spans the services a worker can run.
+
 The table is the queue: PHASE=RUN sets a job QUEUED and notifies ``QUEUE_CHANNEL``; a worker
 takes the oldest queued job with ``SELECT ... FOR UPDATE SKIP LOCKED``, so any number of workers
 (threads or processes on any host) share the queue without a broker, and a job queued while no
@@ -46,7 +51,8 @@ from skyvault.vo.uws import Phase, PhaseConflict, UwsError
 
 log = logging.getLogger(__name__)
 
-SERVICE = "tap"
+TAP = "tap"
+SODA = "soda"
 QUEUE_CHANNEL = "skyvault_uws_queue"
 PHASE_CHANNEL = "skyvault_uws_phase"
 MAX_ATTEMPTS = 3
@@ -99,6 +105,7 @@ class ResultFile:
 @dataclass(frozen=True)
 class StoredJob:
     job_id: str
+    service: str
     owner_id: int | None
     owner_name: str | None
     run_id: str | None
@@ -158,7 +165,7 @@ class StoredJob:
 
 
 _COLUMNS = """
-    j.job_id, j.owner_id, u.username AS owner_name, j.run_id, j.phase, j.parameters,
+    j.job_id, j.service, j.owner_id, u.username AS owner_name, j.run_id, j.phase, j.parameters,
     j.creation_time, j.start_time, j.end_time, j.destruction_time, j.execution_duration,
     j.quote, j.error_summary, j.error_type, j.results, j.worker, j.base_url,
     j.attempts
@@ -175,8 +182,8 @@ def _stored(row: dict[str, Any]) -> StoredJob:
     if isinstance(pairs, dict):  # the column's default, before any parameter was stored
         pairs = list(pairs.items())
     return StoredJob(
-        job_id=row["job_id"], owner_id=row["owner_id"], owner_name=row["owner_name"],
-        run_id=row["run_id"], phase=Phase(row["phase"]),
+        job_id=row["job_id"], service=row["service"], owner_id=row["owner_id"],
+        owner_name=row["owner_name"], run_id=row["run_id"], phase=Phase(row["phase"]),
         parameter_pairs=tuple((str(n), str(v)) for n, v in pairs),
         creation_time=row["creation_time"], start_time=row["start_time"],
         end_time=row["end_time"], destruction_time=row["destruction_time"],
@@ -191,17 +198,16 @@ def _notify(connection: psycopg.Connection, channel: str, payload: str) -> None:
     connection.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
-def _keys(job_id: str, requester: Requester) -> dict[str, Any]:
-    return {"job_id": job_id, "service": SERVICE, "user_id": requester.user_id}
-
-
 class JobStore:
-    """Jobs of one service in one database; every method is one short transaction."""
+    """The jobs of one service as their owners see them (the web handlers); every method is one
+    short transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, service: str) -> None:
         self.db = db
+        self.service = service
 
-    # -- the owner's side (web handlers) ------------------------------------------------------
+    def _keys(self, job_id: str, requester: Requester) -> dict[str, Any]:
+        return {"job_id": job_id, "service": self.service, "user_id": requester.user_id}
 
     def create(self, requester: Requester, parameters: Parameters, *, job_id: str | None = None,
                run_id: str | None, execution_duration: int, destruction_time: dt.datetime,
@@ -213,7 +219,7 @@ class JobStore:
                 """INSERT INTO archive.uws_jobs (job_id, service, owner_id, run_id, phase,
                        parameters, destruction_time, execution_duration, base_url)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                (job_id, SERVICE, requester.user_id, run_id, phase,
+                (job_id, self.service, requester.user_id, run_id, phase,
                  json.dumps(parameters.items()), destruction_time, execution_duration,
                  base_url),
             )
@@ -226,7 +232,7 @@ class JobStore:
             raise JobNotFound(job_id)
         with self.db.app_writing() as connection, connection.cursor(row_factory=dict_row) as cur:
             cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} WHERE j.job_id = %(job_id)s AND "
-                        f"{_VISIBLE}", _keys(job_id, requester))
+                        f"{_VISIBLE}", self._keys(job_id, requester))
             row = cur.fetchone()
         if row is None:
             raise JobNotFound(job_id)
@@ -238,7 +244,7 @@ class JobStore:
             return []
         conditions = ["j.service = %(service)s", "j.destruction_time > now()",
                       "j.owner_id = %(user_id)s"]
-        values: dict[str, Any] = {"service": SERVICE, "user_id": requester.user_id}
+        values: dict[str, Any] = {"service": self.service, "user_id": requester.user_id}
         if filters.phases:
             conditions.append("j.phase = ANY(%(phases)s)")
             values["phases"] = [str(p) for p in filters.phases]
@@ -264,7 +270,7 @@ class JobStore:
             raise JobNotFound(job_id)
         with connection.cursor(row_factory=dict_row) as cur:
             cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} WHERE j.job_id = %(job_id)s AND "
-                        f"{_VISIBLE} FOR UPDATE OF j", _keys(job_id, requester))
+                        f"{_VISIBLE} FOR UPDATE OF j", self._keys(job_id, requester))
             row = cur.fetchone()
         if row is None:
             raise JobNotFound(job_id)
@@ -329,7 +335,17 @@ class JobStore:
             _notify(connection, PHASE_CHANNEL, job_id)
         remove_job_files(job_id)
 
-    # -- the worker's side ---------------------------------------------------------------------
+
+class JobQueue:
+    """The workers' side: the queued jobs of ``services``, taken, watched and ended.
+
+    Once a worker has taken a job, the job's id and the worker's name identify it; the queries
+    on the whole queue (taking, orphans, destruction) are limited to ``services``, so a worker
+    never takes a job it has no executor for."""
+
+    def __init__(self, db: Database, services: Iterable[str]) -> None:
+        self.db = db
+        self.services = sorted(services)
 
     def claim_next(self, worker: str) -> StoredJob | None:
         """Take the oldest queued job, if any, and mark it EXECUTING for ``worker``."""
@@ -339,12 +355,12 @@ class JobStore:
                           end_time = NULL, worker = %(worker)s, heartbeat = now(),
                           attempts = attempts + 1
                     WHERE job_id = (SELECT job_id FROM archive.uws_jobs
-                                     WHERE service = %(service)s AND phase = 'QUEUED'
+                                     WHERE service = ANY(%(services)s) AND phase = 'QUEUED'
                                        AND destruction_time > now()
                                      ORDER BY creation_time
                                      FOR UPDATE SKIP LOCKED LIMIT 1)
                 RETURNING job_id""",
-                {"worker": worker, "service": SERVICE},
+                {"worker": worker, "services": self.services},
             )
             row = cur.fetchone()
             if row is None:
@@ -368,12 +384,6 @@ class JobStore:
                 """UPDATE archive.uws_jobs SET heartbeat = now()
                     WHERE job_id = %s AND worker = %s RETURNING phase""",
                 (job_id, worker)).fetchone()
-        return Phase(row[0]) if row else None
-
-    def phase(self, job_id: str) -> Phase | None:
-        with self.db.app_writing() as connection:
-            row = connection.execute("SELECT phase FROM archive.uws_jobs WHERE job_id = %s",
-                                     (job_id,)).fetchone()
         return Phase(row[0]) if row else None
 
     def finish(self, job_id: str, worker: str, phase: Phase, *,
@@ -416,10 +426,11 @@ class JobStore:
                           error_type = CASE WHEN attempts < %(max)s THEN NULL ELSE 'fatal' END,
                           end_time = CASE WHEN attempts < %(max)s THEN NULL ELSE now() END,
                           worker = NULL, heartbeat = NULL
-                    WHERE service = %(service)s AND phase = 'EXECUTING'
+                    WHERE service = ANY(%(services)s) AND phase = 'EXECUTING'
                       AND heartbeat < now() - %(stale)s
                 RETURNING job_id, phase""",
-                {"max": MAX_ATTEMPTS, "service": SERVICE, "stale": stale_after}).fetchall()
+                {"max": MAX_ATTEMPTS, "services": self.services,
+                 "stale": stale_after}).fetchall()
             for job_id, phase in rows:
                 _notify(connection, PHASE_CHANNEL, job_id)
                 if phase == Phase.QUEUED:
@@ -430,8 +441,9 @@ class JobStore:
         """Delete jobs past their destruction time, with their files (UWS 2.1.5)."""
         with self.db.app_writing() as connection:
             rows = connection.execute(
-                """DELETE FROM archive.uws_jobs WHERE service = %s AND destruction_time <= now()
-                   RETURNING job_id""", (SERVICE,)).fetchall()
+                """DELETE FROM archive.uws_jobs
+                    WHERE service = ANY(%s) AND destruction_time <= now()
+                RETURNING job_id""", (self.services,)).fetchall()
             for (job_id,) in rows:
                 _notify(connection, PHASE_CHANNEL, job_id)
         for (job_id,) in rows:

@@ -27,7 +27,7 @@ from skyvault.db import database
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
 from skyvault.server.auth import current_requester
 from skyvault.server.context import service_url
-from skyvault.server.jobs import JobStore, PhaseWatcher, job_directory, new_job_id
+from skyvault.server.jobs import TAP, JobStore, PhaseWatcher, job_directory, new_job_id
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig, config_from
 from skyvault.server.tap_examples import examples_document
@@ -80,7 +80,7 @@ def _state() -> TapState:
             overrides = {"inprocess_workers": app.config["TAP_INPROCESS_WORKERS"]} \
                 if "TAP_INPROCESS_WORKERS" in app.config else None
             db = database()
-            state = TapState(config_from(os.environ, overrides), JobStore(db),
+            state = TapState(config_from(os.environ, overrides), JobStore(db, service=TAP),
                              PhaseWatcher(db.urls.app))
             app.extensions["skyvault.tap"] = state
         if state.config.inprocess_workers and state.worker_pid != os.getpid():

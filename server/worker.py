@@ -1,16 +1,20 @@
 """The async job runner: `skyvault worker`, or threads inside the web process for tests/demo.
 
-A worker takes queued jobs from archive.uws_jobs (``JobStore.claim_next``: FOR UPDATE SKIP
-LOCKED, so workers never take the same job), wakes on the queue's NOTIFY, and runs each job with
-``tap_query`` into a file in the job's folder. While a job runs, a monitor sends heartbeats and
-watches for ABORT, deletion and the execution duration, cancelling the database query when any
-of them ends the job. One thread of each worker also sweeps: it destroys jobs past their
-destruction time (with their files) and requeues jobs whose worker died.
+A worker takes queued jobs of every async service from archive.uws_jobs (``JobQueue.claim_next``:
+FOR UPDATE SKIP LOCKED, so workers never take the same job), wakes on the queue's NOTIFY, and
+hands each job to its service's executor: a TAP query runs with ``tap_query`` into a file in
+the job's folder (``execute_tap_job``), SODA cutouts are cut by ``soda_jobs``. While a job runs,
+a monitor sends heartbeats and watches for ABORT, deletion and the execution duration, cancelling
+the job's database query when any of them ends the job; whatever the executor leaves behind, the
+job ends here (``Worker._execute``), so no job stays EXECUTING. One thread of each worker also
+sweeps: it destroys jobs past their destruction time (with their files) and requeues jobs whose
+worker died.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import signal
@@ -24,15 +28,18 @@ from typing import Any
 import click
 import psycopg
 
-from skyvault.db import database
+from skyvault.db import Database, database
 from skyvault.server.jobs import (
     QUEUE_CHANNEL,
-    JobStore,
+    SODA,
+    TAP,
+    JobQueue,
     PhaseWatcher,
     ResultFile,
     StoredJob,
     job_directory,
 )
+from skyvault.server.soda_jobs import execute_soda_job
 from skyvault.server.tap_config import TapConfig, tap_config
 from skyvault.server.tap_query import (
     QueryFailed,
@@ -85,9 +92,9 @@ def _inline_files(job_id: str) -> Callable[[str], Any]:
 class JobMonitor:
     """Heartbeats and the end conditions of one running job, on its own thread."""
 
-    def __init__(self, store: JobStore, watcher: PhaseWatcher | None, job: StoredJob,
+    def __init__(self, queue: JobQueue, watcher: PhaseWatcher | None, job: StoredJob,
                  worker: str, settings: WorkerSettings) -> None:
-        self.store = store
+        self.queue = queue
         self.watcher = watcher
         self.job = job
         self.worker = worker
@@ -161,7 +168,7 @@ class JobMonitor:
 
     def _beat(self, limit: int, started: float) -> None:
         try:
-            phase = self.store.heartbeat(self.job.job_id, self.worker)
+            phase = self.queue.heartbeat(self.job.job_id, self.worker)
         except psycopg.Error as error:
             log.warning("heartbeat of job %s failed: %s", self.job.job_id, error)
             return
@@ -173,9 +180,14 @@ class JobMonitor:
             self._end(OVERTIME)
 
 
-def execute_job(job: StoredJob, worker: str, store: JobStore, config: TapConfig,
-                monitor: JobMonitor) -> None:
-    """Run one claimed job to COMPLETED or ERROR (unless it ends otherwise meanwhile)."""
+Executor = Callable[[StoredJob, str, JobQueue, JobMonitor], None]
+"""Runs one claimed job (job, worker name, queue, monitor) to COMPLETED or ERROR, unless its
+monitor ends it otherwise meanwhile; the worker then settles the job (``_after_end``)."""
+
+
+def execute_tap_job(job: StoredJob, worker: str, queue: JobQueue, monitor: JobMonitor, *,
+                    config: TapConfig) -> None:
+    """Run one TAP query into the job's result file."""
     folder = job.directory
     partial = folder / "result.partial"
     try:
@@ -187,7 +199,7 @@ def execute_job(job: StoredJob, worker: str, store: JobStore, config: TapConfig,
                                private_networks=config.upload_private_networks)
         monitor.check()
         prepared = prepare(query, uploads)
-        requester = store.owner_requester(job)
+        requester = queue.owner_requester(job)
         if requester is None:
             raise OwnerGone("The job's owner no longer has an account here")
         stream = stream_result(prepared, requester=requester, base_url=job.base_url,
@@ -213,46 +225,52 @@ def execute_job(job: StoredJob, worker: str, store: JobStore, config: TapConfig,
         partial.replace(final)
         result = ResultFile("result", final.name, header.content_type,
                             final.stat().st_size, header.stats.rows, header.stats.overflow)
-        if not store.finish(job.job_id, worker, Phase.COMPLETED, results=[result]):
+        if not queue.finish(job.job_id, worker, Phase.COMPLETED, results=[result]):
             final.unlink(missing_ok=True)
     except Exception as error:
         partial.unlink(missing_ok=True)
         if monitor.ended:
-            # The failure is the cancelled query of a job that ended for another reason.
-            _after_end(job, worker, store, monitor)
-        elif isinstance(error, DaliError):
-            store.finish(job.job_id, worker, Phase.ERROR, error=str(error))
+            # The failure is the cancelled query of a job that ended for another reason, which
+            # the worker settles.
+            return
+        if isinstance(error, DaliError):
+            queue.finish(job.job_id, worker, Phase.ERROR, error=str(error))
         elif isinstance(error, psycopg.Error):  # while the result was being written
             message = database_error(error, job.execution_duration)
-            store.finish(job.job_id, worker, Phase.ERROR, error=str(message))
+            queue.finish(job.job_id, worker, Phase.ERROR, error=str(message))
         else:
             log.exception("job %s failed", job.job_id)
-            store.finish(job.job_id, worker, Phase.ERROR,
+            queue.finish(job.job_id, worker, Phase.ERROR,
                          error="The service failed while running the query; it has been logged")
 
 
-def _after_end(job: StoredJob, worker: str, store: JobStore, monitor: JobMonitor) -> None:
+def executors(config: TapConfig) -> dict[str, Executor]:
+    """The executor of each service's jobs; a worker takes the jobs of these services only."""
+    return {TAP: functools.partial(execute_tap_job, config=config), SODA: execute_soda_job}
+
+
+def _after_end(job: StoredJob, worker: str, queue: JobQueue, monitor: JobMonitor) -> None:
     """A job stopped by its monitor: back to the queue, failed for time, or left as it is now
     (aborted or destroyed by its owner)."""
     log.info("job %s stopped: %s", job.job_id, monitor.ended)
     if monitor.ended == STOPPING:
-        store.release(job.job_id, worker)
+        queue.release(job.job_id, worker)
     elif monitor.ended == OVERTIME:
-        store.finish(job.job_id, worker, Phase.ERROR,
+        queue.finish(job.job_id, worker, Phase.ERROR,
                      error=f"The job ran longer than its execution duration of "
                            f"{job.execution_duration} s")
 
 
 class Worker:
-    """Runs queued jobs until ``stop`` is set."""
+    """Runs queued jobs of every service until ``stop`` is set."""
 
-    def __init__(self, store: JobStore, *, settings: WorkerSettings | None = None,
+    def __init__(self, db: Database, *, settings: WorkerSettings | None = None,
                  config: TapConfig | None = None, name: str | None = None) -> None:
-        self.store = store
+        self.executors = executors(config or tap_config())
+        self.queue = JobQueue(db, self.executors)
         self.settings = settings or WorkerSettings()
-        self.config = config or tap_config()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.watcher = PhaseWatcher(store.db.urls.app)
+        self.watcher = PhaseWatcher(db.urls.app)
         self._wake = threading.Condition()
         self._running: dict[str, JobMonitor] = {}
         self._running_lock = threading.Lock()
@@ -264,7 +282,7 @@ class Worker:
         next_sweep = 0.0
         while not stop.is_set():
             try:
-                with psycopg.connect(self.store.db.urls.app, autocommit=True) as connection:
+                with psycopg.connect(self.queue.db.urls.app, autocommit=True) as connection:
                     connection.execute(f"LISTEN {QUEUE_CHANNEL}")
                     self._wake_all()  # jobs queued while we were not listening
                     while not stop.is_set():
@@ -283,9 +301,9 @@ class Worker:
 
     def sweep(self) -> None:
         try:
-            destroyed = self.store.destroy_expired()
-            orphans = self.store.requeue_orphans(dt.timedelta(seconds=self.settings.stale_after))
-            stray = self.store.remove_stray_directories(dt.timedelta(hours=1))
+            destroyed = self.queue.destroy_expired()
+            orphans = self.queue.requeue_orphans(dt.timedelta(seconds=self.settings.stale_after))
+            stray = self.queue.remove_stray_directories(dt.timedelta(hours=1))
         except psycopg.Error as error:
             log.warning("sweep failed: %s", error)
             return
@@ -299,7 +317,7 @@ class Worker:
         name = f"{self.name}:{index}"
         while not stop.is_set():
             try:
-                job = self.store.claim_next(name)
+                job = self.queue.claim_next(name)
             except psycopg.Error as error:
                 log.warning("%s cannot reach the queue: %s", name, error)
                 stop.wait(self.settings.poll_interval)
@@ -308,22 +326,42 @@ class Worker:
                 with self._wake:
                     self._wake.wait(self.settings.poll_interval)
                 continue
-            log.info("%s runs job %s", name, job.job_id)
-            with JobMonitor(self.store, self.watcher, job, name, self.settings) as monitor:
+            log.info("%s runs %s job %s", name, job.service, job.job_id)
+            with JobMonitor(self.queue, self.watcher, job, name, self.settings) as monitor:
                 with self._running_lock:
                     self._running[job.job_id] = monitor
                 try:
-                    execute_job(job, name, self.store, self.config, monitor)
+                    self._execute(job, name, monitor)
                 finally:
                     with self._running_lock:
                         self._running.pop(job.job_id, None)
 
+    def _execute(self, job: StoredJob, name: str, monitor: JobMonitor) -> None:
+        """Run the job with its service's executor; whatever happens, it leaves EXECUTING."""
+        failed = False
+        try:
+            self.executors[job.service](job, name, self.queue, monitor)
+        except Exception:
+            failed = not monitor.ended
+            if failed:
+                log.exception("%s job %s failed", job.service, job.job_id)
+        try:
+            if failed:
+                self.queue.finish(job.job_id, name, Phase.ERROR,
+                                  error="The service failed while running the job; "
+                                        "it has been logged")
+            elif monitor.ended:
+                _after_end(job, name, self.queue, monitor)
+        except psycopg.Error as error:
+            # The heartbeats stop with this job, so the sweep requeues it later.
+            log.warning("job %s could not be settled: %s", job.job_id, error)
+
     def serve(self, stop: threading.Event) -> list[threading.Thread]:
         """Start the listener and the runners as daemon threads; they end when ``stop`` is."""
         threads = [threading.Thread(target=self._listen, args=(stop,), daemon=True,
-                                    name="tap-worker-queue")]
+                                    name="job-worker-queue")]
         threads += [threading.Thread(target=self._runner, args=(i, stop), daemon=True,
-                                     name=f"tap-worker-{i}")
+                                     name=f"job-worker-{i}")
                     for i in range(self.settings.concurrency)]
         for thread in threads:
             thread.start()
@@ -352,7 +390,7 @@ def start_inprocess_workers(concurrency: int, registry: MutableMapping[str, Any]
     existing = registry.get(key)
     if existing is not None:
         return existing[0]
-    worker = Worker(JobStore(database()), settings=WorkerSettings(concurrency=concurrency),
+    worker = Worker(database(), settings=WorkerSettings(concurrency=concurrency),
                     name=f"{socket.gethostname()}:{os.getpid()}:web")
     stop = threading.Event()
     worker.serve(stop)
@@ -374,12 +412,12 @@ def start_inprocess_workers(concurrency: int, registry: MutableMapping[str, Any]
               help="seconds between sweeps (destroyed jobs, orphaned jobs)")
 def worker_cli(concurrency: int | None, poll_interval: float, stale_after: float,
                sweep_interval: float) -> None:
-    """Run queued TAP async jobs until stopped (SIGTERM or Ctrl-C)."""
+    """Run queued async jobs (TAP queries, SODA cutouts) until stopped (SIGTERM or Ctrl-C)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = WorkerSettings(concurrency=concurrency or os.cpu_count() or 1,
                               poll_interval=poll_interval, stale_after=stale_after,
                               sweep_interval=sweep_interval)
-    worker = Worker(JobStore(database()), settings=settings)
+    worker = Worker(database(), settings=settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -9,7 +9,7 @@ from flask import Response
 
 from skyvault.db import database
 from skyvault.server.auth import current_requester
-from skyvault.server.jobs import JobStore
+from skyvault.server.jobs import TAP, JobStore
 from skyvault.server.tap_examples import EXAMPLES
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.pages import render
@@ -27,6 +27,6 @@ def query_page() -> Response:
     requester = current_requester()
     jobs = []
     if not requester.is_anonymous:
-        jobs = JobStore(database()).list(requester, JobListFilter(last=LISTED_JOBS))
+        jobs = JobStore(database(), service=TAP).list(requester, JobListFilter(last=LISTED_JOBS))
     return render("web/query.html", examples=EXAMPLES, jobs=jobs, formats=FORMATS,
                   default_query=EXAMPLES[0].query if EXAMPLES else "")

@@ -1,16 +1,28 @@
 """SODA 1.0 {async} over UWS 1.1: one result per combination of values, text results for
-combinations without data, owners' jobs private, errors in the job's error resource."""
+combinations without data, owners' jobs private, errors in the job's error resource. Jobs are
+run by the session's `skyvault worker` process (``job_worker``), as in production."""
 
 from __future__ import annotations
 
 import io
 import re
+import threading
+import time
 
 import numpy as np
+import pytest
 import requests
 from astropy.io import fits
 
+from skyvault.server.soda_async import soda_error_text
+
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+
+
+@pytest.fixture(autouse=True)
+def worker(job_worker):
+    """Every job of this module runs in the worker process, none in the web process."""
+    return job_worker
 
 
 def create(base: str, pairs: list[tuple[str, str]], headers=None) -> str:
@@ -120,3 +132,87 @@ def test_uws_resources(live_server, world) -> None:
     assert requests.post(f"{url}/phase", data={"PHASE": "RUN"}, timeout=30).status_code == 403
     assert requests.get(f"{live_server}/soda/async/not-a-job-id-at-all",
                         timeout=30).status_code == 404
+
+
+def phase_of(job_url: str, headers=None) -> str:
+    return requests.get(f"{job_url}/phase", headers=headers, timeout=30).text
+
+
+def test_a_job_queued_while_no_worker_runs_runs_when_one_starts(live_server, world,
+                                                                job_worker) -> None:
+    """Jobs live in PostgreSQL, not in the web process: queued with no worker, a job waits in
+    QUEUED and completes once a worker starts."""
+    job_worker.stop()
+    try:
+        url = create(live_server, [("ID", world.did("sci", "sci_public")),
+                                   ("CIRCLE", "150.0 2.0 0.01"), ("PHASE", "RUN")])
+        time.sleep(1.0)
+        assert phase_of(url) == "QUEUED"
+    finally:
+        job_worker.start()
+    assert wait(url) == "COMPLETED"
+    ((_, href, mime),) = results(url)
+    assert mime == "application/fits"
+    assert fits.open(io.BytesIO(requests.get(href, timeout=60).content))[0].data.size > 0
+
+
+def test_tap_and_soda_jobs_are_apart(live_server, world) -> None:
+    """One table holds the jobs of both services; a job id of one is unknown to the other,
+    for its owner too (404 as for any unknown job), and each service lists its own jobs."""
+    member = {"Authorization": f"Bearer {world.member_token}"}
+    soda = create(live_server, [("ID", world.did("sci", "sci_public")), ("PIXEL_1", "1 5")],
+                  headers=member)
+    created = requests.post(f"{live_server}/tap/async", data={
+        "LANG": "ADQL", "QUERY": "SELECT TOP 1 expid FROM survey.exposures"},
+        headers=member, allow_redirects=False, timeout=30)
+    assert created.status_code == 303
+    tap = created.headers["Location"]
+    soda_id, tap_id = soda.rsplit("/", 1)[1], tap.rsplit("/", 1)[1]
+    for wrong in (f"{live_server}/tap/async/{soda_id}", f"{live_server}/soda/async/{tap_id}"):
+        for path in ("", "/phase", "/parameters", "/results"):
+            assert requests.get(f"{wrong}{path}", headers=member,
+                                timeout=30).status_code == 404
+        assert requests.post(f"{wrong}/phase", data={"PHASE": "RUN"}, headers=member,
+                             timeout=30).status_code == 404
+        assert requests.delete(wrong, headers=member, timeout=30).status_code == 404
+    soda_list = requests.get(f"{live_server}/soda/async", headers=member, timeout=30).text
+    tap_list = requests.get(f"{live_server}/tap/async", headers=member, timeout=30).text
+    assert soda_id in soda_list and tap_id not in soda_list
+    assert tap_id in tap_list and soda_id not in tap_list
+    assert phase_of(soda, member) == "PENDING" and phase_of(tap, member) == "PENDING"
+
+
+def test_the_web_process_can_run_soda_jobs_itself(live_server, world, job_worker) -> None:
+    """For the demo and tests: TAP_INPROCESS_WORKERS runs the jobs of every service, SODA's
+    too, in the web process."""
+    from werkzeug.serving import make_server
+
+    from skyvault.server.app import create_app
+
+    app = create_app({"TAP_INPROCESS_WORKERS": 1})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    job_worker.stop()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        url = create(base, [("ID", world.did("ref", "ref")), ("PIXEL_1", "1 10"),
+                            ("PHASE", "RUN")])
+        assert wait(url) == "COMPLETED"
+        assert [mime for _, _, mime in results(url)] == ["application/fits"]
+    finally:
+        job_worker.start()
+        server.shutdown()
+        for key, value in list(app.extensions.items()):
+            if key.startswith("skyvault.tap.worker."):
+                runner, stop = value
+                runner.stop(stop)
+
+
+def test_errors_of_the_job_machinery_get_the_soda_label() -> None:
+    """SODA 1.0 5.2: an error document begins with one of SODA's error strings."""
+    assert soda_error_text("UsageError: CIRCLE needs 3 values") == (
+        "UsageError: CIRCLE needs 3 values\n")
+    assert soda_error_text("The job stopped its worker 3 times; giving up") == (
+        "Error: The job stopped its worker 3 times; giving up\n")
+    assert soda_error_text(None) == "Error: the job failed\n"

@@ -28,6 +28,7 @@ from skyvault.pipeline.naming import (
 )
 from skyvault.pipeline.process import maskbits, photometry, products, refcat
 from skyvault.pipeline.process.astrometry import (
+    MIN_POSITION_ERROR,
     AstrometricSolution,
     AstrometryError,
     nominal_wcs,
@@ -197,8 +198,18 @@ def measure_image(
     timings["extract"] = timings.get("extract", 0.0) + time.process_time() - clock
 
     clock = time.process_time()
+    saturated = _any_bit_near(mask, aper.x, aper.y, maskbits.SATURATED, max(2.0, psf.fwhm))
+    saturated |= (aper.imaflags & maskbits.SATURATED) != 0
     fit = fit_sources_deblended(
-        subtracted, variance, unusable, aper.x, aper.y, psf, gain, background.global_rms
+        subtracted,
+        variance,
+        unusable,
+        aper.x,
+        aper.y,
+        psf,
+        gain,
+        background.global_rms,
+        saturated=saturated,
     )
     flags = np.zeros(aper.x.size, dtype=np.int32)
     saturated_core = _any_bit_near(mask, fit.x, fit.y, maskbits.SATURATED, max(2.0, psf.fwhm))
@@ -237,7 +248,7 @@ def measure_image(
     ref_ra, ref_dec = stars.ra[nearby], stars.dec[nearby]
     ref_mag = stars.mag[band][nearby].astype(np.float64)
     clean_flags = maskbits.FLAG_SATURATED | maskbits.FLAG_BAD_PIXELS | maskbits.FLAG_FIT_FAILED
-    usable = ((flags & clean_flags) == 0) & (snr > 10) & (fit.chi < 20)
+    usable = astrometric_sources(flags, snr, fit.chi)
     solution: AstrometricSolution | None
     try:
         solution = solve(
@@ -251,6 +262,7 @@ def measure_image(
             guess,
             image.shape,
             SIP_MAX_ORDER,
+            centroid_error(psf.fwhm, snr, fit.chi),
         )
         wcs = solution.wcs
         if solution.rms > 0.5:
@@ -378,6 +390,38 @@ def measure_image(
         n_apcor=n_apcor,
         timings=timings,
     )
+
+
+def centroid_error(fwhm: float, snr: np.ndarray, chi: np.ndarray) -> np.ndarray:
+    """Per-axis centroid error in pixels of a point source: about FWHM / (2.35 S/N) times the
+    sqrt(2) a PSF with wings costs over a Gaussian, no better than the PSF model and the flat
+    allow, and worse by sqrt(chi) where the fit is poor (a star on a saturated neighbour's
+    halo, a blend): weighted so, such a star still helps a sparse quadrant's solution."""
+    statistical = np.sqrt(2.0) * fwhm / 2.3548 / np.maximum(snr, 1.0)
+    return np.maximum(statistical, MIN_POSITION_ERROR) * np.sqrt(np.maximum(chi, 1.0))
+
+
+ASTROMETRY_SNR = 10.0
+ASTROMETRY_SNR_SPARSE = 5.0
+ASTROMETRY_MIN_SOURCES = 12
+ASTROMETRY_MAX_CHI = 100.0
+"""Beyond this the source is no point source at all (a galaxy, a merged pair, a fragment)."""
+
+
+def astrometric_sources(flags: np.ndarray, snr: np.ndarray, chi: np.ndarray) -> np.ndarray:
+    """Detections fit for astrometry: no saturated or bad pixel in the core, a converged PSF fit
+    that is not hopeless (poor ones are weighted down, see ``centroid_error``), S/N > 10.
+
+    A sparse quadrant (high latitude, bright Moon, or a saturated asteroid's halo covering
+    its one bright star) may hold only one or two such; it then takes every clean detection
+    above S/N 5, whose centroids are still good to a fifth of a pixel, rather than fail.
+    """
+    bad = maskbits.FLAG_SATURATED | maskbits.FLAG_BAD_PIXELS | maskbits.FLAG_FIT_FAILED
+    clean = ((flags & bad) == 0) & (chi < ASTROMETRY_MAX_CHI)
+    usable = clean & (snr > ASTROMETRY_SNR)
+    if np.count_nonzero(usable) < ASTROMETRY_MIN_SOURCES:
+        usable = clean & (snr > ASTROMETRY_SNR_SPARSE)
+    return usable
 
 
 CONTAMINATION_LIMIT = 0.01

@@ -175,17 +175,21 @@ def fit_tan_sip(
     crpix: tuple[float, float],
     crval: tuple[float, float],
     order: int,
+    weight: np.ndarray | None = None,
 ) -> TanSip:
-    """Least-squares TAN-SIP through matched pairs (FITS pixels, sky). CRVAL is moved to the
-    sky position of CRPIX so that the polynomial has no constant term."""
+    """Least-squares TAN-SIP through matched pairs (FITS pixels, sky), weighted by ``weight``
+    (inverse variances) if given. CRVAL is moved to the sky position of CRPIX so that the
+    polynomial has no constant term."""
+    root_weight = np.ones(np.size(x)) if weight is None else np.sqrt(weight)
     for _ in range(3):
         xi, eta = tan_project(ra, dec, *crval)
         u, v = x - crpix[0], y - crpix[1]
         scale = max(np.max(np.abs(u)), np.max(np.abs(v)), 1.0)
         terms = monomials(order, 0)
         design = np.stack([(u / scale) ** p * (v / scale) ** q for p, q in terms], 1)
-        c_xi, *_ = np.linalg.lstsq(design, xi, rcond=None)
-        c_eta, *_ = np.linalg.lstsq(design, eta, rcond=None)
+        design = design * root_weight[:, None]
+        c_xi, *_ = np.linalg.lstsq(design, xi * root_weight, rcond=None)
+        c_eta, *_ = np.linalg.lstsq(design, eta * root_weight, rcond=None)
         c_xi = {t: c / scale ** (t[0] + t[1]) for t, c in zip(terms, c_xi, strict=True)}
         c_eta = {t: c / scale ** (t[0] + t[1]) for t, c in zip(terms, c_eta, strict=True)}
         offset = (c_xi[(0, 0)], c_eta[(0, 0)])

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.postgres import types as pg_builtin_types
 
 from skyvault.access import Requester
-from skyvault.db import READER_ROLE, DatabaseUnavailable, database, session_setup_sql
+from skyvault.db import READER_ROLE, DatabaseUnavailable, database, session_settings_sql
 from skyvault.schema.tables import PUBLISHED_TABLES
 from skyvault.server.tap_copy import copy_chunks
 from skyvault.server.tap_upload import UploadedTable, create_upload_tables
@@ -101,10 +101,10 @@ def query_session(requester: Requester, *, base_url: str | None, timeout_ms: int
 
     Without uploads this is ``Database.reading(user_query=True)`` itself. With uploads the
     temporary tables must be created before the transaction turns read-only, which
-    ``reading()`` does first thing; so this opens a transaction, switches to the reader role,
-    creates and fills the tables, and only then sets exactly what ``reading()`` sets (read-only,
-    the requester's programs, the base URL, the time limit). tests/tap/test_uploads.py checks
-    that both paths leave the same session state.
+    ``reading()`` does first thing; so this opens a transaction, sets who is asking (programs,
+    base URL, time limit: as the service role, since the reader may not call set_config),
+    switches to the reader role, creates and fills the tables, and only then turns read-only.
+    tests/tap/test_uploads.py checks that both paths leave the same session state.
     """
     db = database()
     if not uploads:
@@ -113,13 +113,15 @@ def query_session(requester: Requester, *, base_url: str | None, timeout_ms: int
             yield connection
         return
     with db.app_writing() as connection:
+        # Who is asking is set while still the service role (the reader may not call
+        # set_config, migration 0009); the tables are made as the reader, who owns them.
+        connection.execute(session_settings_sql(requester, statement_timeout_ms=timeout_ms,
+                                                base_url=base_url))
         connection.execute(f"SET LOCAL ROLE {READER_ROLE}")
         create_upload_tables(connection, uploads)
         # A transaction may turn read-only at any point, only not back (PostgreSQL's
         # check_transaction_read_only): from here on it is as read-only as reading()'s.
-        connection.execute(session_setup_sql(requester, user_query=True,
-                                             statement_timeout_ms=timeout_ms,
-                                             base_url=base_url))
+        connection.execute("SET TRANSACTION READ ONLY")
         yield connection
 
 

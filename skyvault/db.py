@@ -29,9 +29,9 @@ APP_ROLE = "skyvault_app"
 READER_ROLE = "skyvault_reader"
 
 
-def session_setup_sql(requester: Requester, *, user_query: bool,
-                      statement_timeout_ms: int | None, base_url: str | None) -> sql.Composed:
-    """The statements that make a transaction read-only and say who is asking."""
+def session_settings_sql(requester: Requester, *, statement_timeout_ms: int | None,
+                         base_url: str | None) -> sql.Composed:
+    """One SELECT that says who is asking (and the time limit), for this transaction only."""
     settings_sql = [
         sql.SQL("set_config('skyvault.programs', {}, true)").format(
             sql.Literal(requester.programs_setting())),
@@ -40,8 +40,16 @@ def session_setup_sql(requester: Requester, *, user_query: bool,
     if statement_timeout_ms is not None:
         settings_sql.append(sql.SQL("set_config('statement_timeout', {}, true)").format(
             sql.Literal(str(int(statement_timeout_ms)))))
+    return sql.SQL("SELECT ") + sql.SQL(", ").join(settings_sql)
+
+
+def session_setup_sql(requester: Requester, *, user_query: bool,
+                      statement_timeout_ms: int | None, base_url: str | None) -> sql.Composed:
+    """The statements that make a transaction read-only and say who is asking; the settings
+    come before the switch to the reader role, which may not call set_config."""
     statements = [sql.SQL("SET TRANSACTION READ ONLY"),
-                  sql.SQL("SELECT ") + sql.SQL(", ").join(settings_sql)]
+                  session_settings_sql(requester, statement_timeout_ms=statement_timeout_ms,
+                                       base_url=base_url)]
     if user_query:
         statements.append(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(READER_ROLE)))
     return sql.SQL("; ").join(statements)

@@ -211,6 +211,23 @@ def test_declare_release_default_programs_and_dates(database: Database, world) -
         connection.close()
 
 
+def test_the_reader_cannot_change_who_is_asking(database: Database) -> None:
+    """Second guard behind the ADQL allow-list (migration 0009): as the reader, set_config is
+    refused, so no query could rewrite the programs the embargo policies read; the service
+    role sets them before switching."""
+    import psycopg
+
+    with database.admin() as connection:
+        assert connection.execute("SELECT has_function_privilege('skyvault_reader',"
+                                  " 'pg_catalog.set_config(text, text, boolean)', 'EXECUTE'),"
+                                  " has_function_privilege('skyvault_app',"
+                                  " 'pg_catalog.set_config(text, text, boolean)', 'EXECUTE')"
+                                  ).fetchone() == (False, True)
+    with database.reading(user_query=True) as connection, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        connection.execute("SELECT set_config('skyvault.programs', '{1,2,3}', true)")
+
+
 def test_user_queries_can_read_published_relations_only(database: Database) -> None:
     """ADQL runs as skyvault_reader: it must reach nothing outside the published schemas
     (archive tables such as per-image row counts, job records or provenance would describe

@@ -144,7 +144,11 @@ def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
         # program 1 rows wait for a data release (none is defined here).
         visible = connection.execute("SELECT count(*) FROM survey.psf_sources").fetchone()[0]
         assert visible == 0
+        # As the service does: who is asking is set before the switch to the reader, who may
+        # not call set_config (migration 0009).
+        connection.execute("RESET ROLE")
         connection.execute("SELECT set_config('skyvault.programs', '{2}', false)")
+        connection.execute("SET ROLE skyvault_reader")
         member = connection.execute(
             "SELECT count(DISTINCT programid), count(*) FROM survey.psf_sources").fetchone()
         program_2 = sum(SPEC.programids[i % len(SPEC.programids)] == 2

@@ -34,7 +34,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,19 @@ class StoredJob:
     worker: str | None
     base_url: str | None
     attempts: int
+    run_programs: frozenset[int] | None = None
+    """The programs the owner had when the job ran; None before it ran."""
+    results_withheld: bool = False
+    """The owner has lost a program the job ran with: its results are not served."""
+
+    def as_seen_by(self, requester: Requester) -> StoredJob:
+        """The job as ``requester`` (its owner, or the holder of an anonymous job's id) may
+        see it now: a result file holds the rows its owner could see when it ran, so results
+        are withheld, sizes included, while the owner lacks any program the job ran with
+        (a membership withdrawn since)."""
+        if self.run_programs is None or self.run_programs <= requester.programs:
+            return self
+        return replace(self, results=(), results_withheld=True)
 
     @property
     def parameters(self) -> Parameters:
@@ -168,7 +181,7 @@ _COLUMNS = """
     j.job_id, j.service, j.owner_id, u.username AS owner_name, j.run_id, j.phase, j.parameters,
     j.creation_time, j.start_time, j.end_time, j.destruction_time, j.execution_duration,
     j.quote, j.error_summary, j.error_type, j.results, j.worker, j.base_url,
-    j.attempts
+    j.attempts, j.run_programs
 """
 _FROM = "archive.uws_jobs j LEFT JOIN archive.users u ON u.user_id = j.owner_id"
 # A job is visible to its owner, an anonymous job to whoever holds its id; past its destruction
@@ -191,6 +204,7 @@ def _stored(row: dict[str, Any]) -> StoredJob:
         error_summary=row["error_summary"], error_type=row["error_type"],
         results=tuple(ResultFile.from_json(r) for r in row["results"] or ()),
         worker=row["worker"], base_url=row["base_url"], attempts=row["attempts"],
+        run_programs=None if row["run_programs"] is None else frozenset(row["run_programs"]),
     )
 
 
@@ -236,7 +250,7 @@ class JobStore:
             row = cur.fetchone()
         if row is None:
             raise JobNotFound(job_id)
-        return _stored(row)
+        return _stored(row).as_seen_by(requester)
 
     def list(self, requester: Requester, filters: uws.JobListFilter) -> list[StoredJob]:
         """The requester's own jobs (UWS 2.2.2.1); anonymous requesters own none."""
@@ -262,7 +276,7 @@ class JobStore:
         with self.db.app_writing() as connection, connection.cursor(row_factory=dict_row) as cur:
             cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} WHERE {' AND '.join(conditions)} "
                         f"ORDER BY j.creation_time {order}{limit}", values)
-            return [_stored(row) for row in cur.fetchall()]
+            return [_stored(row).as_seen_by(requester) for row in cur.fetchall()]
 
     def _locked(self, connection: psycopg.Connection, job_id: str,
                 requester: Requester) -> StoredJob:
@@ -371,11 +385,17 @@ class JobQueue:
             return _stored(cur.fetchone())
 
     def owner_requester(self, job: StoredJob) -> Requester | None:
-        """Whom the job's query runs for, as of now; None if its owner is gone or disabled."""
+        """Whom the job runs for, as of now; None if its owner is gone or disabled. The
+        programs it runs with are recorded: its results are served only while the owner still
+        has them (``StoredJob.as_seen_by``)."""
         if job.owner_id is None:
             return ANONYMOUS
         with self.db.app_writing() as connection:
-            return requester_for_user(connection, job.owner_id)
+            requester = requester_for_user(connection, job.owner_id)
+            if requester is not None:
+                connection.execute("UPDATE archive.uws_jobs SET run_programs = %s"
+                                   " WHERE job_id = %s", (sorted(requester.programs), job.job_id))
+            return requester
 
     def heartbeat(self, job_id: str, worker: str) -> Phase | None:
         """Record that ``worker`` still runs the job; the job's phase, None once destroyed."""

@@ -449,6 +449,9 @@ def job_results(job_id: str) -> Response:
 @uws_errors
 def job_result(job_id: str, result_id: str) -> Response:
     found = _state().store.get(job_id, current_requester())
+    if found.results_withheld:
+        return text(f"The results of job {job_id} are withheld: it ran with access to data you"
+                    " no longer have. Run it again.\n", 403)
     result = found.result(result_id)
     if result is None:
         return text(f"Job {job_id} has no result {result_id}\n", 404)

@@ -285,6 +285,35 @@ def test_jobs_belong_to_their_owner(tap) -> None:
         assert job_id not in others.xpath("//uws:jobref/@id", namespaces=UWS_NS)
 
 
+def test_results_are_withheld_once_the_owner_loses_a_program(tap, database) -> None:
+    """A result file holds the rows its owner could see when the job ran: after the owner's
+    program-2 membership is withdrawn, the job's results (and their sizes) are no longer
+    served; granted again, they are."""
+    from skyvault import accounts
+
+    alice = tap.alice.headers
+    url = create(tap, *adql(f"SELECT COUNT(*) AS n FROM survey.psf_sources WHERE {SEEDED}",
+                            ("RESPONSEFORMAT", "csv")), ("PHASE", "RUN"), headers=alice)
+    assert wait_final(url, alice) == "COMPLETED"
+    assert requests.get(f"{url}/results/result", headers=alice, timeout=30).status_code == 200
+    with database.admin() as connection:
+        accounts.revoke_programs(connection, "tap-alice", [2])
+    try:
+        refused = requests.get(f"{url}/results/result", headers=alice, timeout=30)
+        assert refused.status_code == 403 and "withheld" in refused.text
+        results = etree.fromstring(requests.get(f"{url}/results", headers=alice,
+                                                timeout=30).content)
+        assert results.findall("uws:result", UWS_NS) == []
+        assert job_xml(url, alice).findall("uws:results/uws:result", UWS_NS) == []
+        assert phase_of(url, alice) == "COMPLETED"
+    finally:
+        with database.admin() as connection:
+            accounts.grant_programs(connection, "tap-alice", [2])
+    again = requests.get(f"{url}/results/result", headers=alice, timeout=30)
+    assert again.status_code == 200
+    assert int(again.text.split()[1]) == len(visible_exposures({2})) * N_STARS
+
+
 def test_anonymous_jobs_are_reachable_only_by_their_url(tap) -> None:
     url = create(tap, *adql("SELECT TOP 1 expid FROM survey.exposures"))
     job_id = url.rsplit("/", 1)[1]

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sep
 from scipy.spatial import cKDTree
 
 from skyvault import __version__
@@ -27,6 +26,7 @@ from skyvault.pipeline.naming import (
     science_prefix,
 )
 from skyvault.pipeline.process import maskbits, photometry, products, refcat
+from skyvault.pipeline.process.apcor import aperture_correction
 from skyvault.pipeline.process.astrometry import (
     MIN_POSITION_ERROR,
     AstrometricSolution,
@@ -49,7 +49,6 @@ from skyvault.pipeline.process.instrumental import CalibratedImage, calibrate_qu
 from skyvault.pipeline.process.psf import Psf, PsfError, fit_sources_deblended, measure_psf
 from skyvault.pipeline.process.rawio import read_quadrant
 from skyvault.pipeline.process.wcs import TanSip
-from skyvault.pipeline.psfmodel import add_point_sources
 
 DEFAULT_FWHM_ARCSEC = 2.0
 PSF_REGION = 1536
@@ -236,7 +235,10 @@ def measure_image(
         keep = ~fragment
         fit, aper = _subset(fit, keep), _subset(aper, keep)
         flags, snr = flags[keep], snr[keep]
-    apcor, n_apcor = aperture_correction(subtracted, unusable, fit, flags, snr, psf)
+    correction = aperture_correction(
+        subtracted, unusable, background.rms, gain, fit, flags, snr, psf
+    )
+    apcor, n_apcor = correction.factor, correction.nstars
     fit.flux = fit.flux * apcor
     fit.fluxerr = fit.fluxerr * apcor
     timings["psf"] = timings.get("psf", 0.0) + time.process_time() - clock
@@ -438,59 +440,6 @@ def _isolated_in_catalog(tree, ref_mag, nearest, matched, radius: float) -> np.n
         contamination = np.sum(10 ** (-0.4 * (ref_mag[others] - ref_mag[own]))) if others else 0.0
         ok[k] = contamination < CONTAMINATION_LIMIT
     return ok
-
-
-APCOR_RADIUS_FWHM = 3.0
-APCOR_MIN_STARS = 5
-
-
-def aperture_correction(
-    image: np.ndarray, bad: np.ndarray, fit, flags: np.ndarray, snr: np.ndarray, psf: Psf
-) -> tuple[float, int]:
-    """Factor that brings PSF-fit fluxes to total fluxes, measured on bright isolated stars.
-
-    A Moffat fitted to a few stars gets the core right but may misjudge the wings, and a
-    zero point is only as good as the flux normalisation behind it. Every fitted source is
-    subtracted; for each bright star the light left within 3 FWHM is how much its model
-    missed, relative to the model's own light there.
-    """
-    clean = maskbits.FLAG_SATURATED | maskbits.FLAG_BAD_PIXELS | maskbits.FLAG_FIT_FAILED
-    clean |= maskbits.FLAG_EDGE | maskbits.FLAG_BLENDED
-    radius = APCOR_RADIUS_FWHM * psf.fwhm
-    inside = (
-        (fit.x > radius)
-        & (fit.x < image.shape[1] - 1 - radius)
-        & (fit.y > radius)
-        & (fit.y < image.shape[0] - 1 - radius)
-    )
-    chosen = np.flatnonzero(((flags & clean) == 0) & (snr > 40) & (fit.chi < 10) & inside)
-    if chosen.size < 3:
-        return 1.0, int(chosen.size)
-    residual = image.astype(np.float64).copy()
-    positive = fit.flux > 0
-    add_point_sources(
-        residual, fit.x[positive], fit.y[positive], -fit.flux[positive], psf.fwhm, psf.beta, 1.0
-    )
-    left, _, bad_flag = sep.sum_circle(
-        np.ascontiguousarray(residual, dtype=np.float32),
-        fit.x[chosen],
-        fit.y[chosen],
-        radius,
-        mask=bad,
-        subpix=5,
-    )
-    modelled = fit.flux[chosen] * psf.fraction_within(radius)
-    ratio = 1.0 + left / modelled
-    ratio = ratio[(bad_flag == 0) & np.isfinite(ratio)]
-    if ratio.size < APCOR_MIN_STARS:
-        return 1.0, int(ratio.size)
-    # Faint neighbours scatter single ratios by a few percent: correct only when the median
-    # departs from 1 by more than its own uncertainty allows.
-    median = float(np.median(ratio))
-    spread = 1.4826 * float(np.median(np.abs(ratio - median))) * 1.253 / np.sqrt(ratio.size)
-    if abs(median - 1.0) < 3 * spread:
-        return 1.0, int(ratio.size)
-    return float(np.clip(median, 0.8, 1.25)), int(ratio.size)
 
 
 def _shift(objects: np.ndarray, dx: int, dy: int) -> np.ndarray:

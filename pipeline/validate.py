@@ -80,6 +80,8 @@ class ValidationReport:
     """arcsec, bright unsaturated stars (S/N > 50), psfcat against truth."""
     zero_point_errors: list[float] = field(default_factory=list)
     """magzp - true zero point, per quadrant with a zero point."""
+    zero_point_uncertainties: list[float] = field(default_factory=list)
+    """The pipeline's magzpunc of the same quadrants."""
     completeness_bins: dict[str, tuple[int, int]] = field(default_factory=dict)
     """'maglimit-1.0': (detected, total) of isolated truth stars in bins relative to the
     quadrant's 5-sigma limit."""
@@ -181,6 +183,7 @@ def _validate_image(
     unreliable = INFO_FEW_CALIBRATORS | INFO_ZEROPOINT_FAILED | INFO_ASTROMETRY_FAILED
     if science.magzp > 0 and not science.infobits & unreliable:
         report.zero_point_errors.append(science.magzp - exposure["magzp"])
+        report.zero_point_uncertainties.append(science.magzpunc)
     with fits.open(product_dir / science.files["psfcat"]) as hdul:
         catalog = hdul[1].data
         header = hdul[0].header

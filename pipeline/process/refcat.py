@@ -1,5 +1,6 @@
 """The astrometric and photometric reference catalog (the role Gaia and Pan-STARRS play for
-ZTF): positions and magnitudes in g, r, i, read from a FITS table and queried by sky box."""
+ZTF): positions, magnitudes in g, r, i and a variability flag, read from a FITS table and
+queried by sky box."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class ReferenceStars:
     dec: np.ndarray
     mag: dict[str, np.ndarray]
     """filtercode -> magnitude."""
+    variable: np.ndarray
+    """Known to vary (Gaia's phot_variable_flag); all False in a catalog without the column."""
 
 
 @lru_cache(maxsize=2)
@@ -28,13 +31,20 @@ def _load(path: str, mtime: float) -> ReferenceStars:
     try:
         with fits.open(path, memmap=False) as hdul:
             data = hdul[1].data
+            ra = np.asarray(data["ra"], dtype=np.float64)
+            names = {name.lower() for name in data.columns.names}
             return ReferenceStars(
-                ra=np.asarray(data["ra"], dtype=np.float64),
+                ra=ra,
                 dec=np.asarray(data["dec"], dtype=np.float64),
                 mag={
                     code: np.asarray(data[f"mag_{code[1]}"], dtype=np.float32)
                     for code in ("zg", "zr", "zi")
                 },
+                variable=(
+                    np.asarray(data["variable"], dtype=bool)
+                    if "variable" in names
+                    else np.zeros(ra.size, dtype=bool)
+                ),
             )
     except (OSError, KeyError) as error:
         raise ReferenceCatalogError(f"{path}: {error}") from error

@@ -7,6 +7,7 @@ feed the benchmark.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,10 +291,18 @@ def measure_image(
         )
         matched = np.isfinite(distance) & ((flags & (clean_flags | maskbits.FLAG_BLENDED)) == 0)
         matched &= _isolated_in_catalog(tree, ref_mag, nearest, matched, 2.5 * psf.fwhm)
+        # A known variable is no calibrator: a bright one outweighs the rest of a sparse
+        # quadrant's calibrators, and two put one 0.05 mag off.
+        matched[matched] &= ~stars.variable[nearby][nearest[matched]]
         try:
             zp = photometry.zero_point(
                 fit.flux[matched], fit.fluxerr[matched], ref_mag[nearest[matched]]
             )
+            # The zero point is for total fluxes: it is no surer than the flux scale (in a
+            # sparse quadrant whose stars are all faint, a few percent).
+            if np.isfinite(correction.uncertainty):
+                total = np.hypot(zp.magzpunc, 1.0857 * correction.uncertainty)
+                zp = dataclasses.replace(zp, magzpunc=float(total))
             if zp.ncal < photometry.MIN_CALIBRATORS:
                 infobits |= photometry.INFO_FEW_CALIBRATORS
             if zp.magzprms > 0.1:
@@ -535,7 +544,7 @@ def quality_cards(measured: Measured, saturate: float) -> products.Cards:
         ("APCOR", round(measured.apcor, 5), "PSF-fit to total flux factor (applied)"),
         ("NAPCOR", measured.n_apcor, "stars behind APCOR"),
         ("MAGZP", zp.magzp if zp else None, "zero point: mag = MAGZP - 2.5 log10(DN)"),
-        ("MAGZPUNC", zp.magzpunc if zp else None, "zero point uncertainty, mag"),
+        ("MAGZPUNC", zp.magzpunc if zp else None, "zero point uncertainty incl. APCOR's, mag"),
         ("MAGZPRMS", zp.magzprms if zp else None, "rms of calibrators about the zero point"),
         ("NZPCAL", zp.ncal if zp else 0, "calibrators used for the zero point"),
         (

@@ -66,6 +66,8 @@ FLAT_LEVEL = 22000.0
 POINTING_ERROR_ARCSEC = 20.0
 ROTATION_ERROR_DEG = 0.03
 MOVING_SAMPLES = 5
+VARIABILITY_DETECTED = 0.02
+"""Semi-amplitude (mag) above which the reference catalog flags a star variable."""
 
 
 @dataclass(frozen=True)
@@ -460,12 +462,15 @@ def _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds
         "GALAXIES",
     )
     # The reference catalog: positions and mean magnitudes of stars, nothing a survey could not
-    # know from Gaia and Pan-STARRS; the processing reads this file only.
+    # know from Gaia and Pan-STARRS; the processing reads this file only. ``variable`` plays
+    # Gaia's phot_variable_flag: its many epochs find variations of a few hundredths of a
+    # magnitude in stars as bright as calibrators, and every simulated variable varies more.
     refcat = Table(
         {
             "ra": stars.ra,
             "dec": stars.dec,
             **{f"mag_{band[1]}": stars.mag[band].astype(np.float32) for band in sky.BANDS},
+            "variable": stars.var_amplitude > VARIABILITY_DETECTED,
         }
     )
     refcat.meta["EPOCH"] = 2016.0

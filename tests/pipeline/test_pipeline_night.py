@@ -88,11 +88,21 @@ def test_astrometry_of_bright_stars_is_better_than_a_tenth_of_an_arcsecond(valid
 
 def test_zero_points_match_the_truth(validation):
     """Quadrants with enough calibrators (infobits say which have too few: sparse fields at
-    high Galactic latitude where the asteroids were followed) match the true zero point."""
+    high Galactic latitude where the asteroids were followed) match the true zero point, and
+    each is as close as its own MAGZPUNC says.
+
+    Issue 3 asks for 0.02 mag everywhere. Three of about 300 quadrants miss it (0.021, 0.024,
+    0.046): their eight or nine calibrators and six to fourteen PSF stars are all faint
+    (S/N < 60), so the PSF's wings, and with them the total-flux scale, are known to 1-2%
+    only (beta 3.15 measured for 3.39); no star is bright enough for the aperture correction
+    to see it. MAGZPUNC includes that uncertainty (0.021, 0.019, 0.011 there).
+    """
     errors = np.concatenate([r.zero_point_errors for r in validation])
+    uncertainties = np.concatenate([r.zero_point_uncertainties for r in validation])
     assert errors.size > 250
-    assert np.median(np.abs(errors)) < 0.01
-    assert np.mean(np.abs(errors) < 0.02) > 0.95, np.sort(np.abs(errors))[-10:]
+    assert np.median(np.abs(errors)) < 0.005
+    assert np.mean(np.abs(errors) < 0.02) > 0.985, np.sort(np.abs(errors))[-10:]
+    assert np.all(np.abs(errors) < 3 * uncertainties), (errors / uncertainties).max()
     assert np.max(np.abs(errors)) < 0.05
 
 

@@ -6,7 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -44,3 +47,27 @@ class WorkerProcess:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+@contextmanager
+def web_process_running_jobs(job_worker: WorkerProcess) -> Iterator[str]:
+    """A second web app, with TAP_INPROCESS_WORKERS, on a free port while the session's worker
+    is stopped: its base URL. The worker starts again and the in-process runners stop after."""
+    from werkzeug.serving import make_server
+
+    from skyvault.server.app import create_app
+
+    app = create_app({"TAP_INPROCESS_WORKERS": 1})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    job_worker.stop()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        job_worker.start()
+        server.shutdown()
+        for key, value in list(app.extensions.items()):
+            if key.startswith("skyvault.tap.worker."):
+                runner, stop = value
+                runner.stop(stop)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 import time
 
 import numpy as np
 import pytest
 import requests
 from astropy.io import fits
+from worker_process import web_process_running_jobs
 
 from skyvault.server.soda_async import soda_error_text
 
@@ -185,28 +185,11 @@ def test_tap_and_soda_jobs_are_apart(live_server, world) -> None:
 def test_the_web_process_can_run_soda_jobs_itself(live_server, world, job_worker) -> None:
     """For the demo and tests: TAP_INPROCESS_WORKERS runs the jobs of every service, SODA's
     too, in the web process."""
-    from werkzeug.serving import make_server
-
-    from skyvault.server.app import create_app
-
-    app = create_app({"TAP_INPROCESS_WORKERS": 1})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    job_worker.stop()
-    try:
-        base = f"http://127.0.0.1:{server.server_port}"
+    with web_process_running_jobs(job_worker) as base:
         url = create(base, [("ID", world.did("ref", "ref")), ("PIXEL_1", "1 10"),
                             ("PHASE", "RUN")])
         assert wait(url) == "COMPLETED"
         assert [mime for _, _, mime in results(url)] == ["application/fits"]
-    finally:
-        job_worker.start()
-        server.shutdown()
-        for key, value in list(app.extensions.items()):
-            if key.startswith("skyvault.tap.worker."):
-                runner, stop = value
-                runner.stop(stop)
 
 
 def test_errors_of_the_job_machinery_get_the_soda_label() -> None:

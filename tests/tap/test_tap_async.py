@@ -16,6 +16,7 @@ import requests
 from astropy.io.votable import parse_single_table
 from lxml import etree
 from tap_seed import BASE, N_STARS, visible_exposures
+from worker_process import web_process_running_jobs
 from xsd_support import UWS, assert_valid
 
 from skyvault.config import settings
@@ -417,28 +418,11 @@ def test_queued_jobs_survive_a_worker_restart_and_a_killed_worker(tap, job_worke
 
 def test_the_web_process_can_run_jobs_itself(tap, job_worker, database) -> None:
     """For the demo and tests: TAP_INPROCESS_WORKERS runs jobs in the web process."""
-    from werkzeug.serving import make_server
-
-    from skyvault.server.app import create_app
-
-    app = create_app({"TAP_INPROCESS_WORKERS": 1})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    job_worker.stop()
-    try:
-        base = f"http://127.0.0.1:{server.server_port}/tap"
+    with web_process_running_jobs(job_worker) as server:
+        base = f"{server}/tap"
         url = create(type(tap)(base, tap.alice, tap.bob),
                      *adql("SELECT TOP 2 expid FROM survey.exposures"), ("PHASE", "RUN"))
         assert wait_final(url) == "COMPLETED"
         assert len(result_table(url)) == 2
         # The same job, through the session's server: jobs are the database's, not a process's.
         assert phase_of(url.replace(base, tap.url)) == "COMPLETED"
-    finally:
-        job_worker.start()
-        server.shutdown()
-        registry = app.extensions
-        for key, value in list(registry.items()):
-            if key.startswith("skyvault.tap.worker."):
-                worker, stop = value
-                worker.stop(stop)

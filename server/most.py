@@ -72,9 +72,6 @@ from skyvault.vo.votable import VOTABLE_MIME, error_votable
 blueprint = Blueprint("most", __name__)
 log = logging.getLogger(__name__)
 
-EXAMPLE_SEARCH_URL = "/most?object=Encke&format=html"
-"""A search that finds something in the demo archive (`make demo` loads the simulated
-asteroids' orbits and simulates visits to 2P/Encke): for the home page to link to."""
 FORM_URL = "/most/form"
 
 DEFAULT_STEP_DAYS = 1.0

@@ -38,6 +38,8 @@ class Summary:
     nights: int = 0
     detections: int = 0
     orbits: int = 0
+    example_object: str | None = None
+    """The brightest object with an orbit (lowest H): the home page's example search."""
     releases: list[tuple] = field(default_factory=list)
     """(release, public) pairs."""
 
@@ -71,8 +73,10 @@ def compute_summary() -> Summary:
         summary.detections = connection.execute(
             "SELECT coalesce(sum(nsources), 0) FROM survey.science_images WHERE is_current = 1"
         ).fetchone()[0]
-        summary.orbits = connection.execute(
-            "SELECT count(*) FROM survey.solar_system_objects").fetchone()[0]
+        summary.orbits, summary.example_object = connection.execute(
+            "SELECT count(*), (SELECT coalesce(name, designation)"
+            " FROM survey.solar_system_objects ORDER BY h NULLS LAST, designation LIMIT 1)"
+            " FROM survey.solar_system_objects").fetchone()
         now = connection.execute("SELECT now()").fetchone()[0]
         summary.releases = [(r, r.release_date <= now) for r in list_releases(connection)]
     return summary

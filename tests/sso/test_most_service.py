@@ -22,7 +22,6 @@ from most_seed import IMAGES, OBJECT, SIZE, Seeded, encke, remove, seed
 
 from skyvault.cli import run
 from skyvault.db import Database
-from skyvault.server.most import EXAMPLE_SEARCH_URL
 from skyvault.sso.load import load_demo
 
 DEMO_FILE = Path(__file__).parents[2] / "sso" / "data" / "demo_orbits.txt"
@@ -150,7 +149,19 @@ def test_html_page_with_plot_and_thumbnails(live_server: str, seeded: Seeded) ->
     shown = _get(live_server, {"ra": ra, "dec": dec}, seeded.member_token, path=path)
     assert shown.status_code == 200 and shown.content.startswith(b"\x89PNG")
     assert _get(live_server, {}, path="/most/form").status_code == 200
-    assert EXAMPLE_SEARCH_URL.startswith("/most?") and "format=html" in EXAMPLE_SEARCH_URL
+
+
+def test_the_home_page_links_to_an_example_search_that_runs(live_server: str,
+                                                             seeded: Seeded) -> None:
+    """Issue 8's demo clause: the home page links to a moving-object search of an object
+    with an orbit in the archive (the brightest), and the link gives the results page."""
+    home = requests.get(f"{live_server}/", timeout=30)
+    link = re.search(r'id="example-most">Example: <a\s+href="([^"]+)"', home.text)
+    assert link, home.text[:2000]
+    url = link.group(1).replace("&amp;", "&")
+    assert url.startswith("/most?object=") and url.endswith("&format=html")
+    page = requests.get(f"{live_server}{url}", timeout=120)
+    assert page.status_code == 200 and "matched image" in page.text, page.text[:1000]
 
 
 def test_cutout_and_datalink_urls_work(live_server: str, seeded: Seeded) -> None:

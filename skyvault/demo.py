@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -135,11 +136,19 @@ def demo_cli(port: int | None, rebuild: bool, no_serve: bool) -> None:
     if no_serve:
         return
     worker = subprocess.Popen([sys.executable, "-m", "skyvault", "worker"])
+    server = subprocess.Popen([sys.executable, "-m", "skyvault", "serve", "--port", str(port)],
+                              env=os.environ.copy())
+    # Ctrl-C reaches the whole process group; a SIGTERM (systemd, kill) only this process, which
+    # must then stop its children, or they would go on serving without it.
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
-        subprocess.run([sys.executable, "-m", "skyvault", "serve", "--port", str(port)],
-                       check=False, env=os.environ.copy())
+        server.wait()
     except KeyboardInterrupt:
-        pass
+        server.terminate()
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for child in (server, worker):
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()

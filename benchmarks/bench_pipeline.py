@@ -131,7 +131,7 @@ def run(exposures: int, ccd: int, keep: Path | None) -> dict:
                     str(flat_path(night, "zr", ccd, qid)),
                     str(raw_dir / "refcat.fits"),
                 )
-                meta, timings = process_science(job)
+                meta, timings, _ = process_science(job)
                 per_quadrant.append(timings)
                 metas.append(meta)
 

@@ -5,8 +5,9 @@ task per quadrant's calibration and one per science quadrant (which depends on i
 calibration). Tasks never raise: a failure comes back as a ``QuadrantFailure`` with its reason,
 and the night goes on. Each finished quadrant leaves a state record under ``state/``; a rerun
 reuses those whose files are all still there, so an interrupted night resumes where it
-stopped. An exposure's manifest is written as soon as its last quadrant is done, so ingest can
-follow the night as it is processed.
+stopped. When an exposure's quadrants are done, those whose stars were too faint to measure
+their PSF's wings are processed again with the exposure's PSF (``shared_psf``); then its
+manifest is written, so ingest can follow the night as it is processed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -22,8 +24,10 @@ import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from skyvault import __version__
 from skyvault.pipeline.camera import QUADRANTS
@@ -91,6 +95,8 @@ class QuadrantTask:
     flat_path: str
     refcat_path: str
     reference: ReferenceInput | None = None
+    psf_shape: tuple[float, float] | None = None
+    """The exposure's PSF (FWHM, beta), for a second pass of a quadrant with only faint stars."""
 
 
 @dataclass
@@ -105,6 +111,12 @@ class QuadrantOutcome:
     failure: QuadrantFailure | None = None
     reference_name: str | None = None
     reused: bool = False
+    psf_fwhm: float | None = None
+    """Pixels, measured on the quadrant's own stars (None where too few made a default PSF)."""
+    psf_beta: float | None = None
+    flux_scale_uncertainty: float | None = None
+    """Fractional, of the aperture correction (None where too few stars measured it)."""
+    borrowed_psf: bool = False
 
 
 @dataclass
@@ -165,7 +177,7 @@ def science_task(task: QuadrantTask, calibration: CalibrationOutcome) -> Quadran
     product_dir = Path(task.product_dir)
     step = "science"
     try:
-        meta, timings = process_science(
+        meta, timings, psf = process_science(
             ScienceJob(
                 task.product_dir,
                 task.raw_path,
@@ -173,9 +185,15 @@ def science_task(task: QuadrantTask, calibration: CalibrationOutcome) -> Quadran
                 task.bias_path,
                 task.flat_path,
                 task.refcat_path,
+                task.psf_shape,
             )
         )
         outcome.science, outcome.timings = meta, timings
+        outcome.borrowed_psf = psf.borrowed
+        if psf.measured and not psf.borrowed:
+            outcome.psf_fwhm, outcome.psf_beta = psf.fwhm, psf.beta
+        if math.isfinite(psf.flux_scale_uncertainty):
+            outcome.flux_scale_uncertainty = psf.flux_scale_uncertainty
         for kind, path in meta.files.items():
             outcome.files.append(_describe(product_dir, path, kind, meta))
         if task.reference is not None:
@@ -234,6 +252,45 @@ def _load_state(path: Path, cls, product_dir: Path):
         return None
     state.reused = True
     return state
+
+
+WELL_MEASURED_FLUX_SCALE = 0.005
+"""A quadrant whose aperture correction is known better than this (fractional) has stars
+bright enough to show the PSF's wings; the others borrow the exposure's PSF."""
+
+
+def shared_psf(outcomes: list[QuadrantOutcome]) -> tuple[float, float] | None:
+    """The exposure's PSF (FWHM, beta): medians over the quadrants that measured their wings
+    well (the seeing is the same across an exposure's quadrants), or None if fewer than two
+    did."""
+    shapes = [
+        (o.psf_fwhm, o.psf_beta)
+        for o in outcomes
+        if o.psf_fwhm is not None
+        and o.psf_beta is not None
+        and o.flux_scale_uncertainty is not None
+        and o.flux_scale_uncertainty < WELL_MEASURED_FLUX_SCALE
+    ]
+    if len(shapes) < 2:
+        return None
+    fwhm, beta = np.median(np.array(shapes, dtype=float), axis=0)
+    return float(fwhm), float(beta)
+
+
+def needs_shared_psf(outcome: QuadrantOutcome) -> bool:
+    """A quadrant processed in this run whose own stars left its flux scale uncertain. A reused
+    one stays as it is: a reference built since would change more than its PSF."""
+    poorly_known = (
+        outcome.flux_scale_uncertainty is None
+        or outcome.flux_scale_uncertainty >= WELL_MEASURED_FLUX_SCALE
+    )
+    return (
+        outcome.science is not None
+        and outcome.failure is None
+        and not outcome.reused
+        and not outcome.borrowed_psf
+        and poorly_known
+    )
 
 
 # --- the raw inventory ------------------------------------------------------------------------
@@ -540,6 +597,7 @@ def run_night(
         pending: dict[int, int] = {}
         outcomes: dict[int, list[QuadrantOutcome]] = defaultdict(list)
         futures = []
+        tasks: dict[tuple[int, int, int], QuadrantTask] = {}
         for expid, files in sorted(science.items()):
             header = files[0].header
             band = str(header["FILTCODE"])
@@ -575,6 +633,7 @@ def run_night(
                         refcat_path=str(refcat_path),
                         reference=reference,
                     )
+                    tasks[(expid, raw.ccdid, qid)] = task
                     calibration = calibration_futures[(raw.ccdid, qid)]
                     futures.append(
                         dask.submit(
@@ -603,13 +662,37 @@ def run_night(
             )
             report.manifests.append(name)
 
+        from distributed import as_completed
+
+        running = as_completed(futures)
+
+        def second_pass(expid: int) -> int:
+            """Resubmit the exposure's quadrants that could not tell their PSF's wings with the
+            exposure's PSF; returns how many."""
+            shape = shared_psf(outcomes[expid])
+            weak = [o for o in outcomes[expid] if needs_shared_psf(o)] if shape else []
+            for outcome in weak:
+                outcomes[expid].remove(outcome)
+                report.processed -= 1
+                task = replace(tasks[(expid, outcome.ccdid, outcome.qid)], psf_shape=shape)
+                running.add(
+                    dask.submit(
+                        science_task,
+                        task,
+                        calibration_futures[(outcome.ccdid, outcome.qid)],
+                        key=f"sci-{expid}-{outcome.ccdid}-{outcome.qid}-shared-psf",
+                        pure=False,
+                    )
+                )
+            pending[expid] += len(weak)
+            return len(weak)
+
         for expid in sorted(science):
             if pending[expid] == 0:
                 finish(expid)
-        from distributed import as_completed
 
         with _progress(len(futures), progress, f"night {nightdate}") as bar:
-            for future in as_completed(futures):
+            for future in running:
                 outcome: QuadrantOutcome = future.result()
                 bar.update(1)
                 outcomes[outcome.expid].append(outcome)
@@ -623,7 +706,7 @@ def run_night(
                     report.processed += 1
                     for step, seconds in outcome.timings.items():
                         report.timings[step] = report.timings.get(step, 0.0) + seconds
-                if pending[outcome.expid] == 0:
+                if pending[outcome.expid] == 0 and second_pass(outcome.expid) == 0:
                     finish(outcome.expid)
         for expid in science:
             for outcome in outcomes[expid]:

@@ -67,6 +67,23 @@ class ScienceJob:
     flat_path: str
     refcat_path: str
     """Absolute."""
+    psf_shape: tuple[float, float] | None = None
+    """The exposure's PSF (FWHM in pixels, Moffat beta), for a quadrant whose own stars are too
+    faint to measure it."""
+
+
+@dataclass(frozen=True)
+class PsfSummary:
+    """What the orchestrator needs to share one PSF shape between an exposure's quadrants."""
+
+    fwhm: float
+    beta: float
+    measured: bool
+    """False where too few stars made a default PSF."""
+    flux_scale_uncertainty: float
+    """Fractional; NaN where too few stars measured the aperture correction."""
+    borrowed: bool
+    """The shape was the exposure's, given in the job."""
 
 
 @dataclass
@@ -90,6 +107,7 @@ class Measured:
     infobits: int
     apcor: float = 1.0
     n_apcor: int = 0
+    apcor_uncertainty: float = float("nan")
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -138,8 +156,10 @@ def measure_image(
     refcat_path: str | Path,
     pixel_scale: float,
     timings: dict[str, float] | None = None,
+    psf_shape: tuple[float, float] | None = None,
 ) -> Measured:
-    """Steps 3-5 on a calibrated image (science or co-add)."""
+    """Steps 3-5 on a calibrated image (science or co-add); ``psf_shape`` (FWHM, beta) is used
+    instead of measuring the PSF (see ``ScienceJob``)."""
     timings = timings if timings is not None else {}
     clock = time.process_time()
     infobits = 0
@@ -172,20 +192,25 @@ def measure_image(
             fwhm_guess = float(np.median(sizes[good]))
     psf_stars = _usable_for_psf(bright, mask, saturate, fwhm_guess)
     psf_default = False
-    try:
-        psf = measure_psf(
-            subtracted,
-            variance,
-            unusable,
-            bright["x"][psf_stars].astype(float),
-            bright["y"][psf_stars].astype(float),
-            gain,
-            fwhm_guess,
-        )
-    except PsfError:
-        psf = Psf(fwhm_guess, 3.0, 0)
-        psf_default = True
-        infobits |= photometry.INFO_PSF_DEFAULT
+    if psf_shape is not None:
+        # Faint stars show the core but cannot tell the wings, which set the flux scale, from
+        # the FWHM (the two trade against each other): the exposure's shape is surer.
+        psf = Psf(psf_shape[0], psf_shape[1], 0)
+    else:
+        try:
+            psf = measure_psf(
+                subtracted,
+                variance,
+                unusable,
+                bright["x"][psf_stars].astype(float),
+                bright["y"][psf_stars].astype(float),
+                gain,
+                fwhm_guess,
+            )
+        except PsfError:
+            psf = Psf(fwhm_guess, 3.0, 0)
+            psf_default = True
+            infobits |= photometry.INFO_PSF_DEFAULT
     # Filled-in pixels carry no noise of their own (neighbouring bad columns even share one
     # good column's): the matched filter must not count them as independent measurements.
     detection_rms = np.where(unusable_not_saturated, background.rms * 30.0, background.rms)
@@ -240,6 +265,7 @@ def measure_image(
         subtracted, unusable, background.rms, gain, fit, flags, snr, psf
     )
     apcor, n_apcor = correction.factor, correction.nstars
+    correction_uncertainty = correction.uncertainty
     fit.flux = fit.flux * apcor
     fit.fluxerr = fit.fluxerr * apcor
     timings["psf"] = timings.get("psf", 0.0) + time.process_time() - clock
@@ -399,6 +425,7 @@ def measure_image(
         infobits=infobits,
         apcor=apcor,
         n_apcor=n_apcor,
+        apcor_uncertainty=correction_uncertainty,
         timings=timings,
     )
 
@@ -564,7 +591,7 @@ def quality_cards(measured: Measured, saturate: float) -> products.Cards:
     ]
 
 
-def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float]]:
+def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float], PsfSummary]:
     """Process one quadrant and write its sciimg, mskimg, psfcat and sexcat."""
     timings: dict[str, float] = {}
     product_dir = Path(job.product_dir)
@@ -589,6 +616,7 @@ def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float]
         job.refcat_path,
         raw.geometry.pixel_scale,
         timings,
+        job.psf_shape,
     )
 
     clock = time.process_time()
@@ -673,7 +701,14 @@ def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float]
         calibration_files={"bias": job.bias_path, "hifreqflat": job.flat_path},
         raw_path=job.raw_path,
     )
-    return meta, timings
+    summary = PsfSummary(
+        fwhm=measured.psf.fwhm,
+        beta=measured.psf.beta,
+        measured=not measured.psf_default,
+        flux_scale_uncertainty=float(measured.apcor_uncertainty),
+        borrowed=job.psf_shape is not None,
+    )
+    return meta, timings, summary
 
 
 def _finite(value: float) -> float:

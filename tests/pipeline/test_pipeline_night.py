@@ -88,22 +88,20 @@ def test_astrometry_of_bright_stars_is_better_than_a_tenth_of_an_arcsecond(valid
 
 def test_zero_points_match_the_truth(validation):
     """Quadrants with enough calibrators (infobits say which have too few: sparse fields at
-    high Galactic latitude where the asteroids were followed) match the true zero point, and
-    each is as close as its own MAGZPUNC says.
+    high Galactic latitude where the asteroids were followed) match the true zero point to
+    0.02 mag (issue 3), and each is as close as its own MAGZPUNC says.
 
-    Issue 3 asks for 0.02 mag everywhere. Three of about 300 quadrants miss it (0.021, 0.024,
-    0.046): their eight or nine calibrators and six to fourteen PSF stars are all faint
-    (S/N < 60), so the PSF's wings, and with them the total-flux scale, are known to 1-2%
-    only (beta 3.15 measured for 3.39); no star is bright enough for the aperture correction
-    to see it. MAGZPUNC includes that uncertainty (0.021, 0.019, 0.011 there).
+    A few quadrants have only faint calibrators and PSF stars (S/N < 60), which cannot tell the
+    PSF's wings from its FWHM (beta 3.15 measured for 3.39 put one 0.046 mag off); they are
+    processed again with the PSF (FWHM and beta) of the exposure's quadrants that measured it
+    well.
     """
     errors = np.concatenate([r.zero_point_errors for r in validation])
     uncertainties = np.concatenate([r.zero_point_uncertainties for r in validation])
     assert errors.size > 250
     assert np.median(np.abs(errors)) < 0.005
-    assert np.mean(np.abs(errors) < 0.02) > 0.985, np.sort(np.abs(errors))[-10:]
+    assert np.all(np.abs(errors) < 0.02), np.sort(np.abs(errors))[-10:]
     assert np.all(np.abs(errors) < 3 * uncertainties), (errors / uncertainties).max()
-    assert np.max(np.abs(errors)) < 0.05
 
 
 def test_completeness_near_the_limiting_magnitude(validation):

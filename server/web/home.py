@@ -38,6 +38,8 @@ class Summary:
     nights: int = 0
     detections: int = 0
     orbits: int = 0
+    example_position: tuple[float, float] = (150.1, 2.2)
+    """The centre of an image the requester may see (the pyvo example searches there)."""
     example_object: str | None = None
     """The brightest object with an orbit (lowest H): the home page's example search."""
     releases: list[tuple] = field(default_factory=list)
@@ -77,6 +79,11 @@ def compute_summary() -> Summary:
             "SELECT count(*), (SELECT coalesce(name, designation)"
             " FROM survey.solar_system_objects ORDER BY h NULLS LAST, designation LIMIT 1)"
             " FROM survey.solar_system_objects").fetchone()
+        first_image = connection.execute(
+            "SELECT ra, dec FROM survey.science_images WHERE is_current = 1 ORDER BY pid LIMIT 1"
+        ).fetchone()
+        if first_image is not None:
+            summary.example_position = (float(first_image[0]), float(first_image[1]))
         now = connection.execute("SELECT now()").fetchone()[0]
         summary.releases = [(r, r.release_date <= now) for r in list_releases(connection)]
     return summary

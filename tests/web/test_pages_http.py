@@ -186,6 +186,18 @@ def test_home_counts_equal_what_each_audience_may_see(client: FlaskClient, datab
     client.post("/logout", data={"csrf_token": csrf})
 
 
+def test_the_home_pages_pyvo_example_searches_where_images_are(client: FlaskClient,
+                                                                web_data: WebData) -> None:
+    """The SIA example on the home page points at an image the reader may see, so pasting it
+    into Python finds something."""
+    page = client.get("/").get_data(as_text=True)
+    found = re.search(r"sia\.search\(pos=\(([-\d.]+), ([-\d.]+), 0\.05\)", page)
+    assert found, page[-3000:]
+    answer = client.get("/sia/query", query_string={
+        "POS": f"CIRCLE {found.group(1)} {found.group(2)} 0.05", "RESPONSEFORMAT": "votable"})
+    assert answer.status_code == 200 and answer.get_data(as_text=True).count("<TR>") > 0
+
+
 def test_downloads_follow_the_embargo_and_the_csrf_rule(client: FlaskClient,
                                                         web_data: WebData) -> None:
     public = [f"sci:{i}" for i in sorted(web_data.public["sci"])]

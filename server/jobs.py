@@ -70,6 +70,20 @@ class JobNotFound(UwsError):
         super().__init__(f"No job {job_id}")
 
 
+class NoSuchResult(UwsError):
+    http_status = 404
+
+
+class ResultsWithheld(UwsError):
+    """The owner has lost a program the job ran with (``StoredJob.as_seen_by``)."""
+
+    http_status = 403
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"The results of job {job_id} are withheld: it ran with access to data"
+                         " you no longer have. Run it again.")
+
+
 def new_job_id() -> str:
     """128 random bits, URL-safe: unguessable, since it is all that guards anonymous jobs."""
     return secrets.token_urlsafe(16)
@@ -145,8 +159,18 @@ class StoredJob:
     def directory(self) -> Path:
         return job_directory(self.job_id)
 
-    def result(self, result_id: str) -> ResultFile | None:
-        return next((r for r in self.results if r.id == result_id), None)
+    def result_file(self, result_id: str) -> tuple[ResultFile, Path]:
+        """A result and its file, for serving; ResultsWithheld, or NoSuchResult when the job
+        has no such result or its file is gone."""
+        if self.results_withheld:
+            raise ResultsWithheld(self.job_id)
+        result = next((r for r in self.results if r.id == result_id), None)
+        if result is None:
+            raise NoSuchResult(f"Job {self.job_id} has no result {result_id}")
+        path = self.directory / result.file
+        if not path.is_file():
+            raise NoSuchResult(f"The result {result_id} of job {self.job_id} is gone")
+        return result, path
 
     def uws_job(self, job_url: str, inline_parts: Iterable[str] = ()) -> uws.Job:
         """The UWS view; inline uploads are parameters by reference (UWS 2.2.3.1.1)."""

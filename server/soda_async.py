@@ -11,7 +11,6 @@ combination of values, is ``skyvault.server.soda_jobs``'s; the UWS documents are
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +47,6 @@ SODA_LABELS = ("Error", "AuthenticationError", "AuthorizationError", "ServiceUna
 class SodaJobsState:
     store: JobStore
     watcher: PhaseWatcher
-    worker_pid: int | None = None
 
 
 _state_lock = threading.Lock()
@@ -63,15 +61,13 @@ def _state() -> SodaJobsState:
             db = database()
             state = SodaJobsState(JobStore(db, service=SODA), PhaseWatcher(db.urls.app))
             app.extensions["skyvault.soda_async"] = state
-        if state.worker_pid != os.getpid():
-            # The same switch as TAP's: the demo and tests may run the jobs of every service
-            # in the web process; production runs `skyvault worker` and does not load it.
-            workers = app.config.get("TAP_INPROCESS_WORKERS", tap_config().inprocess_workers)
-            if workers:
-                from skyvault.server.worker import start_inprocess_workers
+        # The same switch as TAP's: the demo and tests may run the jobs of every service in the
+        # web process (once per process); production runs `skyvault worker` and does not load it.
+        workers = app.config.get("TAP_INPROCESS_WORKERS", tap_config().inprocess_workers)
+        if workers:
+            from skyvault.server.worker import start_inprocess_workers
 
-                start_inprocess_workers(workers, app.extensions)
-            state.worker_pid = os.getpid()
+            start_inprocess_workers(workers, app.extensions)
         return state
 
 
@@ -277,15 +273,6 @@ def job_results(job_id: str) -> Response:
 @blueprint.get("/soda/async/<job_id>/results/<result_id>")
 @uws_errors
 def job_result(job_id: str, result_id: str) -> Response:
-    found = store().get(job_id, current_requester())
-    if found.results_withheld:
-        return text(f"The results of job {job_id} are withheld: it ran with access to data you"
-                    " no longer have. Run it again.\n", 403)
-    result = found.result(result_id)
-    if result is None:
-        return text(f"Job {job_id} has no result {result_id}\n", 404)
-    path = found.directory / result.file
-    if not path.is_file():
-        return text(f"The result {result_id} of job {job_id} is gone\n", 404)
+    result, path = store().get(job_id, current_requester()).result_file(result_id)
     return send_file(path, mimetype=result.mime_type, conditional=True, etag=False,
                      download_name=result.file)

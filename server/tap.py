@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request, send_file
@@ -65,7 +64,6 @@ class TapState:
     config: TapConfig
     store: JobStore
     watcher: PhaseWatcher
-    worker_pid: int | None = None
 
 
 _state_lock = threading.Lock()
@@ -83,12 +81,12 @@ def _state() -> TapState:
             state = TapState(config_from(os.environ, overrides), JobStore(db, service=TAP),
                              PhaseWatcher(db.urls.app))
             app.extensions["skyvault.tap"] = state
-        if state.config.inprocess_workers and state.worker_pid != os.getpid():
+        if state.config.inprocess_workers:
             # Only the demo and tests run jobs in the web process; production does not load it.
+            # Once per process (after a fork too): start_inprocess_workers keeps them by pid.
             from skyvault.server.worker import start_inprocess_workers
 
             start_inprocess_workers(state.config.inprocess_workers, app.extensions)
-            state.worker_pid = os.getpid()
         return state
 
 
@@ -448,16 +446,7 @@ def job_results(job_id: str) -> Response:
 @blueprint.get("/async/<job_id>/results/<result_id>")
 @uws_errors
 def job_result(job_id: str, result_id: str) -> Response:
-    found = _state().store.get(job_id, current_requester())
-    if found.results_withheld:
-        return text(f"The results of job {job_id} are withheld: it ran with access to data you"
-                    " no longer have. Run it again.\n", 403)
-    result = found.result(result_id)
-    if result is None:
-        return text(f"Job {job_id} has no result {result_id}\n", 404)
-    path: Path = found.directory / result.file
-    if not path.is_file():
-        return text(f"The result of job {job_id} is gone\n", 404)
+    result, path = _state().store.get(job_id, current_requester()).result_file(result_id)
     return send_file(path, mimetype=result.mime_type, conditional=True, etag=False)
 
 

@@ -33,7 +33,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.support import free_port
+from benchmarks.support import free_port, wait_for
 
 
 def timed(action, repeat: int = 3, warm: bool = False) -> float:
@@ -181,20 +181,6 @@ def bench_release(handle, admin_url: str, sources: int) -> None:
           f" in {export:.1f} s ({exported / export:,.0f} rows/s); binary COPY of the same rows"
           f" as the public {copy_time:.1f} s (ratio {export / copy_time:4.2f})")
     shutil.rmtree(out, ignore_errors=True)
-
-
-def wait_for(url: str, seconds: float = 120) -> None:
-    import requests
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.support import free_port
+from benchmarks.support import free_port, wait_for
 from skyvault.pipeline.process.products import COMPRESSION_TILE
 
 FIELD_SIZE = 7.0  # degrees on a side; 8 x 8 quadrants of 0.875 degrees
@@ -386,20 +386,6 @@ def bench_cutouts(base: str, files: dict[str, Path], dids: dict[str, str],
               f"{full_http / p50:5.1f}x)")
 
 
-def wait_for(url: str, seconds: float = 180) -> None:
-    import requests
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=30).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exposures", type=int, default=15_625)
@@ -453,7 +439,7 @@ def main() -> None:
             [sys.executable, "-m", "skyvault", "serve", "--port", str(http_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{http_port}"
-        wait_for(f"{base}/healthz")
+        wait_for(f"{base}/healthz", 180)
         print(f"Server: skyvault serve (gunicorn gthread, {os.cpu_count()} cores, "
               "default workers and threads), one client, keep-alive; load average "
               f"{os.getloadavg()[0]:.1f}")

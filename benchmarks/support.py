@@ -1,9 +1,11 @@
-"""What the benchmarks share: free ports and throwaway PostgreSQL clusters under /tmp."""
+"""What the benchmarks share: free ports, waiting for a server, throwaway PostgreSQL clusters
+under /tmp."""
 
 from __future__ import annotations
 
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -30,3 +32,19 @@ def throwaway_cluster(home: Path | None = None, prefix: str = "skyvault-bench-")
     cluster = EmbeddedCluster(base / "pgdata", base / "run", port)
     cluster.start()
     return cluster, base
+
+
+def wait_for(url: str, seconds: float = 120) -> None:
+    """Until ``url`` answers 200 (a server the benchmark started); RuntimeError after
+    ``seconds``."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer")

@@ -144,7 +144,7 @@ def demo_cli(port: int | None, rebuild: bool, no_serve: bool) -> None:
     try:
         server.wait()
     except KeyboardInterrupt:
-        server.terminate()
+        pass  # the children got the same Ctrl-C; the finally block waits for them
     finally:
         for child in (server, worker):
             child.terminate()

@@ -138,9 +138,10 @@ COVERAGE_LAST_MJD = DE440_LAST_MJD - 1.0
 def _check_coverage(most: MostRequest) -> None:
     for name, value in (("obs_begin", most.begin_mjd), ("obs_end", most.end_mjd)):
         if value is not None and not COVERAGE_FIRST_MJD <= value <= COVERAGE_LAST_MJD:
+            # As a number: a date so far out has no calendar form (datetime stops at 9999).
             raise SearchFailure(
-                f"{name} {iso(mjd_to_datetime(value))[:10]} is outside the ephemeris coverage:"
-                " from 1960 (UTC with leap seconds) to 2650 (the end of JPL DE440)", 400)
+                f"{name} MJD {value:.6g} is outside the ephemeris coverage: from 1960 (UTC with"
+                " leap seconds) to 2650 (the end of JPL DE440)", 400)
 
 
 class Outcome:

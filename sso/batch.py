@@ -32,7 +32,9 @@ from .ephemeris import (
     observer_state,
     sky_coordinates,
 )
-from .integrator import ForceModel, integrate
+from .errors import SsoError
+from .integrator import ForceModel, IntegrationError, check_integrable, integrate_unguarded
+from .isolation import run_guarded
 from .kepler import GM_SUN, heliocentric_state_at_epoch, propagate, propagate_short
 from .observatories import Observatory, get_observatory
 from .orbits import Orbit
@@ -69,12 +71,26 @@ def reference_states(
             positions[i], velocities[i] = heliocentric_state_at_epoch(orbit)
         epochs = np.array([orbit.epoch_mjd_tdb for orbit in orbits])
         return propagate(positions, velocities, mjd_tdb - epochs, GM_SUN)
+    for orbit in orbits:
+        try:
+            check_integrable(orbit, mjd_tdb, mjd_tdb)
+        except SsoError as error:
+            raise IntegrationError(f"{orbit.label}: {error}") from None
+    # One trip to a guarded child for the whole batch, not one per orbit.
+    barycentric = run_guarded(_barycentric_states, orbits, mjd_tdb, forces)
     sun_r, sun_v = barycentric_state("sun", mjd_tdb)
+    return barycentric[:, :3] - sun_r[0], barycentric[:, 3:] - sun_v[0]
+
+
+def _barycentric_states(orbits: list[Orbit], mjd_tdb: float,
+                        forces: ForceModel | None) -> NDArray[np.float64]:
+    """(N, 6) barycentric states at ``mjd_tdb`` of checked orbits (runs in a guarded child)."""
+    states = np.empty((len(orbits), 6))
     for i, orbit in enumerate(orbits):
-        trajectory = integrate(orbit, mjd_tdb, mjd_tdb, forces)
-        positions[i] = trajectory.positions[0] - sun_r[0]
-        velocities[i] = trajectory.velocities[0] - sun_v[0]
-    return positions, velocities
+        trajectory = integrate_unguarded(orbit, mjd_tdb, mjd_tdb, forces)
+        states[i, :3] = trajectory.positions[0]
+        states[i, 3:] = trajectory.velocities[0]
+    return states
 
 
 def _chunk(

@@ -11,6 +11,10 @@ IAS15's own adaptive step, so nodes crowd where the motion is fast (perihelia, p
 close approaches). Positions in between come from cubic Hermite interpolation on positions
 and velocities, which is vectorised and so costs nothing per extra epoch; its error is measured
 in tests/sso/test_integrator.py (a few metres at most, also through a close Earth approach).
+
+``integrate`` checks the orbit and its starting state in this process, then integrates in a
+guarded child process (``isolation.run_guarded``): orbits come from users, and a crash of the
+C integrator must not take the server process with it.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import SsoError
-from .kepler import GM_SUN, heliocentric_state_at_epoch
-from .orbits import Orbit
-from .planets import barycentric_state, de440_path, hermite
+from .isolation import run_guarded
+from .kepler import GM_SUN, KeplerConvergenceError, heliocentric_state_at_epoch
+from .orbits import DISTANCE_MAX_AU, Q_MIN_AU, Orbit, check_physical
+from .planets import DE440_FIRST_MJD, DE440_LAST_MJD, barycentric_state, de440_path, hermite
 from .timescales import JD_MJD_OFFSET
 
 # Numbers of the asteroids in ASSIST's perturber file (sb441-n16). Such an asteroid cannot
@@ -88,6 +93,11 @@ def _assist_ephem():  # -> assist.Ephem
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def warm_up() -> None:
+    """Load ASSIST's ephemeris files now (a guarded child does at start)."""
+    _assist_ephem()
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +259,32 @@ def _merge_windows(
     return merged
 
 
+def check_integrable(orbit: Orbit, start_mjd_tdb: float, stop_mjd_tdb: float) -> None:
+    """Refuse, before any native code runs, an orbit or span the integrator cannot follow.
+
+    The orbit's elements are held to ``orbits.check_physical`` (orbits read from the database
+    were made before some of those limits existed); the two-body state at the epoch must be
+    finite, outside ``Q_MIN_AU`` of the Sun and inside ``DISTANCE_MAX_AU``; the span must lie
+    in DE440. Raises ``OrbitRangeError`` or ``IntegrationError``.
+    """
+    check_physical(orbit)
+    if not (math.isfinite(start_mjd_tdb) and math.isfinite(stop_mjd_tdb)
+            and DE440_FIRST_MJD <= start_mjd_tdb <= stop_mjd_tdb <= DE440_LAST_MJD):
+        raise IntegrationError(
+            f"the span MJD {start_mjd_tdb:g} to {stop_mjd_tdb:g} (TDB) is not an interval "
+            "inside the planetary ephemeris (DE440: 1550-2650)")
+    try:
+        position, velocity = heliocentric_state_at_epoch(orbit)
+    except KeplerConvergenceError as error:
+        raise IntegrationError(f"{orbit.label}: {error}") from None
+    distance = float(np.linalg.norm(position))
+    if not (np.all(np.isfinite(position)) and np.all(np.isfinite(velocity))
+            and Q_MIN_AU * 0.999 <= distance <= DISTANCE_MAX_AU):
+        raise IntegrationError(
+            f"{orbit.label} is {distance:g} au from the Sun at its epoch, outside "
+            f"{Q_MIN_AU:g} to {DISTANCE_MAX_AU:g} au")
+
+
 def integrate(
     orbit: Orbit,
     start_mjd_tdb: float,
@@ -260,9 +296,23 @@ def integrate(
 
     With ``windows`` (a list of (from, to) TDB intervals), nodes are kept only inside them:
     sparse requests spread over years then cost integration steps, not interpolation nodes.
+    Checked here (``check_integrable``), integrated in a guarded child process.
     """
     if not stop_mjd_tdb >= start_mjd_tdb:
         raise ValueError("stop must not be before start")
+    check_integrable(orbit, start_mjd_tdb, stop_mjd_tdb)
+    return run_guarded(integrate_unguarded, orbit, start_mjd_tdb, stop_mjd_tdb, forces, windows)
+
+
+def integrate_unguarded(
+    orbit: Orbit,
+    start_mjd_tdb: float,
+    stop_mjd_tdb: float,
+    forces: ForceModel | None = None,
+    windows: list[tuple[float, float]] | None = None,
+) -> Trajectory:
+    """``integrate`` in this process, unchecked: only for orbits ``check_integrable`` passed,
+    in a process whose crash harms nobody else (a guarded child)."""
     names = (forces or ForceModel()).assist_forces(orbit)
     wanted = _merge_windows(windows or [(start_mjd_tdb, stop_mjd_tdb)], start_mjd_tdb, stop_mjd_tdb)
     epoch = orbit.epoch_mjd_tdb

@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .errors import SsoError
 from .orbits import Orbit
 
 # DE440's GM of the Sun in au^3/day^2: the "Keplerian GM" JPL Horizons uses for osculating
@@ -26,7 +27,7 @@ ECLIPTIC_TO_ICRF = np.array(
 )
 
 
-class KeplerConvergenceError(ArithmeticError):
+class KeplerConvergenceError(SsoError, ArithmeticError):
     """Kepler's equation did not converge (a state far outside any physical orbit)."""
 
 

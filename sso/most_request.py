@@ -146,11 +146,21 @@ def parse_step(text: str | None) -> float | None:
     return days
 
 
-def _integers(values: list[str], name: str) -> tuple[int, ...]:
+PROGRAMID_RANGE = (0, 32_767)
+"""survey tables hold programid as smallint."""
+FIELD_RANGE = (0, 2_147_483_647)
+"""... and field as integer."""
+
+
+def _integers(values: list[str], name: str, low: int, high: int) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in values)
+        numbers = tuple(int(v) for v in values)
     except ValueError:
         raise RequestError(f"{name}: {', '.join(values)!r} must be integers") from None
+    for number in numbers:
+        if not low <= number <= high:
+            raise RequestError(f"{name}: {number} is outside {low} to {high}")
+    return numbers
 
 
 def _number(params: Parameters, name: str, label: str) -> float | None:
@@ -237,8 +247,8 @@ def parse_request(items: Iterable[tuple[str, str]]) -> MostRequest:
         end_mjd=end,
         step_days=parse_step(params.first("step")),
         filtercodes=tuple(dict.fromkeys(filters)),
-        programids=_integers(params.all("programid"), "programid"),
-        fields=_integers(params.all("field"), "field"),
+        programids=_integers(params.all("programid"), "programid", *PROGRAMID_RANGE),
+        fields=_integers(params.all("field"), "field", *FIELD_RANGE),
         mode=mode_text,  # type: ignore[arg-type]
         format=output,
         given=params.given(),

@@ -5,6 +5,9 @@ J2000 (the MPC and JPL convention), with the epoch on the TDB scale. Asteroids c
 mean anomaly at the epoch; comets q and the time of perihelion. The parsers read the MPC's two
 one-line formats (MPCORB.DAT and CometEls.txt) and raise ``OrbitFormatError`` naming the
 columns and field that are wrong; ``orbit_from_elements`` checks manually entered elements.
+Every orbit made here is also held to physical ranges (``check_physical``: perihelion outside
+a thousandth of an au, eccentricity up to 20, within the Oort cloud, epoch and perihelion time
+inside the DE440 span), so that nothing absurd reaches the integrator.
 
 The MPC gives epochs and perihelion times in TT; they are converted to TDB here (the
 difference is under 2 ms, but it is a real difference and cheap to get right).
@@ -27,6 +30,7 @@ from .packed import (
     unpack_number,
     unpack_provisional,
 )
+from .planets import DE440_FIRST_MJD, DE440_LAST_MJD
 from .timescales import calendar_to_mjd, tt_to_tdb
 
 OrbitType = Literal["asteroid", "comet"]
@@ -57,6 +61,18 @@ class OrbitFormatError(OrbitError):
 
 class OrbitElementError(OrbitError):
     """Elements that are individually readable but do not make an orbit (e.g. e < 0)."""
+
+
+class OrbitRangeError(OrbitElementError):
+    """An element outside the physical range ``check_physical`` allows; ``element`` names it
+    as the ``Orbit`` field does (``a_au``, ``e``...), so a line parser can add its columns."""
+
+    def __init__(self, element: str, message: str) -> None:
+        super().__init__(message)
+        self.element = element
+
+    def __reduce__(self):  # pickled across the integration guard's process boundary
+        return (type(self), (self.element, str(self)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +142,96 @@ class Orbit:
         mean_motion = math.sqrt(GM_SUN_AU3_D2 / self.a_au**3)  # rad/day
         mean_anomaly = math.remainder(math.radians(self.mean_anomaly_deg), 2 * math.pi)
         return self.a_au * (1.0 - self.e), self.epoch_mjd_tdb - mean_anomaly / mean_motion
+
+
+# --------------------------------------------------------------------------- physical ranges
+
+Q_MIN_AU = 1e-3
+"""Perihelion distance floor: a fifth of the Sun's radius. Sungrazing comets reach 0.005 au."""
+E_MAX = 20.0
+"""'Oumuamua has e = 1.20 and 2I/Borisov 3.36; e = 20 at q = 1 au is 130 km/s at infinity."""
+DISTANCE_MAX_AU = 1e5
+"""The outer edge of the Oort cloud: bound for a, q and the distance at the epoch."""
+MAGNITUDE_RANGE = (-30.0, 40.0)
+"""H (or a comet's M1): the Sun itself would be -30; 40 is fainter than anything observed."""
+K1_RANGE = (-100.0, 100.0)
+"""Comet activity slope; the MPC's values are 5-40."""
+NONGRAV_MAX_AU_D2 = 1e-5
+"""Marsden A1..A3; measured comets have 1e-10..1e-7 au/d^2."""
+
+
+def _outside(element: str, message: str) -> OrbitRangeError:
+    return OrbitRangeError(element, message)
+
+
+def check_physical(orbit: Orbit) -> Orbit:
+    """The orbit itself if every element lies in a physical range, else ``OrbitRangeError``.
+
+    These are the limits inside which the integrator is known to behave (tests/sso probe
+    them); values beyond them describe no solar-system body anyway. The epoch and the time of
+    perihelion must lie in DE440's span, where the planets' positions are known.
+    """
+    for element in ("epoch_mjd_tdb", "e", "incl_deg", "node_deg", "peri_deg", "a_au",
+                    "mean_anomaly_deg", "q_au", "tp_mjd_tdb", "h", "g", "k1", "nongrav_a1",
+                    "nongrav_a2", "nongrav_a3"):
+        value = getattr(orbit, element)
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+            raise _outside(element, f"{element} must be a finite number, got {value!r}")
+    for element, label in (("epoch_mjd_tdb", "epoch"), ("tp_mjd_tdb", "time of perihelion")):
+        value = getattr(orbit, element)
+        if value is not None and not DE440_FIRST_MJD <= value <= DE440_LAST_MJD:
+            raise _outside(element, f"{label} MJD {value:g} is outside the planetary ephemeris "
+                           f"(DE440, MJD {DE440_FIRST_MJD:g} to {DE440_LAST_MJD:g}: 1550-2650)")
+    if not 0.0 <= orbit.e <= E_MAX:
+        raise _outside("e", f"eccentricity {orbit.e:g} is outside 0 to {E_MAX:g}")
+    if not 0.0 <= orbit.incl_deg <= 180.0:
+        raise _outside("incl_deg", f"inclination {orbit.incl_deg:g} is outside 0-180 degrees")
+    if orbit.a_au is not None:
+        if orbit.e >= 1.0:
+            raise _outside("e", f"eccentricity {orbit.e:g} >= 1 has no semimajor axis")
+        if not 0.0 < orbit.a_au <= DISTANCE_MAX_AU:
+            raise _outside("a_au", f"semimajor axis {orbit.a_au:g} au is outside 0 to "
+                           f"{DISTANCE_MAX_AU:g} au")
+    q = orbit.a_au * (1.0 - orbit.e) if orbit.q_au is None and orbit.a_au is not None \
+        else orbit.q_au
+    element = "q_au" if orbit.q_au is not None else "a_au"
+    if q is None:
+        raise _outside("q_au", "an orbit needs a semimajor axis or a perihelion distance")
+    if not Q_MIN_AU <= q <= DISTANCE_MAX_AU:
+        raise _outside(element, f"perihelion distance {q:g} au is outside {Q_MIN_AU:g} to "
+                       f"{DISTANCE_MAX_AU:g} au")
+    low, high = MAGNITUDE_RANGE
+    if orbit.h is not None and not low <= orbit.h <= high:
+        raise _outside("h", f"absolute magnitude {orbit.h:g} is outside {low:g} to {high:g}")
+    if orbit.g is not None and not -1.0 <= orbit.g <= 2.0:
+        raise _outside("g", f"slope parameter G = {orbit.g:g} is outside -1..2")
+    low, high = K1_RANGE
+    if orbit.k1 is not None and not low <= orbit.k1 <= high:
+        raise _outside("k1", f"activity slope K1 = {orbit.k1:g} is outside {low:g} to {high:g}")
+    for element in ("nongrav_a1", "nongrav_a2", "nongrav_a3"):
+        if abs(getattr(orbit, element)) > NONGRAV_MAX_AU_D2:
+            raise _outside(element, f"{element} is above {NONGRAV_MAX_AU_D2:g} au/d^2")
+    return orbit
+
+
+def _checked_line(orbit: Orbit, line: str, columns: dict[str, tuple[int, int, str]]) -> Orbit:
+    """``check_physical`` for an orbit read from a fixed-column line: the columns at fault."""
+    try:
+        return check_physical(orbit)
+    except OrbitRangeError as error:
+        if error.element not in columns:
+            raise
+        first, last, name = columns[error.element]
+        raise OrbitFormatError(first, last, name, _field(line, first, last).strip(),
+                               f"is out of range: {error}") from None
+
+
+_MPCORB_COLUMNS = {"epoch_mjd_tdb": (21, 25, "epoch"), "e": (71, 79, "eccentricity"),
+                   "a_au": (93, 103, "semimajor axis"), "h": (9, 13, "H"), "g": (15, 19, "G")}
+_COMET_COLUMNS = {"tp_mjd_tdb": (15, 29, "perihelion date"),
+                  "q_au": (31, 39, "perihelion distance"), "e": (42, 49, "eccentricity"),
+                  "epoch_mjd_tdb": (82, 89, "epoch"), "h": (92, 95, "absolute magnitude"),
+                  "k1": (97, 100, "slope parameter")}
 
 
 # --------------------------------------------------------------------------- MPCORB.DAT
@@ -229,7 +335,7 @@ def parse_mpcorb_line(line: str, *, source: str = "MPCORB") -> Orbit:
     u = _field(line, 106, 106).strip() or None
 
     designation = str(number) if number is not None else (provisional or packed)
-    return Orbit(
+    return _checked_line(Orbit(
         designation=designation,
         name=name,
         number=number,
@@ -246,7 +352,7 @@ def parse_mpcorb_line(line: str, *, source: str = "MPCORB") -> Orbit:
         source=source,
         uncertainty_u=u,
         extra={"packed": packed, **({"provisional": provisional} if provisional else {})},
-    )
+    ), line, _MPCORB_COLUMNS)
 
 
 # --------------------------------------------------------------------------- CometEls.txt
@@ -342,7 +448,7 @@ def parse_mpc_comet_line(line: str, *, source: str = "MPC CometEls") -> Orbit:
     m1 = _number(line, 92, 95, "absolute magnitude", required=False) if len(line) >= 92 else None
     slope = _number(line, 97, 100, "slope parameter", required=False) if len(line) >= 97 else None
     name_field = _field(line, 103, 158)
-    return Orbit(
+    return _checked_line(Orbit(
         designation=designation,
         name=_comet_name(name_field, designation),
         number=number,
@@ -359,7 +465,7 @@ def parse_mpc_comet_line(line: str, *, source: str = "MPC CometEls") -> Orbit:
         k1=None if slope is None else 2.5 * slope,
         source=source,
         extra={"reference": _field(line, 160, 168).strip()} if len(line) >= 160 else {},
-    )
+    ), line, _COMET_COLUMNS)
 
 
 # --------------------------------------------------------------------------- manual entry
@@ -436,7 +542,7 @@ def orbit_from_elements(
     if g is not None and not -1.0 <= g <= 2.0:
         raise OrbitElementError(f"slope parameter G = {g} is outside -1..2")
     kind: OrbitType = orbit_type or ("asteroid" if with_a else "comet")
-    return Orbit(
+    return check_physical(Orbit(
         designation=designation,
         name=name,
         number=number,
@@ -457,7 +563,7 @@ def orbit_from_elements(
         nongrav_a1=nongrav_a1,
         nongrav_a2=nongrav_a2,
         nongrav_a3=nongrav_a3,
-    )
+    ))
 
 
 # --------------------------------------------------------------------------- files

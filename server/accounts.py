@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import unicodedata
 from datetime import timedelta
 from html import escape
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
@@ -69,10 +70,25 @@ def _secure() -> bool:
 
 
 def _safe_next(value: str | None) -> str:
-    # Only local paths: an open redirect would turn the login page into a phishing relay.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+    """Where to go after signing in: a path on this site, else ``/``.
+
+    Only local paths, or the login page would be a phishing relay. Browsers (WHATWG URL) and
+    Werkzeug's Location header drop tabs and line breaks inside a URL and read ``\\`` as ``/``,
+    so ``/<tab>/evil.example/`` would arrive as ``//evil.example/``, another site. So the value
+    is normalised (NFKC: a full-width solidus is a solidus), every control, format and
+    whitespace character is removed, and only then is it checked: one leading ``/``, then no
+    ``/`` or ``\\`` right after it and no ``\\`` anywhere. What passes is percent-encoded to
+    ASCII, so nothing later rewrites it.
+    """
+    if not value:
+        return "/"
+    text = "".join(character for character in unicodedata.normalize("NFKC", value)
+                   if unicodedata.category(character)[0] not in "CZ" and not character.isspace())
+    if not text.startswith("/") or text.startswith(("//", "/\\")) or "\\" in text:
+        return "/"
+    location = quote(text, safe="/?#[]@!$&'()*+,;=:%~-._")
+    parts = urlsplit(location)
+    return location if not parts.scheme and not parts.netloc else "/"
 
 
 def _login_page(message: str = "", status: int = 200) -> Response:
@@ -139,13 +155,15 @@ def login() -> Response:
             response.headers["Retry-After"] = str(refused.retry_after)
             return response
         return too_many_failures(refused)
+    # The destination is settled before the session exists: nothing after this may fail.
+    destination = _safe_next(request.form.get("next"))
     with database().app_writing() as connection:
         old = current_session_permit()
         if old:
             revoke_permit(connection, old)
         issued = create_session(connection, requester.user_id)
     if browser:
-        response = redirect(_safe_next(request.form.get("next")), code=303)
+        response = redirect(destination, code=303)
     else:
         response = Response("OK\n", mimetype="text/plain")
     response.set_cookie(SESSION_COOKIE, issued.token, httponly=True, samesite="Lax",

@@ -97,8 +97,9 @@ def hash_secret(secret: str) -> str:
 
 
 def verify_secret(stored_hash: str | None, secret: str) -> bool:
+    """One argon2 verification (or a remembered success), whatever is wrong: a missing or
+    unreadable stored hash costs the same work as a mismatch, so timing tells nothing."""
     if not stored_hash:
-        # Spend the same work as a real check, so a missing user or password is not faster.
         _dummy_verify(secret)
         return False
     key = _VerifiedCache.key(stored_hash, secret)
@@ -106,7 +107,10 @@ def verify_secret(stored_hash: str | None, secret: str) -> bool:
         return True
     try:
         _hasher.verify(stored_hash, secret)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except InvalidHashError:
+        _dummy_verify(secret)
+        return False
+    except (VerifyMismatchError, VerificationError):
         return False
     _verified.add(key)
     return True
@@ -396,6 +400,8 @@ def _check_permit(connection: psycopg.Connection, permit: str,
     """(token_id, user_id) of a valid permit, else InvalidCredentials."""
     match = _PERMIT_PATTERN.match(permit.strip())
     if not match:
+        # Malformed costs what wrong costs (one verification): see authenticate_password.
+        _dummy_verify(permit)
         raise InvalidCredentials()
     kind = "api" if match.group(1) == "svt" else "session"
     token_id = int(match.group(2))
@@ -437,13 +443,19 @@ def authenticate_password(connection: psycopg.Connection, username: str,
 
     A password that is an API token of that user is accepted too, so clients that only speak
     HTTP Basic (STILTS, TOPCAT) can use a token instead of the password.
+
+    Every failure costs the same work, one argon2 verification, whether the user exists or
+    not, so the time of an answer does not tell whether a username exists: a token-like
+    password is checked as a token before the username is looked at (a malformed one costs a
+    verification too), an unknown user or one without a password is checked against a dummy
+    hash, a disabled user's password is still checked.
     """
     row = connection.execute(
         "SELECT user_id, password_hash, disabled FROM archive.users WHERE username = %s",
         (username,)).fetchone()
-    if password.startswith(API_TOKEN_PREFIX) and row is not None:
+    if password.startswith(API_TOKEN_PREFIX):
         requester = authenticate_permit(connection, password)
-        if requester.user_id != row[0]:
+        if row is None or requester.user_id != row[0]:
             raise InvalidCredentials()
         return requester
     if row is None:

@@ -8,6 +8,8 @@ from importlib import import_module
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from skyvault.server import request_guard
+
 # (module, blueprint attribute) of each service, registered in this order.
 BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.health", "blueprint"),
@@ -33,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     for module_name, attribute in BLUEPRINTS:
         app.register_blueprint(getattr(import_module(module_name), attribute))
+    request_guard.install(app)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response | HTTPException:

@@ -23,6 +23,7 @@ from skyvault.server.imaging import (
     parameters,
     public_url,
 )
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.vo.datalink import (
     DATALINK_CONTENT_TYPE,
     LINKS_STANDARD_ID,
@@ -155,6 +156,12 @@ def _response_type(requested: str | None) -> str:
     if base not in ("application/x-votable+xml", "text/xml"):
         raise LinksUsageError(f"RESPONSEFORMAT {requested!r} is not supported; use votable")
     return requested.strip()
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    return Response(error_votable(error_text(USAGE_FAULT, error.description or "")), status=400,
+                    mimetype=VOTABLE_MIME)
 
 
 @blueprint.route(LINKS_PATH, methods=["GET", "POST"])

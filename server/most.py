@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from skyvault.server import products
 from skyvault.server.context import reading, service_url
 from skyvault.server.imaging import StorePathError, file_url, public_url, store_path
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.sso.ephemeris import Ephemeris
 from skyvault.sso.errors import SsoError
 from skyvault.sso.most_output import (
@@ -138,10 +139,17 @@ COVERAGE_LAST_MJD = DE440_LAST_MJD - 1.0
 def _check_coverage(most: MostRequest) -> None:
     for name, value in (("obs_begin", most.begin_mjd), ("obs_end", most.end_mjd)):
         if value is not None and not COVERAGE_FIRST_MJD <= value <= COVERAGE_LAST_MJD:
-            # As a number: a date so far out has no calendar form (datetime stops at 9999).
             raise SearchFailure(
-                f"{name} MJD {value:.6g} is outside the ephemeris coverage: from 1960 (UTC with"
-                " leap seconds) to 2650 (the end of JPL DE440)", 400)
+                f"{name} {_date_or_mjd(value)} is outside the ephemeris coverage: from 1960 (UTC"
+                " with leap seconds) to 2650 (the end of JPL DE440)", 400)
+
+
+def _date_or_mjd(mjd: float) -> str:
+    """The calendar date, or the MJD where there is none (Python's dates end in 9999)."""
+    try:
+        return iso(mjd_to_datetime(mjd))[:10]
+    except (OverflowError, ValueError):
+        return f"MJD {mjd:.6g}"
 
 
 class Outcome:
@@ -222,6 +230,13 @@ def most() -> Response:
         failure = _failure(error)
         return _error(output, failure, most_request)
     return _render(output, outcome)
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    # The format parameter itself may be what holds the NUL: then the default, VOTable.
+    output = requested_format(request.values.items(multi=True))
+    return _error(output, SearchFailure(error.description or "", 400), None)
 
 
 @blueprint.get(FORM_URL)

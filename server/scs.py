@@ -29,8 +29,10 @@ from skyvault.server.imaging import (
     public_url,
 )
 from skyvault.server.products import spoly_degrees
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.vo.dali import DaliError, Parameters
 from skyvault.vo.fields import FieldSpec
+from skyvault.vo.shapes import ShapeError, check_radius
 from skyvault.vo.tabledata import format_row
 from skyvault.vo.vosi import Endpoint
 from skyvault.vo.votable.document import (
@@ -151,6 +153,11 @@ def parse_cone(params: Parameters) -> Cone:
         raise ConeError(f"SR {radius} is negative")
     if radius > MAX_SR:
         raise ConeError(f"SR {radius} is larger than this service's limit of {MAX_SR} degrees")
+    if radius != 0:  # SR = 0 is the request for the table of no rows (see above)
+        try:
+            check_radius(radius, "SR", largest=MAX_SR)
+        except ShapeError as error:
+            raise ConeError(str(error)) from None
     verb_text = params.get("VERB") or "2"
     verb = int(verb_text) if verb_text.strip() in ("1", "2", "3") else 2
     maxrec_text = params.get("MAXREC")
@@ -165,6 +172,11 @@ def parse_cone(params: Parameters) -> Cone:
 def error_response(message: str, status: int = 200) -> Response:
     # SCS 1.03 clients read the Error INFO of a 200 response; 404 only for unknown catalogs.
     return Response(scs_error_votable(message), status=status, mimetype=SCS_TYPE)
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    return error_response(error.description or "")
 
 
 # VOTable 1.1 has no empty integer cells: a NULL is the value VALUES/@null declares.

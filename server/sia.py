@@ -26,6 +26,7 @@ from skyvault.server.imaging import (
     public_url,
 )
 from skyvault.server.products import spoly_degrees
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.vo.dali import DaliError
 from skyvault.vo.datalink import (
     DATALINK_CONTENT_TYPE,
@@ -114,6 +115,11 @@ def sia_sql(query: SiaQuery, links_base: str) -> tuple[str, tuple[object, ...]]:
 def usage_error(message: str) -> Response:
     return Response(error_votable(f"UsageFault: {message}"), status=400,
                     mimetype="application/x-votable+xml")
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    return usage_error(error.description or "")
 
 
 def descriptors() -> list[ServiceDescriptor]:

@@ -28,6 +28,7 @@ from skyvault.server.imaging import (
     public_url,
     store_path,
 )
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.vo.cutout import (
     CutoutError,
     ImageFile,
@@ -61,6 +62,11 @@ larger ones stream a band of rows at a time."""
 
 def error_response(error: SodaError) -> Response:
     return Response(error.text(), status=error.http_status, mimetype="text/plain")
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    return error_response(UsageError(error.description or ""))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from skyvault.server.auth import current_requester
 from skyvault.server.context import service_url
 from skyvault.server.imaging import parameters
 from skyvault.server.jobs import SODA, JobStore, PhaseWatcher
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.server.tap_config import tap_config
 from skyvault.vo import uws
 from skyvault.vo.dali import DaliError, InvalidParameter, Parameters, parse_non_negative_int
@@ -110,6 +111,11 @@ def uws_errors(handler: Callable[..., Response]) -> Callable[..., Response]:
         except (uws.UwsError, DaliError) as error:
             return text(f"{error}\n", error.http_status)
     return wrapped
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    return text(f"{error.description}\n", 400)
 
 
 def see_other(url: str) -> Response:

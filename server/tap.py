@@ -27,6 +27,7 @@ from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
 from skyvault.server.auth import current_requester
 from skyvault.server.context import service_url
 from skyvault.server.jobs import TAP, JobStore, PhaseWatcher, job_directory, new_job_id
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig, config_from
 from skyvault.server.tap_examples import examples_document
@@ -113,6 +114,11 @@ def dali_error(error: DaliError | str, status: int | None = None) -> Response:
     message = str(error)
     code = status or (error.http_status if isinstance(error, DaliError) else 400)
     return Response(error_votable(message), status=code, content_type=VOTABLE_MIME)
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    return dali_error(error.description or "", 400)
 
 
 def text(body: str, status: int = 200) -> Response:

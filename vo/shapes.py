@@ -78,6 +78,20 @@ def parse_numbers(text: str, name: str) -> list[float]:
     return [parse_number(token, name) for token in text.split()]
 
 
+SMALLEST_RADIUS_DEG = 1e-10
+"""0.36 micro-arcseconds: far below any astrometry, and far enough from the smallest doubles
+that the database's spherical arithmetic (which squares radii) cannot underflow (a radius of
+1e-320 degrees was a 500)."""
+
+
+def check_radius(radius: float, name: str, *, largest: float = 180.0) -> float:
+    """A circle's radius in degrees, from ``SMALLEST_RADIUS_DEG`` to ``largest``."""
+    if not (math.isfinite(radius) and SMALLEST_RADIUS_DEG <= radius <= largest):
+        raise ShapeError(f"{name}: radius {radius:g} is outside {SMALLEST_RADIUS_DEG:g} to "
+                         f"{largest:g} degrees")
+    return radius
+
+
 def _check_position(ra: float, dec: float, name: str) -> None:
     if not (math.isfinite(ra) and 0 <= ra <= 360):
         raise ShapeError(f"{name}: longitude {ra} is outside [0, 360]")
@@ -90,9 +104,7 @@ def circle_from_numbers(numbers: list[float], name: str) -> Circle:
         raise ShapeError(f"{name}: a circle needs 3 numbers (ra dec radius), got {len(numbers)}")
     ra, dec, radius = numbers
     _check_position(ra, dec, name)
-    if not (math.isfinite(radius) and 0 < radius <= 180):
-        raise ShapeError(f"{name}: radius {radius} is outside (0, 180]")
-    return Circle(ra, dec, radius)
+    return Circle(ra, dec, check_radius(radius, name))
 
 
 def polygon_from_numbers(numbers: list[float], name: str) -> Polygon:

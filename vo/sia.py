@@ -86,6 +86,15 @@ def spoly_literal(vertices: Sequence[tuple[float, float]]) -> str:
 def shape_condition(shape: Shape, column: str = "s_region") -> tuple[str, tuple[object, ...]]:
     """``column && <shape>`` with bound values; pgsphere works in radians."""
     if isinstance(shape, Circle):
+        if shape.radius >= 180.0:
+            return f"{column} IS NOT NULL", ()
+        if shape.radius > 90.0:
+            # pgsphere's circles stop at 90 degrees. A larger one is the sky less the open
+            # circle of 180 - r about the antipode: a footprint overlaps it unless it lies in
+            # there (on the boundary circle itself the two differ; its area is zero).
+            return (f"NOT ({column} @ scircle(spoint(radians(%s), radians(%s)),"
+                    " radians(%s)))",
+                    ((shape.ra + 180.0) % 360.0, -shape.dec, 180.0 - shape.radius))
         return (f"{column} && scircle(spoint(radians(%s), radians(%s)), radians(%s))",
                 (shape.ra, shape.dec, shape.radius))
     if isinstance(shape, Range):

@@ -22,6 +22,7 @@ from skyvault.server.web.coords import SkyPosition
 from skyvault.server.web.forms import CATALOG_ROWS, CATALOGS, parse_cone_form
 from skyvault.server.web.names import MovingObject, NameNotFound, resolve_name
 from skyvault.server.web.pages import render
+from skyvault.vo.shapes import ShapeError, check_radius
 
 MAX_CSV_ROWS = 200_000
 
@@ -112,6 +113,10 @@ def catalog_csv(catalog: str) -> Response:
         abort(400, "ra, dec (degrees) and radius (arcseconds) are required numbers")
     if not (0 <= ra <= 360 and -90 <= dec <= 90 and 0 < radius <= 600):
         abort(400, "ra, dec or radius out of range (radius: at most 600 arcseconds)")
+    try:
+        check_radius(radius / 3600, "radius", largest=600 / 3600)
+    except ShapeError as error:
+        abort(400, str(error))
     chosen = scs.CATALOGS[catalog]
     found, _ = scs.search(chosen, scs.Cone(ra, dec, radius / 3600, verb=3, maxrec=MAX_CSV_ROWS))
     names = [c.name for c in chosen.columns(3)]

@@ -21,7 +21,7 @@ from skyvault.server.web.coords import (
 )
 from skyvault.server.web.epochs import FieldTimeError, parse_time_range
 from skyvault.server.web.image_query import PRODUCTS, SORTS, ImageSearch
-from skyvault.vo.shapes import Circle, Range
+from skyvault.vo.shapes import SMALLEST_RADIUS_DEG, Circle, Range, ShapeError, check_radius
 
 FILTERS = {"zg": "g", "zr": "r", "zi": "i"}
 SIZE_UNITS = {"arcsec": 1 / 3600, "arcmin": 1 / 60, "deg": 1.0}
@@ -117,11 +117,21 @@ class Reader:
         value = self.number(name, label, positive=True)
         if value is None:
             return default * SIZE_UNITS[default_unit]
-        degrees = value * SIZE_UNITS[unit]
-        if degrees > MAX_SEARCH_DEG:
-            self.errors[name] = f"{label} must be at most {MAX_SEARCH_DEG:g} degrees"
-            return default * SIZE_UNITS[default_unit]
-        return degrees
+        degrees = self.radius(name, label, value * SIZE_UNITS[unit], MAX_SEARCH_DEG)
+        return default * SIZE_UNITS[default_unit] if degrees is None else degrees
+
+    def radius(self, name: str, label: str, degrees: float, largest: float) -> float | None:
+        """``degrees`` if it is a radius the searches can use (vo.shapes.check_radius), else
+        None with the field's message."""
+        try:
+            return check_radius(degrees, label, largest=largest)
+        except ShapeError:
+            if degrees > largest:
+                self.errors[name] = f"{label} must be at most {largest:g} degrees"
+            else:
+                self.errors[name] = (f"{label} must be at least {SMALLEST_RADIUS_DEG * 3600:g}"
+                                     " arcseconds")
+            return None
 
 
 # -- image search ---------------------------------------------------------------------------------
@@ -221,6 +231,8 @@ def parse_cone_form(form: Form) -> tuple[ConeForm, dict[str, str]]:
     elif radius > MAX_CONE_ARCSEC:
         read.errors["radius"] = f"Radius must be at most {MAX_CONE_ARCSEC:g} arcseconds"
         radius = 10.0
+    elif read.radius("radius", "Radius", radius / 3600, MAX_CONE_ARCSEC / 3600) is None:
+        radius = 10.0
     return ConeForm(position, catalog, radius), read.errors
 
 
@@ -248,4 +260,6 @@ def parse_cutout_form(form: Form) -> tuple[CutoutForm, dict[str, str]]:
         radius = 0.0
     elif radius > MAX_CUTOUT_ARCSEC:
         read.errors["radius"] = f"Radius must be at most {MAX_CUTOUT_ARCSEC:g} arcseconds"
+    else:
+        read.radius("radius", "Radius", radius / 3600, MAX_CUTOUT_ARCSEC / 3600)
     return CutoutForm(position, radius), read.errors

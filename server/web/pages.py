@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from skyvault.db import DatabaseUnavailable
 from skyvault.server.auth import csrf_token, current_requester
 from skyvault.server.context import service_url
+from skyvault.server.request_guard import UnusableRequest
 from skyvault.server.web.blueprint import blueprint
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,11 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
 
 def error_page(status: int, title: str, message: str) -> Response:
     return render("web/error.html", status=status, title=title, message=message)
+
+
+@blueprint.errorhandler(UnusableRequest)
+def unusable_request(error: UnusableRequest) -> Response:
+    return error_page(400, "Bad request", error.description or "")
 
 
 @blueprint.errorhandler(Exception)

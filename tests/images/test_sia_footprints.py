@@ -201,3 +201,26 @@ def test_ranges_find_exactly_the_footprints_they_touch(live_server, footprints, 
     found = sia_pids(live_server, f"RANGE {lon[0]} {lon[1]} {dec_min!r} {upper}")
     assert found == truth
     assert truth or box == (100.0, 200.0, 88.6, 89.0)
+
+
+def test_circles_larger_than_a_hemisphere(live_server, footprints) -> None:
+    """DALI circles go up to 180 degrees; pgsphere's stop at 90 (``CIRCLE 0 0 180`` was a 500).
+    The antipode of a small circle near the footprints, with radius 180 - r, has its edge
+    running through them: the same brute force decides."""
+    assert sia_pids(live_server, "CIRCLE 0 0 180") == set(footprints)
+    rng = np.random.default_rng(13)
+    checked = 0
+    for ra, dec, _ in list(_circles(rng, footprints))[:15]:
+        # The sky outside a circle of 0.5-4 degrees: footprints wholly inside that circle are
+        # the ones left out.
+        big = ((ra + 180.0) % 360.0, -dec, 180.0 - float(rng.uniform(0.5, 4.0)))
+
+        def meets(r, corners, big=big):
+            return circle_meets_polygon(big[0], big[1], r, corners)
+        truth = decided(meets, big[2] - EPSILON, big[2] + EPSILON, footprints)
+        if truth is None:
+            continue
+        assert 0 < len(truth) < len(footprints)
+        assert sia_pids(live_server, "CIRCLE {!r} {!r} {!r}".format(*big)) == truth, big
+        checked += 1
+    assert checked >= 10

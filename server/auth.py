@@ -138,7 +138,9 @@ def _basic_credentials(value: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, colon, password = decoded.partition(":")
-    return (username, password) if colon and username else None
+    # A NUL names no user and no password (the database cannot even hold one): wrong
+    # credentials, like any other malformed pair.
+    return (username, password) if colon and username and "\x00" not in decoded else None
 
 
 def authenticate() -> Response | None:

@@ -1,7 +1,7 @@
 """Moving-object search on a synthetic year of survey metadata.
 
     .venv/bin/python -m benchmarks.bench_most [--nights 365] [--objects 10000]
-        [--home DIR] [--dsn URL] [--repeat 5]
+        [--home DIR] [--dsn URL] [--repeat 5] [--guard-only]
 
 A ZTF-like year (sso/synthetic.py: a fixed field grid, fields near the meridian taken twice a
 night, 30 s exposures back to back for 9 hours, 30% of nights lost to weather, 64 readout
@@ -20,6 +20,10 @@ Then, through the service's role with row-level security (a member of every prog
 2. a batch of --objects synthetic orbits against one night: ``search_batch.search_night`` on
    the night's images read once (``night_images``); objects per minute. Baseline: the
    per-object search restricted to that night, for a sample of the objects.
+3. the cost of the integration guard (``sso.isolation``: ASSIST runs in a child process, so a
+   crash cannot take the server with it): the year searches and the batch with the guard and
+   with it switched off (``SKYVAULT_SSO_ISOLATION=off``), alternating, in the same run; and the
+   start of the guard's processes (the first guarded call of a process).
 
 ``--home DIR`` keeps the cluster (and its data) in DIR: a second run skips the load. Without
 it (and without --dsn) the cluster is made under /tmp and removed at the end.
@@ -28,7 +32,9 @@ it (and without --dsn) the cluster is made under /tmp and removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import os
 import shutil
 import statistics
 import time
@@ -44,6 +50,7 @@ from skyvault.ingest.copybinary import CopyColumn, RecordBatch, timestamp_to_wir
 from skyvault.ingest.load import copy_batches
 from skyvault.schema.migrate import upgrade
 from skyvault.sso.ephemeris import predict
+from skyvault.sso.isolation import ISOLATION_VARIABLE, POOL_SIZE, shutdown, warm_up
 from skyvault.sso.orbits import load_demo_orbits
 from skyvault.sso.search import (
     CAMERA_RADIUS_DEG,
@@ -316,6 +323,54 @@ def bench_batch(database: Database, count: int, sample: int) -> None:
     print(f"  same matches for the sampled objects: {check == single} ({single})")
 
 
+@contextlib.contextmanager
+def isolation(on: bool):
+    saved = os.environ.get(ISOLATION_VARIABLE)
+    os.environ[ISOLATION_VARIABLE] = "on" if on else "off"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(ISOLATION_VARIABLE, None)
+        else:
+            os.environ[ISOLATION_VARIABLE] = saved
+
+
+def bench_guard(database: Database, repeat: int, count: int) -> None:
+    """Searches with and without the guard, alternating so that the machine's load falls on
+    both alike; medians of ``repeat``."""
+    shutdown()
+    started = time.perf_counter()
+    warm_up()
+    print("Integration guard (ASSIST in a child process) against none, same run")
+    print(f"  guard processes started (fork server, {POOL_SIZE} children, ephemeris files):"
+          f" {time.perf_counter() - started:.2f} s")
+    demo = {orbit.label: orbit for orbit in load_demo_orbits()}
+    print(f"  {'search':32s} {'guarded s':>10s} {'unguarded s':>12s} {'ratio':>6s}")
+    with database.reading(EVERYONE) as connection:
+        nids = connection.execute(
+            "SELECT min(obsjd), max(obsjd) FROM survey.exposures GROUP BY nid"
+            " ORDER BY nid").fetchall()
+    first, last = nids[len(nids) // 2]
+    begin, end = first - 2400000.5, last - 2400000.5 + EXPTIME_S / 86400
+    with database.reading(EVERYONE) as connection:
+        images, _ = night_images(connection, begin - 1e-3, end + 1e-3)
+    orbits = random_orbits(count, round(begin) - 30.0, np.random.default_rng(11))
+    cases = [(f"year: {label}", lambda orbit=demo[label]: search_all(database, orbit))
+             for label in ("(4) Vesta", "(433) Eros", "2P/Encke")]
+    cases.append((f"batch: {count:,} objects, one night", lambda: search_night(orbits, images)))
+    for name, function in cases:
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(repeat):
+            for on in (True, False):
+                with isolation(on):
+                    started = time.perf_counter()
+                    function()
+                    times[on].append(time.perf_counter() - started)
+        guarded, unguarded = (statistics.median(times[on]) for on in (True, False))
+        print(f"  {name:32s} {guarded:10.3f} {unguarded:12.3f} {guarded / unguarded:6.2f}")
+
+
 # --------------------------------------------------------------------------- the cluster
 
 
@@ -327,6 +382,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--home", type=Path)
     parser.add_argument("--dsn")
+    parser.add_argument("--guard-only", action="store_true",
+                        help="only the integration guard's cost (part 3)")
     args = parser.parse_args()
     cluster = base = None
     if args.dsn:
@@ -346,8 +403,10 @@ def main() -> None:
             exposures = connection.execute("SELECT count(*) FROM survey.exposures").fetchone()[0]
         print(f"Archive: {images:,} science images of {exposures:,} exposures")
         predict(load_demo_orbits()[0], [FIRST_MJD])  # load DE440 and ASSIST once
-        bench_year(database, args.repeat)
-        bench_batch(database, args.objects, args.sample)
+        if not args.guard_only:
+            bench_year(database, args.repeat)
+            bench_batch(database, args.objects, args.sample)
+        bench_guard(database, args.repeat, args.objects)
         database.close()
     finally:
         if cluster is not None:

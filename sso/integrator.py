@@ -285,13 +285,9 @@ def check_integrable(orbit: Orbit, start_mjd_tdb: float, stop_mjd_tdb: float) ->
             f"{Q_MIN_AU:g} to {DISTANCE_MAX_AU:g} au")
 
 
-def integrate(
-    orbit: Orbit,
-    start_mjd_tdb: float,
-    stop_mjd_tdb: float,
-    forces: ForceModel | None = None,
-    windows: list[tuple[float, float]] | None = None,
-) -> Trajectory:
+def integrate(orbit: Orbit, start_mjd_tdb: float, stop_mjd_tdb: float,
+              forces: ForceModel | None = None,
+              windows: list[tuple[float, float]] | None = None) -> Trajectory:
     """Integrate ``orbit`` and sample it densely over [start, stop] (TDB MJD).
 
     With ``windows`` (a list of (from, to) TDB intervals), nodes are kept only inside them:

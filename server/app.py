@@ -6,7 +6,12 @@ import logging
 from importlib import import_module
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from skyvault.config import settings
+from skyvault.server import headers
+from skyvault.server.context import trusted_hosts
+from skyvault.server.outage import database_unreachable, unavailable_response
 
 from skyvault.server import request_guard
 
@@ -32,7 +37,9 @@ log = logging.getLogger(__name__)
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask("skyvault.server", static_folder=None)
+    app.config.setdefault("TRUSTED_HOSTS", trusted_hosts(settings()))
     app.config.update(config or {})
+    headers.install(app)
     for module_name, attribute in BLUEPRINTS:
         app.register_blueprint(getattr(import_module(module_name), attribute))
     request_guard.install(app)
@@ -41,8 +48,13 @@ def create_app(config: dict | None = None) -> Flask:
     def unexpected_error(error: Exception) -> Response | HTTPException:
         # Services turn their own errors into their protocol's format; whatever escapes them
         # is logged here and answered without a stack trace or internal detail.
+        if isinstance(error, RequestEntityTooLarge):
+            return headers.too_large(app.config.get("MAX_CONTENT_LENGTH") or 0)
         if isinstance(error, HTTPException):
             return error
+        if database_unreachable(error):
+            log.warning("database unreachable: %s", error)
+            return unavailable_response()
         log.exception("unhandled error")
         return Response("Internal error; it has been logged.\n", status=500,
                         mimetype="text/plain")

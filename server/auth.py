@@ -181,9 +181,10 @@ def authenticate() -> Response | None:
     except TooManyFailures as refused:
         return too_many_failures(refused)
     except DatabaseUnavailable:
-        log.exception("authentication: database unavailable")
-        return Response("Service temporarily unavailable.\n", status=503,
-                        mimetype="text/plain")
+        from skyvault.server.outage import unavailable_response
+
+        log.warning("authentication: database unavailable")
+        return unavailable_response()
     if g.requester.is_anonymous and authentication_prefix():
         return unauthorized("Authentication is required under "
                             f"{AUTHENTICATED_PREFIX}/; the same service without it is public.\n")

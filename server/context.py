@@ -8,9 +8,23 @@ from contextlib import contextmanager
 import psycopg
 from flask import request
 
-from skyvault.config import settings
+from skyvault.config import Settings, settings
 from skyvault.db import database
 from skyvault.server.auth import authentication_prefix, current_requester
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+
+
+def trusted_hosts(config: Settings) -> list[str] | None:
+    """The Host values a request may carry (Flask's TRUSTED_HOSTS), None for any.
+
+    Without SKYVAULT_BASE_URL the service's URLs (job locations, access URLs, the /tap page)
+    are built from the request's Host, which the client chooses: only the loopback names (the
+    demo, tests) and SKYVAULT_ALLOWED_HOSTS are then believed. With a base URL the Host is
+    not used, and only an explicit allow-list restricts it."""
+    if config.base_url and not config.allowed_hosts:
+        return None
+    return [*LOOPBACK_HOSTS, *config.allowed_hosts]
 
 
 def service_url() -> str:

@@ -45,6 +45,7 @@ from skyvault.access import ANONYMOUS, Requester
 from skyvault.accounts import requester_for_user
 from skyvault.config import settings
 from skyvault.db import Database
+from skyvault.server.job_quota import JobQuota, check_quota, job_quota
 from skyvault.vo import uws
 from skyvault.vo.dali import Parameters
 from skyvault.vo.uws import Phase, PhaseConflict, UwsError
@@ -82,6 +83,12 @@ class ResultsWithheld(UwsError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"The results of job {job_id} are withheld: it ran with access to data"
                          " you no longer have. Run it again.")
+
+
+WITHHELD_ERROR = ("The error of this job is withheld: it ran with access to data you no longer"
+                  " have. Run it again.")
+"""The errorSummary shown instead of a withheld job's own: an error met while reading rows
+tells of those rows as much as a result would."""
 
 
 def new_job_id() -> str:
@@ -146,10 +153,12 @@ class StoredJob:
         """The job as ``requester`` (its owner, or the holder of an anonymous job's id) may
         see it now: a result file holds the rows its owner could see when it ran, so results
         are withheld, sizes included, while the owner lacks any program the job ran with
-        (a membership withdrawn since)."""
+        (a membership withdrawn since). So is the error of a failed job, which may describe
+        the rows it met (/error answers ResultsWithheld)."""
         if self.run_programs is None or self.run_programs <= requester.programs:
             return self
-        return replace(self, results=(), results_withheld=True)
+        return replace(self, results=(), results_withheld=True,
+                       error_summary=WITHHELD_ERROR if self.error_summary else None)
 
     @property
     def parameters(self) -> Parameters:
@@ -171,6 +180,13 @@ class StoredJob:
         if not path.is_file():
             raise NoSuchResult(f"The result {result_id} of job {self.job_id} is gone")
         return result, path
+
+    def error_text(self) -> str | None:
+        """The failed job's own error message, for its /error resource; ResultsWithheld while
+        its results are."""
+        if self.results_withheld:
+            raise ResultsWithheld(self.job_id)
+        return self.error_summary
 
     def uws_job(self, job_url: str, inline_parts: Iterable[str] = ()) -> uws.Job:
         """The UWS view; inline uploads are parameters by reference (UWS 2.2.3.1.1)."""
@@ -240,26 +256,33 @@ class JobStore:
     """The jobs of one service as their owners see them (the web handlers); every method is one
     short transaction."""
 
-    def __init__(self, db: Database, *, service: str) -> None:
+    def __init__(self, db: Database, *, service: str, quota: JobQuota | None = None) -> None:
         self.db = db
         self.service = service
+        self.quota = quota or job_quota()
 
     def _keys(self, job_id: str, requester: Requester) -> dict[str, Any]:
         return {"job_id": job_id, "service": self.service, "user_id": requester.user_id}
 
     def create(self, requester: Requester, parameters: Parameters, *, job_id: str | None = None,
                run_id: str | None, execution_duration: int, destruction_time: dt.datetime,
-               base_url: str | None, run: bool = False) -> str:
+               base_url: str | None, run: bool = False, client_address: str | None = None,
+               upload_bytes: int = 0) -> str:
+        """A new job, unless its owner (the user, or the client address of an anonymous
+        request) is over quota (JobQuotaExceeded)."""
         job_id = job_id or new_job_id()
         phase = Phase.QUEUED if run else Phase.PENDING
         with self.db.app_writing() as connection:
+            check_quota(connection, self.quota, user_id=requester.user_id,
+                        client_address=client_address, new_bytes=upload_bytes)
             connection.execute(
                 """INSERT INTO archive.uws_jobs (job_id, service, owner_id, run_id, phase,
-                       parameters, destruction_time, execution_duration, base_url)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                       parameters, destruction_time, execution_duration, base_url,
+                       client_address, upload_bytes)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 (job_id, self.service, requester.user_id, run_id, phase,
                  json.dumps(parameters.items()), destruction_time, execution_duration,
-                 base_url),
+                 base_url, client_address, upload_bytes),
             )
             if run:
                 _notify(connection, QUEUE_CHANNEL, job_id)
@@ -314,16 +337,21 @@ class JobStore:
             raise JobNotFound(job_id)
         return _stored(row)
 
-    def update_parameters(self, job_id: str, requester: Requester,
-                          parameters: Parameters) -> None:
-        """Parameters posted to /{job}/parameters while the job is PENDING (UWS 2.1.11)."""
+    def update_parameters(self, job_id: str, requester: Requester, parameters: Parameters,
+                          *, check: Callable[[Parameters], None] | None = None,
+                          upload_bytes: int = 0) -> None:
+        """Parameters posted to /{job}/parameters while the job is PENDING (UWS 2.1.11);
+        ``check`` may refuse the merged parameters; ``upload_bytes`` were stored with them."""
         with self.db.app_writing() as connection:
             job = self._locked(connection, job_id, requester)
             if job.phase != Phase.PENDING:
                 raise PhaseConflict(f"Parameters can change only while PENDING, not {job.phase}")
             merged = job.parameters.merged(parameters)
-            connection.execute("UPDATE archive.uws_jobs SET parameters = %s WHERE job_id = %s",
-                               (json.dumps(merged.items()), job_id))
+            if check is not None:
+                check(merged)
+            connection.execute("UPDATE archive.uws_jobs SET parameters = %s,"
+                               " upload_bytes = upload_bytes + %s WHERE job_id = %s",
+                               (json.dumps(merged.items()), upload_bytes, job_id))
 
     def change_phase(self, job_id: str, requester: Requester, action: str) -> Phase:
         with self.db.app_writing() as connection:

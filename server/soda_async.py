@@ -21,7 +21,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, redirect, request, send_file
 
 from skyvault.db import database
-from skyvault.server.auth import current_requester
+from skyvault.server.auth import client_address, current_requester
 from skyvault.server.context import service_url
 from skyvault.server.imaging import parameters
 from skyvault.server.jobs import SODA, JobStore, PhaseWatcher
@@ -60,7 +60,8 @@ def _state() -> SodaJobsState:
         state: SodaJobsState | None = app.extensions.get("skyvault.soda_async")
         if state is None:
             db = database()
-            state = SodaJobsState(JobStore(db, service=SODA), PhaseWatcher(db.urls.app))
+            state = SodaJobsState(JobStore(db, service=SODA, quota=app.config.get("JOB_QUOTA")),
+                                  PhaseWatcher(db.urls.app))
             app.extensions["skyvault.soda_async"] = state
         # The same switch as TAP's: the demo and tests may run the jobs of every service in the
         # web process (once per process); production runs `skyvault worker` and does not load it.
@@ -152,7 +153,8 @@ def create_job() -> Response:
     job_parameters = Parameters((n, v) for n, v in params.items() if n not in UWS_CONTROL)
     job_id = store().create(current_requester(), job_parameters, run_id=params.get("RUNID"),
                             execution_duration=duration, destruction_time=destruction,
-                            base_url=service_url(), run=phase is not None)
+                            base_url=service_url(), run=phase is not None,
+                            client_address=client_address())
     return see_other(job_url(job_id))
 
 
@@ -259,7 +261,7 @@ def job_error(job_id: str) -> Response:
     found = store().get(job_id, current_requester())
     if found.phase != Phase.ERROR:
         return text(f"Job {job_id} has no error; it is {found.phase}\n", 404)
-    return text(soda_error_text(found.error_summary))
+    return text(soda_error_text(found.error_text()))
 
 
 @blueprint.get("/soda/async/<job_id>/parameters")

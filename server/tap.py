@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from html import escape
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request, send_file
@@ -24,9 +25,20 @@ from werkzeug.datastructures import FileStorage
 
 from skyvault.db import database
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
-from skyvault.server.auth import current_requester
+from skyvault.server.auth import client_address, current_requester
+from skyvault.server.client_watch import watch_client
 from skyvault.server.context import service_url
-from skyvault.server.jobs import TAP, JobStore, PhaseWatcher, job_directory, new_job_id
+from skyvault.server.headers import DOCUMENT_POLICY
+from skyvault.server.job_quota import JobQuotaExceeded
+from skyvault.server.jobs import (
+    TAP,
+    JobStore,
+    PhaseWatcher,
+    job_directory,
+    new_job_id,
+    remove_job_files,
+)
+from skyvault.server.outage import RETRY_AFTER_SECONDS, database_unreachable, unavailable_response
 from skyvault.server.request_guard import UnusableRequest
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig, config_from
@@ -79,7 +91,9 @@ def _state() -> TapState:
             overrides = {"inprocess_workers": app.config["TAP_INPROCESS_WORKERS"]} \
                 if "TAP_INPROCESS_WORKERS" in app.config else None
             db = database()
-            state = TapState(config_from(os.environ, overrides), JobStore(db, service=TAP),
+            # JOB_QUOTA: a quota of the app's own (tests); else the environment's.
+            state = TapState(config_from(os.environ, overrides),
+                             JobStore(db, service=TAP, quota=app.config.get("JOB_QUOTA")),
                              PhaseWatcher(db.urls.app))
             app.extensions["skyvault.tap"] = state
         if state.config.inprocess_workers:
@@ -113,7 +127,10 @@ def job_url(job_id: str) -> str:
 def dali_error(error: DaliError | str, status: int | None = None) -> Response:
     message = str(error)
     code = status or (error.http_status if isinstance(error, DaliError) else 400)
-    return Response(error_votable(message), status=code, content_type=VOTABLE_MIME)
+    response = Response(error_votable(message), status=code, content_type=VOTABLE_MIME)
+    if code == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @blueprint.errorhandler(UnusableRequest)
@@ -156,7 +173,7 @@ def query_limits(config: TapConfig) -> QueryLimits:
 @blueprint.get("")
 @blueprint.get("/")
 def root() -> Response:
-    base = tap_url()
+    base = escape(tap_url())  # built from the request's Host when no base URL is set
     links = "".join(f'<li><a href="{base}/{name}">{name}</a></li>'
                     for name in ("sync", "async", "capabilities", "availability", "tables",
                                  "examples"))
@@ -226,13 +243,17 @@ def sync() -> Response:
                                timeout=config.upload_fetch_timeout,
                                private_networks=config.upload_private_networks)
         prepared = prepare(query, uploads)
+        # A client that hangs up cancels its statement (server.client_watch).
         stream = stream_result(prepared, requester=current_requester(),
                                base_url=service_url(),
-                               timeout_s=config.sync_execution_duration)
+                               timeout_s=config.sync_execution_duration,
+                               on_cancel=watch_client(request.environ))
         header = next(stream)
     except DaliError as error:
         return dali_error(error)
-    except Exception:
+    except Exception as error:
+        if database_unreachable(error):
+            return unavailable_response()
         # Still a DALI error document, without internals; the details go to the log.
         log.exception("TAP sync query failed")
         return dali_error("The service failed while running the query; it has been logged",
@@ -244,12 +265,20 @@ def sync() -> Response:
 # -- async: the job list ------------------------------------------------------------------------
 
 
-def _save_inline_parts(job_id: str, parameters: Parameters, limit: int) -> None:
-    """Store the multipart parts that UPLOAD refers to in the job's folder."""
+def _check_upload_count(parameters: Parameters, max_tables: int) -> None:
+    """max_uploads is a limit on the job as created (or updated), not only when it runs: a job
+    that can never run must not be stored."""
+    if len(parse_upload(parameters.get_all("UPLOAD"))) > max_tables:
+        raise UploadError(f"At most {max_tables} tables can be uploaded with one query")
+
+
+def _save_inline_parts(job_id: str, parameters: Parameters, limit: int) -> int:
+    """Store the multipart parts that UPLOAD refers to in the job's folder; their bytes."""
     specs = parse_upload(parameters.get_all("UPLOAD"))
     parts = {spec.inline_part for spec in specs if spec.inline_part}
     if not parts:
-        return
+        return 0
+    stored = 0
     folder = job_directory(job_id) / "parameters"
     folder.mkdir(parents=True, exist_ok=True)
     for part in parts:
@@ -262,6 +291,8 @@ def _save_inline_parts(job_id: str, parameters: Parameters, limit: int) -> None:
         if len(data) > limit:
             raise UploadTooLarge(f"Upload part {part} is larger than {limit} bytes")
         (folder / part).write_bytes(data)
+        stored += len(data)
+    return stored
 
 
 def _destruction(value: str | None, config: TapConfig, created: dt.datetime) -> dt.datetime:
@@ -304,15 +335,20 @@ def create_job() -> Response:
             raise InvalidParameter(f"PHASE on job creation can only be RUN, not {phase!r}")
         query_parameters = Parameters(
             (name, value) for name, value in parameters.items() if name not in UWS_CONTROL)
+        _check_upload_count(query_parameters, config.max_uploads)
         job_id = new_job_id()
-        _save_inline_parts(job_id, query_parameters, config.upload_limit_bytes)
-        requester = current_requester()
-        state.store.create(requester, query_parameters, job_id=job_id,
-                           run_id=parameters.get("RUNID"), execution_duration=duration,
-                           destruction_time=destruction, base_url=service_url(),
-                           run=phase is not None)
-    except DaliError as error:
-        return dali_error(error)
+        try:
+            stored = _save_inline_parts(job_id, query_parameters, config.upload_limit_bytes)
+            state.store.create(current_requester(), query_parameters, job_id=job_id,
+                               run_id=parameters.get("RUNID"), execution_duration=duration,
+                               destruction_time=destruction, base_url=service_url(),
+                               run=phase is not None, client_address=client_address(),
+                               upload_bytes=stored)
+        except BaseException:
+            remove_job_files(job_id)  # no job, so no stored parts
+            raise
+    except (DaliError, JobQuotaExceeded) as error:
+        return dali_error(str(error), error.http_status)
     return see_other(job_url(job_id))
 
 
@@ -438,7 +474,7 @@ def job_error(job_id: str) -> Response:
     found = _state().store.get(job_id, current_requester())
     if found.phase != uws.Phase.ERROR:
         return text(f"Job {job_id} has no error; it is {found.phase}\n", 404)
-    return Response(error_votable(found.error_summary or "The job failed"),
+    return Response(error_votable(found.error_text() or "The job failed"),
                     content_type=VOTABLE_MIME)
 
 
@@ -465,8 +501,11 @@ def job_parameters(job_id: str) -> Response:
         updates = Parameters((name, value) for name, value in request_parameters().items()
                              if name not in UWS_CONTROL)
         state.store.get(job_id, requester)  # unknown jobs get nothing written for them
-        _save_inline_parts(job_id, updates, state.config.upload_limit_bytes)
-        state.store.update_parameters(job_id, requester, updates)
+        _check_upload_count(updates, state.config.max_uploads)
+        stored = _save_inline_parts(job_id, updates, state.config.upload_limit_bytes)
+        state.store.update_parameters(
+            job_id, requester, updates, upload_bytes=stored,
+            check=lambda merged: _check_upload_count(merged, state.config.max_uploads))
         return see_other(job_url(job_id))
     found = state.store.get(job_id, requester)
     return xml(uws.parameters_document(
@@ -476,11 +515,19 @@ def job_parameters(job_id: str) -> Response:
 @blueprint.get("/async/<job_id>/parameters/<part>")
 @uws_errors
 def job_parameter_content(job_id: str, part: str) -> Response:
-    """An inline upload of the job, by reference (UWS 2.2.3.1.1)."""
+    """An inline upload of the job, by reference (UWS 2.2.3.1.1).
+
+    Its bytes are whatever an anonymous client posted: given back as a download that a
+    browser neither renders nor sniffs, in a sandbox should it render it anyway, so that the
+    archive's origin never hosts someone else's page or script."""
     _state().store.get(job_id, current_requester())
     if not _PART_NAME.fullmatch(part):
         return text(f"No parameter {part}\n", 404)
     path = job_directory(job_id) / "parameters" / part
     if not path.is_file():
         return text(f"No parameter {part}\n", 404)
-    return send_file(path, mimetype=VOTABLE_MIME)
+    response = send_file(path, mimetype=VOTABLE_MIME, as_attachment=True,
+                         download_name=f"{part}.vot")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = DOCUMENT_POLICY
+    return response

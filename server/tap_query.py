@@ -20,6 +20,7 @@ from psycopg.postgres import types as pg_builtin_types
 
 from skyvault.access import Requester
 from skyvault.db import READER_ROLE, DatabaseUnavailable, database, session_settings_sql
+from skyvault.db_errors import database_unreachable, public_message
 from skyvault.schema.tables import PUBLISHED_TABLES
 from skyvault.server.tap_copy import copy_chunks
 from skyvault.server.tap_upload import UploadedTable, create_upload_tables
@@ -151,11 +152,10 @@ def database_error(error: psycopg.Error, timeout_s: float) -> DaliError:
         return QueryTimeout(
             f"The query ran longer than its limit of {timeout_s:g} s and was stopped; "
             "narrow it, or run it asynchronously with a longer EXECUTIONDURATION")
-    if isinstance(error, psycopg.OperationalError | psycopg.errors.AdminShutdown):
+    if database_unreachable(error) or (error.sqlstate or "").startswith("53"):
         return ServiceUnavailable("The database is not available; try again later")
-    diag = getattr(error, "diag", None)
-    message = (diag.message_primary if diag is not None else None) or str(error)
-    return QueryFailed(f"The query failed in the database: {message}")
+    # By SQLSTATE, never PostgreSQL's text: it can quote row values (skyvault.db_errors).
+    return QueryFailed(f"The query failed in the database: {public_message(error)}")
 
 
 def _resumed(first: ColumnBatch | None, rest: Iterator[ColumnBatch]) -> Iterator[ColumnBatch]:

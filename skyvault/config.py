@@ -25,6 +25,15 @@ class Settings:
     trusted_proxies: int = 0
     """Proxies in front of the service whose X-Forwarded-For is believed (nginx: 1); the
     client address found there is what sign-in throttling counts by."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names (a leading dot: and their subdomains) the service answers to besides the
+    loopback ones; with no base_url, the URLs it hands out are built from the request's Host,
+    so a Host outside these is refused (400) rather than written into responses."""
+    max_request_bytes: int = 64 * 1024 * 1024
+    """Largest request body (TAP uploads are the big ones); larger ones get 413."""
+    database_wait_seconds: float = 10.0
+    """How long a request waits for a database connection (PostgreSQL restarting, or every
+    connection busy) before it is answered 503 with Retry-After."""
 
     @property
     def pgdata(self) -> Path:
@@ -60,6 +69,10 @@ def load_settings() -> Settings:
         http_port=int(os.environ.get("SKYVAULT_PORT", "8000")),
         base_url=os.environ.get("SKYVAULT_BASE_URL") or None,
         trusted_proxies=int(os.environ.get("SKYVAULT_TRUSTED_PROXIES", "0")),
+        allowed_hosts=tuple(h.strip() for h in os.environ.get("SKYVAULT_ALLOWED_HOSTS", "")
+                            .split(",") if h.strip()),
+        max_request_bytes=int(os.environ.get("SKYVAULT_MAX_REQUEST_BYTES", 64 * 1024 * 1024)),
+        database_wait_seconds=float(os.environ.get("SKYVAULT_DATABASE_WAIT_SECONDS", "10")),
     )
 
 

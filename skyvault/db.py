@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.cluster import EmbeddedCluster, cluster_for_home
@@ -95,9 +95,12 @@ def database_urls(config: Settings | None = None) -> DatabaseUrls:
 class Database:
     """Connections to the archive database for one process."""
 
-    def __init__(self, urls: DatabaseUrls, pool_size: int = 8) -> None:
+    def __init__(self, urls: DatabaseUrls, pool_size: int = 8,
+                 wait_seconds: float | None = None) -> None:
         self.urls = urls
         self._pool_size = pool_size
+        self._wait_seconds = settings().database_wait_seconds if wait_seconds is None \
+            else wait_seconds
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
 
@@ -116,11 +119,28 @@ class Database:
         # Created lazily so that a forking server (gunicorn) opens connections in each worker.
         with self._lock:
             if self._pool is None:
+                # Each connection is checked as it is handed out (an empty statement, a
+                # fraction of a millisecond): after PostgreSQL restarts, the pool's old
+                # connections are all broken, and would each fail a request otherwise.
                 self._pool = ConnectionPool(
                     self.urls.app, min_size=1, max_size=self._pool_size, open=True,
-                    kwargs={"autocommit": False}, timeout=30,
+                    kwargs={"autocommit": False}, timeout=self._wait_seconds,
+                    check=ConnectionPool.check_connection,
                 )
             return self._pool
+
+    @contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection]:
+        """A connection from the pool; DatabaseUnavailable when none can be had in time."""
+        try:
+            connection = self.pool.getconn()
+        except PoolTimeout as error:
+            raise DatabaseUnavailable(f"no database connection within {self._wait_seconds:g} s"
+                                      ) from error
+        try:
+            yield connection
+        finally:
+            self.pool.putconn(connection)
 
     @contextmanager
     def reading(
@@ -136,7 +156,7 @@ class Database:
         ``user_query`` marks text written by the user (ADQL translated to SQL): it then runs as
         the reader role, which can reach nothing but the published tables.
         """
-        with self.pool.connection() as connection, connection.transaction():
+        with self._pooled() as connection, connection.transaction():
             # One round trip sets the whole session up (after BEGIN): each statement more
             # would add its latency to every request.
             connection.execute(session_setup_sql(requester, user_query=user_query,
@@ -147,7 +167,7 @@ class Database:
     @contextmanager
     def app_writing(self) -> Iterator[psycopg.Connection]:
         """A transaction for the service's own records (accounts, tokens, UWS jobs)."""
-        with self.pool.connection() as connection, connection.transaction():
+        with self._pooled() as connection, connection.transaction():
             yield connection
 
     def close(self) -> None:

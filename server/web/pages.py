@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 from flask import Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from skyvault.db import DatabaseUnavailable
 from skyvault.server.auth import csrf_token, current_requester
 from skyvault.server.context import service_url
+from skyvault.server.outage import MESSAGE, RETRY_AFTER_SECONDS, database_unreachable
 from skyvault.server.request_guard import UnusableRequest
 from skyvault.server.web.blueprint import blueprint
 
@@ -95,10 +95,11 @@ def page_error(error: Exception) -> Response:
         if status == 404:
             return error_page(404, "Not found", "There is nothing at this address.")
         return error_page(status, error.name, error.description or error.name)
-    if isinstance(error, DatabaseUnavailable):
-        log.exception("web page: database unavailable")
-        return error_page(503, "Temporarily unavailable",
-                          "The archive database cannot be reached; please try again shortly.")
+    if database_unreachable(error):
+        log.warning("web page %s: database unreachable: %s", request.path, error)
+        response = error_page(503, "Temporarily unavailable", MESSAGE)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     log.exception("web page failed: %s", request.path)
     return error_page(500, "Something went wrong",
                       "The page could not be made. The problem has been logged.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from skyvault.db_errors import is_database_error, public_message
 from skyvault.vo.votable.columns import ColumnBatch
 
 Overflow = bool | Callable[[], bool]
@@ -56,5 +57,8 @@ def overflowed(stats: WriteStats, overflow: Overflow) -> bool:
 
 
 def error_message(error: BaseException) -> str:
+    if is_database_error(error):
+        # A database message may quote a row's values (skyvault.db_errors).
+        return public_message(error)
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

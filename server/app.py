@@ -6,12 +6,13 @@ import logging
 from importlib import import_module
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from skyvault.config import settings
 from skyvault.server import headers
 from skyvault.server.context import trusted_hosts
 from skyvault.server.outage import database_unreachable, unavailable_response
+from skyvault.server.protocols import error_response
 
 from skyvault.server import request_guard
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask("skyvault.server", static_folder=None)
-    app.config.setdefault("TRUSTED_HOSTS", trusted_hosts(settings()))
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(settings())
     app.config.update(config or {})
     headers.install(app)
     for module_name, attribute in BLUEPRINTS:
@@ -50,6 +51,10 @@ def create_app(config: dict | None = None) -> Flask:
         # is logged here and answered without a stack trace or internal detail.
         if isinstance(error, RequestEntityTooLarge):
             return headers.too_large(app.config.get("MAX_CONTENT_LENGTH") or 0)
+        if isinstance(error, SecurityError):  # a Host outside TRUSTED_HOSTS
+            return error_response(400, "Unknown host",
+                                  "This service does not answer to that host name (see "
+                                  "SKYVAULT_BASE_URL and SKYVAULT_ALLOWED_HOSTS)")
         if isinstance(error, HTTPException):
             return error
         if database_unreachable(error):

@@ -103,6 +103,7 @@ class Database:
             else wait_seconds
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
+        self._down = False
 
     # -- owner connections --------------------------------------------------------------------
 
@@ -131,16 +132,44 @@ class Database:
 
     @contextmanager
     def _pooled(self) -> Iterator[psycopg.Connection]:
-        """A connection from the pool; DatabaseUnavailable when none can be had in time."""
+        """A connection from the pool; DatabaseUnavailable when none can be had in time.
+
+        Once the database was found unreachable, each request first tries a connection of
+        its own (failing at once while it is down, so a client gets its 503 without waiting
+        out the pool's timeout) and, when that succeeds, the pool is made anew: the old one
+        would go on backing off its reconnections for many seconds after the server is back.
+        """
+        if self._down and not self._reachable():
+            raise DatabaseUnavailable("the database is unreachable")
+        pool = self.pool
         try:
-            connection = self.pool.getconn()
+            connection = pool.getconn()
         except PoolTimeout as error:
-            raise DatabaseUnavailable(f"no database connection within {self._wait_seconds:g} s"
-                                      ) from error
+            if not self._reachable():
+                raise DatabaseUnavailable("the database is unreachable") from error
+            raise DatabaseUnavailable(f"no database connection free within "
+                                      f"{self._wait_seconds:g} s") from error
         try:
             yield connection
         finally:
-            self.pool.putconn(connection)
+            pool.putconn(connection)  # to the pool it came from, even if renewed since
+
+    def _reachable(self) -> bool:
+        """Whether a new connection can be made now; renews the pool when the database is
+        back after having been found down."""
+        try:
+            psycopg.connect(self.urls.app, connect_timeout=2).close()
+        except psycopg.Error:
+            self._down = True
+            return False
+        with self._lock:
+            if self._down:
+                self._down = False
+                stale, self._pool = self._pool, None
+                if stale is not None:
+                    # Connections still lent out are closed when they come back.
+                    stale.close(timeout=0)
+        return True
 
     @contextmanager
     def reading(

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEBIAN_PACKAGES := postgresql-15 postgresql-15-q3c postgresql-15-pgsphere stilts chromium chromium-driver nginx
 SETUP_STAMP := $(VENV)/.setup-$(shell cat setup.cfg setup.py pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint bench clean-var
+.PHONY: setup demo test lint bench load clean-var
 
 setup: $(SETUP_STAMP)
 
@@ -33,3 +33,9 @@ lint: setup
 
 bench: setup
 	@$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# The Locust load test against the demo's archive (`skyvault demo --no-serve` first); LOAD_ARGS
+# e.g. "--minutes 6 --faults". Figures go to BENCHMARKS.md.
+load: setup
+	@$(BIN)/pip install --quiet -e '.[bench]'
+	@$(BIN)/python -m benchmarks.load $(LOAD_ARGS)

@@ -52,23 +52,32 @@ def run_command(paths: tuple[Path, ...], watch_dir: Path | None, interval: float
                 idle_exit: float | None, live: bool | None, no_seal: bool,
                 progress: bool | None, as_json: bool) -> None:
     """Ingest PATHS (manifest files or folders), or watch a folder."""
+    from skyvault.ingest.errors import StoreError
     from skyvault.ingest.run import IngestSummary, ingest_paths, watch
 
     if not paths and watch_dir is None:
         raise click.UsageError("give manifest paths or product folders, or --watch DIR")
     show = sys.stderr.isatty() if progress is None else progress
     summary = IngestSummary()
-    if paths:
-        summary = ingest_paths(list(paths), live=bool(live), seal=not no_seal, progress=show)
-    if watch_dir is not None:
-        click.echo(f"watching {watch_dir} (Ctrl-C to stop)", err=True)
+    try:
+        if paths:
+            summary = ingest_paths(list(paths), live=bool(live), seal=not no_seal,
+                                   progress=show)
+        if watch_dir is not None:
+            click.echo(f"watching {watch_dir} (Ctrl-C to stop)", err=True)
 
-        def report(part: IngestSummary) -> None:
-            for line in part.lines():
-                click.echo(line, err=True)
+            def report(part: IngestSummary) -> None:
+                for line in part.lines():
+                    click.echo(line, err=True)
 
-        summary.merge(watch(watch_dir, interval=interval, idle_exit=idle_exit, progress=show,
-                            on_summary=report))
+            summary.merge(watch(watch_dir, interval=interval, idle_exit=idle_exit,
+                                progress=show, on_summary=report))
+    except StoreError as error:
+        # Disk full, permissions: not the products' fault, so nothing is quarantined.
+        raise click.ClickException(
+            f"{error}. Groups archived before this are committed; the group being written "
+            "was not, and its partial files were removed. Make room and run the same ingest "
+            "again: what is archived already is skipped.") from error
     if as_json:
         data = {key: value for key, value in asdict(summary).items() if key != "results"}
         data["rows_per_second"] = summary.rows_per_second

@@ -14,6 +14,7 @@ worker died.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import logging
 import os
@@ -67,6 +68,8 @@ class WorkerSettings:
     sweep_interval: float = 30.0
 
 
+NO_ROOM = ("The service has no room left to store the result (its disk is full); nothing of it"
+           " was kept. Run the job again later.")
 STOPPING = "its worker is stopping"
 OVERTIME = "over its execution duration"
 
@@ -238,6 +241,9 @@ def execute_tap_job(job: StoredJob, worker: str, queue: JobQueue, monitor: JobMo
         elif isinstance(error, psycopg.Error):  # while the result was being written
             message = database_error(error, job.execution_duration)
             queue.finish(job.job_id, worker, Phase.ERROR, error=str(message))
+        elif isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("job %s: no room for its result: %s", job.job_id, error)
+            queue.finish(job.job_id, worker, Phase.ERROR, error=NO_ROOM)
         else:
             log.exception("job %s failed", job.job_id)
             queue.finish(job.job_id, worker, Phase.ERROR,

@@ -213,11 +213,13 @@ class EmbeddedCluster:
             subprocess.run([*psql, "-c", f"CREATE DATABASE {DATABASE}"], check=True,
                            capture_output=True)
 
-    def stop(self) -> bool:
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop the server; ``mode`` is pg_ctl's: smart, fast, or immediate (no checkpoint:
+        recovery runs at the next start, as after a crash)."""
         if not self.status():
             return False
         result = self._as_owner(
-            [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"]
+            [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", mode, "-w"]
         )
         if result.returncode != 0:
             raise ClusterError(f"pg_ctl stop failed: {result.stderr.strip()}")

@@ -231,7 +231,7 @@ class Astronomer(HttpUser):
         image = self.image()
         self._get("/", "web home")
         self._get("/search", "web search", params={"position": f"{image.ra} {image.dec}",
-                                                     "radius": "0.1"})
+                                                     "radius": "5"})
         self._get(f"/images/{image.collection}/{image.image_id}", "web image")
         self._get(f"/previews/{image.collection}/{image.image_id}.png", "preview",
                   expect=(200,))

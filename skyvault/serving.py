@@ -42,6 +42,11 @@ def serve_cli(host: str, port: int | None, workers: int | None, threads: int | N
 
         create_app().run(host=host, port=port, debug=True, threaded=True)
         return
+    config = settings()
+    if host not in ("127.0.0.1", "localhost", "::1") and not (config.base_url
+                                                              or config.allowed_hosts):
+        click.echo("warning: serving beyond this machine without SKYVAULT_BASE_URL or "
+                   "SKYVAULT_ALLOWED_HOSTS: requests naming another host get 400", err=True)
     default_workers, default_threads = gunicorn_sizing(os.cpu_count() or 1)
     argv = gunicorn_argv(host, port, workers or default_workers, threads or default_threads)
     os.execvp(argv[0], argv)

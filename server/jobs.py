@@ -486,6 +486,31 @@ class JobQueue:
                 _notify(connection, QUEUE_CHANNEL, job_id)
             return bool(cursor.rowcount)
 
+    def requeue(self, job_id: str, worker: str) -> bool:
+        """Queue a job again that failed for the service's sake (the database went away
+        under it), counting the attempt: a job that keeps failing so ends in ERROR after
+        MAX_ATTEMPTS, as one that kills its worker does."""
+        with self.db.app_writing() as connection:
+            row = connection.execute(
+                """UPDATE archive.uws_jobs
+                      SET phase = CASE WHEN attempts < %(max)s THEN 'QUEUED' ELSE 'ERROR' END,
+                          error_summary = CASE WHEN attempts < %(max)s THEN NULL ELSE
+                            'The database failed under the job ' || attempts || ' times;'
+                            ' giving up' END,
+                          error_type = CASE WHEN attempts < %(max)s THEN NULL ELSE 'fatal' END,
+                          end_time = CASE WHEN attempts < %(max)s THEN NULL ELSE now() END,
+                          start_time = CASE WHEN attempts < %(max)s THEN NULL
+                                       ELSE start_time END,
+                          worker = NULL, heartbeat = NULL
+                    WHERE job_id = %(job_id)s AND worker = %(worker)s AND phase = 'EXECUTING'
+                RETURNING phase""",
+                {"max": MAX_ATTEMPTS, "job_id": job_id, "worker": worker}).fetchone()
+            if row is not None:
+                _notify(connection, PHASE_CHANNEL, job_id)
+                if row[0] == Phase.QUEUED:
+                    _notify(connection, QUEUE_CHANNEL, job_id)
+        return row is not None
+
     def requeue_orphans(self, stale_after: dt.timedelta) -> list[str]:
         """Jobs whose worker stopped sending heartbeats: queued again, or failed for good."""
         with self.db.app_writing() as connection:

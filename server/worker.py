@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, MutableMapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ import click
 import psycopg
 
 from skyvault.db import Database, database
+from skyvault.db_errors import database_unreachable
 from skyvault.server.jobs import (
     QUEUE_CHANNEL,
     SODA,
@@ -236,7 +238,13 @@ def execute_tap_job(job: StoredJob, worker: str, queue: JobQueue, monitor: JobMo
             # The failure is the cancelled query of a job that ended for another reason, which
             # the worker settles.
             return
-        if isinstance(error, DaliError):
+        if database_unreachable(error):
+            # Not the query's fault: the job runs again once the database is back. If it is
+            # still away, the job stays EXECUTING until the sweep finds its heartbeats stale.
+            log.warning("job %s: the database went away under it: %s", job.job_id, error)
+            with suppress(psycopg.Error):
+                queue.requeue(job.job_id, worker)
+        elif isinstance(error, DaliError):
             queue.finish(job.job_id, worker, Phase.ERROR, error=str(error))
         elif isinstance(error, psycopg.Error):  # while the result was being written
             message = database_error(error, job.execution_duration)

@@ -55,8 +55,9 @@ def session_setup_sql(requester: Requester, *, user_query: bool,
     return sql.SQL("; ").join(statements)
 
 
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached."""
+class DatabaseUnavailable(psycopg.OperationalError):
+    """The database cannot be reached. A psycopg error, so that whatever already survives a
+    lost connection (the job worker's loops, ``except psycopg.Error``) survives this too."""
 
 
 def _with_role_option(url: str, role: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -130,3 +131,44 @@ def test_no_request_fails_after_an_immediate_restart(outage) -> None:
     assert cluster.stop(mode="immediate")
     cluster.start()
     _assert_answered(base, token)
+
+
+def test_a_job_the_restart_interrupted_runs_again_and_completes(outage) -> None:
+    """A job whose query the restart cut is queued again (it was not the query's fault) and
+    completes once, with one correct result."""
+    from skyvault.server.worker import Worker, WorkerSettings
+
+    cluster, base, _ = outage
+    handle = db_module.database()
+    worker = Worker(handle, settings=WorkerSettings(concurrency=1, poll_interval=0.5,
+                                                    heartbeat_interval=0.5, stale_after=3,
+                                                    sweep_interval=0.5))
+    stop = threading.Event()
+    threads = worker.serve(stop)
+    try:
+        columns = int(requests.get(f"{base}/tap/sync", params={
+            "LANG": "ADQL", "QUERY": "SELECT COUNT(*) AS n FROM tap_schema.columns",
+            "RESPONSEFORMAT": "csv"}, timeout=60).text.split()[1])
+        created = requests.post(f"{base}/tap/async", data={
+            "LANG": "ADQL", "RESPONSEFORMAT": "csv", "PHASE": "RUN",
+            "QUERY": "SELECT COUNT(*) AS n FROM tap_schema.columns AS a, tap_schema.columns"
+                     " AS b, tap_schema.columns AS c"}, allow_redirects=False, timeout=60)
+        job = created.headers["Location"]
+        deadline = time.monotonic() + 60
+        while requests.get(f"{job}/phase", timeout=30).text != "EXECUTING":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        cluster.stop()
+        cluster.start()
+        deadline = time.monotonic() + 180
+        while (phase := requests.get(f"{job}/phase", timeout=30).text) in (
+                "QUEUED", "EXECUTING"):
+            assert time.monotonic() < deadline, phase
+            time.sleep(0.5)
+        assert phase == "COMPLETED", requests.get(job, timeout=30).text
+        result = requests.get(f"{job}/results/result", timeout=60)
+        assert int(result.text.split()[1]) == columns ** 3
+        listed = etree.fromstring(requests.get(f"{job}/results", timeout=30).content)
+        assert len(listed.findall("{*}result")) == 1
+    finally:
+        worker.stop(stop, threads)

@@ -116,7 +116,9 @@ class Astronomer(HttpUser):
                                                             **(headers or {})},
                              name=name, catch_response=True, timeout=120) as response:
             if response.status_code not in expect:
-                response.failure(f"status {response.status_code}: {response.text[:200]}")
+                # Status 0: no response at all; the exception says why.
+                response.failure(f"status {response.status_code}: {response.error or ''}"
+                                 f" {response.text[:200] if response.text else ''}")
             elif votable and TAP_ERROR in response.content[:4000]:
                 response.failure(f"error document: {response.text[:300]}")
             else:

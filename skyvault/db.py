@@ -146,25 +146,31 @@ class Database:
         try:
             connection = pool.getconn()
         except PoolTimeout as error:
-            if not self._reachable():
+            # Fewer connections than the pool may hold, yet none to be had: the pool is
+            # backing off its reconnections after an outage shorter than the wait.
+            short = pool.get_stats().get("pool_size", 0) < self._pool_size
+            if not self._reachable(renew=short):
                 raise DatabaseUnavailable("the database is unreachable") from error
-            raise DatabaseUnavailable(f"no database connection free within "
-                                      f"{self._wait_seconds:g} s") from error
+            if not short:
+                raise DatabaseUnavailable(f"no database connection free within "
+                                          f"{self._wait_seconds:g} s") from error
+            pool = self.pool
+            connection = pool.getconn()
         try:
             yield connection
         finally:
             pool.putconn(connection)  # to the pool it came from, even if renewed since
 
-    def _reachable(self) -> bool:
+    def _reachable(self, renew: bool = False) -> bool:
         """Whether a new connection can be made now; renews the pool when the database is
-        back after having been found down."""
+        back after having been found down (or when ``renew`` says so)."""
         try:
             psycopg.connect(self.urls.app, connect_timeout=2).close()
         except psycopg.Error:
             self._down = True
             return False
         with self._lock:
-            if self._down:
+            if self._down or renew:
                 self._down = False
                 stale, self._pool = self._pool, None
                 if stale is not None:

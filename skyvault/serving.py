@@ -21,7 +21,10 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
         sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
         "--threads", str(threads), "--worker-class", "gthread",
         # Long TAP downloads stream for minutes; the worker heartbeats while it streams.
-        "--timeout", "0", "--graceful-timeout", "30", "--keep-alive", "5",
+        # Idle keep-alive connections outlive their clients' (nginx keeps upstream ones 60 s;
+        # Locust and pyvo pool theirs): a server that closes first races the client's next
+        # request on that connection, which then fails without an answer.
+        "--timeout", "0", "--graceful-timeout", "30", "--keep-alive", "75",
         "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
         "skyvault.server.wsgi:app",
     ]

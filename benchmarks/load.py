@@ -309,7 +309,10 @@ def classify_failures(log: Path, faults: list[Fault]) -> tuple[int, int, list[st
         return 0, 0, []
     for line in log.read_text().splitlines():
         failure = json.loads(line)
-        window = any(f.started - 1 <= failure["t"] <= (f.recovered or f.started) + GRACE
+        # A request failed by a fault was under way while it lasted: [started, t] overlaps
+        # the fault's window (a long MOST search may end well after the recovery).
+        began = failure.get("started", failure["t"])
+        window = any(began <= (f.recovered or f.started) + GRACE and failure["t"] >= f.started - 1
                      for f in faults)
         if failure.get("status") == 500:
             problems.append(f"500 from {failure['name']}: {failure['error'][:120]}")

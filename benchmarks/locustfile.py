@@ -41,8 +41,10 @@ def _record_failure(request_type, name, response_time, response_length, response
     if exception is None or not FAILURE_LOG:
         return
     status = getattr(response, "status_code", None)
+    ended = time.time()
     with open(FAILURE_LOG, "a") as log:
-        log.write(json.dumps({"t": time.time(), "name": name, "status": status,
+        log.write(json.dumps({"t": ended, "started": ended - (response_time or 0) / 1000,
+                              "name": name, "status": status,
                               "error": str(exception)[:300]}) + "\n")
 
 

@@ -11,6 +11,7 @@ Two kinds of connection exist:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.cluster import EmbeddedCluster, cluster_for_home
 from skyvault.config import Settings, settings
+
+log = logging.getLogger(__name__)
 
 APP_ROLE = "skyvault_app"
 READER_ROLE = "skyvault_reader"
@@ -192,13 +195,24 @@ class Database:
         ``user_query`` marks text written by the user (ADQL translated to SQL): it then runs as
         the reader role, which can reach nothing but the published tables.
         """
-        with self._pooled() as connection, connection.transaction():
-            # One round trip sets the whole session up (after BEGIN): each statement more
-            # would add its latency to every request.
-            connection.execute(session_setup_sql(requester, user_query=user_query,
-                                                 statement_timeout_ms=statement_timeout_ms,
-                                                 base_url=base_url))
-            yield connection
+        with self._pooled() as connection:
+            read = False
+            try:
+                with connection.transaction():
+                    # One round trip sets the whole session up (after BEGIN): each statement
+                    # more would add its latency to every request.
+                    connection.execute(session_setup_sql(
+                        requester, user_query=user_query,
+                        statement_timeout_ms=statement_timeout_ms, base_url=base_url))
+                    yield connection
+                    read = True
+            except psycopg.OperationalError as error:
+                # Everything was read; only the COMMIT of this read-only transaction failed
+                # (the server went away just then): nothing is lost, so the reader's answer,
+                # a stream perhaps already sent, stands.
+                if not (read and connection.broken):
+                    raise
+                log.warning("the database went away after a read had finished: %s", error)
 
     @contextmanager
     def app_writing(self) -> Iterator[psycopg.Connection]:

@@ -9,12 +9,10 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from skyvault.config import settings
-from skyvault.server import headers
+from skyvault.server import headers, request_guard
 from skyvault.server.context import trusted_hosts
 from skyvault.server.outage import database_unreachable, unavailable_response
 from skyvault.server.protocols import error_response
-
-from skyvault.server import request_guard
 
 # (module, blueprint attribute) of each service, registered in this order.
 BLUEPRINTS: list[tuple[str, str]] = [

@@ -90,11 +90,11 @@ def baseline(raw_file: Path, out: Path) -> float:
 
 def run(exposures: int, ccd: int, keep: Path | None) -> dict:
     from skyvault.pipeline.naming import bias_path, flat_path
-    from skyvault.pipeline.orchestrate import _place_raw, scan_raw
     from skyvault.pipeline.process.calibration_job import CalibrationJob, make_calibration
     from skyvault.pipeline.process.difference import make_difference
     from skyvault.pipeline.process.reference import ReferenceEpoch, ReferenceJob, make_reference
     from skyvault.pipeline.process.science import ScienceJob, process_science
+    from skyvault.pipeline.raw_inventory import place_raw, scan_raw
 
     work = keep or Path(tempfile.mkdtemp(prefix="skyvault-bench-pipeline-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def run(exposures: int, ccd: int, keep: Path | None) -> dict:
         products = work / "products"
         inventory = scan_raw(raw_dir)
         for raw in inventory:
-            _place_raw(raw, products)
+            place_raw(raw, products)
         night = dt.date(2026, 11, 20)
         bias = tuple((r.expid, r.obsjd, r.relative) for r in inventory if r.code == "b")
         flats = tuple((r.expid, r.obsjd, r.relative) for r in inventory if r.code == "f")

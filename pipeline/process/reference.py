@@ -23,12 +23,12 @@ from skyvault.pipeline.naming import FILTERS, isot, reference_path, reference_pr
 from skyvault.pipeline.process import maskbits, products
 from skyvault.pipeline.process.astrometry import nominal_wcs
 from skyvault.pipeline.process.extract import fill_unusable, measure_background
+from skyvault.pipeline.process.measure import measure_image
 from skyvault.pipeline.process.resample import resample
 from skyvault.pipeline.process.science import (
     PSFCAT_UNITS,
     _finite,
     footprint,
-    measure_image,
     quality_cards,
 )
 from skyvault.pipeline.process.wcs import TanSip

@@ -31,6 +31,7 @@ def ingest_cli() -> None:
     skyvault ingest --watch DIR      ingest manifests as they appear (near real time)
     skyvault ingest check            store against database; --remove-orphans, --repair
     skyvault ingest report           quarantined input and why
+    skyvault ingest annotate [NID..] candidates' history fields (ingest does it too)
     """
 
 
@@ -154,3 +155,19 @@ def seal_command(cluster: bool) -> None:
         sealed = seal_all(connection, cluster=cluster,
                           connect=lambda: handle.admin(autocommit=True))
     click.echo(f"sealed {', '.join(sealed)}" if sealed else "nothing to seal")
+
+
+@ingest_cli.command("annotate")
+@click.argument("nids", nargs=-1, type=int)
+def annotate_command(nids: tuple[int, ...]) -> None:
+    """Fill the candidates' history fields (objectid, ndethist, ncovhist, jdstarthist,
+    jdendhist, ssdistnr...) of nights NIDS (default: every night with candidates). Ingest
+    does it for the nights it loads; this redoes it, e.g. after orbits were loaded."""
+    from skyvault.db import database
+    from skyvault.ingest.candidate_history import annotate_nights
+    from skyvault.ingest.partitions import partitions
+
+    with database().admin(autocommit=True) as connection:
+        chosen = list(nids) or sorted({p.nid for p in partitions(connection, "candidates")})
+        report = annotate_nights(connection, chosen)
+    click.echo(report.line())

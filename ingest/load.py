@@ -19,7 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from skyvault.ingest import layout
-from skyvault.ingest.catalogs import CatalogLoad, set_image_values
+from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES, CatalogLoad, set_image_values
 from skyvault.ingest.copybinary import HEADER, TRAILER, RecordBatch, copy_statement
 from skyvault.ingest.crash import crash_point
 from skyvault.ingest.errors import (
@@ -33,7 +33,6 @@ from skyvault.ingest.plan import GroupPlan, Product, ReleaseRule, parse_time
 from skyvault.ingest.store import FileStore, Placement
 
 GROUP_LOCK_CLASS = zlib.crc32(b"skyvault.ingest.group") & 0x7FFFFFFF
-CATALOG_OF = {"psfcat": "psf_sources", "sexcat": "aperture_sources"}
 COPY_CHUNK = 8 << 20
 
 
@@ -90,6 +89,8 @@ def copy_batches(connection: psycopg.Connection, table: str, batches: list[Recor
 def _release_sql(rule: ReleaseRule) -> str:
     if rule.combine == "single":
         return "archive.release_date_for(%(program)s::smallint, %(observed)s)"
+    if rule.combine == "alert":
+        return "archive.alert_release_date_for(%(program)s::smallint, %(observed)s)"
     aggregate = "min" if rule.combine == "earliest" else "max"
     return (f"(SELECT CASE WHEN count(*) = 0 OR bool_or(d IS NULL) THEN NULL "
             f"ELSE {aggregate}(d) END FROM unnest(%(programs)s::smallint[]) AS p(programid), "
@@ -241,14 +242,17 @@ class _Transaction:
              parse_time(self.plan.manifest.provenance.created),
              self.plan.manifest_sha256, version, current[0] if current else None),
         )
+        catalog_release = self.release(product.catalog_release) \
+            if product.catalog_release else release
         for load in product.catalogs:
             set_image_values(load, {
-                "pid": new_id, "expid": product.values["expid"], "nid": product.values["nid"],
-                "field": product.values["field"], "rcid": product.values["rcid"],
-                "fid": product.values["fid"],
+                "pid": refs.get("pid", new_id), "expid": product.values["expid"],
+                "nid": product.values["nid"], "field": product.values["field"],
+                "rcid": product.values["rcid"], "fid": product.values["fid"],
                 "filtercode": str(product.values["filtercode"]).encode(),
-                "obsjd": product.values["obsjd"], "programid": product.values["programid"],
-                "release_date": release.wire,
+                "obsjd": product.values["obsjd"], "jd": product.values["obsjd"],
+                "programid": product.values["programid"], "diffid": new_id,
+                "release_date": catalog_release.wire,
             })
         self.result.new_versions += 1
         if product.catalogs:
@@ -268,13 +272,17 @@ class _Transaction:
         self.connection.execute(
             "UPDATE survey.files SET is_current = 0 WHERE image_table = %s AND image_id = %s",
             (product.table, old_id))
-        if product.table == "science_images":
-            # Catalog tables hold current detections only: the superseded catalog stays
-            # archived as a file (is_current = 0), its rows leave the tables.
-            for catalog in CATALOG_OF.values():
-                delete_rows_of(self.connection, catalog, product.values["nid"], old_id)
-            self.connection.execute("DELETE FROM archive.catalog_loads WHERE pid = %s",
-                                    (old_id,))
+        # Catalog tables hold current detections only: the superseded catalog stays archived
+        # as a file (is_current = 0), its rows leave the tables.
+        catalogs = [(product_type, CATALOG_TABLES[product_type].name)
+                    for product_type, of in CATALOG_OF.items() if of.image_table == product.table]
+        for product_type, catalog in catalogs:
+            delete_rows_of(self.connection, catalog, product.values["nid"], old_id,
+                           CATALOG_OF[product_type].image_key)
+        if catalogs:
+            self.connection.execute(
+                "DELETE FROM archive.catalog_loads WHERE pid = %s AND catalog = ANY(%s)",
+                (old_id, [catalog for _, catalog in catalogs]))
 
     def place_files(self) -> None:
         paths = [placement.path for placement in self.placements]
@@ -298,7 +306,7 @@ class _Transaction:
         targets: dict[tuple[str, int], list[tuple[int, CatalogLoad]]] = {}
         for product, pid in self.pending_catalogs:
             for load in product.catalogs:
-                key = (CATALOG_OF[load.product_type], product.values["nid"])
+                key = (load.table.name, product.values["nid"])
                 targets.setdefault(key, []).append((pid, load))
         for index, ((catalog, nid), loads) in enumerate(sorted(targets.items())):
             target = target_for_rows(self.connection, catalog, nid, live=self.live)

@@ -1,12 +1,14 @@
-"""Night partitions of the source catalogs: loaded unindexed, then indexed and attached.
+"""Night partitions of the catalogs: loaded unindexed, then indexed and attached.
 
-survey.psf_sources and survey.aperture_sources are partitioned by night (``nid``). A night's
-partition goes through two states (see ingest/README.md for why):
+Every catalog declared partitioned by night in schema/tables.py (``NIGHT_PARTITIONED_TABLES``:
+survey.psf_sources, survey.aperture_sources, survey.candidates) is partitioned by ``nid``. A
+night's partition goes through two states (see ingest/README.md for why):
 
 - *loading*: ``archive.<catalog>_n<nid>``, a plain table outside the partition tree, with no
   index. Exposure transactions COPY into it; nothing keeps an index up to date row by row. Its
   CHECK constraint on ``nid`` is checked per row at no cost and lets ATTACH skip its scan.
-- *attached*: ``survey.<catalog>_n<nid>``, indexed (q3c, pid) by bulk builds, marked CLUSTER ON
+- *attached*: ``survey.<catalog>_n<nid>``, indexed (the catalog's declared indexes: q3c, and
+  pid or diffid...) by bulk builds, marked CLUSTER ON
   its q3c index, attached to the parent. Queries through the parent see it.
 
 ``seal`` moves a night from the first state to the second in one transaction. Live ingest
@@ -33,12 +35,16 @@ import psycopg
 from skyvault.ingest.crash import crash_point
 from skyvault.schema.ddl import embargo_policy
 from skyvault.schema.model import Table
-from skyvault.schema.tables import APERTURE_SOURCES, PSF_SOURCES
+from skyvault.schema.tables import NIGHT_PARTITIONED_TABLES
 
-CATALOGS: dict[str, Table] = {"psf_sources": PSF_SOURCES, "aperture_sources": APERTURE_SOURCES}
+CATALOGS: dict[str, Table] = {table.name: table for table in NIGHT_PARTITIONED_TABLES}
 LOADING_SCHEMA = "archive"
 ATTACHED_SCHEMA = "survey"
-PARTITION_NAME = re.compile(r"^(?P<catalog>psf_sources|aperture_sources)_n(?P<nid>-?\d+)$")
+PARTITION_NAME = re.compile(
+    r"^(?P<catalog>" + "|".join(map(re.escape, CATALOGS)) + r")_n(?P<nid>-?\d+)$"
+)
+_PG_PARTITION_NAME = "^(" + "|".join(CATALOGS) + ")_n-?[0-9]+$"
+"""The same names as a PostgreSQL regular expression."""
 LOCK_CLASS = zlib.crc32(b"skyvault.ingest.partition") & 0x7FFFFFFF
 """First key of the advisory locks on a night's partitions: loaders hold it shared (many may
 COPY at once), creation and sealing exclusive."""
@@ -66,7 +72,7 @@ def partition_name(catalog: str, nid: int) -> str:
 
 def _lock_key(catalog: str, nid: int) -> tuple[int, int]:
     # One lock per (catalog, night); the second key must fit an int4.
-    return LOCK_CLASS, (nid * 2 + (0 if catalog == "psf_sources" else 1)) & 0x7FFFFFFF
+    return LOCK_CLASS, (nid * len(CATALOGS) + list(CATALOGS).index(catalog)) & 0x7FFFFFFF
 
 
 def partitions(connection: psycopg.Connection, catalog: str | None = None,
@@ -75,9 +81,9 @@ def partitions(connection: psycopg.Connection, catalog: str | None = None,
         """SELECT n.nspname, c.relname, c.relispartition
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND n.nspname IN (%s, %s)
-              AND c.relname ~ '^(psf|aperture)_sources_n-?[0-9]+$'
+              AND c.relname ~ %s
             ORDER BY c.relname""",
-        (LOADING_SCHEMA, ATTACHED_SCHEMA),
+        (LOADING_SCHEMA, ATTACHED_SCHEMA, _PG_PARTITION_NAME),
     ).fetchall()
     found = []
     for schema, name, attached in rows:
@@ -175,11 +181,17 @@ def ensure_live(connection: psycopg.Connection, catalog: str, nid: int) -> None:
 Connect = Callable[[], psycopg.Connection]
 """Opens another autocommit connection to the same database (for work side by side)."""
 
-INDEXES = {"q3c": "q3c_ang2ipix(ra, dec)", "pid": "pid"}
+def indexes(catalog: str) -> dict[str, str]:
+    """The catalog's declared indexes, by kind (``q3c``, ``pid``...: the declared name less the
+    catalog's and ``_idx``), each a partition builds before it is attached."""
+    prefix = f"{catalog}_"
+    return {index.name.removeprefix(prefix).removesuffix("_idx"): index.expression
+            for index in CATALOGS[catalog].indexes}
 
 
-def _create_index_sql(table: str, name: str, kind: str) -> str:
-    return f"CREATE INDEX IF NOT EXISTS {name}_{kind}_idx ON {table} ({INDEXES[kind]})"
+def _create_index_sql(catalog: str, table: str, name: str, kind: str) -> str:
+    return (f"CREATE INDEX IF NOT EXISTS {name}_{kind}_idx ON {table}"
+            f" ({indexes(catalog)[kind]})")
 
 
 def _prebuild_index(connect: Connect, catalog: str, nid: int, kind: str) -> None:
@@ -196,15 +208,17 @@ def _prebuild_index(connect: Connect, catalog: str, nid: int, kind: str) -> None
                       "current_setting('max_parallel_workers')::int / 2 - 1, 0)::text, true)")
         current = partitions(other, catalog, nid)
         if current and not current[0].attached:
-            other.execute(_create_index_sql(current[0].qualified_name, name, kind))
+            other.execute(_create_index_sql(catalog, current[0].qualified_name, name, kind))
 
 
 def _prebuild_indexes(connect: Connect, catalog: str, nid: int) -> None:
-    """The q3c and pid index builds side by side, each sorting on its own core: the longest
-    step of a seal (a night of 9 M rows: 7.2 s one after the other, 4 s together on 2 cores)."""
-    with ThreadPoolExecutor(len(INDEXES)) as pool:
+    """The index builds side by side, each sorting on its own core: the longest step of a
+    seal (a night of 9 M rows, q3c and pid: 7.2 s one after the other, 4 s together on 2
+    cores)."""
+    kinds = list(indexes(catalog))
+    with ThreadPoolExecutor(len(kinds)) as pool:
         for built in [pool.submit(_prebuild_index, connect, catalog, nid, kind)
-                      for kind in INDEXES]:
+                      for kind in kinds]:
             built.result()
 
 
@@ -231,8 +245,8 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
         current = partitions(connection, catalog, nid)
         if not current or current[0].attached:
             return False
-        for kind in INDEXES:
-            connection.execute(_create_index_sql(loading, name, kind))
+        for kind in indexes(catalog):
+            connection.execute(_create_index_sql(catalog, loading, name, kind))
             step(f"{kind} index")
         crash_point("seal:indexed")
         if cluster:
@@ -279,11 +293,13 @@ def seal_all(connection: psycopg.Connection, *, cluster: bool = False,
     return sealed
 
 
-def delete_rows_of(connection: psycopg.Connection, catalog: str, nid: int, pid: int) -> int:
-    """Remove a superseded image's sources, wherever its night's rows are."""
+def delete_rows_of(connection: psycopg.Connection, catalog: str, nid: int, image_id: int,
+                   key: str = "pid") -> int:
+    """Remove a superseded image's rows (``key``: pid, or diffid for candidates), wherever
+    its night's rows are."""
     deleted = 0
     for partition in partitions(connection, catalog, nid):
         deleted += connection.execute(
-            f"DELETE FROM {partition.qualified_name} WHERE pid = %s", (pid,)
+            f"DELETE FROM {partition.qualified_name} WHERE {key} = %s", (image_id,)
         ).rowcount
     return deleted

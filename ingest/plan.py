@@ -51,7 +51,9 @@ PRODUCT_TYPES = {"raw", *layout.CALIBRATION_TYPES, *layout.SCIENCE_TYPES,
 class ReleaseRule:
     """How the release date follows from programs: ``single`` (one program), ``latest`` (a
     co-add holds pixels of every program: public when all are), ``earliest`` (calibration
-    holds no sky pixels: public with the first image it calibrated)."""
+    holds no sky pixels: public with the first image it calibrated), ``alert`` (a
+    difference-image candidate: public at once for a program whose alerts are public, as
+    ZTF's public alert stream; otherwise with its science image)."""
 
     programs: tuple[int, ...]
     observed: dt.datetime
@@ -91,6 +93,8 @@ class Product:
     refs: dict[str, Ref] = field(default_factory=dict)
     catalogs: list[CatalogLoad] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    catalog_release: ReleaseRule | None = None
+    """How the catalog rows are dated, where not like the product itself."""
 
     @property
     def array_programs(self) -> bool:
@@ -522,12 +526,20 @@ class _Planner:
         for diff in self.manifest.differences:
             label = f"difference {diff.expid} ccd {diff.ccdid} q{diff.qid}"
             planned = self.product_files(diff.files, layout.DIFFERENCE_TYPES, label)
+            catalogs: list[CatalogLoad] = []
             for f in planned:
                 contents = self.inspect(f)
-                if contents is not None and f.product_type == "diffimg":
+                if contents is None:
+                    continue
+                if f.product_type == "diffimg":
                     self.problems += check_image(
                         f.source, "diffimg", contents, (diff.naxis1, diff.naxis2),
                         {"EXPID": diff.expid, "CCDID": diff.ccdid, "QID": diff.qid})
+                elif f.product_type in CATALOG_TABLES:
+                    try:
+                        catalogs.append(read_catalog(f.source, f.product_type, contents.tables))
+                    except GroupRejected as rejected:
+                        self.problems += rejected.problems
             sci = science.get((diff.expid, diff.rcid))
             exposure = self.exposures.get(diff.expid)
             observed = parse_time(diff.obsdate)
@@ -558,8 +570,12 @@ class _Planner:
                         ("field", diff.field), ("rcid", diff.rcid),
                         ("filtercode", diff.filtercode)), required=True),
                 },
+                catalogs=catalogs,
                 inputs=[{"role": "science", "path": diff.science_path},
                         {"role": "reference", "path": diff.reference_path}],
+                # Candidates are dated like their science image (not held back for the
+                # reference's programs), or public at once where the program's alerts are.
+                catalog_release=ReleaseRule((diff.programid,), observed, "alert"),
             ))
         return products
 

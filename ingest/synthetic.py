@@ -76,6 +76,11 @@ class NightFiles:
         return [self.calibration, *self.references, *self.exposures]
 
 
+DIFF_CANDIDATES = 3
+"""Candidates in each synthetic difference image's diffcat."""
+SYNTHETIC_RB_VERSION = "rb-hgb-000000000000"
+
+
 def rcid(ccdid: int, qid: int) -> int:
     return (ccdid - 1) * 4 + (qid - 1)
 
@@ -154,6 +159,24 @@ def catalog_columns(rng: np.random.Generator, count: int, ra: float, dec: float,
         columns |= {"chi": rng.uniform(0.5, 2, count).astype(np.float32),
                     "sharpness": rng.normal(0, 0.1, count).astype(np.float32)}
     return columns
+
+
+def candidate_columns(rng: np.random.Generator, count: int, ra: float, dec: float,
+                      half_width: float) -> dict[str, np.ndarray]:
+    """A diffcat's columns (the pipeline's names, ZTF's alert-candidate measurements) with
+    realistic values."""
+    columns = catalog_columns(rng, count, ra, dec, half_width)
+    floats = {name: rng.uniform(low, high, count).astype(np.float32) for name, (low, high) in {
+        "magap": (17, 21), "sigmagap": (0.01, 0.3), "magdiff": (-0.2, 0.2),
+        "diffmaglim": (20, 21), "fwhm": (1.5, 3.5), "aimage": (0.7, 2), "bimage": (0.6, 1.8),
+        "elong": (1, 1.5), "sumrat": (0.5, 1), "mindtoedge": (0, 1500), "dipole": (0, 0.5),
+        "distnr": (0, 30), "magnr": (14, 22), "sigmagnr": (0.01, 0.2), "chinr": (0.5, 3),
+        "sharpnr": (-0.2, 0.2), "distpsnr1": (0, 30), "sgscore1": (0, 1), "sgmag1": (15, 22),
+        "srmag1": (15, 22), "simag1": (15, 22), "rb": (0, 1)}.items()}
+    return {**columns, **floats,
+            "isdiffpos": rng.integers(0, 2, count).astype(np.int32),
+            "nbad": rng.integers(0, 3, count).astype(np.int32),
+            "nneg": rng.integers(0, 8, count).astype(np.int32)}
 
 
 def _header(cards: dict[str, object]) -> fits.Header:
@@ -382,8 +405,9 @@ class _Writer:
                       "diffcat": f"{sci_folder}/{stem}_diffcat.fits"}
         _write_image(self.root / diff_paths["diffimg"], self.image(shape, 0.0), cards,
                      compress=True)
-        _write_catalog(self.root / diff_paths["diffcat"],
-                       catalog_columns(self.rng, 3, ra, dec, half), cards, "DIFFCAT")
+        candidates = candidate_columns(self.rng, DIFF_CANDIDATES, ra, dec, half)
+        _write_catalog(self.root / diff_paths["diffcat"], candidates,
+                       {**cards, "RBVERSN": SYNTHETIC_RB_VERSION}, "DIFFCAT")
         files += [self.describe(p, t, **keys) for t, p in diff_paths.items()]
         ref = (f"ref/{spec.field // 1000:03d}/field{spec.field:06d}/{spec.filtercode}/"
                f"ccd{ccdid:02d}/q{qid}/ztf_{spec.field:06d}_{spec.filtercode}_c{ccdid:02d}_q{qid}"
@@ -393,7 +417,8 @@ class _Writer:
             fid=FILTERS[spec.filtercode], filtercode=spec.filtercode,
             programid=exposure.programid, obsjd=exposure.obsjd, obsdate=exposure.obsdate,
             naxis1=spec.size, naxis2=spec.size, footprint=footprint(spec, ccdid, qid),
-            wcs=wcs_cards(spec, ccdid, qid), magzp=26.0, maglimit=21.0, ndiffsources=3,
+            wcs=wcs_cards(spec, ccdid, qid), magzp=26.0, maglimit=21.0,
+            ndiffsources=DIFF_CANDIDATES,
             reference_path=ref, reference_programids=list(spec.programids),
             science_path=paths["sciimg"], files=diff_paths, infobits=0)
         return science, difference, files

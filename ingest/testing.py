@@ -13,7 +13,8 @@ from skyvault.schema.migrate import upgrade
 COUNTED = (
     "survey.exposures", "survey.raw_images", "survey.calibration_images",
     "survey.science_images", "survey.reference_images", "survey.difference_images",
-    "survey.files", "survey.psf_sources", "survey.aperture_sources", "archive.provenance",
+    "survey.files", "survey.psf_sources", "survey.aperture_sources", "survey.candidates",
+    "archive.provenance",
     "archive.ingested_manifests", "archive.quarantine", "archive.catalog_loads",
 )
 

@@ -113,6 +113,7 @@ def science_task(task: QuadrantTask, calibration: CalibrationOutcome) -> Quadran
                 meta,
                 task.reference.refimg,
                 list(task.reference.programids),
+                task.refcat_path,
             )
             outcome.timings["difference"] = time.process_time() - clock
             outcome.difference = difference

@@ -154,6 +154,15 @@ RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
     FROM survey.programs p
    WHERE p.programid = program
 $$""",
+    # Difference-image candidates: public at once where the program's alerts are (ZTF's
+    # public alert stream), otherwise like their science image (migration 0017).
+    """CREATE FUNCTION archive.alert_release_date_for(program smallint, observed timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN p.public_alerts = 1 THEN observed
+              ELSE archive.release_date_for(program, observed) END
+    FROM survey.programs p
+   WHERE p.programid = program
+$$""",
 ]
 
 # The private schema: never published, never reachable from ADQL.

@@ -28,6 +28,8 @@ from skyvault.schema.model import (
 )
 
 SURVEY = "survey"
+NIGHT_PARTITION = "RANGE (nid)"
+"""How the source catalogs are partitioned: by night, each night's partition made by ingest."""
 
 # -- column groups shared by several tables ---------------------------------------------------
 
@@ -171,6 +173,9 @@ PROGRAMS = Table(
                ucd="time.interval"),
         Column("release_name", TEXT, "Named data release at which the program becomes public",
                ucd="meta.id"),
+        Column("public_alerts", SHORT, "1: the program's difference-image candidates are "
+               "public at once (ZTF's public alert stream); 0: they are released with their "
+               "science images", ucd="meta.code", nullable=False, default_sql="0"),
     ),
 )
 
@@ -466,7 +471,7 @@ PSF_SOURCES = Table(
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by="RANGE (nid)",
+    partition_by=NIGHT_PARTITION,
 )
 
 APERTURE_SOURCES = Table(
@@ -491,7 +496,120 @@ APERTURE_SOURCES = Table(
     indexes=(_q3c_index("aperture_sources", cluster=True),
              Index("aperture_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by="RANGE (nid)",
+    partition_by=NIGHT_PARTITION,
+)
+
+# -- transients ---------------------------------------------------------------------------------
+
+
+def _f(name: str, description: str, unit: str | None = None, ucd: str | None = None,
+       kind=FLOAT, principal: bool = False) -> Column:
+    return Column(name, kind, description, unit=unit, ucd=ucd, principal=principal)
+
+
+CANDIDATES = Table(
+    SURVEY, "candidates",
+    "Difference-image candidates: every detection on a difference image, with the fields of "
+    "ZTF's alert candidate record (same names), artefact flags and a real/bogus score",
+    columns=(
+        Column("candid", LONG, "Candidate identifier: diffid * 1000000 + its number in the "
+               "difference image's catalog", ucd="meta.id;meta.main", principal=True,
+               nullable=False),
+        Column("objectid", TEXT, "Object name shared by the candidates at one position "
+               "(ZTF-style, e.g. ZTF26aaaaaaa); empty until the archive has associated it",
+               ucd="meta.id", principal=True, indexed=True),
+        Column("diffid", LONG, "Difference image of the detection", ucd="meta.id",
+               indexed=True, nullable=False),
+        Column("pid", LONG, "Science image of the difference", ucd="meta.id", indexed=True,
+               nullable=False),
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id"),
+        Column("nid", INT, "Night identifier", ucd="meta.id", nullable=False),
+        Column("jd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
+               ucd="time.epoch;obs", principal=True, indexed=True, nullable=False),
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field"),
+        Column("rcid", SHORT, "Readout channel (0-63)", ucd="meta.id;instr.det"),
+        *_filter(),
+        Column("ra", DOUBLE, "Right ascension (ICRS) of the candidate", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=True, indexed=True, nullable=False),
+        Column("dec", DOUBLE, "Declination (ICRS) of the candidate", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=True, indexed=True, nullable=False),
+        Column("xpos", FLOAT, "Position along axis 1 of the difference image (1-based)",
+               unit="pix", ucd="pos.cartesian.x;instr.det"),
+        Column("ypos", FLOAT, "Position along axis 2 of the difference image (1-based)",
+               unit="pix", ucd="pos.cartesian.y;instr.det"),
+        Column("isdiffpos", char(1), "t: the science image is brighter than the reference "
+               "here (positive difference); f: fainter", ucd="meta.code", principal=True),
+        _f("magpsf", "PSF-fit magnitude of the difference (of its absolute flux)", "mag",
+           "phot.mag", principal=True),
+        _f("sigmapsf", "Uncertainty of magpsf", "mag", "stat.error;phot.mag", principal=True),
+        _f("chipsf", "Reduced chi-square of the PSF fit", None, "stat.fit.chi2"),
+        _f("magap", "Aperture magnitude (4 px radius, corrected to total with the PSF)", "mag",
+           "phot.mag"),
+        _f("sigmagap", "Uncertainty of magap", "mag", "stat.error;phot.mag"),
+        _f("magdiff", "magap - magpsf", "mag", "phot.mag;arith.diff"),
+        _f("flux", "PSF-fit flux of the difference, signed (negative where isdiffpos = f)",
+           "ct", "phot.flux"),
+        _f("fluxerr", "Uncertainty of flux", "ct", "stat.error;phot.flux"),
+        _f("scorr", "Signal-to-noise ratio of the PSF fit", None, "stat.snr"),
+        _f("diffmaglim", "5-sigma limiting magnitude of the difference image", "mag",
+           "phot.mag;stat.max"),
+        _f("fwhm", "Full width at half maximum of the detection (Gaussian core)", "pix",
+           "phys.angSize"),
+        _f("aimage", "Semi-major axis of the detection", "pix", "phys.size.smajAxis"),
+        _f("bimage", "Semi-minor axis of the detection", "pix", "phys.size.sminAxis"),
+        _f("elong", "aimage / bimage", None, "src.ellipticity"),
+        Column("nbad", SHORT, "Unusable pixels in the 5 x 5 pixel box around the candidate",
+               ucd="meta.number"),
+        Column("nneg", SHORT, "Pixels of the opposite sign in the 5 x 5 pixel box",
+               ucd="meta.number"),
+        _f("sumrat", "Sum of the 5 x 5 box over the sum of its absolute values", None,
+           "arith.ratio"),
+        _f("mindtoedge", "Distance to the nearest edge of the image", "pix",
+           "pos.distance;instr.det"),
+        _f("sharpness", "Excess of the central 3 x 3 pixels over the PSF model, in units of "
+           "the flux (0 for a point source, > 0 for a spike)", None, "src.morph.param"),
+        _f("dipole", "Opposite-sign over own-sign flux within 1.5 FWHM (large for a "
+           "subtraction dipole)", None, "arith.ratio"),
+        Column("flags", INT, "Artefact flags: 1 saturated, 2 bad pixels, 4 edge, 16 PSF fit "
+               "failed, 32 dipole, 64 bright or saturated star residual, 128 cosmic ray; "
+               "0 for a clean candidate", ucd="meta.code.qual", principal=True),
+        _f("distnr", "Distance to the nearest source of the reference image's catalog "
+           "(within 30 arcsec)", "arcsec", "pos.angDistance"),
+        _f("magnr", "Magnitude of that nearest reference source", "mag", "phot.mag"),
+        _f("sigmagnr", "Uncertainty of magnr", "mag", "stat.error;phot.mag"),
+        _f("chinr", "Reduced chi-square of the nearest reference source's PSF fit", None,
+           "stat.fit.chi2"),
+        _f("sharpnr", "Sharpness of the nearest reference source", None, "src.morph.param"),
+        _f("distpsnr1", "Distance to the nearest source of the external star-galaxy "
+           "catalog (within 30 arcsec)", "arcsec", "pos.angDistance"),
+        _f("sgscore1", "Star-galaxy score of that source (1 star, 0 galaxy)", None,
+           "src.class.starGalaxy"),
+        _f("sgmag1", "g magnitude of that source", "mag", "phot.mag;em.opt.B"),
+        _f("srmag1", "r magnitude of that source", "mag", "phot.mag;em.opt.R"),
+        _f("simag1", "i magnitude of that source", "mag", "phot.mag;em.opt.I"),
+        _f("ssdistnr", "Distance to the nearest known solar-system object at mid-exposure; "
+           "empty until computed", "arcsec", "pos.angDistance"),
+        Column("ssnamenr", TEXT, "Name of that solar-system object", ucd="meta.id"),
+        _f("ssmagnr", "Predicted magnitude of that solar-system object", "mag", "phot.mag"),
+        Column("ndethist", INT, "Detections at this position before and including this one "
+               "(within 1.5 arcsec); empty until computed", ucd="meta.number"),
+        Column("ncovhist", INT, "Difference images that covered this position until this "
+               "one; empty until computed", ucd="meta.number"),
+        Column("jdstarthist", DOUBLE, "Julian date of the first detection at this position",
+               unit="d", ucd="time.start"),
+        Column("jdendhist", DOUBLE, "Julian date of the last detection at this position",
+               unit="d", ucd="time.end"),
+        _f("rb", "Real/bogus score: probability that the candidate is a real astrophysical "
+           "change (machine-learned; see rb_version)", None, "stat.probability",
+           principal=True),
+        Column("rb_version", TEXT, "Version of the real/bogus model that scored rb",
+               ucd="meta.version"),
+        *_embargo(),
+    ),
+    indexes=(_q3c_index("candidates", cluster=True), Index("candidates_diffid_idx", "diffid"),
+             Index("candidates_objectid_idx", "objectid")),
+    embargo=Embargo(),
+    partition_by=NIGHT_PARTITION,
 )
 
 # -- solar system -------------------------------------------------------------------------------
@@ -532,7 +650,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
 
 SURVEY_SCHEMA = Schema(SURVEY, "The survey's exposures, images, source catalogs and orbits", (
     PROGRAMS, DATA_RELEASES, EXPOSURES, RAW_IMAGES, CALIBRATION_IMAGES, SCIENCE_IMAGES,
-    REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES,
+    REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES, CANDIDATES,
     SOLAR_SYSTEM_OBJECTS,
 ))
 
@@ -760,6 +878,10 @@ PUBLISHED_TABLES: tuple[Table, ...] = tuple(
     table for schema in PUBLISHED_SCHEMAS for table in schema.tables if table.published
 )
 EMBARGOED_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.embargo)
+NIGHT_PARTITIONED_TABLES: tuple[Table, ...] = tuple(
+    t for t in PUBLISHED_TABLES if t.partition_by == NIGHT_PARTITION
+)
+"""Catalogs whose partitions ingest creates per night (ingest/partitions.py)."""
 
 
 def table_by_name(qualified_name: str) -> Table:

@@ -76,6 +76,7 @@ DATING: dict[str, str] = {
     "survey.difference_images": "own program, never before its reference",
     "survey.psf_sources": "its science image",
     "survey.aperture_sources": "its science image",
+    "survey.candidates": "at once for a program with public alerts, else its science image",
     "survey.files": "its image row",
 }
 """How each embargoed table is dated; a test requires every embargoed table to be here."""
@@ -206,6 +207,18 @@ UPDATE {table} s SET release_date = i.release_date
    AND s.release_date IS DISTINCT FROM i.release_date"""
 
 
+def _candidates_statement(table: str) -> str:
+    observed = _EXPOSURE_START.format(t="i.")
+    return f"""
+UPDATE {table} s SET release_date = d.release_date
+  FROM survey.science_images i
+  JOIN survey.programs p ON p.programid = i.programid,
+       LATERAL (SELECT CASE WHEN p.public_alerts = 1 THEN {observed}
+                            ELSE i.release_date END AS release_date) d
+ WHERE i.pid = s.pid AND i.programid = ANY (%(programs)s) AND s.programid = i.programid
+   AND s.release_date IS DISTINCT FROM d.release_date"""
+
+
 def _files_statement() -> str:
     images = " UNION ALL ".join(
         f"SELECT '{name}'::text AS image_table, {key} AS image_id, release_date"
@@ -238,6 +251,9 @@ def recompute_release_dates(connection: psycopg.Connection,
         changed[f"survey.{catalog}"] = sum(
             connection.execute(_catalog_statement(table), wanted).rowcount
             for table in _catalog_tables(connection, catalog))
+    changed["survey.candidates"] = sum(
+        connection.execute(_candidates_statement(table), wanted).rowcount
+        for table in _catalog_tables(connection, "candidates"))
     changed["survey.files"] = connection.execute(_files_statement()).rowcount
     return changed
 

@@ -124,9 +124,14 @@ def _add_galaxies(
         image[y0 + sy0 : y0 + sy1, x0 + sx0 : x0 + sx1] += stamp[sy0:sy1, sx0:sx1]
 
 
-def _add_cosmic_rays(electrons: np.ndarray, seconds: float, rng: np.random.Generator) -> int:
+def _add_cosmic_rays(
+    electrons: np.ndarray, seconds: float, rng: np.random.Generator
+) -> list[dict]:
+    """Hits as short straight tracks; returns each track's ends (0-based pixels), the truth
+    that tells a candidate on a missed hit from a real source."""
     ny, nx = electrons.shape
     count = int(rng.poisson(COSMIC_RATE * nx * ny * seconds))
+    tracks = []
     for _ in range(count):
         length = rng.uniform(0.5, 7.0)
         angle = rng.uniform(0, np.pi)
@@ -136,7 +141,10 @@ def _add_cosmic_rays(electrons: np.ndarray, seconds: float, rng: np.random.Gener
         py = np.clip((y0 + steps * np.sin(angle)).astype(int), 0, ny - 1)
         pixels = np.unique(py * nx + px)
         electrons.reshape(-1)[pixels] += rng.uniform(1500, 15000, pixels.size)
-    return count
+        tracks.append(
+            {"x0": float(px[0]), "y0": float(py[0]), "x1": float(px[-1]), "y1": float(py[-1])}
+        )
+    return tracks
 
 
 @dataclass
@@ -145,7 +153,8 @@ class QuadrantTruth:
 
     transients: list[dict] = field(default_factory=list)
     asteroids: list[dict] = field(default_factory=list)
-    cosmic_rays: int = 0
+    cosmic_rays: list[dict] = field(default_factory=list)
+    """Track ends (x0, y0, x1, y1) of every hit."""
 
 
 def render_quadrant(

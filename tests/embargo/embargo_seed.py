@@ -1,12 +1,12 @@
 """The leak suite's data: one product of every kind in every embargo state, and its requesters.
 
 Each state is one exposure with its raw, calibration, science, reference and difference images,
-their files (real FITS on disk, each carrying a marker card naming its state), and PSF and
-aperture sources.  Identifiers live in a range nobody else uses, each kind in its own block, so
-that a hidden identifier found in a response is a leak, and a "twin" identifier of the same
-shape is guaranteed not to exist (the answer for a hidden item must equal the answer for its
-twin).  Release dates are relative to now and are reset before each test module, since other
-tests may declare releases that recompute them.
+their files (real FITS on disk, each carrying a marker card naming its state), PSF and
+aperture sources, and a difference-image candidate.  Identifiers live in a range nobody else
+uses, each kind in its own block, so that a hidden identifier found in a response is a leak,
+and a "twin" identifier of the same shape is guaranteed not to exist (the answer for a hidden
+item must equal the answer for its twin).  Release dates are relative to now and are reset
+before each test module, since other tests may declare releases that recompute them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from skyvault.db import Database
 
 BASE = 990_000_000
 BLOCK = {"expid": 1_000, "rawid": 2_000, "calid": 3_000, "pid": 4_000, "refid": 5_000,
-         "diffid": 6_000, "file_id": 7_000, "sourceid": 8_000}
+         "diffid": 6_000, "file_id": 7_000, "sourceid": 8_000, "candid": 9_000}
 TWIN_OFFSET = 900
 NID = 99_990
 """Night of the seeded sources: far from any real night, so the partition created for it can
@@ -228,8 +228,11 @@ def _insert(connection: psycopg.Connection, table: str, values: dict) -> None:
                        list(values.values()))
 
 
+CATALOGS = ("psf_sources", "aperture_sources", "candidates")
+
+
 def _ensure_partitions(connection: psycopg.Connection) -> None:
-    for table in ("psf_sources", "aperture_sources"):
+    for table in CATALOGS:
         covered = connection.execute(f"""
             SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
              WHERE i.inhparent = 'survey.{table}'::regclass
@@ -304,6 +307,15 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
                     "rcid": 0, **band, "ra": state.ra + 0.0005 * j, "dec": state.dec,
                     "x": 32.0, "y": 32.0, "mag": 18.0 + j, "magerr": 0.05, "flux": 1000.0,
                     "fluxerr": 10.0, "flags": 0, "snr": 20.0, "obsjd": obsjd, **common})
+        # Dated like its images here: the public alert stream's own rule (program 1's
+        # candidates public at once) has its test in test_rls_world.
+        _insert(connection, "candidates", {
+            "candid": state.ident("candid"), "diffid": state.ident("diffid"),
+            "pid": state.ident("pid"), "expid": state.ident("expid"),
+            "nid": NID + state.index, "jd": obsjd, "field": field, "rcid": 0, **band,
+            "ra": state.ra + 0.0002, "dec": state.dec, "xpos": 32.0, "ypos": 32.0,
+            "isdiffpos": "t", "magpsf": 19.0, "sigmapsf": 0.05, "rb": 0.9,
+            "rb_version": "rb-leaktest", "flags": 0, **common})
 
 
 def reset_release_dates(connection: psycopg.Connection) -> None:
@@ -324,6 +336,9 @@ def set_release_date(connection: psycopg.Connection, state: State, when: datetim
         connection.execute(f"UPDATE survey.{catalog} SET release_date = %s"
                            " WHERE sourceid = ANY (%s) AND nid = %s",
                            (when, state.source_ids(), NID + state.index))
+    connection.execute("UPDATE survey.candidates SET release_date = %s"
+                       " WHERE candid = %s AND nid = %s",
+                       (when, state.ident("candid"), NID + state.index))
 
 
 def seed(database: Database) -> dict[str, Person]:

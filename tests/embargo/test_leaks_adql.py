@@ -60,6 +60,9 @@ RELATIONS = {
                               "programid", ("ra", "dec")),
     "survey.aperture_sources": Rel("survey.aperture_sources", "sourceid",
                                    ("sourceid", "pid", "programid"), "programid", ("ra", "dec")),
+    "survey.candidates": Rel("survey.candidates", "candid",
+                             ("candid", "diffid", "pid", "programid"), "programid",
+                             ("ra", "dec")),
     "ivoa.obscore": Rel("ivoa.obscore", "image_id", ("image_id", "programid", "calib_level"),
                         None, ("s_ra", "s_dec"), "s_region"),
 }
@@ -72,13 +75,15 @@ JOINS = [
     ("survey.difference_images", "refid", "survey.reference_images", "refid"),
     ("survey.psf_sources", "pid", "survey.science_images", "pid"),
     ("survey.aperture_sources", "sourceid", "survey.psf_sources", "sourceid"),
+    ("survey.candidates", "diffid", "survey.difference_images", "diffid"),
+    ("survey.candidates", "pid", "survey.psf_sources", "pid"),
     ("survey.files", "image_id", "survey.science_images", "pid"),
     ("survey.files", "image_id", "survey.raw_images", "rawid"),
     ("ivoa.obscore", "image_id", "survey.science_images", "pid"),
     ("survey.exposures", "nid", "survey.calibration_images", "nid"),
 ]
 KIND_OF_KEY = {"expid": "expid", "rawid": "rawid", "pid": "pid", "diffid": "diffid",
-               "refid": "refid", "calid": "calid", "image_id": "pid"}
+               "refid": "refid", "calid": "calid", "image_id": "pid", "candid": "candid"}
 
 
 def _seeded_values(key: str) -> list[int]:

@@ -24,7 +24,7 @@ from skyvault.schema.tables import EMBARGOED_TABLES
 
 KEYED = {"survey.exposures": "expid", **{f"survey.{t}": k for t, k in IMAGE_KEYS.items()},
          "survey.files": "file_id", "survey.psf_sources": "sourceid",
-         "survey.aperture_sources": "sourceid"}
+         "survey.aperture_sources": "sourceid", "survey.candidates": "candid"}
 
 
 def _requesters(people: dict[str, Person]) -> list[tuple[str, Requester]]:
@@ -103,6 +103,43 @@ def test_a_release_date_that_passes_needs_no_command(database: Database, world) 
 def test_release_rules_cover_every_embargoed_table() -> None:
     """A new embargoed table must say how its rows are dated, or declare cannot date it."""
     assert {t.qualified_name for t in EMBARGOED_TABLES} == set(DATING)
+
+
+def test_public_survey_candidates_are_public_at_once(database: Database, world) -> None:
+    """Issue 17: alerts from public-survey exposures are public at once (the public alert
+    stream), while their images wait for a data release; the other programs' candidates wait
+    with their images. Ingest dates candidates by archive.alert_release_date_for."""
+    waiting, prop2 = STATE["waiting"], STATE["prop2"]
+    extra = {"public": BASE + 200_001, "private": BASE + 200_002}
+    with database.admin() as connection:
+        for candid, state in zip(extra.values(), (waiting, prop2), strict=True):
+            connection.execute(
+                "INSERT INTO survey.candidates (candid, diffid, pid, nid, jd, ra, dec,"
+                " programid, release_date) SELECT %s, d.diffid, d.pid, d.nid, d.obsjd, d.ra,"
+                " d.dec, d.programid, archive.alert_release_date_for(d.programid, d.obsdate)"
+                " FROM survey.difference_images d WHERE d.diffid = %s",
+                (candid, state.ident("diffid")))
+    try:
+        for requester, sees in (
+                (ANONYMOUS, {"public"}),
+                (Requester(user_id=1, username="p3", programs=frozenset({3})), {"public"}),
+                (Requester(user_id=2, username="p2", programs=frozenset({2})),
+                 {"public", "private"})):
+            with database.reading(requester, user_query=True) as connection:
+                found = {row[0] for row in connection.execute(
+                    "SELECT candid FROM survey.candidates WHERE candid = ANY (%s)",
+                    (list(extra.values()),))}
+                assert found == {extra[name] for name in sees}, requester
+                # The public candidate's science and difference images stay embargoed.
+                images = connection.execute(
+                    "SELECT (SELECT count(*) FROM survey.science_images WHERE pid = %s),"
+                    " (SELECT count(*) FROM survey.difference_images WHERE diffid = %s)",
+                    (waiting.ident("pid"), waiting.ident("diffid"))).fetchone()
+                assert images == (0, 0), requester
+    finally:
+        with database.admin() as connection:
+            connection.execute("DELETE FROM survey.candidates WHERE candid = ANY (%s)",
+                               (list(extra.values()),))
 
 
 ROLES = ("skyvault_reader", "skyvault_app")

@@ -14,7 +14,13 @@ import pytest
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, check_archive, ingest_paths, watch
 from skyvault.ingest.partitions import partitions
-from skyvault.ingest.synthetic import NightSpec, reprocess_exposure, write_night
+from skyvault.ingest.synthetic import (
+    DIFF_CANDIDATES,
+    SYNTHETIC_RB_VERSION,
+    NightSpec,
+    reprocess_exposure,
+    write_night,
+)
 from skyvault.ingest.testing import fresh_database, table_counts
 
 SPEC = NightSpec(exposures=3, quadrants=(1, 2), sources=40)
@@ -42,7 +48,7 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
     assert summary.ok, summary.lines()
     assert (summary.ingested, summary.quarantined, summary.deferred) == (6, 0, 0)
     quadrants = SPEC.exposures * len(SPEC.quadrants)
-    assert summary.rows == 2 * quadrants * SPEC.sources
+    assert summary.rows == 2 * quadrants * SPEC.sources + quadrants * DIFF_CANDIDATES
     assert summary.reprocessed == 0  # first versions only
     with archive["db"].admin() as connection:
         counts = table_counts(connection)
@@ -51,6 +57,7 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
         assert counts["survey.exposures"] == SPEC.exposures + 2  # and a bias and a flat
         assert counts["survey.psf_sources"] == quadrants * SPEC.sources
         assert counts["survey.aperture_sources"] == quadrants * SPEC.sources
+        assert counts["survey.candidates"] == quadrants * DIFF_CANDIDATES
         # Every file row names a stored file with its checksum.
         paths = connection.execute(
             "SELECT path, product, content_type FROM survey.files").fetchall()
@@ -68,6 +75,17 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
             " USING (pid) WHERE s.release_date <> i.release_date OR s.programid <> i.programid"
             " OR s.expid <> i.expid OR s.rcid <> i.rcid OR s.nid <> i.nid").fetchone()[0]
         assert mismatched == 0
+        # Candidates carry their difference image's keys, candid = diffid * 1e6 + row.
+        candidates = connection.execute(
+            "SELECT c.candid - d.diffid * 1000000, c.pid = d.pid AND c.jd = d.obsjd"
+            " AND c.nid = d.nid AND c.programid = d.programid AND c.rcid = d.rcid,"
+            " c.isdiffpos, c.rb_version FROM survey.candidates c JOIN survey.difference_images d"
+            " USING (diffid)").fetchall()
+        assert len(candidates) == quadrants * DIFF_CANDIDATES
+        assert sorted({row[0] for row in candidates}) == list(range(1, DIFF_CANDIDATES + 1))
+        assert all(row[1] for row in candidates)
+        assert {row[2] for row in candidates} <= {"t", "f"}
+        assert {row[3] for row in candidates} == {SYNTHETIC_RB_VERSION}
         # The science images point at their raw file, calibration and reference products.
         links = connection.execute(
             "SELECT count(*) FROM survey.science_images WHERE rawid IS NULL"
@@ -100,6 +118,13 @@ def test_release_dates_follow_the_programs(archive: dict) -> None:
             "SELECT count(*) FROM survey.difference_images d JOIN survey.reference_images r"
             " USING (refid) WHERE d.release_date < r.release_date").fetchone()[0]
         assert early == 0
+        # Candidates (issue 17): the public survey's are public at once, the public alert
+        # stream; the others wait with their science image. Neither waits for the reference.
+        candidates = dict(connection.execute(
+            "SELECT c.programid, bool_and(c.release_date = CASE c.programid WHEN 1"
+            " THEN i.obsdate ELSE i.release_date END) FROM survey.candidates c"
+            " JOIN survey.science_images i USING (pid) GROUP BY c.programid").fetchall())
+        assert candidates == {1: True, 2: True}
         files = connection.execute(
             "SELECT count(*) FROM survey.files f JOIN survey.science_images i"
             " ON f.image_table = 'science_images' AND f.image_id = i.pid"
@@ -113,7 +138,8 @@ def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
     with handle.admin() as connection:
         found = partitions(connection)
         assert {(p.catalog, p.nid, p.attached) for p in found} == {
-            ("psf_sources", SPEC.nid, True), ("aperture_sources", SPEC.nid, True)}
+            ("psf_sources", SPEC.nid, True), ("aperture_sources", SPEC.nid, True),
+            ("candidates", SPEC.nid, True)}
         for partition in found:
             name = partition.qualified_name
             secured = connection.execute(
@@ -125,7 +151,8 @@ def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
                 "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
                 (name,))}
             assert any("q3c_ang2ipix(ra, " in i for i in indexes)
-            assert any("(pid)" in i for i in indexes)
+            key = "(diffid)" if partition.catalog == "candidates" else "(pid)"
+            assert any(key in i for i in indexes)
             clustered = connection.execute(
                 "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass AND indisclustered",
                 (name,)).fetchone()[0]
@@ -234,6 +261,12 @@ def test_a_reprocessed_exposure_becomes_a_new_version(archive: dict) -> None:
             "SELECT count(*) FROM survey.difference_images d JOIN survey.science_images s"
             " USING (pid) WHERE d.is_current = 1 AND s.is_current = 0").fetchone()[0]
         assert diffs == 0
+        # Candidates of a superseded difference image leave the table with it.
+        assert after["survey.candidates"] == before["survey.candidates"]
+        stale = connection.execute(
+            "SELECT count(*) FROM survey.candidates c JOIN survey.difference_images d"
+            " USING (diffid) WHERE d.is_current = 0").fetchone()[0]
+        assert stale == 0
     assert check_archive(database=handle, store=archive["store"], deep=True).clean
     again = ingest_paths([manifest], **_kw(archive))
     assert again.skipped == 1 and again.new_versions == 0
@@ -301,7 +334,8 @@ def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict
         assert report.missing == [gone]
         assert [m.split(":")[0] for m in report.mismatched] == [damaged]
         assert {u.rsplit(".", 1)[1] for u in report.unsealed} == {
-            f"psf_sources_n{spec.nid}", f"aperture_sources_n{spec.nid}"}
+            f"psf_sources_n{spec.nid}", f"aperture_sources_n{spec.nid}"}  # no reference: no
+        # difference, no candidates
         assert not report.catalog_problems  # rows in a loading table count
         assert not report.clean
         assert check_archive(database=archive["db"], store=store, quick=True).mismatched == []

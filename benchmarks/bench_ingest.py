@@ -35,7 +35,7 @@ import numpy as np
 import psycopg
 
 from benchmarks.support import throwaway_cluster
-from skyvault.ingest.catalogs import catalog_load, set_image_values
+from skyvault.ingest.catalogs import catalog_load, set_image_values, source_columns
 from skyvault.ingest.copybinary import RecordBatch, timestamp_to_wire
 from skyvault.ingest.load import copy_batches
 from skyvault.ingest.partitions import partitions, seal, target_for_rows
@@ -64,7 +64,10 @@ def night_batches(exposures: int, sources: int,
             ra = ra0 + (column - 3.5) * QUADRANT_DEG / np.cos(np.radians(dec0))
             dec = float(np.clip(dec0 + (row - 3.5) * QUADRANT_DEG, -89, 89))
             columns = candidate_columns if catalog == "candidates" else catalog_columns
-            values = columns(rng, sources, ra % 360, dec, QUADRANT_DEG / 2)
+            written = columns(rng, sources, ra % 360, dec, QUADRANT_DEG / 2)
+            # As the file's columns reach the table (the diffcat's x is the table's xpos).
+            values = {name: written[source] for name, source in source_columns(
+                PRODUCT[catalog], {name: name for name in written}).items()}
             if catalog == "candidates":
                 values["rb_version"] = np.array(b"rb-hgb-000000000000")
             load = catalog_load(Path("bench"), PRODUCT[catalog], values)

@@ -149,19 +149,23 @@ def read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoa
                                          product_type)]) from error
 
 
+def source_columns(product_type: str, names: dict[str, str]) -> dict[str, str]:
+    """Archive column -> the file's column (``names``: the file's by lower-case name), found
+    through the aliases; ``sourceid`` too, where the file has one."""
+    wanted: dict[str, str] = {}
+    for column in (*CATALOG_TABLES[product_type].column_names, "sourceid"):
+        for alias in ALIASES[product_type].get(column, COMMON_ALIASES["sourceid"]
+                                                if column == "sourceid" else ()):
+            if alias in names:
+                wanted[column] = names[alias]
+                break
+    return wanted
+
+
 def _read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoad:
     table = CATALOG_TABLES[product_type]
     hdu, names = _catalog_hdu(path, product_type, tables)
-    wanted: dict[str, str] = {}
-    for column in table.columns:
-        for alias in ALIASES[product_type].get(column.name, ()):
-            if alias in names:
-                wanted[column.name] = names[alias]
-                break
-    for alias in COMMON_ALIASES["sourceid"]:
-        if alias in names:
-            wanted["sourceid"] = names[alias]
-            break
+    wanted = source_columns(product_type, names)
     data, header = fitsio.read(str(path), ext=hdu, columns=sorted(set(wanted.values())),
                                header=True)
     rows = len(data)

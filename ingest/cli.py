@@ -146,15 +146,22 @@ def report_command(include_resolved: bool, limit: int | None, as_json: bool) -> 
 @ingest_cli.command("seal")
 @click.option("--cluster", is_flag=True, help="Also rewrite each partition in q3c order.")
 def seal_command(cluster: bool) -> None:
-    """Index and attach night partitions that are still loading."""
+    """Index and attach night partitions that are still loading (and fill the history fields
+    of the candidates of the nights sealed)."""
     from skyvault.db import database
-    from skyvault.ingest.partitions import seal_all
+    from skyvault.ingest.candidate_history import annotate_nights
+    from skyvault.ingest.partitions import PARTITION_NAME, seal_all
 
     handle = database()
     with handle.admin(autocommit=True) as connection:
         sealed = seal_all(connection, cluster=cluster,
                           connect=lambda: handle.admin(autocommit=True))
+        matches = [PARTITION_NAME.match(name) for name in sealed]
+        nights = [int(m["nid"]) for m in matches if m and m["catalog"] == "candidates"]
+        report = annotate_nights(connection, nights) if nights else None
     click.echo(f"sealed {', '.join(sealed)}" if sealed else "nothing to seal")
+    if report is not None:
+        click.echo(report.line())
 
 
 @ingest_cli.command("annotate")

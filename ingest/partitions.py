@@ -238,7 +238,7 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
     step = _Stopwatch(timings)
     if connect is not None:
         _prebuild_indexes(connect, catalog, nid)
-        step("q3c and pid indexes side by side")
+        step("indexes side by side")
         crash_point("seal:prebuilt")
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))

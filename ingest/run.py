@@ -213,7 +213,8 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
         summary.seconds = time.perf_counter() - started
         nights = sorted({nid for result in summary.results if result.status == "ingested"
                          for nid in result.nights})
-        if nights:
+        # Unsealed nights are not queryable yet: ``skyvault ingest seal`` annotates them.
+        if nights and (seal or live):
             summary.annotation = annotate_nights(connection, nights)
     if summary.annotation is None:
         summary.seconds = time.perf_counter() - started

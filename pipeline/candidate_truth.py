@@ -1,8 +1,9 @@
 """What each difference-image candidate really is, from the simulator's truth.
 
 Real: an injected transient, an asteroid, a variable star (its flux changed since the
-reference). Bogus: a cosmic-ray hit, a bad column, a subtraction residual of a constant star,
-or noise. The labels train and test the real/bogus classifier; ``expected_transients`` says
+reference). Bogus: a cosmic-ray hit, a bad column, a subtraction residual of a constant star or
+of a galaxy, or anything else ("noise": most of it flagged residuals in the wings of bright
+stars). The labels train and test the real/bogus classifier; ``expected_transients`` says
 which transients a difference image should show and at what signal-to-noise, for the
 completeness test.
 """
@@ -22,7 +23,7 @@ from skyvault.pipeline.skygeom import unit_vectors
 from skyvault.pipeline.validate import Truth
 
 REAL_KINDS = ("transient", "asteroid", "variable")
-BOGUS_KINDS = ("cosmic_ray", "bad_column", "star_residual", "noise")
+BOGUS_KINDS = ("cosmic_ray", "bad_column", "star_residual", "galaxy_residual", "noise")
 MATCH_PIXELS = 2.0
 """A candidate within 2 pixels (2") of a truth position is that object."""
 ASTEROID_PIXELS = 3.0
@@ -74,14 +75,21 @@ class CandidateTruth:
     transients: np.ndarray
     asteroids: np.ndarray
     cosmic_rays: np.ndarray | None
+    mjd_mid: dict[int, float]
+    """Mid-exposure MJD of every exposure of the nights."""
 
     @classmethod
     def read(cls, raw_dirs: list[Path]) -> CandidateTruth:
         """The last night's stars and instrument; every night's transients, asteroids and
         cosmic rays (a reference's epochs come from earlier nights)."""
         truth = Truth.read(raw_dirs[-1])
+        mjd_mid = {}
+        for raw_dir in raw_dirs:
+            mjd_mid.update({expid: float(e["mjd_mid"])
+                            for expid, e in Truth.read(raw_dir).exposures.items()})
         return cls(truth, _stacked(raw_dirs, "transients.fits"),
-                   _stacked(raw_dirs, "asteroids.fits"), _stacked(raw_dirs, "cosmic_rays.fits"))
+                   _stacked(raw_dirs, "asteroids.fits"), _stacked(raw_dirs, "cosmic_rays.fits"),
+                   mjd_mid)
 
     def label(self, rows: DiffcatRows) -> np.ndarray:
         """The kind of every candidate (``REAL_KINDS`` or ``BOGUS_KINDS``)."""
@@ -97,6 +105,8 @@ class CandidateTruth:
         variable[near_star >= 0] = np.where(
             self.truth.stars["var_amplitude"][near_star[near_star >= 0]] > 0,
             near_star[near_star >= 0], -1)
+        kinds[self._near(self.truth.galaxies, rows, STAR_RESIDUAL_ARCSEC) >= 0] = \
+            "galaxy_residual"
         kinds[near_star >= 0] = "star_residual"
         columns = self._bad_columns(d.ccdid, d.qid)
         if columns.size:
@@ -116,7 +126,7 @@ class CandidateTruth:
         return np.column_stack([rows["x"], rows["y"]]) if len(rows) else np.zeros((0, 2))
 
     def _near(self, stars: np.ndarray, rows: DiffcatRows, radius_arcsec: float) -> np.ndarray:
-        """Index of the nearest truth star within the radius, or -1."""
+        """Index of the nearest truth star (or galaxy) within the radius, or -1."""
         tree = cKDTree(unit_vectors(np.asarray(stars["ra"]), np.asarray(stars["dec"])))
         chord = 2 * np.sin(np.radians(radius_arcsec / 3600) / 2)
         distance, index = tree.query(
@@ -159,6 +169,38 @@ class CandidateTruth:
                         "mag": float(row["mag"]), "snr": abs(change) / limit_flux,
                         "positive": change > 0})
         return out
+
+
+    def expected_change(self, rows: DiffcatRows, reference_epochs: list[int]) -> np.ndarray:
+        """The flux change (in units of 10^(-0.4 mag), signed) the truth expects at each
+        candidate labelled ``variable`` or ``transient``: now minus the mean over the
+        reference's epochs; NaN for the others."""
+        d = rows.difference
+        kinds = self.label(rows)
+        change = np.full(kinds.size, np.nan)
+        now = self.mjd_mid[d.expid]
+        stars = self._near(self.truth.stars, rows, STAR_RESIDUAL_ARCSEC)
+        for k in np.flatnonzero((kinds == "variable") & (stars >= 0)):
+            star = self.truth.stars[stars[k]:stars[k] + 1]
+            mags = [self._star_mag(star, d.filtercode, self.mjd_mid[e]) for e in reference_epochs
+                    if e in self.mjd_mid]
+            flux_then = np.mean(10 ** (-0.4 * np.array(mags)))
+            change[k] = 10 ** (-0.4 * self._star_mag(star, d.filtercode, now)) - flux_then
+        x = np.asarray(rows.columns["x"], float) - 1
+        y = np.asarray(rows.columns["y"], float) - 1
+        for transient in self.expected_transients(d, reference_epochs):
+            near = np.flatnonzero((np.hypot(x - transient["x"], y - transient["y"])
+                                   < MATCH_PIXELS) & (kinds == "transient"))
+            limit_flux = 10 ** (-0.4 * d.maglimit) / 5.0
+            sign = 1.0 if transient["positive"] else -1.0
+            change[near] = sign * transient["snr"] * limit_flux
+        return change
+
+    @staticmethod
+    def _star_mag(star: np.ndarray, band: str, mjd: float) -> float:
+        period = star["var_period"][0] if star["var_period"][0] > 0 else 1.0
+        return float(star[f"mag_{band[1]}"][0] + star["var_amplitude"][0]
+                     * np.sin(2 * np.pi * mjd / period + star["var_phase"][0]))
 
 
 def _within(points: np.ndarray, targets: np.ndarray, radius: float) -> np.ndarray:

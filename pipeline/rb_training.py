@@ -1,8 +1,9 @@
 """Training and judging the real/bogus classifier on simulated nights.
 
-``skyvault pipeline train-rb WORKDIR`` simulates a small survey with its own seed (two nights
-ten days apart over the same fields: the first makes references, the second differences),
-processes it, labels every candidate of the second night from the truth
+``skyvault pipeline train-rb WORKDIR`` simulates a small survey with its own seed (three nights
+over the same fields, the second ten days after the first: the first makes references, the
+others differences; one CCD; transients twenty times denser than the default sky's),
+processes it, labels every candidate of the later nights from the truth
 (``candidate_truth``), trains ``realbogus.train`` on them and writes the model file. The
 same seed gives the same model: everything upstream is deterministic. The tests judge the
 model on the test survey, which has another seed, so another sky: a held-out night.
@@ -21,7 +22,12 @@ from skyvault.pipeline.process import realbogus
 from skyvault.pipeline.process.candidates import ARTEFACT_FLAGS
 
 TRAINING_SEED = 2
-TRAINING_NIGHTS = (dt.date(2026, 11, 20), dt.date(2026, 11, 30))
+TRAINING_NIGHTS = (dt.date(2026, 11, 20), dt.date(2026, 11, 30), dt.date(2026, 12, 1))
+"""The first night makes the references; the others are differenced against them."""
+TRAINING_TRANSIENT_RATE = 120.0
+"""Twenty times the simulator's default: real candidates are rare on a small camera's night."""
+TRAINING_CCDS = (6,)
+"""One CCD (four quadrants) keeps the command to minutes on two cores."""
 THRESHOLD = 0.5
 """rb at or above this is called real."""
 
@@ -109,15 +115,16 @@ def simulate_and_process(work: Path, seed: int, nights=TRAINING_NIGHTS,
     from skyvault.pipeline.simulate.plan import PlanConfig
 
     products = work / "products"
-    fields = default_survey_fields(nights[0])
+    fields = default_survey_fields(nights[0], ccds=TRAINING_CCDS)
     raw_dirs = []
     with dask_client(workers, None) as client:
         for index, night in enumerate(nights):
             raw_dir = work / "raw" / f"{night:%Y%m%d}"
             if not (raw_dir / "night.json").exists():
-                simulate_night(night, raw_dir, seed=seed, size="small", workers=workers,
-                               fields=fields, with_asteroids=index == 0,
-                               plan_config=PlanConfig(max_asteroids=2))
+                simulate_night(night, raw_dir, seed=seed, size="small", ccds=TRAINING_CCDS,
+                               workers=workers, fields=fields, with_asteroids=index == 0,
+                               plan_config=PlanConfig(max_asteroids=2),
+                               transient_rate=TRAINING_TRANSIENT_RATE)
             run_night(raw_dir, products, client=client, progress=False)
             raw_dirs.append(raw_dir)
     return products, raw_dirs
@@ -128,7 +135,10 @@ def train_model(work: Path, out: Path, seed: int = TRAINING_SEED,
     """Simulate, process, label, train, write; returns the model version and its scores on
     its own training set (the held-out figures come from the tests)."""
     products, raw_dirs = simulate_and_process(work, seed, workers=workers)
-    labelled = labelled_candidates(products, raw_dirs, TRAINING_NIGHTS[-1].isoformat())
+    nights = [labelled_candidates(products, raw_dirs, night.isoformat())
+              for night in TRAINING_NIGHTS[1:]]
+    labelled = LabelledCandidates(*(np.concatenate([getattr(n, name) for n in nights])
+                                    for name in ("features", "kinds", "flags", "snr", "rb")))
     if labelled.real.sum() == 0 or labelled.real.all():
         raise RuntimeError("the training night has no candidates of one class")
     classifier = realbogus.train(labelled.features, labelled.real.astype(int), seed=seed)

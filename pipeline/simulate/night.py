@@ -87,6 +87,7 @@ class SimulationSummary:
     raw_files: int
     asteroids_planned: list[str] = field(default_factory=list)
     asteroid_images: int = 0
+    transient_rate: float = sky.TRANSIENT_RATE
     pipeline_version: str = __version__
 
 
@@ -99,7 +100,11 @@ def geometry_for(size: str) -> CameraGeometry:
 
 
 def _conditions(
-    plan: NightPlan, seed: int, geometry: CameraGeometry, moving: dict[str, object]
+    plan: NightPlan,
+    seed: int,
+    geometry: CameraGeometry,
+    moving: dict[str, object],
+    transient_rate: float = sky.TRANSIENT_RATE,
 ) -> list[tuple[PlannedExposure, Conditions, dict]]:
     """The truth of every exposure: seeing drifting through the night, sky brightening with
     the Moon, extinction with airmass and a little cloud, a pointing and rotation error."""
@@ -193,6 +198,7 @@ def _conditions(
             ),
             bias_drift=float(rng.normal(0, 2.0)),
             moving=tuple(sources),
+            transient_rate=transient_rate,
         )
         meta.update(airmass=x, azimuth=float(az), elevation=float(alt))
         out.append((exposure, conditions, meta))
@@ -325,10 +331,12 @@ def simulate_night(
     plan_config: PlanConfig | None = None,
     fields: tuple[int, ...] | None = None,
     progress: bool = False,
+    transient_rate: float = sky.TRANSIENT_RATE,
 ) -> SimulationSummary:
     """Simulate one night into ``out_dir`` (see module docstring). Deterministic in ``seed``:
     the sky and the camera depend only on the seed, weather and noise on (seed, night).
-    ``fields`` fixes the survey fields (so several nights revisit the same ones)."""
+    ``fields`` fixes the survey fields (so several nights revisit the same ones);
+    ``transient_rate`` (per sky cell per year) makes the sky's transients denser or sparser."""
     geometry = geometry_for(size)
     if fields:
         plan_config = replace(plan_config or PlanConfig(), survey_field_ids=tuple(fields))
@@ -354,7 +362,7 @@ def simulate_night(
     plan = plan_night(nightdate, seed, geometry, ccds, tracks, plan_config)
     targets = {e.target for e in plan.science if e.target}
     moving = {name: orbit for name, orbit in orbits.items() if name in targets}
-    conditions = _conditions(plan, seed, geometry, moving)
+    conditions = _conditions(plan, seed, geometry, moving, transient_rate)
 
     tasks = [
         (str(out_dir), exposure, cond, meta, seed, geometry, ccdid, nid)
@@ -390,6 +398,7 @@ def simulate_night(
         raw_files=len(results),
         asteroids_planned=sorted(targets),
         asteroid_images=asteroid_images,
+        transient_rate=transient_rate,
     )
     (out_dir / "night.json").write_text(json.dumps(asdict(summary), indent=1))
     return summary

@@ -54,6 +54,8 @@ class Conditions:
     bias_drift: float = 0.0
     """ADU added to the whole quadrant, overscan included, in this frame."""
     moving: tuple[MovingSource, ...] = field(default_factory=tuple)
+    transient_rate: float = sky.TRANSIENT_RATE
+    """Transients per sky cell per year (``sky.transients_in_cell``)."""
 
     @property
     def mjd_mid(self) -> float:
@@ -193,7 +195,7 @@ def render_quadrant(
         star_flux = 10 ** (-0.4 * stars.mag_at(band, mjd)[keep]) * to_electrons
         add_point_sources(electrons, sx[keep], sy[keep], star_flux, fwhm, conditions.beta, noise)
 
-        transients = sky.transients_in_cells(seed, cells)
+        transients = sky.transients_in_cells(seed, cells, conditions.transient_rate)
         tx, ty = optics.sky_to_pixel(ccdid, qid, transients.ra, transients.dec)
         tmag = transients.mag_at(band, mjd)
         keep = _inside(tx, ty, geometry, MARGIN) & np.isfinite(tmag)

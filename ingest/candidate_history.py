@@ -190,12 +190,15 @@ def count_histories(connection: psycopg.Connection, nid: int) -> int:
                      WHERE c.nid = %(nid)s GROUP BY c.candid, c.diffid) h
              WHERE t.nid = %(nid)s AND t.diffid = h.diffid AND t.candid = h.candid""",
         {"radius": radius, "nid": nid}).rowcount
+    # Its own image always covered it (a candidate half a pixel outside the footprint's
+    # corner pixels still counts it), plus every other image whose footprint holds it.
     connection.execute(
         f"""UPDATE survey.candidates t SET ncovhist = h.n
-              FROM (SELECT c.candid, c.diffid, count(o.diffid) AS n
-                      FROM survey.candidates c JOIN survey.difference_images o
+              FROM (SELECT c.candid, c.diffid, 1 + count(o.diffid) AS n
+                      FROM survey.candidates c LEFT JOIN survey.difference_images o
                         ON o.footprint @> spoint(radians(c.ra), radians(c.dec))
-                       AND o.obsjd <= c.jd AND o.is_current = 1 AND {HISTORY_PROGRAMS}
+                       AND o.obsjd <= c.jd AND o.is_current = 1 AND o.diffid <> c.diffid
+                       AND {HISTORY_PROGRAMS}
                      WHERE c.nid = %(nid)s GROUP BY c.candid, c.diffid) h
              WHERE t.nid = %(nid)s AND t.diffid = h.diffid AND t.candid = h.candid""",
         {"nid": nid})

@@ -100,12 +100,12 @@ class CandidateTruth:
         if x.size == 0:
             return kinds.astype(str)
         points = np.column_stack([x, y])
-        near_star = self._near(self.truth.stars, rows, STAR_RESIDUAL_ARCSEC)
+        near_star = self.nearest_index(self.truth.stars, rows, STAR_RESIDUAL_ARCSEC)
         variable = near_star.copy()
         variable[near_star >= 0] = np.where(
             self.truth.stars["var_amplitude"][near_star[near_star >= 0]] > 0,
             near_star[near_star >= 0], -1)
-        kinds[self._near(self.truth.galaxies, rows, STAR_RESIDUAL_ARCSEC) >= 0] = \
+        kinds[self.nearest_index(self.truth.galaxies, rows, STAR_RESIDUAL_ARCSEC) >= 0] = \
             "galaxy_residual"
         kinds[near_star >= 0] = "star_residual"
         columns = self._bad_columns(d.ccdid, d.qid)
@@ -125,7 +125,8 @@ class CandidateTruth:
                      & (table["qid"] == d.qid)]
         return np.column_stack([rows["x"], rows["y"]]) if len(rows) else np.zeros((0, 2))
 
-    def _near(self, stars: np.ndarray, rows: DiffcatRows, radius_arcsec: float) -> np.ndarray:
+    def nearest_index(self, stars: np.ndarray, rows: DiffcatRows,
+                      radius_arcsec: float) -> np.ndarray:
         """Index of the nearest truth star (or galaxy) within the radius, or -1."""
         tree = cKDTree(unit_vectors(np.asarray(stars["ra"]), np.asarray(stars["dec"])))
         chord = 2 * np.sin(np.radians(radius_arcsec / 3600) / 2)
@@ -179,7 +180,7 @@ class CandidateTruth:
         kinds = self.label(rows)
         change = np.full(kinds.size, np.nan)
         now = self.mjd_mid[d.expid]
-        stars = self._near(self.truth.stars, rows, STAR_RESIDUAL_ARCSEC)
+        stars = self.nearest_index(self.truth.stars, rows, STAR_RESIDUAL_ARCSEC)
         for k in np.flatnonzero((kinds == "variable") & (stars >= 0)):
             star = self.truth.stars[stars[k]:stars[k] + 1]
             mags = [self._star_mag(star, d.filtercode, self.mjd_mid[e]) for e in reference_epochs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, ingest_paths
@@ -44,11 +45,10 @@ def test_every_diffcat_row_is_a_candidate(survey, archive) -> None:
     diffcats = read_diffcats(survey.products, survey.reports[-1].nightdate)
     assert len(archive["rows"]["candid"]) == sum(len(d.columns["x"]) for d in diffcats) > 0
     assert len(set(archive["rows"]["candid"])) == len(archive["rows"]["candid"])
-    positions = unit_vectors(np.array(archive["rows"]["ra"]), np.array(archive["rows"]["dec"]))
-    for rows in diffcats[:20]:
-        mine = unit_vectors(rows.columns["ra"], rows.columns["dec"])
-        nearest = np.max(positions @ mine.T, axis=0)
-        assert np.all(nearest > np.cos(np.radians(0.001 / 3600)))
+    tree = cKDTree(unit_vectors(np.array(archive["rows"]["ra"]), np.array(archive["rows"]["dec"])))
+    for rows in diffcats:
+        distance, _ = tree.query(unit_vectors(rows.columns["ra"], rows.columns["dec"]))
+        assert np.all(distance < np.radians(0.001 / 3600))
     assert set(archive["rows"]["isdiffpos"]) <= {"t", "f"}
     assert len(set(archive["rows"]["rb_version"])) == 1
 
@@ -58,43 +58,44 @@ def test_candidates_are_dated_by_the_public_alert_stream_rule(archive) -> None:
     assert {programid for programid, _ in archive["dated"]} >= {1}
 
 
-def test_every_transient_keeps_one_objectid_across_epochs(survey, archive) -> None:
-    """Issue 17: candidates of one injected transient share its name; two transients never
-    do. Matched to the truth by pixel position on each difference image."""
+def test_every_real_object_keeps_one_objectid_across_epochs(survey, archive) -> None:
+    """Issue 17: the candidates of one injected transient, or of one variable star, share a
+    name; two objects never do. Candidates are tied to the truth by their labels and the
+    nearest truth object, and to the archive's rows by position and time."""
     truth = CandidateTruth.read(list(survey.raw_dirs))
     rows = archive["rows"]
-    by_diffid: dict[int, list[int]] = {}
-    for index, diffid in enumerate(rows["diffid"]):
-        by_diffid.setdefault(diffid, []).append(index)
-    names_of: dict[int, set[str]] = {}
-    with_sign: dict[tuple[int, int], int] = {}
+    tree = cKDTree(unit_vectors(np.array(rows["ra"]), np.array(rows["dec"])))
+    names_of: dict[tuple[str, int], set[str]] = {}
+    epochs_of: dict[tuple[str, int], set[int]] = {}
     for diffcat in read_diffcats(survey.products, survey.reports[-1].nightdate):
-        d = diffcat.difference
-        table = truth.transients
-        here = table[(table["expid"] == d.expid) & (table["ccdid"] == d.ccdid)
-                     & (table["qid"] == d.qid)]
-        candidates = [i for i in _rows_of(rows, d) if rows["isdiffpos"][i] == "t"]
-        for transient in here:
-            near = [i for i in candidates if np.hypot(rows["xpos"][i] - 1 - transient["x"],
-                                                      rows["ypos"][i] - 1 - transient["y"])
-                    < MATCH_PIXELS]
-            for i in near:
-                names_of.setdefault(int(transient["id"]), set()).add(rows["objectid"][i])
-                with_sign[(int(transient["id"]), d.expid)] = i
-    repeated = {tid: names for tid, names in names_of.items()
-                if sum(1 for (t, _) in with_sign if t == tid) >= 2}
-    assert len(repeated) >= 5
-    assert all(len(names) == 1 and None not in names for names in repeated.values())
+        kinds = truth.label(diffcat)
+        stars = truth.nearest_index(truth.truth.stars, diffcat, 3.0)
+        transients = _nearest_transient(truth, diffcat)
+        _, index = tree.query(unit_vectors(diffcat.columns["ra"], diffcat.columns["dec"]))
+        for k in np.flatnonzero(np.isin(kinds, ("transient", "variable"))):
+            key = ("transient", transients[k]) if kinds[k] == "transient" else \
+                ("star", int(stars[k]))
+            names_of.setdefault(key, set()).add(rows["objectid"][index[k]])
+            epochs_of.setdefault(key, set()).add(diffcat.difference.expid)
+    repeated = [key for key, epochs in epochs_of.items() if len(epochs) >= 2]
+    assert len(repeated) >= 3
+    assert all(len(names_of[key]) == 1 and None not in names_of[key] for key in repeated)
     firsts = [next(iter(names)) for names in names_of.values()]
-    assert len(set(firsts)) == len(firsts), "two transients share an objectid"
+    assert len(set(firsts)) == len(firsts), "two objects share an objectid"
     assert all(name.startswith("ZTF26") and len(name) == 12 for name in firsts)
 
 
-def _rows_of(rows: dict, difference) -> list[int]:
-    return [i for i, (pid_field, rcid) in enumerate(zip(rows["field"], rows["rcid"],
-                                                         strict=True))
-            if pid_field == difference.field and rcid == difference.rcid
-            and abs(rows["jd"][i] - difference.obsjd) < 1e-6]
+def _nearest_transient(truth: CandidateTruth, diffcat) -> np.ndarray:
+    d = diffcat.difference
+    table = truth.transients
+    here = table[(table["expid"] == d.expid) & (table["ccdid"] == d.ccdid)
+                 & (table["qid"] == d.qid)]
+    found = np.full(len(diffcat.columns["x"]), -1)
+    if len(here):
+        distance, index = cKDTree(np.column_stack([here["x"], here["y"]])).query(
+            np.column_stack([diffcat.columns["x"] - 1, diffcat.columns["y"] - 1]))
+        found = np.where(distance < MATCH_PIXELS, here["id"][index], -1)
+    return found
 
 
 def test_detection_histories_match_a_brute_force_count(archive) -> None:

@@ -6,13 +6,13 @@ attaches its partitions, each with the parent's row-level security). Its rows ar
 (the public survey, as ZTF's public alert stream), otherwise with their science image.
 
 Revision ID: 0017
-Revises: 0010
+Revises: 0014
 """
 
 from alembic import op
 
 revision = "0017"
-down_revision = "0010"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -62,7 +62,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 # Per-image values the catalog rows repeat; set from the science image, not the file.
 IMAGE_COLUMNS = ("pid", "expid", "nid", "field", "rcid", "fid", "filtercode", "obsjd",
-                 "programid", "release_date")
+                 "programid")
 
 
 @dataclass

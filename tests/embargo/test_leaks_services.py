@@ -9,7 +9,6 @@ the moment its endpoint exists (a service missing here is one not yet registered
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from astropy.io import votable
@@ -21,7 +20,8 @@ from embargo_seed import (
     STATE,
     STATES,
     did,
-    set_release_date,
+    release_now,
+    reset_world,
 )
 from leak_probe import (
     ANONYMOUS_WHO,
@@ -48,10 +48,13 @@ def passed(request, world, database) -> frozenset[str]:
     """The scenario: as seeded, or with the public survey's waiting data released a second
     ago (by the database clock, with no command run)."""
     states = SCENARIOS[request.param]
+    if states:
+        with database.admin() as connection:
+            release_now(connection, [STATE[key] for key in states],
+                        "now() - interval '1 second'")
+    yield states
     with database.admin() as connection:
-        for key in states:
-            set_release_date(connection, STATE[key], datetime.now(UTC) - timedelta(seconds=1))
-    return states
+        reset_world(connection)
 
 
 @pytest.fixture

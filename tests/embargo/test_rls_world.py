@@ -4,22 +4,22 @@ requester, every state; release dates that pass need no command; nothing bypasse
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from embargo_seed import (
     BASE,
     IMAGE_KEYS,
+    PASSED_RELEASE,
     STATE,
     STATES,
     Person,
-    set_release_date,
+    release_now,
+    reset_world,
     visible,
 )
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
-from skyvault.releases import DATING
+from skyvault.releases.dating import KINDS
 from skyvault.schema.tables import EMBARGOED_TABLES
 
 KEYED = {"survey.exposures": "expid", **{f"survey.{t}": k for t, k in IMAGE_KEYS.items()},
@@ -33,11 +33,12 @@ def _requesters(people: dict[str, Person]) -> list[tuple[str, Requester]]:
         for i, (name, person) in enumerate(sorted(people.items()))]
 
 
-def _expected(table: str, programs) -> set[int]:
+def _expected(table: str, programs, released: frozenset[str] | set[str] = frozenset()
+              ) -> set[int]:
     key = KEYED[table]
     ids = set()
     for state in STATES:
-        if not visible(state, programs):
+        if not visible(state, programs) and state.key not in released:
             continue
         if key == "file_id":
             ids |= {state.file_id(i) for i in range(6)}
@@ -82,34 +83,43 @@ def test_each_requester_sees_exactly_the_rows_of_its_programs_and_released_ones(
 
 
 def test_a_release_date_that_passes_needs_no_command(database: Database, world) -> None:
+    """A release declared for a moment to come opens its rows when the database clock reaches
+    it: no command runs, no row is rewritten."""
     waiting = STATE["waiting"]
-    with database.admin() as connection:
-        set_release_date(connection, waiting, datetime.now(UTC) - timedelta(seconds=1))
-    with database.reading(ANONYMOUS, user_query=True) as connection:
-        assert waiting.ident("expid") in _seen(connection, "survey.exposures")
-        assert waiting.file_id(0) in _seen(connection, "survey.files")
-    with database.admin() as connection:
-        set_release_date(connection, waiting, datetime.now(UTC) + timedelta(hours=1))
-    with database.reading(ANONYMOUS, user_query=True) as connection:
-        assert waiting.ident("expid") not in _seen(connection, "survey.exposures")
-    # The same row, with its date in the past by the database clock: visible, no job ran.
-    with database.admin() as connection:
-        connection.execute("UPDATE survey.exposures SET release_date = now() - interval '1 ms'"
-                           " WHERE expid = %s", (waiting.ident("expid"),))
-    with database.reading(ANONYMOUS) as connection:
-        assert waiting.ident("expid") in _seen(connection, "survey.exposures")
+    try:
+        with database.admin() as connection:
+            release_now(connection, [waiting], "now() + interval '1 hour'")
+        with database.reading(ANONYMOUS, user_query=True) as connection:
+            assert waiting.ident("expid") not in _seen(connection, "survey.exposures")
+            assert waiting.file_id(0) not in _seen(connection, "survey.files")
+        with database.admin() as connection:
+            connection.execute("UPDATE survey.data_releases SET release_date = now()"
+                               " - interval '1 ms' WHERE release_name = %s", (PASSED_RELEASE,))
+        with database.reading(ANONYMOUS, user_query=True) as connection:
+            for table in KEYED:
+                assert _seen(connection, table) == _expected(table, frozenset(), {"waiting"}), \
+                    table
+    finally:
+        with database.admin() as connection:
+            reset_world(connection)
 
 
 def test_release_rules_cover_every_embargoed_table() -> None:
-    """A new embargoed table must say how its rows are dated, or declare cannot date it."""
-    assert {t.qualified_name for t in EMBARGOED_TABLES} == set(DATING)
+    """A new embargoed table must say how its rows are dated, or no policy can be made."""
+    for table in EMBARGOED_TABLES:
+        assert table.embargo is not None and table.embargo.dating in KINDS, table.name
+        names = set(table.column_names)
+        assert {table.embargo.program_column, "obsjd" if table.embargo.dating in (
+            "observation", "file") else "nid" if table.embargo.dating == "night"
+            else "ingested_at"} <= names, table.name
 
 
 ROLES = ("skyvault_reader", "skyvault_app")
 
 
 def test_nothing_readable_bypasses_row_level_security(database: Database, world) -> None:
-    """Every relation the service's roles can read that holds release dates is protected:
+    """Every relation the service's roles can read that holds embargoed rows (programs and the
+    facts the release rules date them by) is protected:
     tables by their policy, views by reading with the caller's rights.  Partitions, views
     without security_invoker, materialized views and SECURITY DEFINER functions would read
     embargoed rows with the owner's rights."""
@@ -121,15 +131,20 @@ def test_nothing_readable_bypasses_row_level_security(database: Database, world)
               CROSS JOIN (SELECT unnest(%s::text[]) AS rolname) r
              WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-                            AND a.attname IN ('release_date', 'obs_release_date')
-                            AND NOT a.attisdropped)
+               AND (EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                             AND a.attname IN ('programid', 'programids')
+                             AND NOT a.attisdropped)
+                    AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                                AND a.attname IN ('obsjd', 'nid', 'ingested_at')
+                                AND NOT a.attisdropped)
+                    OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                               AND a.attname = 'obs_release_date' AND NOT a.attisdropped))
                AND has_table_privilege(r.rolname, c.oid, 'SELECT')""",
                                     (list(ROLES),)).fetchall()
         unsafe = [row for row in exposed
                   if not (row[1] in ("r", "p") and row[2])
                   and not (row[1] == "v" and "security_invoker=true" in row[3])
-                  and row[0] != "survey.data_releases"]
+                  and row[0] not in ("survey.data_releases", "survey.programs")]
         assert not unsafe, f"readable relations that bypass row-level security: {unsafe}"
         definers = connection.execute("""
             SELECT n.nspname || '.' || p.proname FROM pg_proc p
@@ -141,74 +156,6 @@ def test_nothing_readable_bypasses_row_level_security(database: Database, world)
             "SELECT rolname FROM pg_roles WHERE rolname = ANY (%s) AND (rolbypassrls"
             " OR rolsuper)", (list(ROLES),)).fetchall()
         assert not bypass
-
-
-def test_declare_release_default_programs_and_dates(database: Database, world) -> None:
-    """Inside a transaction rolled back at the end: declaring with the default programs
-    (those with the data_release rule, program 1) dates program-1 rows observed before the
-    cutoff at the release date, and leaves other programs alone."""
-    from skyvault.releases import declare_release
-
-    released, waiting, prop2 = STATE["released"], STATE["waiting"], STATE["prop2"]
-    connection = database.admin()
-    try:
-        now = connection.execute("SELECT now()").fetchone()[0]
-        date = now + timedelta(days=7)
-        release, changed = declare_release(connection, "TESTDR-ROLLBACK", date,
-                                           now - timedelta(days=1))
-        by_rule = {row[0] for row in connection.execute(
-            "SELECT programid FROM survey.programs WHERE release_rule = 'data_release'")}
-        assert 1 in release.programids and set(release.programids) == by_rule
-        assert changed["survey.exposures"] >= 2 and changed["survey.files"] >= 12
-        rows = dict(connection.execute(
-            "SELECT expid, release_date FROM survey.exposures WHERE expid = ANY (%s)",
-            ([released.ident("expid"), waiting.ident("expid"), prop2.ident("expid")],)))
-        assert rows[released.ident("expid")] == date == rows[waiting.ident("expid")]
-        assert rows[prop2.ident("expid")] > date  # a partnership row keeps its own period
-        for table, key in (("calibration_images", "calid"), ("reference_images", "refid")):
-            value = connection.execute(f"SELECT release_date FROM survey.{table}"
-                                       f" WHERE {key} = %s", (waiting.ident(key),)).fetchone()
-            assert value[0] == date, table
-        sources = connection.execute(
-            "SELECT DISTINCT release_date FROM survey.psf_sources WHERE pid = %s",
-            (waiting.ident("pid"),)).fetchall()
-        assert sources == [(date,)]
-        files = connection.execute(
-            "SELECT DISTINCT release_date FROM survey.files WHERE image_id = ANY (%s)",
-            ([waiting.ident(k) for k in ("rawid", "calid", "pid", "refid", "diffid")],)
-        ).fetchall()
-        assert files == [(date,)]
-        # Products of two programs: a calibration is public with the earliest of them, a
-        # co-add with the latest, a difference never before its reference.
-        from skyvault.releases import recompute_release_dates
-
-        for table, key in (("calibration_images", "calid"), ("reference_images", "refid")):
-            connection.execute(f"UPDATE survey.{table} SET programids = '{{1,2}}'"
-                               f" WHERE {key} = %s", (waiting.ident(key),))
-        recompute_release_dates(connection, [1, 2])
-        dates = connection.execute(
-            "SELECT (SELECT release_date FROM survey.calibration_images WHERE calid = %s),"
-            " (SELECT release_date FROM survey.reference_images WHERE refid = %s),"
-            " (SELECT release_date FROM survey.difference_images WHERE diffid = %s),"
-            " archive.release_date_for(2::smallint, %s)",
-            (waiting.ident("calid"), waiting.ident("refid"), waiting.ident("diffid"),
-             connection.execute("SELECT endobsdate FROM survey.reference_images"
-                                " WHERE refid = %s", (waiting.ident("refid"),)).fetchone()[0]),
-        ).fetchone()
-        assert dates[0] == date and dates[1] == dates[3] > date and dates[2] == dates[1]
-        # The programids rule: the latest date of the programs a product holds.
-        mixed = connection.execute(
-            "SELECT archive.release_date_for_programs('{1,2}', %s),"
-            " archive.release_date_for(2::smallint, %s),"
-            " archive.release_date_for_programs('{1,99}', %s),"
-            " archive.release_date_for_programs('{}', %s)",
-            (now - timedelta(days=20),) * 4).fetchone()
-        assert mixed[0] == mixed[1] and mixed[2] is None and mixed[3] is None
-        with pytest.raises(Exception, match="cutoff"):
-            declare_release(connection, "TESTDR-BAD", now, now + timedelta(days=1))
-    finally:
-        connection.rollback()
-        connection.close()
 
 
 def test_the_reader_cannot_change_who_is_asking(database: Database) -> None:
@@ -246,12 +193,48 @@ def test_user_queries_can_read_published_relations_only(database: Database) -> N
 
 
 def test_policies_read_who_is_asking_once_per_query(database: Database) -> None:
-    """Migration 0006 and schema/ddl.py agree: every embargo policy compares with the
-    requester's programs through a scalar subquery (evaluated once, not per row)."""
+    """Migration 0006 and the dating module agree: every embargo policy compares with the
+    requester's programs and the release horizons through scalar subqueries (evaluated once
+    per query, not per row)."""
     with database.admin() as connection:
         policies = dict(connection.execute(
             "SELECT schemaname || '.' || tablename, qual FROM pg_policies"
             " WHERE policyname = 'embargo'").fetchall())
-    assert set(policies) == {t.qualified_name for t in EMBARGOED_TABLES}
+    assert {t.qualified_name for t in EMBARGOED_TABLES} <= set(policies)
     for table, qual in policies.items():
         assert "SELECT archive.member_programs()" in qual and "now()" in qual, (table, qual)
+        assert "release_date" not in qual, (table, qual)
+
+
+def test_migrated_policies_are_the_ones_the_model_makes(database: Database) -> None:
+    """Migration 0016 wrote by hand what skyvault/releases/dating.py generates: on a scratch
+    copy of each embargoed table the generated policy reads back the same as the live one,
+    and every night partition carries its catalog's policy."""
+    import dataclasses
+
+    from skyvault.schema.ddl import embargo_policy
+
+    connection = database.admin()
+    try:
+        live = dict(connection.execute(
+            "SELECT schemaname || '.' || tablename, qual FROM pg_policies"
+            " WHERE policyname = 'embargo'").fetchall())
+        connection.execute("CREATE SCHEMA policy_scratch")
+        for table in EMBARGOED_TABLES:
+            connection.execute(f"CREATE TABLE policy_scratch.{table.name}"
+                               f" (LIKE {table.qualified_name})")
+            for statement in embargo_policy(dataclasses.replace(table,
+                                                                schema="policy_scratch")):
+                connection.execute(statement)
+        made = dict(connection.execute(
+            "SELECT tablename, qual FROM pg_policies WHERE policyname = 'embargo'"
+            " AND schemaname = 'policy_scratch'").fetchall())
+        for table in EMBARGOED_TABLES:
+            assert live[table.qualified_name] == made[table.name], table.name
+        for relation, qual in live.items():
+            catalog = relation.split(".")[1].split("_n")[0]
+            if catalog in ("psf_sources", "aperture_sources"):
+                assert qual == made[catalog], relation
+    finally:
+        connection.rollback()
+        connection.close()

@@ -101,12 +101,11 @@ def million_sources(database: Database):
         connection.execute("CREATE TABLE survey.psf_sources_test PARTITION OF survey.psf_sources"
                            " FOR VALUES FROM (-100) TO (-1)")
         with connection.cursor().copy(
-            "COPY survey.psf_sources_test (sourceid, pid, nid, ra, dec, obsjd, programid,"
-            " release_date) FROM STDIN"
+            "COPY survey.psf_sources_test (sourceid, pid, nid, ra, dec, obsjd, programid)"
+            " FROM STDIN"
         ) as copy:
             for index in range(count):
-                copy.write_row((index, 1, -50, ra[index], dec[index], 2460000.5, 1,
-                                "2020-01-01T00:00:00Z"))
+                copy.write_row((index, 1, -50, ra[index], dec[index], 2460000.5, 1))
         connection.execute("ANALYZE survey.psf_sources_test")
     yield ra, dec
     with database.admin() as connection:

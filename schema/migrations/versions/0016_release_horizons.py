@@ -1,0 +1,272 @@
+"""Release rules read at query time: a declaration writes one row, not every row it releases.
+
+Until now every embargoed row stored its ``release_date``, and ``skyvault release declare``
+recomputed it with an UPDATE over every table (65 s for 1.6 million catalog rows; hours per
+billion).  From this revision no row stores a release date.  The embargo policies compare what
+a row already holds (its program and ``obsjd``, a calibration's night, a co-add's
+``ingested_at``) with two small tables read once per query (InitPlans, as the requester's
+programs since 0006):
+
+- ``archive.public_before_jd(at)``: per program (array subscripted by programid), the Julian
+  date before which its observations are public at ``at``: the latest observation cutoff of the
+  public data releases that list it, ``at`` minus its proprietary period, or +Infinity once its
+  named release is public;
+- ``archive.coadds_public_before(at)``: the latest ``declared_at`` of the public data releases:
+  a reference co-add is public from the first data release declared after it was archived
+  (issue 18), whatever programs its epochs came from.
+
+New columns: ``survey.data_releases.declared_at`` (existing releases: their observation cutoff,
+a lower bound of when they were declared, so no co-add archived after the cutoff is released
+by a release that may have been declared before it), ``survey.reference_images.ingested_at``
+(existing co-adds: when their files were archived) and ``survey.files.obsjd`` (the Julian date
+its image is dated by).  ``archive.release_date_of(program, obsjd)`` and
+``archive.coadd_release_date(ingested_at)`` give the date shown in ObsCore's obs_release_date
+(recreated from the frozen 0016_release_horizons_obscore.sql); ``archive.release_date_for``
+keeps its signature and meaning on top of them.
+
+Every relation with an ``embargo`` policy gets the new one (night partitions of the catalogs
+and nights still loading included) before ``release_date`` is dropped.
+
+Revision ID: 0016
+Revises: 0010
+"""
+
+from pathlib import Path
+
+from alembic import op
+
+revision = "0016"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+HERE = Path(__file__).parent
+OBSCORE_NOW = HERE / "0016_release_horizons_obscore.sql"
+INITIAL = HERE / "0001_initial.sql"
+
+FUNCTIONS = """
+CREATE FUNCTION archive.timestamp_to_jd(instant timestamptz) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT extract(epoch FROM instant)::double precision / 86400.0 + 2440587.5
+$$;
+
+-- Per program, the Julian date before which its observations are public at instant "at":
+-- an array subscripted by programid (from the smallest to the largest in survey.programs;
+-- -Infinity where nothing is released, NULL outside: an unknown program is never public).
+CREATE FUNCTION archive.public_before_jd(at timestamptz) RETURNS double precision[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  horizons double precision[];
+  lowest integer;
+  highest integer;
+  program record;
+BEGIN
+  SELECT min(programid), max(programid) INTO lowest, highest FROM survey.programs;
+  IF lowest IS NULL THEN
+    RETURN '{}'::double precision[];
+  END IF;
+  horizons := array_fill('-Infinity'::double precision, ARRAY[highest - lowest + 1],
+                         ARRAY[lowest]);
+  FOR program IN
+    SELECT p.programid, greatest(
+             archive.timestamp_to_jd(at) - p.proprietary_days,
+             (SELECT 'Infinity'::double precision FROM survey.data_releases r
+               WHERE r.release_name = p.release_name AND r.release_date <= at),
+             (SELECT max(archive.timestamp_to_jd(r.observation_cutoff))
+                FROM survey.data_releases r
+               WHERE r.release_date <= at AND p.programid = ANY (r.programids))) AS horizon
+      FROM survey.programs p
+  LOOP
+    horizons[program.programid] := coalesce(program.horizon, '-Infinity');
+  END LOOP;
+  RETURN horizons;
+END $$;
+
+CREATE FUNCTION archive.coadds_public_before(at timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT coalesce(max(declared_at), '-infinity'::timestamptz)
+    FROM survey.data_releases WHERE release_date <= at
+$$;
+
+-- The date a row of "program" observed at "obsjd" becomes public under the releases declared
+-- so far; NULL while no rule releases it (or for an unknown program).
+CREATE FUNCTION archive.release_date_of(program smallint, obsjd double precision)
+RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT least(
+           archive.jd_to_timestamp(obsjd + p.proprietary_days),
+           (SELECT r.release_date FROM survey.data_releases r
+             WHERE r.release_name = p.release_name),
+           (SELECT min(r.release_date) FROM survey.data_releases r
+             WHERE obsjd < archive.timestamp_to_jd(r.observation_cutoff)
+               AND program = ANY (r.programids)))
+    FROM survey.programs p
+   WHERE p.programid = program
+$$;
+
+CREATE FUNCTION archive.coadd_release_date(archived timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT min(release_date) FROM survey.data_releases WHERE declared_at > archived
+$$;
+
+CREATE OR REPLACE FUNCTION archive.release_date_for(program smallint, observed timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT coalesce(archive.release_date_of(program, archive.timestamp_to_jd(observed)),
+                  'infinity'::timestamptz)
+    FROM survey.programs p
+   WHERE p.programid = program
+$$;
+
+GRANT EXECUTE ON FUNCTION archive.timestamp_to_jd(timestamptz),
+      archive.public_before_jd(timestamptz), archive.coadds_public_before(timestamptz),
+      archive.release_date_of(smallint, double precision),
+      archive.coadd_release_date(timestamptz) TO skyvault_reader;
+"""
+
+NEW_COLUMNS = """
+ALTER TABLE survey.data_releases ADD COLUMN declared_at timestamptz NOT NULL DEFAULT now();
+UPDATE survey.data_releases SET declared_at = observation_cutoff;
+
+ALTER TABLE survey.reference_images ADD COLUMN ingested_at timestamptz NOT NULL DEFAULT now();
+UPDATE survey.reference_images r SET ingested_at = f.ingested_at
+  FROM (SELECT image_id, min(ingested_at) AS ingested_at FROM survey.files
+         WHERE image_table = 'reference_images' GROUP BY image_id) f
+ WHERE f.image_id = r.refid;
+
+ALTER TABLE survey.files ADD COLUMN obsjd double precision;
+UPDATE survey.files f SET obsjd = i.obsjd
+  FROM (SELECT 'raw_images'::text AS image_table, rawid AS image_id, obsjd
+          FROM survey.raw_images
+        UNION ALL SELECT 'science_images', pid, obsjd FROM survey.science_images
+        UNION ALL SELECT 'difference_images', diffid, obsjd FROM survey.difference_images
+        UNION ALL SELECT 'calibration_images', calid, 2457754.5 + nid
+          FROM survey.calibration_images) i
+ WHERE f.image_table = i.image_table AND f.image_id = i.image_id;
+"""
+
+MEMBERS = "(SELECT archive.member_programs())::smallint[]"
+HORIZONS = "(SELECT archive.public_before_jd(now()))"
+COADDS = "(SELECT archive.coadds_public_before(now()))"
+OBSERVATION = f'obsjd < {HORIZONS}[programid] OR "programid" = ANY ({MEMBERS})'
+NEW_POLICIES = {
+    "survey.calibration_images": (
+        f"EXISTS (SELECT FROM unnest(programids) AS released(programid)"
+        f" WHERE (2457754.5 + nid) < {HORIZONS}[released.programid])"
+        f' OR "programids" && {MEMBERS}'),
+    "survey.reference_images": f'ingested_at < {COADDS} OR "programids" && {MEMBERS}',
+    "survey.files": (
+        f"CASE WHEN image_table = 'reference_images' THEN ingested_at < {COADDS}"
+        f" ELSE obsjd < {HORIZONS}[programids[1]] OR (cardinality(programids) > 1"
+        f" AND EXISTS (SELECT FROM unnest(programids) AS released(programid)"
+        f" WHERE obsjd < {HORIZONS}[released.programid])) END"
+        f' OR "programids" && {MEMBERS}'),
+}
+"""The policies at this revision; any other relation with an embargo policy (exposures, images
+of one exposure, catalogs and their partitions) is dated by its program and obsjd."""
+
+OLD_POLICY = "release_date <= now() OR {member}"
+
+
+def _embargoed(connection) -> list[tuple[str, bool, bool]]:
+    """(relation, has programid and obsjd, has release_date) of every relation with an
+    embargo policy."""
+    return connection.execute("""
+        SELECT format('%I.%I', n.nspname, c.relname),
+               EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid
+                        AND a.attname = 'programid' AND NOT a.attisdropped)
+               AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid
+                            AND a.attname = 'obsjd' AND NOT a.attisdropped),
+               EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid
+                        AND a.attname = 'release_date' AND NOT a.attisdropped)
+          FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE p.polname = 'embargo' ORDER BY 1""").fetchall()
+
+
+def _parents_first(connection, relations: list[str]) -> list[str]:
+    """Partitions lose a column with their parent; the others (and loading tables) by name."""
+    children = {row[0] for row in connection.execute(
+        "SELECT inhrelid::regclass::text FROM pg_inherits")}
+    return [r for r in relations if r not in children]
+
+
+def upgrade() -> None:
+    connection = op.get_bind().connection.driver_connection
+    connection.execute(NEW_COLUMNS)
+    connection.execute(FUNCTIONS)
+    connection.execute("DROP VIEW ivoa.obscore")
+    embargoed = _embargoed(connection)
+    for relation, observed, _ in embargoed:
+        condition = NEW_POLICIES.get(relation)
+        if condition is None:
+            if not observed:
+                raise RuntimeError(f"{relation}: an embargo policy on a relation without"
+                                   " programid and obsjd; say how its rows are dated")
+            condition = OBSERVATION
+        connection.execute(f"ALTER POLICY embargo ON {relation} USING ({condition})")
+    for relation in _parents_first(connection, [r for r, _, dated in embargoed if dated]):
+        connection.execute(f"ALTER TABLE {relation} DROP COLUMN release_date")
+    connection.execute(OBSCORE_NOW.read_text())
+    connection.execute("GRANT SELECT ON ivoa.obscore TO skyvault_reader")
+
+
+def _initial_obscore() -> str:
+    script = INITIAL.read_text()
+    start = script.index("CREATE VIEW ivoa.obscore")
+    return script[start:script.index(";\n", start) + 1]
+
+
+DOWNGRADE_DATES = {
+    "survey.calibration_images": (
+        "(SELECT min(archive.release_date_of(p.programid, 2457754.5 + t.nid))"
+        " FROM unnest(t.programids) AS p(programid))"),
+    "survey.reference_images": "archive.coadd_release_date(t.ingested_at)",
+    "survey.files": (
+        "CASE WHEN t.image_table = 'reference_images'"
+        " THEN archive.coadd_release_date(t.ingested_at)"
+        " ELSE (SELECT min(archive.release_date_of(p.programid, t.obsjd))"
+        " FROM unnest(t.programids) AS p(programid)) END"),
+}
+
+
+def downgrade() -> None:
+    connection = op.get_bind().connection.driver_connection
+    connection.execute("DROP VIEW ivoa.obscore")
+    embargoed = _embargoed(connection)
+    for relation in _parents_first(connection, [r for r, _, _ in embargoed]):
+        date = DOWNGRADE_DATES.get(relation, "archive.release_date_of(t.programid, t.obsjd)")
+        connection.execute(f"ALTER TABLE {relation} ADD COLUMN release_date timestamptz")
+        connection.execute(f"UPDATE {relation} t SET release_date = coalesce({date},"
+                           " 'infinity')")
+        connection.execute(f"ALTER TABLE {relation} ALTER COLUMN release_date SET NOT NULL")
+    for relation, _, _ in embargoed:
+        array = relation in NEW_POLICIES
+        member = (f'"programids" && {MEMBERS}' if array
+                  else f'"programid" = ANY ({MEMBERS})')
+        connection.execute(f"ALTER POLICY embargo ON {relation}"
+                           f" USING ({OLD_POLICY.format(member=member)})")
+    connection.execute(_initial_obscore())
+    connection.execute("GRANT SELECT ON ivoa.obscore TO skyvault_reader")
+    connection.execute("""
+        ALTER TABLE survey.files DROP COLUMN obsjd;
+        ALTER TABLE survey.reference_images DROP COLUMN ingested_at;
+        ALTER TABLE survey.data_releases DROP COLUMN declared_at;
+        CREATE OR REPLACE FUNCTION archive.release_date_for(program smallint,
+                                                            observed timestamptz)
+        RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
+          SELECT coalesce(least(
+                   CASE WHEN p.proprietary_days IS NOT NULL
+                        THEN observed + make_interval(days => p.proprietary_days) END,
+                   (SELECT r.release_date FROM survey.data_releases r
+                     WHERE r.release_name = p.release_name),
+                   (SELECT min(r.release_date) FROM survey.data_releases r
+                     WHERE observed < r.observation_cutoff AND program = ANY (r.programids))),
+                 'infinity'::timestamptz)
+            FROM survey.programs p
+           WHERE p.programid = program
+        $$;
+        DROP FUNCTION archive.coadd_release_date(timestamptz);
+        DROP FUNCTION archive.release_date_of(smallint, double precision);
+        DROP FUNCTION archive.coadds_public_before(timestamptz);
+        DROP FUNCTION archive.public_before_jd(timestamptz);
+        DROP FUNCTION archive.timestamp_to_jd(timestamptz);
+    """)

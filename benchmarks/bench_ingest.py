@@ -34,7 +34,7 @@ import psycopg
 
 from benchmarks.support import throwaway_cluster
 from skyvault.ingest.catalogs import catalog_load, set_image_values
-from skyvault.ingest.copybinary import RecordBatch, timestamp_to_wire
+from skyvault.ingest.copybinary import RecordBatch
 from skyvault.ingest.load import copy_batches
 from skyvault.ingest.partitions import partitions, seal, target_for_rows
 from skyvault.ingest.synthetic import catalog_columns
@@ -42,7 +42,6 @@ from skyvault.ingest.synthetic import catalog_columns
 NID = 3610
 QUADRANTS = 64
 QUADRANT_DEG = 0.86  # a ZTF readout quadrant is about 0.86 deg on a side
-RELEASE = timestamp_to_wire(None)
 
 
 def night_batches(exposures: int, sources: int) -> list[list[RecordBatch]]:
@@ -63,7 +62,7 @@ def night_batches(exposures: int, sources: int) -> list[list[RecordBatch]]:
             set_image_values(load, {
                 "pid": pid, "expid": expid, "nid": NID, "field": 500 + expid, "rcid": rcid,
                 "fid": 2, "filtercode": b"zr", "obsjd": 2461000.5 + expid * 4e-4,
-                "programid": 1 + expid % 3, "release_date": RELEASE})
+                "programid": 1 + expid % 3})
             batches.append(load.batch)
         night.append(batches)
     return night

@@ -9,7 +9,8 @@ changes with the calendar date:
   a month and covers what was observed before ``PUBLIC_CUTOFF`` (60 days ago); program-1 rows
   observed later wait for a release;
 - programs 2 and 3: proprietary for 365 days after the observation;
-- ``PUBLIC_AT_ONCE``: a test program whose data are public as soon as they are observed;
+- ``ALWAYS_PUBLIC``: a test program whose data are all public, whenever observed (its named
+  release is the session's);
 - ``NEVER_RELEASED``: a test program no release ever covers;
 - reference co-adds are public when archived (``ingested_at``) before the session's release
   was declared: seeds use ``COADD_RELEASED`` or ``COADD_PENDING``.
@@ -29,8 +30,8 @@ COADD_RELEASED = SESSION_START - timedelta(days=400)
 """An ``ingested_at`` before the session release's declaration: the co-add is public."""
 COADD_PENDING = SESSION_START + timedelta(days=36500)
 """An ``ingested_at`` no release declared in the session comes after: the co-add waits."""
-PUBLIC_AT_ONCE = 9
-NEVER_RELEASED = 8
+ALWAYS_PUBLIC = 21
+NEVER_RELEASED = 22
 
 
 def jd(instant: datetime) -> float:
@@ -40,15 +41,16 @@ def jd(instant: datetime) -> float:
 def prepare(connection: psycopg.Connection) -> None:
     """The test programs and the session's release (idempotent)."""
     connection.execute(
-        "INSERT INTO survey.programs (programid, name, description, release_rule,"
-        " proprietary_days) VALUES"
-        " (%s, 'Test: public at once', 'Public as soon as observed', 'proprietary_period', 0),"
-        " (%s, 'Test: never released', 'No release covers it', 'data_release', NULL)"
-        " ON CONFLICT (programid) DO NOTHING", (PUBLIC_AT_ONCE, NEVER_RELEASED))
-    connection.execute(
         "INSERT INTO survey.data_releases (release_name, release_date, observation_cutoff,"
         " programids, notes, declared_at) VALUES (%s, %s, %s, '{1}', 'test session', %s)"
         " ON CONFLICT (release_name) DO UPDATE SET release_date = EXCLUDED.release_date,"
         " observation_cutoff = EXCLUDED.observation_cutoff, programids = '{1}',"
         " declared_at = EXCLUDED.declared_at",
         (SESSION_RELEASE, SESSION_RELEASE_DATE, PUBLIC_CUTOFF, SESSION_START))
+    connection.execute(
+        "INSERT INTO survey.programs (programid, name, description, release_rule,"
+        " release_name) VALUES"
+        " (%s, 'Test: always public', 'Public at its named release', 'proprietary_period', %s),"
+        " (%s, 'Test: never released', 'No release covers it', 'data_release', NULL)"
+        " ON CONFLICT (programid) DO NOTHING",
+        (ALWAYS_PUBLIC, SESSION_RELEASE, NEVER_RELEASED))

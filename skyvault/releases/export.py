@@ -88,10 +88,11 @@ def catalog_sql(table: Table, columns: str | None = None) -> str:
     """The release's rows of a catalog (parameter ``release_date``)."""
     assert table.embargo is not None
     columns = columns or ", ".join(f"s.{name}" for name in table.column_names)
-    # Sources of superseded processings are not part of a release.
+    # Catalog tables hold the sources of current processings only (ingest deletes those of a
+    # superseded science image in the transaction that supersedes it; ``ingest check --deep``
+    # proves it), so no join with the images is needed (it tripled the database's time).
     return (f"SELECT {columns} FROM {table.qualified_name} s"
-            f" WHERE {released_sql(table.embargo, AT_RELEASE, 's')} AND EXISTS (SELECT 1 FROM"
-            " survey.science_images i WHERE i.pid = s.pid AND i.is_current = 1)")
+            f" WHERE {released_sql(table.embargo, AT_RELEASE, 's')}")
 
 
 def released_catalog_count(connection: psycopg.Connection, table_name: str,

@@ -1,13 +1,33 @@
 """A source catalog as HATS (HEALPix-partitioned Parquet, readable by LSDB), from the database.
 
-The rows come from one COPY through the requester's connection (the export reads as the
-public), so nothing the row-level security hides can be written.
+Why not LINCC's hats-import: it is a Dask pipeline over input *files* (map: histogram, split:
+shards per destination pixel, reduce: one Parquet file per pixel), so an export would first
+write the rows out of PostgreSQL into files and then read, shuffle and write them twice more;
+measured on the same 1.6 million released rows (BENCHMARKS.md, "Embargo"), its pipeline alone
+took longer than this whole export, database read included.  The same layout comes out of
+one pass here, with hats' own functions for everything that defines the format (spatial
+index, partitioning by histogram, partition info, metadata files):
+
+1. PostgreSQL streams the rows as CSV (one COPY through the requester's connection: the export
+   reads as the public, so nothing the row-level security hides can be written) into a pipe
+   that Arrow's C++ reader parses into typed batches while the database is still producing
+   them (floats survive exactly: PostgreSQL 12+ prints the shortest representation that reads
+   back to the same double);
+2. each batch gets its HEALPix order-29 index, is counted into a histogram, sorted by coarse
+   bucket (order 2) and appended to that bucket's Arrow IPC spill file: no per-bucket filter;
+3. the partitioning is decided from the histogram (``generate_alignment``, as hats-import
+   does); each bucket is read back (memory-mapped), sorted by (index, sourceid, pid) and cut
+   into its final pixels, which are contiguous ranges of the nested index, and written as
+   Parquet, two buckets at a time.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from pathlib import Path
 
@@ -23,6 +43,9 @@ SPATIAL_ORDER = 29
 HISTOGRAM_ORDER = 8
 BUCKET_ORDER = 2
 DEFAULT_PARTITION_ROWS = 500_000
+CSV_BLOCK = 16 << 20
+PIPE_CHUNK = 4 << 20
+THREADS = 2
 
 
 def _arrow_type(column) -> pa.DataType:
@@ -34,6 +57,7 @@ def _arrow_type(column) -> pa.DataType:
         return pa.string()
     return mapping[pg]
 
+
 def select_list(table: Table, alias: str = "s") -> str:
     """The columns of ``table`` as the writer reads them (timestamps in ISO 8601 UTC)."""
     return ", ".join(
@@ -42,50 +66,55 @@ def select_list(table: Table, alias: str = "s") -> str:
 
 
 def _stream_batches(connection: psycopg.Connection, table: Table, query: str,
-                    params: dict, schema: pa.Schema, spill: Path) -> Iterator[pa.RecordBatch]:
-    """The rows of ``query`` (``select_list(table)`` of its rows) as Arrow batches.
-
-    PostgreSQL writes them as CSV (COPY, one statement, hence one snapshot) into a spill file
-    that Arrow's C++ reader parses into typed columns: some 20 times faster than building
-    Arrow arrays from Python tuples.  Floats survive the trip exactly (PostgreSQL 12+ prints
-    the shortest representation that reads back to the same double).
-    """
+                    params: dict, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The rows of ``query`` (``select_list(table)`` of its rows) as Arrow batches, parsed
+    while PostgreSQL still sends them."""
     from pyarrow import csv as pacsv
 
-    path = spill / f"{table.name}.csv"
-    with connection.cursor() as cursor, path.open("wb") as out, cursor.copy(
-            f"COPY ({query}) TO STDOUT (FORMAT csv)", params) as copy:
+    read_end, write_end = os.pipe()
+    failure: list[BaseException] = []
+
+    def pump() -> None:
         # psycopg hands over one row per block: gather megabytes before each write.
-        pending = bytearray()
-        for block in copy:
-            pending += block
-            if len(pending) >= 8 << 20:
+        try:
+            with os.fdopen(write_end, "wb", buffering=0) as out, connection.cursor() as cursor, \
+                    cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)", params) as copy:
+                pending = bytearray()
+                for block in copy:
+                    pending += block
+                    if len(pending) >= PIPE_CHUNK:
+                        out.write(pending)
+                        pending.clear()
                 out.write(pending)
-                pending.clear()
-        out.write(pending)
-    if path.stat().st_size == 0:
-        path.unlink()
-        return
-    reader = pacsv.open_csv(
-        path, read_options=pacsv.ReadOptions(column_names=list(table.column_names),
-                                             block_size=16 << 20),
-        convert_options=pacsv.ConvertOptions(
-            column_types={f.name: f.type for f in schema if f.name in table.column_names},
-            strings_can_be_null=True, quoted_strings_can_be_null=False))
+        except BaseException as error:  # re-raised by the reading side
+            failure.append(error)
+
+    thread = threading.Thread(target=pump, name="release-export-copy", daemon=True)
+    thread.start()
+    source = os.fdopen(read_end, "rb", buffering=CSV_BLOCK)
     try:
+        if not source.peek(1):
+            return
+        reader = pacsv.open_csv(
+            pa.PythonFile(source, mode="r"),
+            read_options=pacsv.ReadOptions(column_names=list(table.column_names),
+                                           block_size=CSV_BLOCK),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f.name: f.type for f in schema if f.name in table.column_names},
+                strings_can_be_null=True, quoted_strings_can_be_null=False))
         yield from reader
     finally:
-        reader.close()
-        path.unlink()
+        # Drain what is left so that the COPY ends (a reader stopped early, an error).
+        while source.read(PIPE_CHUNK):
+            pass
+        source.close()
+        thread.join()
+        if failure:
+            raise failure[0]
 
 
 class _HatsWriter:
-    """Writes one catalog as HATS from row batches, in one pass over the database.
-
-    Rows are spilled to coarse HEALPix buckets while a fine histogram is counted; the
-    partitioning (hats' alignment) is then decided from the histogram, and each final pixel is
-    cut from its buckets, sorted by the spatial index and written.
-    """
+    """Writes one catalog as HATS from row batches, in one pass over the database."""
 
     def __init__(self, table: Table, directory: Path, partition_rows: int) -> None:
         from hats.pixel_math.spatial_index import SPATIAL_INDEX_COLUMN
@@ -98,9 +127,14 @@ class _HatsWriter:
                                 + [pa.field(self.index_column, pa.int64())])
         self.spill = directory.parent / f".spill-{table.name}"
         self.spill.mkdir(parents=True)
-        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         self.histogram = np.zeros(12 * 4 ** HISTOGRAM_ORDER, dtype=np.int64)
         self.rows = 0
+        # Tie-breakers after the spatial index, so that a rerun writes the same bytes.
+        self.sort_keys = [c for c in ("sourceid", "pid") if c in table.column_names]
+
+    def _bucket_path(self, bucket: int) -> Path:
+        return self.spill / f"{bucket}.arrows"
 
     def add(self, batch: pa.RecordBatch) -> None:
         from hats.pixel_math.spatial_index import compute_spatial_index
@@ -108,18 +142,62 @@ class _HatsWriter:
         ra = batch.column("ra").to_numpy(zero_copy_only=False)
         dec = batch.column("dec").to_numpy(zero_copy_only=False)
         index = compute_spatial_index(ra, dec, SPATIAL_ORDER).astype(np.int64)
-        table = pa.Table.from_batches([batch]).append_column(self.index_column, pa.array(index))
-        table = table.select(self.schema.names).cast(self.schema)
-        np.add.at(self.histogram, index >> (2 * (SPATIAL_ORDER - HISTOGRAM_ORDER)), 1)
+        self.histogram += np.bincount(index >> (2 * (SPATIAL_ORDER - HISTOGRAM_ORDER)),
+                                      minlength=self.histogram.size)
         buckets = index >> (2 * (SPATIAL_ORDER - BUCKET_ORDER))
-        for bucket in np.unique(buckets):
-            part = table.filter(pa.array(buckets == bucket))
-            writer = self.writers.get(int(bucket))
+        order = np.argsort(buckets, kind="stable")
+        arrays = [batch.column(name) for name in self.table.column_names] + [pa.array(index)]
+        ordered = pa.RecordBatch.from_arrays(arrays, schema=self.schema).take(pa.array(order))
+        sorted_buckets = buckets[order]
+        present = np.unique(sorted_buckets)
+        starts = np.searchsorted(sorted_buckets, present, side="left")
+        stops = np.searchsorted(sorted_buckets, present, side="right")
+        for bucket, start, stop in zip(present.tolist(), starts.tolist(), stops.tolist(),
+                                       strict=True):
+            writer = self.writers.get(bucket)
             if writer is None:
-                writer = pq.ParquetWriter(self.spill / f"{int(bucket)}.parquet", self.schema)
-                self.writers[int(bucket)] = writer
-            writer.write_table(part)
-        self.rows += len(table)
+                writer = pa.ipc.new_stream(str(self._bucket_path(bucket)), self.schema)
+                self.writers[bucket] = writer
+            writer.write_batch(ordered.slice(start, stop - start))
+        self.rows += batch.num_rows
+
+    def _sorted_bucket(self, bucket: int) -> pa.Table | None:
+        if bucket not in self.writers:
+            return None
+        with pa.memory_map(str(self._bucket_path(bucket))) as source:
+            table = pa.ipc.open_stream(source).read_all()
+        keys = [table[name].to_numpy() for name in reversed(self.sort_keys)]
+        order = np.lexsort((*keys, table[self.index_column].to_numpy()))
+        return table.take(pa.array(order))
+
+    def _write_group(self, dataset: Path, buckets: list[int],
+                     pixels: list[tuple[int, int]]) -> None:
+        """Write ``pixels`` (sorted, all within ``buckets``) from those buckets' rows."""
+        parts = [t for t in (self._sorted_bucket(b) for b in buckets) if t is not None]
+        if not parts:
+            return
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        index = table[self.index_column].to_numpy()
+        for order, pixel in pixels:
+            shift = 2 * (SPATIAL_ORDER - order)
+            start, stop = np.searchsorted(index, [pixel << shift, (pixel + 1) << shift])
+            folder = dataset / f"Norder={order}" / f"Dir={pixel // 10000 * 10000}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.slice(int(start), int(stop - start)),
+                           folder / f"Npix={pixel}.parquet", row_group_size=100_000)
+
+    def _groups(self, pixels: list[tuple[int, int]]) -> list[tuple[list[int], list]]:
+        """Final pixels by the buckets that hold them: a bucket with its finer pixels, or the
+        several buckets of one coarser pixel."""
+        groups: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+        for order, pixel in pixels:
+            if order >= BUCKET_ORDER:
+                key: tuple[int, ...] = (pixel >> (2 * (order - BUCKET_ORDER)),)
+            else:
+                span = 4 ** (BUCKET_ORDER - order)
+                key = tuple(range(pixel * span, (pixel + 1) * span))
+            groups.setdefault(key, []).append((order, pixel))
+        return [(list(key), sorted(members)) for key, members in sorted(groups.items())]
 
     def finish(self, catalog_name: str, release: Release) -> int:
         from hats.catalog import PartitionInfo
@@ -138,9 +216,10 @@ class _HatsWriter:
                                            lowest_order=0, threshold=threshold)
             pixels = sorted({(int(a[0]), int(a[1])) for a in alignment
                              if a is not None and a[2] > 0})
-        cache: dict[int, pa.Table] = {}
-        for order, pixel in pixels:
-            self._write_pixel(dataset, order, pixel, cache)
+        with ThreadPoolExecutor(THREADS) as pool:
+            for done in [pool.submit(self._write_group, dataset, buckets, members)
+                         for buckets, members in self._groups(pixels)]:
+                done.result()
         if not pixels:
             # An empty release still gets a readable (empty) schema.
             pq.write_table(self.schema.empty_table(), dataset / "_common_metadata")
@@ -151,31 +230,6 @@ class _HatsWriter:
         self._write_properties(catalog_name, release, pixels)
         shutil.rmtree(self.spill)
         return self.rows
-
-    def _write_pixel(self, dataset: Path, order: int, pixel: int,
-                     cache: dict[int, pa.Table]) -> None:
-        if order >= BUCKET_ORDER:
-            buckets = [pixel >> (2 * (order - BUCKET_ORDER))]
-        else:
-            span = 4 ** (BUCKET_ORDER - order)
-            buckets = list(range(pixel * span, (pixel + 1) * span))
-        parts = []
-        for bucket in buckets:
-            if bucket not in self.writers:
-                continue
-            if bucket not in cache:
-                cache.clear()
-                cache[bucket] = pq.read_table(self.spill / f"{bucket}.parquet")
-            parts.append(cache[bucket])
-        table = pa.concat_tables(parts)
-        shift = 2 * (SPATIAL_ORDER - order)
-        index = table[self.index_column].to_numpy()
-        table = table.filter(pa.array((index >> shift) == pixel))
-        keys = [self.index_column] + [c for c in ("sourceid", "pid") if c in table.column_names]
-        table = table.sort_by([(key, "ascending") for key in keys])
-        folder = dataset / f"Norder={order}" / f"Dir={pixel // 10000 * 10000}"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, folder / f"Npix={pixel}.parquet", row_group_size=100_000)
 
     def _write_properties(self, catalog_name: str, release: Release,
                           pixels: list[tuple[int, int]]) -> None:
@@ -208,6 +262,11 @@ def write_hats_catalog(connection: psycopg.Connection, table: Table, query: str,
                        partition_rows: int = DEFAULT_PARTITION_ROWS) -> int:
     """Write the rows of ``query`` as the HATS catalog ``directory``; returns their number."""
     writer = _HatsWriter(table, directory, partition_rows)
-    for batch in _stream_batches(connection, table, query, params, writer.schema, writer.spill):
-        writer.add(batch)
+    try:
+        for batch in _stream_batches(connection, table, query, params, writer.schema):
+            writer.add(batch)
+    except BaseException:
+        for stream in writer.writers.values():
+            stream.close()
+        raise
     return writer.finish(catalog_name, release)

@@ -13,12 +13,15 @@ index, partitioning by histogram, partition info, metadata files):
    that Arrow's C++ reader parses into typed batches while the database is still producing
    them (floats survive exactly: PostgreSQL 12+ prints the shortest representation that reads
    back to the same double);
-2. each batch gets its HEALPix order-29 index, is counted into a histogram, sorted by coarse
-   bucket (order 2) and appended to that bucket's Arrow IPC spill file: no per-bucket filter;
+2. each batch gets its HEALPix order-29 index and is counted into a histogram; batches stay
+   in memory up to ``MEMORY_ROWS`` rows; beyond, what is held is sorted by coarse bucket
+   (order 2) and appended to each bucket's Arrow IPC spill file (sorted slices, no filters);
 3. the partitioning is decided from the histogram (``generate_alignment``, as hats-import
-   does); each bucket is read back (memory-mapped), sorted by (index, sourceid, pid) and cut
-   into its final pixels, which are contiguous ranges of the nested index, and written as
-   Parquet, two buckets at a time.
+   does); the rows (all of them, or each bucket read back memory-mapped) are sorted by
+   (index, sourceid) and cut into the final pixels, which are contiguous ranges of the nested
+   index, and written as Parquet, two at a time.  Dictionary encoding is kept for the text
+   columns only: on the numeric ones it cost three quarters of the Parquet writing time for
+   a file 3 % smaller.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ SPATIAL_ORDER = 29
 HISTOGRAM_ORDER = 8
 BUCKET_ORDER = 2
 DEFAULT_PARTITION_ROWS = 500_000
+MEMORY_ROWS = 4_000_000
+"""Rows held in memory before spilling to buckets (about 0.5 GB of a source catalog)."""
 CSV_BLOCK = 16 << 20
 PIPE_CHUNK = 4 << 20
 THREADS = 2
@@ -128,10 +133,14 @@ class _HatsWriter:
         self.spill = directory.parent / f".spill-{table.name}"
         self.spill.mkdir(parents=True)
         self.writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        self.held: list[pa.RecordBatch] = []
+        self.held_rows = 0
         self.histogram = np.zeros(12 * 4 ** HISTOGRAM_ORDER, dtype=np.int64)
         self.rows = 0
-        # Tie-breakers after the spatial index, so that a rerun writes the same bytes.
-        self.sort_keys = [c for c in ("sourceid", "pid") if c in table.column_names]
+        # A tie-breaker after the spatial index (unique in a catalog), so that a rerun writes
+        # the same bytes whatever order the database sent the rows in.
+        self.sort_key = "sourceid" if "sourceid" in table.column_names else None
+        self.dictionary = [c.name for c in table.columns if _arrow_type(c) == pa.string()]
 
     def _bucket_path(self, bucket: int) -> Path:
         return self.spill / f"{bucket}.arrows"
@@ -144,10 +153,20 @@ class _HatsWriter:
         index = compute_spatial_index(ra, dec, SPATIAL_ORDER).astype(np.int64)
         self.histogram += np.bincount(index >> (2 * (SPATIAL_ORDER - HISTOGRAM_ORDER)),
                                       minlength=self.histogram.size)
-        buckets = index >> (2 * (SPATIAL_ORDER - BUCKET_ORDER))
-        order = np.argsort(buckets, kind="stable")
         arrays = [batch.column(name) for name in self.table.column_names] + [pa.array(index)]
-        ordered = pa.RecordBatch.from_arrays(arrays, schema=self.schema).take(pa.array(order))
+        self.held.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.held_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self.held_rows > MEMORY_ROWS:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Append what is held to the buckets' spill files, sorted by bucket."""
+        table = pa.Table.from_batches(self.held, self.schema).combine_chunks()
+        self.held, self.held_rows = [], 0
+        buckets = table[self.index_column].to_numpy() >> (2 * (SPATIAL_ORDER - BUCKET_ORDER))
+        order = np.argsort(buckets, kind="stable")
+        ordered = table.take(pa.array(order))
         sorted_buckets = buckets[order]
         present = np.unique(sorted_buckets)
         starts = np.searchsorted(sorted_buckets, present, side="left")
@@ -158,25 +177,25 @@ class _HatsWriter:
             if writer is None:
                 writer = pa.ipc.new_stream(str(self._bucket_path(bucket)), self.schema)
                 self.writers[bucket] = writer
-            writer.write_batch(ordered.slice(start, stop - start))
-        self.rows += batch.num_rows
+            writer.write_table(ordered.slice(start, stop - start))
+
+    def _sorted(self, table: pa.Table) -> pa.Table:
+        index = table[self.index_column].to_numpy()
+        if self.sort_key is None:
+            order = np.argsort(index, kind="stable")
+        else:
+            order = np.lexsort((table[self.sort_key].to_numpy(), index))
+        return table.take(pa.array(order))
 
     def _sorted_bucket(self, bucket: int) -> pa.Table | None:
         if bucket not in self.writers:
             return None
         with pa.memory_map(str(self._bucket_path(bucket))) as source:
-            table = pa.ipc.open_stream(source).read_all()
-        keys = [table[name].to_numpy() for name in reversed(self.sort_keys)]
-        order = np.lexsort((*keys, table[self.index_column].to_numpy()))
-        return table.take(pa.array(order))
+            return self._sorted(pa.ipc.open_stream(source).read_all())
 
-    def _write_group(self, dataset: Path, buckets: list[int],
-                     pixels: list[tuple[int, int]]) -> None:
-        """Write ``pixels`` (sorted, all within ``buckets``) from those buckets' rows."""
-        parts = [t for t in (self._sorted_bucket(b) for b in buckets) if t is not None]
-        if not parts:
-            return
-        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    def _write_pixels(self, dataset: Path, table: pa.Table,
+                      pixels: list[tuple[int, int]]) -> None:
+        """Write ``pixels`` from ``table``, sorted by the spatial index."""
         index = table[self.index_column].to_numpy()
         for order, pixel in pixels:
             shift = 2 * (SPATIAL_ORDER - order)
@@ -184,7 +203,16 @@ class _HatsWriter:
             folder = dataset / f"Norder={order}" / f"Dir={pixel // 10000 * 10000}"
             folder.mkdir(parents=True, exist_ok=True)
             pq.write_table(table.slice(int(start), int(stop - start)),
-                           folder / f"Npix={pixel}.parquet", row_group_size=100_000)
+                           folder / f"Npix={pixel}.parquet", row_group_size=100_000,
+                           use_dictionary=self.dictionary)
+
+    def _write_group(self, dataset: Path, buckets: list[int],
+                     pixels: list[tuple[int, int]]) -> None:
+        """Write ``pixels`` (sorted, all within ``buckets``) from those buckets' rows."""
+        parts = [t for t in (self._sorted_bucket(b) for b in buckets) if t is not None]
+        if parts:
+            self._write_pixels(dataset, pa.concat_tables(parts) if len(parts) > 1 else parts[0],
+                               pixels)
 
     def _groups(self, pixels: list[tuple[int, int]]) -> list[tuple[list[int], list]]:
         """Final pixels by the buckets that hold them: a bucket with its finer pixels, or the
@@ -204,8 +232,6 @@ class _HatsWriter:
         from hats.io import write_parquet_metadata
         from hats.pixel_math import HealpixPixel, generate_alignment
 
-        for writer in self.writers.values():
-            writer.close()
         dataset = self.directory / "dataset"
         dataset.mkdir(parents=True)
         pixels: list[tuple[int, int]] = []
@@ -217,9 +243,21 @@ class _HatsWriter:
             pixels = sorted({(int(a[0]), int(a[1])) for a in alignment
                              if a is not None and a[2] > 0})
         with ThreadPoolExecutor(THREADS) as pool:
-            for done in [pool.submit(self._write_group, dataset, buckets, members)
-                         for buckets, members in self._groups(pixels)]:
-                done.result()
+            if not self.writers:
+                # Everything is in memory: one sort, then the pixels' slices.
+                table = self._sorted(pa.Table.from_batches(self.held, self.schema))
+                self.held = []
+                jobs = [pool.submit(self._write_pixels, dataset, table, pixels[k::THREADS])
+                        for k in range(THREADS)]
+            else:
+                if self.held:
+                    self._spill()
+                for writer in self.writers.values():
+                    writer.close()
+                jobs = [pool.submit(self._write_group, dataset, buckets, members)
+                        for buckets, members in self._groups(pixels)]
+            for job in jobs:
+                job.result()
         if not pixels:
             # An empty release still gets a readable (empty) schema.
             pq.write_table(self.schema.empty_table(), dataset / "_common_metadata")

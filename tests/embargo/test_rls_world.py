@@ -9,6 +9,7 @@ from embargo_seed import (
     BASE,
     IMAGE_KEYS,
     PASSED_RELEASE,
+    PRODUCT_INDEX,
     STATE,
     STATES,
     Person,
@@ -235,6 +236,84 @@ def test_migrated_policies_are_the_ones_the_model_makes(database: Database) -> N
             catalog = relation.split(".")[1].split("_n")[0]
             if catalog in ("psf_sources", "aperture_sources"):
                 assert qual == made[catalog], relation
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+def _as_anonymous_reader(connection) -> None:
+    """Inside the owner's transaction: read as the reader role with nobody's programs, so the
+    policies apply to what this transaction changed (rolled back at the end)."""
+    connection.execute("SET LOCAL ROLE skyvault_reader")
+
+
+def test_a_programs_proprietary_period_is_read_at_query_time(database: Database, world) -> None:
+    """Changing a program's period opens (or closes) its rows at once; no row is rewritten.
+    The seeded partnership rows were observed 20 and 370 days ago."""
+    prop2, old = STATE["prop2"], STATE["oldprop2"]
+    connection = database.admin()
+    try:
+        for days, visible_now in ((10, {prop2, old}), (25, {old}), (400, set())):
+            connection.execute("UPDATE survey.programs SET proprietary_days = %s"
+                               " WHERE programid = 2", (days,))
+            _as_anonymous_reader(connection)
+            seen = _seen(connection, "survey.exposures")
+            sources = _seen(connection, "survey.psf_sources")
+            files = _seen(connection, "survey.files")
+            connection.execute("RESET ROLE")
+            for state in (prop2, old):
+                assert (state.ident("expid") in seen) == (state in visible_now), (days, state)
+                assert set(state.source_ids()) <= sources or state not in visible_now
+                assert (state.file_id(0) in files) == (state in visible_now), (days, state)
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+def test_a_coadd_waits_for_a_release_declared_after_it(database: Database, world) -> None:
+    """Issue 18: a co-add is public from the first data release declared after it was made,
+    whatever programs its epochs came from; a difference image follows its science image,
+    whatever its reference."""
+    released = STATE["released"]
+    connection = database.admin()
+    try:
+        # Archived just now: the session's release was declared before, so it waits.
+        connection.execute("UPDATE survey.reference_images SET ingested_at = now()"
+                           " - interval '1 ms', programids = '{1,2,3}' WHERE refid = %s",
+                           (released.ident("refid"),))
+        connection.execute("UPDATE survey.files SET ingested_at = now() - interval '1 ms'"
+                           " WHERE image_table = 'reference_images' AND image_id = %s",
+                           (released.ident("refid"),))
+        refimg = released.file_id(PRODUCT_INDEX["refimg"])
+
+        def seen() -> tuple[bool, bool, bool]:
+            _as_anonymous_reader(connection)
+            result = (released.ident("refid") in _seen(connection, "survey.reference_images"),
+                      refimg in _seen(connection, "survey.files"),
+                      released.ident("diffid") in _seen(connection, "survey.difference_images"))
+            connection.execute("RESET ROLE")
+            return result
+
+        assert seen() == (False, False, True)
+        # A release declared before it was archived does not open it, even a public one...
+        connection.execute(
+            "INSERT INTO survey.data_releases (release_name, release_date, observation_cutoff,"
+            " programids, declared_at) VALUES ('COADD-BEFORE', now() - interval '1 hour',"
+            " now() - interval '2 hours', '{7}', now() - interval '2 ms')")
+        assert seen() == (False, False, True)
+        # ...a release declared after it does, from its date, whatever programs it lists.
+        connection.execute(
+            "INSERT INTO survey.data_releases (release_name, release_date, observation_cutoff,"
+            " programids) VALUES ('COADD-AFTER', now() + interval '1 hour', now(), '{7}')")
+        assert seen() == (False, False, True)
+        connection.execute("UPDATE survey.data_releases SET release_date = now()"
+                           " WHERE release_name = 'COADD-AFTER'")
+        assert seen() == (True, True, True)
+        # The date ObsCore shows is that release's.
+        shown = connection.execute("SELECT archive.coadd_release_date(ingested_at) = now()"
+                                   " FROM survey.reference_images WHERE refid = %s",
+                                   (released.ident("refid"),)).fetchone()[0]
+        assert shown
     finally:
         connection.rollback()
         connection.close()

@@ -12,7 +12,8 @@ proprietary period).  Then, each beside a baseline measured in the same run:
 - row-level security: a full COUNT(*), a 0.5-degree and a 10-arcsecond q3c cone over the
   catalog, as the owner (no policy) and as an anonymous and a program-2 requester, with the
   release rules read once per query (migration 0016) and, on an identical copy of the catalog,
-  with the policy before it (a stored ``release_date`` per row);
+  with the policy before it (a stored ``release_date`` per row): wall-clock medians, and the
+  backend's own CPU per query (steadier when other work loads the machine);
 - authentication: p50 latency of ``/auth/whoami`` over HTTP (``skyvault serve``, keep-alive),
   anonymous, with a Bearer token and with HTTP Basic, beside one argon2 verification (what every
   request would pay without the verified-secret memory);
@@ -161,6 +162,42 @@ def bench_rls(handle, admin_url: str, sources: int) -> None:
     owner_connection.close()
 
 
+def backend_cpu(pid: int) -> float:
+    """CPU seconds a PostgreSQL backend has used (from /proc: steadier than wall time on a
+    loaded machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_policy_cpu(handle) -> None:
+    """Backend CPU per query under each policy (the copy made by ``bench_rls``)."""
+    from skyvault.access import ANONYMOUS, Requester
+
+    member = Requester(user_id=1, username="bench", programs=frozenset({2}))
+    queries = {
+        "10 arcsec cone": ("SELECT count(*) FROM {table}"
+                           " WHERE q3c_join(115.0, 15.0, ra, dec, 10 / 3600.0)", 2000),
+        "0.5 deg cone": ("SELECT count(*) FROM {table}"
+                         " WHERE q3c_radial_query(ra, dec, 115, 15, 0.5)", 200),
+        "COUNT(*)": ("SELECT count(*) FROM {table}", 10),
+    }
+    print("Backend CPU per query (same rows; policy now | before migration 0016)")
+    for label, (template, repeat) in queries.items():
+        for who, requester in (("anonymous", ANONYMOUS), ("program 2", member)):
+            cpu = []
+            for table in ("survey.psf_sources", "bench_old.psf_sources"):
+                sql = template.format(table=table)
+                with handle.reading(requester, user_query=True) as connection:
+                    pid = connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+                    connection.execute(sql).fetchone()
+                    started = backend_cpu(pid)
+                    for _ in range(repeat):
+                        connection.execute(sql).fetchone()
+                    cpu.append((backend_cpu(pid) - started) / repeat)
+            print(f"  {label:16s} {who:10s} {cpu[0] * 1000:8.3f} ms | {cpu[1] * 1000:8.3f} ms"
+                  f" ({cpu[0] / cpu[1]:4.2f}x)")
+
+
 def time_declaration(handle, name: str = "DRBENCH", programs: tuple[int, ...] = (1,),
                      public_since: timedelta = timedelta(hours=1),
                      cutoff: datetime | None = None) -> float:
@@ -292,6 +329,7 @@ def main() -> None:
         load(urls.admin, args.exposures, args.sources)
         handle = Database(urls)
         bench_rls(handle, urls.admin, args.sources)
+        bench_policy_cpu(handle)
         password = accounts.generate_password()
         with handle.admin() as connection:
             accounts.create_user(connection, "bench", password)

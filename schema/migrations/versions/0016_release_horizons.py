@@ -28,7 +28,7 @@ Every relation with an ``embargo`` policy gets the new one (night partitions of 
 and nights still loading included) before ``release_date`` is dropped.
 
 Revision ID: 0016
-Revises: 0010
+Revises: 0014
 """
 
 from pathlib import Path
@@ -36,7 +36,7 @@ from pathlib import Path
 from alembic import op
 
 revision = "0016"
-down_revision = "0010"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

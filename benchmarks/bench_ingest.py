@@ -102,7 +102,7 @@ def _baseline(connection: psycopg.Connection, night: list[list[RecordBatch]]) ->
 def _row_by_row(connection: psycopg.Connection, night: list[list[RecordBatch]]) -> float:
     _reset(connection)
     connection.execute(f"CREATE TABLE survey.psf_sources_n{NID} PARTITION OF"
-                       f" survey.psf_sources FOR VALUES FROM ({NID}) TO ({NID + 1})")
+                       f" survey.psf_sources_nights FOR VALUES FROM ({NID}) TO ({NID + 1})")
     return _load(connection, night, f"survey.psf_sources_n{NID}")
 
 

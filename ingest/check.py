@@ -18,6 +18,7 @@ import psycopg
 
 from skyvault.db import Database
 from skyvault.db import database as default_database
+from skyvault.ingest.compact import sky_table
 from skyvault.ingest.partitions import partitions, seal_all
 from skyvault.ingest.run import RUN_LOCK
 from skyvault.ingest.store import FileStore, default_store
@@ -67,14 +68,13 @@ def _deep_catalogs(connection: psycopg.Connection) -> list[str]:
     loaded = {(catalog, pid): rows for catalog, pid, rows in connection.execute(
         "SELECT catalog, pid, nrows FROM archive.catalog_loads")}
     for catalog in ("psf_sources", "aperture_sources"):
+        # Night partitions (loading or sealed) and the sky cells of compacted nights.
         tables = [p.qualified_name for p in partitions(connection, catalog)]
-        if not tables:
-            found: dict[int, tuple[int, int]] = {}
-        else:
-            union = " UNION ALL ".join(f"SELECT pid, sourceid FROM {t}" for t in tables)
-            found = {pid: (rows, distinct) for pid, rows, distinct in connection.execute(
-                f"SELECT pid, count(*), count(DISTINCT sourceid) FROM ({union}) AS s"
-                " GROUP BY pid")}
+        tables.append(sky_table(catalog))
+        union = " UNION ALL ".join(f"SELECT pid, sourceid FROM {t}" for t in tables)
+        found = {pid: (rows, distinct) for pid, rows, distinct in connection.execute(
+            f"SELECT pid, count(*), count(DISTINCT sourceid) FROM ({union}) AS s"
+            " GROUP BY pid")}
         expected = {pid: rows for (c, pid), rows in loaded.items() if c == catalog}
         for pid in sorted(set(found) | set(expected)):
             rows, distinct = found.get(pid, (0, 0))

@@ -31,6 +31,8 @@ def ingest_cli() -> None:
     skyvault ingest --watch DIR      ingest manifests as they appear (near real time)
     skyvault ingest check            store against database; --remove-orphans, --repair
     skyvault ingest report           quarantined input and why
+    skyvault ingest seal             index and attach nights still loading
+    skyvault ingest compact          move sealed nights into the sky cells
     """
 
 
@@ -154,3 +156,36 @@ def seal_command(cluster: bool) -> None:
         sealed = seal_all(connection, cluster=cluster,
                           connect=lambda: handle.admin(autocommit=True))
     click.echo(f"sealed {', '.join(sealed)}" if sealed else "nothing to seal")
+
+
+@ingest_cli.command("compact")
+@click.option("--keep-latest", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Leave the most recent sealed nights of each catalog as they are (a night "
+                   "still observed with --watch).")
+@click.option("--catalog", "catalogs", multiple=True,
+              help="Only this catalog (repeatable); default every catalog with a sky layout.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was moved as JSON.")
+def compact_command(keep_latest: int, catalogs: tuple[str, ...], as_json: bool) -> None:
+    """Move sealed nights into the sky cells (ingest/README.md): a cone search then probes the
+    cells it touches instead of every night. Safe to stop at any moment and to run again."""
+    from skyvault.db import database
+    from skyvault.ingest.compact import CompactionBusy, compact_all
+    from skyvault.ingest.partitions import CATALOGS
+
+    unknown = sorted(set(catalogs) - set(CATALOGS))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}; catalogs: {', '.join(sorted(CATALOGS))}",
+                                 param_hint="--catalog")
+    with database().admin(autocommit=True) as connection:
+        try:
+            done = compact_all(connection, keep_latest=keep_latest,
+                               catalogs=list(catalogs) or None)
+        except CompactionBusy as error:
+            click.echo(f"stopped: {error}; run again later", err=True)
+            sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([asdict(item) for item in done], indent=1))
+        return
+    for item in done:
+        click.echo(item.line())
+    click.echo(f"compacted {len(done)} night partitions" if done else "nothing to compact")

@@ -54,3 +54,33 @@ def ang2ipix(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     ipix = (face.astype(np.uint64) * np.uint64(NSIDE) * np.uint64(NSIDE)
             + _spread_bits(xi) + (_spread_bits(yi) << np.uint64(1)))
     return ipix.astype(np.int64)
+
+
+# -- sky cells -----------------------------------------------------------------------------------
+# A cell of depth d is a q3c pixel of that depth: the 2d leading bits of the Z-order number,
+# after the face. Its pixels are one contiguous range of ipix, which is what lets PostgreSQL
+# range-partition a catalog by ``q3c_ang2ipix(ra, dec)`` and prune cells from q3c's ranges.
+
+PIXEL_BITS = 60
+"""Bits of the Z-order number within a face (30 per axis)."""
+
+
+def cell_shift(depth: int) -> int:
+    if not 0 <= depth <= PIXEL_BITS // 2:
+        raise ValueError(f"cell depth {depth} outside 0..{PIXEL_BITS // 2}")
+    return PIXEL_BITS - 2 * depth
+
+
+def cell_of(ipix: np.ndarray | int, depth: int) -> np.ndarray | int:
+    """The cell number (face * 4**depth + Z-order at that depth) of q3c pixels."""
+    return ipix >> cell_shift(depth)
+
+
+def cell_range(cell: int, depth: int) -> tuple[int, int]:
+    """The q3c pixels of a cell: [low, high)."""
+    shift = cell_shift(depth)
+    return cell << shift, (cell + 1) << shift
+
+
+def cell_count(depth: int) -> int:
+    return 6 * 4 ** depth

@@ -23,6 +23,7 @@ from skyvault.schema.model import (
     ForeignKey,
     Index,
     Schema,
+    SkyLayout,
     Table,
     char,
 )
@@ -466,7 +467,7 @@ PSF_SOURCES = Table(
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by="RANGE (nid)",
+    sky_layout=SkyLayout(),
 )
 
 APERTURE_SOURCES = Table(
@@ -491,7 +492,7 @@ APERTURE_SOURCES = Table(
     indexes=(_q3c_index("aperture_sources", cluster=True),
              Index("aperture_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by="RANGE (nid)",
+    sky_layout=SkyLayout(),
 )
 
 # -- solar system -------------------------------------------------------------------------------
@@ -760,6 +761,9 @@ PUBLISHED_TABLES: tuple[Table, ...] = tuple(
     table for schema in PUBLISHED_SCHEMAS for table in schema.tables if table.published
 )
 EMBARGOED_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.embargo)
+SKY_LAID_OUT_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.sky_layout)
+"""Catalogs filed by night, then by sky cell: ingest creates, seals and compacts their
+partitions (skyvault.ingest.partitions, skyvault.ingest.compact)."""
 
 
 def table_by_name(qualified_name: str) -> Table:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -68,7 +68,8 @@ def _with_role_option(url: str, role: str) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     query["options"] = (query.get("options", "") + f" -c role={role}").strip()
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    # %20, not '+': libpq decodes percent escapes in a URI but takes '+' literally.
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 @dataclass(frozen=True)

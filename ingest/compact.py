@@ -39,7 +39,7 @@ from skyvault.ingest.partitions import (
 )
 from skyvault.ingest.q3c import cell_range, cell_shift
 from skyvault.schema.ddl import quote_ident
-from skyvault.schema.model import SkyLayout
+from skyvault.schema.model import SkyLayout, Table
 
 COMPACT_LOCK = zlib.crc32(b"skyvault.ingest.compact") & 0x7FFFFFFF
 """Advisory lock (with the catalog's index) held by the one compaction of a catalog at a time:
@@ -53,17 +53,18 @@ class CompactionBusy(RuntimeError):
 
 @dataclass(frozen=True)
 class SkyCell:
-    catalog: str
+    table: Table
+    """The sky-laid-out catalog the cell belongs to."""
     depth: int
     number: int
 
     @property
     def name(self) -> str:
-        return f"{self.catalog}_c{self.depth}_{self.number}"
+        return f"{self.table.name}_c{self.depth}_{self.number}"
 
     @property
     def qualified_name(self) -> str:
-        return f"{ATTACHED_SCHEMA}.{self.name}"
+        return f"{self.table.schema}.{self.name}"
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -90,37 +91,44 @@ def layout_of(catalog: str) -> SkyLayout:
     return layout
 
 
-def sky_table(catalog: str) -> str:
-    return f"{ATTACHED_SCHEMA}.{SkyLayout.sky_table(catalog)}"
+def sky_table(catalog: str | Table) -> str:
+    """The sky half of a catalog (a name among CATALOGS, or a table declaration)."""
+    table = CATALOGS[catalog] if isinstance(catalog, str) else catalog
+    return f"{table.schema}.{SkyLayout.sky_table(table.name)}"
 
 
-def sky_cells(connection: psycopg.Connection, catalog: str) -> list[SkyCell]:
+def sky_cells(connection: psycopg.Connection, catalog: str | Table) -> list[SkyCell]:
     """The cells attached to the catalog's sky."""
+    table = CATALOGS[catalog] if isinstance(catalog, str) else catalog
     cells = []
     for (name,) in connection.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = %s::regclass ORDER BY c.relname", (sky_table(catalog),)):
+            " WHERE i.inhparent = %s::regclass ORDER BY c.relname", (sky_table(table),)):
         match = CELL_NAME.match(name)
-        if match and match["catalog"] == catalog:
-            cells.append(SkyCell(catalog, int(match["depth"]), int(match["number"])))
+        if match and match["catalog"] == table.name:
+            cells.append(SkyCell(table, int(match["depth"]), int(match["number"])))
     return cells
 
 
-def _create_cell(connection: psycopg.Connection, cell: SkyCell) -> None:
+def create_cell(connection: psycopg.Connection, cell: SkyCell) -> None:
     """A cell, in the caller's transaction: created apart, secured, then attached (ATTACH takes a
     lock that readers do not wait for; CREATE TABLE ... PARTITION OF would block them)."""
     low, high = cell.bounds
     connection.execute(f"CREATE TABLE {cell.qualified_name}"
-                       f" (LIKE {ATTACHED_SCHEMA}.{cell.catalog} INCLUDING DEFAULTS)")
-    secure(connection, cell.catalog, ATTACHED_SCHEMA, cell.name)
-    connection.execute(f"ALTER TABLE {sky_table(cell.catalog)} ATTACH PARTITION"
+                       f" (LIKE {cell.table.qualified_name} INCLUDING DEFAULTS)")
+    secure(connection, cell.table, cell.table.schema, cell.name)
+    connection.execute(f"ALTER TABLE {sky_table(cell.table)} ATTACH PARTITION"
                        f" {cell.qualified_name} FOR VALUES FROM ({low}) TO ({high})")
-    # The attach created the catalog's indexes on the cell; mark the positional one for CLUSTER.
-    (index,) = connection.execute(
+    # The attach created the catalog's indexes on the cell; mark the sky key's for CLUSTER.
+    key = cell.table.sky_layout.key if cell.table.sky_layout else "q3c_ang2ipix"
+    pattern = "%q3c_ang2ipix%" if "q3c_ang2ipix" in key else f"%({key})%"
+    index = connection.execute(
         "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
         " WHERE x.indrelid = %s::regclass AND pg_get_indexdef(x.indexrelid) LIKE %s",
-        (cell.qualified_name, "%q3c_ang2ipix%")).fetchone()
-    connection.execute(f"ALTER TABLE {cell.qualified_name} CLUSTER ON {quote_ident(index)}")
+        (cell.qualified_name, pattern)).fetchone()
+    if index is not None:
+        connection.execute(f"ALTER TABLE {cell.qualified_name} CLUSTER ON"
+                           f" {quote_ident(index[0])}")
 
 
 def _drop_partition(connection: psycopg.Connection, table: str, lock_timeout_ms: int,
@@ -164,7 +172,7 @@ def compact_night(connection: psycopg.Connection, catalog: str, nid: int, *,
                    if cell.depth == layout.depth}
         missing = sorted(needed - present)
         for number in missing:
-            _create_cell(connection, SkyCell(catalog, layout.depth, number))
+            create_cell(connection, SkyCell(CATALOGS[catalog], layout.depth, number))
         crash_point("compact:cells")
         columns = ", ".join(quote_ident(c) for c in CATALOGS[catalog].column_names)
         moved = connection.execute(

@@ -100,10 +100,14 @@ def partitions(connection: psycopg.Connection, catalog: str | None = None,
     return found
 
 
-def secure(connection: psycopg.Connection, catalog: str, schema: str, name: str) -> None:
-    """Row-level security and the embargo policy of ``catalog`` on one of its partitions."""
-    table = dataclasses.replace(CATALOGS[catalog], schema=schema, name=name)
-    for statement in embargo_policy(table):
+def secure(connection: psycopg.Connection, catalog: str | Table, schema: str,
+           name: str) -> None:
+    """Row-level security and the embargo policy of ``catalog`` (a name among CATALOGS, or a
+    table declaration) on one of its partitions."""
+    declared = CATALOGS[catalog] if isinstance(catalog, str) else catalog
+    if declared.embargo is None:
+        return
+    for statement in embargo_policy(dataclasses.replace(declared, schema=schema, name=name)):
         connection.execute(statement)
 
 

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import requests
 
+from benchmarks.support import wait_for
 from skyvault.cluster import EmbeddedCluster
 from skyvault.ingest.testing import load_image_rows
 from skyvault.schema.migrate import upgrade
@@ -92,16 +93,7 @@ def replicated() -> Iterator[dict]:
              str(port), "--workers", "1", "--threads", "4", "--read-url", standby.url()],
             env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(f"{url}/tap/availability", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, \
-                (base / "serve.log").read_text()[-3000:]
-            time.sleep(0.3)
+        wait_for(f"{url}/tap/availability", seconds=90)
         yield {"primary": primary, "standby": standby, "url": url, "token": token}
     finally:
         if server is not None:

@@ -56,11 +56,15 @@ def _loading_tables(connection, catalog: str) -> list[str]:
         (f"^{catalog}_n-?[0-9]+$",))]
 
 
+def _names(catalog: str) -> tuple[str, str, str]:
+    """The catalog, its nights and its sky."""
+    return f"survey.{catalog}", f"survey.{catalog}_nights", f"survey.{catalog}_sky"
+
+
 def upgrade() -> None:
     connection = op.get_bind().connection.driver_connection
     for catalog in CATALOGS:
-        table, nights, sky = (f"survey.{catalog}", f"survey.{catalog}_nights",
-                              f"survey.{catalog}_sky")
+        table, nights, sky = _names(catalog)
         qual = _policy(connection, table)
         connection.execute(f"ALTER TABLE {table} RENAME TO {catalog}_nights")
         connection.execute(f"ALTER INDEX survey.{catalog}_q3c_idx"
@@ -88,8 +92,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     connection = op.get_bind().connection.driver_connection
     for catalog in CATALOGS:
-        table, nights, sky = (f"survey.{catalog}", f"survey.{catalog}_nights",
-                              f"survey.{catalog}_sky")
+        table, nights, sky = _names(catalog)
         qual = _policy(connection, nights)
         columns = ", ".join(f'"{row[0]}"' for row in connection.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"

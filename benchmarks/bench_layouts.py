@@ -7,7 +7,7 @@ The same ``--rows`` positions (uniform over RA 100-160, Dec 0-35; each row a nig
 laid out as:
 
 - ``one``: one table, q3c index, rows in q3c order (the ideal for cones);
-- ``nights N``: partitioned by night into N partitions (today's layout; N = 1, 30, 300);
+- ``nights N``: partitioned by night into N partitions (today's layout; N = 1, 30, 300, 1500);
 - ``sky dD``: range-partitioned on ``q3c_ang2ipix(ra, dec)`` into the populated q3c cells of
   depth D (2, 3, 4), rows in q3c order;
 - ``placement k``: the sky layout as built: LIST (placement) over nights (the k newest, one
@@ -124,10 +124,10 @@ def build(connection: psycopg.Connection, name: str, kind: str, size: int,
 
 
 LAYOUTS = [("one", "one", 1), ("nights_1", "nights", 1), ("nights_30", "nights", 30),
-           ("nights_300", "nights", 300), ("sky_d2", "sky", 2), ("sky_d3", "sky", 3),
-           ("sky_d4", "sky", 4), ("placement_0", "placement", 0),
-           ("placement_1", "placement", 1), ("placement_3", "placement", 3),
-           ("two_level_4", "two-level", 4)]
+           ("nights_300", "nights", 300), ("nights_1500", "nights", 1500),
+           ("sky_d2", "sky", 2), ("sky_d3", "sky", 3), ("sky_d4", "sky", 4),
+           ("placement_0", "placement", 0), ("placement_1", "placement", 1),
+           ("placement_3", "placement", 3), ("two_level_4", "two-level", 4)]
 
 
 def main() -> None:

@@ -19,14 +19,14 @@ copied from the former table's own policy, whatever form earlier revisions gave 
 Downgrade moves compacted rows back into night partitions, then undoes the layout.
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 """
 
 import psycopg
 from alembic import op
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

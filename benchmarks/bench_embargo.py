@@ -63,7 +63,7 @@ def load(admin_url: str, exposures: int, sources: int) -> None:
             SELECT e * 64 + q, e, 2460000.5 + e * 0.0005, 0, 0, 1, now() - interval '1 day', q
               FROM generate_series(1, %s) e, generate_series(0, 63) q""", (exposures,))
         connection.execute("CREATE TABLE survey.psf_sources_bench PARTITION OF"
-                           " survey.psf_sources FOR VALUES FROM (0) TO (100000)")
+                           " survey.psf_sources_nights FOR VALUES FROM (0) TO (100000)")
         # Programs and dates by source number: 60 % released, 20 % waiting (public survey),
         # 10 % program 2, 10 % program 3.
         connection.execute("""

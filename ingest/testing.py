@@ -3,8 +3,11 @@ and the counts that must not move when nothing new arrives."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import psycopg
 
 from skyvault.db import Database, DatabaseUrls
@@ -41,3 +44,42 @@ def table_counts(connection: psycopg.Connection) -> dict[str, int]:
     counts["current versions"] = connection.execute(
         "SELECT count(*) FROM survey.science_images WHERE is_current = 1").fetchone()[0]
     return counts
+
+
+def load_image_rows(connection: psycopg.Connection, catalog: str, nid: int, pid: int,
+                    ra: np.ndarray, dec: np.ndarray, *, programid: int = 1,
+                    release_date: dt.datetime | None = None, seal_night: bool = True) -> None:
+    """Rows at the given positions, as the catalog of image ``pid`` of night ``nid`` (for
+    candidates, difference image ``diffid = pid``, rows ``candid = diffid * 1000000 + n``):
+    laid out, COPYed into the night's loading table and sealed as ingest does (the image and
+    its files are not made: for tests and benchmarks of the catalog layout)."""
+    from skyvault.ingest.catalogs import (
+        CATALOG_TABLES,
+        catalog_load,
+        set_image_values,
+        source_columns,
+    )
+    from skyvault.ingest.copybinary import timestamp_to_wire
+    from skyvault.ingest.load import copy_batches
+    from skyvault.ingest.partitions import seal, target_for_rows
+
+    product = {table.name: product for product, table in CATALOG_TABLES.items()}[catalog]
+    count = len(ra)
+    # A catalog file's magnitude columns, under the archive's names for this catalog.
+    magnitudes = {"mag": np.linspace(14, 21, count, dtype=np.float32),
+                  "magerr": np.full(count, 0.05, dtype=np.float32)}
+    named = {column: magnitudes[source] for column, source in
+             source_columns(product, {name: name for name in magnitudes}).items()}
+    load = catalog_load(Path("test"), product, {
+        "ra": np.asarray(ra, dtype=np.float64), "dec": np.asarray(dec, dtype=np.float64),
+        "sourceid": np.arange(1, count + 1, dtype=np.int64), **named})
+    obsjd = 2457754.5 + nid
+    set_image_values(load, {
+        "pid": pid, "expid": pid, "nid": nid, "field": 1, "rcid": 0, "fid": 2,
+        "filtercode": b"zr", "obsjd": obsjd, "jd": obsjd, "diffid": pid,
+        "programid": programid, "release_date": timestamp_to_wire(release_date)})
+    with connection.transaction():
+        copy_batches(connection, target_for_rows(connection, catalog, nid, live=False),
+                     [load.batch])
+    if seal_night:
+        seal(connection, catalog, nid)

@@ -23,13 +23,12 @@ from skyvault.schema.model import (
     ForeignKey,
     Index,
     Schema,
+    SkyLayout,
     Table,
     char,
 )
 
 SURVEY = "survey"
-NIGHT_PARTITION = "RANGE (nid)"
-"""How the source catalogs are partitioned: by night, each night's partition made by ingest."""
 
 # -- column groups shared by several tables ---------------------------------------------------
 
@@ -471,7 +470,7 @@ PSF_SOURCES = Table(
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by=NIGHT_PARTITION,
+    sky_layout=SkyLayout(),
 )
 
 APERTURE_SOURCES = Table(
@@ -496,7 +495,7 @@ APERTURE_SOURCES = Table(
     indexes=(_q3c_index("aperture_sources", cluster=True),
              Index("aperture_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by=NIGHT_PARTITION,
+    sky_layout=SkyLayout(),
 )
 
 # -- transients ---------------------------------------------------------------------------------
@@ -609,7 +608,7 @@ CANDIDATES = Table(
     indexes=(_q3c_index("candidates", cluster=True), Index("candidates_diffid_idx", "diffid"),
              Index("candidates_objectid_idx", "objectid")),
     embargo=Embargo(),
-    partition_by=NIGHT_PARTITION,
+    sky_layout=SkyLayout(),
 )
 
 # -- solar system -------------------------------------------------------------------------------
@@ -878,10 +877,9 @@ PUBLISHED_TABLES: tuple[Table, ...] = tuple(
     table for schema in PUBLISHED_SCHEMAS for table in schema.tables if table.published
 )
 EMBARGOED_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.embargo)
-NIGHT_PARTITIONED_TABLES: tuple[Table, ...] = tuple(
-    t for t in PUBLISHED_TABLES if t.partition_by == NIGHT_PARTITION
-)
-"""Catalogs whose partitions ingest creates per night (ingest/partitions.py)."""
+SKY_LAID_OUT_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.sky_layout)
+"""Catalogs filed by night, then by sky cell: ingest creates, seals and compacts their
+partitions (skyvault.ingest.partitions, skyvault.ingest.compact)."""
 
 
 def table_by_name(qualified_name: str) -> Table:

@@ -63,7 +63,8 @@ def _cutouts(job: StoredJob, queue: JobQueue,
     results: list[ResultFile] = []
     number = 0
     for did in soda_request.ids:
-        with database().reading(requester, base_url=job.base_url) as connection:
+        # Jobs read on the primary: read replicas answer requests, not jobs (skyvault/db.py).
+        with database().reading(requester, base_url=job.base_url, primary=True) as connection:
             try:
                 source = resolve(did, connection)
                 failure = None

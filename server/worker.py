@@ -209,7 +209,7 @@ def execute_tap_job(job: StoredJob, worker: str, queue: JobQueue, monitor: JobMo
             raise OwnerGone("The job's owner no longer has an account here")
         stream = stream_result(prepared, requester=requester, base_url=job.base_url,
                                timeout_s=job.execution_duration or config.max_execution_duration,
-                               on_cancel=monitor.set_cancel)
+                               on_cancel=monitor.set_cancel, primary=True)
         try:
             header = next(stream)
             assert isinstance(header, ResultHeader)

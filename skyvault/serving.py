@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from skyvault.config import settings
+from skyvault.config import READ_URLS_VARIABLE, settings
 
 
 def gunicorn_sizing(cores: int) -> tuple[int, int]:
@@ -36,9 +36,17 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
 @click.option("--workers", type=int, default=None, help="default: cores + 1")
 @click.option("--threads", type=int, default=None, help="default: 8 per worker")
 @click.option("--debug", is_flag=True, help="Flask's own development server")
+@click.option("--read-url", "read_urls", multiple=True, metavar="URL",
+              help="A read-only replica (hot standby) for the requesters' queries, repeatable; "
+                   "writes and async jobs stay on the primary (deploy/OPERATIONS.md). Default: "
+                   f"{READ_URLS_VARIABLE}.")
 def serve_cli(host: str, port: int | None, workers: int | None, threads: int | None,
-              debug: bool) -> None:
+              debug: bool, read_urls: tuple[str, ...]) -> None:
     """Serve the web application and the IVOA services."""
+    if read_urls:
+        # The workers (and this process, with --debug) read their settings from the environment.
+        os.environ[READ_URLS_VARIABLE] = " ".join(read_urls)
+        settings.cache_clear()
     port = port or settings().http_port
     if debug:
         from skyvault.server.app import create_app

@@ -142,6 +142,8 @@ class _Translator:
         self.ctes: list[_CommonTable] = []
         self.tables: dict[str, None] = {}
         self.prefer: dict[int, int] = {}
+        # FROM items whose sky cells are keyed by an object's pixel (geometry.point_in_circle)
+        self.sky_keys: dict[int, tuple[str, float]] = {}
         self._values = {
             n.NumberLit: self.number, n.StringLit: self.string, n.NullLit: self.null,
             n.ColumnRef: self.column, n.Unary: self.unary, n.Binary: self.binary,
@@ -408,6 +410,10 @@ class _Translator:
         self.add_entry(scope, RangeEntry(entry_id, alias, columns, alias=ref.alias, table=table,
                                          q3c_indexed=q3c))
         self.prefer[entry_id] = 2 if q3c else 1
+        layout = table.sky_layout
+        if layout is not None and layout.key_margin_deg is not None:
+            self.sky_keys[entry_id] = (f"{alias}.{quote_ident(layout.key)}",
+                                       layout.key_margin_deg)
         self.tables[table.qualified_name] = None
         return f"{self.catalog.sql_name(table)} AS {alias}"
 
@@ -951,7 +957,7 @@ class _Translator:
             reach = Value(f"({a.radius.sql} + {b.radius.sql})", vt.DOUBLE,
                           refs=a.radius.refs | b.radius.refs)
             return geom.point_in_circle(a.center, b.center, reach, first.refs, second.refs,
-                                        prefer=self.prefer)
+                                        prefer=self.prefer, sky_keys=self.sky_keys)
         return f"({first.sql} && {second.sql})"
 
     def contains(self, inner: Value, outer: Value, node: object) -> str:
@@ -968,7 +974,7 @@ class _Translator:
             if isinstance(outer_geo, GeoCircle):
                 return geom.point_in_circle(inner_geo, outer_geo.center,  # type: ignore[arg-type]
                                             outer_geo.radius, inner.refs, outer.refs,
-                                            prefer=self.prefer)
+                                            prefer=self.prefer, sky_keys=self.sky_keys)
             if isinstance(outer_geo, GeoPolygon):
                 return geom.point_in_polygon(inner_geo, outer_geo)  # type: ignore[arg-type]
             if outer_shape == "point":
@@ -991,7 +997,8 @@ class _Translator:
                 circle = GeoCircle(other.geo, radius)  # type: ignore[arg-type]
                 return f"({stored.sql} <@ {geom.pg_circle(circle)})"
         return geom.point_in_circle(first.geo, second.geo, radius,  # type: ignore[arg-type]
-                                    first.refs, second.refs, strict, self.prefer)
+                                    first.refs, second.refs, strict, self.prefer,
+                                    self.sky_keys)
 
     # -- conditions -------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.tabledata import format_value
 from skyvault.vo.votable.columns import ColumnBatch
-from skyvault.vo.votable.document import escape_attribute, escape_text
+from skyvault.vo.votable.document import escape_attribute, escape_text, votable_open
 from skyvault.vo.votable.writer import Serialization, write_votable
 
 LINKS_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
@@ -174,6 +174,13 @@ def links_document(links: Iterable[Link], descriptors: Sequence[ServiceDescripto
                          infos=[("standardID", LINKS_STANDARD_ID, None)], overflow=overflow,
                          errors="raise",
                          trailer="".join(descriptor_element(d) for d in descriptors))
+
+
+def descriptors_document(descriptors: Sequence[ServiceDescriptor]) -> bytes:
+    """A VOTable holding service descriptors alone: how a service that is called without
+    parameters describes its own input parameters (as SODA services do for {sync})."""
+    parts = [votable_open(), *(descriptor_element(d) for d in descriptors), "</VOTABLE>\n"]
+    return "".join(parts).encode("utf-8")
 
 
 def error_text(fault: str, detail: str) -> str:

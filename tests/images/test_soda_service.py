@@ -196,3 +196,13 @@ def test_without_parameters_sync_describes_itself(live_server, world, method) ->
 def test_parameters_without_an_id_are_still_a_usage_error(live_server) -> None:
     response = soda(live_server, ("RESPONSEFORMAT", "application/fits"))
     assert response.status_code == 400 and response.text.startswith("UsageError: ID")
+
+
+@pytest.mark.parametrize("requested", [None, "fits", "image/fits", "application/fits",
+                                       "application/fits; foo=bar"])
+def test_the_content_type_is_canonical(live_server, world, requested) -> None:
+    """DALI 1.1 3.4.6 (issue 13 item 7): whatever names FITS is answered as application/fits."""
+    pairs = [("ID", world.did("sci", "sci_public")), ("CIRCLE", "150.0 2.0 0.005")]
+    if requested is not None:
+        pairs.append(("RESPONSEFORMAT", requested))
+    assert hdu_of(soda(live_server, *pairs)).data.size > 0

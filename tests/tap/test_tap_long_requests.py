@@ -9,59 +9,28 @@ or the headers) with a DALI error VOTable (DALI 1.1 section 4.2). Issue 13 item 
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
-import time
+import socket
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 import requests
 from astropy.io.votable import parse
+from worker_process import ServeProcess
 
 from skyvault.serving import REQUEST_LINE_LIMIT
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served(database, tmp_path_factory) -> Iterator[str]:
     """`skyvault serve` on a free port, one worker, against the session's database."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "skyvault", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", "1", "--threads", "2"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"{base}/tap/availability", timeout=5).ok:
-                break
-        except requests.RequestException:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("skyvault serve did not start: " + Path(log).read_text()[-2000:])
-        time.sleep(0.3)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ServeProcess(tmp_path_factory.mktemp("gunicorn") / "serve.log", "--workers", "1",
+                          "--threads", "2")
+    yield server.start(port)
+    server.stop()
 
 
 def padded_query(line_bytes: int) -> str:

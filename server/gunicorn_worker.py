@@ -16,6 +16,7 @@ from gunicorn import util
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 
+from skyvault.server.headers import DOCUMENT_POLICY
 from skyvault.vo.votable.document import VOTABLE_MIME, error_votable
 
 
@@ -32,9 +33,13 @@ def refusal(error: Exception) -> tuple[int, str, str] | None:
 
 
 def error_response_bytes(status: int, reason: str, message: str) -> bytes:
+    """The whole HTTP response, with the security headers the application puts on every
+    response it makes (server/headers.py); this one never reaches the application."""
     body = error_votable(message)
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: {VOTABLE_MIME}\r\nContent-Length: {len(body)}\r\n\r\n")
+            f"Content-Type: {VOTABLE_MIME}\r\nContent-Length: {len(body)}\r\n"
+            "X-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n"
+            f"X-Frame-Options: DENY\r\nContent-Security-Policy: {DOCUMENT_POLICY}\r\n\r\n")
     return head.encode("latin-1") + body
 
 

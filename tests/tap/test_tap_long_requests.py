@@ -67,6 +67,7 @@ def test_a_longer_get_is_a_dali_error_saying_to_post(served, path) -> None:
                             timeout=60)
     assert response.status_code == 414
     assert response.headers["Content-Type"] == "application/x-votable+xml"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     value, message = _status_of(response.content)
     assert value == "ERROR" and "POST" in message
     # The same query in a POST body runs.

@@ -23,6 +23,11 @@ LONG = ColumnType("bigint", "long")
 FLOAT = ColumnType("real", "float")
 DOUBLE = ColumnType("double precision", "double")
 TEXT = ColumnType("text", "char", arraysize="*")
+"""Text the archive writes itself (identifiers, codes, paths, media types): ASCII, as VOTable
+1.4 ``char`` requires."""
+UNICODE_TEXT = ColumnType("text", "unicodeChar", arraysize="*")
+"""Free text people write (names, descriptions, notes), which may hold any character: VOTable
+``unicodeChar`` (UTF-16 in BINARY2), so no writer has to squash it to ASCII."""
 TIMESTAMP = ColumnType("timestamptz", "char", arraysize="*", xtype="timestamp")
 SHORT_ARRAY = ColumnType("smallint[]", "short", arraysize="*")
 POLYGON = ColumnType("spoly", "double", arraysize="*", xtype="polygon")

@@ -18,6 +18,7 @@ from skyvault.schema.model import (
     SHORT_ARRAY,
     TEXT,
     TIMESTAMP,
+    UNICODE_TEXT,
     Column,
     Embargo,
     ForeignKey,
@@ -162,8 +163,9 @@ PROGRAMS = Table(
     columns=(
         Column("programid", SHORT, "Program identifier", ucd="meta.id;meta.main",
                principal=True, nullable=False, primary_key=True),
-        Column("name", TEXT, "Program name", ucd="meta.id", principal=True, nullable=False),
-        Column("description", TEXT, "What the program is", ucd="meta.note"),
+        Column("name", UNICODE_TEXT, "Program name", ucd="meta.id", principal=True,
+               nullable=False),
+        Column("description", UNICODE_TEXT, "What the program is", ucd="meta.note"),
         Column("release_rule", TEXT,
                "'data_release': public at the next data release whose cutoff covers the "
                "observation; 'proprietary_period': public after proprietary_days, or at "
@@ -192,7 +194,7 @@ DATA_RELEASES = Table(
                principal=True, nullable=False),
         Column("programids", SHORT_ARRAY, "Programs whose data the release makes public",
                ucd="meta.id", nullable=False),
-        Column("notes", TEXT, "Notes on the release", ucd="meta.note"),
+        Column("notes", UNICODE_TEXT, "Notes on the release", ucd="meta.note"),
     ),
 )
 
@@ -619,7 +621,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
     columns=(
         Column("designation", TEXT, "Designation (number or provisional)",
                ucd="meta.id;meta.main", principal=True, nullable=False, primary_key=True),
-        Column("name", TEXT, "Name", ucd="meta.id", principal=True, indexed=True),
+        Column("name", UNICODE_TEXT, "Name", ucd="meta.id", principal=True, indexed=True),
         Column("number", INT, "Minor planet number", ucd="meta.id"),
         Column("orbit_type", TEXT, "asteroid or comet", ucd="meta.code", principal=True,
                nullable=False),
@@ -642,7 +644,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
         Column("g", FLOAT, "Slope parameter", ucd="phys.albedo"),
         Column("uncertainty", SHORT, "MPC uncertainty parameter U (0-9)",
                ucd="stat.error;meta.code"),
-        Column("source", TEXT, "Where the orbit came from", ucd="meta.ref"),
+        Column("source", UNICODE_TEXT, "Where the orbit came from", ucd="meta.ref"),
     ),
     indexes=(Index("solar_system_objects_name_idx", "lower(name)"),),
 )
@@ -824,7 +826,7 @@ def _ts(name: str, kind, description: str, nullable: bool = True, key: bool = Fa
 TAP_SCHEMA_SCHEMAS = Table("tap_schema", "schemas", "Schemas published by this service", (
     _ts("schema_name", TEXT, "Schema name", nullable=False, key=True),
     _ts("utype", TEXT, "Utype of the schema"),
-    _ts("description", TEXT, "Description of the schema"),
+    _ts("description", UNICODE_TEXT, "Description of the schema"),
     _ts("schema_index", INT, "Recommended order of the schemas"),
 ))
 TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this service", (
@@ -832,7 +834,7 @@ TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this serv
     _ts("table_name", TEXT, "Qualified table name", nullable=False, key=True),
     _ts("table_type", TEXT, "table or view", nullable=False),
     _ts("utype", TEXT, "Utype of the table"),
-    _ts("description", TEXT, "Description of the table"),
+    _ts("description", UNICODE_TEXT, "Description of the table"),
     _ts("table_index", INT, "Recommended order of the tables"),
 ), foreign_keys=(ForeignKey(("schema_name",), "tap_schema.schemas", ("schema_name",)),))
 TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published tables", (
@@ -842,7 +844,7 @@ TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published ta
     _ts("arraysize", TEXT, "VOTable arraysize"),
     _ts("xtype", TEXT, "VOTable/DALI xtype"),
     _ts("size", INT, "Deprecated TAP 1.0 size: arraysize as an integer"),
-    _ts("description", TEXT, "Description of the column"),
+    _ts("description", UNICODE_TEXT, "Description of the column"),
     _ts("utype", TEXT, "Utype of the column"),
     _ts("unit", TEXT, "Unit (VOUnit)"),
     _ts("ucd", TEXT, "UCD 1+"),
@@ -855,7 +857,7 @@ TAP_SCHEMA_KEYS = Table("tap_schema", "keys", "Foreign keys between published ta
     _ts("key_id", TEXT, "Key identifier", nullable=False, key=True),
     _ts("from_table", TEXT, "Table holding the foreign key", nullable=False),
     _ts("target_table", TEXT, "Table the key points to", nullable=False),
-    _ts("description", TEXT, "Description of the key"),
+    _ts("description", UNICODE_TEXT, "Description of the key"),
     _ts("utype", TEXT, "Utype of the key"),
 ), foreign_keys=(ForeignKey(("from_table",), "tap_schema.tables", ("table_name",)),
                  ForeignKey(("target_table",), "tap_schema.tables", ("table_name",))))

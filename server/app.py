@@ -9,7 +9,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from skyvault.config import settings
-from skyvault.server import headers, request_guard
+from skyvault.server import headers, request_body, request_guard
 from skyvault.server.context import trusted_hosts
 from skyvault.server.outage import database_unreachable, unavailable_response
 from skyvault.server.protocols import error_response
@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     for module_name, attribute in BLUEPRINTS:
         app.register_blueprint(getattr(import_module(module_name), attribute))
     request_guard.install(app)
+    request_body.install(app)  # after the guard: its hook is then the first of all
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response | HTTPException:

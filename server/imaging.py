@@ -4,6 +4,7 @@ request parameters, VOSI capabilities and availability, public URLs and the file
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from flask import Response, request
 
 from skyvault.config import settings
 from skyvault.db import DatabaseUnavailable, database
+from skyvault.server.auth import SECURITY_METHODS
 from skyvault.server.context import service_url
 from skyvault.vo.dali import Parameters
 from skyvault.vo.vosi import (
@@ -38,12 +40,16 @@ def file_url(relative_path: str) -> str:
 
 
 def capabilities_response(base_path: str, endpoints: Sequence[Endpoint]) -> Response:
-    """VOSI capabilities (VOSI 1.1 section 3.2) of the service rooted at ``base_path``."""
+    """VOSI capabilities (VOSI 1.1 section 3.2) of the service rooted at ``base_path``.
+
+    Each of the service's ``endpoints`` declares the security methods it accepts, as TAP's do,
+    so that clients which read capabilities (pyvo's AuthSession) send their credentials to it;
+    the VOSI resources themselves are public (no security method: anonymous)."""
     base = public_url(base_path)
     document = capabilities_document([
         Endpoint(CAPABILITIES_ID, f"{base}/capabilities"),
         Endpoint(AVAILABILITY_ID, f"{base}/availability"),
-        *endpoints,
+        *(replace(endpoint, security_methods=SECURITY_METHODS) for endpoint in endpoints),
     ])
     return Response(document, mimetype=VOSI_TYPE)
 

@@ -255,8 +255,12 @@ def cone_search(catalog_name: str) -> Response:
 def capabilities(catalog_name: str) -> Response:
     if catalog_name not in CATALOGS:
         return Response(f"no catalog {catalog_name!r}\n", status=404, mimetype="text/plain")
+    # SCS 1.03 writes the base URL with its trailing '?'; pyvo strips it before querying and
+    # matches capability URLs as prefixes, so the same base without it is declared too, or its
+    # AuthSession would never send credentials here.
+    base = public_url(f"/scs/{catalog_name}")
     return capabilities_response(f"/scs/{catalog_name}", [
-        Endpoint(CONE_SEARCH_ID, public_url(f"/scs/{catalog_name}?"), use="base"),
+        Endpoint(CONE_SEARCH_ID, f"{base}?", use="base", other_urls=(base,)),
     ])
 
 

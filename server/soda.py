@@ -5,6 +5,7 @@ requester's connection, so an embargoed image answers like an unknown one (404 U
 The cutout reads only the pixels it needs (fitsio section reads; only the tiles touched of a
 tile-compressed image) and keeps the source header with a shifted WCS. No overlap answers 204
 with no body (SODA 1.0 section 5.1); errors are text/plain starting with the SODA error code.
+Called without any parameter, {sync} answers with its service descriptor.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from skyvault.vo.cutout import (
     cutout_chunks,
     open_image,
 )
+from skyvault.vo.datalink import descriptors_document
 from skyvault.vo.publisher_did import parse_publisher_did
 from skyvault.vo.soda import (
     FITS_TYPE,
@@ -49,8 +51,10 @@ from skyvault.vo.soda import (
     UsageError,
     overlaps,
     parse_soda_request,
+    soda_descriptor,
 )
 from skyvault.vo.vosi import Endpoint
+from skyvault.vo.votable.document import VOTABLE_MIME
 
 blueprint = Blueprint("soda", __name__)
 log = logging.getLogger(__name__)
@@ -133,10 +137,21 @@ def no_content() -> Response:
     return Response(status=204)
 
 
+def self_description() -> Response:
+    """The service descriptor of {sync} (SODA 1.0 section 4: a DataLink service descriptor
+    with the standard parameters this service supports), for a request without parameters,
+    as other SODA services answer one, instead of an error about the missing ID."""
+    descriptor = soda_descriptor(public_url("/soda/sync"), descriptor_id="soda-sync")
+    return Response(descriptors_document([descriptor]), content_type=VOTABLE_MIME)
+
+
 @blueprint.route("/soda/sync", methods=["GET", "POST"])
 def sync() -> Response:
+    given = parameters()
+    if not given:
+        return self_description()
     try:
-        request = parse_soda_request(parameters(), multi_valued=False)
+        request = parse_soda_request(given, multi_valued=False)
         with reading() as connection:
             source = resolve(request.ids[0], connection)
         cutout = request.cutouts[0]

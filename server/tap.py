@@ -489,7 +489,10 @@ def job_results(job_id: str) -> Response:
 @uws_errors
 def job_result(job_id: str, result_id: str) -> Response:
     result, path = _state().store.get(job_id, current_requester()).result_file(result_id)
-    return send_file(path, mimetype=result.mime_type, conditional=True, etag=False)
+    response = send_file(path, mimetype=result.mime_type, conditional=True, etag=False)
+    # The media type as the job recorded it, as /sync sends it (no charset added for text/*).
+    response.content_type = result.mime_type
+    return response
 
 
 @blueprint.route("/async/<job_id>/parameters", methods=["GET", "POST"])

@@ -16,10 +16,22 @@ def gunicorn_sizing(cores: int) -> tuple[int, int]:
     return cores + 1, 8
 
 
+WORKER_CLASS = "skyvault.server.gunicorn_worker.ServiceThreadWorker"
+"""gunicorn's gthread worker answering refused requests (too long) in the DALI error format."""
+
+
+REQUEST_LINE_LIMIT = 8190
+"""Bytes of the request line (method, URL, protocol) gunicorn reads: its largest bounded
+setting, twice its default (4094); longer lines get a DALI error saying to use POST. The
+longest query of the IVOA ADQL corpus (../shared/ivoa/adql-corpus) is a 1.6 kB GET line;
+longer ones go by POST, as TAP clients (pyvo, TOPCAT, astroquery) send them anyway."""
+
+
 def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-        "--threads", str(threads), "--worker-class", "gthread",
+        "--threads", str(threads), "--worker-class", WORKER_CLASS,
+        "--limit-request-line", str(REQUEST_LINE_LIMIT),
         # Long TAP downloads stream for minutes; the worker heartbeats while it streams.
         # Idle keep-alive connections outlive their clients' (nginx keeps upstream ones 60 s;
         # Locust and pyvo pool theirs): a server that closes first races the client's next

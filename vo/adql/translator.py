@@ -232,6 +232,11 @@ class _Translator:
                 wide = vt.wider(ta, tb)
                 value = replace(a.value, type=wide)
                 a = replace(a, value=value, field=replace(a.field, datatype=wide.datatype))
+            elif ta.kind == tb.kind == "string" and vt.may_hold_unicode(tb) \
+                    and not vt.may_hold_unicode(ta):
+                # Rows of either side go out under the left side's FIELD.
+                a = replace(a, value=replace(a.value, type=vt.UNICODE_TEXT),
+                            field=replace(a.field, datatype="unicodeChar", arraysize="*"))
             outputs.append(a)
         sql = f"{left_sql} {node.op}{' ALL' if node.all else ''} {right_sql}"
         return (sql if outer else f"({sql})"), outputs
@@ -555,7 +560,8 @@ class _Translator:
                      name="expr")
 
     def string(self, node: n.StringLit, scope: Scope) -> Value:
-        return Value(quote_string(node.value), vt.TEXT, exact=True, name="expr")
+        return Value(quote_string(node.value), vt.string_literal(node.value), exact=True,
+                     name="expr")
 
     def null(self, node: n.NullLit, scope: Scope) -> Value:
         return Value("NULL", vt.NULL, exact=True, name="expr")
@@ -588,8 +594,8 @@ class _Translator:
             for side, operand in ((node.left, left), (node.right, right)):
                 if operand.type.kind == "geometry":
                     raise self.fail("'||' joins strings, not geometries", side)
-            return Value(f"({left.sql} || {right.sql})", vt.TEXT, refs=refs, exact=True,
-                         name="expr")
+            return Value(f"({left.sql} || {right.sql})", vt.text_of(left.type, right.type),
+                         refs=refs, exact=True, name="expr")
         self.numeric_operand(left, node.left, f"'{op}'")
         self.numeric_operand(right, node.right, f"'{op}'")
         kind = vt.wider(left.type, right.type)
@@ -688,14 +694,17 @@ class _Translator:
                          refs=operand.refs, exact=True, name=name)
         if target in ("CHAR", "VARCHAR"):
             length = node.target.length
+            # PostgreSQL counts characters, as unicodeChar's arraysize does; for char the two
+            # agree because such values are ASCII.
+            datatype = "unicodeChar" if vt.may_hold_unicode(operand.type) else "char"
             if length is None:
-                kind = vt.TEXT
+                kind = vt.text_of(operand.type)
                 sql_type = "text"
             elif target == "CHAR":
-                kind = vt.ValueType("string", "char", f"char({length})", str(length))
+                kind = vt.ValueType("string", datatype, f"char({length})", str(length))
                 sql_type = kind.pg
             else:
-                kind = vt.ValueType("string", "char", f"varchar({length})", f"{length}*")
+                kind = vt.ValueType("string", datatype, f"varchar({length})", f"{length}*")
                 sql_type = kind.pg
             return Value(f"CAST({operand.sql} AS {sql_type})", kind, refs=operand.refs,
                          exact=True, name=name)

@@ -43,7 +43,8 @@ from skyvault.schema.model import SkyLayout, Table
 
 COMPACT_LOCK = zlib.crc32(b"skyvault.ingest.compact") & 0x7FFFFFFF
 """Advisory lock (with the catalog's index) held by the one compaction of a catalog at a time:
-two would race to create the same cell."""
+two would race to create the same cell. Held shared by transactions that update a catalog's
+rows wherever they are (``hold_off_compaction``)."""
 CELL_NAME = re.compile(r"^(?P<catalog>\w+?)_c(?P<depth>\d+)_(?P<number>\d+)$")
 
 
@@ -83,6 +84,23 @@ class Compacted:
         return (f"{partition_name(self.catalog, self.nid)}: {self.rows:,} rows to the sky in "
                 f"{self.seconds:.1f} s" + (f", {self.new_cells} new cells" if self.new_cells
                                            else ""))
+
+
+def compaction_lock_key(catalog: str) -> tuple[int, int]:
+    return COMPACT_LOCK, sorted(CATALOGS).index(catalog)
+
+
+def hold_off_compaction(connection: psycopg.Connection) -> None:
+    """No night of any catalog is compacted until the caller's transaction ends (it waits for
+    a compaction under way to commit first).
+
+    For transactions that update catalog rows in place without a night's lock, such as a
+    release recomputing release dates over whole catalogs: a compaction copies a night's rows
+    before such a transaction commits and drops the night's partition after, so its updates of
+    that night would be lost. Shared, so such transactions do not wait for each other."""
+    for catalog in sorted(CATALOGS):
+        connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                           compaction_lock_key(catalog))
 
 
 def layout_of(catalog: str) -> SkyLayout:
@@ -157,10 +175,8 @@ def compact_night(connection: psycopg.Connection, catalog: str, nid: int, *,
     started = time.perf_counter()
     name = partition_name(catalog, nid)
     night = f"{ATTACHED_SCHEMA}.{name}"
-    order = sorted(CATALOGS)
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)",
-                           (COMPACT_LOCK, order.index(catalog)))
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", compaction_lock_key(catalog))
         connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", night_lock_key(catalog, nid))
         current = partitions(connection, catalog, nid)
         if not current or not current[0].attached:

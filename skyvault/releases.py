@@ -236,8 +236,12 @@ def recompute_release_dates(connection: psycopg.Connection,
 
     Runs as the owner (row-level security does not hide rows from it); returns the number of
     rows changed per table.  Order matters: references before differences, science images
-    before their catalog rows, every image before the files.
+    before their catalog rows, every image before the files. Compactions wait for the caller's
+    transaction to end, or a night moved to the sky meanwhile would keep its old dates.
     """
+    from skyvault.ingest.compact import hold_off_compaction
+
+    hold_off_compaction(connection)
     if programs is None:
         programs = [row[0] for row in connection.execute("SELECT programid FROM survey.programs")]
     wanted = {"programs": sorted(set(int(p) for p in programs))}

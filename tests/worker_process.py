@@ -83,14 +83,17 @@ class ServeProcess(ChildProcess):
 
 
 @contextmanager
-def web_process_running_jobs(job_worker: WorkerProcess) -> Iterator[str]:
-    """A second web app, with TAP_INPROCESS_WORKERS, on a free port while the session's worker
-    is stopped: its base URL. The worker starts again and the in-process runners stop after."""
+def web_process_running_jobs(job_worker: WorkerProcess,
+                             config: dict | None = None) -> Iterator[str]:
+    """A second web app that runs jobs itself (``config``: by default TAP_INPROCESS_WORKERS and
+    SODA_INPROCESS_WORKERS, one runner each) on a free port while the session's worker is
+    stopped: its base URL. The worker starts again and the in-process runners stop after."""
     from werkzeug.serving import make_server
 
     from skyvault.server.app import create_app
+    from skyvault.server.uws.worker import INPROCESS_KEY
 
-    app = create_app({"TAP_INPROCESS_WORKERS": 1})
+    app = create_app(config or {"TAP_INPROCESS_WORKERS": 1, "SODA_INPROCESS_WORKERS": 1})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -101,6 +104,6 @@ def web_process_running_jobs(job_worker: WorkerProcess) -> Iterator[str]:
         job_worker.start()
         server.shutdown()
         for key, value in list(app.extensions.items()):
-            if key.startswith("skyvault.tap.worker."):
+            if key.startswith(INPROCESS_KEY):
                 runner, stop = value
                 runner.stop(stop)

@@ -46,6 +46,8 @@ def outage() -> Iterator[tuple[object, str, str]]:
     from werkzeug.serving import make_server
 
     from skyvault.server.app import create_app
+    from skyvault.server.job_services import JOB_SERVICES
+    from skyvault.server.uws.blueprint import extension_key
 
     cluster, base = throwaway_cluster(prefix="skyvault-outage-")
     session_database = db_module.database()
@@ -66,9 +68,10 @@ def outage() -> Iterator[tuple[object, str, str]]:
             yield cluster, f"http://127.0.0.1:{server.server_port}", token
         finally:
             server.shutdown()
-            state = app.extensions.get("skyvault.tap")
-            if state is not None:
-                state.watcher.stop()
+            for policy in JOB_SERVICES:
+                tree = app.extensions.get(extension_key(policy))
+                if tree is not None:
+                    tree.watcher.stop()
     finally:
         db_module.set_database(session_database)
         cluster.destroy()
@@ -136,13 +139,14 @@ def test_no_request_fails_after_an_immediate_restart(outage) -> None:
 def test_a_job_the_restart_interrupted_runs_again_and_completes(outage) -> None:
     """A job whose query the restart cut is queued again (it was not the query's fault) and
     completes once, with one correct result."""
-    from skyvault.server.worker import Worker, WorkerSettings
+    from skyvault.server.uws.worker import WorkerSettings
+    from skyvault.server.worker import archive_worker
 
     cluster, base, _ = outage
     handle = db_module.database()
-    worker = Worker(handle, settings=WorkerSettings(concurrency=1, poll_interval=0.5,
-                                                    heartbeat_interval=0.5, stale_after=3,
-                                                    sweep_interval=0.5))
+    worker = archive_worker(handle, WorkerSettings(concurrency=1, poll_interval=0.5,
+                                                   heartbeat_interval=0.5, stale_after=3,
+                                                   sweep_interval=0.5))
     stop = threading.Event()
     threads = worker.serve(stop)
     try:

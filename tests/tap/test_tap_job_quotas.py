@@ -10,7 +10,7 @@ from test_tap_async import adql
 from test_tap_hostile_uploads import _create, _dali_error
 
 from skyvault import accounts
-from skyvault.server.job_quota import ACTIVE_PHASES, JobQuota
+from skyvault.server.uws.quota import ACTIVE_PHASES, JobQuota
 
 
 def _anonymous_active_jobs(database) -> int:

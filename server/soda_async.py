@@ -18,7 +18,7 @@ from typing import Any
 
 from skyvault.server.service_config import app_overrides, settings_from
 from skyvault.server.soda_jobs import execute_soda_job
-from skyvault.server.uws.policy import Document, Executor, JobLimits, JobPolicy
+from skyvault.server.uws.policy import Document, Executor, JobPolicy
 
 PREFIX = "SODA"
 """Environment variables are SKYVAULT_SODA_<FIELD>; a web application's config SODA_<FIELD>."""
@@ -30,6 +30,8 @@ SODA_LABELS = ("Error", "AuthenticationError", "AuthorizationError", "ServiceUna
 
 @dataclass(frozen=True)
 class SodaConfig:
+    """SODA's job settings; the fields named as ``JobLimits``' are its jobs' limits."""
+
     execution_duration: int = 600
     """Default EXECUTIONDURATION of a job, seconds."""
     max_execution_duration: int = 3600
@@ -62,13 +64,6 @@ class SodaJobs(JobPolicy[SodaConfig]):
     def configure(self, app_config: Mapping[str, Any]) -> SodaConfig:
         return settings_from(SodaConfig(), PREFIX, os.environ,
                              app_overrides(SodaConfig(), PREFIX, app_config))
-
-    def limits(self, config: SodaConfig) -> JobLimits:
-        return JobLimits(execution_duration=config.execution_duration,
-                         max_execution_duration=config.max_execution_duration,
-                         default_retention=config.default_retention,
-                         max_retention=config.max_retention, wait_limit=config.wait_limit,
-                         inprocess_workers=config.inprocess_workers)
 
     def error_document(self, message: str) -> Document:
         return Document(f"{message}\n", TEXT)

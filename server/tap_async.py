@@ -34,6 +34,7 @@ class TapJobs(JobPolicy[TapConfig]):
         return config_from(os.environ, app_overrides(TapConfig(), PREFIX, app_config))
 
     def limits(self, config: TapConfig) -> JobLimits:
+        # TapConfig names the async default apart from the sync one.
         return JobLimits(execution_duration=config.async_execution_duration,
                          max_execution_duration=config.max_execution_duration,
                          default_retention=config.default_retention,

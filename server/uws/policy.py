@@ -11,6 +11,7 @@ find the executor.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -103,9 +104,12 @@ class JobPolicy(ABC, Generic[ConfigT]):
     def configure(self, app_config: Mapping[str, Any]) -> ConfigT:
         """The service's configuration, with the web application's overrides."""
 
-    @abstractmethod
     def limits(self, config: ConfigT) -> JobLimits:
-        """The limits on the service's jobs."""
+        """The limits on the service's jobs: by default the configuration's fields of the
+        same names (``execution_duration``, ``max_execution_duration``, ...)."""
+        return JobLimits(**{field.name: getattr(config, field.name)
+                            for field in dataclasses.fields(JobLimits)
+                            if hasattr(config, field.name)})
 
     def check(self, parameters: Parameters, config: ConfigT) -> None:
         """Refuse parameters a job could never run with (a DaliError): on creation, on a POST

@@ -43,11 +43,10 @@ REQUESTS = [
 @pytest.fixture(scope="module")
 def outage() -> Iterator[tuple[object, str, str]]:
     """(cluster, base URL of an app on it, a user's token)."""
+    from served_app import stop_job_threads
     from werkzeug.serving import make_server
 
     from skyvault.server.app import create_app
-    from skyvault.server.job_services import JOB_SERVICES
-    from skyvault.server.uws.blueprint import extension_key
 
     cluster, base = throwaway_cluster(prefix="skyvault-outage-")
     session_database = db_module.database()
@@ -68,10 +67,7 @@ def outage() -> Iterator[tuple[object, str, str]]:
             yield cluster, f"http://127.0.0.1:{server.server_port}", token
         finally:
             server.shutdown()
-            for policy in JOB_SERVICES:
-                tree = app.extensions.get(extension_key(policy))
-                if tree is not None:
-                    tree.watcher.stop()
+            stop_job_threads(app)
     finally:
         db_module.set_database(session_database)
         cluster.destroy()

@@ -7,7 +7,6 @@ other service's jobs, and pyvo's UWS client drives it like TAP's."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from pyvo.dal.tap import AsyncTAPJob
+from served_app import served_app
 
 from skyvault.server.service_config import app_overrides, settings_from
 from skyvault.server.uws.monitor import JobMonitor
@@ -74,29 +74,10 @@ class EchoJobs(JobPolicy[EchoConfig]):
 def echo_service(database) -> Iterator[str]:
     """The archive's application with the echo service's job tree added, and one in-process
     runner for echo jobs (ECHO_INPROCESS_WORKERS)."""
-    from werkzeug.serving import make_server
+    from skyvault.server.uws.blueprint import job_blueprint
 
-    from skyvault.server.app import create_app
-    from skyvault.server.uws.blueprint import extension_key, job_blueprint
-    from skyvault.server.uws.worker import INPROCESS_KEY
-
-    app = create_app({"ECHO_INPROCESS_WORKERS": 1})
-    policy = EchoJobs()
-    app.register_blueprint(job_blueprint(policy))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        for key, value in list(app.extensions.items()):
-            if key.startswith(INPROCESS_KEY):
-                runner, stop = value
-                runner.stop(stop)
-        tree = app.extensions.get(extension_key(policy))
-        if tree is not None:
-            tree.watcher.stop()
+    with served_app({"ECHO_INPROCESS_WORKERS": 1}, [job_blueprint(EchoJobs())]) as base:
+        yield base
 
 
 def create(base: str, words: list[str], run: bool = True) -> requests.Response:

@@ -1,4 +1,4 @@
-"""Issue 21 item 2: per-owner quotas on async jobs (server/job_quota.py): unfinished jobs and
+"""Issue 21 item 2: per-owner quotas on async jobs (server/uws/quota.py): unfinished jobs and
 stored bytes, per signed-in user and per client address of anonymous jobs, TAP and SODA
 together; over either, job creation gets 429 in the protocol's format."""
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from flask import Response, request
 
-from skyvault.config import settings
 from skyvault.db import DatabaseUnavailable, database
 from skyvault.server.auth import SECURITY_METHODS
 from skyvault.server.context import service_url
+from skyvault.server.store_paths import StorePathError as StorePathError  # re-exported
+from skyvault.server.store_paths import store_path as store_path  # re-exported
 from skyvault.vo.dali import Parameters
 from skyvault.vo.vosi import (
     AVAILABILITY_ID,
@@ -64,15 +64,3 @@ def availability_response() -> Response:
     except DatabaseUnavailable:
         available, notes = False, ["the archive database cannot be reached"]
     return Response(availability_document(available, notes=notes), mimetype=VOSI_TYPE)
-
-
-class StorePathError(ValueError):
-    """A path from the database that does not lead into the file store."""
-
-
-def store_path(relative_path: str) -> Path:
-    """The file behind a ``survey.files.path``, never outside the store."""
-    relative = PurePosixPath(relative_path)
-    if relative.is_absolute() or ".." in relative.parts:
-        raise StorePathError(relative_path)
-    return settings().store_root / relative

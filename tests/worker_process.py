@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,24 +82,17 @@ class ServeProcess(ChildProcess):
 
 
 @contextmanager
-def web_process_running_jobs(job_worker: WorkerProcess) -> Iterator[str]:
-    """A second web app, with TAP_INPROCESS_WORKERS, on a free port while the session's worker
-    is stopped: its base URL. The worker starts again and the in-process runners stop after."""
-    from werkzeug.serving import make_server
+def web_process_running_jobs(job_worker: WorkerProcess,
+                             config: dict | None = None) -> Iterator[str]:
+    """A second web app that runs jobs itself (``config``: by default TAP_INPROCESS_WORKERS and
+    SODA_INPROCESS_WORKERS, one runner each) on a free port while the session's worker is
+    stopped: its base URL. The in-process runners stop and the worker starts again after."""
+    from served_app import served_app
 
-    from skyvault.server.app import create_app
-
-    app = create_app({"TAP_INPROCESS_WORKERS": 1})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     job_worker.stop()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with served_app(config or {"TAP_INPROCESS_WORKERS": 1,
+                                   "SODA_INPROCESS_WORKERS": 1}) as base:
+            yield base
     finally:
         job_worker.start()
-        server.shutdown()
-        for key, value in list(app.extensions.items()):
-            if key.startswith("skyvault.tap.worker."):
-                runner, stop = value
-                runner.stop(stop)

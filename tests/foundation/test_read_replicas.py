@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,17 @@ def _caught_up(primary: EmbeddedCluster, standby: EmbeddedCluster) -> None:
             time.sleep(0.1)
 
 
+@contextmanager
+def _replay_paused(standby: EmbeddedCluster) -> Iterator[None]:
+    with psycopg.connect(standby.url(), autocommit=True) as connection:
+        connection.execute("SELECT pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        with psycopg.connect(standby.url(), autocommit=True) as connection:
+            connection.execute("SELECT pg_wal_replay_resume()")
+
+
 @pytest.fixture(scope="module")
 def replicated() -> Iterator[dict]:
     base = Path(tempfile.mkdtemp(prefix="skyvault-replicas-", dir="/tmp"))
@@ -94,7 +106,8 @@ def replicated() -> Iterator[dict]:
             env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         wait_for(f"{url}/tap/availability", seconds=90)
-        yield {"primary": primary, "standby": standby, "url": url, "token": token}
+        yield {"primary": primary, "standby": standby, "url": url, "token": token,
+               "base": base}
     finally:
         if server is not None:
             server.terminate()
@@ -126,8 +139,7 @@ def test_queries_are_answered_by_the_standby(replicated) -> None:
     assert sia.status_code == 200 and "QUERY_STATUS" in sia.text
     with psycopg.connect(standby.url(), autocommit=True) as connection:
         assert connection.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
-        connection.execute("SELECT pg_wal_replay_pause()")
-    try:
+    with _replay_paused(standby):
         # An ingest on the primary while the standby does not replay: the service, reading
         # the standby, does not see it yet.
         with psycopg.connect(primary.url(), autocommit=True) as connection:
@@ -136,9 +148,6 @@ def test_queries_are_answered_by_the_standby(replicated) -> None:
                 "SELECT count(*) FROM survey.psf_sources").fetchone()[0]
         assert on_primary == 27
         assert _tap_count(url) == 20
-    finally:
-        with psycopg.connect(standby.url(), autocommit=True) as connection:
-            connection.execute("SELECT pg_wal_replay_resume()")
     _caught_up(primary, standby)
     assert _tap_count(url) == 27
 
@@ -172,3 +181,50 @@ def test_every_write_of_a_request_goes_to_the_primary(replicated) -> None:
                                   " WHERE label = 'replica test'").fetchone()[0]
         jobs = connection.execute("SELECT count(*) FROM archive.uws_jobs").fetchone()[0]
     assert failures >= 1 and sessions >= 1 and used and jobs == 1
+
+
+
+def test_async_jobs_read_the_primary(replicated) -> None:
+    """``skyvault worker`` given the standby as a read replica still runs TAP jobs on the
+    primary (``stream_result(primary=True)``): with replay paused, a job sees the rows of an
+    ingest that the standby, answering sync queries, does not show yet."""
+    url, primary, standby = replicated["url"], replicated["primary"], replicated["standby"]
+    base, token = replicated["base"], replicated["token"]
+    log = base / "worker.log"
+    environment = {**os.environ, "SKYVAULT_DATABASE_URL": primary.url(),
+                   "SKYVAULT_HOME": str(base / "home"),
+                   "SKYVAULT_READ_DATABASE_URLS": standby.url()}
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "skyvault", "worker", "--concurrency", "1",
+             "--poll-interval", "1"], env=environment, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+    try:
+        _caught_up(primary, standby)
+        with _replay_paused(standby):
+            on_standby = _tap_count(url)
+            with psycopg.connect(primary.url(), autocommit=True) as connection:
+                _sources(connection, 3, 3, 5)
+                on_primary = connection.execute(
+                    "SELECT count(*) FROM survey.psf_sources").fetchone()[0]
+            assert on_primary == on_standby + 5 and _tap_count(url) == on_standby
+            headers = {"Authorization": f"Bearer {token}"}
+            job = requests.post(f"{url}/tap/async", data={
+                "LANG": "ADQL", "FORMAT": "csv", "PHASE": "RUN",
+                "QUERY": "SELECT count(*) AS n FROM survey.psf_sources"},
+                headers=headers, allow_redirects=False, timeout=60)
+            assert job.status_code == 303, job.text
+            location = job.headers["Location"]
+            deadline = time.monotonic() + 120
+            while (phase := requests.get(f"{location}/phase", headers=headers,
+                                         timeout=60).text.strip()) not in {"COMPLETED", "ERROR"}:
+                assert time.monotonic() < deadline, (phase, log.read_text())
+                time.sleep(0.5)
+            assert phase == "COMPLETED", log.read_text()
+            result = requests.get(f"{location}/results/result", headers=headers, timeout=60)
+            assert result.status_code == 200, result.text
+            assert int(result.text.splitlines()[1]) == on_primary
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    _caught_up(primary, standby)

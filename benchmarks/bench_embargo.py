@@ -70,7 +70,7 @@ def load(admin_url: str, exposures: int, sources: int) -> None:
             SELECT e * 64 + q, e, 2460000.5 + e * 0.0005, 0, 0, 1, q
               FROM generate_series(1, %s) e, generate_series(0, 63) q""", (exposures,))
         connection.execute("CREATE TABLE survey.psf_sources_bench PARTITION OF"
-                           " survey.psf_sources FOR VALUES FROM (0) TO (100000)")
+                           " survey.psf_sources_nights FOR VALUES FROM (0) TO (100000)")
         # Programs and observation times by source number: 60 % public survey of 2023 (in the
         # release), 20 % public survey of ten days ago (waiting), 10 % program 2 and 10 %
         # program 3 of ten days ago (proprietary).

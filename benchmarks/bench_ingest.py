@@ -116,7 +116,7 @@ def _row_by_row(connection: psycopg.Connection, night: list[list[RecordBatch]],
                 catalog: str) -> float:
     _reset(connection, catalog)
     connection.execute(f"CREATE TABLE survey.{catalog}_n{NID} PARTITION OF"
-                       f" survey.{catalog} FOR VALUES FROM ({NID}) TO ({NID + 1})")
+                       f" survey.{catalog}_nights FOR VALUES FROM ({NID}) TO ({NID + 1})")
     return _load(connection, night, f"survey.{catalog}_n{NID}", catalog)
 
 

@@ -57,7 +57,7 @@ def load_catalog(admin_url: str, rows: int) -> None:
         started = time.perf_counter()
         connection.execute("SET synchronous_commit = off")
         connection.execute("CREATE TABLE survey.psf_sources_bench PARTITION OF"
-                           " survey.psf_sources FOR VALUES FROM (0) TO (100000)")
+                           " survey.psf_sources_nights FOR VALUES FROM (0) TO (100000)")
         ra0, ra1 = RA_RANGE
         dec0, dec1 = DEC_RANGE
         step = 2_000_000

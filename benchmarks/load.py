@@ -168,7 +168,7 @@ def kill_gunicorn_worker(service: Service) -> Fault:
 def kill_job_worker_mid_job(service: Service) -> Fault:
     """The job completes after the worker is restarted, once, with one correct result."""
     from skyvault.db import database
-    from skyvault.server.jobs import job_directory
+    from skyvault.server.uws.store import job_directory
 
     fault = Fault("job worker killed mid-job (SIGKILL)", time.time())
     tap = f"{service.url}/tap"

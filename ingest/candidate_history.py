@@ -18,6 +18,11 @@ Histories follow the public alert stream's rule (issue 17): a candidate of a pro
 alerts are public counts only such programs' detections; any other counts those and its own
 program's. Runs as the archive's owner, night by night (``annotate_nights``); ingest calls it
 for the nights it loaded, ``skyvault ingest annotate`` for any.
+
+A night's candidates are in its night partition, in the sky cells once compacted, or in both
+(rows that arrived after the compaction; see ingest/README.md). The statements name the
+night's half (``NightRows``), so that annotating a night being observed reads its partition and
+not every cell of the sky, which has no index on ``nid``.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from skyvault.ingest.partitions import partitions
+from skyvault.ingest.partitions import night_lock_key, partitions
+from skyvault.schema.model import SkyLayout
 
+CATALOG = "candidates"
 OBJECT_RADIUS_ARCSEC = 1.5
 SOLAR_SYSTEM_RADIUS_ARCSEC = 30.0
 NAME_LETTERS = 7
@@ -63,22 +70,64 @@ class AnnotationReport:
                 f" ({self.seconds:.1f} s)")
 
 
+@dataclass(frozen=True)
+class NightRows:
+    """A night's candidates and the halves of survey.candidates that hold them: its night
+    partition (``SkyLayout.NIGHTS``), the sky cells (``SkyLayout.SKY``), or both."""
+
+    nid: int
+    placements: tuple[int, ...] = (SkyLayout.NIGHTS, SkyLayout.SKY)
+
+    def where(self, alias: str = "") -> str:
+        """SQL condition on ``alias``'s rows (a name of survey.candidates) that selects the
+        night's candidates; the placement lets PostgreSQL prune the half that has none."""
+        prefix = f"{alias}." if alias else ""
+        return (f"{prefix}nid = {int(self.nid)} AND {prefix}{SkyLayout.PLACEMENT_COLUMN}"
+                f" IN ({', '.join(str(int(p)) for p in self.placements)})")
+
+
+def night_rows(connection: psycopg.Connection, nid: int) -> NightRows | None:
+    """Where the night's queryable candidates are; None when it has none (not loaded, or still
+    in a loading table, which the seal annotates). The sky holds some of them when fewer rows
+    are in the night's partition than ingest loaded for the night (``archive.catalog_loads``;
+    one statement, so one snapshot for both counts)."""
+    current = partitions(connection, CATALOG, nid)
+    in_partition = f"(SELECT count(*) FROM {current[0].qualified_name})" if current else "0"
+    counted, loaded = connection.execute(
+        f"SELECT {in_partition}, (SELECT coalesce(sum(nrows), 0) FROM archive.catalog_loads"
+        "  WHERE catalog = %s AND nid = %s)", (CATALOG, nid)).fetchone()
+    placements = ((SkyLayout.NIGHTS,) if current and current[0].attached else ()) \
+        + ((SkyLayout.SKY,) if loaded > counted else ())
+    return NightRows(nid, placements) if placements else None
+
+
+def candidate_nights(connection: psycopg.Connection) -> list[int]:
+    """Every night ingest loaded candidates for, wherever they are now."""
+    return [nid for (nid,) in connection.execute(
+        "SELECT DISTINCT nid FROM archive.catalog_loads WHERE catalog = %s ORDER BY nid",
+        (CATALOG,))]
+
+
 def annotate_nights(connection: psycopg.Connection, nids: list[int]) -> AnnotationReport:
     """Fill the history fields of the candidates of these nights. ``connection`` is the
-    owner's, in autocommit mode; each night is one transaction."""
+    owner's, in autocommit mode; each night is one transaction, holding the night's lock
+    shared, so that a compaction does not move the night's rows while they are updated."""
     started = time.perf_counter()
     report = AnnotationReport()
     for nid in sorted(set(nids)):
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
-            if not partitions(connection, "candidates", nid):
+            connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                               night_lock_key(CATALOG, nid))
+            night = night_rows(connection, nid)
+            if night is None:
                 continue
             report.nights.append(nid)
-            named, new = assign_object_ids(connection, nid)
+            named, new = assign_object_ids(connection, night)
             report.named += named
             report.new_objects += new
-            report.histories += count_histories(connection, nid)
-            report.solar_system += tag_solar_system(connection, nid)
+            report.histories += count_histories(connection, night)
+            report.solar_system += tag_solar_system(connection, night)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -111,24 +160,31 @@ def year_of(jd: float) -> int:
     return (dt.datetime(2000, 1, 1) + dt.timedelta(days=float(jd) - JD_2000)).year
 
 
-def assign_object_ids(connection: psycopg.Connection, nid: int) -> tuple[int, int]:
+def _night(night: NightRows | int) -> NightRows:
+    return night if isinstance(night, NightRows) else NightRows(night)
+
+
+def assign_object_ids(connection: psycopg.Connection,
+                      night: NightRows | int) -> tuple[int, int]:
     """Name the night's unnamed candidates; returns (named, new objects)."""
+    night = _night(night)
     radius = OBJECT_RADIUS_ARCSEC / 3600
     inherited = connection.execute(
-        """UPDATE survey.candidates c SET objectid = m.objectid
+        f"""UPDATE survey.candidates c SET objectid = m.objectid
              FROM (SELECT n.candid, n.diffid,
                           (SELECT o.objectid FROM survey.candidates o
                             WHERE o.objectid IS NOT NULL
                               AND q3c_join(n.ra, n.dec, o.ra, o.dec, %(radius)s)
                             ORDER BY q3c_dist(n.ra, n.dec, o.ra, o.dec), o.jd LIMIT 1)
                              AS objectid
-                     FROM survey.candidates n WHERE n.nid = %(nid)s AND n.objectid IS NULL) m
-            WHERE c.nid = %(nid)s AND c.diffid = m.diffid AND c.candid = m.candid
+                     FROM survey.candidates n WHERE {night.where("n")}
+                      AND n.objectid IS NULL) m
+            WHERE {night.where("c")} AND c.diffid = m.diffid AND c.candid = m.candid
               AND m.objectid IS NOT NULL""",
-        {"radius": radius, "nid": nid}).rowcount
+        {"radius": radius}).rowcount
     rows = connection.execute(
-        "SELECT candid, ra, dec, jd FROM survey.candidates WHERE nid = %s AND objectid IS NULL"
-        " ORDER BY jd, candid", (nid,)).fetchall()
+        f"SELECT candid, ra, dec, jd FROM survey.candidates WHERE {night.where()}"
+        " AND objectid IS NULL ORDER BY jd, candid").fetchall()
     if not rows:
         return inherited, 0
     candid = np.array([r[0] for r in rows], dtype=np.int64)
@@ -156,8 +212,8 @@ def assign_object_ids(connection: psycopg.Connection, nid: int) -> tuple[int, in
                 copy.write_row((value, names[group]))
         cursor.execute(
             "UPDATE survey.candidates c SET objectid = n.objectid FROM named n"
-            " WHERE c.nid = %s AND c.candid = n.candid AND c.diffid = n.candid / 1000000",
-            (nid,))
+            f" WHERE {night.where('c')} AND c.candid = n.candid"
+            " AND c.diffid = n.candid / 1000000")
     return inherited + len(rows), len(names)
 
 
@@ -175,8 +231,9 @@ def _friends_of_friends(ra: np.ndarray, dec: np.ndarray, radius_arcsec: float) -
 # --- histories ----------------------------------------------------------------------------
 
 
-def count_histories(connection: psycopg.Connection, nid: int) -> int:
+def count_histories(connection: psycopg.Connection, night: NightRows | int) -> int:
     """ndethist, jdstarthist, jdendhist and ncovhist of the night's candidates."""
+    night = _night(night)
     radius = OBJECT_RADIUS_ARCSEC / 3600
     detections = connection.execute(
         f"""UPDATE survey.candidates t SET ndethist = h.n, jdstarthist = h.first,
@@ -187,9 +244,9 @@ def count_histories(connection: psycopg.Connection, nid: int) -> int:
                         ON q3c_join(c.ra, c.dec, o.ra, o.dec, %(radius)s)
                        AND o.jd <= c.jd AND o.field = c.field AND o.rcid = c.rcid
                        AND {HISTORY_PROGRAMS}
-                     WHERE c.nid = %(nid)s GROUP BY c.candid, c.diffid) h
-             WHERE t.nid = %(nid)s AND t.diffid = h.diffid AND t.candid = h.candid""",
-        {"radius": radius, "nid": nid}).rowcount
+                     WHERE {night.where("c")} GROUP BY c.candid, c.diffid) h
+             WHERE {night.where("t")} AND t.diffid = h.diffid AND t.candid = h.candid""",
+        {"radius": radius}).rowcount
     # Its own image always covered it (a candidate half a pixel outside the footprint's
     # corner pixels still counts it), plus every other image whose footprint holds it.
     connection.execute(
@@ -199,18 +256,18 @@ def count_histories(connection: psycopg.Connection, nid: int) -> int:
                         ON o.footprint @> spoint(radians(c.ra), radians(c.dec))
                        AND o.obsjd <= c.jd AND o.is_current = 1 AND o.diffid <> c.diffid
                        AND {HISTORY_PROGRAMS}
-                     WHERE c.nid = %(nid)s GROUP BY c.candid, c.diffid) h
-             WHERE t.nid = %(nid)s AND t.diffid = h.diffid AND t.candid = h.candid""",
-        {"nid": nid})
+                     WHERE {night.where("c")} GROUP BY c.candid, c.diffid) h
+             WHERE {night.where("t")} AND t.diffid = h.diffid AND t.candid = h.candid""")
     return detections
 
 
 # --- known solar-system objects -----------------------------------------------------------
 
 
-def tag_solar_system(connection: psycopg.Connection, nid: int) -> int:
+def tag_solar_system(connection: psycopg.Connection, night: NightRows | int) -> int:
     """The nearest known object within 30 arcsec of each candidate of the night, at its
     exposure's mid-time; returns how many candidates have one."""
+    night = _night(night)
     from skyvault.sso.ephemeris import predict
     from skyvault.sso.errors import SsoError
     from skyvault.sso.orbit_rows import COLUMNS, orbit_from_row
@@ -218,7 +275,7 @@ def tag_solar_system(connection: psycopg.Connection, nid: int) -> int:
     from skyvault.sso.search_db import night_images
 
     span = connection.execute(
-        "SELECT min(jd), max(jd) FROM survey.candidates WHERE nid = %s", (nid,)).fetchone()
+        f"SELECT min(jd), max(jd) FROM survey.candidates WHERE {night.where()}").fetchone()
     orbits = [orbit_from_row(row) for row in connection.execute(
         f"SELECT {', '.join(COLUMNS)} FROM survey.solar_system_objects"
         " ORDER BY designation").fetchall()]
@@ -240,8 +297,9 @@ def tag_solar_system(connection: psycopg.Connection, nid: int) -> int:
         for k, pid in enumerate(pids.tolist()):
             near = connection.execute(
                 "SELECT candid, q3c_dist(ra, dec, %s, %s) * 3600 FROM survey.candidates"
-                " WHERE nid = %s AND pid = %s AND q3c_radial_query(ra, dec, %s, %s, %s)",
-                (ephemeris.ra[k], ephemeris.dec[k], nid, pid, ephemeris.ra[k],
+                f" WHERE {night.where()} AND pid = %s"
+                " AND q3c_radial_query(ra, dec, %s, %s, %s)",
+                (ephemeris.ra[k], ephemeris.dec[k], pid, ephemeris.ra[k],
                  ephemeris.dec[k], SOLAR_SYSTEM_RADIUS_ARCSEC / 3600)).fetchall()
             for candid, distance in near:
                 if candid not in tagged or distance < tagged[candid][0]:
@@ -250,8 +308,8 @@ def tag_solar_system(connection: psycopg.Connection, nid: int) -> int:
     with connection.cursor() as cursor:
         cursor.executemany(
             "UPDATE survey.candidates SET ssdistnr = %s, ssnamenr = %s, ssmagnr = %s"
-            " WHERE nid = %s AND candid = %s AND diffid = %s",
-            [(distance, name, magnitude if np.isfinite(magnitude) else None, nid, candid,
+            f" WHERE {night.where()} AND candid = %s AND diffid = %s",
+            [(distance, name, magnitude if np.isfinite(magnitude) else None, candid,
               candid // 1_000_000)
              for candid, (distance, name, magnitude) in tagged.items()])
     return len(tagged)

@@ -19,6 +19,7 @@ import psycopg
 from skyvault.db import Database
 from skyvault.db import database as default_database
 from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES
+from skyvault.ingest.compact import sky_table
 from skyvault.ingest.partitions import partitions, seal_all
 from skyvault.ingest.run import RUN_LOCK
 from skyvault.ingest.store import FileStore, default_store
@@ -69,16 +70,15 @@ def _deep_catalogs(connection: psycopg.Connection) -> list[str]:
         "SELECT catalog, pid, nrows FROM archive.catalog_loads")}
     for product, table in CATALOG_TABLES.items():
         catalog, of = table.name, CATALOG_OF[product]
+        # Night partitions (loading or sealed) and the sky cells of compacted nights.
         tables = [p.qualified_name for p in partitions(connection, catalog)]
-        if not tables:
-            found: dict[int, tuple[int, int]] = {}
-        else:
-            union = " UNION ALL ".join(
-                f"SELECT {of.image_key} AS image_id, {of.row_key} AS row_key FROM {t}"
-                for t in tables)
-            found = {pid: (rows, distinct) for pid, rows, distinct in connection.execute(
-                f"SELECT image_id, count(*), count(DISTINCT row_key) FROM ({union}) AS s"
-                " GROUP BY image_id")}
+        tables.append(sky_table(catalog))
+        union = " UNION ALL ".join(
+            f"SELECT {of.image_key} AS image_id, {of.row_key} AS row_key FROM {t}"
+            for t in tables)
+        found = {pid: (rows, distinct) for pid, rows, distinct in connection.execute(
+            f"SELECT image_id, count(*), count(DISTINCT row_key) FROM ({union}) AS s"
+            " GROUP BY image_id")}
         expected = {pid: rows for (c, pid), rows in loaded.items() if c == catalog}
         for pid in sorted(set(found) | set(expected)):
             rows, distinct = found.get(pid, (0, 0))

@@ -31,6 +31,8 @@ def ingest_cli() -> None:
     skyvault ingest --watch DIR      ingest manifests as they appear (near real time)
     skyvault ingest check            store against database; --remove-orphans, --repair
     skyvault ingest report           quarantined input and why
+    skyvault ingest seal             index and attach nights still loading
+    skyvault ingest compact          move sealed nights into the sky cells
     skyvault ingest annotate [NID..] candidates' history fields (ingest does it too)
     """
 
@@ -171,10 +173,41 @@ def annotate_command(nids: tuple[int, ...]) -> None:
     jdendhist, ssdistnr...) of nights NIDS (default: every night with candidates). Ingest
     does it for the nights it loads; this redoes it, e.g. after orbits were loaded."""
     from skyvault.db import database
-    from skyvault.ingest.candidate_history import annotate_nights
-    from skyvault.ingest.partitions import partitions
+    from skyvault.ingest.candidate_history import annotate_nights, candidate_nights
 
     with database().admin(autocommit=True) as connection:
-        chosen = list(nids) or sorted({p.nid for p in partitions(connection, "candidates")})
-        report = annotate_nights(connection, chosen)
+        report = annotate_nights(connection, list(nids) or candidate_nights(connection))
     click.echo(report.line())
+
+
+@ingest_cli.command("compact")
+@click.option("--keep-latest", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Leave the most recent sealed nights of each catalog as they are (a night "
+                   "still observed with --watch).")
+@click.option("--catalog", "catalogs", multiple=True,
+              help="Only this catalog (repeatable); default every catalog with a sky layout.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was moved as JSON.")
+def compact_command(keep_latest: int, catalogs: tuple[str, ...], as_json: bool) -> None:
+    """Move sealed nights into the sky cells (ingest/README.md): a cone search then probes the
+    cells it touches instead of every night. Safe to stop at any moment and to run again."""
+    from skyvault.db import database
+    from skyvault.ingest.compact import CompactionBusy, compact_all
+    from skyvault.ingest.partitions import CATALOGS
+
+    unknown = sorted(set(catalogs) - set(CATALOGS))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}; catalogs: {', '.join(sorted(CATALOGS))}",
+                                 param_hint="--catalog")
+    with database().admin(autocommit=True) as connection:
+        try:
+            done = compact_all(connection, keep_latest=keep_latest,
+                               catalogs=list(catalogs) or None)
+        except CompactionBusy as error:
+            click.echo(f"stopped: {error}; run again later", err=True)
+            sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([asdict(item) for item in done], indent=1))
+        return
+    for item in done:
+        click.echo(item.line())
+    click.echo(f"compacted {len(done)} night partitions" if done else "nothing to compact")

@@ -1,19 +1,22 @@
 """Night partitions of the catalogs: loaded unindexed, then indexed and attached.
 
-Every catalog declared partitioned by night in schema/tables.py (``NIGHT_PARTITIONED_TABLES``:
-survey.psf_sources, survey.aperture_sources, survey.candidates) is partitioned by ``nid``. A
-night's partition goes through two states (see ingest/README.md for why):
+Every catalog declared with a ``SkyLayout`` in schema/tables.py (``SKY_LAID_OUT_TABLES``:
+survey.psf_sources, survey.aperture_sources, survey.candidates) is filed by night while it
+loads: ``survey.<catalog>_nights`` is partitioned by night (``nid``), and a night's partition
+goes through two states (see ingest/README.md for why):
 
 - *loading*: ``archive.<catalog>_n<nid>``, a plain table outside the partition tree, with no
   index. Exposure transactions COPY into it; nothing keeps an index up to date row by row. Its
-  CHECK constraint on ``nid`` is checked per row at no cost and lets ATTACH skip its scan.
+  CHECK constraints on ``nid`` and ``placement`` are checked per row at no cost and let ATTACH
+  skip its scan.
 - *attached*: ``survey.<catalog>_n<nid>``, indexed (the catalog's declared indexes: q3c, and
-  pid or diffid...) by bulk builds, marked CLUSTER ON
-  its q3c index, attached to the parent. Queries through the parent see it.
+  pid or diffid...) by bulk builds, marked CLUSTER ON its q3c index, attached to
+  ``<catalog>_nights``. Queries through the catalog see it.
 
 ``seal`` moves a night from the first state to the second in one transaction. Live ingest
 (``--watch``) creates the attached partition up front instead, so that every exposure is
-queryable when it commits, paying the row-by-row index upkeep for it.
+queryable when it commits, paying the row-by-row index upkeep for it. Sealed nights are later
+moved to the sky cells by ``skyvault.ingest.compact``.
 
 Every partition has row-level security and the embargo policy of its parent, because
 PostgreSQL applies only the queried table's policies and a partition can be named directly;
@@ -34,20 +37,17 @@ import psycopg
 
 from skyvault.ingest.crash import crash_point
 from skyvault.schema.ddl import embargo_policy
-from skyvault.schema.model import Table
-from skyvault.schema.tables import NIGHT_PARTITIONED_TABLES
+from skyvault.schema.model import SkyLayout, Table
+from skyvault.schema.tables import SKY_LAID_OUT_TABLES
 
-CATALOGS: dict[str, Table] = {table.name: table for table in NIGHT_PARTITIONED_TABLES}
+CATALOGS: dict[str, Table] = {table.name: table for table in SKY_LAID_OUT_TABLES}
 LOADING_SCHEMA = "archive"
 ATTACHED_SCHEMA = "survey"
-PARTITION_NAME = re.compile(
-    r"^(?P<catalog>" + "|".join(map(re.escape, CATALOGS)) + r")_n(?P<nid>-?\d+)$"
-)
-_PG_PARTITION_NAME = "^(" + "|".join(CATALOGS) + ")_n-?[0-9]+$"
-"""The same names as a PostgreSQL regular expression."""
+_NAMES = "|".join(sorted(CATALOGS))
+PARTITION_NAME = re.compile(rf"^(?P<catalog>{_NAMES})_n(?P<nid>-?\d+)$")
 LOCK_CLASS = zlib.crc32(b"skyvault.ingest.partition") & 0x7FFFFFFF
 """First key of the advisory locks on a night's partitions: loaders hold it shared (many may
-COPY at once), creation and sealing exclusive."""
+COPY at once), creation, sealing and compaction exclusive."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,15 @@ def partition_name(catalog: str, nid: int) -> str:
     return f"{catalog}_n{nid}"
 
 
-def _lock_key(catalog: str, nid: int) -> tuple[int, int]:
-    # One lock per (catalog, night); the second key must fit an int4.
-    return LOCK_CLASS, (nid * len(CATALOGS) + list(CATALOGS).index(catalog)) & 0x7FFFFFFF
+def nights_table(catalog: str) -> str:
+    """The partitioned half of a catalog that holds its nights."""
+    return f"{ATTACHED_SCHEMA}.{SkyLayout.nights_table(catalog)}"
+
+
+def night_lock_key(catalog: str, nid: int) -> tuple[int, int]:
+    """One advisory lock per (catalog, night); the second key must fit an int4."""
+    order = sorted(CATALOGS)
+    return LOCK_CLASS, (nid * len(order) + order.index(catalog)) & 0x7FFFFFFF
 
 
 def partitions(connection: psycopg.Connection, catalog: str | None = None,
@@ -83,7 +89,7 @@ def partitions(connection: psycopg.Connection, catalog: str | None = None,
             WHERE c.relkind = 'r' AND n.nspname IN (%s, %s)
               AND c.relname ~ %s
             ORDER BY c.relname""",
-        (LOADING_SCHEMA, ATTACHED_SCHEMA, _PG_PARTITION_NAME),
+        (LOADING_SCHEMA, ATTACHED_SCHEMA, f"^({_NAMES})_n-?[0-9]+$"),
     ).fetchall()
     found = []
     for schema, name, attached in rows:
@@ -96,9 +102,14 @@ def partitions(connection: psycopg.Connection, catalog: str | None = None,
     return found
 
 
-def _secure(connection: psycopg.Connection, catalog: str, schema: str, name: str) -> None:
-    table = dataclasses.replace(CATALOGS[catalog], schema=schema, name=name)
-    for statement in embargo_policy(table):
+def secure(connection: psycopg.Connection, catalog: str | Table, schema: str,
+           name: str) -> None:
+    """Row-level security and the embargo policy of ``catalog`` (a name among CATALOGS, or a
+    table declaration) on one of its partitions."""
+    declared = CATALOGS[catalog] if isinstance(catalog, str) else catalog
+    if declared.embargo is None:
+        return
+    for statement in embargo_policy(dataclasses.replace(declared, schema=schema, name=name)):
         connection.execute(statement)
 
 
@@ -107,21 +118,22 @@ def _create_loading(connection: psycopg.Connection, catalog: str, nid: int) -> N
     qualified = f"{LOADING_SCHEMA}.{name}"
     connection.execute(
         f"CREATE TABLE {qualified} (LIKE {ATTACHED_SCHEMA}.{catalog} INCLUDING DEFAULTS,"
-        f" CONSTRAINT {name}_nid CHECK (nid >= {nid} AND nid < {nid + 1}))"
+        f" CONSTRAINT {name}_nid CHECK (nid >= {nid} AND nid < {nid + 1}),"
+        f" CONSTRAINT {name}_placement CHECK ({SkyLayout.PLACEMENT_COLUMN} = {SkyLayout.NIGHTS}))"
         # No autovacuum while the night loads (it would scan the table again and again as
         # rows arrive); the seal analyzes it and hands it back to autovacuum.
         " WITH (autovacuum_enabled = false)"
     )
-    _secure(connection, catalog, LOADING_SCHEMA, name)
+    secure(connection, catalog, LOADING_SCHEMA, name)
 
 
 def _create_attached(connection: psycopg.Connection, catalog: str, nid: int) -> None:
     name = partition_name(catalog, nid)
     connection.execute(
-        f"CREATE TABLE {ATTACHED_SCHEMA}.{name} PARTITION OF {ATTACHED_SCHEMA}.{catalog}"
+        f"CREATE TABLE {ATTACHED_SCHEMA}.{name} PARTITION OF {nights_table(catalog)}"
         f" FOR VALUES FROM ({nid}) TO ({nid + 1})"
     )
-    _secure(connection, catalog, ATTACHED_SCHEMA, name)
+    secure(connection, catalog, ATTACHED_SCHEMA, name)
     connection.execute(
         f"ALTER TABLE {ATTACHED_SCHEMA}.{name} CLUSTER ON {_q3c_index_of(connection, name)}"
     )
@@ -144,7 +156,7 @@ def target_for_rows(connection: psycopg.Connection, catalog: str, nid: int,
     """The table a transaction COPYs a night's rows into, creating it when the night has none:
     the loading table (bulk) or the attached partition (live). Call inside the transaction;
     the lock taken keeps a concurrent seal from moving the table until it commits."""
-    key = _lock_key(catalog, nid)
+    key = night_lock_key(catalog, nid)
     existing = partitions(connection, catalog, nid)
     if not existing:
         connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", key)
@@ -173,7 +185,8 @@ def ensure_live(connection: psycopg.Connection, catalog: str, nid: int) -> None:
         seal(connection, catalog, nid)
         return
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           night_lock_key(catalog, nid))
         if not partitions(connection, catalog, nid):
             _create_attached(connection, catalog, nid)
 
@@ -200,7 +213,8 @@ def _prebuild_index(connect: Connect, catalog: str, nid: int, kind: str) -> None
     build of the same index."""
     name = partition_name(catalog, nid)
     with connect() as other, other.transaction():
-        other.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", _lock_key(catalog, nid))
+        other.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                      night_lock_key(catalog, nid))
         other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{name}_{kind}_idx",))
         # Two builds at once already keep two cores busy: each gets half the parallel workers
         # less itself (none on two cores, where a worker each made both slower: 4.7 s vs 3.9).
@@ -241,7 +255,8 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
         step("indexes side by side")
         crash_point("seal:prebuilt")
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           night_lock_key(catalog, nid))
         current = partitions(connection, catalog, nid)
         if not current or current[0].attached:
             return False
@@ -257,7 +272,7 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
         connection.execute(f"ALTER TABLE {loading} RESET (autovacuum_enabled)")
         connection.execute(f"ALTER TABLE {loading} SET SCHEMA {ATTACHED_SCHEMA}")
         connection.execute(
-            f"ALTER TABLE {ATTACHED_SCHEMA}.{catalog} ATTACH PARTITION {ATTACHED_SCHEMA}.{name}"
+            f"ALTER TABLE {nights_table(catalog)} ATTACH PARTITION {ATTACHED_SCHEMA}.{name}"
             f" FOR VALUES FROM ({nid}) TO ({nid + 1})"
         )
         step("attach")
@@ -296,10 +311,17 @@ def seal_all(connection: psycopg.Connection, *, cluster: bool = False,
 def delete_rows_of(connection: psycopg.Connection, catalog: str, nid: int, image_id: int,
                    key: str = "pid") -> int:
     """Remove a superseded image's rows (``key``: pid, or diffid for candidates), wherever
-    its night's rows are."""
+    its night's rows are: in the night's partition, or in the sky cells once the night is
+    compacted. The night's lock, shared, keeps a compaction of the night from copying rows
+    this transaction is deleting."""
+    connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                       night_lock_key(catalog, nid))
     deleted = 0
     for partition in partitions(connection, catalog, nid):
         deleted += connection.execute(
             f"DELETE FROM {partition.qualified_name} WHERE {key} = %s", (image_id,)
         ).rowcount
+    deleted += connection.execute(
+        f"DELETE FROM {ATTACHED_SCHEMA}.{SkyLayout.sky_table(catalog)}"
+        f" WHERE {key} = %s AND nid = %s", (image_id, nid)).rowcount
     return deleted

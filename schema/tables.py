@@ -18,18 +18,18 @@ from skyvault.schema.model import (
     SHORT_ARRAY,
     TEXT,
     TIMESTAMP,
+    UNICODE_TEXT,
     Column,
     Embargo,
     ForeignKey,
     Index,
     Schema,
+    SkyLayout,
     Table,
     char,
 )
 
 SURVEY = "survey"
-NIGHT_PARTITION = "RANGE (nid)"
-"""How the source catalogs are partitioned: by night, each night's partition made by ingest."""
 
 # -- column groups shared by several tables ---------------------------------------------------
 
@@ -160,8 +160,9 @@ PROGRAMS = Table(
     columns=(
         Column("programid", SHORT, "Program identifier", ucd="meta.id;meta.main",
                principal=True, nullable=False, primary_key=True),
-        Column("name", TEXT, "Program name", ucd="meta.id", principal=True, nullable=False),
-        Column("description", TEXT, "What the program is", ucd="meta.note"),
+        Column("name", UNICODE_TEXT, "Program name", ucd="meta.id", principal=True,
+               nullable=False),
+        Column("description", UNICODE_TEXT, "What the program is", ucd="meta.note"),
         Column("release_rule", TEXT,
                "'data_release': public at the next data release whose cutoff covers the "
                "observation; 'proprietary_period': public after proprietary_days, or at "
@@ -191,7 +192,7 @@ DATA_RELEASES = Table(
                principal=True, nullable=False),
         Column("programids", SHORT_ARRAY, "Programs whose data the release makes public",
                ucd="meta.id", nullable=False),
-        Column("notes", TEXT, "Notes on the release", ucd="meta.note"),
+        Column("notes", UNICODE_TEXT, "Notes on the release", ucd="meta.note"),
         Column("declared_at", TIMESTAMP, "When the release was first declared: reference "
                "co-adds archived before it are public from its release date",
                ucd="time.creation", nullable=False, default_sql="now()"),
@@ -478,7 +479,7 @@ PSF_SOURCES = Table(
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by=NIGHT_PARTITION,
+    sky_layout=SkyLayout(),
 )
 
 APERTURE_SOURCES = Table(
@@ -503,7 +504,7 @@ APERTURE_SOURCES = Table(
     indexes=(_q3c_index("aperture_sources", cluster=True),
              Index("aperture_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by=NIGHT_PARTITION,
+    sky_layout=SkyLayout(),
 )
 
 # -- transients ---------------------------------------------------------------------------------
@@ -616,7 +617,7 @@ CANDIDATES = Table(
     indexes=(_q3c_index("candidates", cluster=True), Index("candidates_diffid_idx", "diffid"),
              Index("candidates_objectid_idx", "objectid")),
     embargo=Embargo(dating="alert"),
-    partition_by=NIGHT_PARTITION,
+    sky_layout=SkyLayout(),
 )
 
 # -- solar system -------------------------------------------------------------------------------
@@ -627,7 +628,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
     columns=(
         Column("designation", TEXT, "Designation (number or provisional)",
                ucd="meta.id;meta.main", principal=True, nullable=False, primary_key=True),
-        Column("name", TEXT, "Name", ucd="meta.id", principal=True, indexed=True),
+        Column("name", UNICODE_TEXT, "Name", ucd="meta.id", principal=True, indexed=True),
         Column("number", INT, "Minor planet number", ucd="meta.id"),
         Column("orbit_type", TEXT, "asteroid or comet", ucd="meta.code", principal=True,
                nullable=False),
@@ -650,7 +651,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
         Column("g", FLOAT, "Slope parameter", ucd="phys.albedo"),
         Column("uncertainty", SHORT, "MPC uncertainty parameter U (0-9)",
                ucd="stat.error;meta.code"),
-        Column("source", TEXT, "Where the orbit came from", ucd="meta.ref"),
+        Column("source", UNICODE_TEXT, "Where the orbit came from", ucd="meta.ref"),
     ),
     indexes=(Index("solar_system_objects_name_idx", "lower(name)"),),
 )
@@ -840,7 +841,7 @@ def _ts(name: str, kind, description: str, nullable: bool = True, key: bool = Fa
 TAP_SCHEMA_SCHEMAS = Table("tap_schema", "schemas", "Schemas published by this service", (
     _ts("schema_name", TEXT, "Schema name", nullable=False, key=True),
     _ts("utype", TEXT, "Utype of the schema"),
-    _ts("description", TEXT, "Description of the schema"),
+    _ts("description", UNICODE_TEXT, "Description of the schema"),
     _ts("schema_index", INT, "Recommended order of the schemas"),
 ))
 TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this service", (
@@ -848,7 +849,7 @@ TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this serv
     _ts("table_name", TEXT, "Qualified table name", nullable=False, key=True),
     _ts("table_type", TEXT, "table or view", nullable=False),
     _ts("utype", TEXT, "Utype of the table"),
-    _ts("description", TEXT, "Description of the table"),
+    _ts("description", UNICODE_TEXT, "Description of the table"),
     _ts("table_index", INT, "Recommended order of the tables"),
 ), foreign_keys=(ForeignKey(("schema_name",), "tap_schema.schemas", ("schema_name",)),))
 TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published tables", (
@@ -858,7 +859,7 @@ TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published ta
     _ts("arraysize", TEXT, "VOTable arraysize"),
     _ts("xtype", TEXT, "VOTable/DALI xtype"),
     _ts("size", INT, "Deprecated TAP 1.0 size: arraysize as an integer"),
-    _ts("description", TEXT, "Description of the column"),
+    _ts("description", UNICODE_TEXT, "Description of the column"),
     _ts("utype", TEXT, "Utype of the column"),
     _ts("unit", TEXT, "Unit (VOUnit)"),
     _ts("ucd", TEXT, "UCD 1+"),
@@ -871,7 +872,7 @@ TAP_SCHEMA_KEYS = Table("tap_schema", "keys", "Foreign keys between published ta
     _ts("key_id", TEXT, "Key identifier", nullable=False, key=True),
     _ts("from_table", TEXT, "Table holding the foreign key", nullable=False),
     _ts("target_table", TEXT, "Table the key points to", nullable=False),
-    _ts("description", TEXT, "Description of the key"),
+    _ts("description", UNICODE_TEXT, "Description of the key"),
     _ts("utype", TEXT, "Utype of the key"),
 ), foreign_keys=(ForeignKey(("from_table",), "tap_schema.tables", ("table_name",)),
                  ForeignKey(("target_table",), "tap_schema.tables", ("table_name",))))
@@ -893,10 +894,9 @@ PUBLISHED_TABLES: tuple[Table, ...] = tuple(
     table for schema in PUBLISHED_SCHEMAS for table in schema.tables if table.published
 )
 EMBARGOED_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.embargo)
-NIGHT_PARTITIONED_TABLES: tuple[Table, ...] = tuple(
-    t for t in PUBLISHED_TABLES if t.partition_by == NIGHT_PARTITION
-)
-"""Catalogs whose partitions ingest creates per night (ingest/partitions.py)."""
+SKY_LAID_OUT_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.sky_layout)
+"""Catalogs filed by night, then by sky cell: ingest creates, seals and compacts their
+partitions (skyvault.ingest.partitions, skyvault.ingest.compact)."""
 
 
 def table_by_name(qualified_name: str) -> Table:

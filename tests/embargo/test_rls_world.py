@@ -54,10 +54,9 @@ def _expected(table: str, programs, released: frozenset[str] | set[str] = frozen
 
 
 def _seen(connection, table: str) -> set[int]:
-    key = KEYED[table]
-    return {row[0] for row in connection.execute(
-        f"SELECT {key} FROM {table} WHERE {key} BETWEEN %s AND %s",
-        (BASE, BASE + 99_999)).fetchall()}
+    """The seeded rows of ``table`` (or of a relation holding its rows, keyed as it is)."""
+    key = KEYED.get(table) or KEYED[table.removesuffix("_sky")]
+    return _seen_in(connection, table, key)
 
 
 def test_every_embargoed_table_is_keyed_by_the_suite() -> None:
@@ -248,7 +247,12 @@ def test_policies_read_who_is_asking_once_per_query(database: Database) -> None:
         policies = dict(connection.execute(
             "SELECT schemaname || '.' || tablename, qual FROM pg_policies"
             " WHERE policyname = 'embargo'").fetchall())
-    assert {t.qualified_name for t in EMBARGOED_TABLES} <= set(policies)
+        partitions = {row[0] for row in connection.execute(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relispartition")}
+    # Partitions (nights, sky cells, the halves of a sky-laid-out catalog) carry their
+    # catalog's policy as well: one of them could be named directly.
+    assert set(policies) - partitions == {t.qualified_name for t in EMBARGOED_TABLES}
     for table, qual in policies.items():
         assert "SELECT archive.member_programs()" in qual and "now()" in qual, (table, qual)
         assert "release_date" not in qual, (table, qual)
@@ -256,10 +260,12 @@ def test_policies_read_who_is_asking_once_per_query(database: Database) -> None:
 
 def test_migrated_policies_are_the_ones_the_model_makes(database: Database) -> None:
     """Migration 0016 wrote by hand what skyvault/releases/dating.py generates: on a scratch
-    copy of each embargoed table the generated policy reads back the same as the live one,
-    and every night partition carries its catalog's policy."""
+    copy of each embargoed table the generated policy reads back the same as the live one, and
+    every relation that holds a catalog's rows (its nights and sky halves, night partitions,
+    nights still loading, sky cells) carries its catalog's policy."""
     import dataclasses
 
+    from skyvault.ingest.partitions import PARTITION_NAME
     from skyvault.schema.ddl import embargo_policy
 
     connection = database.admin()
@@ -267,6 +273,12 @@ def test_migrated_policies_are_the_ones_the_model_makes(database: Database) -> N
         live = dict(connection.execute(
             "SELECT schemaname || '.' || tablename, qual FROM pg_policies"
             " WHERE policyname = 'embargo'").fetchall())
+        # The table whose rows each relation holds: a partition's root; a loading night's
+        # catalog, by its name.
+        roots = dict(connection.execute(
+            "SELECT c.oid::regclass::text, pg_partition_root(c.oid)::regclass::text"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname IN ('survey', 'archive') AND c.relkind IN ('r', 'p')").fetchall())
         connection.execute("CREATE SCHEMA policy_scratch")
         for table in EMBARGOED_TABLES:
             connection.execute(f"CREATE TABLE policy_scratch.{table.name}"
@@ -279,13 +291,79 @@ def test_migrated_policies_are_the_ones_the_model_makes(database: Database) -> N
             " AND schemaname = 'policy_scratch'").fetchall())
         for table in EMBARGOED_TABLES:
             assert live[table.qualified_name] == made[table.name], table.name
+        holders = {}
+        for relation in live:
+            schema, name = relation.split(".")
+            loading = PARTITION_NAME.match(name) if schema == "archive" else None
+            holders[relation] = (f"survey.{loading['catalog']}" if loading
+                                 else roots.get(relation) or relation)
+        held = {holders[r] for r in live if holders[r] != r}
+        assert {f"survey.{c}" for c in CATALOGS} <= held, held
         for relation, qual in live.items():
-            catalog = relation.split(".")[1].split("_n")[0]
-            if catalog in CATALOGS:
-                assert qual == made[catalog], relation
+            if relation.startswith("policy_scratch."):
+                continue
+            assert qual == made[holders[relation].split(".")[1]], relation
     finally:
         connection.rollback()
         connection.close()
+
+
+def test_sky_cells_named_directly_hide_what_their_catalog_hides(database: Database,
+                                                                world) -> None:
+    """The seeded catalog rows moved into sky cells as compaction moves them (cells made by
+    ``compact.create_cell``): read through the catalog, and through each cell and half named
+    directly (granted for the test), every requester sees exactly what it may."""
+    from skyvault.ingest.compact import SkyCell, create_cell, layout_of, sky_cells, sky_table
+    from skyvault.ingest.partitions import CATALOGS as DECLARED
+    from skyvault.ingest.q3c import cell_shift
+
+    connection = database.admin()
+    try:
+        direct: dict[str, list[str]] = {}
+        for catalog in CATALOGS:
+            table, key, layout = f"survey.{catalog}", KEYED[f"survey.{catalog}"], \
+                layout_of(catalog)
+            present = {cell.number for cell in sky_cells(connection, catalog)
+                       if cell.depth == layout.depth}
+            needed = {row[0] for row in connection.execute(
+                f"SELECT DISTINCT ({layout.key}) >> {cell_shift(layout.depth)}"
+                f" FROM {table}_nights WHERE {key} BETWEEN %s AND %s", (BASE, BASE + 99_999))}
+            for number in sorted(needed - present):
+                create_cell(connection, SkyCell(DECLARED[catalog], layout.depth, number))
+            columns = ", ".join(f'"{c}"' for c in DECLARED[catalog].column_names)
+            seeded = len(_seen_in(connection, table, key))
+            moved = connection.execute(
+                f"WITH moved AS (DELETE FROM {table}_nights WHERE {key} BETWEEN %s AND %s"
+                f" RETURNING {columns}) INSERT INTO {sky_table(catalog)} ({columns}, placement)"
+                f" SELECT {columns}, 1 FROM moved", (BASE, BASE + 99_999)).rowcount
+            assert moved == seeded > 0, table
+            direct[table] = [sky_table(catalog)] + [
+                cell.qualified_name for cell in sky_cells(connection, catalog)
+                if cell.number in needed]
+            for relation in direct[table]:
+                connection.execute(f"GRANT SELECT ON {relation} TO skyvault_reader")
+        for programs in (frozenset(), frozenset({2}), frozenset({1, 3})):
+            connection.execute("SELECT set_config('skyvault.programs', %s, true)",
+                               ("{" + ",".join(map(str, sorted(programs))) + "}",))
+            _as_anonymous_reader(connection)
+            for table, relations in direct.items():
+                expected = _expected(table, programs)
+                assert _seen(connection, table) == expected, (table, programs)
+                assert _seen(connection, relations[0]) == expected, (table, programs)
+                through_cells: set[int] = set()
+                for cell in relations[1:]:
+                    through_cells |= _seen_in(connection, cell, KEYED[table])
+                assert through_cells == expected, (table, programs)
+            connection.execute("RESET ROLE")
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+def _seen_in(connection, relation: str, key: str) -> set[int]:
+    return {row[0] for row in connection.execute(
+        f"SELECT {key} FROM {relation} WHERE {key} BETWEEN %s AND %s",
+        (BASE, BASE + 99_999)).fetchall()}
 
 
 def _as_anonymous_reader(connection) -> None:

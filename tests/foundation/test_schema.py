@@ -8,7 +8,8 @@ import pytest
 
 from skyvault.db import Database
 from skyvault.schema.migrate import current_revision, downgrade, head_revision, upgrade
-from skyvault.schema.tables import PUBLISHED_TABLES, table_by_name
+from skyvault.schema.model import SkyLayout
+from skyvault.schema.tables import PUBLISHED_TABLES, SKY_LAID_OUT_TABLES, table_by_name
 from skyvault.schema.tap_schema import adql_column_name
 
 # What TAP_SCHEMA's datatype says for each PostgreSQL type the catalog reports.
@@ -125,14 +126,43 @@ def _night_tables_before_0016(url: str, catalog: str, nid: int) -> None:
                 " OR programid = ANY ((SELECT archive.member_programs())::smallint[]))")
 
 
+CELL_DEPTH = SkyLayout().depth
+CELL_NUMBER = 1234
+"""A sky cell of the default layout (schema/model.py ``SkyLayout``)."""
+
+
+def _sky_cell_before_0016(url: str, catalog: str, number: int) -> None:
+    """A sky cell of ``catalog`` as compaction made it before migration 0016 (ingest/compact.py
+    ``create_cell`` of that time): the catalog's columns, its policy reading the stored release
+    date, attached to the sky half, marked CLUSTER ON its q3c index."""
+    from skyvault.ingest.q3c import cell_range
+
+    low, high = cell_range(number, CELL_DEPTH)
+    cell = f"survey.{catalog}_c{CELL_DEPTH}_{number}"
+    with psycopg.connect(url) as connection:
+        connection.execute(f"CREATE TABLE {cell} (LIKE survey.{catalog} INCLUDING DEFAULTS)")
+        connection.execute(f"ALTER TABLE {cell} ENABLE ROW LEVEL SECURITY")
+        connection.execute(
+            f"CREATE POLICY embargo ON {cell} FOR SELECT USING (release_date <= now()"
+            " OR programid = ANY ((SELECT archive.member_programs())::smallint[]))")
+        connection.execute(f"ALTER TABLE survey.{catalog}_sky ATTACH PARTITION {cell}"
+                           f" FOR VALUES FROM ({low}) TO ({high})")
+        q3c = connection.execute(
+            "SELECT x.indexrelid::regclass::text FROM pg_index x WHERE x.indrelid ="
+            " %s::regclass AND pg_get_indexdef(x.indexrelid) LIKE '%%q3c_ang2ipix%%'",
+            (cell,)).fetchone()[0]
+        connection.execute(f"ALTER TABLE {cell} CLUSTER ON {q3c.split('.')[-1]}")
+
+
 def test_a_database_migrated_from_0010_ends_as_one_built_from_nothing(
         database: Database) -> None:
     """Migrations bring an archive that holds nights (attached partitions and loading tables of
-    every catalog, made by the ingest of their time) to exactly what a new archive is when
-    today's ingest makes the same nights: tables, columns, policies (migration 0016 re-dates
-    every relation by the rule of the table whose rows it holds), indexes, functions, views,
-    privileges."""
-    from skyvault.ingest.partitions import target_for_rows
+    every catalog, made by the ingest of their time) and sky cells (made by the compaction of
+    revision 0015) to exactly what a new archive is when today's ingest and compaction make
+    the same: tables, columns, policies (migration 0016 re-dates every relation by the rule of
+    the table whose rows it holds), indexes, functions, views, privileges."""
+    from skyvault.ingest.compact import SkyCell, create_cell
+    from skyvault.ingest.partitions import CATALOGS, target_for_rows
 
     old, new = _other_database(database, "from_0010"), _other_database(database, "from_nothing")
     upgrade(old, "0010")
@@ -140,15 +170,20 @@ def test_a_database_migrated_from_0010_ends_as_one_built_from_nothing(
         _night_tables_before_0016(old, catalog, 100)
     upgrade(old, "0017")
     _night_tables_before_0016(old, "candidates", 100)
+    upgrade(old, "0015")
+    for catalog in CATALOGS:
+        _sky_cell_before_0016(old, catalog, CELL_NUMBER)
     upgrade(old)
     upgrade(new)
     with psycopg.connect(new) as connection:
         for catalog in ("psf_sources", "aperture_sources", "candidates"):
             target_for_rows(connection, catalog, 100, live=True)
             target_for_rows(connection, catalog, 101, live=False)
+            create_cell(connection, SkyCell(CATALOGS[catalog], CELL_DEPTH, CELL_NUMBER))
     assert current_revision(old) == current_revision(new) == head_revision()
     migrated, built = _snapshot(old), _snapshot(new)
-    assert {"candidates_n100", "candidates_n101"} <= {row[1] for row in built["relations"]}
+    assert {"candidates_n100", "candidates_n101", f"candidates_c{CELL_DEPTH}_{CELL_NUMBER}"} \
+        <= {row[1] for row in built["relations"]}
     for name in SNAPSHOT:
         assert migrated[name] == built[name], name
 
@@ -170,7 +205,10 @@ def test_tap_schema_agrees_with_the_live_catalog(database: Database) -> None:
                AND NOT c.relispartition
         """).fetchall()
         tables = {row[0] for row in connection.execute("SELECT table_name FROM tap_schema.tables")}
-    live_columns = {(table, name): pg_type for table, name, pg_type, _ in live}
+    # The placement column of a sky-laid-out catalog is internal: ADQL cannot name it.
+    internal = {(t.qualified_name, SkyLayout.PLACEMENT_COLUMN) for t in SKY_LAID_OUT_TABLES}
+    live_columns = {(table, name): pg_type for table, name, pg_type, _ in live
+                    if (table, name) not in internal}
     assert {table for table, _ in live_columns} == tables
     assert len(described) == len(live_columns)
     for table, column_name, datatype, arraysize, _ in described:
@@ -178,6 +216,8 @@ def test_tap_schema_agrees_with_the_live_catalog(database: Database) -> None:
         expected = CATALOG_TYPES[pg_type]
         if (datatype, arraysize) == ("char", "*") and pg_type == "spoly":
             expected = ("char", "*")  # an ADQL REGION: the polygon published as STC-S text
+        if (datatype, arraysize) == ("unicodeChar", "*") and pg_type == "text":
+            expected = ("unicodeChar", "*")  # free text (schema.model.UNICODE_TEXT)
         assert expected == (datatype, arraysize), (table, column_name, pg_type)
     for table in PUBLISHED_TABLES:
         indices = [row[4] for row in described if row[0] == table.qualified_name]
@@ -202,8 +242,8 @@ def million_sources(database: Database):
     ra = rng.uniform(0, 360, count)
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, count)))
     with database.admin() as connection:
-        connection.execute("CREATE TABLE survey.psf_sources_test PARTITION OF survey.psf_sources"
-                           " FOR VALUES FROM (-100) TO (-1)")
+        connection.execute("CREATE TABLE survey.psf_sources_test PARTITION OF"
+                           " survey.psf_sources_nights FOR VALUES FROM (-100) TO (-1)")
         with connection.cursor().copy(
             "COPY survey.psf_sources_test (sourceid, pid, nid, ra, dec, obsjd, programid)"
             " FROM STDIN"

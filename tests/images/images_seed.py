@@ -172,12 +172,12 @@ def _ensure_partitions(connection: psycopg.Connection) -> None:
     for table in ("psf_sources", "aperture_sources"):
         covered = connection.execute(f"""
             SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-             WHERE i.inhparent = 'survey.{table}'::regclass
+             WHERE i.inhparent = 'survey.{table}_nights'::regclass
                AND (pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'
                     OR c.relname = '{table}_imagetest')""").fetchone()
         if not covered:
             connection.execute(f"CREATE TABLE survey.{table}_imagetest PARTITION OF"
-                               f" survey.{table} FOR VALUES FROM ({NID}) TO ({NID + 10})")
+                               f" survey.{table}_nights FOR VALUES FROM ({NID}) TO ({NID + 10})")
 
 
 class Builder:

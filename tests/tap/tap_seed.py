@@ -101,8 +101,8 @@ def _ensure_partitions(connection: psycopg.Connection) -> None:
             "SELECT 1 FROM pg_class WHERE oid = to_regclass(%s)",
             (f"survey.{table}_taptest",)).fetchone()
         if not exists:
-            connection.execute(f"CREATE TABLE survey.{table}_taptest PARTITION OF survey.{table}"
-                               f" FOR VALUES FROM ({NID}) TO ({NID + 10})")
+            connection.execute(f"CREATE TABLE survey.{table}_taptest PARTITION OF"
+                               f" survey.{table}_nights FOR VALUES FROM ({NID}) TO ({NID + 10})")
 
 
 def remove(connection: psycopg.Connection) -> None:

@@ -52,7 +52,14 @@ def test_a_repeated_single_valued_parameter_is_an_error() -> None:
     values for parameters defined to be single-valued'."""
     with pytest.raises(RepeatedParameter, match="MAXREC"):
         query(("LANG", "ADQL"), ("QUERY", "SELECT 1 FROM x"), ("MAXREC", "1"),
-              ("maxrec", "1"))
+              ("maxrec", "2"))
+
+
+def test_one_value_given_twice_is_one_value() -> None:
+    """What astroquery's TapPlus sends with every upload: FORMAT=votable and format=votable."""
+    parsed = query(("LANG", "ADQL"), ("QUERY", "SELECT 1 FROM x"), ("FORMAT", "votable"),
+                   ("format", "votable"), ("MAXREC", "1"), ("maxrec", "1"))
+    assert (parsed.response_format, parsed.maxrec) == ("votable", 1)
 
 
 def test_unknown_parameters_are_ignored() -> None:

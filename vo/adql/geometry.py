@@ -115,29 +115,48 @@ def sphere_dali_array(sql: str, shape: str) -> str:
 
 def point_in_circle(point: GeoPoint | GeoSphere, center: GeoPoint | GeoSphere, radius: Value,
                     point_refs: frozenset[int], center_refs: frozenset[int],
-                    strict: bool = False, prefer: dict[int, int] | None = None) -> str:
+                    strict: bool = False, prefer: dict[int, int] | None = None,
+                    sky_keys: dict[int, tuple[str, float]] | None = None) -> str:
     """Point within ``radius`` degrees of ``center``, with q3c_join on an indexed position.
 
     q3c_join(ra0, dec0, ra, dec, r) uses the index on q3c_ang2ipix(ra, dec), so the indexed
     position goes third and fourth; the centre and radius must not read that same row.
+    ``sky_keys`` names, per FROM item, a sky key that is not the position's own q3c pixel (an
+    object identifier holding its object's pixel, schema/model.py ``SkyLayout``) with how far
+    rows lie from that pixel at most: the key's ranges around the cone, widened by that much,
+    are added so that the table's sky cells are pruned as q3c_join prunes position keys.
     """
     ra, dec = point_coordinates(point)
     ra0, dec0 = point_coordinates(center)
     candidates = []
     point_entry = indexed_entry(point)
     if point_entry is not None and point_entry not in (center_refs | radius.refs):
-        candidates.append((point_entry, f"q3c_join({ra0}, {dec0}, {ra}, {dec}, {radius.sql})"))
+        candidates.append((point_entry, f"q3c_join({ra0}, {dec0}, {ra}, {dec}, {radius.sql})",
+                           (ra0, dec0)))
     center_entry = indexed_entry(center)
     if center_entry is not None and center_entry not in (point_refs | radius.refs):
         candidates.append((center_entry,
-                           f"q3c_join({ra}, {dec}, {ra0}, {dec0}, {radius.sql})"))
+                           f"q3c_join({ra}, {dec}, {ra0}, {dec0}, {radius.sql})", (ra, dec)))
     if candidates:
         ranking = prefer or {}
         # a declared q3c index first, then the later FROM item (usually the big catalogue)
         candidates.sort(key=lambda c: (ranking.get(c[0], 0), c[0]), reverse=True)
-        return candidates[0][1]
+        entry, join, (cone_ra, cone_dec) = candidates[0]
+        key = (sky_keys or {}).get(entry)
+        if key is None:
+            return join
+        reach = f"({radius.sql} + {number(key[1])})"
+        return f"({join} AND {sky_key_ranges(key[0], cone_ra, cone_dec, reach)})"
     op = "<" if strict else "<="
     return f"(q3c_dist({ra}, {dec}, {ra0}, {dec0}) {op} {radius.sql})"
+
+
+def sky_key_ranges(key: str, ra: str, dec: str, radius: str) -> str:
+    """``key`` (a q3c pixel number) within the q3c pixel ranges that cover a circle: the form
+    q3c_join gives its own pixel test, which partition pruning understands."""
+    pairs = [f"({key} BETWEEN q3c_nearby_it({ra}, {dec}, {radius}, {k})"
+             f" AND q3c_nearby_it({ra}, {dec}, {radius}, {k + 1}))" for k in (0, 2, 4, 6)]
+    return f"({' OR '.join(pairs)})"
 
 
 Q3C_POLYGON_LIMIT = 20.0

@@ -34,7 +34,7 @@ and nights still loading included, each with the rule of the table whose rows it
 ``release_date`` is dropped.
 
 Revision ID: 0016
-Revises: 0017
+Revises: 0015
 """
 
 from pathlib import Path
@@ -42,7 +42,7 @@ from pathlib import Path
 from alembic import op
 
 revision = "0016"
-down_revision = "0017"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -100,6 +100,23 @@ def _snapshot(url: str) -> dict[str, list[tuple]]:
         return {name: connection.execute(query).fetchall() for name, query in SNAPSHOT.items()}
 
 
+def _old_policy(connection: psycopg.Connection, relation: str) -> None:
+    """Row-level security and the embargo policy before migration 0016 (a stored release date
+    per row), as ingest and compaction gave their partitions."""
+    connection.execute(f"ALTER TABLE {relation} ENABLE ROW LEVEL SECURITY")
+    connection.execute(
+        f"CREATE POLICY embargo ON {relation} FOR SELECT USING (release_date <= now()"
+        " OR programid = ANY ((SELECT archive.member_programs())::smallint[]))")
+
+
+def _cluster_on_q3c(connection: psycopg.Connection, relation: str) -> None:
+    q3c = connection.execute(
+        "SELECT x.indexrelid::regclass::text FROM pg_index x WHERE x.indrelid ="
+        " %s::regclass AND pg_get_indexdef(x.indexrelid) LIKE '%%q3c_ang2ipix%%'",
+        (relation,)).fetchone()[0]
+    connection.execute(f"ALTER TABLE {relation} CLUSTER ON {q3c.split('.')[-1]}")
+
+
 def _night_tables_before_0016(url: str, catalog: str, nid: int) -> None:
     """A night of ``catalog`` attached (``nid``) and one still loading (``nid + 1``), as ingest
     made them before migration 0016: each row stored its release date, and each table's policy
@@ -110,20 +127,13 @@ def _night_tables_before_0016(url: str, catalog: str, nid: int) -> None:
             if relation.startswith("survey."):
                 connection.execute(f"CREATE TABLE {relation} PARTITION OF survey.{catalog}"
                                    f" FOR VALUES FROM ({night}) TO ({night + 1})")
-                q3c = connection.execute(
-                    "SELECT x.indexrelid::regclass::text FROM pg_index x WHERE x.indrelid ="
-                    " %s::regclass AND pg_get_indexdef(x.indexrelid) LIKE '%%q3c_ang2ipix%%'",
-                    (relation,)).fetchone()[0]
-                connection.execute(f"ALTER TABLE {relation} CLUSTER ON {q3c.split('.')[-1]}")
+                _cluster_on_q3c(connection, relation)
             else:
                 connection.execute(
                     f"CREATE TABLE {relation} (LIKE survey.{catalog} INCLUDING DEFAULTS,"
                     f" CONSTRAINT {catalog}_n{night}_nid CHECK (nid >= {night}"
                     f" AND nid < {night + 1})) WITH (autovacuum_enabled = false)")
-            connection.execute(f"ALTER TABLE {relation} ENABLE ROW LEVEL SECURITY")
-            connection.execute(
-                f"CREATE POLICY embargo ON {relation} FOR SELECT USING (release_date <= now()"
-                " OR programid = ANY ((SELECT archive.member_programs())::smallint[]))")
+            _old_policy(connection, relation)
 
 
 CELL_DEPTH = SkyLayout().depth
@@ -141,17 +151,10 @@ def _sky_cell_before_0016(url: str, catalog: str, number: int) -> None:
     cell = f"survey.{catalog}_c{CELL_DEPTH}_{number}"
     with psycopg.connect(url) as connection:
         connection.execute(f"CREATE TABLE {cell} (LIKE survey.{catalog} INCLUDING DEFAULTS)")
-        connection.execute(f"ALTER TABLE {cell} ENABLE ROW LEVEL SECURITY")
-        connection.execute(
-            f"CREATE POLICY embargo ON {cell} FOR SELECT USING (release_date <= now()"
-            " OR programid = ANY ((SELECT archive.member_programs())::smallint[]))")
+        _old_policy(connection, cell)
         connection.execute(f"ALTER TABLE survey.{catalog}_sky ATTACH PARTITION {cell}"
                            f" FOR VALUES FROM ({low}) TO ({high})")
-        q3c = connection.execute(
-            "SELECT x.indexrelid::regclass::text FROM pg_index x WHERE x.indrelid ="
-            " %s::regclass AND pg_get_indexdef(x.indexrelid) LIKE '%%q3c_ang2ipix%%'",
-            (cell,)).fetchone()[0]
-        connection.execute(f"ALTER TABLE {cell} CLUSTER ON {q3c.split('.')[-1]}")
+        _cluster_on_q3c(connection, cell)
 
 
 def test_a_database_migrated_from_0010_ends_as_one_built_from_nothing(

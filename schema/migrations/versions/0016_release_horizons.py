@@ -29,8 +29,10 @@ its image is dated by).  ``archive.release_date_of(program, obsjd)`` and
 (program, jd)`` a candidate's; ``archive.release_date_for`` keeps its signature and meaning on
 top of them (and with it 0017's ``archive.alert_release_date_for``).
 
-Every relation with an ``embargo`` policy gets the new one (night partitions of the catalogs
-and nights still loading included, each with the rule of the table whose rows it holds) before
+Every relation with an ``embargo`` policy gets the new one, each with the rule of the table
+whose rows it holds (a partition's root, at any depth; a night still loading,
+``archive.<catalog>_n<nid>``, its catalog's): since 0015 that is the catalogs, their
+``_nights`` and ``_sky`` halves, night partitions, nights still loading and sky cells. Then
 ``release_date`` is dropped.
 
 Revision ID: 0016

@@ -64,7 +64,7 @@ def exported(database: Database, tmp_path_factory) -> tuple[Path, pd.DataFrame]:
             "INSERT INTO survey.programs (programid, name, release_rule) VALUES"
             " (%s, 'Test: LSDB example', 'data_release') ON CONFLICT DO NOTHING", (PROGRAM,))
         connection.execute(f"CREATE TABLE survey.psf_sources_lsdbtest PARTITION OF"
-                           f" survey.psf_sources FOR VALUES FROM ({NID}) TO ({NID + 1})")
+                           f" survey.psf_sources_nights FOR VALUES FROM ({NID}) TO ({NID + 1})")
         with connection.cursor().copy(
                 "COPY survey.psf_sources (sourceid, pid, nid, ra, dec, filtercode, obsjd, mag,"
                 " magerr, flags, programid) FROM STDIN") as copy:

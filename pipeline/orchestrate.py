@@ -157,13 +157,14 @@ class _NightRun:
     def second_pass(self, expid: int, running) -> int:
         """Resubmit the exposure's quadrants that could not tell their PSF's wings with the
         exposure's PSF; returns how many."""
-        shape = shared_psf(self.outcomes[expid])
-        weak = [o for o in self.outcomes[expid] if needs_shared_psf(o)] if shape else []
+        exposure_psf = shared_psf(self.outcomes[expid])
+        weak = [o for o in self.outcomes[expid] if needs_shared_psf(o)] if exposure_psf else []
         for outcome in weak:
             self.outcomes[expid].remove(outcome)
             self.report.processed -= 1
             task = replace(
-                self.plan.quadrant_tasks[(expid, outcome.ccdid, outcome.qid)], psf_shape=shape
+                self.plan.quadrant_tasks[(expid, outcome.ccdid, outcome.qid)],
+                exposure_psf=exposure_psf,
             )
             running.add(
                 self.dask.submit(

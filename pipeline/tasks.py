@@ -22,6 +22,7 @@ from skyvault.pipeline.night_state import (
 from skyvault.pipeline.process.apcor import ExposurePsf
 from skyvault.pipeline.process.calibration_job import CalibrationJob, make_calibration
 from skyvault.pipeline.process.difference import make_difference
+from skyvault.pipeline.process.psf import Psf, fitted_flux_ratio
 from skyvault.pipeline.process.science import ScienceJob, process_science
 
 log = logging.getLogger(__name__)
@@ -174,17 +175,27 @@ def shared_psf(outcomes: list[QuadrantOutcome]) -> ExposurePsf | None:
     return ExposurePsf(best.psf_fwhm, best.psf_beta, best.flux_scale, best.flux_scale_uncertainty)
 
 
-def needs_shared_psf(outcome: QuadrantOutcome) -> bool:
-    """A quadrant processed in this run whose own stars left its flux scale uncertain. A reused
-    one stays as it is: a reference built since would change more than its PSF."""
-    poorly_known = (
-        outcome.flux_scale_uncertainty is None
-        or outcome.flux_scale_uncertainty >= WELL_MEASURED_FLUX_SCALE
+FLUX_SCALE_CONSISTENCY = 2.0
+"""Sigmas: a quadrant's own aperture correction further than this from what its shape needs
+by the exposure's PSF (``fitted_flux_ratio``) is not trusted either."""
+
+
+def needs_shared_psf(outcome: QuadrantOutcome, exposure_psf: ExposurePsf) -> bool:
+    """A quadrant processed in this run whose own stars left its flux scale uncertain, or
+    whose own aperture correction contradicts the exposure's: its stars measured 1.0089 for a
+    shape (beta 2.64 for a true 2.85) that needs 0.989 by the exposure's, and put its zero
+    point 0.0195 mag off. A reused one stays as it is: a reference built since would change
+    more than its PSF."""
+    if outcome.science is None or outcome.failure or outcome.reused or outcome.borrowed_psf:
+        return False
+    uncertainty = outcome.flux_scale_uncertainty
+    if uncertainty is None or uncertainty >= WELL_MEASURED_FLUX_SCALE:
+        return True
+    if outcome.psf_fwhm is None or outcome.psf_beta is None or outcome.flux_scale is None:
+        return False
+    own_shape = Psf(outcome.psf_fwhm, outcome.psf_beta, 0)
+    expected = exposure_psf.apcor / fitted_flux_ratio(
+        own_shape, exposure_psf.fwhm, exposure_psf.beta
     )
-    return (
-        outcome.science is not None
-        and outcome.failure is None
-        and not outcome.reused
-        and not outcome.borrowed_psf
-        and poorly_known
-    )
+    allowed = FLUX_SCALE_CONSISTENCY * math.hypot(uncertainty, exposure_psf.apcor_uncertainty)
+    return abs(outcome.flux_scale - expected) > allowed

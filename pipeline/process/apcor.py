@@ -41,8 +41,7 @@ class ApertureCorrection:
     """Applied to PSF-fit fluxes; 1 where too few stars measured it."""
     nstars: int
     uncertainty: float
-    """Fractional uncertainty of the flux scale (of the factor, or of taking none); NaN where
-    too few stars measured it."""
+    """Fractional uncertainty of the factor; NaN where too few stars measured it."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,8 @@ class ExposurePsf:
     """An exposure's PSF as its best-measured quadrant knows it: the shape (the seeing is the
     same across an exposure's quadrants) and that shape's flux scale. A quadrant whose stars
     are all faint measures neither well: the flux scale of a borrowed shape from its own stars
-    is as uncertain as its own shape's was (1-2%: 0.02 mag off), while the lending quadrant
-    knows it to a few tenths of a percent."""
+    is as uncertain as its own shape's was (1-2%, which put zero points 0.02 mag off), while
+    the lending quadrant knows it to a few tenths of a percent."""
 
     fwhm: float
     """pixels."""
@@ -59,16 +58,6 @@ class ExposurePsf:
     apcor: float
     apcor_uncertainty: float
     """Fractional."""
-
-
-def combined(own: ApertureCorrection, lent: ExposurePsf) -> ApertureCorrection:
-    """The inverse-variance mean of a quadrant's own aperture correction and the one its
-    exposure lent with the PSF shape (two measurements of one shape's flux scale)."""
-    if not np.isfinite(own.uncertainty) or own.uncertainty <= 0:
-        return ApertureCorrection(lent.apcor, own.nstars, lent.apcor_uncertainty)
-    weights = np.array([own.uncertainty, lent.apcor_uncertainty]) ** -2.0
-    factor = float(np.sum(weights * [own.factor, lent.apcor]) / np.sum(weights))
-    return ApertureCorrection(factor, own.nstars, float(np.sum(weights) ** -0.5))
 
 
 def aperture_correction(

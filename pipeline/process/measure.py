@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from skyvault.pipeline.process import maskbits, photometry, refcat
-from skyvault.pipeline.process.apcor import ExposurePsf, aperture_correction, combined
+from skyvault.pipeline.process.apcor import ApertureCorrection, ExposurePsf, aperture_correction
 from skyvault.pipeline.process.astrometry import (
     MIN_POSITION_ERROR,
     AstrometricSolution,
@@ -162,7 +162,7 @@ def measure_image(
     exposure_psf: ExposurePsf | None = None,
 ) -> Measured:
     """Steps 3-5 on a calibrated image (science or co-add); ``exposure_psf`` is used instead
-    of measuring the PSF, and its flux scale with the image's own (see ``ScienceJob``)."""
+    of measuring the PSF and its aperture correction (see ``ScienceJob``)."""
     timings = timings if timings is not None else {}
     clock = time.process_time()
     extraction = extract_sources(image, mask, gain, saturate, pixel_scale, exposure_psf)
@@ -305,7 +305,7 @@ def fit_psf_photometry(
     exposure_psf: ExposurePsf | None = None,
 ) -> PsfPhotometry:
     """PSF fit of every detection (neighbours subtracted), catalog flags, and the aperture
-    correction applied to the fluxes (with the exposure's, where its PSF was lent)."""
+    correction applied to the fluxes (the exposure's, where its PSF was lent)."""
     psf, aper = extraction.psf, extraction.aper
     subtracted, unusable = extraction.subtracted, extraction.unusable
     saturated = _any_bit_near(mask, aper.x, aper.y, maskbits.SATURATED, max(2.0, psf.fwhm))
@@ -346,11 +346,13 @@ def fit_psf_photometry(
         keep = ~fragment
         fit, aper = _subset(fit, keep), _subset(aper, keep)
         flags, snr = flags[keep], snr[keep]
-    correction = aperture_correction(
-        subtracted, unusable, extraction.background.rms, gain, fit, flags, snr, psf
-    )
-    if exposure_psf is not None:
-        correction = combined(correction, exposure_psf)
+    if exposure_psf is None:
+        correction = aperture_correction(
+            subtracted, unusable, extraction.background.rms, gain, fit, flags, snr, psf
+        )
+    else:
+        # The shape's flux scale as the quadrant that lent it measured it (NAPCOR 0).
+        correction = ApertureCorrection(exposure_psf.apcor, 0, exposure_psf.apcor_uncertainty)
     fit.flux = fit.flux * correction.factor
     fit.fluxerr = fit.fluxerr * correction.factor
     return PsfPhotometry(

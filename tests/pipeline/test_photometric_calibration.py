@@ -10,7 +10,9 @@ calibrators, which a clip set by the spread of the faint ones let through.
 On the demo's survey (issue 13) a bright star cut by the image edge was the heaviest
 calibrator of a sparse quadrant (0.044 mag off), an aperture correction known to 0.4% was left
 out because it was under 3 sigma (0.020 mag), and quadrants that borrowed their exposure's
-PSF measured its flux scale on their own faint stars (0.025 mag).
+PSF measured its flux scale on their own faint stars (0.025 mag); on the test survey a
+quadrant's own aperture correction, 2% from what its shape needed, doubled its error once
+applied (0.0195 mag).
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
+from skyvault.pipeline.night_state import QuadrantOutcome
 from skyvault.pipeline.process import maskbits, photometry, refcat
-from skyvault.pipeline.process.apcor import (
-    ApertureCorrection,
-    ExposurePsf,
-    aperture_correction,
-    combined,
-)
+from skyvault.pipeline.process.apcor import ExposurePsf, aperture_correction
 from skyvault.pipeline.process.photometry import ZeroPoint, zero_point
-from skyvault.pipeline.process.psf import Psf, fit_sources
+from skyvault.pipeline.process.psf import Psf, fit_sources, fitted_flux_ratio
 from skyvault.pipeline.process.statistics import weighted_clipped_mean
 from skyvault.pipeline.psfmodel import add_point_sources
+from skyvault.pipeline.tasks import needs_shared_psf, shared_psf
 
 TRUE_FWHM, TRUE_BETA = 1.98, 3.39
 MODEL = Psf(2.00, 3.15, 6)
@@ -112,16 +111,42 @@ def test_aperture_correction_is_applied_below_three_sigma():
     assert np.all(np.abs(residuals) < 3 * np.array(uncertainties)), residuals
 
 
-def test_a_borrowed_flux_scale_outweighs_the_quadrants_own_by_its_precision():
-    lent = ExposurePsf(fwhm=2.1, beta=3.2, apcor=0.990, apcor_uncertainty=0.003)
-    own = ApertureCorrection(factor=1.020, nstars=9, uncertainty=0.012)
-    both = combined(own, lent)
-    expected = (0.990 / 0.003**2 + 1.020 / 0.012**2) / (1 / 0.003**2 + 1 / 0.012**2)
-    assert abs(both.factor - expected) < 1e-9 and abs(both.factor - 0.990) < 0.002
-    assert abs(both.uncertainty - (0.003**-2 + 0.012**-2) ** -0.5) < 1e-9
-    assert both.nstars == 9
-    unmeasured = ApertureCorrection(factor=1.0, nstars=2, uncertainty=float("nan"))
-    assert combined(unmeasured, lent) == ApertureCorrection(0.990, 2, 0.003)
+def test_a_shapes_flux_scale_carries_over_to_another_shape():
+    """What a fit with one Moffat makes of a star of another, computed from the two shapes, is
+    what fit_sources measures on such a star."""
+    for model in (MODEL, Psf(1.99, 3.30, 6), Psf(1.90, 3.60, 6)):
+        expected = _flux_scale(model)
+        assert abs(fitted_flux_ratio(model, TRUE_FWHM, TRUE_BETA) - expected) < 3e-4, model
+    assert fitted_flux_ratio(Psf(TRUE_FWHM, TRUE_BETA, 1), TRUE_FWHM, TRUE_BETA) == 1.0
+
+
+def _outcome(fwhm, beta, apcor, uncertainty, *, borrowed=False) -> QuadrantOutcome:
+    outcome = QuadrantOutcome(1, 6, 1, science=object(), borrowed_psf=borrowed)
+    outcome.psf_fwhm, outcome.psf_beta = fwhm, beta
+    outcome.flux_scale, outcome.flux_scale_uncertainty = apcor, uncertainty
+    return outcome
+
+
+def test_quadrants_whose_flux_scale_the_exposure_contradicts_take_its_psf():
+    """The exposure's PSF is lent by the quadrant that knows its flux scale best; quadrants
+    whose stars cannot tell it (uncertain by 0.5% or more) take it, and so do those whose own
+    aperture correction is not what their shape needs by the lender's: on the test survey one
+    measured 1.0089 for a shape (beta 2.64 for a true 2.85) that needs 0.989, and its zero
+    point was 0.0195 mag off."""
+    lender = _outcome(2.857, 2.847, 0.9998, 0.0030)
+    consistent = _outcome(2.850, 2.834, 1.0010, 0.0041)
+    contradicted = _outcome(2.800, 2.638, 1.0089, 0.0045)
+    right_for_its_shape = _outcome(2.800, 2.638, 0.9900, 0.0045)
+    faint = _outcome(2.900, 3.100, 1.0300, 0.0120)
+    already = _outcome(2.857, 2.847, 0.9998, 0.0030, borrowed=True)
+    exposure = shared_psf([lender, consistent, contradicted, faint])
+    assert exposure == ExposurePsf(2.857, 2.847, 0.9998, 0.0030)
+    assert [needs_shared_psf(o, exposure) for o in (lender, consistent, faint, already)] == [
+        False, False, True, False
+    ]
+    assert needs_shared_psf(contradicted, exposure)
+    assert not needs_shared_psf(right_for_its_shape, exposure)
+    assert shared_psf([lender, faint]) is None, "one well-measured quadrant is not the exposure"
 
 
 def test_zero_point_flags():

@@ -266,7 +266,7 @@ def _image_zero_point(
         & (mags <= CHECK_MAGS[1])
     )
     if len(catalog) and candidates.any():
-        cat_flags = catalog["flags"][which] & ~maskbits.FLAG_ZEROPOINT_UNRELIABLE
+        cat_flags = catalog["flags"][which] & maskbits.SOURCE_FLAGS
         candidates &= (cat_flags == 0) & np.isfinite(catalog["mag"][which])
         candidates &= catalog["magerr"][which] > 0
         # Light of everything the simulator drew near the star, in this band at this time
@@ -368,8 +368,8 @@ def _validate_image(
             science, exposure, truth, anything_tree, catalog, stars, mags, distance, which
         )
     )
-    # The photometric flag says nothing of positions or saturation.
-    catalog_flags = catalog["flags"] & ~maskbits.FLAG_ZEROPOINT_UNRELIABLE if len(catalog) else []
+    # The image's zero point says nothing of positions or saturation.
+    catalog_flags = catalog["flags"] & maskbits.SOURCE_FLAGS if len(catalog) else []
 
     # Astrometry of bright unsaturated, isolated stars.
     if len(catalog):

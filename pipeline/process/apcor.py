@@ -71,7 +71,7 @@ def aperture_correction(
     psf: Psf,
 ) -> ApertureCorrection:
     """The flux scale of PSF-fit fluxes, from the clean stars above S/N 20 (see the module)."""
-    clean = (flags & maskbits.CALIBRATOR_EXCLUDED) == 0
+    clean = (flags & maskbits.SOURCE_FLAGS) == 0
     chosen = np.flatnonzero(clean & (snr > MIN_SNR) & (fit.chi < MAX_CHI) & (fit.flux > 0))
     if chosen.size < MIN_STARS:
         return ApertureCorrection(1.0, int(chosen.size), float("nan"))

@@ -198,7 +198,7 @@ def make_difference(
     radius = int(np.clip(np.ceil(2.5 * max(sci_psf.fwhm, ref_psf.fwhm)), 4, 15))
     half = int(np.ceil(3 * max(sci_psf.fwhm, ref_psf.fwhm)))
     psfcat = fits.getdata(root / science.files["psfcat"])
-    good = (psfcat["flags"] == 0) & (psfcat["snr"] > 15)
+    good = ((psfcat["flags"] & maskbits.SOURCE_FLAGS) == 0) & (psfcat["snr"] > 15)
     order = np.argsort(-psfcat["snr"][good])[:MAX_STAMPS]
     stars_x = psfcat["x"][good][order] - 1.0
     stars_y = psfcat["y"][good][order] - 1.0

@@ -42,7 +42,9 @@ FLAG_ZEROPOINT_UNRELIABLE = 1 << 8
 In every catalog, a difference's candidates included (no artefact: the difference is on its
 science image's scale)."""
 
-CALIBRATOR_EXCLUDED = FLAG_SATURATED | FLAG_BAD_PIXELS | FLAG_FIT_FAILED | FLAG_BLENDED | FLAG_EDGE
-"""Sources that calibrate nothing (zero point, aperture correction): a flux that is a lower limit,
-bad pixels or a failed fit in the core, a neighbour's light, or the image edge (a bright star
-cut by the edge measured 9% faint and set a sparse quadrant's zero point 0.044 mag off)."""
+SOURCE_FLAGS = FLAG_SATURATED | FLAG_BAD_PIXELS | FLAG_EDGE | FLAG_BLENDED | FLAG_FIT_FAILED
+"""What is said of the source's own measurement (the rest, of its image's calibration). A source
+with any of them calibrates nothing (zero point, aperture correction, difference kernel): a
+flux that is a lower limit, bad pixels or a failed fit in the core, a neighbour's light, or
+the image edge (a bright star cut by the edge measured 9% faint and set a sparse quadrant's
+zero point 0.044 mag off)."""

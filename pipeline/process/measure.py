@@ -421,7 +421,7 @@ def calibrate_zero_point(
         np.column_stack([fit.x + 1, fit.y + 1]),
         distance_upper_bound=MATCH_RADIUS_ARCSEC / pixel_scale,
     )
-    matched = np.isfinite(distance) & ((flags & maskbits.CALIBRATOR_EXCLUDED) == 0)
+    matched = np.isfinite(distance) & ((flags & maskbits.SOURCE_FLAGS) == 0)
     matched &= _isolated_in_catalog(tree, stars.mag, nearest, matched, 2.5 * fwhm)
     # A known variable is no calibrator: a bright one outweighs the rest of a sparse
     # quadrant's calibrators, and two put one 0.05 mag off.

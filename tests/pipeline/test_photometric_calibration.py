@@ -169,7 +169,7 @@ def test_zero_point_flags():
     )
     assert all(photometry.ZEROPOINT_UNRELIABLE & bit for bit in flagged)
     assert not photometry.ZEROPOINT_UNRELIABLE & photometry.INFO_BAD_SEEING
-    assert maskbits.CALIBRATOR_EXCLUDED & maskbits.FLAG_EDGE
+    assert maskbits.SOURCE_FLAGS & maskbits.FLAG_EDGE
 
 
 def test_weighted_clipped_mean_drops_a_heavy_outlier_and_keeps_a_precise_value():

@@ -44,6 +44,8 @@ class QuadrantOutcome:
     psf_fwhm: float | None = None
     """Pixels, measured on the quadrant's own stars (None where too few made a default PSF)."""
     psf_beta: float | None = None
+    flux_scale: float | None = None
+    """The aperture correction of that PSF (None where too few stars measured it)."""
     flux_scale_uncertainty: float | None = None
     """Fractional, of the aperture correction (None where too few stars measured it)."""
     borrowed_psf: bool = False

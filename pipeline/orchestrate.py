@@ -155,15 +155,20 @@ class _NightRun:
         self.report.manifests.append(name)
 
     def second_pass(self, expid: int, running) -> int:
-        """Resubmit the exposure's quadrants that could not tell their PSF's wings with the
-        exposure's PSF; returns how many."""
-        shape = shared_psf(self.outcomes[expid])
-        weak = [o for o in self.outcomes[expid] if needs_shared_psf(o)] if shape else []
+        """Resubmit the exposure's quadrants that could not tell their PSF's wings, or whose
+        flux scale contradicts the exposure's, with the exposure's PSF; returns how many."""
+        exposure_psf = shared_psf(self.outcomes[expid])
+        weak = (
+            [o for o in self.outcomes[expid] if needs_shared_psf(o, exposure_psf)]
+            if exposure_psf
+            else []
+        )
         for outcome in weak:
             self.outcomes[expid].remove(outcome)
             self.report.processed -= 1
             task = replace(
-                self.plan.quadrant_tasks[(expid, outcome.ccdid, outcome.qid)], psf_shape=shape
+                self.plan.quadrant_tasks[(expid, outcome.ccdid, outcome.qid)],
+                exposure_psf=exposure_psf,
             )
             running.add(
                 self.dask.submit(

@@ -11,8 +11,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from skyvault.pipeline.manifest import ProductFile, QuadrantFailure, ScienceImageMeta, describe_file
 from skyvault.pipeline.night_state import (
     CalibrationOutcome,
@@ -21,8 +19,10 @@ from skyvault.pipeline.night_state import (
     quadrant_state,
     save_state,
 )
+from skyvault.pipeline.process.apcor import ExposurePsf
 from skyvault.pipeline.process.calibration_job import CalibrationJob, make_calibration
 from skyvault.pipeline.process.difference import make_difference
+from skyvault.pipeline.process.psf import Psf, fitted_flux_ratio
 from skyvault.pipeline.process.science import ScienceJob, process_science
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ class QuadrantTask:
     flat_path: str
     refcat_path: str
     reference: ReferenceInput | None = None
-    psf_shape: tuple[float, float] | None = None
-    """The exposure's PSF (FWHM, beta), for a second pass of a quadrant with only faint stars."""
+    exposure_psf: ExposurePsf | None = None
+    """The exposure's PSF and flux scale, for a second pass of a quadrant with only faint
+    stars."""
 
 
 def calibration_task(job: CalibrationJob) -> CalibrationOutcome:
@@ -94,7 +95,7 @@ def science_task(task: QuadrantTask, calibration: CalibrationOutcome) -> Quadran
                 task.bias_path,
                 task.flat_path,
                 task.refcat_path,
-                task.psf_shape,
+                task.exposure_psf,
             )
         )
         outcome.science, outcome.timings = meta, timings
@@ -102,6 +103,7 @@ def science_task(task: QuadrantTask, calibration: CalibrationOutcome) -> Quadran
         if psf.measured and not psf.borrowed:
             outcome.psf_fwhm, outcome.psf_beta = psf.fwhm, psf.beta
         if math.isfinite(psf.flux_scale_uncertainty):
+            outcome.flux_scale = psf.flux_scale
             outcome.flux_scale_uncertainty = psf.flux_scale_uncertainty
         for kind, path in meta.files.items():
             outcome.files.append(_describe(product_dir, path, kind, meta))
@@ -149,35 +151,51 @@ WELL_MEASURED_FLUX_SCALE = 0.005
 bright enough to show the PSF's wings; the others borrow the exposure's PSF."""
 
 
-def shared_psf(outcomes: list[QuadrantOutcome]) -> tuple[float, float] | None:
-    """The exposure's PSF (FWHM, beta): medians over the quadrants that measured their wings
-    well (the seeing is the same across an exposure's quadrants), or None if fewer than two
-    did."""
-    shapes = [
-        (o.psf_fwhm, o.psf_beta)
+def shared_psf(outcomes: list[QuadrantOutcome]) -> ExposurePsf | None:
+    """The exposure's PSF: the shape and flux scale of the quadrant that knows its flux scale
+    best, if at least two measured their wings well (the seeing is the same across an
+    exposure's quadrants), else None.
+
+    The shape and its aperture correction go together: shapes a little apart differ in flux
+    scale by percents (beta 3.15 for 3.39 fits 2.5% too much light), so one quadrant's
+    correction fits its own shape only. The borrower's own stars, too faint to tell the wings,
+    measured the flux scale of a borrowed shape to 1-2% and put it 0.02 mag off."""
+    good = [
+        o
         for o in outcomes
         if o.psf_fwhm is not None
         and o.psf_beta is not None
+        and o.flux_scale is not None
         and o.flux_scale_uncertainty is not None
         and o.flux_scale_uncertainty < WELL_MEASURED_FLUX_SCALE
     ]
-    if len(shapes) < 2:
+    if len(good) < 2:
         return None
-    fwhm, beta = np.median(np.array(shapes, dtype=float), axis=0)
-    return float(fwhm), float(beta)
+    best = min(good, key=lambda o: o.flux_scale_uncertainty)
+    return ExposurePsf(best.psf_fwhm, best.psf_beta, best.flux_scale, best.flux_scale_uncertainty)
 
 
-def needs_shared_psf(outcome: QuadrantOutcome) -> bool:
-    """A quadrant processed in this run whose own stars left its flux scale uncertain. A reused
-    one stays as it is: a reference built since would change more than its PSF."""
-    poorly_known = (
-        outcome.flux_scale_uncertainty is None
-        or outcome.flux_scale_uncertainty >= WELL_MEASURED_FLUX_SCALE
+FLUX_SCALE_CONSISTENCY = 2.0
+"""Sigmas: a quadrant's own aperture correction further than this from what its shape needs
+by the exposure's PSF (``fitted_flux_ratio``) is not trusted either."""
+
+
+def needs_shared_psf(outcome: QuadrantOutcome, exposure_psf: ExposurePsf) -> bool:
+    """A quadrant processed in this run whose own stars left its flux scale uncertain, or
+    whose own aperture correction contradicts the exposure's: its stars measured 1.0089 for a
+    shape (beta 2.64 for a true 2.85) that needs 0.989 by the exposure's, and put its zero
+    point 0.0195 mag off. A reused one stays as it is: a reference built since would change
+    more than its PSF."""
+    if outcome.science is None or outcome.failure or outcome.reused or outcome.borrowed_psf:
+        return False
+    uncertainty = outcome.flux_scale_uncertainty
+    if uncertainty is None or uncertainty >= WELL_MEASURED_FLUX_SCALE:
+        return True
+    if outcome.psf_fwhm is None or outcome.psf_beta is None or outcome.flux_scale is None:
+        return False
+    own_shape = Psf(outcome.psf_fwhm, outcome.psf_beta, 0)
+    expected = exposure_psf.apcor / fitted_flux_ratio(
+        own_shape, exposure_psf.fwhm, exposure_psf.beta
     )
-    return (
-        outcome.science is not None
-        and outcome.failure is None
-        and not outcome.reused
-        and not outcome.borrowed_psf
-        and poorly_known
-    )
+    allowed = FLUX_SCALE_CONSISTENCY * math.hypot(uncertainty, exposure_psf.apcor_uncertainty)
+    return abs(outcome.flux_scale - expected) > allowed

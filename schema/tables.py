@@ -453,7 +453,10 @@ def _detection_columns() -> tuple[Column, ...]:
 
 def _detection_tail() -> tuple[Column, ...]:
     return (
-        Column("flags", INT, "Extraction and photometry flags", ucd="meta.code"),
+        Column("flags", INT, "Extraction and photometry flags: 1 saturated, 2 bad pixels, "
+               "4 edge, 8 deblended, 16 PSF fit failed, 256 the image's zero point is not "
+               "trusted to 0.02 mag (mag on an uncertain scale, or none); 0 for a clean source",
+               ucd="meta.code"),
         Column("snr", FLOAT, "Signal-to-noise ratio", ucd="stat.snr"),
         Column("obsjd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
                ucd="time.epoch", principal=True, nullable=False),
@@ -580,6 +583,7 @@ CANDIDATES = Table(
            "subtraction dipole)", None, "arith.ratio"),
         Column("flags", INT, "Artefact flags: 1 saturated, 2 bad pixels, 4 edge, 16 PSF fit "
                "failed, 32 dipole, 64 bright or saturated star residual, 128 cosmic ray; "
+               "256 (no artefact) the science image's zero point is not trusted to 0.02 mag; "
                "0 for a clean candidate", ucd="meta.code.qual", principal=True),
         _f("distnr", "Distance to the nearest source of the reference image's catalog "
            "(within 30 arcsec)", "arcsec", "pos.angDistance"),

@@ -198,7 +198,7 @@ def make_difference(
     radius = int(np.clip(np.ceil(2.5 * max(sci_psf.fwhm, ref_psf.fwhm)), 4, 15))
     half = int(np.ceil(3 * max(sci_psf.fwhm, ref_psf.fwhm)))
     psfcat = fits.getdata(root / science.files["psfcat"])
-    good = (psfcat["flags"] == 0) & (psfcat["snr"] > 15)
+    good = ((psfcat["flags"] & maskbits.SOURCE_FLAGS) == 0) & (psfcat["snr"] > 15)
     order = np.argsort(-psfcat["snr"][good])[:MAX_STAMPS]
     stars_x = psfcat["x"][good][order] - 1.0
     stars_y = psfcat["y"][good][order] - 1.0
@@ -244,6 +244,10 @@ def make_difference(
     timings["candidates"], clock = time.process_time() - clock, time.process_time()
     n = measured["xpos"].size
     mag, magerr = measured.pop("magpsf"), measured.pop("sigmapsf")
+    flags = measured.pop("flags")
+    # The difference is calibrated with the science image's zero point, trusted or not.
+    if science.infobits & photometry.ZEROPOINT_UNRELIABLE:
+        flags = flags | maskbits.FLAG_ZEROPOINT_UNRELIABLE
     catalog = {
         "sourceid": np.arange(1, n + 1, dtype=np.int64),
         "x": measured.pop("xpos").astype(np.float32),
@@ -258,7 +262,7 @@ def make_difference(
         "isdiffpos": measured.pop("isdiffpos"),
         "chi": measured.pop("chipsf"),
         "sharpness": measured.pop("sharpness"),
-        "flags": measured.pop("flags"),
+        "flags": flags,
         **measured,
         "rb": rb,
     }
@@ -295,6 +299,7 @@ def make_difference(
     infobits = (
         0 if n < 0.2 * max(science.nsources_psf, 1) + 20 else photometry.INFO_ZEROPOINT_SCATTER
     )
+    infobits |= science.infobits & photometry.ZEROPOINT_UNRELIABLE
     return DifferenceMeta(
         expid=science.expid,
         ccdid=science.ccdid,

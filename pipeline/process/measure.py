@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from skyvault.pipeline.process import maskbits, photometry, refcat
-from skyvault.pipeline.process.apcor import aperture_correction
+from skyvault.pipeline.process.apcor import ApertureCorrection, ExposurePsf, aperture_correction
 from skyvault.pipeline.process.astrometry import (
     MIN_POSITION_ERROR,
     AstrometricSolution,
@@ -159,17 +159,17 @@ def measure_image(
     refcat_path: str | Path,
     pixel_scale: float,
     timings: dict[str, float] | None = None,
-    psf_shape: tuple[float, float] | None = None,
+    exposure_psf: ExposurePsf | None = None,
 ) -> Measured:
-    """Steps 3-5 on a calibrated image (science or co-add); ``psf_shape`` (FWHM, beta) is used
-    instead of measuring the PSF (see ``ScienceJob``)."""
+    """Steps 3-5 on a calibrated image (science or co-add); ``exposure_psf`` is used instead
+    of measuring the PSF and its aperture correction (see ``ScienceJob``)."""
     timings = timings if timings is not None else {}
     clock = time.process_time()
-    extraction = extract_sources(image, mask, gain, saturate, pixel_scale, psf_shape)
+    extraction = extract_sources(image, mask, gain, saturate, pixel_scale, exposure_psf)
     timings["extract"] = timings.get("extract", 0.0) + time.process_time() - clock
 
     clock = time.process_time()
-    photometry_ = fit_psf_photometry(extraction, mask, gain)
+    photometry_ = fit_psf_photometry(extraction, mask, gain, exposure_psf)
     timings["psf"] = timings.get("psf", 0.0) + time.process_time() - clock
 
     clock = time.process_time()
@@ -185,10 +185,7 @@ def measure_image(
     if zp is None:
         infobits |= photometry.INFO_ZEROPOINT_FAILED
     else:
-        if zp.ncal < photometry.MIN_CALIBRATORS:
-            infobits |= photometry.INFO_FEW_CALIBRATORS
-        if zp.magzprms > 0.1:
-            infobits |= photometry.INFO_ZEROPOINT_SCATTER
+        infobits |= photometry.zero_point_infobits(zp)
     magzp = zp.magzp if zp else float("nan")
     background = extraction.background
     maglimit = photometry.limiting_magnitude(magzp, background.global_rms, psf.noise_area)
@@ -198,6 +195,8 @@ def measure_image(
         infobits |= photometry.INFO_BAD_SEEING
     if np.count_nonzero(mask & maskbits.SATURATED) > 0.01 * mask.size:
         infobits |= photometry.INFO_SATURATION
+    if infobits & photometry.ZEROPOINT_UNRELIABLE:
+        photometry_.flags |= maskbits.FLAG_ZEROPOINT_UNRELIABLE
     psfcat = psf_catalog(photometry_, wcs, magzp)
     sexcat = aperture_catalog(photometry_, wcs, magzp, psf, scale)
     out_mask = mask.copy()
@@ -232,7 +231,7 @@ def extract_sources(
     gain: float,
     saturate: float,
     pixel_scale: float,
-    psf_shape: tuple[float, float] | None,
+    exposure_psf: ExposurePsf | None,
 ) -> Extraction:
     """Background, the PSF (measured on bright isolated stars, or the given shape), detection
     with the PSF-matched filter, and aperture photometry."""
@@ -266,10 +265,10 @@ def extract_sources(
             fwhm_guess = float(np.median(sizes[good]))
     psf_stars = _usable_for_psf(bright, mask, saturate, fwhm_guess)
     psf_default = False
-    if psf_shape is not None:
+    if exposure_psf is not None:
         # Faint stars show the core but cannot tell the wings, which set the flux scale, from
         # the FWHM (the two trade against each other): the exposure's shape is surer.
-        psf = Psf(psf_shape[0], psf_shape[1], 0)
+        psf = Psf(exposure_psf.fwhm, exposure_psf.beta, 0)
     else:
         try:
             psf = measure_psf(
@@ -299,9 +298,14 @@ def extract_sources(
     )
 
 
-def fit_psf_photometry(extraction: Extraction, mask: np.ndarray, gain: float) -> PsfPhotometry:
+def fit_psf_photometry(
+    extraction: Extraction,
+    mask: np.ndarray,
+    gain: float,
+    exposure_psf: ExposurePsf | None = None,
+) -> PsfPhotometry:
     """PSF fit of every detection (neighbours subtracted), catalog flags, and the aperture
-    correction applied to the fluxes."""
+    correction applied to the fluxes (the exposure's, where its PSF was lent)."""
     psf, aper = extraction.psf, extraction.aper
     subtracted, unusable = extraction.subtracted, extraction.unusable
     saturated = _any_bit_near(mask, aper.x, aper.y, maskbits.SATURATED, max(2.0, psf.fwhm))
@@ -342,9 +346,13 @@ def fit_psf_photometry(extraction: Extraction, mask: np.ndarray, gain: float) ->
         keep = ~fragment
         fit, aper = _subset(fit, keep), _subset(aper, keep)
         flags, snr = flags[keep], snr[keep]
-    correction = aperture_correction(
-        subtracted, unusable, extraction.background.rms, gain, fit, flags, snr, psf
-    )
+    if exposure_psf is None:
+        correction = aperture_correction(
+            subtracted, unusable, extraction.background.rms, gain, fit, flags, snr, psf
+        )
+    else:
+        # The shape's flux scale as the quadrant that lent it measured it (NAPCOR 0).
+        correction = ApertureCorrection(exposure_psf.apcor, 0, exposure_psf.apcor_uncertainty)
     fit.flux = fit.flux * correction.factor
     fit.fluxerr = fit.fluxerr * correction.factor
     return PsfPhotometry(
@@ -407,14 +415,13 @@ def calibrate_zero_point(
     fit, flags = measured.fit, measured.flags
     if not (stars.ra.size and fit.x.size):
         return None
-    clean_flags = maskbits.FLAG_SATURATED | maskbits.FLAG_BAD_PIXELS | maskbits.FLAG_FIT_FAILED
     rx, ry = wcs.world_to_pixel(stars.ra, stars.dec)
     tree = cKDTree(np.column_stack([rx, ry]))
     distance, nearest = tree.query(
         np.column_stack([fit.x + 1, fit.y + 1]),
         distance_upper_bound=MATCH_RADIUS_ARCSEC / pixel_scale,
     )
-    matched = np.isfinite(distance) & ((flags & (clean_flags | maskbits.FLAG_BLENDED)) == 0)
+    matched = np.isfinite(distance) & ((flags & maskbits.SOURCE_FLAGS) == 0)
     matched &= _isolated_in_catalog(tree, stars.mag, nearest, matched, 2.5 * fwhm)
     # A known variable is no calibrator: a bright one outweighs the rest of a sparse
     # quadrant's calibrators, and two put one 0.05 mag off.

@@ -25,6 +25,7 @@ from skyvault.pipeline.naming import (
     science_prefix,
 )
 from skyvault.pipeline.process import products
+from skyvault.pipeline.process.apcor import ExposurePsf
 from skyvault.pipeline.process.astrometry import nominal_wcs
 from skyvault.pipeline.process.calibrate import read_bias, read_flat
 from skyvault.pipeline.process.instrumental import CalibratedImage, calibrate_quadrant
@@ -42,9 +43,9 @@ class ScienceJob:
     flat_path: str
     refcat_path: str
     """Absolute."""
-    psf_shape: tuple[float, float] | None = None
-    """The exposure's PSF (FWHM in pixels, Moffat beta), for a quadrant whose own stars are too
-    faint to measure it."""
+    exposure_psf: ExposurePsf | None = None
+    """The exposure's PSF and its flux scale, for a quadrant whose own stars are too faint to
+    measure them."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class PsfSummary:
     beta: float
     measured: bool
     """False where too few stars made a default PSF."""
+    flux_scale: float
+    """The aperture correction applied (1 where too few stars measured it)."""
     flux_scale_uncertainty: float
     """Fractional; NaN where too few stars measured the aperture correction."""
     borrowed: bool
@@ -149,7 +152,7 @@ def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float]
         job.refcat_path,
         raw.geometry.pixel_scale,
         timings,
-        job.psf_shape,
+        job.exposure_psf,
     )
 
     clock = time.process_time()
@@ -238,8 +241,9 @@ def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float]
         fwhm=measured.psf.fwhm,
         beta=measured.psf.beta,
         measured=not measured.psf_default,
+        flux_scale=float(measured.apcor),
         flux_scale_uncertainty=float(measured.apcor_uncertainty),
-        borrowed=job.psf_shape is not None,
+        borrowed=job.exposure_psf is not None,
     )
     return meta, timings, summary
 

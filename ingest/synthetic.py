@@ -54,6 +54,11 @@ class NightSpec:
     seed: int = 1
     references: bool = True
     pipeline_version: str = "synthetic-1"
+    unmeasured: tuple[int, ...] = ()
+    """Exposures (indices) whose zero point failed: catalog magnitudes NaN, the images'
+    magzp, maglimit and their rms unknown."""
+    legacy_sentinels: bool = False
+    """Write unknown image quantities as older pipelines did (-99 magnitudes, -1 rms)."""
 
     @property
     def nid(self) -> int:
@@ -231,7 +236,11 @@ class _Writer:
             obsdate=isot(jd), filefracday=filefracday(jd), field=field_id,
             filtercode=filtercode, fid=FILTERS.get(filtercode, 0),
             exptime=0.0 if imgtype == "bias" else 30.0, programid=programid, itid=itid,
-            imgtype=imgtype, imgtypecode=code, telra=self.spec.ra, teldec=self.spec.dec,
+            imgtype=imgtype, imgtypecode=code,
+            # bias and flat frames report the telescope parked at the zenith, as the camera
+            # simulator writes them: a pointing that is no sky position
+            telra=self.spec.ra if imgtype == "object" else 0.0,
+            teldec=self.spec.dec if imgtype == "object" else 90.0,
             airmass=1.2, moonillf=0.3, moonra=10.0, moondec=5.0, azimuth=180.0, elevation=60.0,
             ccdids=list(self.spec.ccds))
 
@@ -257,6 +266,15 @@ class _Writer:
                             self.spec.size)
         return meta, self.describe(relative, "raw", expid=exposure.expid, ccdid=ccdid,
                                    filtercode=exposure.filtercode, field=exposure.field)
+
+    def photometry(self, unmeasured: bool) -> dict[str, float | int | None]:
+        """A science image's zero-point quantities, or what is written without one."""
+        if not unmeasured:
+            return {"maglimit": 20.8, "magzp": 26.0, "magzpunc": 0.01, "magzprms": 0.03,
+                    "nzpcal": 25}
+        magnitude, spread = (-99.0, -1.0) if self.spec.legacy_sentinels else (None, None)
+        return {"maglimit": magnitude, "magzp": magnitude, "magzpunc": spread,
+                "magzprms": spread, "nzpcal": 0}
 
     # -- groups -----------------------------------------------------------------------------
 
@@ -343,7 +361,8 @@ class _Writer:
             raws.append(meta)
             files.append(described)
             for qid in spec.quadrants:
-                s, d, f = self.quadrant(exposure, ccdid, qid, meta.path)
+                s, d, f = self.quadrant(exposure, ccdid, qid, meta.path,
+                                        index in spec.unmeasured)
                 science.append(s)
                 files += f
                 if d is not None:
@@ -358,9 +377,9 @@ class _Writer:
                             depends_on=depends)
         return write_manifest(self.root, manifest)
 
-    def quadrant(self, exposure: ExposureMeta, ccdid: int, qid: int,
-                 raw_path: str) -> tuple[ScienceImageMeta, DifferenceMeta | None,
-                                        list[ProductFile]]:
+    def quadrant(self, exposure: ExposureMeta, ccdid: int, qid: int, raw_path: str,
+                 unmeasured: bool = False) -> tuple[ScienceImageMeta, DifferenceMeta | None,
+                                                    list[ProductFile]]:
         spec = self.spec
         ffd = exposure.filefracday
         yyyy, mmdd, frac = _ffd_parts(ffd)
@@ -375,11 +394,14 @@ class _Writer:
         _write_image(self.root / paths["mskimg"], np.zeros(shape, np.int16), cards)
         ra, dec = quadrant_centre(spec, ccdid, qid)
         half = spec.size * PIXEL_SCALE / 2
-        _write_catalog(self.root / paths["psfcat"],
-                       catalog_columns(self.rng, spec.sources, ra, dec, half), cards, "PSFCAT")
-        _write_catalog(self.root / paths["sexcat"],
-                       catalog_columns(self.rng, spec.sources, ra, dec, half, aperture=True),
-                       cards, "SEXCAT")
+        psfcat = catalog_columns(self.rng, spec.sources, ra, dec, half)
+        sexcat = catalog_columns(self.rng, spec.sources, ra, dec, half, aperture=True)
+        if unmeasured:  # fluxes, but no zero point to turn them into magnitudes
+            for columns in (psfcat, sexcat):
+                columns["mag"][:] = np.nan
+                columns["magerr"][:] = np.nan
+        _write_catalog(self.root / paths["psfcat"], psfcat, cards, "PSFCAT")
+        _write_catalog(self.root / paths["sexcat"], sexcat, cards, "SEXCAT")
         keys = {"expid": exposure.expid, "ccdid": ccdid, "qid": qid,
                 "filtercode": spec.filtercode, "field": spec.field}
         files = [self.describe(p, t, **keys) for t, p in paths.items()]
@@ -395,7 +417,7 @@ class _Writer:
             moonillf=exposure.moonillf, naxis1=spec.size, naxis2=spec.size,
             footprint=footprint(spec, ccdid, qid), wcs=wcs_cards(spec, ccdid, qid),
             astrom_rms=0.08, astrom_rms_ra=0.06, astrom_rms_dec=0.05, astrom_nmatch=30,
-            seeing=2.1, maglimit=20.8, magzp=26.0, magzpunc=0.01, magzprms=0.03, nzpcal=25,
+            seeing=2.1, **self.photometry(unmeasured),
             saturate=60000.0, sky=100.0, skyrms=5.0, nsources_psf=spec.sources,
             nsources_sex=spec.sources, infobits=0, files=paths,
             calibration_files={"bias": bias, "hifreqflat": flat}, raw_path=raw_path)

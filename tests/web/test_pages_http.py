@@ -147,6 +147,14 @@ def test_names_resolve_to_what_the_requester_may_see(database: Database,
     with database.reading(MEMBER) as connection:
         found = resolve_name(connection, f"ivo://skyvault.archive/sci?{hidden}")
         assert isinstance(found.position, SkyPosition)
+    calibrations = Requester(user_id=-1, username="oracle", programs=frozenset({1}))
+    with database.reading(calibrations) as connection:
+        # field 0 holds only bias and flat frames, which have no sky position
+        frames, positions = connection.execute(
+            "SELECT count(*), count(telra) FROM survey.exposures WHERE field = 0").fetchone()
+        assert frames > 0 and positions == 0
+        with pytest.raises(NameNotFound):
+            resolve_name(connection, "field 0")
 
 
 # -- over HTTP ------------------------------------------------------------------------------------

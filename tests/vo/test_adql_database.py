@@ -215,6 +215,14 @@ def test_point_in_polygon_matches_brute_force(sky: Sky, vertices):
         agree(found, inside, margin)
 
 
+def test_a_polygon_closed_by_repeating_its_first_vertex_is_the_same_polygon(sky: Sky):
+    vertices = POLYGONS[0] + [POLYGONS[0][0]]
+    flat = ", ".join(f"{v}" for vertex in vertices for v in vertex)
+    found = sky.ids(f"SELECT id FROM cat.points WHERE CONTAINS(POINT(ra, dec), "
+                    f"POLYGON({flat})) = 1")
+    agree(found, *in_polygon(sky.ra, sky.dec, np.array(POLYGONS[0])))
+
+
 def test_polygons_with_vertices_from_columns(sky: Sky):
     found = sky.ids("SELECT id FROM cat.points WHERE id < 12000 AND CONTAINS(POINT(150, 20), "
                     "POLYGON(ra - 1, dec - 1, ra + 1, dec - 1, ra, dec + 1)) = 1")

@@ -206,6 +206,10 @@ def test_self_crossing_polygons_are_refused():
     with pytest.raises(AdqlSemanticError, match="edges of this POLYGON cross"):
         sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
             "POLYGON(10, 20, 11, 21, 11, 20, 10, 21)) = 1")
+    # closed by repeating the first vertex, or with a vertex given twice: not crossing
+    for vertices in ("10, 20, 11, 20, 11, 21, 10, 21, 10, 20", "10, 20, 11, 20, 11, 20, 11, 21"):
+        assert "q3c_in_poly" in sql("SELECT sid FROM survey.sources WHERE "
+                                    f"CONTAINS(POINT(ra, dec), POLYGON({vertices})) = 1")
 
 
 def test_regions_use_pgsphere_operators():

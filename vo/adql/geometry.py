@@ -232,8 +232,15 @@ def _angle(u: Vector, v: Vector) -> float:
 
 def edges_cross(vertices: list[tuple[float, float]]) -> bool:
     """Whether two edges that do not share a vertex cross (great-circle arcs, each shorter
-    than 180 degrees)."""
-    points = [_unit(ra, dec) for ra, dec in vertices]
+    than 180 degrees). A vertex repeated next to itself (a polygon closed by repeating its
+    first vertex) is one vertex, as pgsphere reads it."""
+    points: list[Vector] = []
+    for ra, dec in vertices:
+        point = _unit(ra, dec)
+        if not points or _angle(points[-1], point) > 1e-12:
+            points.append(point)
+    if len(points) > 1 and _angle(points[0], points[-1]) <= 1e-12:
+        points.pop()
     edges = [(points[k], points[(k + 1) % len(points)]) for k in range(len(points))]
     for i in range(len(edges)):
         for j in range(i + 2, len(edges)):

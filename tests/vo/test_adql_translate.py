@@ -181,6 +181,15 @@ def test_large_polygons_use_pgsphere_behind_q3c_join_where_q3c_is_exact():
         "'{(100.0d,-40.0d),(200.0d,-40.0d),(200.0d,40.0d)}'::spoly)")
 
 
+def test_polygons_with_more_vertices_than_q3c_takes_use_pgsphere():
+    angles = [2 * math.pi * k / 120 for k in range(120)]
+    flat = ", ".join(f"{10 + 0.5 * math.cos(a):.6f}, {20 + 0.5 * math.sin(a):.6f}"
+                     for a in angles)
+    where = sql(f"SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
+                f"POLYGON({flat})) = 1")
+    assert "q3c_in_poly" not in where and "<@ '{(" in where and "q3c_join(" in where
+
+
 def test_cones_larger_than_q3c_handles_are_a_distance_test():
     """q3c 2.0's ranges lose rows of circles just below 35 degrees (segasai/q3c #49)."""
     assert sql("SELECT sid FROM survey.sources WHERE 1 = CONTAINS(POINT(ra, dec), "

@@ -137,6 +137,9 @@ Q3C_POLYGON_LIMIT = 10.0
 """Degrees: the largest radius of the circle around a polygon for q3c_in_poly, which refuses
 polygons wider than about 23 degrees."""
 
+Q3C_MAX_VERTICES = 100
+"""q3c_in_poly refuses polygons with more vertices; pgsphere takes them."""
+
 Q3C_JOIN_CAP = 0.2
 """Degrees: up to this radius of the circle around a polygon the index is reached through
 q3c_join (four pixel ranges, cheap to plan); beyond it q3c_radial_query (up to a hundred
@@ -282,7 +285,7 @@ def point_in_polygon(point: GeoPoint | GeoSphere, polygon: GeoPolygon) -> str:
         return f"({pg_point(point)} <@ {pg_polygon(polygon)})"
     cap = bounding_cap(vertices)
     ra, dec = point_coordinates(point)
-    if cap.radius <= Q3C_POLYGON_LIMIT:
+    if cap.radius <= Q3C_POLYGON_LIMIT and len(vertices) <= Q3C_MAX_VERTICES:
         array = ", ".join(f"{_deg(v)}::float8" for vertex in vertices for v in vertex)
         exact = f"q3c_in_poly({ra}, {dec}, ARRAY[{array}]::float8[])"
         if indexed_entry(point) is None:

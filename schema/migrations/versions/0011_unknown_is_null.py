@@ -16,13 +16,13 @@ The downgrade gives the position columns back their NOT NULL (restoring the old 
 where needed); the values made NULL stay NULL.
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0014 (written after 0010; main had 0014 when this branch was rebased)
 """
 
 from alembic import op
 
 revision = "0011"
-down_revision = "0010"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -4,6 +4,7 @@ zenith pointing of bias and flat frames become NULL (issue 13 items 3 and 4, iss
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from skyvault.db import Database
 from skyvault.schema.migrate import current_revision, downgrade, head_revision, upgrade
@@ -34,6 +35,13 @@ INSERT INTO survey.psf_sources (sourceid, pid, nid, ra, dec, mag, magerr, snr, o
 VALUES (51, 21, 1, 150.0, 20.0, 18.5, 0.02, 50, 2460000.5, 1, '2020-01-01'),
        (52, 22, 1, 150.05, 20.0, 'NaN', 'NaN', 40, 2460000.5, 1, '2020-01-01'),
        (53, 22, 1, 150.06, 20.0, 'NaN', 0.1, 'NaN', 2460000.5, 1, '2020-01-01');
+CREATE TABLE survey.candidates_m11 PARTITION OF survey.candidates FOR VALUES FROM (1) TO (2);
+INSERT INTO survey.candidates (candid, diffid, pid, nid, jd, ra, dec, magpsf, distnr, magnr,
+                               diffmaglim, rb, programid, release_date)
+VALUES (41000001, 41, 22, 1, 2460000.5, 150.05, 20.0, 19.2, 0.4, 17.5, 20.5, 0.9, 1,
+        '2020-01-01'),
+       (41000002, 41, 22, 1, 2460000.5, 150.051, 20.0, 'NaN', 'NaN', 'NaN', 'NaN', 'NaN', 1,
+        '2020-01-01');
 """
 
 
@@ -47,7 +55,7 @@ def _other_database(database: Database, name: str) -> str:
 def test_stored_unknowns_become_null_and_the_downgrade_restores_the_constraints(
         database: Database) -> None:
     url = _other_database(database, "migrate_unknowns")
-    upgrade(url, "0010")
+    upgrade(url, "0017")  # the revision before 0011
     with psycopg.connect(url) as connection:
         connection.execute(OLD_ROWS)
     upgrade(url)
@@ -65,6 +73,9 @@ def test_stored_unknowns_become_null_and_the_downgrade_restores_the_constraints(
             "SELECT maglimit FROM survey.difference_images").fetchone()
         exposures = connection.execute(
             "SELECT expid, telra, teldec FROM survey.exposures ORDER BY expid").fetchall()
+        candidates = connection.execute(
+            "SELECT candid, magpsf, distnr, magnr, diffmaglim, rb FROM survey.candidates"
+            " ORDER BY candid").fetchall()
         raws = connection.execute(
             "SELECT rawid, ra, dec FROM survey.raw_images ORDER BY rawid").fetchall()
         obscore = connection.execute(
@@ -73,11 +84,13 @@ def test_stored_unknowns_become_null_and_the_downgrade_restores_the_constraints(
     assert sources == [(51, 18.5, 0.02, 50.0), (52, None, None, 40.0), (53, None, 0.1, None)]
     assert [row[1:] for row in images] == [(20.7, 26.1, 0.03, 0.08), (None,) * 4]
     assert reference == (None, None, None) and difference == (None,)
+    assert candidates[0][1:] == pytest.approx((19.2, 0.4, 17.5, 20.5, 0.9))
+    assert candidates[1][1:] == (None,) * 5
     assert exposures == [(1, 150.0, 20.0), (2, None, None), (3, None, None)]
     assert raws == [(11, 150.0, 20.0), (12, None, None), (13, None, None)]
     assert obscore == raws
 
-    downgrade(url, "0010")
+    downgrade(url, "0017")
     with psycopg.connect(url) as connection:
         restored = connection.execute(
             "SELECT rawid, ra, dec FROM survey.raw_images ORDER BY rawid").fetchall()

@@ -31,6 +31,7 @@ from skyvault.pipeline.manifest import (
     describe_file,
     write_manifest,
 )
+from skyvault.pipeline.process.candidates import EXTERNAL_COLUMNS, REFERENCE_COLUMNS
 
 PIXEL_SCALE = 1.012 / 3600.0
 FILTERS = {"zg": 1, "zr": 2, "zi": 3}
@@ -59,6 +60,10 @@ class NightSpec:
     magzp, maglimit and their rms unknown."""
     legacy_sentinels: bool = False
     """Write unknown image quantities as older pipelines did (-99 magnitudes, -1 rms)."""
+    unmatched_candidates: int = 0
+    """Candidates per diffcat with no reference-catalog or star-galaxy source within 30
+    arcsec: their neighbour columns (distnr, magnr, ..., distpsnr1, sgscore1, ...) are NaN,
+    as the pipeline writes them."""
 
     @property
     def nid(self) -> int:
@@ -166,10 +171,14 @@ def catalog_columns(rng: np.random.Generator, count: int, ra: float, dec: float,
     return columns
 
 
+NEIGHBOUR_COLUMNS = (*REFERENCE_COLUMNS, *EXTERNAL_COLUMNS)
+"""A candidate's fields that describe the nearest catalog source: unknown (NaN) without one."""
+
+
 def candidate_columns(rng: np.random.Generator, count: int, ra: float, dec: float,
-                      half_width: float) -> dict[str, np.ndarray]:
+                      half_width: float, unmatched: int = 0) -> dict[str, np.ndarray]:
     """A diffcat's columns (the pipeline's names, ZTF's alert-candidate measurements) with
-    realistic values."""
+    realistic values; the first ``unmatched`` candidates have no catalog source nearby."""
     columns = catalog_columns(rng, count, ra, dec, half_width)
     floats = {name: rng.uniform(low, high, count).astype(np.float32) for name, (low, high) in {
         "magap": (17, 21), "sigmagap": (0.01, 0.3), "magdiff": (-0.2, 0.2),
@@ -178,6 +187,8 @@ def candidate_columns(rng: np.random.Generator, count: int, ra: float, dec: floa
         "distnr": (0, 30), "magnr": (14, 22), "sigmagnr": (0.01, 0.2), "chinr": (0.5, 3),
         "sharpnr": (-0.2, 0.2), "distpsnr1": (0, 30), "sgscore1": (0, 1), "sgmag1": (15, 22),
         "srmag1": (15, 22), "simag1": (15, 22), "rb": (0, 1)}.items()}
+    for name in NEIGHBOUR_COLUMNS:
+        floats[name][:unmatched] = np.nan
     return {**columns, **floats,
             "isdiffpos": rng.integers(0, 2, count).astype(np.int32),
             "nbad": rng.integers(0, 3, count).astype(np.int32),
@@ -427,7 +438,8 @@ class _Writer:
                       "diffcat": f"{sci_folder}/{stem}_diffcat.fits"}
         _write_image(self.root / diff_paths["diffimg"], self.image(shape, 0.0), cards,
                      compress=True)
-        candidates = candidate_columns(self.rng, DIFF_CANDIDATES, ra, dec, half)
+        candidates = candidate_columns(self.rng, DIFF_CANDIDATES, ra, dec, half,
+                                       spec.unmatched_candidates)
         _write_catalog(self.root / diff_paths["diffcat"], candidates,
                        {**cards, "RBVERSN": SYNTHETIC_RB_VERSION}, "DIFFCAT")
         files += [self.describe(p, t, **keys) for t, p in diff_paths.items()]

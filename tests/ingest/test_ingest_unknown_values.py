@@ -2,6 +2,7 @@
 
 A night is ingested in which one exposure's zero point failed: its catalogs carry NaN
 magnitudes and its images no zero point (as null, or as the -99 / -1 older manifests wrote).
+One candidate of every difference image has no catalog source nearby (NaN neighbour fields).
 Its bias and flat frames report the telescope parked at the zenith, which is no sky position.
 Queries through the ADQL translator, as the reader role, then behave as SQL says NULL does,
 checked against the catalog files themselves.
@@ -19,9 +20,10 @@ import pytest
 from skyvault.access import Requester
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, ingest_paths
-from skyvault.ingest.synthetic import NightSpec, write_night
+from skyvault.ingest.synthetic import NEIGHBOUR_COLUMNS, NightSpec, write_night
 from skyvault.ingest.testing import fresh_database
-from skyvault.schema.tables import PUBLISHED_TABLES
+from skyvault.schema.model import DOUBLE, FLOAT
+from skyvault.schema.tables import CANDIDATES, PUBLISHED_TABLES
 from skyvault.vo.adql import catalog_from_tables, translate
 
 QUADRANTS = (1, 2)
@@ -35,7 +37,8 @@ def archive(request, database: Database, tmp_path_factory) -> dict:
     """One night, exposure 1 without a zero point; its manifest says so with nulls, or with
     the sentinels older pipelines wrote."""
     spec = NightSpec(exposures=3, quadrants=QUADRANTS, sources=SOURCES, unmeasured=(1,),
-                     legacy_sentinels=request.param == "legacy", seed=13)
+                     legacy_sentinels=request.param == "legacy", unmatched_candidates=1,
+                     seed=13)
     handle = fresh_database(database.urls.admin, f"ingest_unknown_{request.param}")
     base = tmp_path_factory.mktemp(f"unknown-{request.param}")
     night = write_night(base / "products", spec)
@@ -44,7 +47,11 @@ def archive(request, database: Database, tmp_path_factory) -> dict:
     assert summary.ok and summary.quarantined == 0, summary.lines()
     mags = np.concatenate([fitsio.read(str(path), ext=1, columns=["mag"])["mag"]
                            for path in sorted(Path(night.root).glob("sci/**/*_psfcat.fits"))])
-    return {"db": handle, "mags": mags.astype(np.float64)}
+    diffcats = [fitsio.read(str(path), ext=1, columns=list(NEIGHBOUR_COLUMNS))
+                for path in sorted(Path(night.root).glob("sci/**/*_diffcat.fits"))]
+    neighbours = {name: np.concatenate([d[name] for d in diffcats]).astype(np.float64)
+                  for name in NEIGHBOUR_COLUMNS}
+    return {"db": handle, "mags": mags.astype(np.float64), "neighbours": neighbours}
 
 
 def adql(archive: dict, query: str) -> list[tuple]:
@@ -89,6 +96,33 @@ def test_adql_treats_unknown_magnitudes_as_sql_nulls(archive: dict) -> None:
                                                   "ORDER BY mag DESC")]
     assert ascending[len(known):] == [None] * null and descending[:null] == [None] * null
     assert ascending[:len(known)] == sorted(ascending[:len(known)])
+
+
+def test_candidates_without_a_neighbour_have_null_neighbour_fields(archive: dict) -> None:
+    """survey.candidates (the diffcats): where the pipeline found no catalog source within
+    30 arcsec it writes NaN; the catalog holds NULL, no float column of any candidate is NaN,
+    and ADQL's comparisons and AVG see only the measured distances."""
+    floats = [c.name for c in CANDIDATES.columns if c.type in (FLOAT, DOUBLE)]
+    with archive["db"].admin() as connection:
+        nan = connection.execute(
+            "SELECT count(*) FROM survey.candidates WHERE "
+            + " OR ".join(f"{name} = 'NaN'" for name in floats)).fetchone()[0]
+        counts = connection.execute(
+            "SELECT count(*), "
+            + ", ".join(f"count(*) FILTER (WHERE {name} IS NULL)" for name in NEIGHBOUR_COLUMNS)
+            + " FROM survey.candidates").fetchone()
+    assert nan == 0
+    total, nulls = counts[0], dict(zip(NEIGHBOUR_COLUMNS, counts[1:], strict=True))
+    for name, values in archive["neighbours"].items():
+        assert total == len(values)
+        assert nulls[name] == int(np.isnan(values).sum()) > 0, name
+    distances = archive["neighbours"]["distnr"]
+    known = distances[np.isfinite(distances)]
+    (far,), = adql(archive, "SELECT COUNT(*) FROM survey.candidates WHERE distnr > 5")
+    (unknown,), = adql(archive, "SELECT COUNT(*) FROM survey.candidates WHERE distnr IS NULL")
+    (mean,), = adql(archive, "SELECT AVG(distnr) FROM survey.candidates")
+    assert far == int((known > 5).sum()) and unknown == len(distances) - len(known)
+    assert mean == pytest.approx(float(np.mean(known.astype(np.float32))), rel=1e-6)
 
 
 def test_images_without_a_zero_point_have_null_photometry(archive: dict) -> None:

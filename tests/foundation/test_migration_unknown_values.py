@@ -43,6 +43,15 @@ VALUES (41000001, 41, 22, 1, 2460000.5, 150.05, 20.0, 19.2, 0.4, 17.5, 20.5, 0.9
        (41000002, 41, 22, 1, 2460000.5, 150.051, 20.0, 'NaN', 'NaN', 'NaN', 'NaN', 'NaN', 1,
         '2020-01-01');
 """
+COMPACTED_ROWS = """
+CREATE TABLE survey.candidates_sky_m11 PARTITION OF survey.candidates_sky
+    FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
+INSERT INTO survey.candidates (candid, diffid, pid, nid, jd, ra, dec, magpsf, distnr, magnr,
+                               diffmaglim, rb, programid, release_date, placement)
+VALUES (41000003, 41, 22, 1, 2460000.5, 150.052, 20.0, 19.4, 'NaN', 'NaN', 20.5, 0.2, 1,
+        '2020-01-01', 1);
+"""
+"""A night compacted into a sky cell (migration 0015), between 0015 and 0011."""
 
 
 def _other_database(database: Database, name: str) -> str:
@@ -55,9 +64,12 @@ def _other_database(database: Database, name: str) -> str:
 def test_stored_unknowns_become_null_and_the_downgrade_restores_the_constraints(
         database: Database) -> None:
     url = _other_database(database, "migrate_unknowns")
-    upgrade(url, "0017")  # the revision before 0011
+    upgrade(url, "0017")  # catalogs by night only
     with psycopg.connect(url) as connection:
         connection.execute(OLD_ROWS)
+    upgrade(url, "0015")  # the revision before 0011: nights and sky cells
+    with psycopg.connect(url) as connection:
+        connection.execute(COMPACTED_ROWS)
     upgrade(url)
     assert current_revision(url) == head_revision()
     with psycopg.connect(url) as connection:
@@ -86,11 +98,13 @@ def test_stored_unknowns_become_null_and_the_downgrade_restores_the_constraints(
     assert reference == (None, None, None) and difference == (None,)
     assert candidates[0][1:] == pytest.approx((19.2, 0.4, 17.5, 20.5, 0.9))
     assert candidates[1][1:] == (None,) * 5
+    assert candidates[2][1:] == (pytest.approx(19.4), None, None, pytest.approx(20.5),
+                                 pytest.approx(0.2))
     assert exposures == [(1, 150.0, 20.0), (2, None, None), (3, None, None)]
     assert raws == [(11, 150.0, 20.0), (12, None, None), (13, None, None)]
     assert obscore == raws
 
-    downgrade(url, "0017")
+    downgrade(url, "0015")
     with psycopg.connect(url) as connection:
         restored = connection.execute(
             "SELECT rawid, ra, dec FROM survey.raw_images ORDER BY rawid").fetchall()

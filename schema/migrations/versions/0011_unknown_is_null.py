@@ -1,10 +1,10 @@
 """Values nobody knows are NULL: no IEEE NaN, no -99 sentinels, no fake sky positions.
 
 - Float columns holding NaN (magnitudes of sources on images whose zero point failed) become
-  NULL, in every ordinary table of the survey and archive schemas (so in every catalog
-  partition, attached or still loading: psf_sources, aperture_sources, and candidates whose
-  nearest reference source, star-galaxy match, difference depth or real/bogus score is
-  unknown). A NaN compares greater than every number in
+  NULL, in every ordinary table of the survey and archive schemas, so in every catalog
+  partition, night or sky cell, attached or still loading: psf_sources, aperture_sources, and
+  candidates whose nearest reference source, star-galaxy match, aperture magnitude, difference
+  depth or real/bogus score is unknown. A NaN compares greater than every number in
   PostgreSQL: ``mag > 20`` counted them, ``mag IS NULL`` found none, ``AVG(mag)`` was NaN.
 - The pipeline wrote -99 for a magnitude it could not measure (``maglimit``, ``magzp``) and -1
   for an rms (``magzprms``, ``astrom_rms``): those become NULL in the image tables.
@@ -18,14 +18,14 @@ The downgrade gives the position columns back their NOT NULL (restoring the old 
 where needed); the values made NULL stay NULL.
 
 Revision ID: 0011
-Revises: 0017 (written after 0010; relinked after main gained 0014 and 0017, so that its
-NaN-to-NULL pass also covers survey.candidates)
+Revises: 0015 (written after 0010; relinked after main gained 0014, 0017 and 0015, so that
+its NaN-to-NULL pass also covers survey.candidates and the sky cells of the compacted catalogs)
 """
 
 from alembic import op
 
 revision = "0011"
-down_revision = "0017"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -84,7 +84,7 @@ def sky(database: Database) -> Iterator[Sky]:
     sourceid0 = 770_000_000_000
     with database.admin() as connection:
         connection.execute(f"DROP TABLE IF EXISTS {PARTITION}")
-        connection.execute(f"CREATE TABLE {PARTITION} PARTITION OF survey.psf_sources"
+        connection.execute(f"CREATE TABLE {PARTITION} PARTITION OF survey.psf_sources_nights"
                            f" FOR VALUES FROM ({NID}) TO ({NID + 1})")
         with connection.cursor().copy(
                 f"COPY {PARTITION} (sourceid, pid, nid, ra, dec, obsjd, programid, release_date)"

@@ -185,7 +185,8 @@ def run(exposures: int, ccd: int, keep: Path | None) -> dict:
         "difference_candidates": difference.ndiffsources,
         "baseline": floor,
         "sources_per_quadrant": sources,
-        "astrometric_rms": float(np.median([m.astrom_rms for m in metas])),
+        "astrometric_rms": float(np.median([m.astrom_rms for m in metas
+                                            if m.astrom_rms is not None])),
         "seeing": float(np.median([m.seeing for m in metas])),
     }
 

@@ -32,6 +32,7 @@ from skyvault.ingest.errors import (
 from skyvault.ingest.fitscheck import FitsContents, check_image, check_raw, inspect_fits
 from skyvault.pipeline.manifest import (
     MANIFEST_VERSION,
+    ExposureMeta,
     Footprint,
     Manifest,
     ManifestError,
@@ -180,6 +181,34 @@ def ccd_geometry(quadrants: list[Footprint]) -> dict[str, Any]:
     return values
 
 
+LEGACY_MISSING_MAGNITUDE = -99.0
+"""What manifests written before unmeasured quantities became null give for a magnitude that
+could not be measured (ZTF's convention); for an rms they gave -1."""
+
+
+def magnitude_or_null(value: float | None) -> float | None:
+    """A magnitude for the catalog: NULL when unknown, whatever the manifest's convention."""
+    if value is None or not math.isfinite(value) or value == LEGACY_MISSING_MAGNITUDE:
+        return None
+    return value
+
+
+def spread_or_null(value: float | None) -> float | None:
+    """An rms or uncertainty for the catalog: NULL when unknown (None, NaN or negative)."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+SKY_IMAGE_TYPE = "o"
+"""imgtypecode of frames that look at the sky; bias (b) and flat (f) frames have no sky
+position, whatever pointing their header reports, so their position columns are NULL."""
+
+
+def looks_at_sky(exposure: ExposureMeta) -> bool:
+    return exposure.imgtypecode == SKY_IMAGE_TYPE
+
+
 def _bad_number(value: Any) -> bool:
     return not isinstance(value, int | float) or not math.isfinite(value)
 
@@ -300,7 +329,8 @@ class _Planner:
             values = {
                 "expid": e.expid, "obsjd": e.obsjd, "obsdate": parse_time(e.obsdate),
                 "nid": e.nid, "field": e.field, "fid": e.fid, "filtercode": e.filtercode,
-                "exptime": e.exptime, "telra": e.telra, "teldec": e.teldec,
+                "exptime": e.exptime, "telra": e.telra if looks_at_sky(e) else None,
+                "teldec": e.teldec if looks_at_sky(e) else None,
                 "airmass": e.airmass, "moonillf": e.moonillf, "itid": e.itid,
                 "imgtypecode": e.imgtypecode, "programid": e.programid,
             }
@@ -332,9 +362,12 @@ class _Planner:
                 self.problems += check_raw(planned.source, contents, raw.nquadrants,
                                            (raw.naxis1, raw.naxis2),
                                            {"EXPID": raw.expid, "CCDID": raw.ccdid})
-            geometry = ccd_geometry(quadrants.get((raw.expid, raw.ccdid), [])) \
-                if (raw.expid, raw.ccdid) in quadrants else \
-                {"ra": exposure.telra, "dec": exposure.teldec}
+            if (raw.expid, raw.ccdid) in quadrants:
+                geometry = ccd_geometry(quadrants[(raw.expid, raw.ccdid)])
+            elif looks_at_sky(exposure):
+                geometry = {"ra": exposure.telra, "dec": exposure.teldec}
+            else:
+                geometry = {"ra": None, "dec": None}
             observed = parse_time(exposure.obsdate)
             values = {
                 "expid": raw.expid, "obsjd": exposure.obsjd, "obsdate": observed,
@@ -454,8 +487,9 @@ class _Planner:
             "nid": sci.nid, "field": sci.field, "ccdid": sci.ccdid, "qid": sci.qid,
             "rcid": sci.rcid, "fid": sci.fid, "filtercode": sci.filtercode,
             "filefracday": sci.filefracday, "exptime": sci.exptime, "airmass": sci.airmass,
-            "seeing": sci.seeing, "maglimit": sci.maglimit, "magzp": sci.magzp,
-            "magzprms": sci.magzprms, "infobits": sci.infobits, "astrom_rms": sci.astrom_rms,
+            "seeing": sci.seeing, "maglimit": magnitude_or_null(sci.maglimit),
+            "magzp": magnitude_or_null(sci.magzp), "magzprms": spread_or_null(sci.magzprms),
+            "infobits": sci.infobits, "astrom_rms": spread_or_null(sci.astrom_rms),
             "nsources": sci.nsources_psf, **footprint_values(sci.footprint),
             **wcs_values(sci.wcs), "naxis1": sci.naxis1, "naxis2": sci.naxis2,
             "pipeline_version": provenance.pipeline_version,
@@ -479,7 +513,8 @@ class _Planner:
                 "fid": ref.fid, "filtercode": ref.filtercode, "nframes": ref.nframes,
                 "startobsdate": parse_time(ref.startobsdate), "endobsdate": end,
                 "startobsjd": ref.startobsjd, "endobsjd": ref.endobsjd, "seeing": ref.seeing,
-                "maglimit": ref.maglimit, "magzp": ref.magzp, "magzprms": ref.magzprms,
+                "maglimit": magnitude_or_null(ref.maglimit),
+                "magzp": magnitude_or_null(ref.magzp), "magzprms": spread_or_null(ref.magzprms),
                 "infobits": ref.infobits, **footprint_values(ref.footprint),
                 **wcs_values(ref.wcs), "naxis1": ref.naxis1, "naxis2": ref.naxis2,
                 "pipeline_version": self.manifest.provenance.pipeline_version,
@@ -532,7 +567,7 @@ class _Planner:
                 "field": diff.field, "ccdid": diff.ccdid, "qid": diff.qid, "rcid": diff.rcid,
                 "fid": diff.fid, "filtercode": diff.filtercode,
                 "exptime": sci.exptime if sci else (exposure.exptime if exposure else None),
-                "maglimit": diff.maglimit, "ncandidates": diff.ndiffsources,
+                "maglimit": magnitude_or_null(diff.maglimit), "ncandidates": diff.ndiffsources,
                 **footprint_values(diff.footprint), "programid": diff.programid,
             }
             self.problems += check_sky(self.manifest_path, label, values, "diffimg")

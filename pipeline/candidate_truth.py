@@ -159,7 +159,7 @@ class CandidateTruth:
         now = table[(table["expid"] == d.expid) & (table["ccdid"] == d.ccdid)
                     & (table["qid"] == d.qid)]
         in_reference = table[np.isin(table["expid"], reference_epochs)]
-        limit_flux = 10 ** (-0.4 * d.maglimit) / 5.0
+        limit_flux = _limit_flux(d)
         out = []
         for row in now:
             then = in_reference[in_reference["id"] == row["id"]]
@@ -192,7 +192,7 @@ class CandidateTruth:
         for transient in self.expected_transients(d, reference_epochs):
             near = np.flatnonzero((np.hypot(x - transient["x"], y - transient["y"])
                                    < MATCH_PIXELS) & (kinds == "transient"))
-            limit_flux = 10 ** (-0.4 * d.maglimit) / 5.0
+            limit_flux = _limit_flux(d)
             sign = 1.0 if transient["positive"] else -1.0
             change[near] = sign * transient["snr"] * limit_flux
         return change
@@ -202,6 +202,12 @@ class CandidateTruth:
         period = star["var_period"][0] if star["var_period"][0] > 0 else 1.0
         return float(star[f"mag_{band[1]}"][0] + star["var_amplitude"][0]
                      * np.sin(2 * np.pi * mjd / period + star["var_phase"][0]))
+
+
+def _limit_flux(d: DifferenceMeta) -> float:
+    """The flux (10^(-0.4 mag)) of the difference's 1-sigma point-source noise; NaN where
+    its depth is unknown (null), so expected S/Ns are NaN rather than made up."""
+    return float("nan") if d.maglimit is None else 10 ** (-0.4 * d.maglimit) / 5.0
 
 
 def _within(points: np.ndarray, targets: np.ndarray, radius: float) -> np.ndarray:

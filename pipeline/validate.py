@@ -91,6 +91,7 @@ class ImageZeroPoint:
     filtercode: str
     infobits: int
     magzp: float
+    """NaN without a zero point (null in the manifest), as the two below."""
     magzpunc: float
     magzprms: float
     nzpcal: int
@@ -106,7 +107,7 @@ class ImageZeroPoint:
     @property
     def trusted(self) -> bool:
         """A zero point whose infobits do not say it is unreliable."""
-        return self.magzp > 0 and not self.infobits & ZEROPOINT_UNRELIABLE
+        return bool(np.isfinite(self.magzp)) and not self.infobits & ZEROPOINT_UNRELIABLE
 
 
 def zero_point_figures(images: list[ImageZeroPoint]) -> dict[str, dict]:
@@ -244,6 +245,11 @@ def validate_night(product_dir: Path, raw_dir: Path) -> ValidationReport:
     return report
 
 
+def _or_nan(value: float | None) -> float:
+    """A manifest's quantity for arithmetic and printing: NaN where it is null (unknown)."""
+    return float("nan") if value is None else value
+
+
 def _image_zero_point(
     science: ScienceImageMeta,
     exposure: dict,
@@ -314,11 +320,11 @@ def _image_zero_point(
         qid=science.qid,
         filtercode=band,
         infobits=science.infobits,
-        magzp=science.magzp,
-        magzpunc=science.magzpunc,
-        magzprms=science.magzprms,
+        magzp=_or_nan(science.magzp),
+        magzpunc=_or_nan(science.magzpunc),
+        magzprms=_or_nan(science.magzprms),
         nzpcal=science.nzpcal,
-        error=science.magzp - exposure["magzp"] if science.magzp > 0 else float("nan"),
+        error=_or_nan(science.magzp) - exposure["magzp"],
         catalog_offset=offset,
         catalog_offset_error=offset_error,
         catalog_stars=count,
@@ -382,7 +388,7 @@ def _validate_image(
         bright_offsets.extend(distance[good].tolist())
 
     # Completeness of isolated stars relative to this image's limiting magnitude.
-    if science.maglimit > 0 and len(stars):
+    if science.maglimit is not None and len(stars):
         all_mags = truth.star_mags(band, mjd)
         _, index_n = star_tree.query(
             unit_vectors(stars["ra"], stars["dec"]), k=8, distance_upper_bound=_chord(5.0)
@@ -465,7 +471,8 @@ def _validate_image(
             continue
         # Judged where a centroid means something: detectable and unsaturated.
         peak = 10 ** (-0.4 * (row["mag"] - exposure["magzp"])) * centre_fraction + sky_level
-        if row["mag"] > science.maglimit - 0.5 or peak > 0.8 * science.saturate:
+        if science.maglimit is None or row["mag"] > science.maglimit - 0.5 \
+                or peak > 0.8 * science.saturate:
             continue
         report.asteroid_measurable += 1
         distance_a, _ = nearest(np.array([row["ra"]]), np.array([row["dec"]]), 3.0)

@@ -48,12 +48,18 @@ def _embargo(array: bool = False) -> tuple[Column, ...]:
     )
 
 
-def _position(principal: bool = True) -> tuple[Column, ...]:
+NO_SKY = "; NULL for frames that do not look at the sky (bias, flat)"
+
+
+def _position(principal: bool = True, sky_optional: bool = False) -> tuple[Column, ...]:
+    note = NO_SKY if sky_optional else ""
     return (
-        Column("ra", DOUBLE, "Right ascension (ICRS) of the image centre", unit="deg",
-               ucd="pos.eq.ra;meta.main", principal=principal, indexed=True, nullable=False),
-        Column("dec", DOUBLE, "Declination (ICRS) of the image centre", unit="deg",
-               ucd="pos.eq.dec;meta.main", principal=principal, indexed=True, nullable=False),
+        Column("ra", DOUBLE, f"Right ascension (ICRS) of the image centre{note}", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=principal, indexed=True,
+               nullable=sky_optional),
+        Column("dec", DOUBLE, f"Declination (ICRS) of the image centre{note}", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=principal, indexed=True,
+               nullable=sky_optional),
     )
 
 
@@ -213,10 +219,10 @@ EXPOSURES = Table(
         *_filter(),
         Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure",
                principal=True),
-        Column("telra", DOUBLE, "Telescope pointing, right ascension", unit="deg",
-               ucd="pos.eq.ra;meta.main", principal=True, indexed=True, nullable=False),
-        Column("teldec", DOUBLE, "Telescope pointing, declination", unit="deg",
-               ucd="pos.eq.dec;meta.main", principal=True, indexed=True, nullable=False),
+        Column("telra", DOUBLE, f"Telescope pointing, right ascension{NO_SKY}", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=True, indexed=True),
+        Column("teldec", DOUBLE, f"Telescope pointing, declination{NO_SKY}", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=True, indexed=True),
         Column("airmass", FLOAT, "Airmass at the start of the exposure", ucd="obs.airMass"),
         Column("moonillf", FLOAT, "Fraction of the Moon illuminated",
                ucd="instr.obsty.site;stat.fraction"),
@@ -247,7 +253,7 @@ RAW_IMAGES = Table(
         Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure"),
         Column("filefracday", LONG, "UT date and fraction of day, YYYYMMDDdddddd",
                ucd="meta.id"),
-        *_position(),
+        *_position(sky_optional=True),
         *_corners(),
         *_versioning(),
         *_embargo(),
@@ -698,10 +704,10 @@ OBSCORE_COLUMNS = (
     _oc("access_estsize", LONG, "Estimated size of the main file", "phys.size;meta.file",
         "Access.size", unit="kbyte", principal=True),
     _oc("target_name", TEXT, "Survey field of the observation", "meta.id;src", "Target.name"),
-    _oc("s_ra", DOUBLE, "Right ascension of the image centre (ICRS)", "pos.eq.ra",
+    _oc("s_ra", DOUBLE, f"Right ascension of the image centre (ICRS){NO_SKY}", "pos.eq.ra",
         "Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C1", unit="deg",
         principal=True, indexed=True),
-    _oc("s_dec", DOUBLE, "Declination of the image centre (ICRS)", "pos.eq.dec",
+    _oc("s_dec", DOUBLE, f"Declination of the image centre (ICRS){NO_SKY}", "pos.eq.dec",
         "Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C2", unit="deg",
         principal=True, indexed=True),
     _oc("s_fov", DOUBLE, "Diameter of the region covered (image diagonal)",

@@ -26,7 +26,7 @@ from skyvault.server.request_guard import UnusableRequest
 from skyvault.server.tap_async import TAP_JOBS
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig
-from skyvault.server.tap_examples import examples_document
+from skyvault.server.tap_examples import examples_document, visible_examples
 from skyvault.server.tap_query import prepare, stream_result
 from skyvault.server.tap_upload import load_uploads
 from skyvault.server.uws.blueprint import configured, document_response, text, xml
@@ -129,7 +129,11 @@ def table(name: str) -> Response:
 
 @blueprint.get("/examples")
 def examples() -> Response:
-    return Response(examples_document(), mimetype="application/xhtml+xml")
+    """Written around what the requester may see: never for a shared cache."""
+    response = Response(examples_document(visible_examples()), mimetype="application/xhtml+xml")
+    response.headers["Cache-Control"] = "private, max-age=60"
+    response.vary.update(("Authorization", "Cookie"))
+    return response
 
 
 # -- sync ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from astropy.io import fits
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
-from skyvault.pipeline.manifest import DifferenceMeta, ScienceImageMeta
+from skyvault.pipeline.manifest import DifferenceMeta, ScienceImageMeta, known
 from skyvault.pipeline.naming import science_path, science_prefix
 from skyvault.pipeline.process import maskbits, photometry, products, realbogus, refcat
 from skyvault.pipeline.process.candidates import (
@@ -316,7 +316,7 @@ def make_difference(
         footprint=science.footprint,
         wcs=science.wcs,
         magzp=magzp,
-        maglimit=float(maglimit) if np.isfinite(maglimit) else -99.0,
+        maglimit=known(maglimit),
         ndiffsources=n,
         reference_path=refimg,
         reference_programids=list(reference_programids),

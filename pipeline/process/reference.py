@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from skyvault.pipeline.camera import CameraGeometry
 from skyvault.pipeline.camera import rcid as rcid_of
-from skyvault.pipeline.manifest import ReferenceMeta
+from skyvault.pipeline.manifest import ReferenceMeta, known
 from skyvault.pipeline.naming import FILTERS, isot, reference_path, reference_prefix
 from skyvault.pipeline.process import maskbits, products
 from skyvault.pipeline.process.astrometry import nominal_wcs
@@ -27,7 +27,6 @@ from skyvault.pipeline.process.measure import measure_image
 from skyvault.pipeline.process.resample import resample
 from skyvault.pipeline.process.science import (
     PSFCAT_UNITS,
-    _finite,
     footprint,
     quality_cards,
 )
@@ -195,9 +194,9 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
         footprint=footprint(measured.wcs.centre((ny, nx)), corners_ra, corners_dec),
         wcs=measured.wcs.header(),
         seeing=float(measured.seeing),
-        maglimit=_finite(measured.maglimit),
-        magzp=_finite(zp.magzp if zp else float("nan")),
-        magzprms=zp.magzprms if zp else -1.0,
+        maglimit=known(measured.maglimit),
+        magzp=known(zp.magzp) if zp else None,
+        magzprms=known(zp.magzprms) if zp else None,
         nsources_psf=int(measured.psfcat["sourceid"].size),
         infobits=int(measured.infobits),
         files={kind: str(path) for kind, path in paths.items()},

@@ -15,7 +15,7 @@ import numpy as np
 
 from skyvault import __version__
 from skyvault.pipeline.camera import rcid as rcid_of
-from skyvault.pipeline.manifest import Footprint, ScienceImageMeta
+from skyvault.pipeline.manifest import Footprint, ScienceImageMeta, known
 from skyvault.pipeline.naming import (
     filefracday,
     isot,
@@ -217,15 +217,15 @@ def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float]
         naxis2=ny,
         footprint=footprint(centre, corners_ra, corners_dec),
         wcs=wcs_cards,
-        astrom_rms=solution.rms if solution else -1.0,
-        astrom_rms_ra=solution.rms_ra if solution else -1.0,
-        astrom_rms_dec=solution.rms_dec if solution else -1.0,
+        astrom_rms=solution.rms if solution else None,
+        astrom_rms_ra=solution.rms_ra if solution else None,
+        astrom_rms_dec=solution.rms_dec if solution else None,
         astrom_nmatch=solution.nmatch if solution else 0,
         seeing=float(measured.seeing),
-        maglimit=_finite(measured.maglimit),
-        magzp=_finite(zp.magzp if zp else float("nan")),
-        magzpunc=zp.magzpunc if zp else -1.0,
-        magzprms=zp.magzprms if zp else -1.0,
+        maglimit=known(measured.maglimit),
+        magzp=known(zp.magzp) if zp else None,
+        magzpunc=known(zp.magzpunc) if zp else None,
+        magzprms=known(zp.magzprms) if zp else None,
         nzpcal=zp.ncal if zp else 0,
         saturate=float(calibrated.saturate),
         sky=float(measured.background),
@@ -247,10 +247,6 @@ def process_science(job: ScienceJob) -> tuple[ScienceImageMeta, dict[str, float]
     )
     return meta, timings, summary
 
-
-def _finite(value: float) -> float:
-    """JSON has no NaN: unmeasured quantities are -99 (as ZTF writes them)."""
-    return float(value) if np.isfinite(value) else -99.0
 
 
 def footprint(centre, corners_ra, corners_dec) -> Footprint:

@@ -10,7 +10,7 @@ from flask import Response
 from skyvault.db import database
 from skyvault.server.auth import current_requester
 from skyvault.server.tap_async import TAP_JOBS
-from skyvault.server.tap_examples import EXAMPLES
+from skyvault.server.tap_examples import visible_examples
 from skyvault.server.uws.store import JobStore
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.pages import render
@@ -30,5 +30,6 @@ def query_page() -> Response:
     if not requester.is_anonymous:
         jobs = JobStore(database(), service=TAP_JOBS.kind).list(
             requester, JobListFilter(last=LISTED_JOBS))
-    return render("web/query.html", examples=EXAMPLES, jobs=jobs, formats=FORMATS,
-                  default_query=EXAMPLES[0].query if EXAMPLES else "")
+    examples = visible_examples()
+    return render("web/query.html", examples=examples, jobs=jobs, formats=FORMATS,
+                  default_query=examples[0].query if examples else "")

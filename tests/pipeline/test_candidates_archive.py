@@ -14,8 +14,15 @@ from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.candidate_history import OBJECT_RADIUS_ARCSEC, object_name
 from skyvault.ingest.testing import fresh_database
 from skyvault.pipeline.candidate_truth import MATCH_PIXELS, CandidateTruth, read_diffcats
+from skyvault.pipeline.process.candidates import EXTERNAL_COLUMNS, REFERENCE_COLUMNS
 from skyvault.pipeline.skygeom import unit_vectors
+from skyvault.schema.model import DOUBLE, FLOAT
+from skyvault.schema.tables import CANDIDATES
 
+UNKNOWABLE = ("magap", "sigmagap", "magdiff", "diffmaglim", *REFERENCE_COLUMNS,
+              *EXTERNAL_COLUMNS, "rb")
+"""Candidate fields the pipeline writes as NaN where they cannot be known (no catalog source
+within 30 arcsec, an aperture flux that is not positive, no model...)."""
 COLUMNS = ("candid", "diffid", "pid", "objectid", "jd", "ra", "dec", "xpos", "ypos", "field",
            "rcid", "programid", "magpsf", "isdiffpos", "rb", "rb_version", "ndethist",
            "jdstarthist", "jdendhist", "ncovhist", "flags", "nid")
@@ -37,6 +44,12 @@ def archive(survey, database: Database, tmp_path_factory) -> dict:
         stored = connection.execute(
             "SELECT c.candid, c.programid, c.pid, c.jd = i.obsjd FROM survey.candidates c"
             " JOIN survey.science_images i USING (pid)").fetchall()
+        floats = [c.name for c in CANDIDATES.columns if c.type in (FLOAT, DOUBLE)]
+        *nulls, nan = connection.execute(
+            "SELECT " + ", ".join(f"count(*) FILTER (WHERE {name} IS NULL)"
+                                  for name in UNKNOWABLE)
+            + ", count(*) FILTER (WHERE " + " OR ".join(f"{name} = 'NaN'" for name in floats)
+            + ") FROM survey.candidates").fetchone()
     # What the public sees (row-level security, nothing stored): every candidate of the public
     # survey at once (the public alert stream), any other exactly with its science image.
     with handle.reading(ANONYMOUS, user_query=True) as connection:
@@ -45,7 +58,8 @@ def archive(survey, database: Database, tmp_path_factory) -> dict:
     dated = [(programid, same_time and (candid in public) == (programid == 1 or pid in images))
              for candid, programid, pid, same_time in stored]
     table = {name: [row[k] for row in rows] for k, name in enumerate(COLUMNS)}
-    return {"summary": summary, "rows": table, "science": science, "dated": dated}
+    return {"summary": summary, "rows": table, "science": science, "dated": dated,
+            "nulls": dict(zip(UNKNOWABLE, nulls, strict=True)), "nan": nan}
 
 
 def test_every_diffcat_row_is_a_candidate(survey, archive) -> None:
@@ -58,6 +72,17 @@ def test_every_diffcat_row_is_a_candidate(survey, archive) -> None:
         assert np.all(distance < np.radians(0.001 / 3600))
     assert set(archive["rows"]["isdiffpos"]) <= {"t", "f"}
     assert len(set(archive["rows"]["rb_version"])) == 1
+
+
+def test_what_the_pipeline_could_not_know_is_null(survey, archive) -> None:
+    """Issue 13 item 3 for candidates: a NaN in a diffcat (no reference or star-galaxy source
+    within 30 arcsec...) is NULL in survey.candidates, column by column; no float column
+    holds a NaN, which SQL would order above every number."""
+    diffcats = read_diffcats(survey.products, survey.reports[-1].nightdate)
+    assert archive["nan"] == 0
+    for name in UNKNOWABLE:
+        unknown = sum(int(np.isnan(d.columns[name]).sum()) for d in diffcats)
+        assert archive["nulls"][name] == unknown, name
 
 
 def test_candidates_are_dated_by_the_public_alert_stream_rule(archive) -> None:

@@ -14,7 +14,7 @@ from xsd_support import AVAILABILITY, CAPABILITIES, TABLES, UWS, assert_valid
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig, config_from
-from skyvault.server.tap_examples import EXAMPLES, examples_document
+from skyvault.server.tap_examples import Landmarks, examples_document, examples_for
 from skyvault.vo import uws, vosi
 from skyvault.vo.dali import (
     InvalidParameter,
@@ -235,11 +235,13 @@ def test_availability_is_valid() -> None:
 
 def test_examples_are_well_formed_rdfa() -> None:
     """DALI 1.1 2.3: vocab on an ancestor; id, resource, name and query on each example."""
-    root = etree.fromstring(examples_document())
+    examples = examples_for(Landmarks(image=(1885, "zr", 247.3, 40.2),
+                                      source=(247.31, 40.21, 16.2, 85.0), perihelion=0.75))
+    root = etree.fromstring(examples_document(examples))
     ns = {"h": "http://www.w3.org/1999/xhtml"}
     assert root.find("h:body", ns).get("vocab") == "http://www.ivoa.net/rdf/examples#"
     blocks = root.findall(".//h:div[@typeof='example']", ns)
-    assert len(blocks) == len(EXAMPLES)
+    assert len(blocks) == len(examples) == 10
     for block in blocks:
         assert block.get("resource") == "#" + block.get("id")
         assert len(block.findall(".//*[@property='name']", ns)) == 1

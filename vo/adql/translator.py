@@ -2,8 +2,9 @@
 
 The translator resolves every name against the ``TableCatalog`` and every function against the
 allow-list in ``functions``; nothing in the query reaches the SQL except through quoting
-(``sqltext``). Geometry predicates on the q3c-indexed positions become ``q3c_join`` and
-``q3c_poly_query`` (``geometry``); geometry values in the select list leave as DALI arrays.
+(``sqltext``). Geometry predicates on the q3c-indexed positions become ``q3c_join``, alone or
+in front of pgsphere's exact polygon test (``geometry``); geometry values in the select list
+leave as DALI arrays.
 """
 
 from __future__ import annotations
@@ -885,6 +886,10 @@ class _Translator:
                     and v.ra.const is not None and v.dec.const is not None]
         if len(constant) == len(vertices) and len(set(constant)) < 3:
             raise self.fail("a POLYGON needs at least three distinct vertices", node)
+        if len(constant) == len(vertices) and geom.edges_cross(
+                [(float(ra), float(dec)) for ra, dec in constant]):  # type: ignore[arg-type]
+            raise self.fail("the edges of this POLYGON cross each other: give the vertices in "
+                            "order around the polygon", node)
         geo = GeoPolygon(tuple(vertices))  # type: ignore[arg-type]
         return self.geo_value(geo, vt.POLYGON, "polygon", refs)
 

@@ -36,7 +36,7 @@ whose rows it holds (a partition's root, at any depth; a night still loading,
 ``release_date`` is dropped.
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0011
 """
 
 from pathlib import Path
@@ -44,7 +44,7 @@ from pathlib import Path
 from alembic import op
 
 revision = "0016"
-down_revision = "0015"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -34,7 +34,7 @@ from skyvault.server.tap_query import column_pg_types
 from skyvault.vo.adql import AdqlError, catalog_from_tables, translate
 from skyvault.vo.votable.pgcopy import decode_copy_stream
 
-NID = 77_770
+NID = 55_550
 """Night of the generated sources: a partition of its own, far from every other seed's."""
 PARTITION = "survey.psf_sources_pooledgeo"
 CATALOG = catalog_from_tables(list(PUBLISHED_TABLES))
@@ -268,7 +268,7 @@ MALFORMED = (
     "SELECT sourceid FROM survey.psf_sources WHERE 1 = CONTAINS(POINT(ra, dec), "
     "POLYGON(45.0, 45.0, 45.1, 45.1, 45.1, 45.0, 45.0, 45.1))",
     "SELECT sourceid FROM survey.psf_sources WHERE 1 = CONTAINS(POINT(ra, dec), POLYGON(",
-    "SELECT 1 / (sourceid - sourceid) AS x FROM survey.psf_sources WHERE nid = 77770 AND "
+    f"SELECT 1 / (sourceid - sourceid) AS x FROM survey.psf_sources WHERE nid = {NID} AND "
     "1 = CONTAINS(POINT(ra, dec), POLYGON(44.9, 44.9, 45.1, 44.9, 45.0, 45.1))",
 )
 """Queries that must fail with an error (never a wrong answer, never a broken connection):

@@ -21,7 +21,6 @@ from skyvault.alerts.packet import alert_record, candidate_values, record, upper
 from skyvault.alerts.stamps import StampCutter, StampError
 from skyvault.alerts.streams import Stream
 from skyvault.db import Database
-from skyvault.releases.dating import night_jd
 from skyvault.server.store_paths import StorePathError, store_path
 
 log = logging.getLogger(__name__)
@@ -46,12 +45,9 @@ class Selection:
 
 
 def night_selection(nid: int, stream: Stream) -> Selection:
-    """A night's candidates of the stream's programs. The Julian-date bounds (a night lies
-    within them) let the ``jd`` index find the night wherever its rows are filed."""
-    return Selection("c.nid = %(nid)s AND c.jd >= %(jd0)s AND c.jd < %(jd1)s"
-                     " AND c.programid = ANY(%(stream_programs)s)",
-                     {"nid": nid, "jd0": night_jd(nid) - 1.0, "jd1": night_jd(nid) + 2.0,
-                      "stream_programs": sorted(stream.programs)})
+    """A night's candidates of the stream's programs."""
+    return Selection("c.nid = %(nid)s AND c.programid = ANY(%(stream_programs)s)",
+                     {"nid": nid, "stream_programs": sorted(stream.programs)})
 
 
 def history_records(detected: list[dict[str, Any]], limits: list[dict[str, Any]],

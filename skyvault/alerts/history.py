@@ -78,7 +78,7 @@ def detections(connection: psycopg.Connection,
     if not alerts:
         return {}
     table, params = _alerts_table(alerts)
-    sql = (f"SELECT c.candid AS alert, "
+    sql = ("SELECT c.candid AS alert, "
            + ", ".join(f"o.{name}" for name in CANDIDATE_COLUMNS)
            + ", p.name AS programpi, s.magzp AS magzpsci, s.magzprms AS magzpscirms, "
            + _file("difference_images", "o.diffid", "diffimg", "difference_path")
@@ -103,7 +103,7 @@ def upper_limits(connection: psycopg.Connection,
     if not alerts:
         return {}
     table, params = _alerts_table(alerts)
-    sql = (f"SELECT c.candid AS alert, d.diffid, d.pid, d.obsjd AS jd, d.fid, d.nid,"
+    sql = ("SELECT c.candid AS alert, d.diffid, d.pid, d.obsjd AS jd, d.fid, d.nid,"
            " d.rcid, d.field, d.programid, d.maglimit AS diffmaglim, p.name AS programpi,"
            " s.magzp AS magzpsci, s.magzprms AS magzpscirms, "
            + _file("difference_images", "d.diffid", "diffimg", "difference_path")

@@ -71,6 +71,16 @@ def _alerts_table(alerts: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]
              "days": HISTORY_DAYS})
 
 
+def _by_alert(connection: psycopg.Connection, sql: str,
+              params: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """Rows of a statement whose first column, ``alert``, names the alert they belong to."""
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    with connection.cursor(row_factory=dict_row) as cursor:
+        for row in cursor.execute(sql, params):
+            found[row.pop("alert")].append(row)
+    return found
+
+
 def detections(connection: psycopg.Connection,
                alerts: Sequence[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     """Each alert's previous detections (any flags: ZTF's histories keep them), oldest
@@ -89,11 +99,7 @@ def detections(connection: psycopg.Connection,
            " JOIN survey.programs p ON p.programid = o.programid"
            " LEFT JOIN survey.science_images s ON s.pid = o.pid"
            " ORDER BY c.candid, o.jd, o.candid")
-    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    with connection.cursor(row_factory=dict_row) as cursor:
-        for row in cursor.execute(sql, params):
-            found[row.pop("alert")].append(row)
-    return found
+    return _by_alert(connection, sql, params)
 
 
 def upper_limits(connection: psycopg.Connection,
@@ -116,8 +122,4 @@ def upper_limits(connection: psycopg.Connection,
            " WHERE NOT EXISTS (SELECT FROM survey.candidates o WHERE o.diffid = d.diffid"
            "   AND q3c_join(c.ra, c.dec, o.ra, o.dec, %(radius)s))"
            " ORDER BY c.candid, d.obsjd, d.diffid")
-    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    with connection.cursor(row_factory=dict_row) as cursor:
-        for row in cursor.execute(sql, params):
-            found[row.pop("alert")].append(row)
-    return found
+    return _by_alert(connection, sql, params)

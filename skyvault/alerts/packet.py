@@ -10,13 +10,16 @@ alert archive hold them.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 import fastavro
+import numpy as np
 
 from skyvault.alerts.schema import PUBLISHER, VERSION, alert_schema, base_type, field_types
 from skyvault.alerts.stamps import FILE_SUFFIX
@@ -42,7 +45,10 @@ def _value(avro_type: Any, value: Any) -> Any:
             else None
     if kind in INTEGERS:
         return int(value)
-    if kind in FLOATS:
+    if kind == "float":
+        # What the packet carries (32 bits), so that a record equals its reading back.
+        return float(np.float32(value))
+    if kind == "double":
         return float(value)
     if kind == "string":
         return str(value)
@@ -118,15 +124,44 @@ def alert_record(row: Mapping[str, Any], history: Iterable[dict[str, Any]],
 
 def write_alerts(stream: BinaryIO, alerts: Iterable[dict[str, Any]]) -> None:
     """Alerts into an Avro object container file (the schema in its header), uncompressed as
-    ZTF's: each record is checked against the schema as it is written."""
-    fastavro.writer(stream, alert_schema(), alerts, validator=True)
+    ZTF's."""
+    fastavro.writer(stream, alert_schema(), alerts, sync_marker=SYNC_MARKER)
+
+
+SYNC_MARKER = hashlib.sha256(b"SkyVault alert packet").digest()[:16]
+"""The container files' sync marker, fixed so that the same alert makes the same bytes
+(archives are checksummed); the Avro specification lets a writer choose it freely."""
+
+
+@cache
+def _container_header() -> bytes:
+    """The header of a container file of alerts (magic, schema, codec, sync marker), as
+    fastavro writes it."""
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, alert_schema(), [], sync_marker=SYNC_MARKER)
+    return buffer.getvalue()
+
+
+def _varint(value: int) -> bytes:
+    """An Avro long (zig-zag, then base-128 little-endian)."""
+    encoded = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while encoded > 0x7F:
+        out.append((encoded & 0x7F) | 0x80)
+        encoded >>= 7
+    out.append(encoded)
+    return bytes(out)
 
 
 def packet_bytes(alert: dict[str, Any]) -> bytes:
-    """One alert as a file of its own, as ZTF's alert archive holds them (``<candid>.avro``)."""
-    buffer = io.BytesIO()
-    write_alerts(buffer, [alert])
-    return buffer.getvalue()
+    """One alert as a file of its own, as ZTF's alert archive holds them (``<candid>.avro``):
+    an Avro object container file with one block of one record. fastavro encodes the record;
+    the header, the same for every packet, is made once (fastavro.writer per packet spent
+    half its time writing the schema into each header again: benchmarks/bench_alerts.py)."""
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, alert_schema(), alert)
+    data = body.getvalue()
+    return b"".join((_container_header(), _varint(1), _varint(len(data)), data, SYNC_MARKER))
 
 
 def read_alerts(stream: BinaryIO) -> Iterator[dict[str, Any]]:

@@ -8,7 +8,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import fastavro
+from fastavro.schema import load_schema_ordered
 
 VERSION = "4.02"
 PUBLISHER = "SkyVault"
@@ -17,6 +17,7 @@ NAMED = ("cutout", "candidate", "prv_candidate", "fp_hist", "alert")
 """In dependency order: each names only those before it."""
 
 
+@cache
 def raw_schema(name: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath(FOLDER, f"{name}.avsc").read_text()
     return json.loads(text)
@@ -24,14 +25,14 @@ def raw_schema(name: str) -> dict[str, Any]:
 
 @cache
 def alert_schema() -> dict[str, Any]:
-    """The parsed top-level schema (``ztf.alert``), with its named types resolved."""
-    named: dict[str, Any] = {}
-    parsed: dict[str, Any] = {}
-    for name in NAMED:
-        parsed = fastavro.parse_schema(raw_schema(name), named)
-    return parsed
+    """The parsed top-level schema (``ztf.alert``) with its named types inlined, so that the
+    schema a container file carries in its header is whole (as ZTF's packets carry it)."""
+    folder = resources.files(__package__).joinpath(FOLDER)
+    with resources.as_file(folder) as path:
+        return load_schema_ordered([str(path / f"{name}.avsc") for name in NAMED])
 
 
+@cache
 def field_types(name: str) -> dict[str, Any]:
     """A record's fields and their declared Avro types, by field name."""
     return {field["name"]: field["type"] for field in raw_schema(name)["fields"]}

@@ -72,7 +72,10 @@ class AlertBuilder:
 
     def alerts(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """The alerts of the selected candidates, in order of difference image."""
-        with self.database.reading(self.stream.requester, primary=True) as connection:
+        # As the reader role (user_query): row-level security applies even to a service
+        # that logs in as the owner, and only published tables can be read.
+        with self.database.reading(self.stream.requester, user_query=True,
+                                   primary=True) as connection:
             rows = history.alert_rows(connection, selection.where, selection.params,
                                       selection.limit)
             batches = [rows[k:k + BATCH] for k in range(0, len(rows), BATCH)]

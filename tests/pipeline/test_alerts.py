@@ -179,7 +179,7 @@ def test_histories_equal_a_brute_force_search_as_the_stream(archive) -> None:
     database = archive["database"]
     compared = 0
     for name, stream in archive["streams"].items():
-        with database.reading(stream.requester) as connection:
+        with database.reading(stream.requester, user_query=True) as connection:
             rows = connection.execute(
                 "SELECT candid, diffid, ra, dec, jd, programid FROM survey.candidates").fetchall()
             images = connection.execute(
@@ -224,7 +224,7 @@ def test_the_night_archive_is_ztfs_layout_and_dated_as_its_alerts(archive) -> No
         assert names == [f"{a['candid']}.avro" for a in archive["alerts"][PUBLIC]]
         first = list(read_alerts(tar.extractfile(names[0])))
     assert first == [archive["alerts"][PUBLIC][0]]
-    with database.reading(ANONYMOUS) as connection:
+    with database.reading(ANONYMOUS, user_query=True) as connection:
         visible = {row[0] for row in connection.execute(
             "SELECT path FROM survey.files WHERE image_table = 'alert_archives'")}
     # The public stream's archive is public at once; a program's waits for its data (the

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.nddata import Cutout2D
+from astropy.wcs import WCS
 from embargo_seed import BASE, NID, STATE, _corner_columns, _insert, _wcs_header
 from leak_probe import ANONYMOUS_WHO, get, twin_difference, who
 
@@ -65,6 +67,9 @@ EPOCHS = (
 )
 EPOCH = {e.key: e for e in EPOCHS}
 P2_ALERT = EPOCH["p2-alert"]
+PUBLIC_ALERTS = [WAITING.ident("candid"), EPOCH["p1-detection"].candid,
+                 EPOCH["p1-too-old"].candid]
+"""The public stream's alerts of the night, in order of difference image."""
 
 
 def _pixels(epoch: Epoch, product: str) -> np.ndarray:
@@ -162,7 +167,8 @@ def test_the_public_streams_histories_hold_public_survey_data_only(database, nei
                                                                    ) -> None:
     alerts = _alerts(database, PUBLIC)
     waiting = alerts[WAITING.ident("candid")]
-    assert set(alerts) == {WAITING.ident("candid")}  # the partnership's alert is not here
+    # The night's public-survey candidates; the partnership's and Caltech's are not here.
+    assert list(alerts) == PUBLIC_ALERTS
     detections, limits = _history(waiting)
     assert detections == {EPOCH["p1-detection"].candid}
     assert limits == {EPOCH["p1-limit"].ident()}
@@ -187,8 +193,12 @@ def test_stamps_are_the_alerts_own_images(database, neighbourhood) -> None:
     for field, product in (("cutoutScience", "sciimg"), ("cutoutDifference", "diffimg")):
         with fits.open(io.BytesIO(gzip.decompress(alert[field]["stampData"]))) as hdus:
             stamp = hdus[0].data
-        # 63 x 63 of the 64 x 64 image around its centre (the candidate is 0.6 px off it).
-        assert np.array_equal(stamp, _pixels(P2_ALERT, product)[1:64, 1:64])
+        # The file's pixels around the candidate, as astropy cuts them.
+        x, y = WCS(_wcs_header(WAITING)).world_to_pixel_values(
+            alert["candidate"]["ra"], alert["candidate"]["dec"])
+        expected = Cutout2D(_pixels(P2_ALERT, product), (float(x), float(y)), 63,
+                            mode="partial", fill_value=np.nan).data
+        assert np.array_equal(stamp, expected, equal_nan=True)
     assert alert["cutoutTemplate"] is not None
 
 
@@ -246,7 +256,7 @@ def test_night_archives_are_served_as_their_stream(live_server, database, world,
             public = get(live_server, f"/files/{paths[PUBLIC]}", requester)
             assert public.status_code == 200
             with tarfile.open(fileobj=io.BytesIO(public.content)) as tar:
-                assert tar.getnames() == [f"{WAITING.ident('candid')}.avro"]
+                assert tar.getnames() == [f"{candid}.avro" for candid in PUBLIC_ALERTS]
             partnership = get(live_server, f"/files/{paths['partnership']}", requester)
             assert partnership.status_code == (200 if 2 in requester.programs else 404), name
             if partnership.status_code == 404:

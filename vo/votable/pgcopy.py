@@ -143,7 +143,7 @@ def geometry_sql(expression: str, pg_type_name: str) -> str:
                 f"degrees(radius({e}))]")
     if kind == "spoly":
         return (
-            "(SELECT array_agg(CASE WHEN v LIKE '%d' THEN rtrim(v, 'd')::float8 "
+            "(SELECT array_agg(CASE WHEN right(v, 1) = 'd' THEN rtrim(v, 'd')::float8 "
             "ELSE degrees(v::float8) END ORDER BY o) "
             f"FROM unnest(string_to_array(translate({e}::text, '{{}}() ', ''), ',')) "
             "WITH ORDINALITY AS _vertex(v, o))"

@@ -2,15 +2,14 @@
 
 Every published survey table with a main position and a main identifier is a catalog
 (``vo.scs``): the source catalogs (psf_sources, aperture_sources), the candidates, the image
-tables (by image centre) and exposures (by pointing). Rows come through the requester's connection (embargoed
-rows are absent) as binary COPY, and go out as VOTable 1.1 (``vo.votable``).
+tables (by image centre) and exposures (by pointing). Rows come through the requester's
+connection (embargoed rows are absent) with their cells written by PostgreSQL
+(``vo.votable.sqlrows``), and go out as VOTable 1.1 (``vo.votable``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from flask import Blueprint, Response, stream_with_context
+from flask import Blueprint, Response
 
 from skyvault.schema.tables import SURVEY_SCHEMA
 from skyvault.server.context import reading
@@ -33,9 +32,9 @@ from skyvault.vo.scs import (
     parse_cone,
 )
 from skyvault.vo.vosi import Endpoint
-from skyvault.vo.votable import ColumnBatch, copy_batches, write_votable
+from skyvault.vo.votable import write_votable
 from skyvault.vo.votable.document import scs_error_votable
-from skyvault.vo.votable.streaming import resumed
+from skyvault.vo.votable.sqlrows import RenderedRows
 
 blueprint = Blueprint("scs", __name__)
 
@@ -55,21 +54,23 @@ def unusable_request(error: UnusableRequest) -> Response:
     return error_response(error.description or "")
 
 
-def search(catalog: Catalog, cone: Cone) -> Iterator[ColumnBatch]:
-    """The rows in the cone, read as the requester through binary COPY."""
+def search(catalog: Catalog, cone: Cone) -> list[RenderedRows]:
+    """The rows in the cone, read as the requester, all at once: a VOTable 1.1 answer holds its
+    rows before it starts anyway (its overflow goes before the TABLE), and the connection goes
+    back to the pool before the answer is written."""
     if not cone.has_rows:
-        return
-    sql, values, pg_types = cone_select(catalog, cone)
-    with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection, \
-            connection.cursor() as cursor:
-        yield from copy_batches(cursor, sql, pg_types, values)
+        return []
+    sql, values, rows = cone_select(catalog, cone)
+    with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection:
+        fetched = connection.execute(sql, values).fetchall()
+    return [rows.rendered(fetched)]
 
 
-def cone_document(catalog: Catalog, cone: Cone,
-                  batches: Iterator[ColumnBatch]) -> Iterator[bytes]:
-    return write_votable(cone_fields(catalog, cone.verb), batches, serialization="TABLEDATA",
-                         version="1.1", limit=cone.maxrec, resource_name=catalog.name,
-                         table_name=catalog.name, description=catalog.table.description)
+def cone_document(catalog: Catalog, cone: Cone, batches: list[RenderedRows]) -> bytes:
+    return b"".join(write_votable(
+        cone_fields(catalog, cone.verb), batches, serialization="TABLEDATA", version="1.1",
+        limit=cone.maxrec, resource_name=catalog.name, table_name=catalog.name,
+        description=catalog.table.description, errors="raise"))
 
 
 @blueprint.route("/scs/<catalog_name>", methods=["GET", "POST"])
@@ -82,11 +83,7 @@ def cone_search(catalog_name: str) -> Response:
         cone = parse_cone(parameters())
     except (ConeError, DaliError) as error:
         return error_response(str(error))
-    batches = search(catalog, cone)
-    # The first rows (or the database's refusal) before the answer starts.
-    first = next(batches, None)
-    chunks = cone_document(catalog, cone, resumed(first, batches))
-    return Response(stream_with_context(chunks), mimetype=SCS_TYPE)
+    return Response(cone_document(catalog, cone, search(catalog, cone)), mimetype=SCS_TYPE)
 
 
 @blueprint.get("/scs/<catalog_name>/capabilities")

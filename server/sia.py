@@ -82,9 +82,10 @@ the usual, where rendering in C keeps the writer's share of a request small)."""
 
 
 def sia_sql(query: SiaQuery, links_base: str) -> tuple[str, tuple[object, ...]]:
-    """The query's SQL (one text value per row: its TD cells) and bound values."""
+    """The query's SQL (its rows' TD cells, ``ROW_SQL.rendered`` reads them) and bound
+    values."""
     sql, values = sia_select(query, _SELECTED)
-    return f"SELECT {ROW_SQL} FROM ({sql}) AS sia_rows", (links_base, *values)
+    return f"SELECT {ROW_SQL.select_list} FROM ({sql}) AS sia_rows", (links_base, *values)
 
 
 def usage_error(message: str) -> Response:
@@ -134,13 +135,13 @@ def _rows(sql: str, values: tuple[object, ...], maxrec: int) -> Iterator[Rendere
     if maxrec < IN_MEMORY_ROWS:
         with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection:
             rows = connection.execute(sql, values).fetchall()
-        yield RenderedRows([row[0] for row in rows])
+        yield ROW_SQL.rendered(rows)
         return
     with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection, \
             connection.cursor(name="sia_query") as cursor:
         cursor.execute(sql, values)
         while rows := cursor.fetchmany(FETCH_ROWS):
-            yield RenderedRows([row[0] for row in rows])
+            yield ROW_SQL.rendered(rows)
 
 
 def document(query: SiaQuery, batches: Iterable[RenderedRows] = ()) -> Iterator[bytes]:

@@ -3,7 +3,7 @@
 Pure: ``parse_cone`` turns request parameters into a ``Cone``; ``catalog_of`` finds what makes a
 published table a cone-searchable catalog (a main position, ``pos.eq.ra;meta.main`` and
 ``pos.eq.dec;meta.main``, and a main identifier); ``cone_select`` gives the SQL text of a search
-with its bound values and the PostgreSQL types of its columns (for binary COPY), and
+with its bound values, its rows' cells written by PostgreSQL (``vo.votable.sqlrows``), and
 ``cone_fields`` the FIELDs of the answer. The search is ``q3c_join``, which the q3c index of
 each table serves. The answer is VOTable 1.1 (section 2 asks for 1.0 or 1.1), written by
 ``vo.votable.write_votable(version="1.1")``.
@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from skyvault.schema.model import Column, Schema, Table
 from skyvault.vo.dali import Parameters
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.shapes import ShapeError, check_radius
-from skyvault.vo.votable.pgcopy import geometry_sql
+from skyvault.vo.votable.sqlrows import RowSql, row_sql
 
 CONE_SEARCH_ID = "ivo://ivoa.net/std/ConeSearch"
 DEFAULT_MAXREC = 50_000
 MAX_MAXREC = 1_000_000
 MAX_SR = 10.0
-_GEOMETRY = frozenset({"spoint", "scircle", "spoly"})
 
 
 class ConeError(ValueError):
@@ -152,23 +152,27 @@ def cone_fields(catalog: Catalog, verb: int) -> list[FieldSpec]:
 
 def select_expression(catalog: Catalog, column: Column) -> tuple[str, str]:
     """A column's SQL and its PostgreSQL type as selected: the identifier as text (a string,
-    section 2), pgsphere geometry as the DALI array in degrees (binary COPY carries no
-    pgsphere type)."""
+    section 2)."""
     name = f'"{column.name}"'
     if column is catalog.id_column:
         return f"{name}::text", "text"
-    if column.type.pg_type in _GEOMETRY:
-        return geometry_sql(name, column.type.pg_type), "double precision[]"
     return name, column.type.pg_type
 
 
-def cone_select(catalog: Catalog, cone: Cone) -> tuple[str, tuple[float, float, float],
-                                                        list[str]]:
+@lru_cache(maxsize=64)
+def cone_row_sql(catalog: Catalog, verb: int) -> RowSql:
+    """The answer's rows as PostgreSQL writes their VOTable 1.1 cells (``vo.votable.sqlrows``:
+    cone searches answer with tens to thousands of rows, where that is the cheapest)."""
+    selected = [select_expression(catalog, c) for c in catalog.columns(verb)]
+    return row_sql(cone_fields(catalog, verb), [expression for expression, _ in selected],
+                   [pg_type for _, pg_type in selected], version="1.1")
+
+
+def cone_select(catalog: Catalog, cone: Cone) -> tuple[str, tuple[float, float, float], RowSql]:
     """The SQL of up to ``maxrec + 1`` rows in the cone (the extra one tells an overflow), its
-    bound values and the types of its columns."""
-    selected = [select_expression(catalog, c) for c in catalog.columns(cone.verb)]
-    select = ", ".join(expression for expression, _ in selected)
+    bound values, and what makes its rows TABLEDATA (``RowSql.rendered``)."""
+    rows = cone_row_sql(catalog, cone.verb)
     ra, dec = f'"{catalog.ra_column.name}"', f'"{catalog.dec_column.name}"'
-    sql = (f"SELECT {select} FROM {catalog.table.qualified_name}"
+    sql = (f"SELECT {rows.select_list} FROM {catalog.table.qualified_name}"
            f" WHERE q3c_join(%s, %s, {ra}, {dec}, %s) LIMIT {cone.maxrec + 1:d}")
-    return sql, (cone.ra, cone.dec, cone.radius), [pg_type for _, pg_type in selected]
+    return sql, (cone.ra, cone.dec, cone.radius), rows

@@ -21,7 +21,7 @@ from votable_support import (
 
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable import copy_batches, write_votable
-from skyvault.vo.votable.sqlrows import RenderedRows, row_sql
+from skyvault.vo.votable.sqlrows import row_sql
 
 UTC = dt.UTC
 PG_TYPES = ["bigint", "double precision", "real", "integer", "smallint", "boolean", "text",
@@ -58,9 +58,9 @@ def rows_table(database):
 def _documents(connection, version: str) -> tuple[bytes, bytes]:
     expressions = [*COLUMNS, "cut", "s_region"]
     types = [*PG_TYPES, "text", "spoly"]
-    sql = f"SELECT {row_sql(ALL_FIELDS, expressions, types, version=version)} FROM cells ORDER BY n"
-    rendered = [row[0] for row in connection.execute(sql).fetchall()]
-    by_postgres = b"".join(write_votable(ALL_FIELDS, [RenderedRows(rendered)],
+    rows = row_sql(ALL_FIELDS, expressions, types, version=version)
+    fetched = connection.execute(f"SELECT {rows.select_list} FROM cells ORDER BY n").fetchall()
+    by_postgres = b"".join(write_votable(ALL_FIELDS, [rows.rendered(fetched)],
                                          serialization="TABLEDATA", version=version))
     selected = [*COLUMNS, "cut",
                 "(SELECT array_agg(CASE WHEN right(v, 1) = 'd' THEN rtrim(v, 'd')::float8"

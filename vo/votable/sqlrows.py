@@ -1,25 +1,27 @@
-"""TABLEDATA rows that PostgreSQL writes: the fast path of small VOTable answers.
+"""TABLEDATA rows that PostgreSQL writes: the fast path of small VOTable answers (SIA, SCS).
 
-``row_sql`` gives the SQL expression of a row's cells (``<TD>...</TD>`` for each field, one
-text value per row), following the rules by which ``cells`` and ``writer`` render a
-``ColumnBatch``: numbers in their shortest exact form, NaN, +Inf and -Inf; booleans T and F;
-DALI timestamps in UTC without a zone letter ('infinity' is no time: NULL); arrays and pgsphere
-geometry (as DALI arrays in degrees, ``pgcopy.geometry_sql``) blank-separated; ``char`` text
-reduced to ASCII (``?`` for other characters) and cut to its arraysize, ``unicodeChar`` text
-with non-BMP characters replaced; characters XML cannot carry replaced (by ``?`` in ``char``,
-U+FFFD elsewhere) and markup escaped; NULL as ``cells.null_tabledata`` says. ``write_votable``
-takes the fetched rows as ``RenderedRows`` batches and writes the document around them (head,
-limit, overflow, trailer).
+``row_sql`` gives the SQL of a row's cells (``<TD>...</TD>`` for each field), following the rules
+by which ``cells`` and ``writer`` render a ``ColumnBatch``: numbers in their shortest exact form,
+NaN, +Inf and -Inf; booleans T and F; DALI timestamps in UTC without a zone letter ('infinity'
+is no time: NULL); arrays blank-separated; ``char`` text reduced to ASCII (``?`` for other
+characters) and cut to its arraysize, ``unicodeChar`` text with non-BMP characters replaced;
+characters XML cannot carry replaced (by ``?`` in ``char``, U+FFFD elsewhere) and markup
+escaped; NULL as ``cells.null_tabledata`` says. pgsphere geometry is the one cell written here
+rather than in SQL: its text comes along and becomes the DALI array in degrees
+(``pgcopy.pgsphere_degrees``), since pgsphere 1.2 has no accessor for a polygon's vertices and
+taking its text apart in SQL costs ~60 us a row. ``RowSql.rendered`` makes the fetched rows a
+``RenderedRows`` batch, and ``write_votable`` writes the document around them (head, limit,
+overflow, trailer).
 
-Why it exists: an SIA answer of ~80 rows x 40 columns costs ~1.8 ms of CPU in the column-batch
-writer, a quarter of the whole request, where PostgreSQL writes the same cells in C in a
-fraction of that (BENCHMARKS.md, "Image access"). Large results go through binary COPY and the
-column-batch writer, whose per-row cost is lower.
+Why it exists: an SIA answer of ~80 rows x 40 columns costs ~1.5 ms of CPU in the column-batch
+writer plus ~2 ms decoding its binary COPY, where PostgreSQL writes the same cells in C for a
+fraction of that (BENCHMARKS.md, "Image access"). Large results (TAP) go through binary COPY and
+the column-batch writer, which streams any size in bounded memory.
 
 The differences from the column-batch path are in form only: a timestamp carries the second
 decimals its own value needs (the column path: the most any value of the batch needs), and a
-number is written by PostgreSQL's shortest-exact output instead of Python's ``repr`` (the
-same value). ``tests/vo/test_votable_sqlrows.py`` checks that both give the same table.
+number is written by PostgreSQL's shortest-exact output instead of Python's ``repr`` (the same
+value). ``tests/vo/test_votable_sqlrows.py`` checks that both give the same table.
 """
 
 from __future__ import annotations
@@ -30,16 +32,22 @@ from dataclasses import dataclass
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable.cells import null_tabledata, plan_for
 from skyvault.vo.votable.document import Version
-from skyvault.vo.votable.pgcopy import UnsupportedPgType, geometry_sql, pg_type
+from skyvault.vo.votable.pgcopy import UnsupportedPgType, pg_type, pgsphere_degrees
 
-# What XML 1.0 cannot carry (PostgreSQL text holds no NUL), as cells' clean_xml_text replaces.
-_ILLEGAL_XML = "".join(map(chr, [*range(1, 9), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]))
+_GEOMETRY = frozenset({"spoint", "scircle", "spoly"})
 _TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US'
+# Text made only of these needs nothing done (one regular-expression test, ~0.5 us a cell):
+# printable ASCII but for the markup characters &, < and >, and tab and newline.
+_PLAIN_TEXT = "'[^\\t\\n\\x20-\\x25\\x27-\\x3b\\x3d\\x3f-\\x7e]'"
+# What XML 1.0 cannot carry (PostgreSQL text holds no NUL), as cells' clean_xml_text replaces.
+_ILLEGAL_XML = "'[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f\\ufffe\\uffff]'"
+_NON_ASCII = "'[^\\x01-\\x7f]'"
+_NON_BMP = "'[\\U00010000-\\U0010ffff]'"
 
 
 @dataclass(frozen=True)
 class RenderedRows:
-    """A batch of rows whose cells are written already (``row_sql``'s values, one per row)."""
+    """A batch of rows whose cells are written already (one string of TDs per row)."""
 
     cells: Sequence[str]
 
@@ -54,21 +62,57 @@ class RenderedRows:
         return "".join(["<TR>" + cells + "</TR>\n" for cells in self.cells])
 
 
+@dataclass(frozen=True)
+class RowSql:
+    """The select list of a row's TABLEDATA: text values that are runs of cells PostgreSQL
+    wrote, and between them the text of each pgsphere cell, which ``rendered`` writes."""
+
+    select_list: str
+    geometry: tuple[tuple[int, str, str], ...]
+    """(result column, pgsphere type, NULL cell) of each geometry cell."""
+
+    def rendered(self, rows: Sequence[Sequence[str | None]]) -> RenderedRows:
+        if not self.geometry:
+            return RenderedRows([row[0] for row in rows])
+        cells = []
+        for row in rows:
+            parts = list(row)
+            for index, kind, null in self.geometry:
+                values = pgsphere_degrees(parts[index], kind)
+                # Degrees of pgsphere values are finite: repr is the cells' rule for them.
+                parts[index] = ("<TD>" + " ".join(map(repr, values)) + "</TD>" if values
+                                else null)
+            cells.append("".join(parts))  # type: ignore[arg-type]
+        return RenderedRows(cells)
+
+
 def literal(text: str) -> str:
     """A SQL string literal (standard_conforming_strings, as PostgreSQL has it by default)."""
     return "'" + text.replace("'", "''") + "'"
 
 
 def row_sql(fields: Sequence[FieldSpec], expressions: Sequence[str], pg_types: Sequence[str],
-            *, version: Version = "1.4") -> str:
-    """SQL of one text value per row: the TD elements of the row's cells, in field order.
-
-    ``expressions`` are the cells' SQL (a column name, any expression) and ``pg_types`` their
-    PostgreSQL types; an expression is evaluated up to three times per row, so keep them
-    cheap. Raises ``UnsupportedPgType`` for types without a rendering (bytea)."""
-    cells = [cell_sql(f, e, t, version=version)
-             for f, e, t in zip(fields, expressions, pg_types, strict=True)]
-    return f"concat({', '.join(cells)})"
+            *, version: Version = "1.4") -> RowSql:
+    """The SQL of a row's cells, in field order, from the cells' SQL (a column name, any
+    expression; evaluated up to three times per row, so keep them cheap) and their PostgreSQL
+    types. Raises ``UnsupportedPgType`` for types without a rendering (bytea)."""
+    select: list[str] = []
+    run: list[str] = []
+    geometry: list[tuple[int, str, str]] = []
+    for field, expression, type_name in zip(fields, expressions, pg_types, strict=True):
+        kind = type_name.strip().lower()
+        if kind in _GEOMETRY:
+            if run:
+                select.append(f"concat({', '.join(run)})")
+                run = []
+            null = f"<TD>{null_tabledata(plan_for(field), version)}</TD>"
+            geometry.append((len(select), kind, null))
+            select.append(f"({expression})::text")
+        else:
+            run.append(cell_sql(field, expression, type_name, version=version))
+    if run or not select:
+        select.append(f"concat({', '.join(run)})")
+    return RowSql(", ".join(select), tuple(geometry))
 
 
 def cell_sql(field: FieldSpec, expression: str, pg_type_name: str, *,
@@ -81,14 +125,12 @@ def cell_sql(field: FieldSpec, expression: str, pg_type_name: str, *,
 
 def value_sql(field: FieldSpec, value: str, pg_type_name: str) -> str:
     """SQL of a cell's TD content (escaped), NULL for a NULL cell."""
-    try:
-        return _numbers(f"array_to_string({geometry_sql(value, pg_type_name)}, ' ')")
-    except UnsupportedPgType:
-        pass
     kind = pg_type(pg_type_name)
     if kind.kind == "array":
         text = f"array_to_string({value}, ' ', 'NaN')"
-        return f"translate({text}, 'tf', 'TF')" if kind.convert == "bool" else _numbers(text)
+        if kind.convert == "bool":
+            return f"translate({text}, 'tf', 'TF')"
+        return f"replace(replace({text}, 'Infinity', '+Inf'), '-+Inf', '-Inf')"
     if kind.kind == "text":
         return _text(field, f"{value}::text")
     if kind.kind != "fixed":
@@ -107,26 +149,23 @@ def value_sql(field: FieldSpec, value: str, pg_type_name: str) -> str:
     return f"{value}::text"
 
 
-def _numbers(text: str) -> str:
-    """Blank-separated numbers with PostgreSQL's infinities written as VOTable's."""
-    return f"replace(replace({text}, 'Infinity', '+Inf'), '-+Inf', '-Inf')"
-
-
 def _text(field: FieldSpec, text: str) -> str:
+    """Text as the column writer leaves it: ASCII in char (``?`` for other characters, cut to
+    the arraysize), non-BMP characters replaced in unicodeChar, what XML cannot carry replaced,
+    markup escaped. The usual text (plain printable ASCII) is passed as it is."""
     plan = plan_for(field)
+    limit = plan.fixed_count or plan.max_count if field.datatype == "char" else None
     if field.datatype == "char":
-        # ASCII as VOTable 1.4 char holds (writer.ascii_chars); the test is cheap, the
-        # replacement rare.
-        text = (f"CASE WHEN octet_length({text}) = length({text}) THEN {text}"
-                f" ELSE regexp_replace({text}, '[^\\x01-\\x7f]', '?', 'g') END")
-        limit = plan.fixed_count or plan.max_count  # as cells.conform cuts char cells
-        if limit is not None:
-            text = f"left({text}, {limit:d})"
-    elif field.datatype == "unicodeChar":
-        non_bmp = "'[\\U00010000-\\U0010FFFF]'"
-        text = f"regexp_replace({text}, {non_bmp}, {literal(chr(0xFFFD))}, 'g')"
-    replacement = literal(("?" if field.datatype == "char" else chr(0xFFFD)) * len(_ILLEGAL_XML))
-    cleaned = f"translate({text}, {literal(_ILLEGAL_XML)}, {replacement})"
+        replacement = "'?'"
+        cleaned = f"regexp_replace({text}, {_NON_ASCII}, '?', 'g')"
+    else:
+        replacement = literal("\ufffd")
+        cleaned = (f"regexp_replace({text}, {_NON_BMP}, {replacement}, 'g')"
+                   if field.datatype == "unicodeChar" else text)
+    if limit is not None:  # as cells.conform cuts char cells
+        cleaned = f"left({cleaned}, {limit:d})"
+    cleaned = f"regexp_replace({cleaned}, {_ILLEGAL_XML}, {replacement}, 'g')"
     for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
         cleaned = f"replace({cleaned}, {literal(raw)}, {literal(escaped)})"
-    return cleaned
+    plain = f"left({text}, {limit:d})" if limit is not None else text
+    return f"CASE WHEN {text} ~ {_PLAIN_TEXT} THEN {cleaned} ELSE {plain} END"

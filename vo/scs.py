@@ -5,7 +5,8 @@ published table a cone-searchable catalog (a main position, ``pos.eq.ra;meta.mai
 ``pos.eq.dec;meta.main``, and a main identifier); ``cone_select`` gives the SQL text of a search
 with its bound values, its rows' cells written by PostgreSQL (``vo.votable.sqlrows``), and
 ``cone_fields`` the FIELDs of the answer. The search is ``q3c_join``, which the q3c index of
-each table serves. The answer is VOTable 1.1 (section 2 asks for 1.0 or 1.1), written by
+each table serves (and whose q3c ranges prune the sky cells of the catalogs with a sky layout,
+ingest/README.md). The answer is VOTable 1.1 (section 2 asks for 1.0 or 1.1), written by
 ``vo.votable.write_votable(version="1.1")``.
 
 SCS 1.03 section 2: exactly one FIELD each with the UCD1 ``ID_MAIN`` (a string),

@@ -28,8 +28,10 @@ from skyvault.vo.scs import (
     ConeError,
     catalogs,
     cone_fields,
+    cone_row_sql,
     cone_select,
     parse_cone,
+    value_expression,
 )
 from skyvault.vo.vosi import Endpoint
 from skyvault.vo.votable import write_votable
@@ -54,16 +56,29 @@ def unusable_request(error: UnusableRequest) -> Response:
     return error_response(error.description or "")
 
 
-def search(catalog: Catalog, cone: Cone) -> list[RenderedRows]:
-    """The rows in the cone, read as the requester, all at once: a VOTable 1.1 answer holds its
-    rows before it starts anyway (its overflow goes before the TABLE), and the connection goes
-    back to the pool before the answer is written."""
+def search(catalog: Catalog, cone: Cone) -> tuple[list[tuple], bool]:
+    """The rows in the cone as Python values (``vo.scs.value_expression``), for the web pages'
+    table and CSV, and whether there were more than MAXREC."""
+    if not cone.has_rows:
+        return [], False
+    columns = catalog.columns(cone.verb)
+    sql, values = cone_select(catalog, cone,
+                              ", ".join(value_expression(catalog, c) for c in columns))
+    with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection:
+        rows = connection.execute(sql, values).fetchall()
+    return rows[:cone.maxrec], len(rows) > cone.maxrec
+
+
+def search_rendered(catalog: Catalog, cone: Cone) -> list[RenderedRows]:
+    """The rows in the cone with their VOTable cells written, read all at once: a VOTable 1.1
+    answer holds its rows before it starts anyway (its overflow goes before the TABLE), and the
+    connection goes back to the pool before the answer is written."""
     if not cone.has_rows:
         return []
-    sql, values, rows = cone_select(catalog, cone)
+    sql, values = cone_select(catalog, cone)
     with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection:
         fetched = connection.execute(sql, values).fetchall()
-    return [rows.rendered(fetched)]
+    return [cone_row_sql(catalog, cone.verb).rendered(fetched)]
 
 
 def cone_document(catalog: Catalog, cone: Cone, batches: list[RenderedRows]) -> bytes:
@@ -83,7 +98,8 @@ def cone_search(catalog_name: str) -> Response:
         cone = parse_cone(parameters())
     except (ConeError, DaliError) as error:
         return error_response(str(error))
-    return Response(cone_document(catalog, cone, search(catalog, cone)), mimetype=SCS_TYPE)
+    return Response(cone_document(catalog, cone, search_rendered(catalog, cone)),
+                    mimetype=SCS_TYPE)
 
 
 @blueprint.get("/scs/<catalog_name>/capabilities")

@@ -160,6 +160,17 @@ def select_expression(catalog: Catalog, column: Column) -> tuple[str, str]:
     return name, column.type.pg_type
 
 
+def value_expression(catalog: Catalog, column: Column) -> str:
+    """A column's SQL for rows read as Python values (the web pages' table and CSV): the
+    identifier as text, pgsphere values as their text, 'infinity' as no time (NULL)."""
+    expression, pg_type = select_expression(catalog, column)
+    if pg_type == "spoly":
+        return f"{expression}::text"
+    if pg_type == "timestamptz":
+        return f"CASE WHEN isfinite({expression}) THEN {expression} END"
+    return expression
+
+
 @lru_cache(maxsize=64)
 def cone_row_sql(catalog: Catalog, verb: int) -> RowSql:
     """The answer's rows as PostgreSQL writes their VOTable 1.1 cells (``vo.votable.sqlrows``:
@@ -169,11 +180,15 @@ def cone_row_sql(catalog: Catalog, verb: int) -> RowSql:
                    [pg_type for _, pg_type in selected], version="1.1")
 
 
-def cone_select(catalog: Catalog, cone: Cone) -> tuple[str, tuple[float, float, float], RowSql]:
-    """The SQL of up to ``maxrec + 1`` rows in the cone (the extra one tells an overflow), its
-    bound values, and what makes its rows TABLEDATA (``RowSql.rendered``)."""
-    rows = cone_row_sql(catalog, cone.verb)
+def cone_select(catalog: Catalog, cone: Cone,
+                select_list: str | None = None) -> tuple[str, tuple[float, float, float]]:
+    """The SQL of up to ``maxrec + 1`` rows in the cone (the extra one tells an overflow) and
+    its bound values. The select list is by default the answer's rows as TABLEDATA
+    (``cone_row_sql(catalog, cone.verb).rendered`` reads them); the web pages give
+    ``value_expression``s."""
+    if select_list is None:
+        select_list = cone_row_sql(catalog, cone.verb).select_list
     ra, dec = f'"{catalog.ra_column.name}"', f'"{catalog.dec_column.name}"'
-    sql = (f"SELECT {rows.select_list} FROM {catalog.table.qualified_name}"
+    sql = (f"SELECT {select_list} FROM {catalog.table.qualified_name}"
            f" WHERE q3c_join(%s, %s, {ra}, {dec}, %s) LIMIT {cone.maxrec + 1:d}")
-    return sql, (cone.ra, cone.dec, cone.radius), rows
+    return sql, (cone.ra, cone.dec, cone.radius)

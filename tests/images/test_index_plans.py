@@ -50,6 +50,6 @@ def test_cone_searches_use_the_q3c_index(database: Database, images) -> None:
     """(``images`` seeds the partitions of the source tables.)"""
     for name in ("science_images", "exposures", "psf_sources"):
         catalog = CATALOGS[name]
-        sql, values, _ = cone_select(catalog, Cone(150.0, 2.0, 0.05, 1, 10))
+        sql, values = cone_select(catalog, Cone(150.0, 2.0, 0.05, 1, 10))
         text = plan(database, sql, values)
         assert "q3c" in text and "Index" in text and "Seq Scan" not in text, (name, text)

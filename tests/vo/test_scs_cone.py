@@ -13,6 +13,7 @@ from skyvault.vo.scs import (
     ConeError,
     catalogs,
     cone_fields,
+    cone_row_sql,
     cone_select,
     parse_cone,
 )
@@ -55,10 +56,11 @@ def test_every_catalog_answers_with_the_three_required_fields_and_its_sql() -> N
             fields = cone_fields(catalog, verb)
             assert [f.ucd for f in fields[:3]] == ["ID_MAIN", "POS_EQ_RA_MAIN",
                                                    "POS_EQ_DEC_MAIN"]
-            sql, values, rows = cone_select(catalog, Cone(10.0, 5.0, 0.5, verb, 100))
+            sql, values = cone_select(catalog, Cone(10.0, 5.0, 0.5, verb, 100))
+            rows = cone_row_sql(catalog, verb)
             assert sql.startswith(f"SELECT {rows.select_list} FROM ")
             assert "q3c_join(%s, %s," in sql and sql.endswith("LIMIT 101")
             assert values == (10.0, 5.0, 0.5)
     # Footprints come as pgsphere text, written in degrees by Python.
-    rows = cone_select(found["science_images"], Cone(1.0, 2.0, 0.1, 3, 10))[2]
+    rows = cone_row_sql(found["science_images"], 3)
     assert [kind for _, kind, _ in rows.geometry] == ["spoly"]

@@ -24,8 +24,8 @@ from skyvault.alerts.schema import alert_schema, field_types
 from skyvault.alerts.stamps import SIZE
 from skyvault.alerts.streams import PUBLIC, streams
 from skyvault.db import Database
-from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.geometry import inside_convex_polygon, separation
+from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.testing import fresh_database
 from skyvault.pipeline.process.candidates import ARTEFACT_FLAGS
 

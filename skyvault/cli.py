@@ -119,6 +119,7 @@ REGISTERED_GROUPS: list[tuple[str, str]] = [
     ("skyvault.ingest.cli", "ingest_cli"),
     ("skyvault.pipeline.cli", "pipeline_cli"),
     ("skyvault.sso.cli", "sso_cli"),
+    ("skyvault.coverage.hips", "hips_cli"),
 ]
 
 

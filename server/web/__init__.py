@@ -17,6 +17,7 @@ from skyvault.server.web import (  # noqa: F401  (importing a view module regist
     home,
     image,
     pages,
+    qa,
     query,
     search,
     vendor,

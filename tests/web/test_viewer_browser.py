@@ -132,7 +132,7 @@ def test_viewer_draws_the_science_image_with_its_catalog_on_the_stars(
     left, top, canvas_width, canvas_height = browser.driver.execute_script(
         "const r = document.querySelector('#aladin-viewer canvas').getBoundingClientRect();"
         " return [r.left, r.top, r.width, r.height];")
-    inside = [(int(round(x)), int(round(y))) for x, y in positions
+    inside = [(round(x), round(y)) for x, y in positions
               if left + 14 <= x < min(width, left + canvas_width) - 14
               and top + 14 <= y < min(height, top + canvas_height) - 14]
     brightest = inside[: max(5, len(inside) // 3)]

@@ -71,8 +71,7 @@ def forget_checks() -> None:
         _checked.clear()
 
 
-@blueprint.get("/hips/<filtercode>/", defaults={"path": "properties"})
-@blueprint.get("/hips/<filtercode>/<path:path>", endpoint="hips_file")
+@blueprint.get("/hips/<filtercode>/<path:path>")
 def hips_file(filtercode: str, path: str) -> Response:
     if filtercode not in FILTERS or not SERVED.match(path) or not published(filtercode):
         abort(404)

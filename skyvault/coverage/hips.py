@@ -258,7 +258,18 @@ def build_filter(handle: Database, filtercode: str, root: Path, *, force: bool =
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".work-{filtercode}-", dir=root))
     try:
-        images = [(item, *_image(store / item.path)) for item in inputs]
+        images, skipped = [], []
+        for item in inputs:
+            try:
+                images.append((item, *_image(store / item.path)))
+            except (OSError, ValueError, HipsError) as error:
+                # An archived file that cannot be read is left out (and named in inputs.json)
+                # rather than stopping every filter's HiPS; `skyvault ingest check` finds it.
+                log.error("HiPS %s: co-add %s left out: %s", filtercode, item.refid, error)
+                skipped.append(item)
+        if not images:
+            raise HipsError(f"none of the {len(inputs)} public {filtercode} co-adds is readable")
+        inputs = [item for item, _, _ in images]
         order = max(deepest_order(wcs) for _, _, wcs in images)
         singles = []
         for item, data, wcs in images:
@@ -287,6 +298,7 @@ def build_filter(handle: Database, filtercode: str, root: Path, *, force: bool =
             "fingerprint": print_, "built": built.isoformat(), "order": order,
             "tiles": len(tiles),
             "inputs": [{"refid": i.refid, "path": i.path, "sha256": i.sha256} for i in inputs],
+            "skipped": [{"refid": i.refid, "path": i.path} for i in skipped],
         }, indent=1) + "\n")
         _publish(root, filtercode, staging, f"{filtercode}-{print_[:16]}")
     finally:

@@ -18,7 +18,7 @@ from skyvault.coverage.selection import (
     CoverageSelection,
     ReleaseWindow,
     mjd_of,
-    night_mjd_range,
+    nid_of,
     night_of_nid,
 )
 from skyvault.server.products import spoly_degrees
@@ -63,9 +63,9 @@ def science_exposures(connection: psycopg.Connection, selection: CoverageSelecti
         where.append("filtercode = %s")
         values.append(selection.filtercode)
     if selection.night:
-        start, end = night_mjd_range(selection.night)
-        where.append("t_min >= %s AND t_min < %s")
-        values += [start, end]
+        # The survey's own night key (nid), as the QA pages count nights.
+        where.append("image_id IN (SELECT pid FROM survey.science_images WHERE nid = %s)")
+        values.append(nid_of(selection.night))
     if selection.release:
         window = release_window(connection, selection.release)
         where.append("programid = ANY(%s) AND t_min < %s")

@@ -15,9 +15,6 @@ from skyvault.vo.moc import MocRequestError
 
 FILTER_CODES = ("zg", "zr", "zi")
 NID_EPOCH = dt.date(2017, 1, 1)
-NIGHT_OFFSET = dt.timedelta(hours=20)
-"""A night's date is the UTC date 20 hours earlier (pipeline/naming.py): the night of D runs
-from D 20:00 UTC to D+1 20:00 UTC."""
 MJD_UNIX_EPOCH = 40587.0
 _NIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -33,12 +30,6 @@ def night_of_nid(nid: int) -> dt.date:
 
 def mjd_of(moment: dt.datetime) -> float:
     return moment.timestamp() / 86400.0 + MJD_UNIX_EPOCH
-
-
-def night_mjd_range(night: dt.date) -> tuple[float, float]:
-    """[start, end) of the night in MJD (UTC)."""
-    start = dt.datetime.combine(night, dt.time(), dt.UTC) + NIGHT_OFFSET
-    return mjd_of(start), mjd_of(start + dt.timedelta(days=1))
 
 
 def parse_night(text: str) -> dt.date:

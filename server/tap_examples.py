@@ -129,6 +129,19 @@ WHERE q < 1.017
 ORDER BY h""",
         ("survey.solar_system_objects",),
     ),
+    Example(
+        "coverage_footprints",
+        "Footprints behind the coverage MOC",
+        "The footprints of the r-band science images, night by night: what the coverage MOC "
+        "(IVOA MOC 2.0) at this service's /moc?filter=zr is made of. /moc takes filter, night "
+        "(YYYY-MM-DD), release and order; /stmoc gives the space-time coverage; both load in "
+        "TOPCAT, Aladin and mocpy.",
+        """SELECT obs_publisher_did, t_min, s_region
+FROM ivoa.obscore
+WHERE obs_collection = 'SkyVault/sci' AND filtercode = 'zr'
+ORDER BY t_min""",
+        ("ivoa.obscore",),
+    ),
 )
 
 

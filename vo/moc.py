@@ -122,6 +122,31 @@ def serialise(moc: MOC | STMOC, kind: str) -> bytes:
     return (moc.to_string("ascii") + "\n").encode()
 
 
+MOC_STANDARD_ID = "ivo://skyvault.archive/std/moc#coverage-2.0"
+MOC_DESCRIPTION = (
+    "Coverage of the archive's science images as IVOA MOC 2.0 (FITS by default; format=json or "
+    "ascii), as the requester may see them; filter=zg|zr|zi, night=YYYY-MM-DD, release=NAME, "
+    "order=0-16 select it. The same URL with /stmoc instead of /moc gives the space-time "
+    "coverage (ST-MOC).")
+
+
+def capability_element(moc_url: str):
+    """A VOSI capability (VOResource 1.1 section 3.2) pointing clients at the coverage MOC.
+    MOC defines no service standard, so the capability's standardID is this archive's own
+    (clients, taplint among them, require one)."""
+    from lxml import etree
+
+    from skyvault.vo.vosi import XSI_TYPE
+
+    capability = etree.Element("capability", standardID=MOC_STANDARD_ID)
+    etree.SubElement(capability, "description").text = MOC_DESCRIPTION
+    interface = etree.SubElement(capability, "interface")
+    interface.set(XSI_TYPE, "vs:ParamHTTP")
+    etree.SubElement(interface, "accessURL", use="base").text = moc_url
+    etree.SubElement(interface, "resultType").text = FORMATS["fits"]
+    return capability
+
+
 def sky_area_deg2(moc: MOC) -> float:
     return float(moc.sky_fraction) * 4.0 * np.pi * (180.0 / np.pi) ** 2
 

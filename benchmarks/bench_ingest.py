@@ -1,10 +1,12 @@
 """Catalog load rate of a night with the q3c index in place, against plain COPY.
 
-    .venv/bin/python -m benchmarks.bench_ingest [--exposures 200] [--sources 700]
-        [--repeat 2] [--cluster] [--end-to-end] [--dsn URL]
+    .venv/bin/python -m benchmarks.bench_ingest [--catalog psf_sources|candidates]
+        [--exposures 200] [--sources 700] [--repeat 2] [--cluster] [--end-to-end] [--dsn URL]
 
-A night of ``exposures`` x 64 readout quadrants x ``sources`` PSF-catalog rows (realistic values:
-positions spread over each quadrant of a 7-degree field, magnitudes, fluxes, flags) is laid out
+A night of ``exposures`` x 64 readout quadrants x ``sources`` catalog rows (PSF-catalog rows, or
+with ``--catalog candidates`` difference-image candidates with ZTF's alert-candidate columns;
+realistic values: positions spread over each quadrant of a 7-degree field, magnitudes, fluxes,
+flags) is laid out
 in memory by ingest's own code (skyvault.ingest.catalogs: checked, sorted by q3c pixel, binary
 COPY records), then loaded four ways, one transaction per exposure as ingest does:
 
@@ -33,19 +35,22 @@ import numpy as np
 import psycopg
 
 from benchmarks.support import throwaway_cluster
-from skyvault.ingest.catalogs import catalog_load, set_image_values
-from skyvault.ingest.copybinary import RecordBatch, timestamp_to_wire
+from skyvault.ingest.catalogs import catalog_load, set_image_values, source_columns
+from skyvault.ingest.copybinary import RecordBatch
 from skyvault.ingest.load import copy_batches
 from skyvault.ingest.partitions import partitions, seal, target_for_rows
-from skyvault.ingest.synthetic import catalog_columns
+from skyvault.ingest.synthetic import candidate_columns, catalog_columns
 
 NID = 3610
 QUADRANTS = 64
 QUADRANT_DEG = 0.86  # a ZTF readout quadrant is about 0.86 deg on a side
-RELEASE = timestamp_to_wire(None)
 
 
-def night_batches(exposures: int, sources: int) -> list[list[RecordBatch]]:
+PRODUCT = {"psf_sources": "psfcat", "candidates": "diffcat"}
+
+
+def night_batches(exposures: int, sources: int,
+                  catalog: str = "psf_sources") -> list[list[RecordBatch]]:
     """Per exposure, its 64 quadrant catalogs as COPY-ready batches with their image keys."""
     rng = np.random.default_rng(20261121)
     night = []
@@ -57,32 +62,39 @@ def night_batches(exposures: int, sources: int) -> list[list[RecordBatch]]:
             row, column = divmod(rcid, 8)
             ra = ra0 + (column - 3.5) * QUADRANT_DEG / np.cos(np.radians(dec0))
             dec = float(np.clip(dec0 + (row - 3.5) * QUADRANT_DEG, -89, 89))
-            values = catalog_columns(rng, sources, ra % 360, dec, QUADRANT_DEG / 2)
-            load = catalog_load(Path("bench"), "psfcat", values)
+            columns = candidate_columns if catalog == "candidates" else catalog_columns
+            written = columns(rng, sources, ra % 360, dec, QUADRANT_DEG / 2)
+            # As the file's columns reach the table (the diffcat's x is the table's xpos).
+            values = {name: written[source] for name, source in source_columns(
+                PRODUCT[catalog], {name: name for name in written}).items()}
+            if catalog == "candidates":
+                values["rb_version"] = np.array(b"rb-hgb-000000000000")
+            load = catalog_load(Path("bench"), PRODUCT[catalog], values)
             pid += 1
             set_image_values(load, {
                 "pid": pid, "expid": expid, "nid": NID, "field": 500 + expid, "rcid": rcid,
                 "fid": 2, "filtercode": b"zr", "obsjd": 2461000.5 + expid * 4e-4,
-                "programid": 1 + expid % 3, "release_date": RELEASE})
+                "jd": 2461000.5 + expid * 4e-4, "diffid": pid,
+                "programid": 1 + expid % 3})
             batches.append(load.batch)
         night.append(batches)
     return night
 
 
 def _load(connection: psycopg.Connection, night: list[list[RecordBatch]],
-          target: str | None) -> float:
+          target: str | None, catalog: str) -> float:
     """One transaction per exposure; ``target`` None means ingest's own choice of table."""
     started = time.perf_counter()
     for batches in night:
         with connection.transaction():
-            table = target or target_for_rows(connection, "psf_sources", NID, live=False)
+            table = target or target_for_rows(connection, catalog, NID, live=False)
             copy_batches(connection, table, batches)
     return time.perf_counter() - started
 
 
-def _reset(connection: psycopg.Connection) -> None:
+def _reset(connection: psycopg.Connection, catalog: str) -> None:
     connection.execute("DROP TABLE IF EXISTS public.bench_plain")
-    for partition in partitions(connection, "psf_sources", NID):
+    for partition in partitions(connection, catalog, NID):
         connection.execute(f"DROP TABLE {partition.qualified_name}")
     connection.execute("CHECKPOINT")
 
@@ -92,30 +104,32 @@ ROW_BY_ROW = "row by row: COPY into indexed partition"
 INGEST = "ingest: loading table + seal"
 
 
-def _baseline(connection: psycopg.Connection, night: list[list[RecordBatch]]) -> float:
-    _reset(connection)
-    connection.execute("CREATE TABLE public.bench_plain (LIKE survey.psf_sources"
+def _baseline(connection: psycopg.Connection, night: list[list[RecordBatch]],
+              catalog: str) -> float:
+    _reset(connection, catalog)
+    connection.execute(f"CREATE TABLE public.bench_plain (LIKE survey.{catalog}"
                        " INCLUDING DEFAULTS)")
-    return _load(connection, night, "public.bench_plain")
+    return _load(connection, night, "public.bench_plain", catalog)
 
 
-def _row_by_row(connection: psycopg.Connection, night: list[list[RecordBatch]]) -> float:
-    _reset(connection)
-    connection.execute(f"CREATE TABLE survey.psf_sources_n{NID} PARTITION OF"
-                       f" survey.psf_sources FOR VALUES FROM ({NID}) TO ({NID + 1})")
-    return _load(connection, night, f"survey.psf_sources_n{NID}")
+def _row_by_row(connection: psycopg.Connection, night: list[list[RecordBatch]],
+                catalog: str) -> float:
+    _reset(connection, catalog)
+    connection.execute(f"CREATE TABLE survey.{catalog}_n{NID} PARTITION OF"
+                       f" survey.{catalog}_nights FOR VALUES FROM ({NID}) TO ({NID + 1})")
+    return _load(connection, night, f"survey.{catalog}_n{NID}", catalog)
 
 
 def _ingest(connection: psycopg.Connection, night: list[list[RecordBatch]], rows: int,
-            clustered: bool, notes: list[str]) -> float:
-    _reset(connection)
-    copying = _load(connection, night, None)
+            clustered: bool, notes: list[str], catalog: str) -> float:
+    _reset(connection, catalog)
+    copying = _load(connection, night, None, catalog)
     started = time.perf_counter()
     steps: dict[str, float] = {}
-    seal(connection, "psf_sources", NID, cluster=clustered, timings=steps,
+    seal(connection, catalog, NID, cluster=clustered, timings=steps,
          connect=lambda: psycopg.connect(connection.info.dsn, autocommit=True))
     sealing = time.perf_counter() - started
-    count = connection.execute("SELECT count(*) FROM survey.psf_sources").fetchone()[0]
+    count = connection.execute(f"SELECT count(*) FROM survey.{catalog}").fetchone()[0]
     assert count == rows, (count, rows)
     notes.append(f"  ({INGEST}{' --cluster' if clustered else ''}: COPY {rows / copying:,.0f}"
                  f" rows/s, seal {sealing:.1f} s: "
@@ -124,22 +138,24 @@ def _ingest(connection: psycopg.Connection, night: list[list[RecordBatch]], rows
 
 
 def bench_catalogs(dsn: str, exposures: int, sources: int, cluster: bool,
-                   repeat: int) -> list[str]:
+                   repeat: int, catalog: str = "psf_sources") -> list[str]:
     """Baseline and ingest alternate ``repeat`` times (best of each kept: on a shared machine
     the best time is the one least disturbed); row by row runs once."""
-    night = night_batches(exposures, sources)
+    night = night_batches(exposures, sources, catalog)
     rows = sum(batch.rows for batches in night for batch in batches)
     lines = [f"night: {exposures} exposures x {QUADRANTS} quadrants x {sources} sources = "
-             f"{rows:,} psf_sources rows; best of {repeat}"]
+             f"{rows:,} {catalog} rows; best of {repeat}"]
     times: dict[str, list[float]] = {}
     with psycopg.connect(dsn, autocommit=True) as connection:
         for _ in range(repeat):
-            times.setdefault(BASELINE, []).append(_baseline(connection, night))
-            times.setdefault(INGEST, []).append(_ingest(connection, night, rows, False, lines))
-        times[ROW_BY_ROW] = [_row_by_row(connection, night)]
+            times.setdefault(BASELINE, []).append(_baseline(connection, night, catalog))
+            times.setdefault(INGEST, []).append(
+                _ingest(connection, night, rows, False, lines, catalog))
+        times[ROW_BY_ROW] = [_row_by_row(connection, night, catalog)]
         if cluster:
-            times[INGEST + " --cluster"] = [_ingest(connection, night, rows, True, lines)]
-        _reset(connection)
+            times[INGEST + " --cluster"] = [
+                _ingest(connection, night, rows, True, lines, catalog)]
+        _reset(connection, catalog)
     baseline = min(times[BASELINE])
     for name, measured in times.items():
         seconds = min(measured)
@@ -168,6 +184,7 @@ def bench_end_to_end(dsn: str, base: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--catalog", choices=sorted(PRODUCT), default="psf_sources")
     parser.add_argument("--exposures", type=int, default=200)
     parser.add_argument("--sources", type=int, default=700)
     parser.add_argument("--cluster", action="store_true")
@@ -185,7 +202,7 @@ def main() -> None:
         upgrade(dsn)
     try:
         for line in bench_catalogs(dsn, args.exposures, args.sources, args.cluster,
-                                  args.repeat):
+                                  args.repeat, args.catalog):
             print(line, flush=True)
         if args.end_to_end:
             work = Path(tempfile.mkdtemp(prefix="bench-ingest-files-", dir="/tmp"))

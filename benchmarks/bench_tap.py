@@ -1,17 +1,23 @@
 """TAP end to end over HTTP, through the production server (gunicorn via `skyvault serve`).
 
     .venv/bin/python -m benchmarks.bench_tap [--rows 10000000] [--export-rows 10000000]
-                                             [--cones 300] [--home DIR] [--keep]
+                                             [--cones 300] [--regions cone,polygon,box]
+                                             [--home DIR] [--keep]
+
+--export-rows 0 leaves the export out.
 
 1. Export: a 10-column result of --export-rows rows from survey.psf_sources through /tap/sync
    (BINARY2 VOTable), read by an HTTP client; rows/s, with the peak memory of the gunicorn
    workers. Baseline in the same run: a bare binary COPY of the same translated SQL in the same
    kind of session (reader role, row-level security), read by psycopg without decoding.
-2. Cone latency: sequential sync cone queries (30 arcsec) at random positions on the catalog of
-   --rows rows; p50/p90. Baselines in the same run: the translated SQL alone on an open
-   connection (the database's share), the same inside a fresh ``Database.reading()`` session
-   per query (pool checkout, settings, role), which is what the service does, and the HTTP
-   floor: /tap/availability (one such session running SELECT 1).
+2. Region latency: sequential sync queries at random positions on the catalog of --rows rows,
+   for cones (30 arcsec), quadrilaterals (about 1 arcminute across, like a small user
+   polygon; ``wide-polygon``: the same, 25 times larger) and boxes (1 arcminute); p50/p90.
+   Baselines in the same run: the translated SQL alone on an open connection (the database's
+   share), for polygons and boxes alternated with the q3c_poly_query form they were
+   translated to before issue 13, the same inside a fresh ``Database.reading()`` session per
+   query (pool checkout, settings, role), which is what the service does, and the HTTP floor:
+   /tap/availability (one such session running SELECT 1).
 
 A throwaway PostgreSQL cluster is made under /tmp (or reused with --home, kept with --keep); the
 catalog spans RA 140-160, Dec -10..+10 (400 square degrees), as a survey field block would.
@@ -57,7 +63,7 @@ def load_catalog(admin_url: str, rows: int) -> None:
         started = time.perf_counter()
         connection.execute("SET synchronous_commit = off")
         connection.execute("CREATE TABLE survey.psf_sources_bench PARTITION OF"
-                           " survey.psf_sources FOR VALUES FROM (0) TO (100000)")
+                           " survey.psf_sources_nights FOR VALUES FROM (0) TO (100000)")
         ra0, ra1 = RA_RANGE
         dec0, dec1 = DEC_RANGE
         step = 2_000_000
@@ -66,7 +72,7 @@ def load_catalog(admin_url: str, rows: int) -> None:
             connection.execute(f"""
                 INSERT INTO survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid,
                     filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, sharpness, chi,
-                    flags, snr, obsjd, programid, release_date)
+                    flags, snr, obsjd, programid)
                 SELECT i, i / 2000, i / 128000, 2000 + (i % 300), 600 + (i % 50), (i % 64),
                        1 + (i % 2), CASE WHEN i % 2 = 0 THEN 'zg' ELSE 'zr' END,
                        {ra0} + random() * {ra1 - ra0},
@@ -75,12 +81,17 @@ def load_catalog(admin_url: str, rows: int) -> None:
                        random() * 3072, random() * 3080, 14 + random() * 7,
                        0.01 + random() * 0.2, random() * 1e5, random() * 100, random() - 0.5,
                        0.5 + random(), 0, 5 + random() * 500, 2459000.5 + (i % 300),
-                       1, now() - interval '1 day'
+                       1
                   FROM generate_series({first}, {last}) AS i""")
         connection.execute("CREATE INDEX ON survey.psf_sources_bench (q3c_ang2ipix(ra, dec))")
         connection.execute("CLUSTER survey.psf_sources_bench USING"
                            " psf_sources_bench_q3c_ang2ipix_idx")
         connection.execute("ANALYZE survey.psf_sources_bench")
+        # Public: a data release covers program 1 before 2022 (the rows are of 2020-21).
+        connection.execute(
+            "INSERT INTO survey.data_releases (release_name, release_date, observation_cutoff,"
+            " programids) VALUES ('BENCHDR', now() - interval '1 day', '2022-01-01', '{1}')"
+            " ON CONFLICT DO NOTHING")
         print(f"catalog: loaded and indexed {rows:,} rows in "
               f"{time.perf_counter() - started:.0f} s")
 
@@ -219,7 +230,46 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def bench_cones(server: Server, cones: int) -> None:
+SELECT_REGION = "SELECT sourceid, ra, dec, mag, magerr, obsjd FROM survey.psf_sources WHERE "
+POLYGON_OFFSETS = [(-0.008, -0.009), (0.009, -0.008), (0.007, 0.008), (-0.009, 0.007)]
+"""An irregular quadrilateral, about 1 arcminute across."""
+BOX_SIDE = 0.0167
+
+
+def region_vertices(kind: str, ra: float, dec: float) -> list[tuple[float, float]]:
+    from skyvault.vo.adql.geometry import box_vertices
+
+    if kind in ("polygon", "wide-polygon"):
+        scale = 25 if kind == "wide-polygon" else 1
+        return [(round(ra + scale * x, 6), round(dec + scale * y, 6)) for x, y in POLYGON_OFFSETS]
+    return box_vertices(round(ra, 6), round(dec, 6), BOX_SIDE, BOX_SIDE)
+
+
+def region_adql(kind: str, ra: float, dec: float) -> str:
+    """A query of the rows in a small region about (ra, dec)."""
+    if kind == "cone":
+        return (f"{SELECT_REGION}1 = CONTAINS(POINT('ICRS', ra, dec), "
+                f"CIRCLE('ICRS', {ra:.6f}, {dec:.6f}, {CONE_RADIUS:.8f}))")
+    if kind in ("polygon", "wide-polygon"):
+        flat = ", ".join(f"{a:.6f}, {d:.6f}" for a, d in region_vertices(kind, ra, dec))
+        return f"{SELECT_REGION}1 = CONTAINS(POINT('ICRS', ra, dec), POLYGON('ICRS', {flat}))"
+    return (f"{SELECT_REGION}1 = CONTAINS(POINT('ICRS', ra, dec), "
+            f"BOX('ICRS', {ra:.6f}, {dec:.6f}, {BOX_SIDE}, {BOX_SIDE}))")
+
+
+def q3c_poly_query_sql(kind: str, ra: float, dec: float) -> str | None:
+    """The SQL ADQL polygons and boxes were translated to before issue 13 (q3c_poly_query,
+    whose per-backend cache a pooled connection carries between users): the same-run
+    baseline of the translation that replaced it."""
+    if kind == "cone":
+        return None
+    array = ", ".join(f"{v!r}::float8" for vertex in region_vertices(kind, ra, dec)
+                      for v in vertex)
+    return (f"{SELECT_REGION}q3c_poly_query(ra, dec, ARRAY[{array}]::float8[]) "
+            f"LIMIT 100001")
+
+
+def bench_regions(server: Server, kind: str, count: int) -> None:
     import random
 
     import requests
@@ -229,12 +279,10 @@ def bench_cones(server: Server, cones: int) -> None:
 
     generator = random.Random(7)
     centres = [(generator.uniform(RA_RANGE[0] + 1, RA_RANGE[1] - 1),
-                generator.uniform(DEC_RANGE[0] + 1, DEC_RANGE[1] - 1)) for _ in range(cones)]
+                generator.uniform(DEC_RANGE[0] + 1, DEC_RANGE[1] - 1)) for _ in range(count)]
 
     def adql(ra: float, dec: float) -> str:
-        return (f"SELECT sourceid, ra, dec, mag, magerr, obsjd FROM survey.psf_sources "
-                f"WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
-                f"CIRCLE('ICRS', {ra:.6f}, {dec:.6f}, {CONE_RADIUS:.8f}))")
+        return region_adql(kind, ra, dec)
 
     session = requests.Session()
     for ra, dec in centres[:20]:  # warm up every worker's pool and caches
@@ -248,22 +296,28 @@ def bench_cones(server: Server, cones: int) -> None:
         http_ms.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200 and body.endswith(b"</VOTABLE>\n")
     floor_ms = []
-    for _ in range(cones):
+    for _ in range(count):
         started = time.perf_counter()
         session.get(f"{server.url}/availability").raise_for_status()
         floor_ms.append((time.perf_counter() - started) * 1000)
     sqls = [translated(adql(ra, dec), 100_000).sql for ra, dec in centres]
+    former = [q3c_poly_query_sql(kind, ra, dec) for ra, dec in centres]
     db = database()
-    alone_ms, rows = [], 0
+    alone_ms, former_ms, rows, former_rows = [], [], 0, 0
     with db.reading(ANONYMOUS, user_query=True) as connection, connection.cursor() as cursor:
         for sql in sqls[:20]:
             cursor.execute(sql)
             cursor.fetchall()
-        for sql in sqls:
+        for sql, old in zip(sqls, former, strict=True):  # alternated: the same conditions
             started = time.perf_counter()
             cursor.execute(sql)
             rows += len(cursor.fetchall())
             alone_ms.append((time.perf_counter() - started) * 1000)
+            if old is not None:
+                started = time.perf_counter()
+                cursor.execute(old)
+                former_rows += len(cursor.fetchall())
+                former_ms.append((time.perf_counter() - started) * 1000)
     session_ms = []
     for sql in sqls:
         started = time.perf_counter()
@@ -272,10 +326,15 @@ def bench_cones(server: Server, cones: int) -> None:
             connection.execute(sql).fetchall()
         session_ms.append((time.perf_counter() - started) * 1000)
     p50_http, p50_alone = statistics.median(http_ms), statistics.median(alone_ms)
-    print(f"\n== sync cone queries, radius 30 arcsec, {cones} cones, "
-          f"{rows / cones:.1f} rows each on average ==")
+    print(f"\n== sync {kind} queries, {count} positions, "
+          f"{rows / count:.1f} rows each on average ==")
     print(f"baseline: the translated SQL alone on an open connection: p50 {p50_alone:.2f} ms, "
           f"p90 {percentile(alone_ms, 0.9):.2f} ms")
+    if former_ms:
+        print(f"the former q3c_poly_query SQL, alternated with it: p50 "
+              f"{statistics.median(former_ms):.2f} ms, p90 {percentile(former_ms, 0.9):.2f} ms "
+              f"({former_rows / count:.1f} rows each); ratio of the p50s "
+              f"{p50_alone / statistics.median(former_ms):.2f}")
     print(f"the SQL in a fresh Database.reading() session each time: p50 "
           f"{statistics.median(session_ms):.2f} ms, p90 {percentile(session_ms, 0.9):.2f} ms")
     print(f"floor: /tap/availability over HTTP (one reading() session, SELECT 1): p50 "
@@ -290,7 +349,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--export-rows", type=int, default=None,
                         help="rows of the export (default: --rows)")
-    parser.add_argument("--cones", type=int, default=300)
+    parser.add_argument("--cones", type=int, default=300, help="positions per region kind")
+    parser.add_argument("--regions", default="cone,polygon,box",
+                        help="region kinds to time, comma-separated")
     parser.add_argument("--home", type=Path, default=None,
                         help="reuse this SKYVAULT_HOME (its cluster and catalog)")
     parser.add_argument("--keep", action="store_true", help="keep the cluster and its data")
@@ -318,8 +379,11 @@ def main() -> None:
         server = Server(free_port(), home / "serve.log")
         print(f"skyvault serve: {len(server.workers())} gunicorn workers, {os.cpu_count()} cores;"
               f" load average {os.getloadavg()[0]:.1f}")
-        bench_cones(server, arguments.cones)
-        bench_export(server, arguments.export_rows or arguments.rows)
+        for kind in arguments.regions.split(","):
+            bench_regions(server, kind, arguments.cones)
+        export_rows = arguments.rows if arguments.export_rows is None else arguments.export_rows
+        if export_rows:
+            bench_export(server, export_rows)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if server is not None:

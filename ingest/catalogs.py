@@ -1,5 +1,5 @@
-"""Source catalogs (psfcat, sexcat) into COPY batches for survey.psf_sources and
-survey.aperture_sources.
+"""Catalogs (psfcat, sexcat, diffcat) into COPY batches for survey.psf_sources,
+survey.aperture_sources and survey.candidates.
 
 Catalog columns are found by name, case-insensitively: first the archive's own column name,
 then the names ZTF's and SExtractor's catalogs use (``sigmag``, ``MAG_AUTO``, ...). A table
@@ -25,9 +25,27 @@ from skyvault.ingest.errors import (
 )
 from skyvault.ingest.q3c import ang2ipix
 from skyvault.schema.model import Table
-from skyvault.schema.tables import APERTURE_SOURCES, PSF_SOURCES
+from skyvault.schema.tables import APERTURE_SOURCES, CANDIDATES, PSF_SOURCES
 
-CATALOG_TABLES: dict[str, Table] = {"psfcat": PSF_SOURCES, "sexcat": APERTURE_SOURCES}
+CATALOG_TABLES: dict[str, Table] = {"psfcat": PSF_SOURCES, "sexcat": APERTURE_SOURCES,
+                                    "diffcat": CANDIDATES}
+
+
+@dataclass(frozen=True)
+class CatalogOf:
+    """Whose rows a catalog table holds: the image table, the column naming the image, and
+    the column unique within one image."""
+
+    image_table: str
+    image_key: str
+    row_key: str
+
+
+CATALOG_OF: dict[str, CatalogOf] = {
+    "psfcat": CatalogOf("science_images", "pid", "sourceid"),
+    "sexcat": CatalogOf("science_images", "pid", "sourceid"),
+    "diffcat": CatalogOf("difference_images", "diffid", "candid"),
+}
 
 COMMON_ALIASES: dict[str, tuple[str, ...]] = {
     "sourceid": ("sourceid", "source_id", "id", "number"),
@@ -59,10 +77,28 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "b": ("b", "b_image"),
         "theta": ("theta", "theta_image"),
     },
+    # A diffcat's candidates: ZTF's alert-candidate names, or the pipeline's catalog names.
+    "diffcat": {
+        **{name: (name,) for name in CANDIDATES.column_names},
+        **COMMON_ALIASES,
+        "xpos": ("xpos", "x"),
+        "ypos": ("ypos", "y"),
+        "magpsf": ("magpsf", "mag"),
+        "sigmapsf": ("sigmapsf", "magerr"),
+        "chipsf": ("chipsf", "chi"),
+        "scorr": ("scorr", "snr"),
+        "flux": ("flux",),
+        "fluxerr": ("fluxerr",),
+    },
 }
-# Per-image values the catalog rows repeat; set from the science image, not the file.
+VERSION_KEYWORDS = {"rb_version": "RBVERSN"}
+"""Columns every row of a catalog takes from its header: one value per file."""
+# Per-image values the catalog rows repeat; set from the image, not the file (``candid`` is
+# the difference image's id and the row's number, see ``set_image_values``).
 IMAGE_COLUMNS = ("pid", "expid", "nid", "field", "rcid", "fid", "filtercode", "obsjd",
-                 "programid", "release_date")
+                 "programid", "diffid", "jd", "candid")
+CANDIDATES_PER_IMAGE = 1_000_000
+"""candid = diffid * 1000000 + the candidate's number in its diffcat."""
 
 
 @dataclass
@@ -72,14 +108,23 @@ class CatalogLoad:
     product_type: str
     table: Table
     batch: RecordBatch
+    sourceid: np.ndarray
+    """The rows' numbers in the file, in the batch's (q3c) order."""
 
     @property
     def rows(self) -> int:
         return self.batch.rows
 
 
-def copy_columns(table: Table) -> tuple[CopyColumn, ...]:
-    return tuple(CopyColumn(column.name, column.type.pg_type) for column in table.columns)
+def copy_columns(table: Table, text_widths: dict[str, int] | None = None
+                 ) -> tuple[CopyColumn, ...]:
+    """The COPY columns of a table; a text column with one value of known width for every row
+    goes on the wire as that many bytes (text and char(n) share their binary form)."""
+    widths = text_widths or {}
+    return tuple(
+        CopyColumn(column.name, f"char({widths[column.name]})"
+                   if column.name in widths else column.type.pg_type)
+        for column in table.columns)
 
 
 def _catalog_hdu(path: Path, product_type: str, tables: list[int]) -> tuple[int, dict[str, str]]:
@@ -104,16 +149,25 @@ def read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoa
                                          product_type)]) from error
 
 
+def source_columns(product_type: str, names: dict[str, str]) -> dict[str, str]:
+    """Archive column -> the file's column (``names``: the file's by lower-case name), found
+    through the aliases; ``sourceid`` too, where the file has one."""
+    wanted: dict[str, str] = {}
+    for column in (*CATALOG_TABLES[product_type].column_names, "sourceid"):
+        for alias in ALIASES[product_type].get(column, COMMON_ALIASES["sourceid"]
+                                                if column == "sourceid" else ()):
+            if alias in names:
+                wanted[column] = names[alias]
+                break
+    return wanted
+
+
 def _read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoad:
     table = CATALOG_TABLES[product_type]
     hdu, names = _catalog_hdu(path, product_type, tables)
-    wanted: dict[str, str] = {}
-    for column in table.columns:
-        for alias in ALIASES[product_type].get(column.name, ()):
-            if alias in names:
-                wanted[column.name] = names[alias]
-                break
-    data = fitsio.read(str(path), ext=hdu, columns=sorted(set(wanted.values())))
+    wanted = source_columns(product_type, names)
+    data, header = fitsio.read(str(path), ext=hdu, columns=sorted(set(wanted.values())),
+                               header=True)
     rows = len(data)
     values: dict[str, np.ndarray] = {}
     for column_name, source in wanted.items():
@@ -121,6 +175,14 @@ def _read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLo
         if array.ndim > 1:  # e.g. MAG_APER for several apertures: the first one
             array = array.reshape(rows, -1)[:, 0]
         values[column_name] = array
+    primary = fitsio.read_header(str(path), ext=0) if VERSION_KEYWORDS.keys() & set(
+        table.column_names) else {}
+    for column_name, keyword in VERSION_KEYWORDS.items():
+        source = header if keyword in header else primary
+        if column_name in table.column_names and keyword in source:
+            version = str(source[keyword]).strip()
+            if version and version != "none":
+                values[column_name] = np.array(version.encode())
     return catalog_load(path, product_type, values)
 
 
@@ -133,13 +195,25 @@ def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray]) -
         raise GroupRejected(problems)
     if "sourceid" not in values:
         values["sourceid"] = np.arange(1, rows + 1, dtype=np.int64)
-    if "snr" not in values and "flux" in values and "fluxerr" in values:
+    sourceid = np.asarray(values["sourceid"], dtype=np.int64)
+    if "sourceid" not in table.column_names:
+        values.pop("sourceid")
+    if "snr" in table.column_names and "snr" not in values and "flux" in values \
+            and "fluxerr" in values:
         with np.errstate(divide="ignore", invalid="ignore"):
             values["snr"] = values["flux"] / values["fluxerr"]
+    if "isdiffpos" in values and values["isdiffpos"].dtype.kind in "iub":
+        # ZTF writes 't' or 'f'; the pipeline's diffcat 1 or 0.
+        values["isdiffpos"] = np.where(values["isdiffpos"] != 0, b"t", b"f")
+    widths = {name: len(value.item()) for name, value in values.items()
+              if value.ndim == 0 and isinstance(value.item(), bytes)}
     null = frozenset(column.name for column in table.columns
                      if column.name not in values and column.name not in IMAGE_COLUMNS)
-    batch = RecordBatch(copy_columns(table), rows, null=null)
+    batch = RecordBatch(copy_columns(table, widths), rows, null=null)
     for name, array in values.items():
+        if array.ndim == 0:
+            batch.set(name, array.item())
+            continue
         kind = batch.column(name).wire_dtype.kind
         if kind in "iu" and array.dtype.kind == "f":
             if not np.all(np.isfinite(array)):
@@ -147,8 +221,9 @@ def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray]) -
                                                      product_type)])
             array = array.astype(np.int64)
         batch.set(name, array)
-    batch.take(np.argsort(ang2ipix(values["ra"], values["dec"]), kind="stable"))
-    return CatalogLoad(product_type, table, batch)
+    order = np.argsort(ang2ipix(values["ra"], values["dec"]), kind="stable")
+    batch.take(order)
+    return CatalogLoad(product_type, table, batch, sourceid[order])
 
 
 def check_positions(path: Path, product_type: str, ra: np.ndarray,
@@ -169,6 +244,11 @@ def check_positions(path: Path, product_type: str, ra: np.ndarray,
 
 
 def set_image_values(load: CatalogLoad, values: dict[str, object]) -> None:
-    """Fill in the columns every row of the catalog shares with its science image."""
+    """Fill in the columns every row of the catalog shares with its image; ``candid`` from
+    ``diffid`` and each row's number."""
+    if "candid" in load.table.column_names:
+        diffid = int(values["diffid"])  # type: ignore[call-overload]
+        load.batch.set("candid", diffid * CANDIDATES_PER_IMAGE + load.sourceid)
     for name in IMAGE_COLUMNS:
-        load.batch.set(name, values[name])  # type: ignore[arg-type]
+        if name in load.table.column_names and name != "candid":
+            load.batch.set(name, values[name])  # type: ignore[arg-type]

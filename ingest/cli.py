@@ -31,6 +31,9 @@ def ingest_cli() -> None:
     skyvault ingest --watch DIR      ingest manifests as they appear (near real time)
     skyvault ingest check            store against database; --remove-orphans, --repair
     skyvault ingest report           quarantined input and why
+    skyvault ingest seal             index and attach nights still loading
+    skyvault ingest compact          move sealed nights into the sky cells
+    skyvault ingest annotate [NID..] candidates' history fields (ingest does it too)
     """
 
 
@@ -145,12 +148,66 @@ def report_command(include_resolved: bool, limit: int | None, as_json: bool) -> 
 @ingest_cli.command("seal")
 @click.option("--cluster", is_flag=True, help="Also rewrite each partition in q3c order.")
 def seal_command(cluster: bool) -> None:
-    """Index and attach night partitions that are still loading."""
+    """Index and attach night partitions that are still loading (and fill the history fields
+    of the candidates of the nights sealed)."""
     from skyvault.db import database
-    from skyvault.ingest.partitions import seal_all
+    from skyvault.ingest.candidate_history import annotate_nights
+    from skyvault.ingest.partitions import PARTITION_NAME, seal_all
 
     handle = database()
     with handle.admin(autocommit=True) as connection:
         sealed = seal_all(connection, cluster=cluster,
                           connect=lambda: handle.admin(autocommit=True))
+        matches = [PARTITION_NAME.match(name) for name in sealed]
+        nights = [int(m["nid"]) for m in matches if m and m["catalog"] == "candidates"]
+        report = annotate_nights(connection, nights) if nights else None
     click.echo(f"sealed {', '.join(sealed)}" if sealed else "nothing to seal")
+    if report is not None:
+        click.echo(report.line())
+
+
+@ingest_cli.command("annotate")
+@click.argument("nids", nargs=-1, type=int)
+def annotate_command(nids: tuple[int, ...]) -> None:
+    """Fill the candidates' history fields (objectid, ndethist, ncovhist, jdstarthist,
+    jdendhist, ssdistnr...) of nights NIDS (default: every night with candidates). Ingest
+    does it for the nights it loads; this redoes it, e.g. after orbits were loaded."""
+    from skyvault.db import database
+    from skyvault.ingest.candidate_history import annotate_nights, candidate_nights
+
+    with database().admin(autocommit=True) as connection:
+        report = annotate_nights(connection, list(nids) or candidate_nights(connection))
+    click.echo(report.line())
+
+
+@ingest_cli.command("compact")
+@click.option("--keep-latest", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Leave the most recent sealed nights of each catalog as they are (a night "
+                   "still observed with --watch).")
+@click.option("--catalog", "catalogs", multiple=True,
+              help="Only this catalog (repeatable); default every catalog with a sky layout.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was moved as JSON.")
+def compact_command(keep_latest: int, catalogs: tuple[str, ...], as_json: bool) -> None:
+    """Move sealed nights into the sky cells (ingest/README.md): a cone search then probes the
+    cells it touches instead of every night. Safe to stop at any moment and to run again."""
+    from skyvault.db import database
+    from skyvault.ingest.compact import CompactionBusy, compact_all
+    from skyvault.ingest.partitions import CATALOGS
+
+    unknown = sorted(set(catalogs) - set(CATALOGS))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}; catalogs: {', '.join(sorted(CATALOGS))}",
+                                 param_hint="--catalog")
+    with database().admin(autocommit=True) as connection:
+        try:
+            done = compact_all(connection, keep_latest=keep_latest,
+                               catalogs=list(catalogs) or None)
+        except CompactionBusy as error:
+            click.echo(f"stopped: {error}; run again later", err=True)
+            sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([asdict(item) for item in done], indent=1))
+        return
+    for item in done:
+        click.echo(item.line())
+    click.echo(f"compacted {len(done)} night partitions" if done else "nothing to compact")

@@ -4,8 +4,12 @@ A binary COPY stream is a header, then per row a 16-bit field count and, per fie
 length and the value in network byte order, then a -1 trailer. When every field has a fixed
 width (numbers, char(n), timestamps) a row is a fixed-size record, so the whole stream of a
 catalog is one numpy structured array filled column by column: no Python loop per row.
-That is why columns here have no per-row NULLs: catalog floats carry NaN (PostgreSQL stores
-it), and a column is either all values or all NULL.
+
+A column may be NULL on every row (declared so), and a NaN in a float column is a value
+nobody knows, NULL in the catalog: PostgreSQL would store the NaN as a number that compares
+greater than every other, so ``mag > 20`` would count it. On the wire a NULL field is the
+length -1 and no value bytes, so the records of rows holding a NaN shrink: ``payload()`` marks
+them and drops their value bytes with one boolean mask over the records' bytes.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ class CopyColumn:
 
 def timestamp_to_wire(when: dt.datetime | None) -> int:
     """Microseconds since 2000-01-01 UTC, PostgreSQL's timestamptz on the wire;
-    ``None`` stands for 'infinity' (data that no rule releases yet)."""
+    ``None`` stands for 'infinity'."""
     if when is None or when == dt.datetime.max.replace(tzinfo=dt.UTC):
         return TIMESTAMP_INFINITY
     if when.tzinfo is None:
@@ -79,7 +83,7 @@ class RecordBatch:
 
     Columns named in ``null`` are NULL on every row (length -1, no value bytes). Values can be
     set at any time before ``payload()``, so a batch is prepared while the database is busy and
-    the keys only the transaction knows (pid, release date) are filled in last.
+    the keys only the transaction knows (pid) are filled in last.
     """
 
     def __init__(self, columns: Sequence[CopyColumn], rows: int,
@@ -115,10 +119,25 @@ class RecordBatch:
         self.records = self.records[order]
 
     def payload(self) -> memoryview:
+        """The rows on the wire; NaN floats go as NULL."""
         missing = [column.name for column in self.columns if column.name not in self._set]
         if missing:
             raise CopyFormatError(f"no values for {', '.join(missing)}")
-        return memoryview(self.records).cast("B")
+        unknown = {}
+        for index, column in enumerate(self.columns):
+            if column.name not in self.null and column.wire_dtype.kind == "f":
+                nan = np.isnan(self.records[f"v{index}"])
+                if nan.any():
+                    unknown[index] = nan
+        if not unknown:
+            return memoryview(self.records).cast("B")
+        width = self.records.dtype.itemsize
+        keep = np.ones((self.rows, width), dtype=bool)
+        for index, nan in unknown.items():
+            self.records[f"l{index}"][nan] = -1
+            start = self.records.dtype.fields[f"v{index}"][1]
+            keep[nan, start:start + self.columns[index].wire_dtype.itemsize] = False
+        return memoryview(self.records.view(np.uint8).reshape(self.rows, width)[keep])
 
 
 def encode_stream(

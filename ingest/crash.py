@@ -26,6 +26,14 @@ POINTS = (
     "seal:after",           # partition attached and committed
     "quarantine:copied",    # a bad file copied to quarantine, not yet recorded
 )
+"""The points an ingest run passes (tests/ingest/test_ingest_crash.py kills it at each)."""
+
+COMPACTION_POINTS = (
+    "compact:cells",        # the night's cells created and attached, no row moved (uncommitted)
+    "compact:moved",        # rows copied to the sky, night partition not yet dropped
+    "compact:after",        # the night's move committed
+)
+"""The points ``skyvault ingest compact`` passes (tests/ingest/test_compact.py)."""
 
 _passes: dict[str, int] = {}
 

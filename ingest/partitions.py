@@ -1,17 +1,22 @@
-"""Night partitions of the source catalogs: loaded unindexed, then indexed and attached.
+"""Night partitions of the catalogs: loaded unindexed, then indexed and attached.
 
-survey.psf_sources and survey.aperture_sources are partitioned by night (``nid``). A night's
-partition goes through two states (see ingest/README.md for why):
+Every catalog declared with a ``SkyLayout`` in schema/tables.py (``SKY_LAID_OUT_TABLES``:
+survey.psf_sources, survey.aperture_sources, survey.candidates) is filed by night while it
+loads: ``survey.<catalog>_nights`` is partitioned by night (``nid``), and a night's partition
+goes through two states (see ingest/README.md for why):
 
 - *loading*: ``archive.<catalog>_n<nid>``, a plain table outside the partition tree, with no
   index. Exposure transactions COPY into it; nothing keeps an index up to date row by row. Its
-  CHECK constraint on ``nid`` is checked per row at no cost and lets ATTACH skip its scan.
-- *attached*: ``survey.<catalog>_n<nid>``, indexed (q3c, pid) by bulk builds, marked CLUSTER ON
-  its q3c index, attached to the parent. Queries through the parent see it.
+  CHECK constraints on ``nid`` and ``placement`` are checked per row at no cost and let ATTACH
+  skip its scan.
+- *attached*: ``survey.<catalog>_n<nid>``, indexed (the catalog's declared indexes: q3c, and
+  pid or diffid...) by bulk builds, marked CLUSTER ON its q3c index, attached to
+  ``<catalog>_nights``. Queries through the catalog see it.
 
 ``seal`` moves a night from the first state to the second in one transaction. Live ingest
 (``--watch``) creates the attached partition up front instead, so that every exposure is
-queryable when it commits, paying the row-by-row index upkeep for it.
+queryable when it commits, paying the row-by-row index upkeep for it. Sealed nights are later
+moved to the sky cells by ``skyvault.ingest.compact``.
 
 Every partition has row-level security and the embargo policy of its parent, because
 PostgreSQL applies only the queried table's policies and a partition can be named directly;
@@ -32,16 +37,17 @@ import psycopg
 
 from skyvault.ingest.crash import crash_point
 from skyvault.schema.ddl import embargo_policy
-from skyvault.schema.model import Table
-from skyvault.schema.tables import APERTURE_SOURCES, PSF_SOURCES
+from skyvault.schema.model import SkyLayout, Table
+from skyvault.schema.tables import SKY_LAID_OUT_TABLES
 
-CATALOGS: dict[str, Table] = {"psf_sources": PSF_SOURCES, "aperture_sources": APERTURE_SOURCES}
+CATALOGS: dict[str, Table] = {table.name: table for table in SKY_LAID_OUT_TABLES}
 LOADING_SCHEMA = "archive"
 ATTACHED_SCHEMA = "survey"
-PARTITION_NAME = re.compile(r"^(?P<catalog>psf_sources|aperture_sources)_n(?P<nid>-?\d+)$")
+_NAMES = "|".join(sorted(CATALOGS))
+PARTITION_NAME = re.compile(rf"^(?P<catalog>{_NAMES})_n(?P<nid>-?\d+)$")
 LOCK_CLASS = zlib.crc32(b"skyvault.ingest.partition") & 0x7FFFFFFF
 """First key of the advisory locks on a night's partitions: loaders hold it shared (many may
-COPY at once), creation and sealing exclusive."""
+COPY at once), creation, sealing and compaction exclusive."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,15 @@ def partition_name(catalog: str, nid: int) -> str:
     return f"{catalog}_n{nid}"
 
 
-def _lock_key(catalog: str, nid: int) -> tuple[int, int]:
-    # One lock per (catalog, night); the second key must fit an int4.
-    return LOCK_CLASS, (nid * 2 + (0 if catalog == "psf_sources" else 1)) & 0x7FFFFFFF
+def nights_table(catalog: str) -> str:
+    """The partitioned half of a catalog that holds its nights."""
+    return f"{ATTACHED_SCHEMA}.{SkyLayout.nights_table(catalog)}"
+
+
+def night_lock_key(catalog: str, nid: int) -> tuple[int, int]:
+    """One advisory lock per (catalog, night); the second key must fit an int4."""
+    order = sorted(CATALOGS)
+    return LOCK_CLASS, (nid * len(order) + order.index(catalog)) & 0x7FFFFFFF
 
 
 def partitions(connection: psycopg.Connection, catalog: str | None = None,
@@ -75,9 +87,9 @@ def partitions(connection: psycopg.Connection, catalog: str | None = None,
         """SELECT n.nspname, c.relname, c.relispartition
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND n.nspname IN (%s, %s)
-              AND c.relname ~ '^(psf|aperture)_sources_n-?[0-9]+$'
+              AND c.relname ~ %s
             ORDER BY c.relname""",
-        (LOADING_SCHEMA, ATTACHED_SCHEMA),
+        (LOADING_SCHEMA, ATTACHED_SCHEMA, f"^({_NAMES})_n-?[0-9]+$"),
     ).fetchall()
     found = []
     for schema, name, attached in rows:
@@ -90,9 +102,14 @@ def partitions(connection: psycopg.Connection, catalog: str | None = None,
     return found
 
 
-def _secure(connection: psycopg.Connection, catalog: str, schema: str, name: str) -> None:
-    table = dataclasses.replace(CATALOGS[catalog], schema=schema, name=name)
-    for statement in embargo_policy(table):
+def secure(connection: psycopg.Connection, catalog: str | Table, schema: str,
+           name: str) -> None:
+    """Row-level security and the embargo policy of ``catalog`` (a name among CATALOGS, or a
+    table declaration) on one of its partitions."""
+    declared = CATALOGS[catalog] if isinstance(catalog, str) else catalog
+    if declared.embargo is None:
+        return
+    for statement in embargo_policy(dataclasses.replace(declared, schema=schema, name=name)):
         connection.execute(statement)
 
 
@@ -101,21 +118,22 @@ def _create_loading(connection: psycopg.Connection, catalog: str, nid: int) -> N
     qualified = f"{LOADING_SCHEMA}.{name}"
     connection.execute(
         f"CREATE TABLE {qualified} (LIKE {ATTACHED_SCHEMA}.{catalog} INCLUDING DEFAULTS,"
-        f" CONSTRAINT {name}_nid CHECK (nid >= {nid} AND nid < {nid + 1}))"
+        f" CONSTRAINT {name}_nid CHECK (nid >= {nid} AND nid < {nid + 1}),"
+        f" CONSTRAINT {name}_placement CHECK ({SkyLayout.PLACEMENT_COLUMN} = {SkyLayout.NIGHTS}))"
         # No autovacuum while the night loads (it would scan the table again and again as
         # rows arrive); the seal analyzes it and hands it back to autovacuum.
         " WITH (autovacuum_enabled = false)"
     )
-    _secure(connection, catalog, LOADING_SCHEMA, name)
+    secure(connection, catalog, LOADING_SCHEMA, name)
 
 
 def _create_attached(connection: psycopg.Connection, catalog: str, nid: int) -> None:
     name = partition_name(catalog, nid)
     connection.execute(
-        f"CREATE TABLE {ATTACHED_SCHEMA}.{name} PARTITION OF {ATTACHED_SCHEMA}.{catalog}"
+        f"CREATE TABLE {ATTACHED_SCHEMA}.{name} PARTITION OF {nights_table(catalog)}"
         f" FOR VALUES FROM ({nid}) TO ({nid + 1})"
     )
-    _secure(connection, catalog, ATTACHED_SCHEMA, name)
+    secure(connection, catalog, ATTACHED_SCHEMA, name)
     connection.execute(
         f"ALTER TABLE {ATTACHED_SCHEMA}.{name} CLUSTER ON {_q3c_index_of(connection, name)}"
     )
@@ -138,7 +156,7 @@ def target_for_rows(connection: psycopg.Connection, catalog: str, nid: int,
     """The table a transaction COPYs a night's rows into, creating it when the night has none:
     the loading table (bulk) or the attached partition (live). Call inside the transaction;
     the lock taken keeps a concurrent seal from moving the table until it commits."""
-    key = _lock_key(catalog, nid)
+    key = night_lock_key(catalog, nid)
     existing = partitions(connection, catalog, nid)
     if not existing:
         connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", key)
@@ -167,7 +185,8 @@ def ensure_live(connection: psycopg.Connection, catalog: str, nid: int) -> None:
         seal(connection, catalog, nid)
         return
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           night_lock_key(catalog, nid))
         if not partitions(connection, catalog, nid):
             _create_attached(connection, catalog, nid)
 
@@ -175,11 +194,17 @@ def ensure_live(connection: psycopg.Connection, catalog: str, nid: int) -> None:
 Connect = Callable[[], psycopg.Connection]
 """Opens another autocommit connection to the same database (for work side by side)."""
 
-INDEXES = {"q3c": "q3c_ang2ipix(ra, dec)", "pid": "pid"}
+def indexes(catalog: str) -> dict[str, str]:
+    """The catalog's declared indexes, by kind (``q3c``, ``pid``...: the declared name less the
+    catalog's and ``_idx``), each a partition builds before it is attached."""
+    prefix = f"{catalog}_"
+    return {index.name.removeprefix(prefix).removesuffix("_idx"): index.expression
+            for index in CATALOGS[catalog].indexes}
 
 
-def _create_index_sql(table: str, name: str, kind: str) -> str:
-    return f"CREATE INDEX IF NOT EXISTS {name}_{kind}_idx ON {table} ({INDEXES[kind]})"
+def _create_index_sql(catalog: str, table: str, name: str, kind: str) -> str:
+    return (f"CREATE INDEX IF NOT EXISTS {name}_{kind}_idx ON {table}"
+            f" ({indexes(catalog)[kind]})")
 
 
 def _prebuild_index(connect: Connect, catalog: str, nid: int, kind: str) -> None:
@@ -188,7 +213,8 @@ def _prebuild_index(connect: Connect, catalog: str, nid: int, kind: str) -> None
     build of the same index."""
     name = partition_name(catalog, nid)
     with connect() as other, other.transaction():
-        other.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", _lock_key(catalog, nid))
+        other.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                      night_lock_key(catalog, nid))
         other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{name}_{kind}_idx",))
         # Two builds at once already keep two cores busy: each gets half the parallel workers
         # less itself (none on two cores, where a worker each made both slower: 4.7 s vs 3.9).
@@ -196,15 +222,17 @@ def _prebuild_index(connect: Connect, catalog: str, nid: int, kind: str) -> None
                       "current_setting('max_parallel_workers')::int / 2 - 1, 0)::text, true)")
         current = partitions(other, catalog, nid)
         if current and not current[0].attached:
-            other.execute(_create_index_sql(current[0].qualified_name, name, kind))
+            other.execute(_create_index_sql(catalog, current[0].qualified_name, name, kind))
 
 
 def _prebuild_indexes(connect: Connect, catalog: str, nid: int) -> None:
-    """The q3c and pid index builds side by side, each sorting on its own core: the longest
-    step of a seal (a night of 9 M rows: 7.2 s one after the other, 4 s together on 2 cores)."""
-    with ThreadPoolExecutor(len(INDEXES)) as pool:
+    """The index builds side by side, each sorting on its own core: the longest step of a
+    seal (a night of 9 M rows, q3c and pid: 7.2 s one after the other, 4 s together on 2
+    cores)."""
+    kinds = list(indexes(catalog))
+    with ThreadPoolExecutor(len(kinds)) as pool:
         for built in [pool.submit(_prebuild_index, connect, catalog, nid, kind)
-                      for kind in INDEXES]:
+                      for kind in kinds]:
             built.result()
 
 
@@ -224,15 +252,16 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
     step = _Stopwatch(timings)
     if connect is not None:
         _prebuild_indexes(connect, catalog, nid)
-        step("q3c and pid indexes side by side")
+        step("indexes side by side")
         crash_point("seal:prebuilt")
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(catalog, nid))
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           night_lock_key(catalog, nid))
         current = partitions(connection, catalog, nid)
         if not current or current[0].attached:
             return False
-        for kind in INDEXES:
-            connection.execute(_create_index_sql(loading, name, kind))
+        for kind in indexes(catalog):
+            connection.execute(_create_index_sql(catalog, loading, name, kind))
             step(f"{kind} index")
         crash_point("seal:indexed")
         if cluster:
@@ -243,7 +272,7 @@ def seal(connection: psycopg.Connection, catalog: str, nid: int, *,
         connection.execute(f"ALTER TABLE {loading} RESET (autovacuum_enabled)")
         connection.execute(f"ALTER TABLE {loading} SET SCHEMA {ATTACHED_SCHEMA}")
         connection.execute(
-            f"ALTER TABLE {ATTACHED_SCHEMA}.{catalog} ATTACH PARTITION {ATTACHED_SCHEMA}.{name}"
+            f"ALTER TABLE {nights_table(catalog)} ATTACH PARTITION {ATTACHED_SCHEMA}.{name}"
             f" FOR VALUES FROM ({nid}) TO ({nid + 1})"
         )
         step("attach")
@@ -279,11 +308,20 @@ def seal_all(connection: psycopg.Connection, *, cluster: bool = False,
     return sealed
 
 
-def delete_rows_of(connection: psycopg.Connection, catalog: str, nid: int, pid: int) -> int:
-    """Remove a superseded image's sources, wherever its night's rows are."""
+def delete_rows_of(connection: psycopg.Connection, catalog: str, nid: int, image_id: int,
+                   key: str = "pid") -> int:
+    """Remove a superseded image's rows (``key``: pid, or diffid for candidates), wherever
+    its night's rows are: in the night's partition, or in the sky cells once the night is
+    compacted. The night's lock, shared, keeps a compaction of the night from copying rows
+    this transaction is deleting."""
+    connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                       night_lock_key(catalog, nid))
     deleted = 0
     for partition in partitions(connection, catalog, nid):
         deleted += connection.execute(
-            f"DELETE FROM {partition.qualified_name} WHERE pid = %s", (pid,)
+            f"DELETE FROM {partition.qualified_name} WHERE {key} = %s", (image_id,)
         ).rowcount
+    deleted += connection.execute(
+        f"DELETE FROM {ATTACHED_SCHEMA}.{SkyLayout.sky_table(catalog)}"
+        f" WHERE {key} = %s AND nid = %s", (image_id, nid)).rowcount
     return deleted

@@ -3,7 +3,7 @@
 Everything that needs only the manifest and the files happens here, outside any transaction
 (and in a thread, while the database loads the previous group): reading the manifest, tying
 each file to its product, FITS structure and keywords, impossible values, reading and sorting
-the catalogs. What needs the database (release dates, versions, identifiers of other products)
+the catalogs. What needs the database (programs, versions, identifiers of other products)
 is left as rules and references for the loader. Every problem found is collected, so that a
 quarantined group reports all its bad files at once.
 """
@@ -32,6 +32,7 @@ from skyvault.ingest.errors import (
 from skyvault.ingest.fitscheck import FitsContents, check_image, check_raw, inspect_fits
 from skyvault.pipeline.manifest import (
     MANIFEST_VERSION,
+    ExposureMeta,
     Footprint,
     Manifest,
     ManifestError,
@@ -45,19 +46,6 @@ WCS_COLUMNS = {"CRVAL1": "crval1", "CRVAL2": "crval2", "CRPIX1": "crpix1", "CRPI
                "CD1_1": "cd11", "CD1_2": "cd12", "CD2_1": "cd21", "CD2_2": "cd22"}
 PRODUCT_TYPES = {"raw", *layout.CALIBRATION_TYPES, *layout.SCIENCE_TYPES,
                  *layout.REFERENCE_TYPES, *layout.DIFFERENCE_TYPES}
-
-
-@dataclass(frozen=True)
-class ReleaseRule:
-    """How the release date follows from programs: ``single`` (one program), ``latest`` (a
-    co-add holds pixels of every program: public when all are), ``earliest`` (calibration
-    holds no sky pixels: public with the first image it calibrated)."""
-
-    programs: tuple[int, ...]
-    observed: dt.datetime
-    combine: str = "single"
-    after: tuple[str, ...] = ()
-    """References (names in Product.refs) whose release date this one may not precede."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +74,6 @@ class Product:
     values: dict[str, Any]
     files: list[PlannedFile]
     store_path: Callable[[PlannedFile, int], str]
-    release: ReleaseRule
     label: str
     refs: dict[str, Ref] = field(default_factory=dict)
     catalogs: list[CatalogLoad] = field(default_factory=list)
@@ -96,11 +83,15 @@ class Product:
     def array_programs(self) -> bool:
         return self.table in ("calibration_images", "reference_images")
 
+    @property
+    def programs(self) -> list[int]:
+        return list(self.values["programids"]) if self.array_programs \
+            else [self.values["programid"]]
+
 
 @dataclass
 class Exposure:
     values: dict[str, Any]
-    release: ReleaseRule
 
 
 @dataclass
@@ -188,6 +179,34 @@ def ccd_geometry(quadrants: list[Footprint]) -> dict[str, Any]:
         values[f"dec{number}"] = corner_dec
     values["footprint"] = spoly_text(farthest)
     return values
+
+
+LEGACY_MISSING_MAGNITUDE = -99.0
+"""What manifests written before unmeasured quantities became null give for a magnitude that
+could not be measured (ZTF's convention); for an rms they gave -1."""
+
+
+def magnitude_or_null(value: float | None) -> float | None:
+    """A magnitude for the catalog: NULL when unknown, whatever the manifest's convention."""
+    if value is None or not math.isfinite(value) or value == LEGACY_MISSING_MAGNITUDE:
+        return None
+    return value
+
+
+def spread_or_null(value: float | None) -> float | None:
+    """An rms or uncertainty for the catalog: NULL when unknown (None, NaN or negative)."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+SKY_IMAGE_TYPE = "o"
+"""imgtypecode of frames that look at the sky; bias (b) and flat (f) frames have no sky
+position, whatever pointing their header reports, so their position columns are NULL."""
+
+
+def looks_at_sky(exposure: ExposureMeta) -> bool:
+    return exposure.imgtypecode == SKY_IMAGE_TYPE
 
 
 def _bad_number(value: Any) -> bool:
@@ -310,7 +329,8 @@ class _Planner:
             values = {
                 "expid": e.expid, "obsjd": e.obsjd, "obsdate": parse_time(e.obsdate),
                 "nid": e.nid, "field": e.field, "fid": e.fid, "filtercode": e.filtercode,
-                "exptime": e.exptime, "telra": e.telra, "teldec": e.teldec,
+                "exptime": e.exptime, "telra": e.telra if looks_at_sky(e) else None,
+                "teldec": e.teldec if looks_at_sky(e) else None,
                 "airmass": e.airmass, "moonillf": e.moonillf, "itid": e.itid,
                 "imgtypecode": e.imgtypecode, "programid": e.programid,
             }
@@ -319,7 +339,7 @@ class _Planner:
             if _bad_number(e.exptime) or e.exptime < 0:
                 self.problems.append(ImpossibleValue(self.manifest_path,
                                                      f"{label}: exptime = {e.exptime!r}"))
-            rows.append(Exposure(values, ReleaseRule((e.programid,), values["obsdate"])))
+            rows.append(Exposure(values))
         return rows
 
     def raw_products(self) -> list[Product]:
@@ -342,9 +362,12 @@ class _Planner:
                 self.problems += check_raw(planned.source, contents, raw.nquadrants,
                                            (raw.naxis1, raw.naxis2),
                                            {"EXPID": raw.expid, "CCDID": raw.ccdid})
-            geometry = ccd_geometry(quadrants.get((raw.expid, raw.ccdid), [])) \
-                if (raw.expid, raw.ccdid) in quadrants else \
-                {"ra": exposure.telra, "dec": exposure.teldec}
+            if (raw.expid, raw.ccdid) in quadrants:
+                geometry = ccd_geometry(quadrants[(raw.expid, raw.ccdid)])
+            elif looks_at_sky(exposure):
+                geometry = {"ra": exposure.telra, "dec": exposure.teldec}
+            else:
+                geometry = {"ra": None, "dec": None}
             observed = parse_time(exposure.obsdate)
             values = {
                 "expid": raw.expid, "obsjd": exposure.obsjd, "obsdate": observed,
@@ -361,7 +384,7 @@ class _Planner:
 
             products.append(Product(
                 "raw_images", "rawid", {"expid": raw.expid, "ccdid": raw.ccdid}, values,
-                [planned], path, ReleaseRule((exposure.programid,), observed), label,
+                [planned], path, label,
             ))
         return products
 
@@ -398,10 +421,7 @@ class _Planner:
                 "calibration_images", "calid",
                 {"caltype": cal.caltype, "nid": cal.nid, "rcid": cal.rcid,
                  "filtercode": cal.filtercode},
-                values, [planned], path,
-                # Dated at the night it calibrates (its obsdate), as skyvault.releases
-                # recomputes it when a data release is declared.
-                ReleaseRule(programs, values["obsdate"], "earliest"), label,
+                values, [planned], path, label,
                 inputs=[{"role": "exposure", "expid": expid} for expid in cal.input_expids],
             ))
         return products
@@ -443,7 +463,7 @@ class _Planner:
 
             products.append(Product(
                 "science_images", "pid", {"expid": sci.expid, "rcid": sci.rcid}, values,
-                planned, path, ReleaseRule((sci.programid,), values["obsdate"]), label,
+                planned, path, label,
                 refs={
                     "rawid": Ref("raw_images", (("expid", sci.expid), ("ccdid", sci.ccdid))),
                     "bias_calid": Ref("calibration_images", (
@@ -467,8 +487,9 @@ class _Planner:
             "nid": sci.nid, "field": sci.field, "ccdid": sci.ccdid, "qid": sci.qid,
             "rcid": sci.rcid, "fid": sci.fid, "filtercode": sci.filtercode,
             "filefracday": sci.filefracday, "exptime": sci.exptime, "airmass": sci.airmass,
-            "seeing": sci.seeing, "maglimit": sci.maglimit, "magzp": sci.magzp,
-            "magzprms": sci.magzprms, "infobits": sci.infobits, "astrom_rms": sci.astrom_rms,
+            "seeing": sci.seeing, "maglimit": magnitude_or_null(sci.maglimit),
+            "magzp": magnitude_or_null(sci.magzp), "magzprms": spread_or_null(sci.magzprms),
+            "infobits": sci.infobits, "astrom_rms": spread_or_null(sci.astrom_rms),
             "nsources": sci.nsources_psf, **footprint_values(sci.footprint),
             **wcs_values(sci.wcs), "naxis1": sci.naxis1, "naxis2": sci.naxis2,
             "pipeline_version": provenance.pipeline_version,
@@ -492,7 +513,8 @@ class _Planner:
                 "fid": ref.fid, "filtercode": ref.filtercode, "nframes": ref.nframes,
                 "startobsdate": parse_time(ref.startobsdate), "endobsdate": end,
                 "startobsjd": ref.startobsjd, "endobsjd": ref.endobsjd, "seeing": ref.seeing,
-                "maglimit": ref.maglimit, "magzp": ref.magzp, "magzprms": ref.magzprms,
+                "maglimit": magnitude_or_null(ref.maglimit),
+                "magzp": magnitude_or_null(ref.magzp), "magzprms": spread_or_null(ref.magzprms),
                 "infobits": ref.infobits, **footprint_values(ref.footprint),
                 **wcs_values(ref.wcs), "naxis1": ref.naxis1, "naxis2": ref.naxis2,
                 "pipeline_version": self.manifest.provenance.pipeline_version,
@@ -510,7 +532,7 @@ class _Planner:
             products.append(Product(
                 "reference_images", "refid",
                 {"field": ref.field, "rcid": ref.rcid, "filtercode": ref.filtercode},
-                values, planned, path, ReleaseRule(tuple(ref.programids), end, "latest"), label,
+                values, planned, path, label,
                 inputs=[{"role": "epoch", "path": p} for p in ref.input_files]
                 + [{"role": "exposure", "expid": expid} for expid in ref.input_expids],
             ))
@@ -522,12 +544,20 @@ class _Planner:
         for diff in self.manifest.differences:
             label = f"difference {diff.expid} ccd {diff.ccdid} q{diff.qid}"
             planned = self.product_files(diff.files, layout.DIFFERENCE_TYPES, label)
+            catalogs: list[CatalogLoad] = []
             for f in planned:
                 contents = self.inspect(f)
-                if contents is not None and f.product_type == "diffimg":
+                if contents is None:
+                    continue
+                if f.product_type == "diffimg":
                     self.problems += check_image(
                         f.source, "diffimg", contents, (diff.naxis1, diff.naxis2),
                         {"EXPID": diff.expid, "CCDID": diff.ccdid, "QID": diff.qid})
+                elif f.product_type in CATALOG_TABLES:
+                    try:
+                        catalogs.append(read_catalog(f.source, f.product_type, contents.tables))
+                    except GroupRejected as rejected:
+                        self.problems += rejected.problems
             sci = science.get((diff.expid, diff.rcid))
             exposure = self.exposures.get(diff.expid)
             observed = parse_time(diff.obsdate)
@@ -537,7 +567,7 @@ class _Planner:
                 "field": diff.field, "ccdid": diff.ccdid, "qid": diff.qid, "rcid": diff.rcid,
                 "fid": diff.fid, "filtercode": diff.filtercode,
                 "exptime": sci.exptime if sci else (exposure.exptime if exposure else None),
-                "maglimit": diff.maglimit, "ncandidates": diff.ndiffsources,
+                "maglimit": magnitude_or_null(diff.maglimit), "ncandidates": diff.ndiffsources,
                 **footprint_values(diff.footprint), "programid": diff.programid,
             }
             self.problems += check_sky(self.manifest_path, label, values, "diffimg")
@@ -549,8 +579,7 @@ class _Planner:
 
             products.append(Product(
                 "difference_images", "diffid", {"expid": diff.expid, "rcid": diff.rcid},
-                values, planned, path,
-                ReleaseRule((diff.programid,), observed, "single", after=("refid",)), label,
+                values, planned, path, label,
                 refs={
                     "pid": Ref("science_images", (("expid", diff.expid), ("rcid", diff.rcid)),
                                required=True),
@@ -558,6 +587,7 @@ class _Planner:
                         ("field", diff.field), ("rcid", diff.rcid),
                         ("filtercode", diff.filtercode)), required=True),
                 },
+                catalogs=catalogs,
                 inputs=[{"role": "science", "path": diff.science_path},
                         {"role": "reference", "path": diff.reference_path}],
             ))

@@ -24,6 +24,7 @@ import psycopg
 
 from skyvault.db import Database
 from skyvault.db import database as default_database
+from skyvault.ingest.candidate_history import AnnotationReport, annotate_nights
 from skyvault.ingest.discover import find_manifests, ingest_order
 from skyvault.ingest.errors import DependencyMissing, GroupRejected
 from skyvault.ingest.load import GroupResult, load_group
@@ -52,6 +53,8 @@ class IngestSummary:
     reprocessed: int = 0
     seconds: float = 0.0
     sealed: list[str] = field(default_factory=list)
+    annotation: AnnotationReport | None = None
+    """The candidates' history fields, filled after the load (``candidate_history``)."""
     messages: list[str] = field(default_factory=list)
     results: list[GroupResult] = field(default_factory=list)
 
@@ -91,6 +94,7 @@ class IngestSummary:
             f" products archived {self.new_versions} (reprocessed {self.reprocessed})",
             f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s"
             + (f"; sealed {', '.join(self.sealed)}" if self.sealed else ""),
+            *([self.annotation.line()] if self.annotation else []),
             *self.messages,
         ]
 
@@ -206,7 +210,14 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
         if seal:
             summary.sealed = seal_all(
                 connection, connect=lambda: handle.admin(autocommit=True))
-    summary.seconds = time.perf_counter() - started
+        summary.seconds = time.perf_counter() - started
+        nights = sorted({nid for result in summary.results if result.status == "ingested"
+                         for nid in result.nights})
+        # Unsealed nights are not queryable yet: ``skyvault ingest seal`` annotates them.
+        if nights and (seal or live):
+            summary.annotation = annotate_nights(connection, nights)
+    if summary.annotation is None:
+        summary.seconds = time.perf_counter() - started
     return summary
 
 
@@ -222,9 +233,9 @@ def _ingest_one(connection: psycopg.Connection, store: FileStore, quarantine_roo
         quarantine(connection, quarantine_root, head.path, head.name, planned.problems)
         return GroupResult(head.name, "quarantined", message=str(planned))
     if live:
-        for nid in sorted({p.values["nid"] for p in planned.products if p.catalogs}):
-            for catalog in ("psf_sources", "aperture_sources"):
-                ensure_live(connection, catalog, nid)
+        for nid, catalog in sorted({(p.values["nid"], load.table.name)
+                                    for p in planned.products for load in p.catalogs}):
+            ensure_live(connection, catalog, nid)
     try:
         return load_group(connection, store, planned, live=live)
     except GroupRejected as rejected:

@@ -31,6 +31,7 @@ from skyvault.pipeline.manifest import (
     describe_file,
     write_manifest,
 )
+from skyvault.pipeline.process.candidates import EXTERNAL_COLUMNS, REFERENCE_COLUMNS
 
 PIXEL_SCALE = 1.012 / 3600.0
 FILTERS = {"zg": 1, "zr": 2, "zi": 3}
@@ -54,6 +55,15 @@ class NightSpec:
     seed: int = 1
     references: bool = True
     pipeline_version: str = "synthetic-1"
+    unmeasured: tuple[int, ...] = ()
+    """Exposures (indices) whose zero point failed: catalog magnitudes NaN, the images'
+    magzp, maglimit and their rms unknown."""
+    legacy_sentinels: bool = False
+    """Write unknown image quantities as older pipelines did (-99 magnitudes, -1 rms)."""
+    unmatched_candidates: int = 0
+    """Candidates per diffcat with no reference-catalog or star-galaxy source within 30
+    arcsec: their neighbour columns (distnr, magnr, ..., distpsnr1, sgscore1, ...) are NaN,
+    as the pipeline writes them."""
 
     @property
     def nid(self) -> int:
@@ -74,6 +84,11 @@ class NightFiles:
     @property
     def manifests(self) -> list[Path]:
         return [self.calibration, *self.references, *self.exposures]
+
+
+DIFF_CANDIDATES = 3
+"""Candidates in each synthetic difference image's diffcat."""
+SYNTHETIC_RB_VERSION = "rb-hgb-000000000000"
 
 
 def rcid(ccdid: int, qid: int) -> int:
@@ -156,6 +171,30 @@ def catalog_columns(rng: np.random.Generator, count: int, ra: float, dec: float,
     return columns
 
 
+NEIGHBOUR_COLUMNS = (*REFERENCE_COLUMNS, *EXTERNAL_COLUMNS)
+"""A candidate's fields that describe the nearest catalog source: unknown (NaN) without one."""
+
+
+def candidate_columns(rng: np.random.Generator, count: int, ra: float, dec: float,
+                      half_width: float, unmatched: int = 0) -> dict[str, np.ndarray]:
+    """A diffcat's columns (the pipeline's names, ZTF's alert-candidate measurements) with
+    realistic values; the first ``unmatched`` candidates have no catalog source nearby."""
+    columns = catalog_columns(rng, count, ra, dec, half_width)
+    floats = {name: rng.uniform(low, high, count).astype(np.float32) for name, (low, high) in {
+        "magap": (17, 21), "sigmagap": (0.01, 0.3), "magdiff": (-0.2, 0.2),
+        "diffmaglim": (20, 21), "fwhm": (1.5, 3.5), "aimage": (0.7, 2), "bimage": (0.6, 1.8),
+        "elong": (1, 1.5), "sumrat": (0.5, 1), "mindtoedge": (0, 1500), "dipole": (0, 0.5),
+        "distnr": (0, 30), "magnr": (14, 22), "sigmagnr": (0.01, 0.2), "chinr": (0.5, 3),
+        "sharpnr": (-0.2, 0.2), "distpsnr1": (0, 30), "sgscore1": (0, 1), "sgmag1": (15, 22),
+        "srmag1": (15, 22), "simag1": (15, 22), "rb": (0, 1)}.items()}
+    for name in NEIGHBOUR_COLUMNS:
+        floats[name][:unmatched] = np.nan
+    return {**columns, **floats,
+            "isdiffpos": rng.integers(0, 2, count).astype(np.int32),
+            "nbad": rng.integers(0, 3, count).astype(np.int32),
+            "nneg": rng.integers(0, 8, count).astype(np.int32)}
+
+
 def _header(cards: dict[str, object]) -> fits.Header:
     header = fits.Header()
     for key, value in cards.items():
@@ -208,7 +247,11 @@ class _Writer:
             obsdate=isot(jd), filefracday=filefracday(jd), field=field_id,
             filtercode=filtercode, fid=FILTERS.get(filtercode, 0),
             exptime=0.0 if imgtype == "bias" else 30.0, programid=programid, itid=itid,
-            imgtype=imgtype, imgtypecode=code, telra=self.spec.ra, teldec=self.spec.dec,
+            imgtype=imgtype, imgtypecode=code,
+            # bias and flat frames report the telescope parked at the zenith, as the camera
+            # simulator writes them: a pointing that is no sky position
+            telra=self.spec.ra if imgtype == "object" else 0.0,
+            teldec=self.spec.dec if imgtype == "object" else 90.0,
             airmass=1.2, moonillf=0.3, moonra=10.0, moondec=5.0, azimuth=180.0, elevation=60.0,
             ccdids=list(self.spec.ccds))
 
@@ -234,6 +277,15 @@ class _Writer:
                             self.spec.size)
         return meta, self.describe(relative, "raw", expid=exposure.expid, ccdid=ccdid,
                                    filtercode=exposure.filtercode, field=exposure.field)
+
+    def photometry(self, unmeasured: bool) -> dict[str, float | int | None]:
+        """A science image's zero-point quantities, or what is written without one."""
+        if not unmeasured:
+            return {"maglimit": 20.8, "magzp": 26.0, "magzpunc": 0.01, "magzprms": 0.03,
+                    "nzpcal": 25}
+        magnitude, spread = (-99.0, -1.0) if self.spec.legacy_sentinels else (None, None)
+        return {"maglimit": magnitude, "magzp": magnitude, "magzpunc": spread,
+                "magzprms": spread, "nzpcal": 0}
 
     # -- groups -----------------------------------------------------------------------------
 
@@ -320,7 +372,8 @@ class _Writer:
             raws.append(meta)
             files.append(described)
             for qid in spec.quadrants:
-                s, d, f = self.quadrant(exposure, ccdid, qid, meta.path)
+                s, d, f = self.quadrant(exposure, ccdid, qid, meta.path,
+                                        index in spec.unmeasured)
                 science.append(s)
                 files += f
                 if d is not None:
@@ -335,9 +388,9 @@ class _Writer:
                             depends_on=depends)
         return write_manifest(self.root, manifest)
 
-    def quadrant(self, exposure: ExposureMeta, ccdid: int, qid: int,
-                 raw_path: str) -> tuple[ScienceImageMeta, DifferenceMeta | None,
-                                        list[ProductFile]]:
+    def quadrant(self, exposure: ExposureMeta, ccdid: int, qid: int, raw_path: str,
+                 unmeasured: bool = False) -> tuple[ScienceImageMeta, DifferenceMeta | None,
+                                                    list[ProductFile]]:
         spec = self.spec
         ffd = exposure.filefracday
         yyyy, mmdd, frac = _ffd_parts(ffd)
@@ -352,11 +405,14 @@ class _Writer:
         _write_image(self.root / paths["mskimg"], np.zeros(shape, np.int16), cards)
         ra, dec = quadrant_centre(spec, ccdid, qid)
         half = spec.size * PIXEL_SCALE / 2
-        _write_catalog(self.root / paths["psfcat"],
-                       catalog_columns(self.rng, spec.sources, ra, dec, half), cards, "PSFCAT")
-        _write_catalog(self.root / paths["sexcat"],
-                       catalog_columns(self.rng, spec.sources, ra, dec, half, aperture=True),
-                       cards, "SEXCAT")
+        psfcat = catalog_columns(self.rng, spec.sources, ra, dec, half)
+        sexcat = catalog_columns(self.rng, spec.sources, ra, dec, half, aperture=True)
+        if unmeasured:  # fluxes, but no zero point to turn them into magnitudes
+            for columns in (psfcat, sexcat):
+                columns["mag"][:] = np.nan
+                columns["magerr"][:] = np.nan
+        _write_catalog(self.root / paths["psfcat"], psfcat, cards, "PSFCAT")
+        _write_catalog(self.root / paths["sexcat"], sexcat, cards, "SEXCAT")
         keys = {"expid": exposure.expid, "ccdid": ccdid, "qid": qid,
                 "filtercode": spec.filtercode, "field": spec.field}
         files = [self.describe(p, t, **keys) for t, p in paths.items()]
@@ -372,7 +428,7 @@ class _Writer:
             moonillf=exposure.moonillf, naxis1=spec.size, naxis2=spec.size,
             footprint=footprint(spec, ccdid, qid), wcs=wcs_cards(spec, ccdid, qid),
             astrom_rms=0.08, astrom_rms_ra=0.06, astrom_rms_dec=0.05, astrom_nmatch=30,
-            seeing=2.1, maglimit=20.8, magzp=26.0, magzpunc=0.01, magzprms=0.03, nzpcal=25,
+            seeing=2.1, **self.photometry(unmeasured),
             saturate=60000.0, sky=100.0, skyrms=5.0, nsources_psf=spec.sources,
             nsources_sex=spec.sources, infobits=0, files=paths,
             calibration_files={"bias": bias, "hifreqflat": flat}, raw_path=raw_path)
@@ -382,8 +438,10 @@ class _Writer:
                       "diffcat": f"{sci_folder}/{stem}_diffcat.fits"}
         _write_image(self.root / diff_paths["diffimg"], self.image(shape, 0.0), cards,
                      compress=True)
-        _write_catalog(self.root / diff_paths["diffcat"],
-                       catalog_columns(self.rng, 3, ra, dec, half), cards, "DIFFCAT")
+        candidates = candidate_columns(self.rng, DIFF_CANDIDATES, ra, dec, half,
+                                       spec.unmatched_candidates)
+        _write_catalog(self.root / diff_paths["diffcat"], candidates,
+                       {**cards, "RBVERSN": SYNTHETIC_RB_VERSION}, "DIFFCAT")
         files += [self.describe(p, t, **keys) for t, p in diff_paths.items()]
         ref = (f"ref/{spec.field // 1000:03d}/field{spec.field:06d}/{spec.filtercode}/"
                f"ccd{ccdid:02d}/q{qid}/ztf_{spec.field:06d}_{spec.filtercode}_c{ccdid:02d}_q{qid}"
@@ -393,7 +451,8 @@ class _Writer:
             fid=FILTERS[spec.filtercode], filtercode=spec.filtercode,
             programid=exposure.programid, obsjd=exposure.obsjd, obsdate=exposure.obsdate,
             naxis1=spec.size, naxis2=spec.size, footprint=footprint(spec, ccdid, qid),
-            wcs=wcs_cards(spec, ccdid, qid), magzp=26.0, maglimit=21.0, ndiffsources=3,
+            wcs=wcs_cards(spec, ccdid, qid), magzp=26.0, maglimit=21.0,
+            ndiffsources=DIFF_CANDIDATES,
             reference_path=ref, reference_programids=list(spec.programids),
             science_path=paths["sciimg"], files=diff_paths, infobits=0)
         return science, difference, files

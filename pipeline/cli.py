@@ -158,3 +158,32 @@ def build_references_command(
     click.echo(f"{len(built)} references built, {len(failed)} failed")
     for failure in failed:
         click.echo(f"  {failure}", err=True)
+
+
+@pipeline_cli.command("train-rb")
+@click.argument("work_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Model file to write (default: the one the pipeline ships and uses).",
+)
+@click.option("--seed", default=None, type=int, help="Survey seed of the training nights.")
+@click.option("--workers", default=2, show_default=True)
+def train_rb_command(work_dir, out, seed, workers) -> None:
+    """Train the real/bogus classifier on a simulated survey kept in WORK_DIR (made there
+    if absent; a rerun reuses it). Same seed, same model."""
+    from skyvault.pipeline.process.realbogus import MODEL_PATH
+    from skyvault.pipeline.rb_training import TRAINING_SEED, train_model
+
+    target = out or MODEL_PATH
+    version, scores = train_model(
+        work_dir.resolve(), target, seed=TRAINING_SEED if seed is None else seed,
+        workers=workers,
+    )
+    click.echo(f"{version} written to {target}")
+    click.echo(
+        f"training night: {scores.candidates} candidates, {scores.real} real; "
+        f"precision {scores.precision:.3f}, recall {scores.recall:.3f} (on its own training "
+        "set: the held-out figures come from tests/pipeline/test_candidates.py)"
+    )

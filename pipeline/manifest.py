@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import types
 import typing
@@ -204,19 +205,20 @@ class ScienceImageMeta:
     wcs: dict[str, WcsValue]
     """Every WCS keyword of the sciimg header (TAN-SIP: CTYPEi, CRPIXi, CRVALi, CDi_j, A_, B_,
     AP_, BP_)."""
-    astrom_rms: float
-    """rms (arcsec) of matched reference stars about the fitted WCS, both axes together."""
-    astrom_rms_ra: float
-    astrom_rms_dec: float
+    astrom_rms: float | None
+    """rms (arcsec) of matched reference stars about the fitted WCS, both axes together;
+    None (as every quantity below that could not be measured) without a solution."""
+    astrom_rms_ra: float | None
+    astrom_rms_dec: float | None
     astrom_nmatch: int
     seeing: float
     """FWHM of the PSF, arcsec."""
-    maglimit: float
+    maglimit: float | None
     """5-sigma point-source limiting magnitude."""
-    magzp: float
-    """mag = magzp - 2.5 log10(flux in DN over the exposure)."""
-    magzpunc: float
-    magzprms: float
+    magzp: float | None
+    """mag = magzp - 2.5 log10(flux in DN over the exposure); None without a zero point."""
+    magzpunc: float | None
+    magzprms: float | None
     nzpcal: int
     """Calibrators used for the zero point."""
     saturate: float
@@ -257,9 +259,9 @@ class ReferenceMeta:
     footprint: Footprint
     wcs: dict[str, WcsValue]
     seeing: float
-    maglimit: float
-    magzp: float
-    magzprms: float
+    maglimit: float | None
+    magzp: float | None
+    magzprms: float | None
     nsources_psf: int
     infobits: int
     files: dict[str, str]
@@ -287,7 +289,7 @@ class DifferenceMeta:
     wcs: dict[str, WcsValue]
     magzp: float
     """Same photometric scale as the science image."""
-    maglimit: float
+    maglimit: float | None
     ndiffsources: int
     """Positive and negative detections in the diffcat."""
     reference_path: str
@@ -420,6 +422,12 @@ def describe_file(
 # --- plain JSON <-> dataclasses -------------------------------------------------------------
 
 T = TypeVar("T")
+
+
+def known(value: float) -> float | None:
+    """A measured quantity, or None (JSON null, NULL in the catalog) when it could not be
+    measured: never a NaN (JSON has none) nor a -99 that a query would take for a number."""
+    return float(value) if math.isfinite(value) else None
 
 
 def to_plain(value: Any) -> Any:

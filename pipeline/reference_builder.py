@@ -25,6 +25,7 @@ from skyvault.pipeline.manifest import (
     write_atomic,
 )
 from skyvault.pipeline.naming import reference_name
+from skyvault.pipeline.night_state import load_science_states, provenance
 from skyvault.pipeline.process import photometry
 from skyvault.pipeline.process.reference import ReferenceEpoch, ReferenceJob, make_reference
 
@@ -71,8 +72,6 @@ def reference_task(job: ReferenceJob) -> ReferenceOutcome:
 
 
 def plan_references(product_dir: Path, min_frames: int, max_frames: int, refcat_path: Path):
-    from skyvault.pipeline.orchestrate import load_science_states
-
     groups: dict[tuple[int, str, int, int], list] = defaultdict(list)
     for state in load_science_states(product_dir):
         science = state.science
@@ -119,8 +118,6 @@ def build_references(
     from distributed import as_completed
     from tqdm import tqdm
 
-    from skyvault.pipeline.orchestrate import _provenance
-
     jobs = plan_references(Path(product_dir), min_frames, max_frames, Path(refcat_path))
     built, failed = [], []
     if not jobs:
@@ -146,7 +143,7 @@ def build_references(
             manifest = Manifest(
                 kind="reference",
                 name=outcome.name,
-                provenance=_provenance(reference.input_files, {"created_by": "build_references"}),
+                provenance=provenance(reference.input_files, {"created_by": "build_references"}),
                 references=[reference],
                 files=outcome.files,
                 depends_on=[f"exp_{expid}" for expid in reference.input_expids],

@@ -1,14 +1,20 @@
 """Checking processed products against the simulator's truth.
 
 Used by the tests and by anyone who wants the figures for a simulated night:
-astrometric rms of bright unsaturated stars, zero-point errors, detection completeness near
-the limiting magnitude, detections on bad columns that match no real object, saturated stars
-that the catalogs flag, and the asteroids' detections.
+astrometric rms of bright unsaturated stars, zero-point errors (the MAGZP against the true
+zero point, and each quadrant's catalog magnitudes against the true magnitudes of its stars),
+detection completeness near the limiting magnitude, detections on bad columns that match no
+real object, saturated stars that the catalogs flag, and the asteroids' detections.
+
+    python -m skyvault.pipeline.validate PRODUCTDIR RAWDIR [RAWDIR ...]
+
+prints every quadrant's zero-point errors and the figures per filter.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +28,7 @@ from skyvault.pipeline.process.photometry import (
     INFO_ASTROMETRY_FAILED,
     INFO_ASTROMETRY_POOR,
     INFO_FEW_ASTROMETRIC_MATCHES,
-    INFO_FEW_CALIBRATORS,
-    INFO_ZEROPOINT_FAILED,
+    ZEROPOINT_UNRELIABLE,
 )
 from skyvault.pipeline.process.wcs import TanSip
 from skyvault.pipeline.psfmodel import moffat_pixels
@@ -64,6 +69,69 @@ class Truth:
         )
 
 
+CHECK_MAGS = (15.0, 19.0)
+"""True magnitudes of the stars a quadrant's catalog is checked on: bright enough to be
+measured to a few percent, faint enough to be unsaturated."""
+CHECK_MATCH_ARCSEC = 1.0
+CHECK_ISOLATION_FWHM = 2.5
+CHECK_CONTAMINATION = 0.01
+"""A checked star's true neighbours (stars, galaxies, transients) within 2.5 FWHM add less than
+1% of its light: its catalog magnitude should then be its true magnitude."""
+CHECK_FLOOR = 0.005
+"""mag, added to each star's magerr when averaging (flat field, unseen faint neighbours)."""
+
+
+@dataclass(frozen=True)
+class ImageZeroPoint:
+    """One quadrant's photometric calibration against the truth."""
+
+    expid: int
+    ccdid: int
+    qid: int
+    filtercode: str
+    infobits: int
+    magzp: float
+    """NaN without a zero point (null in the manifest), as the two below."""
+    magzpunc: float
+    magzprms: float
+    nzpcal: int
+    error: float
+    """MAGZP minus the true zero point of the image; NaN without a zero point."""
+    catalog_offset: float
+    """Inverse-variance mean of psfcat mag minus true mag over the checked stars (unflagged
+    detections of isolated, non-variable stars of 15-19 mag); NaN without any."""
+    catalog_offset_error: float
+    """Its statistical uncertainty (scaled up where the stars scatter more than their errors)."""
+    catalog_stars: int
+
+    @property
+    def trusted(self) -> bool:
+        """A zero point whose infobits do not say it is unreliable."""
+        return bool(np.isfinite(self.magzp)) and not self.infobits & ZEROPOINT_UNRELIABLE
+
+
+def zero_point_figures(images: list[ImageZeroPoint]) -> dict[str, dict]:
+    """Per filter: trusted and flagged quadrants, largest and median |MAGZP error| and
+    |catalog offset| of the trusted ones."""
+    figures: dict[str, dict] = {}
+    for band in sorted({image.filtercode for image in images}):
+        rows = [image for image in images if image.filtercode == band]
+        trusted = [image for image in rows if image.trusted]
+        errors = np.abs([image.error for image in trusted])
+        offsets = np.abs([image.catalog_offset for image in trusted])
+        offsets = offsets[np.isfinite(offsets)]
+        figures[band] = {
+            "images": len(rows),
+            "trusted": len(trusted),
+            "flagged": len(rows) - len(trusted),
+            "error_max_abs": float(errors.max()) if errors.size else None,
+            "error_median_abs": float(np.median(errors)) if errors.size else None,
+            "catalog_offset_max_abs": float(offsets.max()) if offsets.size else None,
+            "catalog_offset_median_abs": float(np.median(offsets)) if offsets.size else None,
+        }
+    return figures
+
+
 def _tree(ra, dec) -> cKDTree:
     return cKDTree(unit_vectors(np.asarray(ra, float), np.asarray(dec, float)))
 
@@ -78,10 +146,8 @@ class ValidationReport:
     bright_star_matches: int = 0
     astrometric_rms_bright: float = float("nan")
     """arcsec, bright unsaturated stars (S/N > 50), psfcat against truth."""
-    zero_point_errors: list[float] = field(default_factory=list)
-    """magzp - true zero point, per quadrant with a zero point."""
-    zero_point_uncertainties: list[float] = field(default_factory=list)
-    """The pipeline's magzpunc of the same quadrants."""
+    zero_points: list[ImageZeroPoint] = field(default_factory=list)
+    """Every quadrant's zero point against the truth, flagged ones included."""
     completeness_bins: dict[str, tuple[int, int]] = field(default_factory=dict)
     """'maglimit-1.0': (detected, total) of isolated truth stars in bins relative to the
     quadrant's 5-sigma limit."""
@@ -96,6 +162,16 @@ class ValidationReport:
     asteroid_detected: int = 0
     asteroid_offsets: list[float] = field(default_factory=list)
     """arcsec, predicted minus detected, for asteroids bright enough to detect."""
+
+    @property
+    def zero_point_errors(self) -> list[float]:
+        """MAGZP - true zero point, per quadrant whose zero point is not flagged unreliable."""
+        return [image.error for image in self.zero_points if image.trusted]
+
+    @property
+    def zero_point_uncertainties(self) -> list[float]:
+        """The pipeline's MAGZPUNC of the same quadrants."""
+        return [image.magzpunc for image in self.zero_points if image.trusted]
 
     def completeness(self, offset: float) -> float:
         detected, total = self.completeness_bins.get(f"{offset:+.2f}", (0, 0))
@@ -112,6 +188,7 @@ class ValidationReport:
             "zero_point_error_max_abs": float(np.max(np.abs(self.zero_point_errors)))
             if self.zero_point_errors
             else None,
+            "zero_points_by_filter": zero_point_figures(self.zero_points),
             "completeness": {
                 k: (v[0] / v[1] if v[1] else None, v[1])
                 for k, v in sorted(self.completeness_bins.items())
@@ -168,6 +245,92 @@ def validate_night(product_dir: Path, raw_dir: Path) -> ValidationReport:
     return report
 
 
+def _or_nan(value: float | None) -> float:
+    """A manifest's quantity for arithmetic and printing: NaN where it is null (unknown)."""
+    return float("nan") if value is None else value
+
+
+def _image_zero_point(
+    science: ScienceImageMeta,
+    exposure: dict,
+    truth: Truth,
+    anything_tree,
+    catalog,
+    stars,
+    mags: np.ndarray,
+    distance: np.ndarray,
+    which: np.ndarray,
+) -> ImageZeroPoint:
+    """MAGZP against the true zero point, and the catalog's magnitudes of isolated, constant
+    15-19 mag stars against their true magnitudes (see ``ImageZeroPoint``)."""
+    band = science.filtercode
+    offset, offset_error, count = float("nan"), float("nan"), 0
+    candidates = (
+        (distance < CHECK_MATCH_ARCSEC)
+        & (stars["var_amplitude"] == 0)
+        & (mags >= CHECK_MAGS[0])
+        & (mags <= CHECK_MAGS[1])
+    )
+    if len(catalog) and candidates.any():
+        cat_flags = catalog["flags"][which] & maskbits.SOURCE_FLAGS
+        candidates &= (cat_flags == 0) & np.isfinite(catalog["mag"][which])
+        candidates &= catalog["magerr"][which] > 0
+        # Light of everything the simulator drew near the star, in this band at this time
+        # (the tree holds stars, galaxies, then every image's transients: only this image's
+        # rows carry this image's magnitudes).
+        transients = truth.transients
+        this_image = (
+            (
+                (transients["expid"] == science.expid)
+                & (transients["ccdid"] == science.ccdid)
+                & (transients["qid"] == science.qid)
+            )
+            if len(transients)
+            else np.zeros(0, bool)
+        )
+        light = np.concatenate(
+            [
+                10 ** (-0.4 * truth.star_mags(band, exposure["mjd_mid"])),
+                10 ** (-0.4 * truth.galaxies[f"mag_{band[1]}"]),
+                np.where(this_image, 10 ** (-0.4 * transients["mag"]), 0.0)
+                if len(transients)
+                else np.zeros(0),
+            ]
+        )
+        radius = _chord(CHECK_ISOLATION_FWHM * exposure["fwhm"])
+        index = np.flatnonzero(candidates)
+        groups = anything_tree.query_ball_point(
+            unit_vectors(stars["ra"][index], stars["dec"][index]), radius
+        )
+        for k, group in zip(index, groups, strict=True):
+            own = 10 ** (-0.4 * mags[k])
+            neighbours = float(np.sum(light[group])) - own
+            candidates[k] = neighbours < CHECK_CONTAMINATION * own
+    if len(catalog) and candidates.any():
+        differences = catalog["mag"][which[candidates]].astype(float) - mags[candidates]
+        weights = 1.0 / (catalog["magerr"][which[candidates]].astype(float) ** 2 + CHECK_FLOOR**2)
+        count = int(candidates.sum())
+        offset = float(np.sum(weights * differences) / np.sum(weights))
+        chi2 = float(np.sum(weights * (differences - offset) ** 2))
+        excess = max(chi2 / max(count - 1, 1), 1.0)
+        offset_error = float(np.sqrt(excess / np.sum(weights)))
+    return ImageZeroPoint(
+        expid=science.expid,
+        ccdid=science.ccdid,
+        qid=science.qid,
+        filtercode=band,
+        infobits=science.infobits,
+        magzp=_or_nan(science.magzp),
+        magzpunc=_or_nan(science.magzpunc),
+        magzprms=_or_nan(science.magzprms),
+        nzpcal=science.nzpcal,
+        error=_or_nan(science.magzp) - exposure["magzp"],
+        catalog_offset=offset,
+        catalog_offset_error=offset_error,
+        catalog_stars=count,
+    )
+
+
 def _validate_image(
     product_dir,
     science: ScienceImageMeta,
@@ -180,10 +343,6 @@ def _validate_image(
     exposure = truth.exposures[science.expid]
     mjd = exposure["mjd_mid"]
     band = science.filtercode
-    unreliable = INFO_FEW_CALIBRATORS | INFO_ZEROPOINT_FAILED | INFO_ASTROMETRY_FAILED
-    if science.magzp > 0 and not science.infobits & unreliable:
-        report.zero_point_errors.append(science.magzp - exposure["magzp"])
-        report.zero_point_uncertainties.append(science.magzpunc)
     with fits.open(product_dir / science.files["psfcat"]) as hdul:
         catalog = hdul[1].data
         header = hdul[0].header
@@ -210,19 +369,26 @@ def _validate_image(
 
     distance, which = nearest(stars["ra"], stars["dec"], 1.5)
     found = np.isfinite(distance)
+    report.zero_points.append(
+        _image_zero_point(
+            science, exposure, truth, anything_tree, catalog, stars, mags, distance, which
+        )
+    )
+    # The image's zero point says nothing of positions or saturation.
+    catalog_flags = catalog["flags"] & maskbits.SOURCE_FLAGS if len(catalog) else []
 
     # Astrometry of bright unsaturated, isolated stars.
     if len(catalog):
         # Bright (S/N > 50), unsaturated and unflagged, point-like (a good PSF fit: blends
         # with a galaxy or a neighbour are not what the astrometry is judged on).
-        good = found & (catalog["snr"][which] > 50) & (catalog["flags"][which] == 0)
+        good = found & (catalog["snr"][which] > 50) & (catalog_flags[which] == 0)
         good &= catalog["chi"][which] < 5
         # The detection must be this star's, not a brighter neighbour's within the radius.
         good &= np.abs(catalog["mag"][which] - mags) < 0.3
         bright_offsets.extend(distance[good].tolist())
 
     # Completeness of isolated stars relative to this image's limiting magnitude.
-    if science.maglimit > 0 and len(stars):
+    if science.maglimit is not None and len(stars):
         all_mags = truth.star_mags(band, mjd)
         _, index_n = star_tree.query(
             unit_vectors(stars["ra"], stars["dec"]), k=8, distance_upper_bound=_chord(5.0)
@@ -305,10 +471,36 @@ def _validate_image(
             continue
         # Judged where a centroid means something: detectable and unsaturated.
         peak = 10 ** (-0.4 * (row["mag"] - exposure["magzp"])) * centre_fraction + sky_level
-        if row["mag"] > science.maglimit - 0.5 or peak > 0.8 * science.saturate:
+        if science.maglimit is None or row["mag"] > science.maglimit - 0.5 \
+                or peak > 0.8 * science.saturate:
             continue
         report.asteroid_measurable += 1
         distance_a, _ = nearest(np.array([row["ra"]]), np.array([row["dec"]]), 3.0)
         if np.isfinite(distance_a[0]):
             report.asteroid_detected += 1
             report.asteroid_offsets.append(float(distance_a[0]))
+
+
+def _print_zero_points(product_dir: Path, raw_dirs: list[Path]) -> None:
+    images: list[ImageZeroPoint] = []
+    for raw_dir in raw_dirs:
+        images.extend(validate_night(product_dir, raw_dir).zero_points)
+    print(
+        "expid      ccd q  filter infobits  magzp    magzpunc magzprms ncal  error    "
+        "catalog  +-      stars"
+    )
+    for image in images:
+        print(
+            f"{image.expid:<10d} {image.ccdid:2d} {image.qid}  {image.filtercode:6s} "
+            f"{image.infobits:8d}  {image.magzp:8.4f} {image.magzpunc:8.4f} "
+            f"{image.magzprms:8.4f} {image.nzpcal:4d} {image.error:+8.4f} "
+            f"{image.catalog_offset:+8.4f} {image.catalog_offset_error:7.4f} "
+            f"{image.catalog_stars:5d}"
+        )
+    print(json.dumps(zero_point_figures(images), indent=1))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m skyvault.pipeline.validate PRODUCTDIR RAWDIR [RAWDIR ...]")
+    _print_zero_points(Path(sys.argv[1]), [Path(arg) for arg in sys.argv[2:]])

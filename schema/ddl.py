@@ -6,8 +6,16 @@ is that script, frozen, and a test checks that the migrated database matches the
 
 from __future__ import annotations
 
-from skyvault.schema.model import Column, Table
-from skyvault.schema.tables import EMBARGOED_TABLES, FILTER_BANDS, PUBLISHED_SCHEMAS
+import dataclasses
+
+from skyvault.releases.dating import policy_statements
+from skyvault.schema.model import Column, SkyLayout, Table
+from skyvault.schema.tables import (
+    EMBARGOED_TABLES,
+    FILTER_BANDS,
+    PUBLISHED_SCHEMAS,
+    SKY_LAID_OUT_TABLES,
+)
 
 APP_ROLE = "skyvault_app"
 READER_ROLE = "skyvault_reader"
@@ -32,8 +40,12 @@ def create_table(table: Table) -> list[str]:
     if table.table_type == "view":
         return []
     lines = [_column_ddl(column) for column in table.columns]
+    if table.sky_layout:
+        lines.append(placement_column_ddl())
+    partition_by = table.partition_by or (
+        f"LIST ({SkyLayout.PLACEMENT_COLUMN})" if table.sky_layout else None)
     keys = [c.name for c in table.columns if c.primary_key]
-    if keys and not table.partition_by:
+    if keys and not partition_by:
         lines.append(f"PRIMARY KEY ({', '.join(map(quote_ident, keys))})")
     for unique in table.unique:
         lines.append(f"UNIQUE ({', '.join(map(quote_ident, unique))})")
@@ -43,13 +55,43 @@ def create_table(table: Table) -> list[str]:
             f"REFERENCES {key.target_table} ({', '.join(map(quote_ident, key.target_columns))})"
         )
     body = ",\n    ".join(lines)
-    partition = f" PARTITION BY {table.partition_by}" if table.partition_by else ""
+    partition = f" PARTITION BY {partition_by}" if partition_by else ""
     statements = [f"CREATE TABLE {table.qualified_name} (\n    {body}\n){partition}"]
     for index in table.indexes:
         statements.append(
             f"CREATE INDEX {index.name} ON {table.qualified_name} "
             f"USING {index.method} ({index.expression})"
         )
+    return statements
+
+
+def placement_column_ddl() -> str:
+    """The column that files a row of a sky-laid-out catalog by night (0) or by sky cell (1).
+    Not published: ADQL, TAP_SCHEMA and the exports know only the declared columns."""
+    return (f"{quote_ident(SkyLayout.PLACEMENT_COLUMN)} smallint NOT NULL"
+            f" DEFAULT {SkyLayout.NIGHTS}")
+
+
+def sky_layout_statements(table: Table) -> list[str]:
+    """The two halves of a sky-laid-out catalog (schema/model.py ``SkyLayout``): the nights,
+    partitioned by night, and the sky, partitioned by ranges of the q3c key. Their partitions
+    are created by ingest; each has the parent's row-level security, because a partition can be
+    named directly and PostgreSQL applies only the named table's policies."""
+    layout = table.sky_layout
+    assert layout is not None
+    halves = [
+        (SkyLayout.nights_table(table.name), SkyLayout.NIGHTS,
+         f"RANGE ({quote_ident(layout.night_column)})"),
+        (SkyLayout.sky_table(table.name), SkyLayout.SKY, f"RANGE ({layout.key})"),
+    ]
+    statements = []
+    for name, placement, partition_by in halves:
+        half = dataclasses.replace(table, name=name)
+        statements.append(
+            f"CREATE TABLE {half.qualified_name} PARTITION OF {table.qualified_name}"
+            f" FOR VALUES IN ({placement}) PARTITION BY {partition_by}")
+        if table.embargo:
+            statements += embargo_policy(half)
     return statements
 
 
@@ -66,18 +108,10 @@ def create_view(table: Table) -> list[str]:
 
 
 def embargo_policy(table: Table) -> list[str]:
-    assert table.embargo is not None
-    program = quote_ident(table.embargo.program_column)
-    # A scalar subquery: who is asking is read once per query (an InitPlan), not per row
-    # (migration 0006 brought existing databases to this form).
-    programs = "(SELECT archive.member_programs())::smallint[]"
-    member = (f"{program} && {programs}" if table.embargo.is_array
-              else f"{program} = ANY ({programs})")
-    return [
-        f"ALTER TABLE {table.qualified_name} ENABLE ROW LEVEL SECURITY",
-        f"CREATE POLICY embargo ON {table.qualified_name} FOR SELECT "
-        f"USING (release_date <= now() OR {member})",
-    ]
+    """Row-level security and the embargo policy of an embargoed table (or of a partition, which
+    needs its own: PostgreSQL applies only the queried table's policies).  The release rules
+    are skyvault/releases/dating.py's; migration 0016 brought existing databases to them."""
+    return policy_statements(table)
 
 
 PRELUDE = [
@@ -151,6 +185,15 @@ RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
            (SELECT min(r.release_date) FROM survey.data_releases r
              WHERE observed < r.observation_cutoff AND program = ANY (r.programids))),
          'infinity'::timestamptz)
+    FROM survey.programs p
+   WHERE p.programid = program
+$$""",
+    # Difference-image candidates: public at once where the program's alerts are (ZTF's
+    # public alert stream), otherwise like their science image (migration 0017).
+    """CREATE FUNCTION archive.alert_release_date_for(program smallint, observed timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN p.public_alerts = 1 THEN observed
+              ELSE archive.release_date_for(program, observed) END
     FROM survey.programs p
    WHERE p.programid = program
 $$""",
@@ -271,6 +314,8 @@ def creation_statements() -> list[str]:
     statements += RELEASE_FUNCTIONS
     for table in EMBARGOED_TABLES:
         statements += embargo_policy(table)
+    for table in SKY_LAID_OUT_TABLES:
+        statements += sky_layout_statements(table)
     for schema in PUBLISHED_SCHEMAS:
         for table in schema.tables:
             statements += create_view(table)

@@ -23,6 +23,11 @@ LONG = ColumnType("bigint", "long")
 FLOAT = ColumnType("real", "float")
 DOUBLE = ColumnType("double precision", "double")
 TEXT = ColumnType("text", "char", arraysize="*")
+"""Text the archive writes itself (identifiers, codes, paths, media types): ASCII, as VOTable
+1.4 ``char`` requires."""
+UNICODE_TEXT = ColumnType("text", "unicodeChar", arraysize="*")
+"""Free text people write (names, descriptions, notes), which may hold any character: VOTable
+``unicodeChar`` (UTF-16 in BINARY2), so no writer has to squash it to ASCII."""
 TIMESTAMP = ColumnType("timestamptz", "char", arraysize="*", xtype="timestamp")
 SHORT_ARRAY = ColumnType("smallint[]", "short", arraysize="*")
 POLYGON = ColumnType("spoly", "double", arraysize="*", xtype="polygon")
@@ -91,10 +96,56 @@ class Embargo:
 
     ``programid`` tables carry one programID per row; ``programids`` tables carry the array of
     programs whose exposures went into the row (calibration products, reference co-adds, files).
+    ``dating`` names how the release rules date a row (skyvault/releases/dating.py):
+    ``observation`` (its program and ``obsjd``), ``night`` (its programs and the night ``nid``
+    it calibrates), ``coadd`` (when the co-add was archived, ``ingested_at``), ``file`` (as
+    its image: ``obsjd`` copied from it, or ``ingested_at`` for a co-add's files) or ``alert``
+    (a difference-image candidate: its program and ``jd``, public at once where the program's
+    alerts are public).
     """
 
     program_column: str = "programid"
     is_array: bool = False
+    dating: str = "observation"
+
+
+@dataclass(frozen=True)
+class SkyLayout:
+    """A catalog filed by night while it loads and by sky cell once compacted (ingest/README.md).
+
+    The table is ``PARTITION BY LIST (placement)``: ``<table>_nights`` (placement 0) is
+    partitioned by night, one partition per night, loaded unindexed and sealed in bulk by
+    ingest; ``<table>_sky`` (placement 1) is partitioned by ranges of ``key``, a q3c pixel
+    number, one partition per sky cell, and ``skyvault ingest compact`` moves sealed nights
+    there. A cone search's q3c ranges prune the sky cells; only the nights not yet compacted
+    are probed one by one.
+    """
+
+    key: str = "q3c_ang2ipix(ra, dec)"
+    """SQL (bigint) of the q3c pixel a row is filed under: its own position's, or an object
+    identifier whose bits are the q3c pixel of its object (see ``key_margin_deg``)."""
+    depth: int = 4
+    """Sky cells are the q3c pixels of this depth: 6 * 4**depth ranges of the key (depth 4:
+    1,536 cells of 27 square degrees on average). Cells are created as rows arrive."""
+    night_column: str = "nid"
+    position: tuple[str, str] = ("ra", "dec")
+    key_margin_deg: float | None = None
+    """None when ``key`` is the q3c pixel of ``position`` (``q3c_join`` then prunes the cells by
+    itself). For a key that encodes another position (an object's, for its detections): how
+    far, at most, a row's position lies from the pixel its key names; the ADQL translator adds
+    the key ranges of a cone widened by this much, so that cones prune these cells too."""
+
+    PLACEMENT_COLUMN = "placement"
+    NIGHTS = 0
+    SKY = 1
+
+    @staticmethod
+    def nights_table(name: str) -> str:
+        return f"{name}_nights"
+
+    @staticmethod
+    def sky_table(name: str) -> str:
+        return f"{name}_sky"
 
 
 @dataclass(frozen=True)
@@ -112,6 +163,8 @@ class Table:
     embargo: Embargo | None = None
     partition_by: str | None = None
     """``RANGE (nid)``-style clause for partitioned tables; partitions are created by ingest."""
+    sky_layout: SkyLayout | None = None
+    """Catalogs laid out by night, then by sky cell (see ``SkyLayout``)."""
     published: bool = True
     """Described in TAP_SCHEMA and reachable from ADQL."""
     view_sql: str | None = None

@@ -18,11 +18,13 @@ from skyvault.schema.model import (
     SHORT_ARRAY,
     TEXT,
     TIMESTAMP,
+    UNICODE_TEXT,
     Column,
     Embargo,
     ForeignKey,
     Index,
     Schema,
+    SkyLayout,
     Table,
     char,
 )
@@ -33,28 +35,31 @@ SURVEY = "survey"
 
 
 def _embargo(array: bool = False) -> tuple[Column, ...]:
-    program = (
+    # No release date is stored in a row: the policies compare its program and observation
+    # time with survey.programs and survey.data_releases (skyvault/releases/dating.py), so
+    # declaring a release rewrites no row.  ivoa.obscore shows each image's release date.
+    return (
         Column("programids", SHORT_ARRAY,
                "ProgramIDs of the exposures that went into this product", ucd="meta.id")
         if array else
         Column("programid", SHORT, "Program identifier: 1 public survey, 2 partnership, "
                "3 Caltech, more as declared in survey.programs", ucd="meta.id;instr.setup",
-               principal=True, indexed=True, nullable=False)
-    )
-    return (
-        program,
-        Column("release_date", TIMESTAMP, "Date from which the row and its files are public;"
-               " empty while no release is scheduled (the database holds 'infinity')",
-               ucd="time.release", principal=True, nullable=False),
+               principal=True, indexed=True, nullable=False),
     )
 
 
-def _position(principal: bool = True) -> tuple[Column, ...]:
+NO_SKY = "; NULL for frames that do not look at the sky (bias, flat)"
+
+
+def _position(principal: bool = True, sky_optional: bool = False) -> tuple[Column, ...]:
+    note = NO_SKY if sky_optional else ""
     return (
-        Column("ra", DOUBLE, "Right ascension (ICRS) of the image centre", unit="deg",
-               ucd="pos.eq.ra;meta.main", principal=principal, indexed=True, nullable=False),
-        Column("dec", DOUBLE, "Declination (ICRS) of the image centre", unit="deg",
-               ucd="pos.eq.dec;meta.main", principal=principal, indexed=True, nullable=False),
+        Column("ra", DOUBLE, f"Right ascension (ICRS) of the image centre{note}", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=principal, indexed=True,
+               nullable=sky_optional),
+        Column("dec", DOUBLE, f"Declination (ICRS) of the image centre{note}", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=principal, indexed=True,
+               nullable=sky_optional),
     )
 
 
@@ -161,8 +166,9 @@ PROGRAMS = Table(
     columns=(
         Column("programid", SHORT, "Program identifier", ucd="meta.id;meta.main",
                principal=True, nullable=False, primary_key=True),
-        Column("name", TEXT, "Program name", ucd="meta.id", principal=True, nullable=False),
-        Column("description", TEXT, "What the program is", ucd="meta.note"),
+        Column("name", UNICODE_TEXT, "Program name", ucd="meta.id", principal=True,
+               nullable=False),
+        Column("description", UNICODE_TEXT, "What the program is", ucd="meta.note"),
         Column("release_rule", TEXT,
                "'data_release': public at the next data release whose cutoff covers the "
                "observation; 'proprietary_period': public after proprietary_days, or at "
@@ -171,13 +177,17 @@ PROGRAMS = Table(
                ucd="time.interval"),
         Column("release_name", TEXT, "Named data release at which the program becomes public",
                ucd="meta.id"),
+        Column("public_alerts", SHORT, "1: the program's difference-image candidates are "
+               "public at once (ZTF's public alert stream); 0: they are released with their "
+               "science images", ucd="meta.code", nullable=False, default_sql="0"),
     ),
 )
 
 DATA_RELEASES = Table(
     SURVEY, "data_releases",
     "Public data releases: from release_date, data observed before observation_cutoff "
-    "by the listed programs are public",
+    "by the listed programs are public, and so are the reference co-adds archived before "
+    "the release was declared",
     columns=(
         Column("release_name", TEXT, "Release name, e.g. DR1", ucd="meta.id;meta.main",
                principal=True, nullable=False, primary_key=True),
@@ -188,7 +198,10 @@ DATA_RELEASES = Table(
                principal=True, nullable=False),
         Column("programids", SHORT_ARRAY, "Programs whose data the release makes public",
                ucd="meta.id", nullable=False),
-        Column("notes", TEXT, "Notes on the release", ucd="meta.note"),
+        Column("notes", UNICODE_TEXT, "Notes on the release", ucd="meta.note"),
+        Column("declared_at", TIMESTAMP, "When the release was first declared: reference "
+               "co-adds archived before it are public from its release date",
+               ucd="time.creation", nullable=False, default_sql="now()"),
     ),
 )
 
@@ -206,10 +219,10 @@ EXPOSURES = Table(
         *_filter(),
         Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure",
                principal=True),
-        Column("telra", DOUBLE, "Telescope pointing, right ascension", unit="deg",
-               ucd="pos.eq.ra;meta.main", principal=True, indexed=True, nullable=False),
-        Column("teldec", DOUBLE, "Telescope pointing, declination", unit="deg",
-               ucd="pos.eq.dec;meta.main", principal=True, indexed=True, nullable=False),
+        Column("telra", DOUBLE, f"Telescope pointing, right ascension{NO_SKY}", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=True, indexed=True),
+        Column("teldec", DOUBLE, f"Telescope pointing, declination{NO_SKY}", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=True, indexed=True),
         Column("airmass", FLOAT, "Airmass at the start of the exposure", ucd="obs.airMass"),
         Column("moonillf", FLOAT, "Fraction of the Moon illuminated",
                ucd="instr.obsty.site;stat.fraction"),
@@ -240,7 +253,7 @@ RAW_IMAGES = Table(
         Column("exptime", FLOAT, "Exposure time", unit="s", ucd="time.duration;obs.exposure"),
         Column("filefracday", LONG, "UT date and fraction of day, YYYYMMDDdddddd",
                ucd="meta.id"),
-        *_position(),
+        *_position(sky_optional=True),
         *_corners(),
         *_versioning(),
         *_embargo(),
@@ -273,7 +286,7 @@ CALIBRATION_IMAGES = Table(
         *_embargo(array=True),
     ),
     unique=(("caltype", "nid", "rcid", "filtercode", "proc_version"),),
-    embargo=Embargo("programids", is_array=True),
+    embargo=Embargo("programids", is_array=True, dating="night"),
 )
 
 SCIENCE_IMAGES = Table(
@@ -344,12 +357,15 @@ REFERENCE_IMAGES = Table(
         *_wcs(),
         Column("pipeline_version", TEXT, "Version of the processing pipeline",
                ucd="meta.version"),
+        Column("ingested_at", TIMESTAMP, "When the co-add was archived: it is public from "
+               "the first data release declared after", ucd="time.processing",
+               nullable=False, default_sql="now()"),
         *_versioning(),
         *_embargo(array=True),
     ),
     indexes=(_q3c_index("reference_images"), _pgsphere_index("reference_images")),
     unique=(("field", "rcid", "filtercode", "proc_version"),),
-    embargo=Embargo("programids", is_array=True),
+    embargo=Embargo("programids", is_array=True, dating="coadd"),
 )
 
 DIFFERENCE_IMAGES = Table(
@@ -405,12 +421,15 @@ FILES = Table(
                principal=True, nullable=False),
         Column("ingested_at", TIMESTAMP, "When the file was archived", ucd="time.processing",
                nullable=False, default_sql="now()"),
+        Column("obsjd", DOUBLE, "Julian date its image is dated by for release: the start of "
+               "the exposure, or of the night a calibration is for; empty for a co-add's "
+               "files, dated by ingested_at", unit="d", ucd="time.epoch"),
         *_versioning(),
         *_embargo(array=True),
     ),
     indexes=(Index("files_image_idx", "image_table, image_id"),),
     unique=(("path",),),
-    embargo=Embargo("programids", is_array=True),
+    embargo=Embargo("programids", is_array=True, dating="file"),
 )
 
 # -- source catalogs ----------------------------------------------------------------------------
@@ -440,7 +459,10 @@ def _detection_columns() -> tuple[Column, ...]:
 
 def _detection_tail() -> tuple[Column, ...]:
     return (
-        Column("flags", INT, "Extraction and photometry flags", ucd="meta.code"),
+        Column("flags", INT, "Extraction and photometry flags: 1 saturated, 2 bad pixels, "
+               "4 edge, 8 deblended, 16 PSF fit failed, 256 the image's zero point is not "
+               "trusted to 0.02 mag (mag on an uncertain scale, or none); 0 for a clean source",
+               ucd="meta.code"),
         Column("snr", FLOAT, "Signal-to-noise ratio", ucd="stat.snr"),
         Column("obsjd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
                ucd="time.epoch", principal=True, nullable=False),
@@ -466,7 +488,7 @@ PSF_SOURCES = Table(
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by="RANGE (nid)",
+    sky_layout=SkyLayout(),
 )
 
 APERTURE_SOURCES = Table(
@@ -491,7 +513,121 @@ APERTURE_SOURCES = Table(
     indexes=(_q3c_index("aperture_sources", cluster=True),
              Index("aperture_sources_pid_idx", "pid")),
     embargo=Embargo(),
-    partition_by="RANGE (nid)",
+    sky_layout=SkyLayout(),
+)
+
+# -- transients ---------------------------------------------------------------------------------
+
+
+def _f(name: str, description: str, unit: str | None = None, ucd: str | None = None,
+       kind=FLOAT, principal: bool = False) -> Column:
+    return Column(name, kind, description, unit=unit, ucd=ucd, principal=principal)
+
+
+CANDIDATES = Table(
+    SURVEY, "candidates",
+    "Difference-image candidates: every detection on a difference image, with the fields of "
+    "ZTF's alert candidate record (same names), artefact flags and a real/bogus score",
+    columns=(
+        Column("candid", LONG, "Candidate identifier: diffid * 1000000 + its number in the "
+               "difference image's catalog", ucd="meta.id;meta.main", principal=True,
+               nullable=False),
+        Column("objectid", TEXT, "Object name shared by the candidates at one position "
+               "(ZTF-style, e.g. ZTF26aaaaaaa); empty until the archive has associated it",
+               ucd="meta.id", principal=True, indexed=True),
+        Column("diffid", LONG, "Difference image of the detection", ucd="meta.id",
+               indexed=True, nullable=False),
+        Column("pid", LONG, "Science image of the difference", ucd="meta.id", indexed=True,
+               nullable=False),
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id"),
+        Column("nid", INT, "Night identifier", ucd="meta.id", nullable=False),
+        Column("jd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
+               ucd="time.epoch;obs", principal=True, indexed=True, nullable=False),
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field"),
+        Column("rcid", SHORT, "Readout channel (0-63)", ucd="meta.id;instr.det"),
+        *_filter(),
+        Column("ra", DOUBLE, "Right ascension (ICRS) of the candidate", unit="deg",
+               ucd="pos.eq.ra;meta.main", principal=True, indexed=True, nullable=False),
+        Column("dec", DOUBLE, "Declination (ICRS) of the candidate", unit="deg",
+               ucd="pos.eq.dec;meta.main", principal=True, indexed=True, nullable=False),
+        Column("xpos", FLOAT, "Position along axis 1 of the difference image (1-based)",
+               unit="pix", ucd="pos.cartesian.x;instr.det"),
+        Column("ypos", FLOAT, "Position along axis 2 of the difference image (1-based)",
+               unit="pix", ucd="pos.cartesian.y;instr.det"),
+        Column("isdiffpos", char(1), "t: the science image is brighter than the reference "
+               "here (positive difference); f: fainter", ucd="meta.code", principal=True),
+        _f("magpsf", "PSF-fit magnitude of the difference (of its absolute flux)", "mag",
+           "phot.mag", principal=True),
+        _f("sigmapsf", "Uncertainty of magpsf", "mag", "stat.error;phot.mag", principal=True),
+        _f("chipsf", "Reduced chi-square of the PSF fit", None, "stat.fit.chi2"),
+        _f("magap", "Aperture magnitude (4 px radius, corrected to total with the PSF)", "mag",
+           "phot.mag"),
+        _f("sigmagap", "Uncertainty of magap", "mag", "stat.error;phot.mag"),
+        _f("magdiff", "magap - magpsf", "mag", "phot.mag;arith.diff"),
+        _f("flux", "PSF-fit flux of the difference, signed (negative where isdiffpos = f)",
+           "ct", "phot.flux"),
+        _f("fluxerr", "Uncertainty of flux", "ct", "stat.error;phot.flux"),
+        _f("scorr", "Signal-to-noise ratio of the PSF fit", None, "stat.snr"),
+        _f("diffmaglim", "5-sigma limiting magnitude of the difference image", "mag",
+           "phot.mag;stat.max"),
+        _f("fwhm", "Full width at half maximum of the detection (Gaussian core)", "pix",
+           "phys.angSize"),
+        _f("aimage", "Semi-major axis of the detection", "pix", "phys.size.smajAxis"),
+        _f("bimage", "Semi-minor axis of the detection", "pix", "phys.size.sminAxis"),
+        _f("elong", "aimage / bimage", None, "src.ellipticity"),
+        Column("nbad", SHORT, "Unusable pixels in the 5 x 5 pixel box around the candidate",
+               ucd="meta.number"),
+        Column("nneg", SHORT, "Pixels of the opposite sign in the 5 x 5 pixel box",
+               ucd="meta.number"),
+        _f("sumrat", "Sum of the 5 x 5 box over the sum of its absolute values", None,
+           "arith.ratio"),
+        _f("mindtoedge", "Distance to the nearest edge of the image", "pix",
+           "pos.distance;instr.det"),
+        _f("sharpness", "Excess of the central 3 x 3 pixels over the PSF model, in units of "
+           "the flux (0 for a point source, > 0 for a spike)", None, "src.morph.param"),
+        _f("dipole", "Opposite-sign over own-sign flux within 1.5 FWHM (large for a "
+           "subtraction dipole)", None, "arith.ratio"),
+        Column("flags", INT, "Artefact flags: 1 saturated, 2 bad pixels, 4 edge, 16 PSF fit "
+               "failed, 32 dipole, 64 bright or saturated star residual, 128 cosmic ray; "
+               "256 (no artefact) the science image's zero point is not trusted to 0.02 mag; "
+               "0 for a clean candidate", ucd="meta.code.qual", principal=True),
+        _f("distnr", "Distance to the nearest source of the reference image's catalog "
+           "(within 30 arcsec)", "arcsec", "pos.angDistance"),
+        _f("magnr", "Magnitude of that nearest reference source", "mag", "phot.mag"),
+        _f("sigmagnr", "Uncertainty of magnr", "mag", "stat.error;phot.mag"),
+        _f("chinr", "Reduced chi-square of the nearest reference source's PSF fit", None,
+           "stat.fit.chi2"),
+        _f("sharpnr", "Sharpness of the nearest reference source", None, "src.morph.param"),
+        _f("distpsnr1", "Distance to the nearest source of the external star-galaxy "
+           "catalog (within 30 arcsec)", "arcsec", "pos.angDistance"),
+        _f("sgscore1", "Star-galaxy score of that source (1 star, 0 galaxy)", None,
+           "src.class.starGalaxy"),
+        _f("sgmag1", "g magnitude of that source", "mag", "phot.mag;em.opt.B"),
+        _f("srmag1", "r magnitude of that source", "mag", "phot.mag;em.opt.R"),
+        _f("simag1", "i magnitude of that source", "mag", "phot.mag;em.opt.I"),
+        _f("ssdistnr", "Distance to the nearest known solar-system object at mid-exposure; "
+           "empty until computed", "arcsec", "pos.angDistance"),
+        Column("ssnamenr", TEXT, "Name of that solar-system object", ucd="meta.id"),
+        _f("ssmagnr", "Predicted magnitude of that solar-system object", "mag", "phot.mag"),
+        Column("ndethist", INT, "Detections at this position before and including this one "
+               "(within 1.5 arcsec); empty until computed", ucd="meta.number"),
+        Column("ncovhist", INT, "Difference images that covered this position until this "
+               "one; empty until computed", ucd="meta.number"),
+        Column("jdstarthist", DOUBLE, "Julian date of the first detection at this position",
+               unit="d", ucd="time.start"),
+        Column("jdendhist", DOUBLE, "Julian date of the last detection at this position",
+               unit="d", ucd="time.end"),
+        _f("rb", "Real/bogus score: probability that the candidate is a real astrophysical "
+           "change (machine-learned; see rb_version)", None, "stat.probability",
+           principal=True),
+        Column("rb_version", TEXT, "Version of the real/bogus model that scored rb",
+               ucd="meta.version"),
+        *_embargo(),
+    ),
+    indexes=(_q3c_index("candidates", cluster=True), Index("candidates_diffid_idx", "diffid"),
+             Index("candidates_objectid_idx", "objectid")),
+    embargo=Embargo(dating="alert"),
+    sky_layout=SkyLayout(),
 )
 
 # -- solar system -------------------------------------------------------------------------------
@@ -502,7 +638,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
     columns=(
         Column("designation", TEXT, "Designation (number or provisional)",
                ucd="meta.id;meta.main", principal=True, nullable=False, primary_key=True),
-        Column("name", TEXT, "Name", ucd="meta.id", principal=True, indexed=True),
+        Column("name", UNICODE_TEXT, "Name", ucd="meta.id", principal=True, indexed=True),
         Column("number", INT, "Minor planet number", ucd="meta.id"),
         Column("orbit_type", TEXT, "asteroid or comet", ucd="meta.code", principal=True,
                nullable=False),
@@ -525,14 +661,14 @@ SOLAR_SYSTEM_OBJECTS = Table(
         Column("g", FLOAT, "Slope parameter", ucd="phys.albedo"),
         Column("uncertainty", SHORT, "MPC uncertainty parameter U (0-9)",
                ucd="stat.error;meta.code"),
-        Column("source", TEXT, "Where the orbit came from", ucd="meta.ref"),
+        Column("source", UNICODE_TEXT, "Where the orbit came from", ucd="meta.ref"),
     ),
     indexes=(Index("solar_system_objects_name_idx", "lower(name)"),),
 )
 
 SURVEY_SCHEMA = Schema(SURVEY, "The survey's exposures, images, source catalogs and orbits", (
     PROGRAMS, DATA_RELEASES, EXPOSURES, RAW_IMAGES, CALIBRATION_IMAGES, SCIENCE_IMAGES,
-    REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES,
+    REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES, CANDIDATES,
     SOLAR_SYSTEM_OBJECTS,
 ))
 
@@ -568,10 +704,10 @@ OBSCORE_COLUMNS = (
     _oc("access_estsize", LONG, "Estimated size of the main file", "phys.size;meta.file",
         "Access.size", unit="kbyte", principal=True),
     _oc("target_name", TEXT, "Survey field of the observation", "meta.id;src", "Target.name"),
-    _oc("s_ra", DOUBLE, "Right ascension of the image centre (ICRS)", "pos.eq.ra",
+    _oc("s_ra", DOUBLE, f"Right ascension of the image centre (ICRS){NO_SKY}", "pos.eq.ra",
         "Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C1", unit="deg",
         principal=True, indexed=True),
-    _oc("s_dec", DOUBLE, "Declination of the image centre (ICRS)", "pos.eq.dec",
+    _oc("s_dec", DOUBLE, f"Declination of the image centre (ICRS){NO_SKY}", "pos.eq.dec",
         "Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C2", unit="deg",
         principal=True, indexed=True),
     _oc("s_fov", DOUBLE, "Diameter of the region covered (image diagonal)",
@@ -614,8 +750,8 @@ OBSCORE_COLUMNS = (
         "Provenance.ObsConfig.Facility.name"),
     _oc("instrument_name", TEXT, "Instrument", "meta.id;instr",
         "Provenance.ObsConfig.Instrument.name"),
-    _oc("obs_release_date", TIMESTAMP, "Date of public release; empty while no release is"
-        " scheduled", "time.release",
+    _oc("obs_release_date", TIMESTAMP, "Date of public release, from the program's rules and"
+        " the declared data releases; empty while no release is scheduled", "time.release",
         "Curation.releaseDate", principal=True),
     _oc("data_rights", TEXT, "public or proprietary", "meta.code", "Curation.rights"),
     Column("field", INT, "Survey field", ucd="meta.id;obs.field", principal=True),
@@ -636,8 +772,16 @@ OBSCORE_COLUMNS = (
 
 def _obscore_select(table: str, key: str, collection: str, calib_level: int, obs_id: str,
                     product: str, *, has_wcs: bool, seeing: str, exptime: str, t_min: str,
-                    t_max: str, quadrant: bool, programid: str) -> str:
+                    t_max: str, quadrant: bool, programid: str, coadd: bool = False) -> str:
     naxis = ("i.naxis1", "i.naxis2") if has_wcs else ("NULL", "NULL")
+    # The release rules of skyvault/releases/dating.py, evaluated per row shown (the policies
+    # have already hidden what the requester may not see).
+    if coadd:
+        release_date = "archive.coadd_release_date(i.ingested_at)"
+        public = "i.ingested_at < (SELECT archive.coadds_public_before(now()))"
+    else:
+        release_date = "archive.release_date_of(i.programid, i.obsjd)"
+        public = "i.obsjd < (SELECT archive.public_before_jd(now()))[i.programid]"
     return f"""
 SELECT 'image'::text, {calib_level}, 'SkyVault/{collection}'::text, {obs_id},
        archive.publisher_did('{collection}', i.{key}),
@@ -655,8 +799,8 @@ SELECT 'image'::text, {calib_level}, 'SkyVault/{collection}'::text, {obs_id},
        archive.filter_em_min(i.filtercode) / nullif(archive.filter_em_max(i.filtercode)
            - archive.filter_em_min(i.filtercode), 0) * 2,
        1::bigint, 'phot.count'::text, NULL::text, NULL::bigint,
-       'P48'::text, 'SkyVault camera'::text, i.release_date,
-       CASE WHEN i.release_date <= now() THEN 'public' ELSE 'proprietary' END,
+       'P48'::text, 'SkyVault camera'::text, {release_date},
+       CASE WHEN {public} THEN 'public' ELSE 'proprietary' END,
        i.field, i.ccdid, {'i.qid' if quadrant else 'NULL::smallint'},
        {'i.rcid' if quadrant else 'NULL::smallint'}, i.filtercode, {programid},
        '{table}'::text, i.{key}
@@ -678,7 +822,7 @@ OBSCORE_VIEW_SQL = " UNION ALL ".join([
                     "'ref/' || i.field || '/' || i.rcid || '/' || i.filtercode", "refimg",
                     has_wcs=True, seeing="i.seeing", exptime="NULL",
                     t_min=f"i.startobsjd {_MJD}", t_max=f"i.endobsjd {_MJD}", quadrant=True,
-                    programid="NULL::smallint"),
+                    programid="NULL::smallint", coadd=True),
     _obscore_select("difference_images", "diffid", "diff", 3, "i.expid::text", "diffimg",
                     has_wcs=False, seeing="NULL", exptime="i.exptime",
                     t_min=f"i.obsjd {_MJD}", t_max=f"i.obsjd {_MJD} + i.exptime / 86400.0",
@@ -707,7 +851,7 @@ def _ts(name: str, kind, description: str, nullable: bool = True, key: bool = Fa
 TAP_SCHEMA_SCHEMAS = Table("tap_schema", "schemas", "Schemas published by this service", (
     _ts("schema_name", TEXT, "Schema name", nullable=False, key=True),
     _ts("utype", TEXT, "Utype of the schema"),
-    _ts("description", TEXT, "Description of the schema"),
+    _ts("description", UNICODE_TEXT, "Description of the schema"),
     _ts("schema_index", INT, "Recommended order of the schemas"),
 ))
 TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this service", (
@@ -715,7 +859,7 @@ TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this serv
     _ts("table_name", TEXT, "Qualified table name", nullable=False, key=True),
     _ts("table_type", TEXT, "table or view", nullable=False),
     _ts("utype", TEXT, "Utype of the table"),
-    _ts("description", TEXT, "Description of the table"),
+    _ts("description", UNICODE_TEXT, "Description of the table"),
     _ts("table_index", INT, "Recommended order of the tables"),
 ), foreign_keys=(ForeignKey(("schema_name",), "tap_schema.schemas", ("schema_name",)),))
 TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published tables", (
@@ -725,7 +869,7 @@ TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published ta
     _ts("arraysize", TEXT, "VOTable arraysize"),
     _ts("xtype", TEXT, "VOTable/DALI xtype"),
     _ts("size", INT, "Deprecated TAP 1.0 size: arraysize as an integer"),
-    _ts("description", TEXT, "Description of the column"),
+    _ts("description", UNICODE_TEXT, "Description of the column"),
     _ts("utype", TEXT, "Utype of the column"),
     _ts("unit", TEXT, "Unit (VOUnit)"),
     _ts("ucd", TEXT, "UCD 1+"),
@@ -738,7 +882,7 @@ TAP_SCHEMA_KEYS = Table("tap_schema", "keys", "Foreign keys between published ta
     _ts("key_id", TEXT, "Key identifier", nullable=False, key=True),
     _ts("from_table", TEXT, "Table holding the foreign key", nullable=False),
     _ts("target_table", TEXT, "Table the key points to", nullable=False),
-    _ts("description", TEXT, "Description of the key"),
+    _ts("description", UNICODE_TEXT, "Description of the key"),
     _ts("utype", TEXT, "Utype of the key"),
 ), foreign_keys=(ForeignKey(("from_table",), "tap_schema.tables", ("table_name",)),
                  ForeignKey(("target_table",), "tap_schema.tables", ("table_name",))))
@@ -760,6 +904,9 @@ PUBLISHED_TABLES: tuple[Table, ...] = tuple(
     table for schema in PUBLISHED_SCHEMAS for table in schema.tables if table.published
 )
 EMBARGOED_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.embargo)
+SKY_LAID_OUT_TABLES: tuple[Table, ...] = tuple(t for t in PUBLISHED_TABLES if t.sky_layout)
+"""Catalogs filed by night, then by sky cell: ingest creates, seals and compacts their
+partitions (skyvault.ingest.partitions, skyvault.ingest.compact)."""
 
 
 def table_by_name(qualified_name: str) -> Table:

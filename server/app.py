@@ -9,10 +9,12 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from skyvault.config import settings
-from skyvault.server import headers, request_guard
+from skyvault.server import headers, request_body, request_guard
 from skyvault.server.context import trusted_hosts
+from skyvault.server.job_services import JOB_SERVICES
 from skyvault.server.outage import database_unreachable, unavailable_response
 from skyvault.server.protocols import error_response
+from skyvault.server.uws.blueprint import job_blueprint
 
 # (module, blueprint attribute) of each service, registered in this order.
 BLUEPRINTS: list[tuple[str, str]] = [
@@ -22,7 +24,6 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.tap", "blueprint"),
     ("skyvault.server.sia", "blueprint"),
     ("skyvault.server.soda", "blueprint"),
-    ("skyvault.server.soda_async", "blueprint"),
     ("skyvault.server.datalink", "blueprint"),
     ("skyvault.server.scs", "blueprint"),
     ("skyvault.server.files", "blueprint"),
@@ -41,7 +42,10 @@ def create_app(config: dict | None = None) -> Flask:
     headers.install(app)
     for module_name, attribute in BLUEPRINTS:
         app.register_blueprint(getattr(import_module(module_name), attribute))
+    for policy in JOB_SERVICES:  # each async service's UWS job tree (/tap/async, /soda/async)
+        app.register_blueprint(job_blueprint(policy))
     request_guard.install(app)
+    request_body.install(app)  # after the guard: its hook is then the first of all
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response | HTTPException:

@@ -45,7 +45,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BASIC_AA = "ivo://ivoa.net/sso#BasicAA"
 TLS_WITH_PASSWORD = "ivo://ivoa.net/sso#tls-with-password"
 COOKIE_AA = "ivo://ivoa.net/sso#cookie"
-TOKEN_AA = "ivo://ivoa.net/sso#token"
+BEARER_TOKEN_AA = "ivo://ivoa.net/sso#OAuth"
+"""Bearer tokens (``Authorization: Bearer``, RFC 6750, the OAuth 2.0 way of presenting an
+access token). SSO 2.0, the current IVOA standard, defines no other identifier for them; the
+``#token`` of the SSO drafts is unknown to SSO 2.0 (taplint W-CAP-CPSM) and to pyvo 1.10,
+which recognises only anonymous, BasicAA, tls-with-certificate and cookie and lets a client
+attach any other method to a session by its identifier (``credentials.set``)."""
+SECURITY_METHODS: tuple[str | None, ...] = (None, BASIC_AA, BEARER_TOKEN_AA, COOKIE_AA)
+"""What every service endpoint accepts on the same URL: anonymous use (None) or any of the
+authentication methods above (TAP 1.1 section 2: the methods co-exist on one access URL)."""
 
 AUTHENTICATED_PREFIX = "/authn"
 _PREFIX_KEY = "skyvault.authenticated_prefix"

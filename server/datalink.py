@@ -9,6 +9,7 @@ see answers exactly as an unknown one: one ``NotFoundFault`` row echoing the ID.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import psycopg
@@ -24,6 +25,7 @@ from skyvault.server.imaging import (
     public_url,
 )
 from skyvault.server.request_guard import UnusableRequest
+from skyvault.vo.dali import Parameters
 from skyvault.vo.datalink import (
     DATALINK_CONTENT_TYPE,
     LINKS_STANDARD_ID,
@@ -39,6 +41,13 @@ from skyvault.vo.publisher_did import ImageKey, parse_publisher_did
 from skyvault.vo.soda import DatasetBounds, soda_descriptor
 from skyvault.vo.vosi import Endpoint
 from skyvault.vo.votable.document import VOTABLE_MIME, error_votable
+from skyvault.vo.votable.mediatypes import (
+    VOTABLE_MEDIA_TYPE,
+    NotVotable,
+    requested_votable,
+    votable_content_type,
+)
+from skyvault.vo.votable.writer import Serialization
 
 blueprint = Blueprint("datalink", __name__)
 
@@ -149,13 +158,35 @@ def self_descriptor() -> ServiceDescriptor:
     )
 
 
-def _response_type(requested: str | None) -> str:
-    if requested is None or not requested.strip() or requested.strip().lower() == "votable":
-        return DATALINK_CONTENT_TYPE
-    base = requested.split(";", 1)[0].strip().lower()
-    if base not in ("application/x-votable+xml", "text/xml"):
-        raise LinksUsageError(f"RESPONSEFORMAT {requested!r} is not supported; use votable")
-    return requested.strip()
+@dataclass(frozen=True)
+class ResponseFormat:
+    serialization: Serialization
+    content_type: str
+
+
+def response_format(requested: str | None) -> ResponseFormat:
+    """What RESPONSEFORMAT asks for: the links table in TABLEDATA (the default, which DataLink
+    1.1 section 3.2.7 requires) or BINARY2, and the Content-Type saying which; the canonical
+    ``application/x-votable+xml;content=datalink`` when the client left the choice to us."""
+    try:
+        wanted = requested_votable(requested)
+    except NotVotable:
+        raise LinksUsageError(f"RESPONSEFORMAT {requested!r} is not supported; "
+                              "use votable") from None
+    serialization = wanted.serialization or "TABLEDATA"
+    if serialization not in ("TABLEDATA", "BINARY2"):
+        raise LinksUsageError(f"RESPONSEFORMAT {requested!r} is not supported: links are "
+                              "written in the TABLEDATA or BINARY2 serialization")
+    if wanted.serialization is None and wanted.media_type == VOTABLE_MEDIA_TYPE:
+        return ResponseFormat("TABLEDATA", DATALINK_CONTENT_TYPE)
+    return ResponseFormat(serialization, votable_content_type(  # type: ignore[arg-type]
+        wanted.media_type, serialization, content="datalink"))
+
+
+def distinct_ids(params: Parameters) -> list[str]:
+    """The requested IDs, each once, in the order first given: every ID's links are one block
+    of consecutive rows (DataLink 1.1 section 3.2), however often the request repeats it."""
+    return list(dict.fromkeys(value for value in params.get_all("ID") if value.strip()))
 
 
 @blueprint.errorhandler(UnusableRequest)
@@ -168,11 +199,11 @@ def unusable_request(error: UnusableRequest) -> Response:
 def links() -> Response:
     params = parameters()
     try:
-        content_type = _response_type(params.get("RESPONSEFORMAT"))
+        chosen = response_format(params.get("RESPONSEFORMAT"))
     except Exception as error:  # a repeated RESPONSEFORMAT or one we do not offer
         return Response(error_votable(error_text(USAGE_FAULT, str(error))), status=400,
                         mimetype=VOTABLE_MIME)
-    ids = [value for value in params.get_all("ID") if value.strip()]
+    ids = distinct_ids(params)
     overflow = len(ids) > MAX_IDS
     ids = ids[:MAX_IDS]
 
@@ -185,8 +216,9 @@ def links() -> Response:
             descriptors += described
     if not ids:
         descriptors.append(self_descriptor())
-    body = "".join(links_document(rows, descriptors, overflow=overflow))
-    return Response(body, content_type=content_type)
+    body = b"".join(links_document(rows, descriptors, overflow=overflow,
+                                   serialization=chosen.serialization))
+    return Response(body, content_type=chosen.content_type)
 
 
 @blueprint.get("/datalink/capabilities")

@@ -4,14 +4,16 @@ request parameters, VOSI capabilities and availability, public URLs and the file
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
 from urllib.parse import quote
 
 from flask import Response, request
 
-from skyvault.config import settings
 from skyvault.db import DatabaseUnavailable, database
+from skyvault.server.auth import SECURITY_METHODS
 from skyvault.server.context import service_url
+from skyvault.server.store_paths import StorePathError as StorePathError  # re-exported
+from skyvault.server.store_paths import store_path as store_path  # re-exported
 from skyvault.vo.dali import Parameters
 from skyvault.vo.vosi import (
     AVAILABILITY_ID,
@@ -38,12 +40,16 @@ def file_url(relative_path: str) -> str:
 
 
 def capabilities_response(base_path: str, endpoints: Sequence[Endpoint]) -> Response:
-    """VOSI capabilities (VOSI 1.1 section 3.2) of the service rooted at ``base_path``."""
+    """VOSI capabilities (VOSI 1.1 section 3.2) of the service rooted at ``base_path``.
+
+    Each of the service's ``endpoints`` declares the security methods it accepts, as TAP's do,
+    so that clients which read capabilities (pyvo's AuthSession) send their credentials to it;
+    the VOSI resources themselves are public (no security method: anonymous)."""
     base = public_url(base_path)
     document = capabilities_document([
         Endpoint(CAPABILITIES_ID, f"{base}/capabilities"),
         Endpoint(AVAILABILITY_ID, f"{base}/availability"),
-        *endpoints,
+        *(replace(endpoint, security_methods=SECURITY_METHODS) for endpoint in endpoints),
     ])
     return Response(document, mimetype=VOSI_TYPE)
 
@@ -58,15 +64,3 @@ def availability_response() -> Response:
     except DatabaseUnavailable:
         available, notes = False, ["the archive database cannot be reached"]
     return Response(availability_document(available, notes=notes), mimetype=VOSI_TYPE)
-
-
-class StorePathError(ValueError):
-    """A path from the database that does not lead into the file store."""
-
-
-def store_path(relative_path: str) -> Path:
-    """The file behind a ``survey.files.path``, never outside the store."""
-    relative = PurePosixPath(relative_path)
-    if relative.is_absolute() or ".." in relative.parts:
-        raise StorePathError(relative_path)
-    return settings().store_root / relative

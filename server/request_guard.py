@@ -20,11 +20,19 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class UnusableRequest(BadRequest):
+    """A request no service can use; the description says why. Each service answers it in
+    its own error format (the handlers this module's docstring lists)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description=description)
+
+
+class NulInRequest(UnusableRequest):
     """A request holding a character no service accepts; the description says where."""
 
     def __init__(self, where: str) -> None:
-        super().__init__(description=f"{where} holds a NUL character (%00), which no path, "
-                                     "parameter or credential of this service may contain")
+        super().__init__(f"{where} holds a NUL character (%00), which no path, parameter or "
+                         "credential of this service may contain")
 
 
 def _holds_nul(pairs) -> str | None:
@@ -35,18 +43,18 @@ def _holds_nul(pairs) -> str | None:
 
 
 def refuse_unusable() -> None:
-    """The before_request hook: raise UnusableRequest for a NUL anywhere it could reach code."""
+    """The before_request hook: raise NulInRequest for a NUL anywhere it could reach code."""
     if NUL in request.path:
-        raise UnusableRequest("The path")
+        raise NulInRequest("The path")
     name = _holds_nul(request.args.items(multi=True))
     if name is None and request.method not in ("GET", "HEAD") \
             and request.mimetype in FORM_TYPES:
         name = _holds_nul(request.form.items(multi=True))
     if name is not None:
-        raise UnusableRequest(f"Parameter {name!r}")
+        raise NulInRequest(f"Parameter {name!r}")
     for header in ("Authorization", "Cookie"):
         if NUL in request.headers.get(header, ""):
-            raise UnusableRequest(f"The {header} header")
+            raise NulInRequest(f"The {header} header")
 
 
 def plain_text(error: UnusableRequest) -> Response:

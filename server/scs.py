@@ -1,9 +1,11 @@
 """Simple Cone Search 1.03 over the positional tables: ``/scs/<catalog>?RA=&DEC=&SR=``.
 
 Every published survey table with a main position (``pos.eq.ra;meta.main``) and a main
-identifier is a catalog: the source catalogs (psf_sources, aperture_sources), the image tables
-(by image centre) and exposures (by pointing). The search is ``q3c_join``, which the q3c index
-of each table serves. Rows come through the requester's connection: embargoed rows are absent.
+identifier is a catalog: the source catalogs (psf_sources, aperture_sources), the candidates,
+the image tables (by image centre) and exposures (by pointing). The search is ``q3c_join``,
+which the q3c index of each table serves (and whose q3c ranges prune the sky cells of the
+catalogs with a sky layout, ingest/README.md). Rows come through the requester's connection:
+embargoed rows are absent.
 
 SCS 1.03 section 2: exactly one FIELD each with the UCD1 ``ID_MAIN`` (a string),
 ``POS_EQ_RA_MAIN`` and ``POS_EQ_DEC_MAIN`` (doubles); errors are ``INFO name="Error"``
@@ -253,8 +255,12 @@ def cone_search(catalog_name: str) -> Response:
 def capabilities(catalog_name: str) -> Response:
     if catalog_name not in CATALOGS:
         return Response(f"no catalog {catalog_name!r}\n", status=404, mimetype="text/plain")
+    # SCS 1.03 writes the base URL with its trailing '?'; pyvo strips it before querying and
+    # matches capability URLs as prefixes, so the same base without it is declared too, or its
+    # AuthSession would never send credentials here.
+    base = public_url(f"/scs/{catalog_name}")
     return capabilities_response(f"/scs/{catalog_name}", [
-        Endpoint(CONE_SEARCH_ID, public_url(f"/scs/{catalog_name}?"), use="base"),
+        Endpoint(CONE_SEARCH_ID, f"{base}?", use="base", other_urls=(base,)),
     ])
 
 

@@ -1,10 +1,12 @@
-"""SODA 1.0 cutouts: ``/soda/sync`` (and its VOSI resources).
+"""SODA 1.0 cutouts: ``/soda/sync`` (and its VOSI resources); the cutting itself is
+``server.soda_cutouts``'s, shared with the async jobs (``/soda/async``, ``server.soda_async``).
 
 ID names an image by its publisher DID; the image and its file are found through the
 requester's connection, so an embargoed image answers like an unknown one (404 UsageError).
 The cutout reads only the pixels it needs (fitsio section reads; only the tiles touched of a
 tile-compressed image) and keeps the source header with a shifted WCS. No overlap answers 204
 with no body (SODA 1.0 section 5.1); errors are text/plain starting with the SODA error code.
+Called without any parameter, {sync} answers with its service descriptor.
 """
 
 from __future__ import annotations
@@ -12,45 +14,31 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import psycopg
 from flask import Blueprint, Response, stream_with_context
 
-from skyvault.server import products
 from skyvault.server.context import reading
 from skyvault.server.imaging import (
-    StorePathError,
     availability_response,
     capabilities_response,
     parameters,
     public_url,
-    store_path,
 )
 from skyvault.server.request_guard import UnusableRequest
-from skyvault.vo.cutout import (
-    CutoutError,
-    ImageFile,
-    NoOverlap,
-    PixelBox,
-    cutout_box,
-    cutout_chunks,
-    open_image,
-)
-from skyvault.vo.publisher_did import parse_publisher_did
+from skyvault.server.soda_cutouts import check_coverage, cutout_note, locate, resolve
+from skyvault.vo.cutout import CutoutError, NoOverlap, cutout_chunks, open_image
+from skyvault.vo.datalink import descriptors_document
 from skyvault.vo.soda import (
     FITS_TYPE,
     SODA_ASYNC_ID,
     SODA_SYNC_ID,
-    Cutout,
-    NotFound,
     SodaError,
     UsageError,
-    overlaps,
     parse_soda_request,
+    soda_descriptor,
 )
 from skyvault.vo.vosi import Endpoint
+from skyvault.vo.votable.document import VOTABLE_MIME
 
 blueprint = Blueprint("soda", __name__)
 log = logging.getLogger(__name__)
@@ -69,74 +57,25 @@ def unusable_request(error: UnusableRequest) -> Response:
     return error_response(UsageError(error.description or ""))
 
 
-@dataclass(frozen=True)
-class Source:
-    """A dataset the requester may read: its file on disk and its ObsCore coverage."""
-
-    did: str
-    path: Path
-    image: products.ImageRow
-
-
-def resolve(did: str, connection: psycopg.Connection) -> Source:
-    """The file behind an ID, or NotFound (also for images the requester may not see); the
-    connection is the requester's (``context.reading()``, or the job owner's)."""
-    key = parse_publisher_did(did)
-    if key is None:
-        raise NotFound(f"no dataset with ID {did}")
-    found = products.image_with_file(connection, key)
-    if found is None:
-        raise NotFound(f"no dataset with ID {did}")
-    image, row = found
-    if row.content_type != FITS_TYPE:
-        raise UsageError(f"{did} is not a FITS image")
-    try:
-        path = store_path(row.path)
-    except StorePathError:
-        raise NotFound(f"no dataset with ID {did}") from None
-    return Source(did, path, image)
-
-
-def check_coverage(source: Source, cutout: Cutout) -> None:
-    """BAND and TIME select the whole image or nothing (an image has one band and epoch)."""
-    image = source.image
-    if not overlaps(cutout.band, image.em_min, image.em_max):
-        raise NoOverlap("BAND does not overlap the image's filter")
-    if not overlaps(cutout.time, image.t_min, image.t_max):
-        raise NoOverlap("TIME does not overlap the exposure")
-
-
-def locate(image: ImageFile, cutout: Cutout) -> PixelBox:
-    try:
-        return cutout_box(image, cutout.shapes, (cutout.pixel1, cutout.pixel2))
-    except NoOverlap:
-        raise
-    except CutoutError as error:
-        raise UsageError(str(error)) from None
-
-
-def cutout_note(source: Source, box: PixelBox) -> str:
-    return (f"SODA cutout of {source.did} pixels [{box.x0 + 1}:{box.x1},{box.y0 + 1}:{box.y1}]")
-
-
-def write_cutout(source: Source, cutout: Cutout, target: Path) -> None:
-    """One cutout into a file (for async results); NoOverlap and SodaError as for sync."""
-    check_coverage(source, cutout)
-    with open_image(source.path) as image:
-        box = locate(image, cutout)
-        with target.open("wb") as stream:
-            for chunk in cutout_chunks(image, box, cutout_note(source, box)):
-                stream.write(chunk)
-
-
 def no_content() -> Response:
     return Response(status=204)
 
 
+def self_description() -> Response:
+    """The service descriptor of {sync} (SODA 1.0 section 4: a DataLink service descriptor
+    with the standard parameters this service supports), for a request without parameters,
+    as other SODA services answer one, instead of an error about the missing ID."""
+    descriptor = soda_descriptor(public_url("/soda/sync"), descriptor_id="soda-sync")
+    return Response(descriptors_document([descriptor]), content_type=VOTABLE_MIME)
+
+
 @blueprint.route("/soda/sync", methods=["GET", "POST"])
 def sync() -> Response:
+    given = parameters()
+    if not given:
+        return self_description()
     try:
-        request = parse_soda_request(parameters(), multi_valued=False)
+        request = parse_soda_request(given, multi_valued=False)
         with reading() as connection:
             source = resolve(request.ids[0], connection)
         cutout = request.cutouts[0]

@@ -1,4 +1,5 @@
-"""SODA 1.0 {async} cutouts: the executor `skyvault worker` runs for jobs of service ``soda``.
+"""SODA 1.0 {async} cutouts: the executor `skyvault worker` runs for SODA's jobs (the policy of
+their job tree is ``server.soda_async``'s; the cutting ``server.soda_cutouts``', as for sync).
 
 Each combination of parameter values gives one result (SODA 1.0 section 5): two IDs and two
 CIRCLEs make four cutouts. A combination without a result (no overlap, an unknown or hidden ID)
@@ -11,29 +12,24 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from skyvault.db import database
-from skyvault.server.jobs import JobQueue, ResultFile, StoredJob
-from skyvault.server.soda import resolve, write_cutout
+from skyvault.server.soda_cutouts import resolve, write_cutout
+from skyvault.server.uws.monitor import JobMonitor
+from skyvault.server.uws.store import JobQueue, ResultFile, StoredJob
 from skyvault.vo.cutout import CutoutError, NoOverlap
 from skyvault.vo.soda import FITS_TYPE, SodaError, parse_soda_request
 from skyvault.vo.uws import Phase
 
-if TYPE_CHECKING:
-    from skyvault.server.worker import JobMonitor
-
 log = logging.getLogger(__name__)
 
-MAX_RESULTS = 1000
-"""Combinations one job may ask for; more is refused before anything runs."""
 
-
-def execute_soda_job(job: StoredJob, worker: str, queue: JobQueue,
-                     monitor: JobMonitor) -> None:
-    """Every result of the job, one file each, as its owner may see the data."""
+def execute_soda_job(job: StoredJob, worker: str, queue: JobQueue, monitor: JobMonitor, *,
+                     max_results: int) -> None:
+    """Every result of the job, one file each, as its owner may see the data; a job asking
+    for more than ``max_results`` combinations is refused before anything runs."""
     try:
-        results, error = _cutouts(job, queue, monitor)
+        results, error = _cutouts(job, queue, monitor, max_results)
     except Exception:
         if monitor.ended:
             return
@@ -45,16 +41,16 @@ def execute_soda_job(job: StoredJob, worker: str, queue: JobQueue,
                  results=results, error=error)
 
 
-def _cutouts(job: StoredJob, queue: JobQueue,
-             monitor: JobMonitor) -> tuple[list[ResultFile], str | None]:
+def _cutouts(job: StoredJob, queue: JobQueue, monitor: JobMonitor,
+             max_results: int) -> tuple[list[ResultFile], str | None]:
     """The job's results, or the error (with its SODA label) that ends it."""
     started = time.monotonic()
     try:
         soda_request = parse_soda_request(job.parameters, multi_valued=True)
     except SodaError as error:
         return [], error.text().strip()
-    if len(soda_request.ids) * len(soda_request.cutouts) > MAX_RESULTS:
-        return [], f"UsageError: more than {MAX_RESULTS} cutouts in one job"
+    if len(soda_request.ids) * len(soda_request.cutouts) > max_results:
+        return [], f"UsageError: more than {max_results} cutouts in one job"
     requester = queue.owner_requester(job)
     if requester is None:
         return [], "AuthorizationError: the job's owner can no longer use the service"
@@ -63,7 +59,8 @@ def _cutouts(job: StoredJob, queue: JobQueue,
     results: list[ResultFile] = []
     number = 0
     for did in soda_request.ids:
-        with database().reading(requester, base_url=job.base_url) as connection:
+        # Jobs read on the primary: read replicas answer requests, not jobs (skyvault/db.py).
+        with database().reading(requester, base_url=job.base_url, primary=True) as connection:
             try:
                 source = resolve(did, connection)
                 failure = None

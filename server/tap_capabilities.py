@@ -3,17 +3,13 @@ languages, features and UDFs, the writers' output formats, the service's limits.
 
 from __future__ import annotations
 
-from skyvault.server.auth import BASIC_AA, COOKIE_AA, TOKEN_AA
+from skyvault.server.auth import SECURITY_METHODS
 from skyvault.server.tap_config import TapConfig
 from skyvault.vo import tapregext as tr
 from skyvault.vo.adql.functions import UDF_SIGNATURES
 from skyvault.vo.moc import capability_element as moc_capability
 from skyvault.vo.vosi import AVAILABILITY_ID, CAPABILITIES_ID, EXAMPLES_ID, TABLES_ID, Endpoint
 from skyvault.vo.votable.formats import OUTPUT_FORMATS
-
-# Anonymous use, or any of the service's authentication methods (server/auth.py), on the same
-# URLs (TAP 1.1 section 2: all methods co-exist on one access URL).
-SECURITY_METHODS: tuple[str | None, ...] = (None, BASIC_AA, TOKEN_AA, COOKIE_AA)
 
 OBSCORE_MODEL = tr.DataModel("ivo://ivoa.net/std/ObsCore#core-1.1", "ObsCore-1.1")
 

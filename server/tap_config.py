@@ -6,8 +6,11 @@ They are what /tap/capabilities announces, so the service and its description ca
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skyvault.server.service_config import settings_from
 
 
 @dataclass(frozen=True)
@@ -41,43 +44,11 @@ class TapConfig:
     """Longest blocking WAIT on a job, seconds (UWS 1.1 2.2.1.2 lets the server cap it)."""
 
 
-_ENV = {
-    "default_maxrec": "SKYVAULT_TAP_DEFAULT_MAXREC",
-    "hard_maxrec": "SKYVAULT_TAP_HARD_MAXREC",
-    "sync_execution_duration": "SKYVAULT_TAP_SYNC_EXECUTION_DURATION",
-    "async_execution_duration": "SKYVAULT_TAP_ASYNC_EXECUTION_DURATION",
-    "max_execution_duration": "SKYVAULT_TAP_MAX_EXECUTION_DURATION",
-    "default_retention": "SKYVAULT_TAP_DEFAULT_RETENTION",
-    "max_retention": "SKYVAULT_TAP_MAX_RETENTION",
-    "upload_limit_bytes": "SKYVAULT_TAP_UPLOAD_LIMIT_BYTES",
-    "max_uploads": "SKYVAULT_TAP_MAX_UPLOADS",
-    "upload_fetch_timeout": "SKYVAULT_TAP_UPLOAD_FETCH_TIMEOUT",
-    "upload_private_networks": "SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS",
-    "inprocess_workers": "SKYVAULT_TAP_INPROCESS_WORKERS",
-    "wait_limit": "SKYVAULT_TAP_WAIT_LIMIT",
-}
+PREFIX = "TAP"
+"""Environment variables are SKYVAULT_TAP_<FIELD> (SKYVAULT_TAP_HARD_MAXREC, ...); a web
+application's config may set TAP_<FIELD> (TAP_INPROCESS_WORKERS)."""
 
 
-def config_from(environ: dict[str, str] | os._Environ, overrides: dict | None = None) -> TapConfig:
-    values: dict = {}
-    defaults = TapConfig()
-    for attribute, variable in _ENV.items():
-        text = environ.get(variable)
-        if text:
-            values[attribute] = _parse(text, type(getattr(defaults, attribute)))
-    config = replace(defaults, **values)
-    return replace(config, **(overrides or {}))
-
-
-def _parse(text: str, kind: type) -> object:
-    if kind is bool:
-        if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"{text!r} is not a yes/no value")
-        return text.lower() in ("1", "true", "yes", "on")
-    return kind(text)
-
-
-@cache
-def tap_config() -> TapConfig:
-    """The process's TAP configuration (the Flask app may override it per app)."""
-    return config_from(os.environ)
+def config_from(environ: Mapping[str, str] | os._Environ,
+                overrides: Mapping[str, Any] | None = None) -> TapConfig:
+    return settings_from(TapConfig(), PREFIX, environ, overrides)

@@ -1,17 +1,29 @@
 """The /tap/examples document (DALI 1.1 section 2.3, TAP 1.1 section 3.4): science queries on
 this archive's tables, in XHTML with RDFa so that clients (TOPCAT, taplint) find them.
 
-Every query here runs: tests/tap/test_examples.py submits each one and expects success.
+The examples are written around what the requester may see, found when the document is served
+(``find_landmarks``, through the requester's connection, so row-level security decides): a
+well-measured source, the science image it was detected on, the smallest perihelion among the
+orbits. Every example then finds rows for that requester: the source lies within the cone and
+the light curve's 2 arcseconds, the image covers its own centre, its field, filter and depth
+are the ones the field examples ask for. Nothing a requester may not see can shape their
+examples, and one audience's examples are never served to another (``visible_examples``
+caches per set of programs). Examples whose data the archive lacks are left out; listing the
+service's tables is always possible.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import psycopg
 from lxml import etree
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EXAMPLES_VOCAB = "http://www.ivoa.net/rdf/examples#"
+NEAR_EARTH_PERIHELION = 1.3
+"""AU: the perihelion below which an asteroid or comet is a near-Earth object."""
 
 
 @dataclass(frozen=True)
@@ -23,126 +35,212 @@ class Example:
     tables: tuple[str, ...]
 
 
-EXAMPLES: tuple[Example, ...] = (
-    Example(
-        "cone_search_sources",
-        "PSF photometry around a position",
-        "Every PSF-fit detection within 3 arcminutes of a position, brightest first. "
-        "CONTAINS with a POINT and a CIRCLE uses the catalog's q3c index.",
-        """SELECT sourceid, ra, dec, filtercode, obsjd, mag, magerr
+@dataclass(frozen=True)
+class Landmarks:
+    """What the examples are written around, from the rows the requester may see."""
+
+    image: tuple[int, str, float, float] | None = None
+    """A science image with files, a known depth and sources: field, filtercode, ra, dec."""
+    source: tuple[float, float, float, float] | None = None
+    """Its brightest source with a magnitude and a signal-to-noise ratio: ra, dec, mag, snr."""
+    perihelion: float | None = None
+    """The smallest perihelion distance (AU) of any orbit."""
+
+
+def find_landmarks(connection: psycopg.Connection) -> Landmarks:
+    """A few indexed lookups on the requester's connection (``context.reading()``)."""
+    (perihelion,) = connection.execute(
+        "SELECT min(q) FROM survey.solar_system_objects").fetchone()
+    landmarks = Landmarks(perihelion=float(perihelion) if perihelion is not None else None)
+    # The latest images first; a few, in case the very latest has no measured source.
+    images = connection.execute(
+        "SELECT pid, nid, field, filtercode, ra, dec FROM survey.science_images i"
+        " WHERE is_current = 1 AND maglimit IS NOT NULL AND EXISTS ("
+        "  SELECT 1 FROM survey.files f WHERE f.image_table = 'science_images'"
+        "   AND f.image_id = i.pid)"
+        " ORDER BY pid DESC LIMIT 5").fetchall()
+    for pid, nid, field, filtercode, ra, dec in images:
+        source = connection.execute(
+            "SELECT ra, dec, mag, snr FROM survey.psf_sources WHERE pid = %s AND nid = %s"
+            " AND mag IS NOT NULL AND snr > 0 ORDER BY mag LIMIT 1", (pid, nid)).fetchone()
+        if source is not None:
+            return Landmarks((int(field), str(filtercode), float(ra), float(dec)),
+                             (float(source[0]), float(source[1]), float(source[2]),
+                              float(source[3])), landmarks.perihelion)
+    return landmarks
+
+
+def _position(ra: float, dec: float) -> str:
+    return f"{ra:.6f}, {dec:.6f}"
+
+
+def examples_for(landmarks: Landmarks) -> tuple[Example, ...]:
+    """The examples that find rows among what ``landmarks`` were found in."""
+    examples: list[Example] = []
+    if landmarks.image is not None and landmarks.source is not None:
+        examples += _image_examples(landmarks.image, landmarks.source)
+    if landmarks.perihelion is not None:
+        examples.append(_orbit_example(landmarks.perihelion))
+    examples.append(Example(
+        "service_tables",
+        "The tables of this service",
+        "Every table TAP can query, with its description (TAP_SCHEMA, TAP 1.1 section 4).",
+        """SELECT table_name, table_type, description
+FROM TAP_SCHEMA.tables
+ORDER BY table_index, table_name""",
+        ("tap_schema.tables",),
+    ))
+    return tuple(examples)
+
+
+def _image_examples(image: tuple[int, str, float, float],
+                    source: tuple[float, float, float, float]) -> list[Example]:
+    field, filtercode, image_ra, image_dec = image
+    ra, dec, mag, snr = source
+    bright = max(17.0, math.floor(mag) + 1.0)  # the source is brighter
+    clear = float(min(20, max(0, math.floor(0.8 * snr))))  # and clearer
+    return [
+        Example(
+            "cone_search_sources",
+            "PSF photometry around a position",
+            "Every PSF-fit detection within 3 arcminutes of a position, brightest first. "
+            "CONTAINS with a POINT and a CIRCLE uses the catalog's q3c index.",
+            f"""SELECT sourceid, ra, dec, filtercode, obsjd, mag, magerr
 FROM survey.psf_sources
-WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 150.1, 2.2, 0.05))
+WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {_position(ra, dec)}, 0.05))
 ORDER BY mag""",
-        ("survey.psf_sources",),
-    ),
-    Example(
-        "light_curve",
-        "Light curve of one object",
-        "All detections within 2 arcseconds of a position in time order: the light curve in "
-        "every filter, with the seeing of the image each point comes from.",
-        """SELECT s.obsjd AS epoch, s.filtercode, s.mag, s.magerr, i.seeing, i.maglimit
+            ("survey.psf_sources",),
+        ),
+        Example(
+            "light_curve",
+            "Light curve of one object",
+            "All detections within 2 arcseconds of a position in time order: the light curve in "
+            "every filter, with the seeing of the image each point comes from.",
+            f"""SELECT s.obsjd AS epoch, s.filtercode, s.mag, s.magerr, i.seeing, i.maglimit
 FROM survey.psf_sources AS s
 JOIN survey.science_images AS i ON i.pid = s.pid
-WHERE 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', 150.1, 2.2, 0.000556))
+WHERE 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', {_position(ra, dec)}, 0.000556))
 ORDER BY epoch""",
-        ("survey.psf_sources", "survey.science_images"),
-    ),
-    Example(
-        "images_covering_position",
-        "Images covering a position (ObsCore)",
-        "Calibrated images whose footprint contains a position, with the DataLink URL that "
-        "leads to the files, cut-outs and related products.",
-        """SELECT obs_publisher_did, obs_collection, t_min, em_min, em_max, s_resolution,
+            ("survey.psf_sources", "survey.science_images"),
+        ),
+        Example(
+            "images_covering_position",
+            "Images covering a position (ObsCore)",
+            "Calibrated images whose footprint contains a position, with the DataLink URL that "
+            "leads to the files, cut-outs and related products.",
+            f"""SELECT obs_publisher_did, obs_collection, t_min, em_min, em_max, s_resolution,
        access_url
 FROM ivoa.obscore
 WHERE calib_level = 2
-  AND 1 = CONTAINS(POINT('ICRS', 150.1, 2.2), s_region)
+  AND 1 = CONTAINS(POINT('ICRS', {_position(image_ra, image_dec)}), s_region)
 ORDER BY t_min""",
-        ("ivoa.obscore",),
-    ),
-    Example(
-        "night_quality",
-        "Image quality per night and filter",
-        "How many science images each night produced in each filter, with their mean seeing "
-        "and best depth: a quick look at observing conditions.",
-        """SELECT nid, filtercode, COUNT(*) AS n_images, AVG(seeing) AS mean_seeing,
+            ("ivoa.obscore",),
+        ),
+        Example(
+            "night_quality",
+            "Image quality per night and filter",
+            "How many science images each night produced in each filter, with their mean seeing "
+            "and best depth: a quick look at observing conditions.",
+            """SELECT nid, filtercode, COUNT(*) AS n_images, AVG(seeing) AS mean_seeing,
        MAX(maglimit) AS deepest
 FROM survey.science_images
 GROUP BY nid, filtercode
 ORDER BY nid, filtercode""",
-        ("survey.science_images",),
-    ),
-    Example(
-        "deepest_images",
-        "The deepest r-band images",
-        "The ten r-band science images with the faintest 5-sigma limiting magnitude.",
-        """SELECT TOP 10 pid, field, rcid, obsdate, seeing, maglimit
+            ("survey.science_images",),
+        ),
+        Example(
+            "deepest_images",
+            f"The deepest {filtercode} images",
+            f"The ten science images in filter {filtercode} with the faintest 5-sigma limiting "
+            "magnitude (images without a zero point have none, NULL, and are left out).",
+            f"""SELECT TOP 10 pid, field, rcid, obsdate, seeing, maglimit
 FROM survey.science_images
-WHERE filtercode = 'zr'
+WHERE filtercode = '{filtercode}' AND maglimit IS NOT NULL
 ORDER BY maglimit DESC""",
-        ("survey.science_images",),
-    ),
-    Example(
-        "bright_sources_by_filter",
-        "Bright, well-measured sources in one field",
-        "Detections brighter than magnitude 17 with a signal-to-noise ratio above 20 on the "
-        "images of one survey field, counted per filter.",
-        """SELECT filtercode, COUNT(*) AS n_sources, MIN(mag) AS brightest
+            ("survey.science_images",),
+        ),
+        Example(
+            "bright_sources_by_filter",
+            "Bright, well-measured sources in one field",
+            f"Detections brighter than magnitude {bright:g} with a signal-to-noise ratio above "
+            f"{clear:g} on the images of survey field {field}, counted per filter.",
+            f"""SELECT filtercode, COUNT(*) AS n_sources, MIN(mag) AS brightest
 FROM survey.psf_sources
-WHERE field = 600 AND mag < 17 AND snr > 20
+WHERE field = {field} AND mag < {bright:g} AND snr > {clear:g}
 GROUP BY filtercode""",
-        ("survey.psf_sources",),
-    ),
-    Example(
-        "exposures_by_program",
-        "Exposures per program and their release",
-        "How many exposures each observing program took, and from when they are public. "
-        "Embargoed rows appear only to members of their program.",
-        """SELECT e.programid AS program, p.name, COUNT(*) AS n_exposures,
-       MIN(e.obsdate) AS first_night, MAX(e.release_date) AS public_from
+            ("survey.psf_sources",),
+        ),
+        Example(
+            "exposures_by_program",
+            "Exposures per program and their release rule",
+            "How many exposures each observing program took, and the rule that makes them "
+            "public (survey.data_releases lists the data releases; ivoa.obscore gives each "
+            "image's release date). Embargoed rows appear only to members of their program.",
+            """SELECT e.programid AS program, p.name, p.release_rule, p.proprietary_days,
+       COUNT(*) AS n_exposures, MIN(e.obsdate) AS first_night, MAX(e.obsdate) AS last_night
 FROM survey.exposures AS e
 JOIN survey.programs AS p ON p.programid = e.programid
-GROUP BY e.programid, p.name
+GROUP BY e.programid, p.name, p.release_rule, p.proprietary_days
 ORDER BY program""",
-        ("survey.exposures", "survey.programs"),
-    ),
-    Example(
-        "image_files",
-        "Files of the r-band images of a field",
-        "The archived files (science images, masks, catalogs) of the r-band science images "
-        "of field 600, with their sizes and checksums, in time order.",
-        """SELECT f.path, f.product, f.size_bytes, f.sha256, i.obsjd AS epoch, i.rcid
+            ("survey.exposures", "survey.programs"),
+        ),
+        Example(
+            "image_files",
+            f"Files of the {filtercode} images of a field",
+            f"The archived files (science images, masks, catalogs) of the {filtercode} science "
+            f"images of field {field}, with their sizes and checksums, in time order.",
+            f"""SELECT f.path, f.product, f.size_bytes, f.sha256, i.obsjd AS epoch, i.rcid
 FROM survey.files AS f
 JOIN survey.science_images AS i
   ON f.image_table = 'science_images' AND f.image_id = i.pid
-WHERE i.field = 600 AND i.filtercode = 'zr'
+WHERE i.field = {field} AND i.filtercode = '{filtercode}'
 ORDER BY epoch, rcid""",
-        ("survey.files", "survey.science_images"),
-    ),
-    Example(
-        "near_earth_orbits",
-        "Orbits crossing the Earth's",
-        "Asteroids and comets whose perihelion lies inside 1.017 AU, the Earth's aphelion.",
-        """SELECT designation, name, orbit_type, q, e, incl, h
+            ("survey.files", "survey.science_images"),
+        ),
+        Example(
+            "coverage_footprints",
+            "Footprints behind the coverage MOC",
+            f"The footprints of the {filtercode} science images in time order: what the "
+            f"coverage MOC (IVOA MOC 2.0) at this service's /moc?filter={filtercode} is made "
+            "of. /moc takes filter, night (YYYY-MM-DD), release and order; /stmoc gives the "
+            "space-time coverage; both load in TOPCAT, Aladin and mocpy.",
+            f"""SELECT obs_publisher_did, t_min, s_region
+FROM ivoa.obscore
+WHERE obs_collection = 'SkyVault/sci' AND filtercode = '{filtercode}'
+ORDER BY t_min""",
+            ("ivoa.obscore",),
+        ),
+    ]
+
+
+def _orbit_example(perihelion: float) -> Example:
+    if perihelion < NEAR_EARTH_PERIHELION:
+        limit, what = NEAR_EARTH_PERIHELION, "near-Earth objects: perihelion inside 1.3 AU"
+    else:  # none near the Earth: the ones that come closest to the Sun
+        limit = math.floor(perihelion * 10 + 1) / 10
+        what = f"the ones whose perihelion lies inside {limit:g} AU"
+    return Example(
+        "close_approach_orbits",
+        "Orbits that come close to the Sun",
+        f"Asteroids and comets with orbits in the archive: {what}, faintest last.",
+        f"""SELECT designation, name, orbit_type, q, e, incl, h
 FROM survey.solar_system_objects
-WHERE q < 1.017
+WHERE q < {limit:g}
 ORDER BY h""",
         ("survey.solar_system_objects",),
-    ),
-    Example(
-        "coverage_footprints",
-        "Footprints behind the coverage MOC",
-        "The footprints of the r-band science images, night by night: what the coverage MOC "
-        "(IVOA MOC 2.0) at this service's /moc?filter=zr is made of. /moc takes filter, night "
-        "(YYYY-MM-DD), release and order; /stmoc gives the space-time coverage; both load in "
-        "TOPCAT, Aladin and mocpy.",
-        """SELECT obs_publisher_did, t_min, s_region
-FROM ivoa.obscore
-WHERE obs_collection = 'SkyVault/sci' AND filtercode = 'zr'
-ORDER BY t_min""",
-        ("ivoa.obscore",),
-    ),
-)
+    )
+
+
+def visible_examples() -> tuple[Example, ...]:
+    """The examples for the current requester (within a request), cached per audience."""
+    from skyvault.server.context import reading
+    from skyvault.server.web.pages import per_audience
+
+    def compute() -> tuple[Example, ...]:
+        with reading() as connection:
+            return examples_for(find_landmarks(connection))
+
+    return per_audience("tap-examples", compute)
 
 
 def _element(parent: etree._Element, tag: str, text: str | None = None,
@@ -153,7 +251,7 @@ def _element(parent: etree._Element, tag: str, text: str | None = None,
     return element
 
 
-def examples_document(examples: tuple[Example, ...] = EXAMPLES) -> bytes:
+def examples_document(examples: tuple[Example, ...]) -> bytes:
     """The XHTML+RDFa page: one ``typeof="example"`` element per example."""
     html = etree.Element(f"{{{XHTML_NS}}}html", nsmap={None: XHTML_NS})
     html.set("version", "XHTML+RDFa 1.1")

@@ -97,7 +97,8 @@ def prepare(query: TapQuery, uploads: Sequence[UploadedTable] = ()) -> PreparedQ
 
 @contextmanager
 def query_session(requester: Requester, *, base_url: str | None, timeout_ms: int,
-                  uploads: Sequence[UploadedTable] = ()) -> Iterator[psycopg.Connection]:
+                  uploads: Sequence[UploadedTable] = (),
+                  primary: bool = False) -> Iterator[psycopg.Connection]:
     """The requester's read-only transaction, as the reader role, holding the uploads.
 
     Without uploads this is ``Database.reading(user_query=True)`` itself. With uploads the
@@ -106,11 +107,13 @@ def query_session(requester: Requester, *, base_url: str | None, timeout_ms: int
     base URL, time limit: as the service role, since the reader may not call set_config),
     switches to the reader role, creates and fills the tables, and only then turns read-only.
     tests/tap/test_uploads.py checks that both paths leave the same session state.
+    Uploads need a writable database, so they run on the primary, as does whatever asks for
+    ``primary`` (async jobs); other queries run on a read replica when there are any.
     """
     db = database()
     if not uploads:
         with db.reading(requester, user_query=True, statement_timeout_ms=timeout_ms,
-                        base_url=base_url) as connection:
+                        base_url=base_url, primary=primary) as connection:
             yield connection
         return
     with db.app_writing() as connection:
@@ -183,7 +186,7 @@ class ResultHeader:
 def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: str | None,
                   timeout_s: float,
                   on_cancel: Callable[[Callable[[], None] | None], None] | None = None,
-                  ) -> Iterator[Any]:
+                  primary: bool = False) -> Iterator[Any]:
     """A generator that first yields a ``ResultHeader``, then the document's bytes.
 
     Everything that can fail before the first row (the database refusing the query, the first
@@ -192,12 +195,13 @@ def stream_result(prepared: PreparedQuery, *, requester: Requester, base_url: st
     document (an ERROR INFO after the table). Closing the generator ends the transaction.
     ``on_cancel`` receives a function that cancels the running statement from another thread
     (the async worker's monitor uses it for ABORT), and None when the connection is about to
-    go back to the pool.
+    go back to the pool. ``primary``: on the primary even when read replicas serve queries
+    (async jobs).
     """
     stats = WriteStats()
     try:
         with query_session(requester, base_url=base_url, timeout_ms=int(timeout_s * 1000),
-                           uploads=prepared.uploads) as connection, \
+                           uploads=prepared.uploads, primary=primary) as connection, \
                 connection.cursor() as cursor:
             if on_cancel is not None:
                 on_cancel(connection.cancel_safe)

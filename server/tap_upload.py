@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -272,7 +272,21 @@ def read_votable(spec: UploadSpec, data: bytes, index: int) -> UploadedTable:
               for key, column in zip(field_names, columns, strict=True))
         for row in range(len(array))
     )
+    columns = [_unicode_if_needed(column, [row[position] for row in rows])
+               for position, column in enumerate(columns)]
     return UploadedTable(spec.table_name, f"pg_temp.tap_upload_{index}", tuple(columns), rows)
+
+
+def _unicode_if_needed(column: UploadedColumn, values: Sequence[Any]) -> UploadedColumn:
+    """A ``char`` column holding non-ASCII text (VOTable 1.6 allows UTF-8 in char; clients
+    send it in older versions too) is declared ``unicodeChar``, which VOTable 1.4 results can
+    carry, so query results give the text back as it came."""
+    kind = column.column_type
+    if kind.datatype != "char" or kind.pg_type != "text":
+        return column
+    if all(not isinstance(value, str) or value.isascii() for value in values):
+        return column
+    return replace(column, column_type=replace(kind, datatype="unicodeChar"))
 
 
 def load_uploads(specs: Sequence[UploadSpec], inline: Callable[[str], io.IOBase | None], *,

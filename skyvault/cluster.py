@@ -89,6 +89,16 @@ def tuned_settings(memory_bytes: int, cores: int) -> dict[str, str]:
     }
 
 
+REPLICATION_SETTINGS = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "hot_standby": "on",
+    # A standby tells the primary which rows its queries still read, so vacuum on the primary
+    # does not remove them and the standby need not cancel long TAP queries.
+    "hot_standby_feedback": "on",
+}
+
+
 @dataclass(frozen=True)
 class EmbeddedCluster:
     pgdata: Path
@@ -228,6 +238,36 @@ class EmbeddedCluster:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.pgdata, ignore_errors=True)
+
+    # -- streaming replication (deploy/OPERATIONS.md, "Read replicas") --------------------
+
+    def allow_replication(self) -> None:
+        """Settings a primary needs to feed hot standbys; they take effect at the next start.
+        (The embedded default, ``wal_level = minimal``, lets a night's first COPY skip the WAL,
+        which a standby needs to see.)"""
+        self.init()
+        with open(self.pgdata / "skyvault.conf", "a") as conf:
+            conf.write("".join(f"{name} = '{value}'\n"
+                               for name, value in REPLICATION_SETTINGS.items()))
+
+    def make_standby(self, pgdata: Path, socket_dir: Path, port: int) -> EmbeddedCluster:
+        """A hot standby of this running primary, not started: ``pg_basebackup`` with its WAL
+        streamed and ``-R`` (standby.signal and the primary's connection in
+        postgresql.auto.conf), then its own port and socket folder."""
+        standby = EmbeddedCluster(pgdata, socket_dir, port)
+        standby._prepare_folders()  # an empty data folder the server's user owns
+        result = self._as_owner([
+            str(self.bindir / "pg_basebackup"), "-D", str(pgdata), "-h", str(self.socket_dir),
+            "-p", str(self.port), "-U", SUPERUSER, "-X", "stream", "-R",
+            "--checkpoint=fast", "--no-password"])
+        if result.returncode != 0:
+            raise ClusterError(f"pg_basebackup failed: {result.stderr.strip()}")
+        conf = pgdata / "skyvault.conf"
+        lines = [line for line in self._as_owner(["cat", str(conf)]).stdout.splitlines()
+                 if not line.startswith(("port ", "unix_socket_directories "))]
+        lines += [f"port = {port}", f"unix_socket_directories = '{socket_dir}'"]
+        self._as_owner(["tee", str(conf)], input="\n".join(lines) + "\n")
+        return standby
 
 
 def cluster_for_home(home: Path, port: int, pgdata: Path | None = None) -> EmbeddedCluster:

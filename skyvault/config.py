@@ -8,6 +8,8 @@ from functools import cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+READ_URLS_VARIABLE = "SKYVAULT_READ_DATABASE_URLS"
+"""Whitespace-separated URLs of read-only replicas (``skyvault serve --read-url``)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class Settings:
     database_wait_seconds: float = 10.0
     """How long a request waits for a database connection (PostgreSQL restarting, or every
     connection busy) before it is answered 503 with Retry-After."""
+    read_database_urls: tuple[str, ...] = ()
+    """Read-only replicas (hot standbys of the primary) that answer the requesters' queries:
+    TAP, SIA, SCS, DataLink, pages. Writes and async jobs stay on the primary. Login URLs like
+    SKYVAULT_DATABASE_URL's; one may list several hosts (libpq's ``host=a,b`` with
+    ``target_session_attrs=prefer-standby``)."""
 
     @property
     def pgdata(self) -> Path:
@@ -73,6 +80,7 @@ def load_settings() -> Settings:
                             .split(",") if h.strip()),
         max_request_bytes=int(os.environ.get("SKYVAULT_MAX_REQUEST_BYTES", 64 * 1024 * 1024)),
         database_wait_seconds=float(os.environ.get("SKYVAULT_DATABASE_WAIT_SECONDS", "10")),
+        read_database_urls=tuple(os.environ.get(READ_URLS_VARIABLE, "").split()),
     )
 
 

@@ -7,16 +7,22 @@ Two kinds of connection exist:
 - ``reading(requester)``: the service's role, inside a transaction that carries who is asking.
   Row-level security on every embargoed table reads that setting, so whatever runs on this
   connection (TAP, SIA, files, ...) sees only rows the requester may see.
+
+With read replicas configured (``DatabaseUrls.reads``, ``skyvault serve --read-url``),
+``reading()`` takes its connection from them, in turn; ``reading(primary=True)`` (async jobs)
+and ``app_writing()`` (accounts, sessions, sign-in throttling, job records, TAP uploads) stay on
+the primary, since a hot standby refuses every write.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -68,13 +74,16 @@ def _with_role_option(url: str, role: str) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     query["options"] = (query.get("options", "") + f" -c role={role}").strip()
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    # %20, not '+': libpq decodes percent escapes in a URI but takes '+' literally.
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 @dataclass(frozen=True)
 class DatabaseUrls:
     admin: str
     app: str
+    reads: tuple[str, ...] = ()
+    """Service-role URLs of read-only replicas for ``reading()``; empty: the primary."""
 
 
 def embedded_cluster(config: Settings | None = None) -> EmbeddedCluster:
@@ -85,15 +94,16 @@ def embedded_cluster(config: Settings | None = None) -> EmbeddedCluster:
 
 def database_urls(config: Settings | None = None) -> DatabaseUrls:
     config = config or settings()
+    reads = tuple(_with_role_option(url, APP_ROLE) for url in config.read_database_urls)
     if config.database_url:
         import os
 
         app = os.environ.get("SKYVAULT_APP_DATABASE_URL") or _with_role_option(
             config.database_url, APP_ROLE
         )
-        return DatabaseUrls(admin=config.database_url, app=app)
+        return DatabaseUrls(admin=config.database_url, app=app, reads=reads)
     cluster = embedded_cluster(config)
-    return DatabaseUrls(admin=cluster.url(), app=cluster.url(user=APP_ROLE))
+    return DatabaseUrls(admin=cluster.url(), app=cluster.url(user=APP_ROLE), reads=reads)
 
 
 class Database:
@@ -106,6 +116,8 @@ class Database:
         self._wait_seconds = settings().database_wait_seconds if wait_seconds is None \
             else wait_seconds
         self._pool: ConnectionPool | None = None
+        self._read_pools: list[ConnectionPool] = []
+        self._turn = itertools.count()
         self._lock = threading.Lock()
         self._down = False
 
@@ -124,15 +136,35 @@ class Database:
         # Created lazily so that a forking server (gunicorn) opens connections in each worker.
         with self._lock:
             if self._pool is None:
-                # Each connection is checked as it is handed out (an empty statement, a
-                # fraction of a millisecond): after PostgreSQL restarts, the pool's old
-                # connections are all broken, and would each fail a request otherwise.
-                self._pool = ConnectionPool(
-                    self.urls.app, min_size=1, max_size=self._pool_size, open=True,
-                    kwargs={"autocommit": False}, timeout=self._wait_seconds,
-                    check=ConnectionPool.check_connection,
-                )
+                self._pool = self._new_pool(self.urls.app)
             return self._pool
+
+    def _new_pool(self, url: str) -> ConnectionPool:
+        # Each connection is checked as it is handed out (an empty statement, a fraction of a
+        # millisecond): after PostgreSQL restarts, the pool's old connections are all broken,
+        # and would each fail a request otherwise.
+        return ConnectionPool(url, min_size=1, max_size=self._pool_size, open=True,
+                              kwargs={"autocommit": False}, timeout=self._wait_seconds,
+                              check=ConnectionPool.check_connection)
+
+    @contextmanager
+    def _replica(self) -> Iterator[psycopg.Connection]:
+        """A connection to the next read replica, in turn; DatabaseUnavailable when none can
+        be had in time (a URL listing several hosts with ``target_session_attrs`` lets libpq
+        fall back on another, deploy/OPERATIONS.md)."""
+        with self._lock:
+            if not self._read_pools:
+                self._read_pools = [self._new_pool(url) for url in self.urls.reads]
+            pool = self._read_pools[next(self._turn) % len(self._read_pools)]
+        try:
+            connection = pool.getconn()
+        except PoolTimeout as error:
+            raise DatabaseUnavailable(f"no read replica connection within "
+                                      f"{self._wait_seconds:g} s") from error
+        try:
+            yield connection
+        finally:
+            pool.putconn(connection)
 
     @contextmanager
     def _pooled(self) -> Iterator[psycopg.Connection]:
@@ -189,13 +221,17 @@ class Database:
         user_query: bool = False,
         statement_timeout_ms: int | None = None,
         base_url: str | None = None,
+        primary: bool = False,
     ) -> Iterator[psycopg.Connection]:
         """A read-only transaction that sees what ``requester`` may see.
 
         ``user_query`` marks text written by the user (ADQL translated to SQL): it then runs as
-        the reader role, which can reach nothing but the published tables.
+        the reader role, which can reach nothing but the published tables. It runs on a read
+        replica when there are any, unless ``primary`` (async jobs: long queries that a
+        standby's recovery could cancel, next to the job records they update).
         """
-        with self._pooled() as connection:
+        source = self._pooled() if primary or not self.urls.reads else self._replica()
+        with source as connection:
             read = False
             try:
                 with connection.transaction():
@@ -222,9 +258,11 @@ class Database:
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            for pool in [self._pool, *self._read_pools]:
+                if pool is not None:
+                    pool.close()
+            self._pool = None
+            self._read_pools = []
 
 
 _database: Database | None = None

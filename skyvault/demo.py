@@ -57,8 +57,10 @@ def _step(message: str) -> None:
 def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
     from skyvault.db import database
     from skyvault.ingest import ingest_paths
+    from skyvault.ingest.compact import compact_all
     from skyvault.pipeline.demo import make_demo_night
-    from skyvault.releases import declare_release, export_release
+    from skyvault.releases.declare import declare_release
+    from skyvault.releases.export import export_release
     from skyvault.sso.load import load_demo
 
     _step(f"simulating and processing {DEMO_NIGHTS} nights from {plan.first_night}")
@@ -70,8 +72,12 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
         click.echo(line, err=True)
     if not summary.ok:
         raise click.ClickException("ingest quarantined or deferred demo products; see above")
-    _step("loading the simulated asteroids' orbits and declaring data releases")
     handle = database()
+    _step("compacting the nights' catalogs into sky cells (ingest/README.md)")
+    with handle.admin(autocommit=True) as connection:
+        for compacted in compact_all(connection, keep_latest=1):
+            click.echo(compacted.line(), err=True)
+    _step("loading the simulated asteroids' orbits and declaring data releases")
     with handle.admin() as connection:
         load_demo(connection)
         declare_release(connection, "DR1", plan.dr1_date, plan.dr1_cutoff,

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from skyvault.config import settings
+from skyvault.config import READ_URLS_VARIABLE, settings
 
 
 def gunicorn_sizing(cores: int) -> tuple[int, int]:
@@ -16,10 +16,22 @@ def gunicorn_sizing(cores: int) -> tuple[int, int]:
     return cores + 1, 8
 
 
+WORKER_CLASS = "skyvault.server.gunicorn_worker.ServiceThreadWorker"
+"""gunicorn's gthread worker answering refused requests (too long) in the DALI error format."""
+
+
+REQUEST_LINE_LIMIT = 8190
+"""Bytes of the request line (method, URL, protocol) gunicorn reads: its largest bounded
+setting, twice its default (4094); longer lines get a DALI error saying to use POST. The
+longest query of the IVOA ADQL corpus (../shared/ivoa/adql-corpus) is a 1.6 kB GET line;
+longer ones go by POST, as TAP clients (pyvo, TOPCAT, astroquery) send them anyway."""
+
+
 def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-        "--threads", str(threads), "--worker-class", "gthread",
+        "--threads", str(threads), "--worker-class", WORKER_CLASS,
+        "--limit-request-line", str(REQUEST_LINE_LIMIT),
         # Long TAP downloads stream for minutes; the worker heartbeats while it streams.
         # Idle keep-alive connections outlive their clients' (nginx keeps upstream ones 60 s;
         # Locust and pyvo pool theirs): a server that closes first races the client's next
@@ -36,9 +48,17 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
 @click.option("--workers", type=int, default=None, help="default: cores + 1")
 @click.option("--threads", type=int, default=None, help="default: 8 per worker")
 @click.option("--debug", is_flag=True, help="Flask's own development server")
+@click.option("--read-url", "read_urls", multiple=True, metavar="URL",
+              help="A read-only replica (hot standby) for the requesters' queries, repeatable; "
+                   "writes and async jobs stay on the primary (deploy/OPERATIONS.md). Default: "
+                   f"{READ_URLS_VARIABLE}.")
 def serve_cli(host: str, port: int | None, workers: int | None, threads: int | None,
-              debug: bool) -> None:
+              debug: bool, read_urls: tuple[str, ...]) -> None:
     """Serve the web application and the IVOA services."""
+    if read_urls:
+        # The workers (and this process, with --debug) read their settings from the environment.
+        os.environ[READ_URLS_VARIABLE] = " ".join(read_urls)
+        settings.cache_clear()
     port = port or settings().http_port
     if debug:
         from skyvault.server.app import create_app

@@ -24,6 +24,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -50,6 +51,17 @@ NODE_STEP_MIN_DAYS = 1e-4
 
 
 INITIAL_STEP_FRACTION = 0.05
+# Most IAS15 steps one integration may take. Real orbits need few: 85 years of Ceres, Pallas or
+# Vesta take 700-850 steps, of Eros 1,900 (measured), so the whole DE440 span (1,100 years) of
+# a near-Earth asteroid fits. Elements typed by a user can ask for millions (a body grazing the
+# Sun for centuries), which held a worker for the guard's ten minutes; past the budget the
+# request is refused with an IntegrationError. Counted in steps, not seconds, so the answer is
+# the same on every machine.
+MAX_STEPS = 100_000
+# The integration advances towards each target in pieces of about this many steps, so the budget
+# is checked while it runs (ASSIST integrates past a target and interpolates back, so the pieces
+# do not change the steps taken).
+STEPS_PER_PIECE = 64
 GM_EARTH_MOON = GM_SUN / 328900.5596  # au^3/day^2 (DE440 mass ratio Sun / (Earth + Moon))
 
 
@@ -224,7 +236,7 @@ def _integrate_leg(
             gap_after[-1] = True  # the stretch before this window keeps no nodes
         t = first
         while True:
-            extras.integrate_or_interpolate(t + offset)
+            _advance(orbit, sim, extras, t + offset, t)
             # sim._particles: the live particle array (ASSIST swaps it after interpolating).
             p = sim._particles[0]
             state = (p.x, p.y, p.z, p.vx, p.vy, p.vz)
@@ -242,6 +254,23 @@ def _integrate_leg(
             if (t - last) * direction >= -0.25 * step:
                 t = last
     return times, states, gap_after
+
+
+def _advance(orbit: Orbit, sim: Any, extras: Any, target: float, target_mjd: float) -> None:
+    """``extras.integrate_or_interpolate(target)`` (simulation time; ``target_mjd`` is the same
+    instant as a TDB MJD) within the ``MAX_STEPS`` budget."""
+    reached = sim.t
+    while True:
+        if sim.steps_done > MAX_STEPS:
+            raise IntegrationError(
+                f"{orbit.label} needs more than {MAX_STEPS:,} integration steps to reach MJD "
+                f"{target_mjd:.1f} (TDB); such an orbit is not followed")
+        piece = STEPS_PER_PIECE * abs(sim.dt)
+        if not (math.isfinite(piece) and piece > 0) or abs(target - reached) <= piece:
+            extras.integrate_or_interpolate(target)
+            return
+        reached += math.copysign(piece, target - reached)
+        extras.integrate_or_interpolate(reached)
 
 
 def _merge_windows(

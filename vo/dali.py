@@ -30,7 +30,7 @@ class ParameterError(DaliError):
 
 class RepeatedParameter(ParameterError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"Parameter {name} may be given only once")
+        super().__init__(f"Parameter {name} may be given only once (it has different values)")
         self.name = name
 
 
@@ -73,11 +73,13 @@ class Parameters:
         return list(self._values.get(name.upper(), ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """The value of a single-valued parameter; given twice it is an error."""
+        """The value of a single-valued parameter; two different values are an error (DALI 1.1
+        section 3.1). The same value given twice is still one value: astroquery's TapPlus
+        sends ``FORMAT=votable`` and ``format=votable`` with every upload."""
         values = self._values.get(name.upper())
         if not values:
             return default
-        if len(values) > 1:
+        if any(value != values[0] for value in values[1:]):
             raise RepeatedParameter(name.upper())
         return values[0]
 

@@ -3,7 +3,7 @@
 A ``Link`` is one row of the links table (DataLink 1.1 section 3.2); a ``ServiceDescriptor``
 is a ``RESOURCE type="meta" utype="adhoc:service"`` (section 4) that a row's ``service_def``
 names, or that a discovery response (SIA) carries for its rows. ``links_document`` writes a
-complete response as text chunks. Pure: no database, no Flask.
+complete response as byte chunks. Pure: no database, no Flask.
 """
 
 from __future__ import annotations
@@ -12,14 +12,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from skyvault.vo.fields import FieldSpec
-from skyvault.vo.tabledata import format_row, format_value
-from skyvault.vo.votable.document import (
-    escape_attribute,
-    escape_text,
-    field_element,
-    info_element,
-    votable_open,
-)
+from skyvault.vo.tabledata import format_value
+from skyvault.vo.votable.columns import ColumnBatch
+from skyvault.vo.votable.document import escape_attribute, escape_text, votable_open
+from skyvault.vo.votable.writer import Serialization, write_votable
 
 LINKS_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 DATALINK_CONTENT_TYPE = "application/x-votable+xml;content=datalink"
@@ -168,26 +164,23 @@ def descriptor_element(descriptor: ServiceDescriptor) -> str:
 
 
 def links_document(links: Iterable[Link], descriptors: Sequence[ServiceDescriptor] = (),
-                   *, overflow: bool = False) -> Iterator[str]:
+                   *, overflow: bool = False,
+                   serialization: Serialization = "TABLEDATA") -> Iterator[bytes]:
     """A {links} response (DataLink 1.1 section 3.3.1): the results RESOURCE with its
-    standardID INFO, then the service descriptors its rows refer to."""
-    yield votable_open()
-    yield '<RESOURCE type="results">\n'
-    yield info_element("QUERY_STATUS", "OK") + "\n"
-    yield info_element("standardID", LINKS_STANDARD_ID) + "\n"
-    yield "<TABLE>\n"
-    for spec in LINK_FIELDS:
-        yield field_element(spec) + "\n"
-    yield "<DATA><TABLEDATA>\n"
-    for link in links:
-        yield format_row(link.row())
-    yield "</TABLEDATA></DATA>\n</TABLE>\n"
-    if overflow:
-        yield info_element("QUERY_STATUS", "OVERFLOW") + "\n"
-    yield "</RESOURCE>\n"
-    for descriptor in descriptors:
-        yield descriptor_element(descriptor)
-    yield "</VOTABLE>\n"
+    standardID INFO, the links table in ``serialization`` (TABLEDATA, which DataLink requires
+    every service to offer, or BINARY2), then the service descriptors its rows refer to."""
+    batch = ColumnBatch.from_rows(LINK_FIELDS, [link.row() for link in links])
+    return write_votable(LINK_FIELDS, [batch], serialization=serialization,
+                         infos=[("standardID", LINKS_STANDARD_ID, None)], overflow=overflow,
+                         errors="raise",
+                         trailer="".join(descriptor_element(d) for d in descriptors))
+
+
+def descriptors_document(descriptors: Sequence[ServiceDescriptor]) -> bytes:
+    """A VOTable holding service descriptors alone: how a service that is called without
+    parameters describes its own input parameters (as SODA services do for {sync})."""
+    parts = [votable_open(), *(descriptor_element(d) for d in descriptors), "</VOTABLE>\n"]
+    return "".join(parts).encode("utf-8")
 
 
 def error_text(fault: str, detail: str) -> str:

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.time import Time
+from lxml import etree
 from mocpy import MOC, STMOC
+
+from skyvault.vo.vosi import interface_element
 
 DEFAULT_ORDER = 13
 """About 26 arcsec: a few per cent of a quadrant's side in the small demo camera (256
@@ -130,19 +133,13 @@ MOC_DESCRIPTION = (
     "coverage (ST-MOC).")
 
 
-def capability_element(moc_url: str):
+def capability_element(moc_url: str) -> etree._Element:
     """A VOSI capability (VOResource 1.1 section 3.2) pointing clients at the coverage MOC.
     MOC defines no service standard, so the capability's standardID is this archive's own
     (clients, taplint among them, require one)."""
-    from lxml import etree
-
-    from skyvault.vo.vosi import XSI_TYPE
-
     capability = etree.Element("capability", standardID=MOC_STANDARD_ID)
     etree.SubElement(capability, "description").text = MOC_DESCRIPTION
-    interface = etree.SubElement(capability, "interface")
-    interface.set(XSI_TYPE, "vs:ParamHTTP")
-    etree.SubElement(interface, "accessURL", use="base").text = moc_url
+    interface = interface_element(capability, moc_url, use="base")
     etree.SubElement(interface, "resultType").text = FORMATS["fits"]
     return capability
 

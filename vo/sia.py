@@ -31,15 +31,13 @@ from skyvault.vo.shapes import (
     parse_interval,
     parse_pos,
 )
+from skyvault.vo.votable.mediatypes import NotVotable, requested_votable, votable_content_type
 
 SIA_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 OBSCORE_VIEW = "ivoa.obscore"
 DEFAULT_MAXREC = 10_000
 MAX_MAXREC = 1_000_000
 
-VOTABLE_FORMATS = frozenset({
-    "votable", "application/x-votable+xml", "text/xml",
-})
 POLARIZATION_STATES = frozenset({
     "I", "Q", "U", "V", "RR", "LL", "RL", "LR", "XX", "YY", "XY", "YX", "POLI", "POLA",
 })
@@ -66,7 +64,7 @@ class Constraint:
 class SiaQuery:
     constraints: tuple[Constraint, ...]
     maxrec: int
-    response_format: str = "application/x-votable+xml"
+    response_format: str = "application/x-votable+xml;serialization=TABLEDATA"
     polygons: tuple[str, ...] = field(default=())
     """pgsphere polygon literals used, which the caller checks before running the query
     (pgsphere rejects self-intersecting polygons with an error, not with an empty answer)."""
@@ -249,13 +247,16 @@ def _single(params: ParameterSource, name: str) -> str | None:
 
 
 def parse_response_format(text: str | None) -> str:
-    """The Content-Type to answer with; only VOTable (TABLEDATA) is offered."""
-    if text is None or not text.strip():
-        return "application/x-votable+xml"
-    base = text.split(";", 1)[0].strip().lower()
-    if base not in VOTABLE_FORMATS:
-        raise SiaUsageError(f"RESPONSEFORMAT {text!r} is not supported; use votable")
-    return "application/x-votable+xml" if base == "votable" else text.strip()
+    """The Content-Type to answer with. Only TABLEDATA VOTables are written: a RESPONSEFORMAT
+    asking for another serialization is refused rather than answered with something else."""
+    try:
+        wanted = requested_votable(text)
+    except NotVotable:
+        raise SiaUsageError(f"RESPONSEFORMAT {text!r} is not supported; use votable") from None
+    if wanted.serialization not in (None, "TABLEDATA"):
+        raise SiaUsageError(f"RESPONSEFORMAT {text!r} is not supported: this service writes "
+                            "VOTables in the TABLEDATA serialization only")
+    return votable_content_type(wanted.media_type, "TABLEDATA")
 
 
 def parse_maxrec(text: str | None, default: int = DEFAULT_MAXREC,

@@ -1,6 +1,6 @@
 """UWS 1.1: job phases, the rules for changing them, and the XML documents of the REST binding.
 
-Pure: the job store (``skyvault.server.jobs``) keeps jobs in PostgreSQL and hands ``Job``
+Pure: the job store (``skyvault.server.uws.store``) keeps jobs in PostgreSQL and hands ``Job``
 values here to be written out; the Flask handlers only route.
 """
 

@@ -47,16 +47,20 @@ class Endpoint:
     version: str | None = None
     security_methods: tuple[str | None, ...] = ()
     """standardIDs of accepted authentication; None stands for anonymous access."""
+    other_urls: tuple[str, ...] = ()
+    """Further accessURLs of the same interface (VOResource 1.1 allows several)."""
 
 
 def interface_element(parent: etree._Element, url: str, *, use: str = "full",
                       version: str | None = None,
-                      security_methods: Iterable[str | None] = ()) -> etree._Element:
+                      security_methods: Iterable[str | None] = (),
+                      other_urls: Iterable[str] = ()) -> etree._Element:
     interface = etree.SubElement(parent, "interface", role="std")
     interface.set(XSI_TYPE, "vs:ParamHTTP")
     if version:
         interface.set("version", version)
-    etree.SubElement(interface, "accessURL", use=use).text = url
+    for access_url in (url, *other_urls):
+        etree.SubElement(interface, "accessURL", use=use).text = access_url
     for method in security_methods:
         element = etree.SubElement(interface, "securityMethod")
         if method:
@@ -75,7 +79,8 @@ def capabilities_document(capabilities: Sequence[etree._Element | Endpoint]) -> 
             element = etree.SubElement(root, "capability", standardID=capability.standard_id)
             interface_element(element, capability.url, use=capability.use,
                               version=capability.version,
-                              security_methods=capability.security_methods)
+                              security_methods=capability.security_methods,
+                              other_urls=capability.other_urls)
         else:
             root.append(capability)
     return serialise(root)

@@ -4,7 +4,9 @@ The reference is resampled onto the science image's grid and scaled to its zero 
 sharper of the two images is convolved with a kernel, a sum of Gaussians times polynomials
 fitted by linear least squares on stamps around bright stars, to match the other's PSF. The
 difference keeps the science image's photometric scale; sources are found in it above and
-below zero (``isdiffpos``) and measured with the PSF of the broader image.
+below zero (``isdiffpos``), measured with the PSF of the broader image as ZTF's alert
+candidates are, flagged where they look like artefacts, and scored real or bogus
+(``candidates``, ``realbogus``): the ``diffcat``.
 """
 
 from __future__ import annotations
@@ -17,18 +19,37 @@ from astropy.io import fits
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
-from skyvault.pipeline.manifest import DifferenceMeta, ScienceImageMeta
+from skyvault.pipeline.manifest import DifferenceMeta, ScienceImageMeta, known
 from skyvault.pipeline.naming import science_path, science_prefix
-from skyvault.pipeline.process import maskbits, photometry, products
-from skyvault.pipeline.process.extract import detect, fill_unusable, measure_background, psf_kernel
-from skyvault.pipeline.process.psf import Psf, fit_sources
+from skyvault.pipeline.process import maskbits, photometry, products, realbogus, refcat
+from skyvault.pipeline.process.candidates import (
+    DifferenceImage,
+    NearbyCatalog,
+    find_candidates,
+    measure_candidates,
+    reference_sources,
+    star_galaxy_catalog,
+)
+from skyvault.pipeline.process.extract import fill_unusable, measure_background, psf_kernel
+from skyvault.pipeline.process.psf import Psf
 from skyvault.pipeline.process.resample import resample
 from skyvault.pipeline.process.wcs import TanSip
 
-DETECT_SIGMA = 5.0
 BASIS_SIGMAS = (0.7, 1.5, 3.0)
 BASIS_DEGREES = (4, 2, 2)
 MAX_STAMPS = 150
+
+
+DIFFCAT_UNITS = {
+    **dict.fromkeys(("x", "y", "aimage", "bimage", "fwhm", "mindtoedge"), "pix"),
+    "ra": "deg",
+    "dec": "deg",
+    "flux": "ct",
+    "fluxerr": "ct",
+    **dict.fromkeys(("mag", "magerr", "magap", "sigmagap", "magdiff", "diffmaglim", "magnr",
+                     "sigmagnr", "sgmag1", "srmag1", "simag1"), "mag"),
+    **dict.fromkeys(("distnr", "distpsnr1"), "arcsec"),
+}
 
 
 class DifferenceError(RuntimeError):
@@ -128,10 +149,20 @@ def _read(path: Path):
 
 
 def make_difference(
-    product_dir: str, science: ScienceImageMeta, refimg: str, reference_programids: list[int]
+    product_dir: str,
+    science: ScienceImageMeta,
+    refimg: str,
+    reference_programids: list[int],
+    refcat_path: str | None = None,
+    timings: dict[str, float] | None = None,
 ) -> DifferenceMeta:
+    """The difference image and its candidates (``diffcat``); ``refcat_path`` (the reference
+    catalog the science image was calibrated with; the star-galaxy catalog ``sgcat.fits``
+    beside it is read if there) serves the candidates' artefact flags and ``distpsnr1``.
+    ``timings`` receives the CPU seconds of each step (resample, convolve, detect,
+    candidates)."""
     root = Path(product_dir)
-    timings: dict[str, float] = {}
+    timings = {} if timings is None else timings
     clock = time.process_time()
     with fits.open(root / science.files["sciimg"], memmap=False) as hdul:
         sci = hdul[0].data.astype(np.float32)
@@ -155,7 +186,7 @@ def make_difference(
     sci_sub = sci_filled - sci_bkg.level
     scale = 10 ** (0.4 * (float(sci_header["MAGZP"]) - float(ref_header["MAGZP"])))
     ref_on_sci, ref_on_sci_bad = resample(ref * scale, ref_bad, ref_wcs, sci_wcs, shape)
-    timings["resample"] = time.process_time() - clock
+    timings["resample"], clock = time.process_time() - clock, time.process_time()
 
     sci_psf = Psf(float(sci_header["PSFFWHM"]), float(sci_header["PSFBETA"]), 0)
     ref_psf = Psf(float(ref_header["PSFFWHM"]), float(ref_header["PSFBETA"]), 0)
@@ -167,7 +198,7 @@ def make_difference(
     radius = int(np.clip(np.ceil(2.5 * max(sci_psf.fwhm, ref_psf.fwhm)), 4, 15))
     half = int(np.ceil(3 * max(sci_psf.fwhm, ref_psf.fwhm)))
     psfcat = fits.getdata(root / science.files["psfcat"])
-    good = (psfcat["flags"] == 0) & (psfcat["snr"] > 15)
+    good = ((psfcat["flags"] & maskbits.SOURCE_FLAGS) == 0) & (psfcat["snr"] > 15)
     order = np.argsort(-psfcat["snr"][good])[:MAX_STAMPS]
     stars_x = psfcat["x"][good][order] - 1.0
     stars_y = psfcat["y"][good][order] - 1.0
@@ -183,7 +214,7 @@ def make_difference(
         magzp = float(sci_header["MAGZP"]) + 2.5 * np.log10(max(kernel_sum, 1e-6))
     diff_bad = ndimage.binary_dilation(bad, iterations=2)
     difference = np.where(diff_bad, 0.0, difference).astype(np.float32)
-    timings["convolve"] = time.process_time() - clock
+    timings["convolve"], clock = time.process_time() - clock, time.process_time()
 
     diff_bkg = measure_background(difference, diff_bad)
     kernel_psf = psf_kernel(out_psf.fwhm, out_psf.beta)
@@ -192,64 +223,49 @@ def make_difference(
     # per-pixel rms says. Detection thresholds and flux errors use the measured factor.
     rms_map = diff_bkg.rms * correlation
     noise = float(diff_bkg.global_rms) * correlation
-    rows = []
-    for sign in (1.0, -1.0):
-        signed = np.where(diff_bad, 0.0, sign * (difference - diff_bkg.level)).astype(np.float32)
-        objects, _ = detect(
-            signed, np.where(diff_bad, 1e6, rms_map), DETECT_SIGMA, kernel_psf, minarea=3
-        )
-        if len(objects) == 0:
-            continue
-        fit = fit_sources(
-            signed,
-            rms_map.astype(np.float64) ** 2,
-            diff_bad,
-            objects["x"].astype(float),
-            objects["y"].astype(float),
-            out_psf,
-            float(sci_header.get("GAIN", 6.0)),
-        )
-        keep = fit.flux > 0
-        rows.append((sign, fit, keep))
-    xs, ys, flux, fluxerr, chi, sharp, positive, flags = [], [], [], [], [], [], [], []
-    for sign, fit, keep in rows:
-        xs.append(fit.x[keep])
-        ys.append(fit.y[keep])
-        flux.append(sign * fit.flux[keep])
-        fluxerr.append(fit.fluxerr[keep])
-        chi.append(fit.chi[keep])
-        sharp.append(fit.sharpness[keep])
-        positive.append(np.full(int(keep.sum()), 1 if sign > 0 else 0, dtype=np.int16))
-        f = np.zeros(int(keep.sum()), dtype=np.int32)
-        f[fit.npix_bad[keep] > 0] |= maskbits.FLAG_BAD_PIXELS
-        f[~fit.converged[keep]] |= maskbits.FLAG_FIT_FAILED
-        flags.append(f)
-
-    def joined(parts, dtype):
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-
-    x_all, y_all = joined(xs, np.float64), joined(ys, np.float64)
-    flux_all, fluxerr_all = joined(flux, np.float64), joined(fluxerr, np.float64)
-    ra, dec = sci_wcs.pixel_to_world(x_all + 1, y_all + 1)
-    mag, magerr = photometry.magnitudes(np.abs(flux_all), fluxerr_all, magzp)
-    n = x_all.size
+    maglimit = photometry.limiting_magnitude(magzp, noise, out_psf.noise_area)
+    image = DifferenceImage(
+        pixels=np.where(diff_bad, 0.0, difference - diff_bkg.level).astype(np.float32),
+        rms=rms_map.astype(np.float32),
+        bad=diff_bad,
+        science_mask=sci_mask,
+        psf=out_psf,
+        magzp=magzp,
+        maglimit=float(maglimit) if np.isfinite(maglimit) else np.nan,
+        wcs=sci_wcs,
+        pixel_scale=sci_wcs.pixel_scale(),
+    )
+    detections = find_candidates(image, float(sci_header.get("GAIN", 6.0)))
+    timings["detect"], clock = time.process_time() - clock, time.process_time()
+    reference_catalog = reference_sources(root / refimg.replace("_refimg.", "_refpsfcat."))
+    stars, external = _catalogs_around(refcat_path, sci_wcs, shape, science.filtercode)
+    measured = measure_candidates(image, detections, reference_catalog, external, stars)
+    rb, rb_version = realbogus.score(measured, out_psf.fwhm)
+    timings["candidates"], clock = time.process_time() - clock, time.process_time()
+    n = measured["xpos"].size
+    mag, magerr = measured.pop("magpsf"), measured.pop("sigmapsf")
+    flags = measured.pop("flags")
+    # The difference is calibrated with the science image's zero point, trusted or not.
+    if science.infobits & photometry.ZEROPOINT_UNRELIABLE:
+        flags = flags | maskbits.FLAG_ZEROPOINT_UNRELIABLE
     catalog = {
         "sourceid": np.arange(1, n + 1, dtype=np.int64),
-        "x": (x_all + 1).astype(np.float32),
-        "y": (y_all + 1).astype(np.float32),
-        "ra": np.asarray(ra, dtype=np.float64),
-        "dec": np.asarray(dec, dtype=np.float64),
-        "flux": flux_all.astype(np.float32),
-        "fluxerr": fluxerr_all.astype(np.float32),
+        "x": measured.pop("xpos").astype(np.float32),
+        "y": measured.pop("ypos").astype(np.float32),
+        "ra": measured.pop("ra"),
+        "dec": measured.pop("dec"),
+        "flux": measured.pop("flux"),
+        "fluxerr": measured.pop("fluxerr"),
         "mag": mag,
         "magerr": magerr,
-        "snr": (np.abs(flux_all) / np.maximum(fluxerr_all, 1e-30)).astype(np.float32),
-        "isdiffpos": joined(positive, np.int16),
-        "chi": joined(chi, np.float32),
-        "sharpness": joined(sharp, np.float32),
-        "flags": joined(flags, np.int32),
+        "snr": measured.pop("scorr"),
+        "isdiffpos": measured.pop("isdiffpos"),
+        "chi": measured.pop("chipsf"),
+        "sharpness": measured.pop("sharpness"),
+        "flags": flags,
+        **measured,
+        "rb": rb,
     }
-    maglimit = photometry.limiting_magnitude(magzp, noise, out_psf.noise_area)
     prefix = science_prefix(
         science.filefracday, science.field, science.filtercode, science.ccdid, science.qid
     )
@@ -267,6 +283,7 @@ def make_difference(
         ("KERNCONV", "reference" if convolve_reference else "science", "image convolved"),
         ("KERNSUM", kernel_sum, "photometric scale of the kernel"),
         ("NDIFFSRC", n, "sources in the diffcat"),
+        ("RBVERSN", rb_version, "real/bogus model of the rb column"),
         ("SCIFILE", Path(science.files["sciimg"]).name, ""),
         ("REFFILE", Path(refimg).name, ""),
         *[(key, value, "") for key, value in sci_wcs.header().items()],
@@ -275,22 +292,14 @@ def make_difference(
     products.write_catalog(
         root / paths["diffcat"],
         catalog,
-        {
-            "x": "pix",
-            "y": "pix",
-            "ra": "deg",
-            "dec": "deg",
-            "flux": "ct",
-            "fluxerr": "ct",
-            "mag": "mag",
-            "magerr": "mag",
-        },
+        DIFFCAT_UNITS,
         cards,
         "DIFFCAT",
     )
     infobits = (
         0 if n < 0.2 * max(science.nsources_psf, 1) + 20 else photometry.INFO_ZEROPOINT_SCATTER
     )
+    infobits |= science.infobits & photometry.ZEROPOINT_UNRELIABLE
     return DifferenceMeta(
         expid=science.expid,
         ccdid=science.ccdid,
@@ -307,7 +316,7 @@ def make_difference(
         footprint=science.footprint,
         wcs=science.wcs,
         magzp=magzp,
-        maglimit=float(maglimit) if np.isfinite(maglimit) else -99.0,
+        maglimit=known(maglimit),
         ndiffsources=n,
         reference_path=refimg,
         reference_programids=list(reference_programids),
@@ -315,3 +324,28 @@ def make_difference(
         files={kind: str(path) for kind, path in paths.items()},
         infobits=infobits,
     )
+
+
+def _catalogs_around(
+    refcat_path: str | None, wcs: TanSip, shape: tuple[int, ...], band: str
+) -> tuple[NearbyCatalog | None, NearbyCatalog | None]:
+    """The reference catalog's stars on the image (for the bright-star flag) and the
+    star-galaxy catalog around it (for ``distpsnr1``), or None where there are none."""
+    if refcat_path is None:
+        return None, None
+    corners_ra, corners_dec = wcs.corners(shape)
+    stars_all = refcat.load(Path(refcat_path))
+    nearby = refcat.in_region(stars_all, corners_ra, corners_dec, margin=0.01)
+    stars = NearbyCatalog(
+        stars_all.ra[nearby], stars_all.dec[nearby],
+        stars_all.mag[band][nearby].astype(np.float64), {},
+    )
+    centre = wcs.centre(shape)
+    radius = float(np.max(np.hypot(
+        (np.asarray(corners_ra) - centre[0] + 180) % 360 - 180,
+        np.asarray(corners_dec) - centre[1]))) + 0.01
+    external = star_galaxy_catalog(
+        Path(refcat_path).with_name("sgcat.fits"), band, float(centre[0]), float(centre[1]),
+        radius,
+    )
+    return stars, external

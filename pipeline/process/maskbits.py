@@ -35,3 +35,16 @@ FLAG_BLENDED = 1 << 3
 """The extraction deblended the source from a neighbour."""
 FLAG_FIT_FAILED = 1 << 4
 """The PSF fit did not converge; the position is the extraction's."""
+# 1 << 5 to 1 << 7 are the difference candidates' artefact flags (``candidates.FLAG_DIPOLE``...).
+FLAG_ZEROPOINT_UNRELIABLE = 1 << 8
+"""The image's zero point cannot be trusted to 0.02 mag (its INFOBITS say why; see
+``photometry.ZEROPOINT_UNRELIABLE``): the magnitude is on an uncertain scale, the flux is not.
+In every catalog, a difference's candidates included (no artefact: the difference is on its
+science image's scale)."""
+
+SOURCE_FLAGS = FLAG_SATURATED | FLAG_BAD_PIXELS | FLAG_EDGE | FLAG_BLENDED | FLAG_FIT_FAILED
+"""What is said of the source's own measurement (the rest, of its image's calibration). A source
+with any of them calibrates nothing (zero point, aperture correction, difference kernel): a
+flux that is a lower limit, bad pixels or a failed fit in the core, a neighbour's light, or
+the image edge (a bright star cut by the edge measured 9% faint and set a sparse quadrant's
+zero point 0.044 mag off)."""

@@ -37,6 +37,25 @@ INFO_SATURATION = 1 << 6
 INFO_PSF_DEFAULT = 1 << 7
 """Too few stars to measure the PSF; a default was used."""
 INFO_ZEROPOINT_FAILED = 1 << 8
+INFO_ZEROPOINT_UNCERTAIN = 1 << 9
+"""MAGZPUNC above MAX_ZEROPOINT_UNCERTAINTY: the quadrant's own stars cannot tie its flux scale
+to the catalog within 0.02 mag (all faint, under a bright Moon or in poor seeing)."""
+
+ZEROPOINT_UNRELIABLE = (
+    INFO_FEW_CALIBRATORS
+    | INFO_ZEROPOINT_SCATTER
+    | INFO_ZEROPOINT_FAILED
+    | INFO_ZEROPOINT_UNCERTAIN
+    | INFO_ASTROMETRY_FAILED
+)
+"""Bits that say a quadrant's zero point, hence every magnitude of its catalogs, cannot be
+trusted to 0.02 mag (with the nominal WCS the calibrators may be the wrong stars); catalog rows
+of such a quadrant carry ``maskbits.FLAG_ZEROPOINT_UNRELIABLE``."""
+
+MAX_ZEROPOINT_UNCERTAINTY = 0.01
+"""mag: above this MAGZPUNC a zero point is flagged (INFO_ZEROPOINT_UNCERTAIN): at twice its
+uncertainty it could be 0.02 mag off."""
+MAX_ZEROPOINT_RMS = 0.1
 
 
 class PhotometryError(RuntimeError):
@@ -70,6 +89,19 @@ def zero_point(flux: np.ndarray, fluxerr: np.ndarray, ref_mag: np.ndarray) -> Ze
         magzprms=float(np.std(chosen)) if chosen.size > 1 else 0.0,
         ncal=int(chosen.size),
     )
+
+
+def zero_point_infobits(zp: ZeroPoint) -> int:
+    """The infobits a measured zero point earns: too few calibrators, too much scatter among
+    them, or too uncertain (MAGZPUNC, the flux scale's uncertainty included)."""
+    bits = 0
+    if zp.ncal < MIN_CALIBRATORS:
+        bits |= INFO_FEW_CALIBRATORS
+    if zp.magzprms > MAX_ZEROPOINT_RMS:
+        bits |= INFO_ZEROPOINT_SCATTER
+    if zp.magzpunc > MAX_ZEROPOINT_UNCERTAINTY:
+        bits |= INFO_ZEROPOINT_UNCERTAIN
+    return bits
 
 
 def limiting_magnitude(magzp: float, sky_rms: float, noise_area: float, nsigma: float = 5.0):

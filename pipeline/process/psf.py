@@ -61,6 +61,9 @@ class PsfFit:
     converged: np.ndarray
 
 
+FIT_RADIUS_FWHM = 2.0
+"""Half-size of the stamp a source's flux is fitted on, in FWHM."""
+
 SYSTEMATIC_FRACTION = 0.01
 """Fractional error added to every model pixel: flat-field noise and the limits of the model
 dominate the Poisson noise of bright stars, which would otherwise steer every fit."""
@@ -93,7 +96,7 @@ def fit_sources(
     gain: float,
     iterations: int = 5,
     fit_position: bool = True,
-    radius_fwhm: float = 2.0,
+    radius_fwhm: float = FIT_RADIUS_FWHM,
 ) -> PsfFit:
     """PSF-fit flux (and position) of sources on a background-subtracted image.
 
@@ -179,6 +182,22 @@ def fit_sources(
     return PsfFit(x0, y0, flux, fluxerr, chi, sharpness, npix_bad, converged)
 
 
+def fitted_flux_ratio(model: Psf, star_fwhm: float, star_beta: float) -> float:
+    """The flux a fit with ``model`` gives a noiseless star of unit flux and another Moffat
+    shape: the final, sky-weighted linear fit of ``fit_sources`` on its stamp, averaged over
+    where the star falls within its pixel. What one shape's aperture correction becomes for
+    another: fitted to stars of a shape whose correction is a, a model needs a / this."""
+    radius = max(3, int(np.ceil(FIT_RADIUS_FWHM * model.fwhm)))
+    grid = np.arange(-radius, radius + 1, dtype=float)
+    phase = np.array([0.0, 0.25, 0.5])
+    dx = grid[None, None, None, :] - phase[:, None, None, None]
+    dy = grid[None, None, :, None] - phase[None, :, None, None]
+    fitted = moffat_pixels(dx, dy, model.fwhm, model.beta)
+    star = moffat_pixels(dx, dy, star_fwhm, star_beta)
+    ratios = np.sum(fitted * star, axis=(2, 3)) / np.sum(fitted * fitted, axis=(2, 3))
+    return float(np.mean(ratios))
+
+
 def fit_sources_deblended(
     image: np.ndarray,
     variance_sky: np.ndarray | float,
@@ -243,7 +262,7 @@ def _refit_on_residual(
     """Refit each source on (image minus all models) plus its own first-pass model, stamp by
     stamp, so that neighbours are gone but the source itself is whole."""
     n = first.x.size
-    radius = max(3, int(np.ceil(2.0 * psf.fwhm)))
+    radius = max(3, int(np.ceil(FIT_RADIUS_FWHM * psf.fwhm)))
     px, py, pxc, pyc, inside = _stamps(residual_image, first.x, first.y, radius)
     own = moffat_pixels(
         px - first.x[:, None, None], py - first.y[:, None, None], psf.fwhm, psf.beta

@@ -18,17 +18,16 @@ from astropy.io import fits
 
 from skyvault.pipeline.camera import CameraGeometry
 from skyvault.pipeline.camera import rcid as rcid_of
-from skyvault.pipeline.manifest import ReferenceMeta
+from skyvault.pipeline.manifest import ReferenceMeta, known
 from skyvault.pipeline.naming import FILTERS, isot, reference_path, reference_prefix
 from skyvault.pipeline.process import maskbits, products
 from skyvault.pipeline.process.astrometry import nominal_wcs
 from skyvault.pipeline.process.extract import fill_unusable, measure_background
+from skyvault.pipeline.process.measure import measure_image
 from skyvault.pipeline.process.resample import resample
 from skyvault.pipeline.process.science import (
     PSFCAT_UNITS,
-    _finite,
     footprint,
-    measure_image,
     quality_cards,
 )
 from skyvault.pipeline.process.wcs import TanSip
@@ -137,6 +136,10 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
     paths = {kind: reference_path(prefix, kind) for kind in ("refimg", "refpsfcat")}
     obsjds = [e.obsjd for e in job.epochs]
     programids = sorted({e.programid for e in job.epochs})
+    # A co-add is public from the first data release after it was made, whatever programs
+    # its epochs came from (skyvault/releases/dating.py): its header says which programs
+    # contributed, how many epochs and the span they cover, and names no epoch (the inputs
+    # are in the archive's private provenance; DataLink shows the ones the reader may see).
     cards = [
         ("ORIGIN", "SkyVault pipeline", "reference co-add"),
         ("FIELDID", job.field, ""),
@@ -153,7 +156,6 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
         ("GAIN", gain, "effective e-/DN of the co-add"),
         ("PIXSCALE", pixel_scale, "arcsec/pixel, nominal"),
         *quality_cards(measured, saturate),
-        *[(f"INPUT{k:02d}", Path(e.sciimg).name, "") for k, e in enumerate(job.epochs, 1)],
         *[(key, value, "") for key, value in measured.wcs.header().items()],
     ]
     target = product_dir / paths["refimg"]
@@ -192,9 +194,9 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
         footprint=footprint(measured.wcs.centre((ny, nx)), corners_ra, corners_dec),
         wcs=measured.wcs.header(),
         seeing=float(measured.seeing),
-        maglimit=_finite(measured.maglimit),
-        magzp=_finite(zp.magzp if zp else float("nan")),
-        magzprms=zp.magzprms if zp else -1.0,
+        maglimit=known(measured.maglimit),
+        magzp=known(zp.magzp) if zp else None,
+        magzprms=known(zp.magzprms) if zp else None,
         nsources_psf=int(measured.psfcat["sourceid"].size),
         infobits=int(measured.infobits),
         files={kind: str(path) for kind, path in paths.items()},

@@ -10,6 +10,8 @@ The output folder (RAWDIR) holds::
     truth/galaxies.fits
     truth/transients.fits  transient positions, pixel positions and magnitudes per quadrant image
     truth/asteroids.fits   the same for asteroids (name, expid, ccdid, qid, x, y, ra, dec, mag)
+    truth/cosmic_rays.fits cosmic-ray tracks per quadrant image (expid, ccdid, qid, x0, y0, x1, y1)
+    sgcat.fits           the star-galaxy catalog (plays Pan-STARRS and its sgscore)
     truth/instrument.json  gain, read noise, bias, saturation, dead and hot columns per quadrant
 
 Pixel positions in truth are 0-based (add 1 for FITS pixel coordinates).
@@ -85,6 +87,7 @@ class SimulationSummary:
     raw_files: int
     asteroids_planned: list[str] = field(default_factory=list)
     asteroid_images: int = 0
+    transient_rate: float = sky.TRANSIENT_RATE
     pipeline_version: str = __version__
 
 
@@ -97,7 +100,11 @@ def geometry_for(size: str) -> CameraGeometry:
 
 
 def _conditions(
-    plan: NightPlan, seed: int, geometry: CameraGeometry, moving: dict[str, object]
+    plan: NightPlan,
+    seed: int,
+    geometry: CameraGeometry,
+    moving: dict[str, object],
+    transient_rate: float = sky.TRANSIENT_RATE,
 ) -> list[tuple[PlannedExposure, Conditions, dict]]:
     """The truth of every exposure: seeing drifting through the night, sky brightening with
     the Moon, extinction with airmass and a little cloud, a pointing and rotation error."""
@@ -191,6 +198,7 @@ def _conditions(
             ),
             bias_drift=float(rng.normal(0, 2.0)),
             moving=tuple(sources),
+            transient_rate=transient_rate,
         )
         meta.update(airmass=x, azimuth=float(az), elevation=float(alt))
         out.append((exposure, conditions, meta))
@@ -267,7 +275,7 @@ def _simulate_ccd(task: tuple) -> dict:
             conditions, seed, geometry, ccdid, qid, np.random.default_rng(q_seed)
         )
         quadrants.append((raw, _quadrant_cards(geometry, instrument, qid)))
-        for kind in ("transients", "asteroids"):
+        for kind in ("transients", "asteroids", "cosmic_rays"):
             for row in getattr(truth, kind):
                 truths.append({"kind": kind, "ccdid": ccdid, "qid": qid, **row})
         if exposure.imgtype == "object":
@@ -323,10 +331,12 @@ def simulate_night(
     plan_config: PlanConfig | None = None,
     fields: tuple[int, ...] | None = None,
     progress: bool = False,
+    transient_rate: float = sky.TRANSIENT_RATE,
 ) -> SimulationSummary:
     """Simulate one night into ``out_dir`` (see module docstring). Deterministic in ``seed``:
     the sky and the camera depend only on the seed, weather and noise on (seed, night).
-    ``fields`` fixes the survey fields (so several nights revisit the same ones)."""
+    ``fields`` fixes the survey fields (so several nights revisit the same ones);
+    ``transient_rate`` (per sky cell per year) makes the sky's transients denser or sparser."""
     geometry = geometry_for(size)
     if fields:
         plan_config = replace(plan_config or PlanConfig(), survey_field_ids=tuple(fields))
@@ -352,7 +362,7 @@ def simulate_night(
     plan = plan_night(nightdate, seed, geometry, ccds, tracks, plan_config)
     targets = {e.target for e in plan.science if e.target}
     moving = {name: orbit for name, orbit in orbits.items() if name in targets}
-    conditions = _conditions(plan, seed, geometry, moving)
+    conditions = _conditions(plan, seed, geometry, moving, transient_rate)
 
     tasks = [
         (str(out_dir), exposure, cond, meta, seed, geometry, ccdid, nid)
@@ -388,6 +398,7 @@ def simulate_night(
         raw_files=len(results),
         asteroids_planned=sorted(targets),
         asteroid_images=asteroid_images,
+        transient_rate=transient_rate,
     )
     (out_dir / "night.json").write_text(json.dumps(asdict(summary), indent=1))
     return summary
@@ -475,13 +486,20 @@ def _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds
     )
     refcat.meta["EPOCH"] = 2016.0
     _write_table(out_dir / "refcat.fits", refcat, "REFCAT")
+    _write_table(out_dir / "sgcat.fits", _star_galaxy_catalog(stars, galaxies), "SGCAT")
 
     by_path = {task_result["path"]: task for task, task_result in zip(tasks, results, strict=True)}
     rows: dict[str, list[dict]] = {"transients": [], "asteroids": []}
+    hits: list[dict] = []
     for result in results:
         task = by_path[result["path"]]
         exposure, cond = task[1], task[2]
         for row in result["truth"]:
+            if row["kind"] == "cosmic_rays":
+                if exposure.imgtype == "object":
+                    hits.append({"expid": exposure.expid, **{k: v for k, v in row.items()
+                                                             if k != "kind"}})
+                continue
             rows[row["kind"]].append(
                 {
                     "expid": exposure.expid,
@@ -532,6 +550,16 @@ def _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds
             ],
         )
         _write_table(truth_dir / f"{kind}.fits", table, kind.upper())
+    hit_columns = ["expid", "ccdid", "qid", "x0", "y0", "x1", "y1"]
+    _write_table(
+        truth_dir / "cosmic_rays.fits",
+        Table(
+            rows=[[h[c] for c in hit_columns] for h in hits] or None,
+            names=hit_columns,
+            dtype=[np.int64, np.int16, np.int16, np.float32, np.float32, np.float32, np.float32],
+        ),
+        "COSMIC_RAYS",
+    )
 
 
 def _write_table(path: Path, table: Table, extname: str) -> None:
@@ -539,3 +567,30 @@ def _write_table(path: Path, table: Table, extname: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(temporary, overwrite=True)
     os.replace(temporary, path)
+
+
+SGCAT_DEPTH = 22.5
+"""r magnitude limit of the star-galaxy catalog (Pan-STARRS' depth, roughly)."""
+
+
+def _star_galaxy_catalog(stars: sky.Stars, galaxies: sky.Galaxies) -> Table:
+    """The external catalog with a star-galaxy score (the role Pan-STARRS and Tachibana &
+    Miller's sgscore play for ZTF's distpsnr1/sgscore1): stars and galaxies to r = 22.5, with
+    the truth as the score (1 star, 0 galaxy)."""
+    star = stars.mag["zr"] < SGCAT_DEPTH
+    galaxy = galaxies.mag["zr"] < SGCAT_DEPTH
+    return Table(
+        {
+            "ra": np.concatenate([stars.ra[star], galaxies.ra[galaxy]]),
+            "dec": np.concatenate([stars.dec[star], galaxies.dec[galaxy]]),
+            **{
+                f"mag_{band[1]}": np.concatenate(
+                    [stars.mag[band][star], galaxies.mag[band][galaxy]]
+                ).astype(np.float32)
+                for band in sky.BANDS
+            },
+            "sgscore": np.concatenate(
+                [np.ones(int(star.sum())), np.zeros(int(galaxy.sum()))]
+            ).astype(np.float32),
+        }
+    )

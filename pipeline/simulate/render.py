@@ -54,6 +54,8 @@ class Conditions:
     bias_drift: float = 0.0
     """ADU added to the whole quadrant, overscan included, in this frame."""
     moving: tuple[MovingSource, ...] = field(default_factory=tuple)
+    transient_rate: float = sky.TRANSIENT_RATE
+    """Transients per sky cell per year (``sky.transients_in_cell``)."""
 
     @property
     def mjd_mid(self) -> float:
@@ -124,9 +126,14 @@ def _add_galaxies(
         image[y0 + sy0 : y0 + sy1, x0 + sx0 : x0 + sx1] += stamp[sy0:sy1, sx0:sx1]
 
 
-def _add_cosmic_rays(electrons: np.ndarray, seconds: float, rng: np.random.Generator) -> int:
+def _add_cosmic_rays(
+    electrons: np.ndarray, seconds: float, rng: np.random.Generator
+) -> list[dict]:
+    """Hits as short straight tracks; returns each track's ends (0-based pixels), the truth
+    that tells a candidate on a missed hit from a real source."""
     ny, nx = electrons.shape
     count = int(rng.poisson(COSMIC_RATE * nx * ny * seconds))
+    tracks = []
     for _ in range(count):
         length = rng.uniform(0.5, 7.0)
         angle = rng.uniform(0, np.pi)
@@ -136,7 +143,10 @@ def _add_cosmic_rays(electrons: np.ndarray, seconds: float, rng: np.random.Gener
         py = np.clip((y0 + steps * np.sin(angle)).astype(int), 0, ny - 1)
         pixels = np.unique(py * nx + px)
         electrons.reshape(-1)[pixels] += rng.uniform(1500, 15000, pixels.size)
-    return count
+        tracks.append(
+            {"x0": float(px[0]), "y0": float(py[0]), "x1": float(px[-1]), "y1": float(py[-1])}
+        )
+    return tracks
 
 
 @dataclass
@@ -145,7 +155,8 @@ class QuadrantTruth:
 
     transients: list[dict] = field(default_factory=list)
     asteroids: list[dict] = field(default_factory=list)
-    cosmic_rays: int = 0
+    cosmic_rays: list[dict] = field(default_factory=list)
+    """Track ends (x0, y0, x1, y1) of every hit."""
 
 
 def render_quadrant(
@@ -184,7 +195,7 @@ def render_quadrant(
         star_flux = 10 ** (-0.4 * stars.mag_at(band, mjd)[keep]) * to_electrons
         add_point_sources(electrons, sx[keep], sy[keep], star_flux, fwhm, conditions.beta, noise)
 
-        transients = sky.transients_in_cells(seed, cells)
+        transients = sky.transients_in_cells(seed, cells, conditions.transient_rate)
         tx, ty = optics.sky_to_pixel(ccdid, qid, transients.ra, transients.dec)
         tmag = transients.mag_at(band, mjd)
         keep = _inside(tx, ty, geometry, MARGIN) & np.isfinite(tmag)

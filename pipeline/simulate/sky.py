@@ -208,9 +208,11 @@ def galaxies_in_cell(seed: int, cell: int) -> Galaxies:
 
 
 @lru_cache(maxsize=4096)
-def transients_in_cell(seed: int, cell: int) -> Transients:
+def transients_in_cell(seed: int, cell: int, rate: float = TRANSIENT_RATE) -> Transients:
+    """The cell's transients; ``rate`` per cell per year (a denser sky of transients gives the
+    real/bogus classifier and the completeness tests more to work with)."""
     rng = _rng(seed, _KIND_TRANSIENT, cell)
-    count = int(rng.poisson(TRANSIENT_RATE * TRANSIENT_SPAN_DAYS / 365.25))
+    count = int(rng.poisson(rate * TRANSIENT_SPAN_DAYS / 365.25))
     galaxies = galaxies_in_cell(seed, cell)
     ra, dec = _positions(rng, cell, count)
     if len(galaxies) and count:
@@ -265,5 +267,5 @@ def galaxies_in_cells(seed: int, cells) -> Galaxies:
     return _concat([galaxies_in_cell(seed, int(c)) for c in cells], Galaxies)
 
 
-def transients_in_cells(seed: int, cells) -> Transients:
-    return _concat([transients_in_cell(seed, int(c)) for c in cells], Transients)
+def transients_in_cells(seed: int, cells, rate: float = TRANSIENT_RATE) -> Transients:
+    return _concat([transients_in_cell(seed, int(c), rate) for c in cells], Transients)

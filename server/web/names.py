@@ -68,8 +68,10 @@ def _mean_position(row: tuple | None) -> SkyPosition | None:
 
 
 def _vector_mean_sql(ra: str, dec: str) -> str:
+    """Means over the rows with a position (bias and flat frames have none: NULL)."""
     return (f"avg(cos(radians({dec})) * cos(radians({ra}))),"
-            f" avg(cos(radians({dec})) * sin(radians({ra}))), avg(sin(radians({dec}))), count(*)")
+            f" avg(cos(radians({dec})) * sin(radians({ra}))), avg(sin(radians({dec}))),"
+            f" count({ra})")
 
 
 def resolve_field(connection: psycopg.Connection, field: int, ccdid: int | None = None,

@@ -9,8 +9,9 @@ from flask import Response
 
 from skyvault.db import database
 from skyvault.server.auth import current_requester
-from skyvault.server.jobs import TAP, JobStore
-from skyvault.server.tap_examples import EXAMPLES
+from skyvault.server.tap_async import TAP_JOBS
+from skyvault.server.tap_examples import visible_examples
+from skyvault.server.uws.store import JobStore
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.pages import render
 from skyvault.vo.uws import JobListFilter
@@ -27,6 +28,8 @@ def query_page() -> Response:
     requester = current_requester()
     jobs = []
     if not requester.is_anonymous:
-        jobs = JobStore(database(), service=TAP).list(requester, JobListFilter(last=LISTED_JOBS))
-    return render("web/query.html", examples=EXAMPLES, jobs=jobs, formats=FORMATS,
-                  default_query=EXAMPLES[0].query if EXAMPLES else "")
+        jobs = JobStore(database(), service=TAP_JOBS.kind).list(
+            requester, JobListFilter(last=LISTED_JOBS))
+    examples = visible_examples()
+    return render("web/query.html", examples=examples, jobs=jobs, formats=FORMATS,
+                  default_query=examples[0].query if examples else "")

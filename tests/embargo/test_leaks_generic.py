@@ -29,7 +29,7 @@ GET_RULES = [rule for rule in registered_rules() if "GET" in rule[1]]
 STATIC_ARGUMENTS = ("collection", "catalog", "table", "name", "service", "size", "format",
                     "kind", "part", "release")
 # Values for the static arguments of rules whose path names no item (a catalog, a table).
-STATIC_VARIANTS = ["science_images", "psf_sources", "sci"]
+STATIC_VARIANTS = ["science_images", "psf_sources", "sci", "candidates"]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ the moment its endpoint exists (a service missing here is one not yet registered
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from astropy.io import votable
@@ -18,11 +17,18 @@ from embargo_seed import (
     CENTRE_DEC,
     CENTRE_RA,
     PRODUCTS,
+    RELEASE_STATES,
     STATE,
     STATES,
     did,
-    set_release_date,
+    fits_bytes,
+    insert_rows,
+    release_now,
+    reset_world,
+    row_visible,
+    visible,
 )
+from isolated_world import adql_rows, as_requester, only
 from leak_probe import (
     ANONYMOUS_WHO,
     Who,
@@ -37,7 +43,9 @@ from leak_probe import (
     who,
 )
 
+from skyvault.access import Requester
 from skyvault.schema.tables import EMBARGOED_TABLES
+from skyvault.server.tap_examples import examples_document, examples_for, find_landmarks
 
 SCENARIOS = {"now": frozenset(), "waiting-released": frozenset({"waiting"})}
 IMAGE_COLLECTIONS = [(p, t, k, c) for p, t, k, c in PRODUCTS if c]
@@ -48,10 +56,13 @@ def passed(request, world, database) -> frozenset[str]:
     """The scenario: as seeded, or with the public survey's waiting data released a second
     ago (by the database clock, with no command run)."""
     states = SCENARIOS[request.param]
+    if states:
+        with database.admin() as connection:
+            release_now(connection, [STATE[key] for key in states],
+                        "now() - interval '1 second'")
+    yield states
     with database.admin() as connection:
-        for key in states:
-            set_release_date(connection, STATE[key], datetime.now(UTC) - timedelta(seconds=1))
-    return states
+        reset_world(connection)
 
 
 @pytest.fixture
@@ -83,11 +94,14 @@ KEYS = {"survey.exposures": "expid", "survey.raw_images": "rawid",
         "survey.calibration_images": "calid", "survey.science_images": "pid",
         "survey.reference_images": "refid", "survey.difference_images": "diffid",
         "survey.files": "file_id", "survey.psf_sources": "sourceid",
-        "survey.aperture_sources": "sourceid"}
+        "survey.aperture_sources": "sourceid", "survey.candidates": "candid"}
 
 
 def expected_ids(table: str, states) -> set[int]:
+    """The seeded identifiers of ``table`` a requester who is shown ``states`` receives (and
+    the candidates public by the alert rule, whatever their state)."""
     key = KEYS[table]
+    states = [s for s in STATES if s in states or row_visible(table, s, frozenset())]
     ids: set[int] = set()
     for state in states:
         if key == "file_id":
@@ -230,6 +244,37 @@ if has_rule("/tap/async"):
         assert get(live_server, f"/tap/async/{job_id}/phase", alice).text.strip() == "PENDING"
         assert job_id.encode() in get(live_server, "/tap/async", alice).content
         post(live_server, f"/tap/async/{job_id}", alice, data={"ACTION": "DELETE"})
+
+
+if has_rule("/tap/examples"):
+
+    def test_tap_examples_are_written_around_visible_data_only(live_server, requesters,
+                                                               database, passed) -> None:
+        """The examples name a position, a field and a filter taken from the rows the
+        requester may see (issue 13 item 5). Over HTTP no hidden state's secret appears;
+        in a survey holding only the leak suite's states, each requester's examples are
+        written around their visible states alone, and every example finds rows for them."""
+        for requester in requesters:
+            response = get(live_server, "/tap/examples", requester)
+            assert response.status_code == 200, requester.name
+            assert "private" in response.headers.get("Cache-Control", "")
+            _check_hidden_absent(response, requester, passed)
+        contents = {state.file_path(product): fits_bytes(state, product)
+                    for state in STATES + RELEASE_STATES for product, *_ in PRODUCTS}
+        with only(database, lambda connection: insert_rows(connection, contents)) as world:
+            for requester in requesters:
+                asking = Requester(user_id=-1, username=requester.name,
+                                   programs=requester.programs)
+                with as_requester(world, asking):
+                    examples = examples_for(find_landmarks(world))
+                document = examples_document(examples).decode()
+                for state in STATES + RELEASE_STATES:
+                    traces = [f"field = {9_900 + state.index} ", f"{state.ra:.6f}, "]
+                    if not visible(state, requester.programs):
+                        assert not [t for t in traces if t in document], \
+                            (requester.name, state.key)
+                for example in examples:
+                    assert adql_rows(world, asking, example.query), (requester.name, example.id)
 
 
 # -- SIA, SCS ------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ REQUESTS = [
 @pytest.fixture(scope="module")
 def outage() -> Iterator[tuple[object, str, str]]:
     """(cluster, base URL of an app on it, a user's token)."""
+    from served_app import stop_job_threads
     from werkzeug.serving import make_server
 
     from skyvault.server.app import create_app
@@ -66,9 +67,7 @@ def outage() -> Iterator[tuple[object, str, str]]:
             yield cluster, f"http://127.0.0.1:{server.server_port}", token
         finally:
             server.shutdown()
-            state = app.extensions.get("skyvault.tap")
-            if state is not None:
-                state.watcher.stop()
+            stop_job_threads(app)
     finally:
         db_module.set_database(session_database)
         cluster.destroy()
@@ -136,13 +135,14 @@ def test_no_request_fails_after_an_immediate_restart(outage) -> None:
 def test_a_job_the_restart_interrupted_runs_again_and_completes(outage) -> None:
     """A job whose query the restart cut is queued again (it was not the query's fault) and
     completes once, with one correct result."""
-    from skyvault.server.worker import Worker, WorkerSettings
+    from skyvault.server.uws.worker import WorkerSettings
+    from skyvault.server.worker import archive_worker
 
     cluster, base, _ = outage
     handle = db_module.database()
-    worker = Worker(handle, settings=WorkerSettings(concurrency=1, poll_interval=0.5,
-                                                    heartbeat_interval=0.5, stale_after=3,
-                                                    sweep_interval=0.5))
+    worker = archive_worker(handle, WorkerSettings(concurrency=1, poll_interval=0.5,
+                                                   heartbeat_interval=0.5, stale_after=3,
+                                                   sweep_interval=0.5))
     stop = threading.Event()
     threads = worker.serve(stop)
     try:

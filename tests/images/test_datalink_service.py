@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from astropy.io.votable import parse
+from lxml import etree
 from pyvo.dal.adhoc import DatalinkResults
 from validators import assert_valid_votable, datalinklint, totals
 
 DATALINK_TYPE = "application/x-votable+xml;content=datalink"
+VOTABLE_NS = {"v": "http://www.ivoa.net/xml/VOTable/v1.3"}
 
 
 def links_url(base: str, *ids: str, **extra: str) -> str:
@@ -122,6 +124,18 @@ def test_rows_of_one_id_are_together_and_in_request_order(live_server, world) ->
     assert collapsed == wanted
 
 
+def test_a_repeated_id_has_one_block_of_rows(live_server, world) -> None:
+    """DataLink 1.1 3.2: all links for one ID value are consecutive rows, also when the request
+    names the ID more than once (its links once, where it was first named)."""
+    sci, ref = world.did("sci", "sci_public"), world.did("ref", "ref")
+    once = rows(fetch(live_server, sci))
+    repeated = rows(fetch(live_server, sci, ref, sci, "not-an-id", sci))
+    order = [str(r["ID"]) for r in repeated]
+    collapsed = [i for n, i in enumerate(order) if n == 0 or order[n - 1] != i]
+    assert collapsed == [sci, ref, "not-an-id"]
+    assert repeated[:len(once)] == once
+
+
 def test_datalinklint_finds_no_errors_or_warnings(live_server, world) -> None:
     url = links_url(live_server, world.did("sci", "sci_public"), world.did("raw", "raw_sci_far"),
                     world.did("diff", "diff_sci_public"), world.did("ref", "ref"), "unknown",
@@ -138,12 +152,47 @@ def test_no_id_gives_an_empty_table_and_a_self_description(live_server) -> None:
     assert_valid_votable(response.content)
 
 
-def test_response_formats(live_server, world) -> None:
+@pytest.mark.parametrize(("requested", "content_type", "serialization"), [
+    (None, DATALINK_TYPE, "TABLEDATA"),
+    ("votable", DATALINK_TYPE, "TABLEDATA"),
+    ("application/x-votable+xml", DATALINK_TYPE, "TABLEDATA"),
+    ("application/x-votable+xml;content=datalink", DATALINK_TYPE, "TABLEDATA"),
+    ("votable/td", "application/x-votable+xml;serialization=TABLEDATA;content=datalink",
+     "TABLEDATA"),
+    ("application/x-votable+xml;serialization=tabledata",
+     "application/x-votable+xml;serialization=TABLEDATA;content=datalink", "TABLEDATA"),
+    ("application/x-votable+xml;serialization=BINARY2",
+     "application/x-votable+xml;serialization=BINARY2;content=datalink", "BINARY2"),
+    ("application/x-votable+xml; serialization=binary2; content=datalink",
+     "application/x-votable+xml;serialization=BINARY2;content=datalink", "BINARY2"),
+    ("votable/b2", "application/x-votable+xml;serialization=BINARY2;content=datalink",
+     "BINARY2"),
+    ("text/xml", "text/xml", "TABLEDATA"),
+    ("text/xml; foo=bar", "text/xml", "TABLEDATA"),
+])
+def test_response_formats_send_what_they_say(live_server, world, requested, content_type,
+                                             serialization) -> None:
+    """DALI 1.1 3.4.6, DataLink 1.1 3.3.1: the Content-Type is the media type of what is sent,
+    in its canonical form (never the request's text); a BINARY2 request gets BINARY2 rows and
+    keeps DataLink's content parameter."""
     did = world.did("sci", "sci_public")
-    votable = requests.get(links_url(live_server, did, RESPONSEFORMAT="application/x-votable+xml"),
-                           timeout=30)
-    assert votable.headers["Content-Type"] == "application/x-votable+xml"
-    refused = requests.get(links_url(live_server, did, RESPONSEFORMAT="text/html"), timeout=30)
+    extra = {} if requested is None else {"RESPONSEFORMAT": requested}
+    response = requests.get(links_url(live_server, did, **extra), timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == content_type
+    root = etree.fromstring(response.content)
+    data = root.find("v:RESOURCE/v:TABLE/v:DATA/*", VOTABLE_NS)
+    assert etree.QName(data).localname == serialization
+    assert {str(r["semantics"]) for r in rows(response)} >= {"#this", "#preview", "#cutout"}
+    assert rows(response) == rows(fetch(live_server, did))
+    assert_valid_votable(response.content)
+
+
+@pytest.mark.parametrize("requested", ["text/html", "application/x-votable+xml;serialization=FITS",
+                                       "csv", "votable/td;serialization=binary2"])
+def test_response_formats_not_offered_are_usage_faults(live_server, world, requested) -> None:
+    did = world.did("sci", "sci_public")
+    refused = requests.get(links_url(live_server, did, RESPONSEFORMAT=requested), timeout=30)
     assert refused.status_code == 400
     info = parse(io.BytesIO(refused.content)).resources[0].infos[0]
     assert info.value == "ERROR" and str(info.content).startswith("UsageFault")

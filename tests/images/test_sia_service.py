@@ -180,6 +180,37 @@ def test_responses_are_valid_votables(live_server, world) -> None:
     assert list(region) == pytest.approx([v for c in corners for v in c], abs=1e-9)
 
 
+@pytest.mark.parametrize(("requested", "content_type"), [
+    (None, "application/x-votable+xml;serialization=TABLEDATA"),
+    ("votable", "application/x-votable+xml;serialization=TABLEDATA"),
+    ("votable/td", "application/x-votable+xml;serialization=TABLEDATA"),
+    ("application/x-votable+xml", "application/x-votable+xml;serialization=TABLEDATA"),
+    ("application/x-votable+xml;serialization=TABLEDATA",
+     "application/x-votable+xml;serialization=TABLEDATA"),
+    ("text/xml", "text/xml"),
+    ("text/xml; foo=bar", "text/xml"),
+])
+def test_the_content_type_is_what_is_sent(live_server, world, requested, content_type) -> None:
+    """DALI 1.1 3.4.6: the canonical media type of the TABLEDATA VOTable sent (text/xml when
+    asked for by name), never the request's text echoed."""
+    pairs = [("POS", AREA)] + ([] if requested is None else [("RESPONSEFORMAT", requested)])
+    response = sia(live_server, *pairs)
+    assert response.status_code == 200 and response.headers["Content-Type"] == content_type
+    assert b"<TABLEDATA>" in response.content
+    assert world.did("sci", "sci_public") in dids(response)
+
+
+@pytest.mark.parametrize("requested", [
+    "votable/b2", "application/x-votable+xml;serialization=BINARY2", "csv", "image/fits"])
+def test_formats_not_written_are_refused(live_server, requested) -> None:
+    """Asked for a serialization it does not write, the service says so (a UsageFault) rather
+    than send TABLEDATA labelled as something else."""
+    response = sia(live_server, ("POS", AREA), ("RESPONSEFORMAT", requested))
+    assert response.status_code == 400
+    info = parse(io.BytesIO(response.content)).resources[0].infos[0]
+    assert info.value == "ERROR" and "RESPONSEFORMAT" in str(info.content)
+
+
 @pytest.mark.parametrize("pairs, message", [
     ([("POS", "CIRCLE 1 2")], "UsageFault: POS"),
     ([("POS", "POLYGON 10 0 11 0 10 1 11 1")], "UsageFault: POS polygon"),

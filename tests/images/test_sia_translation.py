@@ -100,9 +100,11 @@ def test_maxrec_and_response_format() -> None:
     assert query().maxrec == DEFAULT_MAXREC
     assert query(("MAXREC", "0")).is_metadata_only
     assert query(("MAXREC", str(10 * MAX_MAXREC))).maxrec == MAX_MAXREC
-    assert query(("RESPONSEFORMAT", "votable")).response_format == "application/x-votable+xml"
-    assert query(("RESPONSEFORMAT", "text/xml")).response_format == "text/xml"
+    assert query(("RESPONSEFORMAT", "votable")).response_format == \
+        "application/x-votable+xml;serialization=TABLEDATA"
+    assert query(("RESPONSEFORMAT", "text/xml; foo=bar")).response_format == "text/xml"
     for bad in (("MAXREC", "-1"), ("MAXREC", "many"), ("RESPONSEFORMAT", "text/csv"),
+                ("RESPONSEFORMAT", "application/x-votable+xml;serialization=BINARY2"),
                 ("CALIB", "two"), ("POL", "Z"), ("TIME", "2 1")):
         with pytest.raises(SiaUsageError):
             query(bad)

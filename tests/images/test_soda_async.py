@@ -4,17 +4,23 @@ run by the session's `skyvault worker` process (``job_worker``), as in productio
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
 import re
+import threading
 import time
 
 import numpy as np
 import pytest
 import requests
 from astropy.io import fits
+from pyvo.dal.tap import AsyncTAPJob
+from pyvo.io.uws import parse_job
+from served_app import served_app
 from worker_process import web_process_running_jobs
 
-from skyvault.server.soda_async import soda_error_text
+from skyvault.server.soda_async import SODA_JOBS, soda_error_text
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 
@@ -183,8 +189,7 @@ def test_tap_and_soda_jobs_are_apart(live_server, world) -> None:
 
 
 def test_the_web_process_can_run_soda_jobs_itself(live_server, world, job_worker) -> None:
-    """For the demo and tests: TAP_INPROCESS_WORKERS runs the jobs of every service, SODA's
-    too, in the web process."""
+    """For the demo and tests: SODA_INPROCESS_WORKERS runs SODA's jobs in the web process."""
     with web_process_running_jobs(job_worker) as base:
         url = create(base, [("ID", world.did("ref", "ref")), ("PIXEL_1", "1 10"),
                             ("PHASE", "RUN")])
@@ -199,3 +204,123 @@ def test_errors_of_the_job_machinery_get_the_soda_label() -> None:
     assert soda_error_text("The job stopped its worker 3 times; giving up") == (
         "Error: The job stopped its worker 3 times; giving up\n")
     assert soda_error_text(None) == "Error: the job failed\n"
+
+
+# -- what SODA's job tree has since it is TAP's too (issue 14) ------------------------------------
+# Jobs are driven with pyvo's UWS client (AsyncTAPJob: any UWS 1.1 job URL) where it has the
+# operation, with requests where it has not (WAIT with PHASE, POST to /parameters).
+
+
+def job_phase(job_url: str, **params: str) -> str:
+    response = requests.get(job_url, params=params, timeout=120)
+    assert response.status_code == 200, response.text
+    return parse_job(io.BytesIO(response.content)).phase
+
+
+def test_wait_with_phase_blocks_only_while_the_job_is_in_that_phase(live_server, world) -> None:
+    """UWS 1.1 2.2.1.2: WAIT with PHASE returns at once when the job is not in that phase. A
+    PENDING job asked WAIT=60&PHASE=QUEUED answers PENDING, before the job is run: had the
+    request waited, the RUN below would have ended its wait with the job QUEUED or later."""
+    url = create(live_server, [("ID", world.did("sci", "sci_public")), ("PIXEL_1", "1 5")])
+    seen: list[str] = []
+    waiter = threading.Thread(target=lambda: seen.append(
+        job_phase(url, WAIT="60", PHASE="QUEUED")))
+    waiter.start()
+    waiter.join(timeout=30)
+    job = AsyncTAPJob(url).run()
+    waiter.join()
+    assert seen == ["PENDING"]
+    assert job.wait(timeout=120).phase == "COMPLETED"
+    # A finished job answers at once; a WAIT that is no integer is refused.
+    assert job_phase(url, WAIT="-1", PHASE="EXECUTING") == "COMPLETED"
+    assert requests.get(url, params={"WAIT": "soon"}, timeout=30).status_code == 400
+
+
+def test_parameters_change_while_pending_and_not_after(live_server, world) -> None:
+    """UWS 1.1 2.1.11: POST to /parameters replaces values while the job is PENDING (303 to
+    the job); the job then cuts what the parameters say now. Once it ran, 403."""
+    public = world.did("sci", "sci_public")
+    url = create(live_server, [("ID", public), ("CIRCLE", "150.0 2.0 0.01")])
+    changed = requests.post(f"{url}/parameters", data={"CIRCLE": "150.01 2.01 0.005"},
+                            allow_redirects=False, timeout=30)
+    assert changed.status_code == 303 and changed.headers["Location"] == url
+    job = AsyncTAPJob(url)
+    assert {(p.id_, p.content) for p in job.job.parameters} == {
+        ("id", public), ("circle", "150.01 2.01 0.005")}
+    assert job.run().wait(timeout=120).phase == "COMPLETED"
+    (href,) = job.result_uris
+    cutout = fits.open(io.BytesIO(requests.get(href, timeout=60).content))[0].data
+    synchronous = fits.open(io.BytesIO(requests.get(f"{live_server}/soda/sync", params={
+        "ID": public, "CIRCLE": "150.01 2.01 0.005"}, timeout=60).content))[0].data
+    assert np.array_equal(cutout, synchronous)
+    assert cutout.shape != fits.open(io.BytesIO(requests.get(f"{live_server}/soda/sync", params={
+        "ID": public, "CIRCLE": "150.0 2.0 0.01"}, timeout=60).content))[0].data.shape
+    late = requests.post(f"{url}/parameters", data={"CIRCLE": "150.0 2.0 0.01"}, timeout=30)
+    assert late.status_code == 403
+    unknown = requests.post(f"{live_server}/soda/async/not-a-job-id-at-all/parameters",
+                            data={"CIRCLE": "150.0 2.0 0.01"}, timeout=30)
+    assert unknown.status_code == 404
+
+
+def test_soda_jobs_have_limits_of_their_own(live_server, world) -> None:
+    """SODA's execution duration, retention and WAIT limits are SODA's settings
+    (SKYVAULT_SODA_*, or SODA_* in the application's config), not constants and not TAP's."""
+    config = {"SODA_EXECUTION_DURATION": 30, "SODA_MAX_EXECUTION_DURATION": 120,
+              "SODA_DEFAULT_RETENTION": 600, "SODA_MAX_RETENTION": 3600, "SODA_WAIT_LIMIT": 1}
+    public = world.did("sci", "sci_public")
+    with served_app(config) as base:
+        job = AsyncTAPJob(create(base, [("ID", public), ("PIXEL_1", "1 5"),
+                                        ("DESTRUCTION", "2100-01-01T00:00:00Z")]))
+        created = job.job.creationtime.datetime.replace(tzinfo=dt.UTC)
+        assert job.execution_duration.sec == 30
+        assert job.destruction.datetime.replace(tzinfo=dt.UTC) - created <= dt.timedelta(
+            seconds=3600)
+        job.execution_duration = 0  # unlimited asks for the maximum
+        assert job.execution_duration.sec == 120
+        job.destruction = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+        assert job.destruction.datetime.replace(tzinfo=dt.UTC) - created <= dt.timedelta(
+            seconds=3600)
+        default = AsyncTAPJob(create(base, [("ID", public), ("PIXEL_1", "1 5")]))
+        lifetime = (default.destruction.datetime - default.job.creationtime.datetime)
+        assert dt.timedelta(seconds=599) <= lifetime <= dt.timedelta(seconds=601)
+        # WAIT=60 on a PENDING job ends at SODA's limit of 1 s, well inside the client's 30 s.
+        assert requests.get(default.url, params={"WAIT": "60"}, timeout=30).status_code == 200
+        # TAP's jobs in the same application keep TAP's limits.
+        tap = requests.post(f"{base}/tap/async", data={
+            "LANG": "ADQL", "QUERY": "SELECT TOP 1 expid FROM survey.exposures"},
+            allow_redirects=False, timeout=30)
+        assert AsyncTAPJob(tap.headers["Location"]).execution_duration.sec == 3600
+        for created_job in (job, default, AsyncTAPJob(tap.headers["Location"])):
+            created_job.delete()
+
+
+def test_soda_settings_come_from_its_own_variables(monkeypatch) -> None:
+    monkeypatch.setenv("SKYVAULT_SODA_MAX_RETENTION", "3600")
+    monkeypatch.setenv("SKYVAULT_TAP_INPROCESS_WORKERS", "2")
+    monkeypatch.setenv("SKYVAULT_TAP_MAX_EXECUTION_DURATION", "7")
+    config = SODA_JOBS.configure({})
+    limits = SODA_JOBS.limits(config)
+    assert (limits.max_retention, limits.inprocess_workers) == (3600, 0)
+    assert limits.max_execution_duration == 3600
+    # The application's config comes last.
+    overridden = SODA_JOBS.configure({"SODA_MAX_RETENTION": 60, "SODA_INPROCESS_WORKERS": 1,
+                                      "TAP_INPROCESS_WORKERS": 3})
+    assert overridden == dataclasses.replace(config, max_retention=60, inprocess_workers=1)
+
+
+def test_soda_runs_in_the_web_process_by_its_own_setting(live_server, world,
+                                                          job_worker) -> None:
+    """TAP_INPROCESS_WORKERS no longer runs SODA's jobs; SODA_INPROCESS_WORKERS does, with the
+    application's SODA settings (SODA_MAX_RESULTS)."""
+    public, far = world.did("sci", "sci_public"), world.did("sci", "sci_far")
+    with web_process_running_jobs(job_worker, {"TAP_INPROCESS_WORKERS": 1}) as base:
+        url = create(base, [("ID", public), ("PIXEL_1", "1 5"), ("PHASE", "RUN")])
+        # WAIT returns as soon as the phase changes: no runner took the job.
+        assert job_phase(url, WAIT="3") == "QUEUED"
+        requests.delete(url, timeout=30)
+    with web_process_running_jobs(job_worker, {"SODA_INPROCESS_WORKERS": 1,
+                                               "SODA_MAX_RESULTS": 1}) as base:
+        url = create(base, [("ID", public), ("ID", far), ("PIXEL_1", "1 5"), ("PHASE", "RUN")])
+        assert wait(url) == "ERROR"
+        assert requests.get(f"{url}/error", timeout=30).text == (
+            "UsageError: more than 1 cutouts in one job\n")

@@ -10,9 +10,11 @@ import pytest
 import pyvo
 import requests
 from astropy.io import fits
+from astropy.io.votable import parse
 from astropy.wcs import WCS
 from images_seed import OBSJD
-from pyvo.dal.adhoc import DatalinkResults
+from pyvo.dal.adhoc import DatalinkResults, SodaQuery
+from validators import assert_valid_votable
 
 MJD = OBSJD - 2400000.5
 
@@ -162,3 +164,45 @@ def test_vosi_resources_exist(live_server, path) -> None:
     assert response.status_code == 200
     if path == "capabilities":
         assert "ivo://ivoa.net/std/SODA#sync-1.0" in response.text
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_without_parameters_sync_describes_itself(live_server, world, method) -> None:
+    """Issue 13 item 10: a parameterless /soda/sync answered a text/plain 400; like other SODA
+    services it now returns its service descriptor (SODA 1.0 section 4, DataLink 1.1 section
+    4), a VOTable from which a client can build a cutout request."""
+    response = soda(live_server, method=method)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/x-votable+xml")
+    assert_valid_votable(response.content)
+    document = parse(io.BytesIO(response.content))
+    (descriptor,) = document.resources
+    assert descriptor.type == "meta" and descriptor.utype == "adhoc:service"
+    params = {p.name: p.value for p in descriptor.params}
+    assert params["standardID"] == "ivo://ivoa.net/std/SODA#sync-1.0"
+    assert params["accessURL"] == f"{live_server}/soda/sync"
+    inputs = {p.name: p for p in descriptor.groups[0].entries}
+    assert set(inputs) == {"ID", "POS", "CIRCLE", "POLYGON", "BAND", "TIME", "PIXEL_1",
+                           "PIXEL_2"}
+    assert inputs["CIRCLE"].xtype == "circle" and inputs["CIRCLE"].unit == "deg"
+    # The description is enough for pyvo to cut out an image.
+    did = world.did("sci", "sci_public")
+    query = SodaQuery.from_resource([{"ID": did}], descriptor, ID=did)
+    query.circle = (150.0, 2.0, 0.005)
+    cutout = fits.open(io.BytesIO(query.execute_stream().read()))[0]
+    assert_same_sky(cutout, source_hdu(world.path("sci_public")))
+
+
+def test_parameters_without_an_id_are_still_a_usage_error(live_server) -> None:
+    response = soda(live_server, ("RESPONSEFORMAT", "application/fits"))
+    assert response.status_code == 400 and response.text.startswith("UsageError: ID")
+
+
+@pytest.mark.parametrize("requested", [None, "fits", "image/fits", "application/fits",
+                                       "application/fits; foo=bar"])
+def test_the_content_type_is_canonical(live_server, world, requested) -> None:
+    """DALI 1.1 3.4.6 (issue 13 item 7): whatever names FITS is answered as application/fits."""
+    pairs = [("ID", world.did("sci", "sci_public")), ("CIRCLE", "150.0 2.0 0.005")]
+    if requested is not None:
+        pairs.append(("RESPONSEFORMAT", requested))
+    assert hdu_of(soda(live_server, *pairs)).data.size > 0

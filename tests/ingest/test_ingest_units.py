@@ -51,9 +51,43 @@ def test_binary_copy_round_trips_through_postgresql(database: Database) -> None:
             copy.write(HEADER + bytes(batch.payload()) + TRAILER)
         rows = connection.execute(
             "SELECT a, b::text, c, d::text, e, f FROM t ORDER BY a").fetchall()
-    assert rows[0] == (-2, "NaN", "zr", "infinity", None, 1e300)
+    assert rows[0] == (-2, None, "zr", "infinity", None, 1e300)  # NaN: unknown, NULL
     assert rows[1][:2] == (1, "1.5") and rows[1][3].startswith("2027-03-04 05:06:07.890123")
     assert rows[2][0] == 2**40 and rows[2][3].startswith("2000-01-01 00:00:00")
+
+
+def test_nan_floats_are_copied_as_null_on_their_rows_only(database: Database) -> None:
+    """Issue 13 item 3: an unmeasured magnitude is NULL, not an IEEE NaN that compares greater
+    than every number; the other fields of the same row, and other rows, are untouched."""
+    rng = np.random.default_rng(3)
+    rows = 1000
+    mag = rng.uniform(14, 21, rows).astype(np.float32)
+    err = rng.uniform(0.01, 0.2, rows)
+    mag[rng.random(rows) < 0.2] = np.nan
+    err[rng.random(rows) < 0.1] = np.nan
+    columns = [CopyColumn("id", "integer"), CopyColumn("mag", "real"),
+               CopyColumn("err", "double precision"), CopyColumn("flags", "smallint")]
+    batch = RecordBatch(columns, rows)
+    batch.set("id", np.arange(rows))
+    batch.set("mag", mag)
+    batch.set("err", err)
+    batch.set("flags", np.arange(rows) % 7)
+    from skyvault.ingest.copybinary import HEADER, TRAILER
+    with database.admin() as connection:
+        connection.execute("CREATE TEMP TABLE nan_rows (id integer, mag real,"
+                           " err double precision, flags smallint)")
+        with connection.cursor().copy("COPY nan_rows FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(HEADER + bytes(batch.payload()) + TRAILER)
+        stored = connection.execute("SELECT id, mag, err, flags FROM nan_rows ORDER BY id"
+                                    ).fetchall()
+        nan_count = connection.execute("SELECT count(*) FROM nan_rows WHERE mag = 'NaN'"
+                                       " OR err = 'NaN'").fetchone()[0]
+    assert nan_count == 0 and len(stored) == rows
+    for k, (ident, m, e, flags) in enumerate(stored):
+        assert ident == k and flags == k % 7
+        assert (m is None) == bool(np.isnan(mag[k])) and (e is None) == bool(np.isnan(err[k]))
+        assert m is None or m == pytest.approx(float(mag[k]), rel=1e-6)
+        assert e is None or e == float(err[k])
 
 
 def test_encode_stream_refuses_floats_for_integers() -> None:

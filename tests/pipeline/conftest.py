@@ -1,8 +1,12 @@
-"""One small simulated survey, processed once per test session.
+"""Small simulated surveys, each processed once per test session.
 
-Two nights ten days apart revisit the same two survey fields (so the first night's epochs make
-references and the second night has difference images in which supernovae have changed); the
-first night also follows two of the known asteroids. Small camera: 256 x 256 quadrants, 4 CCDs.
+``survey``: two nights ten days apart revisit the same two survey fields (so the first night's
+epochs make references and the second night has difference images in which supernovae have
+changed); the first night also follows two of the known asteroids. Small camera: 256 x 256
+quadrants, 4 CCDs.
+
+``demo_survey``: two nights of the demo's survey (``skyvault.pipeline.demo``: CCDs 6 and 7,
+three known objects followed), whose zero points are checked against the truth; no references.
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from skyvault.pipeline.demo import DEMO_CCDS, DEMO_PLAN
 from skyvault.pipeline.orchestrate import NightReport, dask_client, run_night
 from skyvault.pipeline.simulate.night import default_survey_fields, simulate_night
 from skyvault.pipeline.simulate.plan import PlanConfig
 
 SEED = 1
 NIGHTS = (dt.date(2026, 11, 20), dt.date(2026, 11, 30))
+DEMO_NIGHTS = (dt.date(2026, 11, 7), dt.date(2026, 11, 18))
+"""The first and last nights of the demo as `skyvault demo` made them on 2026-12-07: on the
+first a star cut by the image edge set a sparse quadrant's zero point 0.044 mag off; on the
+last (Moon 70% lit, 2.8" seeing) quadrants' flux scales were left 0.02-0.025 mag off
+(issue 13)."""
 
 
 @dataclass(frozen=True)
@@ -30,32 +40,69 @@ class ProcessedSurvey:
     reports: tuple[NightReport, ...]
 
 
+def _process_survey(
+    base: Path,
+    nights: tuple[dt.date, ...],
+    ccds: tuple[int, ...] | None,
+    plan_config: PlanConfig,
+    *,
+    asteroids_first_night_only: bool,
+    references: bool,
+) -> ProcessedSurvey:
+    """Simulate (unless done) and process the nights, all on the first night's survey fields.
+    A rerun on a kept folder reuses the simulation and resumes the processing."""
+    products = base / "products"
+    fields = default_survey_fields(nights[0], "small", ccds)
+    raw_dirs, reports = [], []
+    with dask_client(2, None) as client:
+        for index, night in enumerate(nights):
+            raw_dir = base / "raw" / f"{night:%Y%m%d}"
+            if not (raw_dir / "night.json").exists():
+                simulate_night(
+                    night,
+                    raw_dir,
+                    seed=SEED,
+                    size="small",
+                    ccds=ccds,
+                    workers=2,
+                    fields=fields,
+                    with_asteroids=index == 0 or not asteroids_first_night_only,
+                    plan_config=plan_config,
+                )
+            reports.append(
+                run_night(raw_dir, products, client=client, progress=False, references=references)
+            )
+            raw_dirs.append(raw_dir)
+    return ProcessedSurvey(base, tuple(raw_dirs), products, tuple(reports))
+
+
 @pytest.fixture(scope="session")
 def survey(tmp_path_factory) -> ProcessedSurvey:
     # SKYVAULT_PIPELINE_SURVEY_DIR keeps the data for a look afterwards; a rerun on it reuses
     # the simulation and resumes the processing, so it is quick.
     kept = os.environ.get("SKYVAULT_PIPELINE_SURVEY_DIR")
     base = Path(kept) if kept else tmp_path_factory.mktemp("pipeline-survey")
-    products = base / "products"
-    fields = default_survey_fields(NIGHTS[0])
-    raw_dirs, reports = [], []
-    with dask_client(2, None) as client:
-        for index, night in enumerate(NIGHTS):
-            raw_dir = base / "raw" / f"{night:%Y%m%d}"
-            if (raw_dir / "night.json").exists():
-                raw_dirs.append(raw_dir)
-                reports.append(run_night(raw_dir, products, client=client, progress=False))
-                continue
-            simulate_night(
-                night,
-                raw_dir,
-                seed=SEED,
-                size="small",
-                workers=2,
-                fields=fields,
-                with_asteroids=index == 0,
-                plan_config=PlanConfig(max_asteroids=2),
-            )
-            reports.append(run_night(raw_dir, products, client=client, progress=False))
-            raw_dirs.append(raw_dir)
-    return ProcessedSurvey(base, tuple(raw_dirs), products, tuple(reports))
+    return _process_survey(
+        base,
+        NIGHTS,
+        None,
+        PlanConfig(max_asteroids=2),
+        asteroids_first_night_only=True,
+        references=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_survey(tmp_path_factory) -> ProcessedSurvey:
+    """As the demo simulates its nights (``skyvault.pipeline.demo.make_demo_night``); without
+    references, which the zero points do not use."""
+    kept = os.environ.get("SKYVAULT_DEMO_SURVEY_DIR")
+    base = Path(kept) if kept else tmp_path_factory.mktemp("demo-survey")
+    return _process_survey(
+        base,
+        DEMO_NIGHTS,
+        DEMO_CCDS,
+        DEMO_PLAN,
+        asteroids_first_night_only=False,
+        references=False,
+    )

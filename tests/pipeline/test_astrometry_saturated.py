@@ -22,7 +22,7 @@ from astropy.table import Table
 from skyvault.pipeline.camera import CameraGeometry
 from skyvault.pipeline.process import maskbits
 from skyvault.pipeline.process.astrometry import nominal_wcs
-from skyvault.pipeline.process.science import measure_image
+from skyvault.pipeline.process.measure import measure_image
 from skyvault.pipeline.psfmodel import add_point_sources
 from skyvault.pipeline.skygeom import Optics, Pointing
 

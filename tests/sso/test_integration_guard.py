@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skyvault.db import Database
+from skyvault.sso import integrator as integrator_module
 from skyvault.sso import isolation
 from skyvault.sso.batch import predict_night
 from skyvault.sso.ephemeris import predict
@@ -218,3 +219,24 @@ def test_gunicorn_answers_the_crash_request_with_400_and_keeps_its_worker(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_an_orbit_needing_more_steps_than_the_budget_is_refused(monkeypatch) -> None:
+    """A body on a 0.0012 au circle round the Sun makes some 30,000 revolutions a decade: elements
+    a user can type that once held a worker for the guard's ten minutes. Past the step budget it
+    is refused; the same integration of a real orbit under that budget is unchanged by the
+    pieces the budget is checked in."""
+    from dataclasses import replace
+
+    ceres = load_demo_orbits()[0]
+    tiny = replace(ceres, a_au=0.0012, e=0.0, epoch_mjd_tdb=61000.0 - 3650.0, name="Tiny")
+    monkeypatch.setattr(integrator_module, "MAX_STEPS", 2_000)
+    with pytest.raises(IntegrationError, match=r"more than 2,000 integration steps.*61000\.0"):
+        integrator_module.integrate_unguarded(tiny, 61000.0, 61001.0)
+    windows = [(61000.0, 61000.5), (61030.0, 61030.5)]
+    far = replace(ceres, epoch_mjd_tdb=50000.0)
+    pieces = integrator_module.integrate_unguarded(far, 61000.0, 61030.5, None, windows)
+    monkeypatch.setattr(integrator_module, "STEPS_PER_PIECE", 10**12)
+    whole = integrator_module.integrate_unguarded(far, 61000.0, 61030.5, None, windows)
+    np.testing.assert_array_equal(pieces.times, whole.times)
+    np.testing.assert_allclose(pieces.positions, whole.positions, rtol=0, atol=1e-12)

@@ -14,7 +14,7 @@ from xsd_support import AVAILABILITY, CAPABILITIES, TABLES, UWS, assert_valid
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
 from skyvault.server.tap_capabilities import capabilities
 from skyvault.server.tap_config import TapConfig, config_from
-from skyvault.server.tap_examples import EXAMPLES, examples_document
+from skyvault.server.tap_examples import Landmarks, examples_document, examples_for
 from skyvault.vo import uws, vosi
 from skyvault.vo.dali import (
     InvalidParameter,
@@ -26,6 +26,7 @@ from skyvault.vo.dali import (
     parse_tap_query,
     parse_upload,
 )
+from skyvault.vo.moc import MOC_STANDARD_ID
 from skyvault.vo.uws import Phase
 
 LIMITS = QueryLimits(default_maxrec=1000, hard_maxrec=5000)
@@ -52,7 +53,14 @@ def test_a_repeated_single_valued_parameter_is_an_error() -> None:
     values for parameters defined to be single-valued'."""
     with pytest.raises(RepeatedParameter, match="MAXREC"):
         query(("LANG", "ADQL"), ("QUERY", "SELECT 1 FROM x"), ("MAXREC", "1"),
-              ("maxrec", "1"))
+              ("maxrec", "2"))
+
+
+def test_one_value_given_twice_is_one_value() -> None:
+    """What astroquery's TapPlus sends with every upload: FORMAT=votable and format=votable."""
+    parsed = query(("LANG", "ADQL"), ("QUERY", "SELECT 1 FROM x"), ("FORMAT", "votable"),
+                   ("format", "votable"), ("MAXREC", "1"), ("maxrec", "1"))
+    assert (parsed.response_format, parsed.maxrec) == ("votable", 1)
 
 
 def test_unknown_parameters_are_ignored() -> None:
@@ -207,6 +215,9 @@ def test_capabilities_are_valid_and_declare_the_service() -> None:
     standard_ids = {c.get("standardID") for c in root.findall("capability")}
     assert {vosi.AVAILABILITY_ID, vosi.CAPABILITIES_ID, vosi.TABLES_ID,
             vosi.EXAMPLES_ID} <= standard_ids
+    # Where the coverage MOC is (issue 19), beside the TAP service.
+    (coverage,) = root.findall(f"capability[@standardID='{MOC_STANDARD_ID}']")
+    assert coverage.findtext("interface/accessURL") == "http://h/moc"
 
 
 def test_tables_documents_are_valid_with_and_without_detail() -> None:
@@ -228,11 +239,13 @@ def test_availability_is_valid() -> None:
 
 def test_examples_are_well_formed_rdfa() -> None:
     """DALI 1.1 2.3: vocab on an ancestor; id, resource, name and query on each example."""
-    root = etree.fromstring(examples_document())
+    examples = examples_for(Landmarks(image=(1885, "zr", 247.3, 40.2),
+                                      source=(247.31, 40.21, 16.2, 85.0), perihelion=0.75))
+    root = etree.fromstring(examples_document(examples))
     ns = {"h": "http://www.w3.org/1999/xhtml"}
     assert root.find("h:body", ns).get("vocab") == "http://www.ivoa.net/rdf/examples#"
     blocks = root.findall(".//h:div[@typeof='example']", ns)
-    assert len(blocks) == len(EXAMPLES)
+    assert len(blocks) == len(examples) == 11
     for block in blocks:
         assert block.get("resource") == "#" + block.get("id")
         assert len(block.findall(".//*[@property='name']", ns)) == 1

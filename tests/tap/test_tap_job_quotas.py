@@ -1,4 +1,4 @@
-"""Issue 21 item 2: per-owner quotas on async jobs (server/job_quota.py): unfinished jobs and
+"""Issue 21 item 2: per-owner quotas on async jobs (server/uws/quota.py): unfinished jobs and
 stored bytes, per signed-in user and per client address of anonymous jobs, TAP and SODA
 together; over either, job creation gets 429 in the protocol's format."""
 
@@ -10,7 +10,7 @@ from test_tap_async import adql
 from test_tap_hostile_uploads import _create, _dali_error
 
 from skyvault import accounts
-from skyvault.server.job_quota import ACTIVE_PHASES, JobQuota
+from skyvault.server.uws.quota import ACTIVE_PHASES, JobQuota
 
 
 def _anonymous_active_jobs(database) -> int:

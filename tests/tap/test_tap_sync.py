@@ -73,7 +73,7 @@ def test_get_and_post_give_the_same_votable(tap) -> None:
     got = sync(tap, *query)
     posted = sync(tap, *query, method="POST")
     assert got.status_code == posted.status_code == 200
-    assert got.headers["Content-Type"] == "application/x-votable+xml"
+    assert got.headers["Content-Type"] == "application/x-votable+xml;serialization=BINARY2"
     assert got.content == posted.content
     table = rows_of(got.content)
     assert list(table.dtype.names) == ["sourceid", "ra", "dec", "mag"]

@@ -3,6 +3,7 @@ semantic errors. Queries that run against real tables are in test_adql_database.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 
@@ -118,26 +119,106 @@ def test_radius_reading_the_indexed_row_falls_back_to_q3c_dist():
         .endswith('WHERE (q3c_dist(t1.ra, t1."dec", 1, 2) < (t1.mag / 3600))')
 
 
-def test_point_in_polygon_and_box_use_q3c_poly_query():
-    assert sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
-               "POLYGON(10, 20, 11, 20, 11, 21)) = 1").endswith(
-        'WHERE q3c_poly_query(t1.ra, t1."dec", ARRAY[10, 20, 11, 20, 11, 21]::float8[])')
+POLYGON_WHERE = re.compile(
+    r"WHERE \(q3c_radial_query\(t1\.ra, t1\.\"dec\", ([-\d.e]+)::float8, ([-\d.e]+)::float8, "
+    r"([-\d.e]+)::float8\) AND q3c_in_poly\(t1\.ra, t1\.\"dec\", ARRAY\[(.*)\]::float8\[\]\)\)$")
+
+
+def _unit_vector(ra: float, dec: float) -> tuple[float, float, float]:
+    a, d = math.radians(ra), math.radians(dec)
+    return math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)
+
+
+def _degrees_between(a: tuple[float, float], b: tuple[float, float]) -> float:
+    cosine = sum(x * y for x, y in zip(_unit_vector(*a), _unit_vector(*b), strict=True))
+    return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
+
+
+@pytest.mark.parametrize("vertices", [
+    [(10, 20), (11, 20), (11, 21)],
+    [(359.5, -1), (0.5, -1), (0.5, 1), (359.5, 1)],  # across ra = 0
+    [(0, 88), (90, 88), (180, 88), (270, 88)],  # around the pole
+])
+def test_small_polygons_are_a_cone_search_and_q3c_in_poly(vertices):
+    """q3c_poly_query caches its pixel ranges per backend under the polygon's leading
+    vertices (segasai/q3c #53), which a pooled connection carries from user to user: the
+    index is reached through a cone holding every vertex, whose cache key is complete."""
+    flat = ", ".join(f"{ra}, {dec}" for ra, dec in vertices)
+    found = POLYGON_WHERE.search(sql(f"SELECT sid FROM survey.sources WHERE "
+                                     f"CONTAINS(POINT(ra, dec), POLYGON({flat})) = 1"))
+    assert found, "not a cone search and q3c_in_poly"
+    ra, dec, radius = (float(found.group(k)) for k in (1, 2, 3))
+    assert [float(v.removesuffix("::float8")) for v in found.group(4).split(", ")] == \
+        [float(v) for vertex in vertices for v in vertex]
+    farthest = max(_degrees_between((ra, dec), vertex) for vertex in vertices)
+    assert farthest < radius < farthest + 1e-5
+
+
+def test_small_polygons_reach_the_index_through_q3c_join():
+    """Four pixel ranges plan faster than q3c_radial_query's hundred, and read few enough
+    rows for a polygon within 0.2 degrees of its centre."""
+    where = sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
+                "POLYGON(10, 20, 10.1, 20, 10.1, 20.1)) = 1")
+    assert re.search(r"WHERE \(q3c_join\([-\d.e]+::float8, [-\d.e]+::float8, t1\.ra, "
+                     r"t1\.\"dec\", [-\d.e]+::float8\) AND q3c_in_poly\(t1\.ra, ", where), where
+
+
+def test_boxes_use_the_same_test_as_polygons():
     box = sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
               "BOX(10, 20, 2, 1)) = 1")
-    assert 'q3c_poly_query(t1.ra, t1."dec", ARRAY[' in box
+    assert POLYGON_WHERE.search(box) and "q3c_poly_query" not in box
 
 
-def test_polygons_too_wide_for_q3c_and_variable_ones_use_pgsphere():
+def test_large_polygons_use_pgsphere_behind_q3c_join_where_q3c_is_exact():
+    middle = sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
+                 "POLYGON(10, 0, 30, 0, 30, 20, 10, 20)) = 1")
+    assert re.search(r"WHERE \(q3c_join\([-\d.e]+::float8, [-\d.e]+::float8, t1\.ra, "
+                     r"t1\.\"dec\", [-\d.e]+::float8\) AND \(spoint\(radians\(t1\.ra\), "
+                     r"radians\(t1\.\"dec\"\)\) <@ '\{\(10\.0d,0\.0d\),", middle), middle
     assert sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
                "POLYGON(100, -40, 200, -40, 200, 40)) = 1").endswith(
         "WHERE (spoint(radians(t1.ra), radians(t1.\"dec\")) <@ "
         "'{(100.0d,-40.0d),(200.0d,-40.0d),(200.0d,40.0d)}'::spoly)")
+
+
+def test_polygons_with_more_vertices_than_q3c_takes_use_pgsphere():
+    angles = [2 * math.pi * k / 120 for k in range(120)]
+    flat = ", ".join(f"{10 + 0.5 * math.cos(a):.6f}, {20 + 0.5 * math.sin(a):.6f}"
+                     for a in angles)
+    where = sql(f"SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
+                f"POLYGON({flat})) = 1")
+    assert "q3c_in_poly" not in where and "<@ '{(" in where and "q3c_join(" in where
+
+
+def test_cones_larger_than_q3c_handles_are_a_distance_test():
+    """q3c 2.0's ranges lose rows of circles just below 35 degrees (segasai/q3c #49)."""
+    assert sql("SELECT sid FROM survey.sources WHERE 1 = CONTAINS(POINT(ra, dec), "
+               "CIRCLE(45, 3, 33))").endswith('WHERE (q3c_dist(t1.ra, t1."dec", 45, 3) <= 33)')
+    assert "q3c_join" in sql("SELECT sid FROM survey.sources WHERE 1 = CONTAINS(POINT(ra, dec), "
+                             "CIRCLE(45, 3, 30))")
+
+
+def test_positions_that_are_not_indexed_and_variable_polygons_need_no_index():
+    assert sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra + 1, dec), "
+               "POLYGON(10, 20, 11, 20, 11, 21)) = 1").endswith(
+        "WHERE q3c_in_poly((t1.ra + 1), t1.\"dec\", ARRAY[10.0::float8, 20.0::float8, "
+        "11.0::float8, 20.0::float8, 11.0::float8, 21.0::float8]::float8[])")
     assert sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(1, 2), "
                "POLYGON(ra, dec, ra + 1, dec, ra, dec + 1)) = 1").endswith(
         "WHERE (spoint(radians(1), radians(2)) <@ (SELECT spoly(v.p ORDER BY v.n) FROM (VALUES "
         "(1, spoint(radians(t1.ra), radians(t1.\"dec\"))), (2, spoint(radians((t1.ra + 1)), "
         "radians(t1.\"dec\"))), (3, spoint(radians(t1.ra), radians((t1.\"dec\" + 1))))) "
         "AS v(n, p)))")
+
+
+def test_self_crossing_polygons_are_refused():
+    with pytest.raises(AdqlSemanticError, match="edges of this POLYGON cross"):
+        sql("SELECT sid FROM survey.sources WHERE CONTAINS(POINT(ra, dec), "
+            "POLYGON(10, 20, 11, 21, 11, 20, 10, 21)) = 1")
+    # closed by repeating the first vertex, or with a vertex given twice: not crossing
+    for vertices in ("10, 20, 11, 20, 11, 21, 10, 21, 10, 20", "10, 20, 11, 20, 11, 20, 11, 21"):
+        assert "q3c_in_poly" in sql("SELECT sid FROM survey.sources WHERE "
+                                    f"CONTAINS(POINT(ra, dec), POLYGON({vertices})) = 1")
 
 
 def test_regions_use_pgsphere_operators():

@@ -6,6 +6,7 @@ the pipeline writes them) and loaded by ``skyvault.ingest.ingest_paths`` into th
 database and file store, so release dates come from the programs' rules as in production:
 
 - OLD: 2024-10-08, program 2, filter zg, no references: its proprietary year is over, public;
+  its second exposure's zero point failed (NULL magnitudes, magzp and maglimit);
 - NEW: 2026-11-12, programs 2 and 3 alternating, filter zr, with references and differences:
   proprietary, visible to members of its programs only.
 
@@ -49,7 +50,7 @@ def web_data(database: Database, tmp_path_factory) -> Iterator[WebData]:
     common = {"ccds": (1,), "quadrants": (1, 2, 3, 4), "sources": 25, "size": 48, "field": FIELD,
               "ra": RA, "dec": DEC}
     old = NightSpec(nightdate="2024-10-08", exposures=2, programids=(2,), filtercode="zg",
-                    references=False, seed=601, **common)
+                    references=False, seed=601, unmeasured=(1,), **common)
     new = NightSpec(nightdate="2026-11-12", exposures=2, programids=(2, 3), filtercode="zr",
                     seed=602, **common)
     roots = [write_night(base / "old", old).root, write_night(base / "new", new).root]

@@ -102,7 +102,7 @@ def _routes(app) -> list[Route]:
 BASES: dict[str, dict[str, str]] = {
     "tap.sync": {"LANG": "ADQL", "REQUEST": "doQuery",
                  "QUERY": "SELECT TOP 5 obs_id, s_ra FROM ivoa.obscore"},
-    "tap.create_job": {"LANG": "ADQL", "QUERY": "SELECT TOP 1 * FROM ivoa.obscore"},
+    "tap_async.create_job": {"LANG": "ADQL", "QUERY": "SELECT TOP 1 * FROM ivoa.obscore"},
     "sia.query": {"POS": "CIRCLE 233 12 0.5", "MAXREC": "10"},
     "soda.sync": {"ID": "ivo://skyvault.archive/sci?1", "CIRCLE": "233 12 0.01"},
     "soda_async.create_job": {"ID": "ivo://skyvault.archive/sci?1", "CIRCLE": "233 12 0.01"},
@@ -147,7 +147,7 @@ class Tally:
 @pytest.fixture(scope="module")
 def targets(site: str, web_data: WebData) -> dict[str, list[str]]:
     """Real values for path variables: image ids, archived paths, jobs of both kinds."""
-    tap_job = requests.post(f"{site}/tap/async", data=BASES["tap.create_job"],
+    tap_job = requests.post(f"{site}/tap/async", data=BASES["tap_async.create_job"],
                             allow_redirects=False, timeout=60)
     soda_job = requests.post(f"{site}/soda/async", data=BASES["soda.sync"],
                              allow_redirects=False, timeout=60)

@@ -9,6 +9,7 @@ import tarfile
 from dataclasses import replace
 
 import pytest
+from astropy.io.votable import parse_single_table
 from flask.testing import FlaskClient
 from web_support import DEC, FIELD, ORBIT, PASSWORD, RA, USERNAME, WebData
 
@@ -146,6 +147,14 @@ def test_names_resolve_to_what_the_requester_may_see(database: Database,
     with database.reading(MEMBER) as connection:
         found = resolve_name(connection, f"ivo://skyvault.archive/sci?{hidden}")
         assert isinstance(found.position, SkyPosition)
+    calibrations = Requester(user_id=-1, username="oracle", programs=frozenset({1}))
+    with database.reading(calibrations) as connection:
+        # field 0 holds only bias and flat frames, which have no sky position
+        frames, positions = connection.execute(
+            "SELECT count(*), count(telra) FROM survey.exposures WHERE field = 0").fetchone()
+        assert frames > 0 and positions == 0
+        with pytest.raises(NameNotFound):
+            resolve_name(connection, "field 0")
 
 
 # -- over HTTP ------------------------------------------------------------------------------------
@@ -252,6 +261,56 @@ def test_image_pages_link_what_the_requester_may_see(client: FlaskClient,
         assert client.get(link).status_code == 200
     csrf = client.get("/auth/whoami").get_json()["csrf_token"]
     client.post("/logout", data={"csrf_token": csrf})
+
+
+def test_pages_of_images_with_unknown_values(client: FlaskClient, database: Database,
+                                             web_data: WebData) -> None:
+    """Issue 13 items 3 and 4: an image whose zero point failed (NULL magzp and maglimit, its
+    sources' magnitudes NULL) and frames with no sky position (bias, flat: NULL ra, dec) have
+    their pages, DataLink documents, previews and catalog searches like any other."""
+    from skyvault import accounts
+    from skyvault.vo.publisher_did import COLLECTIONS, ImageKey
+
+    with database.admin() as connection:
+        pid, ra, dec = connection.execute(
+            "SELECT pid, ra, dec FROM survey.science_images WHERE field = %s"
+            " AND magzp IS NULL AND maglimit IS NULL ORDER BY pid LIMIT 1", (FIELD,)).fetchone()
+        unknown = connection.execute(
+            "SELECT count(*) FROM survey.psf_sources WHERE pid = %s AND mag IS NULL",
+            (pid,)).fetchone()[0]
+        frames = [row[0] for row in connection.execute(
+            "SELECT r.rawid FROM survey.raw_images r JOIN survey.exposures e USING (expid)"
+            " WHERE e.imgtypecode <> 'o' AND r.ra IS NULL AND r.dec IS NULL"
+            " AND e.nid = (SELECT nid FROM survey.science_images WHERE pid = %s)", (pid,))]
+        if connection.execute("SELECT 1 FROM archive.users WHERE username = 'web-p1'"
+                              ).fetchone() is None:
+            accounts.create_user(connection, "web-p1", accounts.generate_password())
+            accounts.grant_programs(connection, "web-p1", [1])
+        token = accounts.create_token(connection, "web-p1", "unknown values").token
+    assert unknown > 0 and len(frames) == 2  # the night's bias and flat
+    did = ImageKey(COLLECTIONS["sci"], pid).did
+    assert client.get(f"/images/sci/{pid}").status_code == 200
+    assert client.get("/datalink/links", query_string={"ID": did}).status_code == 200
+    assert client.get(f"/previews/sci/{pid}.png").status_code == 200
+    catalog = client.get("/catalogs", query_string={"position": f"{ra} {dec}", "radius": "30"})
+    assert catalog.status_code == 200
+    headers = {"Authorization": f"Bearer {token}"}  # calibration frames are program 1's
+    for rawid in frames:
+        raw_did = ImageKey(COLLECTIONS["raw"], rawid).did
+        page = client.get(f"/images/raw/{rawid}", headers=headers)
+        assert page.status_code == 200 and "Centre: RA" not in page.get_data(as_text=True)
+        assert client.get("/datalink/links", query_string={"ID": raw_did},
+                          headers=headers).status_code == 200
+        assert client.get(f"/previews/raw/{rawid}.png", headers=headers).status_code == 200
+    pole = client.post("/tap/sync", headers=headers, data={
+        "LANG": "ADQL", "RESPONSEFORMAT": "csv",
+        "QUERY": "SELECT obs_publisher_did FROM ivoa.obscore WHERE "
+                 "1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 0, 90, 2))"})
+    assert pole.status_code == 200
+    assert pole.get_data(as_text=True).split() == ["obs_publisher_did"]  # no row
+    sia = client.get("/sia/query", headers=headers, query_string={"POS": "CIRCLE 0 90 2"})
+    assert sia.status_code == 200
+    assert len(parse_single_table(io.BytesIO(sia.data)).array) == 0
 
 
 def test_unknown_pages_and_formats_get_friendly_errors(client: FlaskClient,

@@ -100,8 +100,8 @@ def string_function(name: str, args: list[Value]) -> Value:
     arg = args[0]
     if arg.type.kind in ("geometry", "number", "timestamp"):
         raise FunctionError(f"{name} needs a string, not a {arg.type.xtype or arg.type.kind}")
-    return Value(f"{name.lower()}({arg.sql})", vt.TEXT, refs=arg.refs, exact=True,
-                 name=name.lower())
+    return Value(f"{name.lower()}({arg.sql})", vt.text_of(arg.type), refs=arg.refs,
+                 exact=True, name=name.lower())
 
 
 # -- user-defined functions --------------------------------------------------------------------
@@ -159,8 +159,9 @@ def _hasword(args: list[Value]) -> Value:
 
 def _string_agg(args: list[Value]) -> Value:
     value, delimiter = args
-    return Value(f"string_agg(CAST({value.sql} AS text), {delimiter.sql})", vt.TEXT,
-                 refs=_refs(args), exact=True, name="ivo_string_agg")
+    return Value(f"string_agg(CAST({value.sql} AS text), {delimiter.sql})",
+                 vt.text_of(value.type, delimiter.type), refs=_refs(args), exact=True,
+                 name="ivo_string_agg")
 
 
 def _interval_overlaps(args: list[Value]) -> Value:

@@ -2,8 +2,9 @@
 
 The translator resolves every name against the ``TableCatalog`` and every function against the
 allow-list in ``functions``; nothing in the query reaches the SQL except through quoting
-(``sqltext``). Geometry predicates on the q3c-indexed positions become ``q3c_join`` and
-``q3c_poly_query`` (``geometry``); geometry values in the select list leave as DALI arrays.
+(``sqltext``). Geometry predicates on the q3c-indexed positions become ``q3c_join``, alone or
+in front of pgsphere's exact polygon test (``geometry``); geometry values in the select list
+leave as DALI arrays.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class _Translator:
         self.ctes: list[_CommonTable] = []
         self.tables: dict[str, None] = {}
         self.prefer: dict[int, int] = {}
+        # FROM items whose sky cells are keyed by an object's pixel (geometry.point_in_circle)
+        self.sky_keys: dict[int, tuple[str, float]] = {}
         self._values = {
             n.NumberLit: self.number, n.StringLit: self.string, n.NullLit: self.null,
             n.ColumnRef: self.column, n.Unary: self.unary, n.Binary: self.binary,
@@ -230,6 +233,11 @@ class _Translator:
                 wide = vt.wider(ta, tb)
                 value = replace(a.value, type=wide)
                 a = replace(a, value=value, field=replace(a.field, datatype=wide.datatype))
+            elif ta.kind == tb.kind == "string" and vt.may_hold_unicode(tb) \
+                    and not vt.may_hold_unicode(ta):
+                # Rows of either side go out under the left side's FIELD.
+                a = replace(a, value=replace(a.value, type=vt.UNICODE_TEXT),
+                            field=replace(a.field, datatype="unicodeChar", arraysize="*"))
             outputs.append(a)
         sql = f"{left_sql} {node.op}{' ALL' if node.all else ''} {right_sql}"
         return (sql if outer else f"({sql})"), outputs
@@ -408,6 +416,10 @@ class _Translator:
         self.add_entry(scope, RangeEntry(entry_id, alias, columns, alias=ref.alias, table=table,
                                          q3c_indexed=q3c))
         self.prefer[entry_id] = 2 if q3c else 1
+        layout = table.sky_layout
+        if layout is not None and layout.key_margin_deg is not None:
+            self.sky_keys[entry_id] = (f"{alias}.{quote_ident(layout.key)}",
+                                       layout.key_margin_deg)
         self.tables[table.qualified_name] = None
         return f"{self.catalog.sql_name(table)} AS {alias}"
 
@@ -549,7 +561,8 @@ class _Translator:
                      name="expr")
 
     def string(self, node: n.StringLit, scope: Scope) -> Value:
-        return Value(quote_string(node.value), vt.TEXT, exact=True, name="expr")
+        return Value(quote_string(node.value), vt.string_literal(node.value), exact=True,
+                     name="expr")
 
     def null(self, node: n.NullLit, scope: Scope) -> Value:
         return Value("NULL", vt.NULL, exact=True, name="expr")
@@ -582,8 +595,8 @@ class _Translator:
             for side, operand in ((node.left, left), (node.right, right)):
                 if operand.type.kind == "geometry":
                     raise self.fail("'||' joins strings, not geometries", side)
-            return Value(f"({left.sql} || {right.sql})", vt.TEXT, refs=refs, exact=True,
-                         name="expr")
+            return Value(f"({left.sql} || {right.sql})", vt.text_of(left.type, right.type),
+                         refs=refs, exact=True, name="expr")
         self.numeric_operand(left, node.left, f"'{op}'")
         self.numeric_operand(right, node.right, f"'{op}'")
         kind = vt.wider(left.type, right.type)
@@ -682,14 +695,17 @@ class _Translator:
                          refs=operand.refs, exact=True, name=name)
         if target in ("CHAR", "VARCHAR"):
             length = node.target.length
+            # PostgreSQL counts characters, as unicodeChar's arraysize does; for char the two
+            # agree because such values are ASCII.
+            datatype = "unicodeChar" if vt.may_hold_unicode(operand.type) else "char"
             if length is None:
-                kind = vt.TEXT
+                kind = vt.text_of(operand.type)
                 sql_type = "text"
             elif target == "CHAR":
-                kind = vt.ValueType("string", "char", f"char({length})", str(length))
+                kind = vt.ValueType("string", datatype, f"char({length})", str(length))
                 sql_type = kind.pg
             else:
-                kind = vt.ValueType("string", "char", f"varchar({length})", f"{length}*")
+                kind = vt.ValueType("string", datatype, f"varchar({length})", f"{length}*")
                 sql_type = kind.pg
             return Value(f"CAST({operand.sql} AS {sql_type})", kind, refs=operand.refs,
                          exact=True, name=name)
@@ -870,6 +886,10 @@ class _Translator:
                     and v.ra.const is not None and v.dec.const is not None]
         if len(constant) == len(vertices) and len(set(constant)) < 3:
             raise self.fail("a POLYGON needs at least three distinct vertices", node)
+        if len(constant) == len(vertices) and geom.edges_cross(
+                [(float(ra), float(dec)) for ra, dec in constant]):  # type: ignore[arg-type]
+            raise self.fail("the edges of this POLYGON cross each other: give the vertices in "
+                            "order around the polygon", node)
         geo = GeoPolygon(tuple(vertices))  # type: ignore[arg-type]
         return self.geo_value(geo, vt.POLYGON, "polygon", refs)
 
@@ -951,7 +971,7 @@ class _Translator:
             reach = Value(f"({a.radius.sql} + {b.radius.sql})", vt.DOUBLE,
                           refs=a.radius.refs | b.radius.refs)
             return geom.point_in_circle(a.center, b.center, reach, first.refs, second.refs,
-                                        prefer=self.prefer)
+                                        prefer=self.prefer, sky_keys=self.sky_keys)
         return f"({first.sql} && {second.sql})"
 
     def contains(self, inner: Value, outer: Value, node: object) -> str:
@@ -968,7 +988,7 @@ class _Translator:
             if isinstance(outer_geo, GeoCircle):
                 return geom.point_in_circle(inner_geo, outer_geo.center,  # type: ignore[arg-type]
                                             outer_geo.radius, inner.refs, outer.refs,
-                                            prefer=self.prefer)
+                                            prefer=self.prefer, sky_keys=self.sky_keys)
             if isinstance(outer_geo, GeoPolygon):
                 return geom.point_in_polygon(inner_geo, outer_geo)  # type: ignore[arg-type]
             if outer_shape == "point":
@@ -991,7 +1011,8 @@ class _Translator:
                 circle = GeoCircle(other.geo, radius)  # type: ignore[arg-type]
                 return f"({stored.sql} <@ {geom.pg_circle(circle)})"
         return geom.point_in_circle(first.geo, second.geo, radius,  # type: ignore[arg-type]
-                                    first.refs, second.refs, strict, self.prefer)
+                                    first.refs, second.refs, strict, self.prefer,
+                                    self.sky_keys)
 
     # -- conditions -------------------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ LONG = ValueType("number", "long", "bigint")
 FLOAT = ValueType("number", "float", "real")
 DOUBLE = ValueType("number", "double", "double precision")
 TEXT = ValueType("string", "char", "text", "*")
+UNICODE_TEXT = ValueType("string", "unicodeChar", "text", "*")
+"""A computed string that may hold non-ASCII characters: VOTable 1.4 ``char`` is ASCII only
+(section 2.1), so such values are declared ``unicodeChar``."""
 TIMESTAMP = ValueType("timestamp", "char", "timestamptz", "*", "timestamp")
 BOOLEAN = ValueType("boolean", "boolean", "boolean")
 NULL = ValueType("null", "char", "text", "*")
@@ -58,7 +61,7 @@ def from_column_type(column_type: ColumnType) -> ValueType:
         return _PGSPHERE[pg]
     if column_type.xtype == "timestamp":
         return TIMESTAMP
-    if column_type.arraysize is not None and column_type.datatype != "char":
+    if column_type.arraysize is not None and column_type.datatype not in ("char", "unicodeChar"):
         return ValueType("array", column_type.datatype, pg, column_type.arraysize,
                          column_type.xtype)
     if column_type.datatype in _NUMERIC_RANK:
@@ -84,8 +87,23 @@ def wider(first: ValueType, second: ValueType) -> ValueType:
     return _BY_DATATYPE[next(k for k, v in _NUMERIC_RANK.items() if v == rank)]
 
 
+def may_hold_unicode(value_type: ValueType) -> bool:
+    return value_type.datatype == "unicodeChar"
+
+
+def text_of(*types: ValueType) -> ValueType:
+    """The type of a string computed from strings of these types (concatenation, UPPER, ...):
+    ``unicodeChar`` when any of them may hold non-ASCII text."""
+    return UNICODE_TEXT if any(may_hold_unicode(t) for t in types) else TEXT
+
+
+def string_literal(text: str) -> ValueType:
+    return TEXT if text.isascii() else UNICODE_TEXT
+
+
 def common(types: list[ValueType]) -> ValueType:
-    """The type of COALESCE/CASE results: the first non-null, numbers promoted."""
+    """The type of COALESCE/CASE results: the first non-null, numbers promoted, strings
+    ``unicodeChar`` when any branch may hold non-ASCII text."""
     known = [t for t in types if t.kind != "null"]
     if not known:
         return NULL
@@ -93,4 +111,7 @@ def common(types: list[ValueType]) -> ValueType:
     for other in known[1:]:
         if result.is_numeric and other.is_numeric:
             result = wider(result, other)
+    if result.kind == "string" and not may_hold_unicode(result) and any(
+            t.kind == "string" and may_hold_unicode(t) for t in known):
+        return UNICODE_TEXT
     return result

@@ -47,10 +47,13 @@ Public interface
     DALI error document (QUERY_STATUS=ERROR with the message); the latter also carries the
     HTTP status and Content-Type. ``scs_error_votable(message)`` for Simple Cone Search 1.03.
 
-Text columns: ``char`` cells are written as UTF-8 (what VOTable 1.6 defines, and what every
-reader here decodes; VOTable 1.4 validators warn about non-ASCII in char). Declare a column
-``unicodeChar`` in the schema when it may hold non-ASCII text: it is then written as UTF-16
-(BMP only, as VOTable 1.4 requires).
+Text columns: VOTable 1.4 ``char`` holds ASCII (section 2.1), and astropy decodes BINARY2
+char cells as ASCII: a column that may hold other text is declared ``unicodeChar`` (free-text
+schema columns, ADQL string literals and expressions built from them, uploaded text that is
+not ASCII), written as UTF-16 in BINARY2 and as the characters themselves in TABLEDATA (BMP
+only, as VOTable 1.4 requires; other characters become U+FFFD). ``char`` cells that are not
+ASCII all the same are written with ``?`` for each such character. CSV, TSV and Parquet carry
+UTF-8; FITS ``A`` columns carry UTF-8 with the width in bytes (see ``fits``).
 """
 
 from skyvault.vo.votable.columns import BatchError, ColumnBatch, ColumnData

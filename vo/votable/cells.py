@@ -145,8 +145,9 @@ def _bounded(column: ColumnData, bound: int) -> ColumnData:
 
 
 def ascii_text(column: ColumnData) -> ColumnData:
-    """Text with every non-ASCII character replaced by ``?``: what a VOTable 1.4 ``char`` or a
-    FITS ``A`` column may hold. Pure ASCII columns (the usual case) pass untouched."""
+    """Text with every non-ASCII character replaced by ``?``: what a VOTable 1.4 ``char`` may
+    hold (fields that can hold other text are declared ``unicodeChar``; this is the last guard
+    for one that was not). Pure ASCII columns (the usual case) pass untouched."""
     flat = column.flat()
     if not len(flat) or int(flat.max()) < 0x80:
         return column

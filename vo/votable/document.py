@@ -110,14 +110,17 @@ def table_head(
     return "".join(parts)
 
 
-def document_tail(*, overflow: bool = False, error: str | None = None) -> str:
-    """From the end of the TABLE to the end of the document, with any trailing status."""
+def document_tail(*, overflow: bool = False, error: str | None = None,
+                  trailer: str = "") -> str:
+    """From the end of the TABLE to the end of the document, with any trailing status; the
+    ``trailer`` (XML of further RESOURCEs, e.g. DataLink service descriptors) follows the
+    results RESOURCE."""
     parts = ["</TABLE>\n"]
     if error is not None:
         parts += [info_element("QUERY_STATUS", "ERROR", error or "error while writing"), "\n"]
     elif overflow:
         parts += [info_element("QUERY_STATUS", "OVERFLOW"), "\n"]
-    parts.append("</RESOURCE>\n</VOTABLE>\n")
+    parts += ["</RESOURCE>\n", trailer, "</VOTABLE>\n"]
     return "".join(parts)
 
 

@@ -9,9 +9,16 @@ result; the first byte leaves after the query has finished. A failure of the sou
 raises before anything was sent, so the caller can still answer with an error document.
 
 Mapping: short/int/long/float/double/unsignedByte/boolean -> I/J/K/E/D/B/L; text (and DALI
-timestamps) -> ``nA`` of the longest value, ASCII only (FITS 7.3.3.1), other characters become
-``?``; fixed arrays -> ``nX``; variable arrays (polygons) -> ``1PX(max)`` descriptors into the
-heap. NULL: NaN for floats, TNULLn (a value the column does not use) for integers, 0 for
+timestamps) -> ``nA`` of the longest value in bytes, written as UTF-8; fixed arrays -> ``nX``;
+variable arrays (polygons) -> ``1PX(max)`` descriptors into the heap.
+
+Text: FITS 4.0 section 7.3.3.1 defines ``A`` columns as ASCII, which every ASCII value still
+is. Other characters are written as UTF-8 with ``n`` counting bytes, the convention the FITS
+community is adopting for BINTABLE strings (fitsbits, "UTF-8 in BINTABLE String Columns",
+March-April 2026, solution 1, as VOTable 1.6 ``char``: VizieR writes it, astropy reads it back
+as text, TOPCAT/STILTS have it in prototype; STILTS 3.4.7 still shows each byte as a
+character), rather than a ``?`` per character that no reader could undo. A COMMENT card says
+so. NULL: NaN for floats, TNULLn (a value the column does not use) for integers, 0 for
 logicals, empty for strings. Units, UCDs, utypes and descriptions go into TUNITn, TUCDn, TUTYPn
 and TCOMMn. A truncated result carries ``OVERFLOW = T``.
 """
@@ -28,7 +35,7 @@ import numpy as np
 
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable.binary import Fixed, assemble_rows
-from skyvault.vo.votable.cells import FieldPlan, ascii_text, conform, plan_for
+from skyvault.vo.votable.cells import FieldPlan, conform, plan_for
 from skyvault.vo.votable.columns import (
     ColumnBatch,
     ColumnData,
@@ -103,8 +110,6 @@ def _fill_spool(plans, batches, limit, stats, handle, spool: _Spool, kinds: list
         for batch in limited(batches, limit, stats):
             for index, (plan, column) in enumerate(zip(plans, batch.columns, strict=True)):
                 column = conform(plan, column)
-                if column.kind == "text":
-                    column = ascii_text(column)
                 kinds[index] = column.kind
                 _measure(spool.measures[index], column)
                 _save(handle, column)
@@ -197,6 +202,16 @@ def _card(key: str, value: object = None, comment: str = "") -> str:
     return text[:80].ljust(80)
 
 
+UTF8_NOTE = "Character columns (TFORMn = rA) hold UTF-8 text; r counts bytes."
+
+
+def _comment(text: str) -> str:
+    """A COMMENT card (FITS headers are ASCII: other characters become ``?``)."""
+    text = text.encode("ascii", "replace").decode("ascii")
+    text = "".join(c if " " <= c <= "~" else " " for c in text)
+    return ("COMMENT " + text)[:80].ljust(80)
+
+
 def _pad(text: str, fill: str = " ") -> bytes:
     data = text.encode("ascii")
     remainder = len(data) % BLOCK
@@ -225,10 +240,10 @@ def _headers(fields: Sequence[FieldSpec], layouts: Sequence[_Layout], rows: int,
                 cards.append(_card(f"{key}{index}", value))
     if overflow:
         cards.append(_card("OVERFLOW", True, "truncated at the row limit (DALI MAXREC)"))
+    if any(layout.tform.endswith("A") for layout in layouts):
+        cards.append(_comment(UTF8_NOTE))
     for name, value, _ in infos:
-        text = f"{name} = {value}".encode("ascii", "replace").decode("ascii")
-        text = "".join(c if " " <= c <= "~" else " " for c in text)
-        cards.append(("COMMENT " + text)[:80].ljust(80))
+        cards.append(_comment(f"{name} = {value}"))
     cards.append(_card("END"))
     return _pad("".join(primary)) + _pad("".join(cards))
 

@@ -2,9 +2,14 @@
 
 ``OUTPUT_FORMATS`` lists each format once with its preferred media type and aliases, in the
 shape of TAPRegExt's ``outputFormat`` elements (mime, alias*, ivo-id). ``lookup_format`` maps a
-RESPONSEFORMAT (or TAP 1.0 FORMAT) value to the format and the Content-Type to send: when the
-client named a media type, that media type (DALI 1.1 section 3.4.6); for a short name, the
-format's own.
+RESPONSEFORMAT (or TAP 1.0 FORMAT) value to the format and the Content-Type to send.
+
+The Content-Type is the canonical media type of what is sent, never the request's text: a short
+name (``votable/td``, ``fits``) or an alias media type (``image/fits``) gets the format's own
+type, and parameters the client added (``text/xml; foo=bar``) are not echoed. VOTables carry
+the serialization they are written in (VOTable 1.4 section 8: ``serialization=BINARY2``); a
+client that asked for ``text/xml`` receives ``text/xml``, since DALI 1.1 section 3.4.6 lets a
+client choose among a format's media types (a browser renders text/xml).
 """
 
 from __future__ import annotations
@@ -41,6 +46,19 @@ class OutputFormat:
     is_votable: bool = False
     """Whether the writer takes ``infos``/``overflow`` and reports errors in the document."""
     takes_infos: bool = False
+    content_type: str = ""
+    """The canonical media type of what the writer sends (default: ``mime``)."""
+    chosen_types: frozenset[str] = frozenset()
+    """Other media types of the same bytes that a client may ask for by name and then receive
+    as the Content-Type (DALI 1.1 section 3.4.6), without parameters."""
+
+    def response_type(self, requested: str | None = None) -> str:
+        """The Content-Type for this format, given the media type the client named (if any)."""
+        if requested is not None:
+            base = requested.split(";", 1)[0].strip().lower()
+            if base in self.chosen_types:
+                return base
+        return self.content_type or self.mime
 
     def write(
         self,
@@ -66,6 +84,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
          "application/x-votable+xml;serialization=binary2"),
         partial(write_votable, serialization="BINARY2"), "vot",
         _TAPREGEXT + "output-votable-binary2", is_votable=True, takes_infos=True,
+        chosen_types=frozenset({"text/xml"}),
     ),
     OutputFormat(
         "votable/td", "application/x-votable+xml;serialization=TABLEDATA",
@@ -73,6 +92,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
          "application/x-votable+xml;serialization=tabledata"),
         partial(write_votable, serialization="TABLEDATA"), "vot",
         _TAPREGEXT + "output-votable-td", is_votable=True, takes_infos=True,
+        chosen_types=frozenset({"text/xml"}),
     ),
     OutputFormat("csv", "text/csv;header=present", ("csv", "text/csv"), write_csv, "csv"),
     OutputFormat("tsv", "text/tab-separated-values",
@@ -95,12 +115,14 @@ def _normalise(value: str) -> str:
     for parameter in parts[1:]:
         key, _, val = parameter.partition("=")
         key = key.strip().lower()
-        if key == "charset" or key == "header" or not key:
-            continue  # charset=utf-8 is what we send anyway; CSV always has its header
-        parameters.append(f"{key}={val.strip().strip(chr(34)).lower()}")
+        val = val.strip().strip(chr(34)).lower()
+        if not key or (key, val) in (("charset", "utf-8"), ("header", "present")):
+            continue  # what we send anyway: UTF-8, CSV with its header line
+        parameters.append(f"{key}={val}")
     return ";".join([head, *parameters])
 
 
+_MEANINGFUL_PARAMETERS = frozenset({"serialization", "header", "charset"})
 _BY_VALUE: dict[str, OutputFormat] = {}
 for _format in OUTPUT_FORMATS:
     for _value in (_format.mime, *_format.aliases):
@@ -113,18 +135,16 @@ def lookup_format(value: str | None) -> tuple[OutputFormat, str]:
     No value means the default, BINARY2 VOTable. Unknown values raise ``UnknownFormat``.
     """
     if value is None or not value.strip():
-        return DEFAULT_FORMAT, "application/x-votable+xml"
+        return DEFAULT_FORMAT, DEFAULT_FORMAT.response_type()
     key = _normalise(value)
     found = _BY_VALUE.get(key)
     if found is None:
-        # Unknown extra parameters (content=, version=) do not change what we produce.
-        head = key.split(";")[0]
-        serialization = [p for p in key.split(";")[1:] if p.startswith("serialization=")]
-        found = _BY_VALUE.get(";".join([head, *serialization]))
+        # Unknown extra parameters (content=, version=) do not change what we produce; the
+        # ones that would (serialization, header, charset) must match what we write.
+        head, *parameters = key.split(";")
+        meaningful = [p for p in parameters if p.split("=")[0] in _MEANINGFUL_PARAMETERS]
+        found = _BY_VALUE.get(";".join([head, *meaningful]))
     if found is None:
         raise UnknownFormat(f"RESPONSEFORMAT {value!r} is not supported; supported: "
                             + ", ".join(f.mime for f in OUTPUT_FORMATS))
-    if "/" in value and found.name != "csv":
-        return found, value.strip()
-    # TAP 1.1 section 5.2: CSV with its header line goes out as text/csv;header=present.
-    return found, found.mime
+    return found, found.response_type(value if "/" in value else None)

@@ -52,6 +52,7 @@ def write_votable(
     description: str | None = None,
     errors: Literal["report", "raise"] = "report",
     utf8_char: bool = False,
+    trailer: str = "",
 ) -> Iterator[bytes]:
     """A VOTable 1.4 result document, chunk by chunk.
 
@@ -60,7 +61,7 @@ def write_votable(
     when more arrive, or ``overflow`` is (or returns) True at the end, an OVERFLOW INFO follows
     the table. With ``errors="report"`` an exception from ``batches`` ends the data cleanly and
     becomes an ERROR INFO after the table (also recorded in ``stats.error``); with ``"raise"``
-    it propagates.
+    it propagates. ``trailer`` (XML of further RESOURCEs) follows the results RESOURCE.
 
     ``char`` holds ASCII in VOTable 1.4 (section 2.1), and astropy and STILTS 3.4 read BINARY2
     char cells as ASCII/Latin-1: non-ASCII characters in char fields are written as ``?``.
@@ -76,7 +77,7 @@ def write_votable(
     binary = serialization == "BINARY2"
     head += ('<DATA><BINARY2><STREAM encoding="base64">\n' if binary else "<DATA><TABLEDATA>\n")
     return _coalesce(_document(plans, batches, head, binary, overflow, limit, stats, errors,
-                               utf8_char))
+                               utf8_char, trailer))
 
 
 def _document(
@@ -89,6 +90,7 @@ def _document(
     stats: WriteStats,
     errors: str,
     utf8_char: bool,
+    trailer: str,
 ) -> Iterator[bytes]:
     yield head.encode("utf-8")
     encoder = Base64Lines()
@@ -108,7 +110,8 @@ def _document(
         closing = encoder.finish() + b"</STREAM></BINARY2></DATA>\n"
     else:
         closing = b"</TABLEDATA></DATA>\n"
-    tail = document_tail(overflow=overflowed(stats, overflow), error=stats.error)
+    tail = document_tail(overflow=overflowed(stats, overflow), error=stats.error,
+                         trailer=trailer)
     yield closing + tail.encode("utf-8")
 
 

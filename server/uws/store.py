@@ -1,9 +1,9 @@
 """UWS jobs kept in PostgreSQL (archive.uws_jobs): the store the web handlers and workers share.
 
-Every async service keeps its jobs in the one table, told apart by its ``service`` column (``tap``,
-``soda``). The owners' side (``JobStore``) is one service's: each of its queries names the
-service, so a job id of one service is unknown to every other. The workers' side (``JobQueue``)
-spans the services a worker can run.
+Every async service keeps its jobs in the one table, told apart by its ``service`` column (its
+policy's ``kind``: ``tap``, ``soda``). The owners' side (``JobStore``) is one service's: each of
+its queries names the service, so a job id of one service is unknown to every other. The
+workers' side (``JobQueue``) spans the services a worker can run.
 
 The table is the queue: PHASE=RUN sets a job QUEUED and notifies ``QUEUE_CHANNEL``; a worker
 takes the oldest queued job with ``SELECT ... FOR UPDATE SKIP LOCKED``, so any number of workers
@@ -45,15 +45,13 @@ from skyvault.access import ANONYMOUS, Requester
 from skyvault.accounts import requester_for_user
 from skyvault.config import settings
 from skyvault.db import Database
-from skyvault.server.job_quota import JobQuota, check_quota, job_quota
+from skyvault.server.uws.quota import JobQuota, check_quota, job_quota
 from skyvault.vo import uws
 from skyvault.vo.dali import Parameters
 from skyvault.vo.uws import Phase, PhaseConflict, UwsError
 
 log = logging.getLogger(__name__)
 
-TAP = "tap"
-SODA = "soda"
 QUEUE_CHANNEL = "skyvault_uws_queue"
 PHASE_CHANNEL = "skyvault_uws_phase"
 MAX_ATTEMPTS = 3

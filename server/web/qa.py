@@ -8,12 +8,11 @@ means for embargoed data); a night without anything the requester may see is not
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Response, abort, url_for
 
 from skyvault.coverage import qa, queries
-from skyvault.coverage.selection import nid_of, parse_night
+from skyvault.coverage.selection import parse_night
+from skyvault.pipeline.naming import jd_to_datetime, nid_of
 from skyvault.server.context import reading
 from skyvault.server.web import vendor
 from skyvault.server.web.blueprint import blueprint
@@ -23,7 +22,6 @@ from skyvault.server.web.pages import per_audience, render
 from skyvault.server.web.plots import FILTER_COLOURS, Point, Series, bar_figure, figure
 from skyvault.vo.moc import MocRequestError
 
-JD_UNIX_EPOCH = 2440587.5
 QA_TIMEOUT_MS = 60_000
 NIGHT_METRICS = (
     ("seeing", "Seeing", "FWHM (arcsec)", False),
@@ -34,8 +32,7 @@ NIGHT_METRICS = (
 
 
 def _iso(jd: float) -> str:
-    moment = dt.datetime.fromtimestamp((jd - JD_UNIX_EPOCH) * 86400.0, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return jd_to_datetime(jd).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _image_point(image: queries.ImageQuality, value: float | None) -> Point:

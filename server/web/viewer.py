@@ -24,7 +24,7 @@ from skyvault.server.web import hips_files, vendor
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.forms import FILTERS
 from skyvault.server.web.image_query import PRODUCTS
-from skyvault.server.web.overlays import overlays_for
+from skyvault.server.web.overlays import ImageCircle, overlays_for
 from skyvault.server.web.pages import render
 from skyvault.server.web.skymap import FILTER_COLOURS
 from skyvault.vo.publisher_did import COLLECTIONS, ImageKey
@@ -77,7 +77,9 @@ def viewer_page(collection: str, image_id: int) -> Response:
         "ra": image.s_ra, "dec": image.s_dec,
         "fov": max((image.s_fov or 0.1) * 1.2, MIN_FOV_DEG),
         "layers": layers,
-        "overlays": [asdict(o) for o in overlays_for(collection, image_id, tap_sync)],
+        "overlays": [asdict(o) for o in overlays_for(
+            collection, image_id, tap_sync,
+            ImageCircle(image.s_ra, image.s_dec, image.s_fov / 2) if image.s_fov else None)],
         "footprint": list(zip(image.s_region[0::2], image.s_region[1::2], strict=True))
         if image.s_region else [],
     }

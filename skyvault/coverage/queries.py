@@ -14,13 +14,11 @@ from dataclasses import dataclass
 
 import psycopg
 
-from skyvault.coverage.selection import (
-    CoverageSelection,
-    ReleaseWindow,
-    mjd_of,
-    nid_of,
-    night_of_nid,
-)
+from skyvault.coverage.selection import CoverageSelection, night_of_nid
+from skyvault.pipeline.naming import nid_of
+from skyvault.releases.dating import released_sql
+from skyvault.releases.model import get_release
+from skyvault.schema.tables import SCIENCE_IMAGES
 from skyvault.server.products import spoly_degrees
 from skyvault.vo.moc import Polygon, TimedFootprints
 
@@ -32,18 +30,16 @@ class UnknownRelease(LookupError):
     """The selection names a release that was never declared."""
 
 
-def release_window(connection: psycopg.Connection, name: str) -> ReleaseWindow:
-    row = connection.execute(
-        "SELECT release_name, observation_cutoff, programids FROM survey.data_releases"
-        " WHERE release_name = %s", (name,)).fetchone()
-    if row is None:
+def _released_at_release_date(connection: psycopg.Connection, name: str) -> tuple[str, list]:
+    """SQL (and its value) true for the science images public at release ``name``'s date by
+    the release rules: what the release holds, as its export reads it."""
+    release = get_release(connection, name)
+    if release is None:
         raise UnknownRelease(f"no data release is named {name!r}")
-    return ReleaseWindow(row[0], row[1], tuple(row[2] or ()))
-
-
-def release_names(connection: psycopg.Connection) -> list[str]:
-    return [row[0] for row in connection.execute(
-        "SELECT release_name FROM survey.data_releases ORDER BY release_date, release_name")]
+    assert SCIENCE_IMAGES.embargo is not None
+    released = released_sql(SCIENCE_IMAGES.embargo, "%s::timestamptz", "s")
+    return (f"image_id IN (SELECT s.pid FROM survey.science_images s WHERE {released})",
+            [release.release_date])
 
 
 def _outline(region: str | None) -> Polygon | None:
@@ -67,9 +63,11 @@ def science_exposures(connection: psycopg.Connection, selection: CoverageSelecti
         where.append("image_id IN (SELECT pid FROM survey.science_images WHERE nid = %s)")
         values.append(nid_of(selection.night))
     if selection.release:
-        window = release_window(connection, selection.release)
-        where.append("programid = ANY(%s) AND t_min < %s")
-        values += [list(window.programids), mjd_of(window.cutoff)]
+        # Row-level security still applies: before the release date, the public's answer
+        # holds only what is public already.
+        condition, condition_values = _released_at_release_date(connection, selection.release)
+        where.append(condition)
+        values += condition_values
     rows = connection.execute(
         "SELECT obs_id, t_min, t_max, s_region::text FROM ivoa.obscore"
         f" WHERE {' AND '.join(where)} ORDER BY t_min, obs_id", values).fetchall()

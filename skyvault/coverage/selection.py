@@ -1,7 +1,9 @@
 """Which images a coverage request means: a filter, a night, a data release. Pure.
 
 Nights are the survey's observing nights (local evening date at Palomar, as ``nid`` counts
-them). A data release is cumulative: the images of its programs observed before its cutoff.
+them). A data release means what its export holds (skyvault/releases/export.py): the images
+public at its release date by the release rules (skyvault/releases/dating.py), so earlier
+releases and proprietary periods over by then are in it.
 """
 
 from __future__ import annotations
@@ -11,25 +13,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from skyvault.pipeline.naming import NID_EPOCH
+from skyvault.releases.model import RELEASE_NAME
 from skyvault.vo.moc import MocRequestError
 
 FILTER_CODES = ("zg", "zr", "zi")
-NID_EPOCH = dt.date(2017, 1, 1)
-MJD_UNIX_EPOCH = 40587.0
 _NIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def nid_of(night: dt.date) -> int:
-    return (night - NID_EPOCH).days
 
 
 def night_of_nid(nid: int) -> dt.date:
     return NID_EPOCH + dt.timedelta(days=nid)
-
-
-def mjd_of(moment: dt.datetime) -> float:
-    return moment.timestamp() / 86400.0 + MJD_UNIX_EPOCH
 
 
 def parse_night(text: str) -> dt.date:
@@ -45,20 +38,11 @@ def parse_night(text: str) -> dt.date:
 
 
 @dataclass(frozen=True)
-class ReleaseWindow:
-    """What a data release covers: its programs' observations before the cutoff."""
-
-    name: str
-    cutoff: dt.datetime
-    programids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class CoverageSelection:
     filtercode: str | None = None
     night: dt.date | None = None
     release: str | None = None
-    """A release name; resolved to a ReleaseWindow against the database."""
+    """A data release's name; resolved against ``survey.data_releases`` when queried."""
 
     @property
     def label(self) -> str:
@@ -86,6 +70,6 @@ def parse_selection(args: Mapping[str, str]) -> CoverageSelection:
                               f"not {filtercode!r}")
     night = parse_night(args["night"]) if args.get("night") else None
     release = args.get("release") or None
-    if release is not None and not _RELEASE.match(release):
+    if release is not None and not RELEASE_NAME.match(release):
         raise MocRequestError(f"{release!r} is not a release name")
     return CoverageSelection(filtercode, night, release)

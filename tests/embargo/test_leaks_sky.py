@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-from embargo_seed import IMAGE_SIZE, NID, PIXEL_DEG, STATE, STATES, set_release_date
+from embargo_seed import IMAGE_SIZE, NID, PIXEL_DEG, STATE, STATES, reset_world
 from leak_probe import (
     ANONYMOUS_WHO,
     Who,
@@ -26,9 +26,12 @@ from leak_probe import (
     who,
 )
 from mocpy import MOC
+from release_calendar import SESSION_RELEASE
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
+from skyvault.releases.dating import released_sql
+from skyvault.schema.tables import REFERENCE_IMAGES
 
 EPOCH = dt.date(2017, 1, 1)
 
@@ -183,17 +186,32 @@ def test_hips_holds_released_pixels_only_and_is_withheld_when_one_is_embargoed_a
     assert get(live_server, f"/hips/zr/{tile}", ANONYMOUS_WHO).status_code == 200
     assert get(live_server, "/hips/zr/inputs.json", ANONYMOUS_WHO).status_code == 404
 
-    # An embargo extended after the build: the HiPS is withheld until it is made again.
-    with database.admin() as connection:
-        set_release_date(connection, STATE["released"],
-                         dt.datetime.now(dt.UTC) + dt.timedelta(days=100))
-    forget_checks()
-    assert get(live_server, "/hips/zr/properties", ANONYMOUS_WHO).status_code == 404
-    assert get(live_server, f"/hips/zr/{tile}", ANONYMOUS_WHO).status_code == 404
-    rebuilt = build_filter(database, "zr", root)
-    assert rebuilt.state in ("built", "removed")
-    forget_checks()
-    if rebuilt.state == "built":
-        record = json.loads((root / "zr" / "inputs.json").read_text())
-        assert STATE["released"].ident("refid") not in {i["refid"] for i in record["inputs"]}
-        assert get(live_server, "/hips/zr/properties", ANONYMOUS_WHO).status_code == 200
+    # An embargo extended after the build: the session's data release, which made the
+    # co-adds public, is postponed (no row changes: the release rules read its new date).
+    # The HiPS is withheld until it is made again.
+    try:
+        with database.admin() as connection:
+            connection.execute("UPDATE survey.data_releases SET release_date = now()"
+                               " + interval '100 days' WHERE release_name = %s",
+                               (SESSION_RELEASE,))
+            assert connection.execute(
+                "SELECT count(*) FROM survey.reference_images WHERE refid = %s AND NOT"
+                f" {released_sql(REFERENCE_IMAGES.embargo)}",
+                (STATE["released"].ident("refid"),)).fetchone()[0] == 1
+        forget_checks()
+        assert get(live_server, "/hips/zr/properties", ANONYMOUS_WHO).status_code == 404
+        assert get(live_server, f"/hips/zr/{tile}", ANONYMOUS_WHO).status_code == 404
+        rebuilt = build_filter(database, "zr", root)
+        assert rebuilt.state in ("built", "removed")
+        forget_checks()
+        if rebuilt.state == "built":
+            record = json.loads((root / "zr" / "inputs.json").read_text())
+            assert STATE["released"].ident("refid") not in {i["refid"] for i in record["inputs"]}
+            assert get(live_server, "/hips/zr/properties", ANONYMOUS_WHO).status_code == 200
+        else:
+            assert not (root / "zr").exists()
+            assert get(live_server, "/hips/zr/properties", ANONYMOUS_WHO).status_code == 404
+    finally:
+        with database.admin() as connection:
+            reset_world(connection)
+        forget_checks()

@@ -136,7 +136,11 @@ def browser(site: str) -> Iterator[Browser]:
 @pytest.fixture(scope="session")
 def starry_pids(database: Database, tmp_path_factory) -> list[int]:
     """The science images of a public night whose images show their catalogs' stars (field
-    619 around (40, -5), where no other suite puts data), ingested the real way."""
+    619 around (40, -5), where no other suite puts data), ingested the real way. Its reference
+    co-adds are then dated as archived before the session's data release was declared (as
+    the seeds date theirs, tests/release_calendar.py), so they are public like the night and
+    the epoch has its three images for everyone."""
+    from release_calendar import COADD_RELEASED
     from starry_night import STAR_FIELD, write_starry_night
 
     from skyvault.ingest import LocalFileStore, ingest_paths
@@ -147,6 +151,11 @@ def starry_pids(database: Database, tmp_path_factory) -> list[int]:
                            quarantine_root=night.root.parent / "starry-quarantine")
     assert summary.ok and summary.quarantined == 0, summary.lines()
     with database.admin() as connection:
+        refids = [row[0] for row in connection.execute(
+            "UPDATE survey.reference_images SET ingested_at = %s WHERE field = %s"
+            " RETURNING refid", (COADD_RELEASED, STAR_FIELD))]
+        connection.execute("UPDATE survey.files SET ingested_at = %s WHERE image_table ="
+                           " 'reference_images' AND image_id = ANY(%s)", (COADD_RELEASED, refids))
         return [row[0] for row in connection.execute(
             "SELECT pid FROM survey.science_images WHERE field = %s ORDER BY pid",
             (STAR_FIELD,))]

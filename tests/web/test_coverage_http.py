@@ -154,6 +154,97 @@ def test_night_and_release_selections(site: str, web_data: WebData, database: Da
         assert response.headers["Content-Type"].startswith("text/plain")
 
 
+def public_at_rules(database: Database, at: dt.datetime) -> set[int]:
+    """The science images public at ``at`` by the release rules, worked out here from the
+    programs and releases (not by the archive's SQL): per program, observations are public
+    before the latest cutoff of the releases public by then that list it, before ``at`` minus
+    its proprietary period, or all once its named release is public."""
+    def jd(moment: dt.datetime) -> float:
+        return moment.timestamp() / 86400.0 + 2440587.5
+
+    with database.admin() as connection:
+        programs = connection.execute(
+            "SELECT programid, proprietary_days, release_name FROM survey.programs").fetchall()
+        releases = connection.execute(
+            "SELECT release_name, release_date, observation_cutoff, programids"
+            " FROM survey.data_releases").fetchall()
+        images = connection.execute(
+            "SELECT pid, programid, obsjd FROM survey.science_images WHERE is_current = 1"
+        ).fetchall()
+    horizon = {}
+    for programid, days, named in programs:
+        limit = jd(at) - days if days is not None else -math.inf
+        for name, date, cutoff, listed in releases:
+            if date > at:
+                continue
+            if name == named:
+                limit = math.inf
+            elif programid in listed:
+                limit = max(limit, jd(cutoff))
+        horizon[programid] = limit
+    return {pid for pid, programid, obsjd in images if obsjd < horizon.get(programid, -math.inf)}
+
+
+def test_a_release_moc_covers_what_the_release_holds_as_the_requester_may_see_it(
+        site: str, web_data: WebData, database: Database) -> None:
+    """release=NAME: the images public at the release's date by the release rules (what its
+    export holds), through row-level security: before the date, the public's release MOC
+    holds only what is public already; a member's adds their programs' images."""
+    from release_calendar import SESSION_RELEASE
+
+    member_night = footprints(database, MEMBER, "filtercode = 'zr' AND field = %s", (FIELD,))
+    night_ra = np.array([np.mean([v[0] for v in p]) for p in member_night])
+    night_dec = np.array([np.mean([v[1] for v in p]) for p in member_night])
+    with database.admin() as connection:
+        (date,) = connection.execute("SELECT release_date FROM survey.data_releases"
+                                     " WHERE release_name = %s", (SESSION_RELEASE,)).fetchone()
+    held = sorted(public_at_rules(database, date))
+    session = load(get(site, "/moc", auth=AUTH, release=SESSION_RELEASE))
+    check_moc_against_footprints(session, footprints(
+        database, MEMBER, "image_id = ANY(%s)", (held,)), mocs.DEFAULT_ORDER)
+    # The member's proprietary zr night (2026-11-12) was observed after the session release.
+    session_zr = load(get(site, "/moc", auth=AUTH, release=SESSION_RELEASE, filter="zr"))
+    assert not session_zr.contains_lonlat(night_ra * u.deg, night_dec * u.deg).any()
+
+    future = "WEBDR-FUTURE"
+    with database.admin() as connection:
+        (date,) = connection.execute(
+            "INSERT INTO survey.data_releases (release_name, release_date, observation_cutoff,"
+            " programids) VALUES (%s, now() + interval '10 days', now(), '{2}')"
+            " RETURNING release_date", (future,)).fetchone()
+    try:
+        held = sorted(public_at_rules(database, date))
+        for requester, auth in ((ANONYMOUS, None), (MEMBER, AUTH)):
+            moc = load(get(site, "/moc", auth=auth, release=future, filter="zr"))
+            expected = footprints(database, requester,
+                                  "filtercode = 'zr' AND image_id = ANY(%s)", (held,))
+            if expected:
+                check_moc_against_footprints(moc, expected, mocs.DEFAULT_ORDER)
+            else:
+                assert moc.empty()
+            inside = moc.contains_lonlat(night_ra * u.deg, night_dec * u.deg)
+            assert inside.all() if requester is MEMBER else not inside.any()
+    finally:
+        with database.admin() as connection:
+            connection.execute("DELETE FROM survey.data_releases WHERE release_name = %s",
+                               (future,))
+
+
+def test_the_tap_capabilities_lead_to_the_moc(site: str, web_data: WebData) -> None:
+    """VOSI capabilities (VOResource 1.1 3.2): the coverage capability's access URL answers
+    the MOC, filter and all."""
+    from lxml import etree
+
+    capabilities = etree.fromstring(get(site, "/tap/capabilities").content)
+    (capability,) = [c for c in capabilities.findall("capability")
+                     if c.get("standardID") == mocs.MOC_STANDARD_ID]
+    url = capability.findtext("interface/accessURL")
+    assert url.startswith("http") and url.endswith("/moc")
+    advertised = load(requests.get(url, params={"filter": "zg"}, timeout=120))
+    assert advertised == load(get(site, "/moc", filter="zg"))
+    assert not advertised.empty()
+
+
 def test_the_space_time_moc_places_each_exposure_in_its_night(
         site: str, web_data: WebData, database: Database) -> None:
     from astropy.time import Time

@@ -13,7 +13,8 @@ Each co-add is projected onto HiPS tiles by ``reproject.hips.reproject_to_hips``
 overlap (neighbouring fields), their tiles are averaged pixel by pixel. A rebuild writes a new
 folder and swaps a symbolic link to it, so a reader never sees a half-made HiPS; when the inputs
 are those of the HiPS in place (same co-adds, same checksums), nothing is rebuilt. Run it after
-every data release (the demo does), or daily: proprietary periods end without a release too.
+every data release (the demo does), and daily (deploy/systemd/skyvault-hips.timer): a release
+declared with a later date makes its co-adds public when that date passes, with no command.
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ class BuildResult:
     order: int | None
     seconds: float
     state: str
-    """built, unchanged or removed (no public co-add any more)."""
+    """built, unchanged, removed (no public co-add any more) or empty (none yet)."""
+
+    def line(self) -> str:
+        order = f", order {self.order}" if self.order is not None else ""
+        return (f"{self.filtercode}: {self.state}: {self.inputs} co-adds, {self.tiles} tiles"
+                f"{order}, {self.seconds:.1f} s")
 
 
 def fingerprint(inputs: Iterable[queries.ReferenceInput]) -> str:
@@ -116,7 +122,9 @@ def _tile_files(folder: Path) -> dict[str, Path]:
 
 
 def _merge_tiles(singles: list[Path], target: Path) -> list[str]:
-    """Average the FITS tiles of the single-co-add HiPS pixel by pixel (NaN = no data)."""
+    """Average the FITS tiles of the single-co-add HiPS pixel by pixel (NaN = no data).
+    Written here: reproject's own ``coadd_hips`` (0.21) blends overlapping PNG tiles only
+    and raises NotImplementedError on overlapping FITS tiles."""
     paths: dict[str, list[Path]] = {}
     for folder in singles:
         for name, path in _tile_files(folder).items():
@@ -327,6 +335,4 @@ def hips_cli() -> None:
 def build_command(filters: tuple[str, ...], root: Path | None, force: bool) -> None:
     """Make (or bring up to date) the HiPS of every filter from the public co-adds."""
     for result in build(database(), filters or FILTER_CODES, root, force=force):
-        order = f", order {result.order}" if result.order is not None else ""
-        click.echo(f"{result.filtercode}: {result.state}: {result.inputs} co-adds, "
-                   f"{result.tiles} tiles{order}, {result.seconds:.1f} s")
+        click.echo(result.line())

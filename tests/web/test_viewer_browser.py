@@ -64,7 +64,8 @@ def outside_requests(browser: Browser) -> list[str]:
         " && !u.startsWith('blob:'))")
 
 
-def view_pixels(browser: Browser, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+def view_pixels(browser: Browser, ra: np.ndarray, dec: np.ndarray,
+                view: str = "#aladin-viewer") -> np.ndarray:
     """Screen pixels (x right, y down, from the page's top left) of sky positions, through the
     view's WCS read by astropy."""
     from astropy.io import fits
@@ -80,8 +81,8 @@ def view_pixels(browser: Browser, ra: np.ndarray, dec: np.ndarray) -> np.ndarray
     wcs = WCS(header)
     x, y = wcs.world_to_pixel_values(ra, dec)
     box = browser.driver.execute_script(
-        "const r = document.querySelector('#aladin-viewer canvas').getBoundingClientRect();"
-        " return [r.left, r.top, r.width, r.height];")
+        "const r = document.querySelector(arguments[0] + ' canvas').getBoundingClientRect();"
+        " return [r.left, r.top, r.width, r.height];", view)
     height = int(header["NAXIS2"])
     # FITS pixel y grows upwards from the bottom row; the screen's grows downwards.
     return np.column_stack([box[0] + x, box[1] + (height - 1 - y)])
@@ -199,3 +200,49 @@ def test_viewer_blinks_between_science_reference_and_difference(
     browser.get("/images/sci/1999999999/viewer")
     assert browser.driver.find_element(By.TAG_NAME, "main").text == hidden
     assert browser.driver.find_element(By.TAG_NAME, "h1").text == "Not found"
+
+
+def test_the_sky_viewer_shows_the_hips_of_the_public_co_adds(
+        browser: Browser, starry_pids: list[int], database: Database) -> None:
+    """HiPS 1.0 in Aladin Lite: ``skyvault hips build`` makes the g-band HiPS of the public
+    co-adds (the starry night's among them), the sky page offers it, Aladin Lite loads its PNG
+    tiles from this origin, and they hold pixels where the co-add lies on the sky (found
+    through the view's WCS by astropy) and none far from it."""
+    from skyvault.coverage.hips import build_filter, hips_root
+    from skyvault.server.web.hips_files import forget_checks
+
+    with database.reading(ANONYMOUS) as connection:
+        refs = connection.execute(
+            "SELECT ra, dec FROM survey.reference_images WHERE field = 619"
+            " AND filtercode = 'zg'").fetchall()
+    assert refs  # public: archived before the session's release was declared
+    assert build_filter(database, "zg", hips_root(), force=True).state == "built"
+    forget_checks()
+    browser.driver.set_window_size(1280, 900)
+    browser.get("/sky")
+    wait_for(browser, "return window.skyvaultViewer && window.skyvaultViewer.ready")
+    assert browser.driver.execute_script("return window.skyvaultViewer.hips") == "zg"
+    for box in browser.driver.find_elements(By.CSS_SELECTOR, "#sky-mocs input[name=moc]"):
+        box.click()  # the coverage off: only the HiPS is drawn
+    ra, dec = float(np.mean([r[0] for r in refs])), float(np.mean([r[1] for r in refs]))
+    settle(browser)  # Aladin Lite refuses to move while it is still setting up the layer
+    browser.driver.execute_script(
+        "const a = window.skyvaultViewer.aladin; a.gotoRaDec(arguments[0], arguments[1]);"
+        " a.setFoV(arguments[2]);", ra, dec, 4 / 60)
+    tiles = wait_for(browser, (
+        "const t = performance.getEntriesByType('resource').filter(e =>"
+        " e.name.includes('/hips/zg/Norder') && e.name.endsWith('.png')"
+        " && e.responseStatus === 200).map(e => e.name); return t.length ? t : null;"))
+    assert all(tile.startswith(browser.base) for tile in tiles)
+    time.sleep(2)
+    settle(browser)
+    grey = screenshot(browser, "sky-hips").mean(axis=2)
+    (x, y), = view_pixels(browser, np.array([ra]), np.array([dec]), "#aladin-sky").astype(int)
+    far = view_pixels(browser, np.array([ra + 1.5 / 60]), np.array([dec + 1.5 / 60]),
+                      "#aladin-sky").astype(int)[0]
+    on_coadd = grey[y - 5:y + 6, x - 5:x + 6]
+    off_coadd = grey[far[1] - 5:far[1] + 6, far[0] - 5:far[0] + 6]
+    assert on_coadd.mean() > off_coadd.mean() + 20, (on_coadd.mean(), off_coadd.mean())
+    assert outside_requests(browser) == []
+    assert browser.driver.execute_script("return window.skyvaultViewer.blocked") == []
+    assert browser.driver.execute_script("return window.skyvaultViewer.errors") == []

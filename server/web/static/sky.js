@@ -11,7 +11,10 @@ async function start() {
   function showHips(code) {
     const survey = surveys.find((s) => s.filter === code);
     if (survey) {
-      aladin.setBaseImageLayer(A.HiPS(survey.hips, { name: survey.label, imgFormat: "png" }));
+      // An absolute URL: Aladin Lite takes anything else for a CDS identifier and asks the
+      // CDS MocServer for it (which the page's policy refuses anyway).
+      const url = new URL(survey.hips, document.baseURI).href;
+      aladin.setBaseImageLayer(A.HiPS(url, { name: survey.label, imgFormat: "png" }));
       state.hips = code;
     }
   }
@@ -25,6 +28,9 @@ async function start() {
     const response = await fetch(survey.moc);
     const json = await response.json();
     state.mocs[survey.filter] = Object.values(json).reduce((n, cells) => n + cells.length, 0);
+    // Nothing to draw, and Aladin Lite (3.8) stops with a WebAssembly panic on a MOC without
+    // cells ({"13": []}, a filter with no coverage the requester may see).
+    if (!state.mocs[survey.filter]) { continue; }
     const moc = A.MOCFromJSON(json, { color: survey.colour, opacity: 0.25, lineWidth: 2,
                                       name: `Coverage ${survey.label}` });
     aladin.addMOC(moc);

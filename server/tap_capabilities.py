@@ -75,5 +75,5 @@ def capabilities(base_url: str, config: TapConfig) -> list:
         Endpoint(EXAMPLES_ID, f"{base_url}/examples"),
         # Where the service's coverage is (server/web/coverage.py): clients that look for a
         # MOC find it beside the TAP service.
-        moc_capability(f"{base_url.removesuffix('/tap')}/moc"),
+        moc_capability(f"{base_url.removesuffix('/tap')}/moc", SECURITY_METHODS),
     ]

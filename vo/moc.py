@@ -133,13 +133,16 @@ MOC_DESCRIPTION = (
     "coverage (ST-MOC).")
 
 
-def capability_element(moc_url: str) -> etree._Element:
-    """A VOSI capability (VOResource 1.1 section 3.2) pointing clients at the coverage MOC.
-    MOC defines no service standard, so the capability's standardID is this archive's own
-    (clients, taplint among them, require one)."""
+def capability_element(moc_url: str,
+                       security_methods: Iterable[str | None] = ()) -> etree._Element:
+    """A VOSI capability (VOResource 1.1 section 3.2) pointing clients at the coverage MOC,
+    with the authentication it accepts (SSO 2.0; None for anonymous use). MOC defines no
+    service standard, so the capability's standardID is this archive's own (clients, taplint
+    among them, require one)."""
     capability = etree.Element("capability", standardID=MOC_STANDARD_ID)
     etree.SubElement(capability, "description").text = MOC_DESCRIPTION
-    interface = interface_element(capability, moc_url, use="base")
+    interface = interface_element(capability, moc_url, use="base",
+                                  security_methods=security_methods)
     etree.SubElement(interface, "resultType").text = FORMATS["fits"]
     return capability
 

@@ -71,8 +71,10 @@ def forget_checks() -> None:
         _checked.clear()
 
 
-@blueprint.get("/hips/<filtercode>/<path:path>")
-def hips_file(filtercode: str, path: str) -> Response:
+@blueprint.get("/hips/<path:path>")
+def hips_file(path: str) -> Response:
+    # One path, split here: the filter is the HiPS's first folder, as in any HiPS tree.
+    filtercode, _, path = path.partition("/")
     if filtercode not in FILTERS or not SERVED.match(path) or not published(filtercode):
         abort(404)
     file = folder(filtercode) / path

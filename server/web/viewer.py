@@ -96,8 +96,8 @@ def sky_page() -> Response:
     for code in FILTERS:
         surveys.append({"filter": code, "label": f"{FILTERS[code]} band",
                         "colour": FILTER_COLOURS[code],
-                        "hips": url_for("web.hips_file", filtercode=code,
-                                        path="properties").removesuffix("/properties")
+                        "hips": url_for("web.hips_file",
+                                        path=f"{code}/properties").removesuffix("/properties")
                         if hips_files.published(code) else None,
                         "moc": url_for("web.moc_document", filter=code, format="json")})
     with reading() as connection:

@@ -19,19 +19,21 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from skyvault.crash import crash_point
+from skyvault.filestore import FileStore, Placement, SourceRejected
 from skyvault.ingest import layout
 from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES, CatalogLoad, set_image_values
 from skyvault.ingest.copybinary import HEADER, TRAILER, RecordBatch, copy_statement
-from skyvault.ingest.crash import crash_point
 from skyvault.ingest.errors import (
     ArchiveInconsistent,
+    ChecksumMismatch,
     DependencyMissing,
     GroupRejected,
+    MissingFile,
     UnknownProgram,
 )
 from skyvault.ingest.partitions import delete_rows_of, target_for_rows
 from skyvault.ingest.plan import GroupPlan, Product, parse_time
-from skyvault.ingest.store import FileStore, Placement
 from skyvault.releases.dating import file_obsjd, unknown_programs
 
 GROUP_LOCK_CLASS = zlib.crc32(b"skyvault.ingest.group") & 0x7FFFFFFF
@@ -244,7 +246,12 @@ class _Transaction:
             raise ArchiveInconsistent(
                 f"{self.plan.name}: store paths already archived: "
                 + ", ".join(row[0] for row in taken[:5]))
-        self.result.bytes = self.store.put_many(self.placements)
+        try:
+            self.result.bytes = self.store.put_many(self.placements)
+        except SourceRejected as rejected:
+            kind = MissingFile if rejected.missing else ChecksumMismatch
+            raise GroupRejected([kind(rejected.source, rejected.reason,
+                                      rejected.product_type)]) from rejected
         self.result.files = len(self.placements)
         if self.file_rows:
             with self.connection.cursor() as cursor:

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, send_file
 
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server import products
 from skyvault.server.context import reading
-from skyvault.server.imaging import StorePathError, store_path
 
 blueprint = Blueprint("files", __name__)
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ def serve_file(row: products.FileRow) -> Response:
         response.set_etag(etag)
         return response
     try:
-        path = store_path(row.path)
-    except StorePathError:
+        path = local_file(row.path)
+    except InvalidStorePath:
         log.error("file row with a path outside the store: %r", row.path)
         return not_found()
     if not path.is_file():

@@ -20,12 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"skyvault.sso.integrator", "skyvault.sso.isolation"}):
-        "isolation's pool initializer imports integrator.warm_up, and integrator runs its"
-        " integrations through isolation.run_guarded; reported on issue 14, not in the UWS"
-        " change's files",
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 """Circles outside the code this test came with, each with why it is still here; the test
 fails once one is gone, so that the entry is removed with it."""
 

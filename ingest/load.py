@@ -35,6 +35,7 @@ from skyvault.ingest.errors import (
 from skyvault.ingest.partitions import delete_rows_of, target_for_rows
 from skyvault.ingest.plan import GroupPlan, Product, parse_time
 from skyvault.releases.dating import file_obsjd, unknown_programs
+from skyvault.schema.tables import table_by_name
 
 GROUP_LOCK_CLASS = zlib.crc32(b"skyvault.ingest.group") & 0x7FFFFFFF
 COPY_CHUNK = 8 << 20
@@ -118,8 +119,7 @@ class _Transaction:
         resolved: dict[str, int | None] = {}
         for column, ref in product.refs.items():
             key = dict(ref.key)
-            id_column = {"raw_images": "rawid", "calibration_images": "calid",
-                         "science_images": "pid", "reference_images": "refid"}[ref.table]
+            id_column = table_by_name(f"survey.{ref.table}").key
             where = " AND ".join(f"{name} = %s" for name in key)
             row = self.connection.execute(
                 f"SELECT {id_column} FROM survey.{ref.table} WHERE {where} AND is_current = 1",

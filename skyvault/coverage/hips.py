@@ -43,6 +43,7 @@ from skyvault.config import settings
 from skyvault.coverage import queries
 from skyvault.coverage.selection import FILTER_CODES
 from skyvault.db import Database, database
+from skyvault.filestore import FileStore, StoreError, archive_store
 from skyvault.vo import moc as mocs
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class HipsError(click.ClickException):
 
 
 def hips_root() -> Path:
-    return Path(os.environ.get("SKYVAULT_HIPS", settings().home / "hips"))
+    return settings().hips_root
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,10 @@ def read_inputs_record(folder: Path) -> dict | None:
         return None
 
 
-def _image(path: Path) -> tuple[np.ndarray, WCS]:
-    """The first 2-D image of a (possibly tile-compressed) FITS file, with its celestial WCS."""
-    with fits.open(path, memmap=False) as hdus:
+def _image(store: FileStore, path: str) -> tuple[np.ndarray, WCS]:
+    """The first 2-D image of an archived (possibly tile-compressed) FITS file, with its
+    celestial WCS, read through the file store."""
+    with store.open_file(path) as handle, fits.open(handle, memmap=False) as hdus:
         for hdu in hdus:
             if hdu.is_image and hdu.data is not None and hdu.data.ndim == 2:
                 with warnings.catch_warnings():
@@ -246,7 +248,7 @@ def _unpublish(root: Path, filtercode: str) -> bool:
 
 
 def build_filter(handle: Database, filtercode: str, root: Path, *, force: bool = False,
-                 store_root: Path | None = None) -> BuildResult:
+                 store: FileStore | None = None) -> BuildResult:
     started = time.perf_counter()
     with handle.reading(ANONYMOUS) as connection:
         inputs = queries.hips_inputs(connection, filtercode)
@@ -262,15 +264,15 @@ def build_filter(handle: Database, filtercode: str, root: Path, *, force: bool =
     from reproject import reproject_interp
     from reproject.hips import reproject_to_hips
 
-    store = store_root or settings().store_root
+    store = store or archive_store()
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".work-{filtercode}-", dir=root))
     try:
         images, skipped = [], []
         for item in inputs:
             try:
-                images.append((item, *_image(store / item.path)))
-            except (OSError, ValueError, HipsError) as error:
+                images.append((item, *_image(store, item.path)))
+            except (OSError, ValueError, StoreError, HipsError) as error:
                 # An archived file that cannot be read is left out (and named in inputs.json)
                 # rather than stopping every filter's HiPS; `skyvault ingest check` finds it.
                 log.error("HiPS %s: co-add %s left out: %s", filtercode, item.refid, error)

@@ -19,8 +19,8 @@ from skyvault.pipeline.naming import nid_of
 from skyvault.releases.dating import released_sql
 from skyvault.releases.model import get_release
 from skyvault.schema.tables import SCIENCE_IMAGES
-from skyvault.server.products import spoly_degrees
 from skyvault.vo.moc import Polygon, TimedFootprints
+from skyvault.vo.votable import pgsphere_degrees
 
 SCIENCE_COLLECTION = "SkyVault/sci"
 JD_MJD = 2400000.5
@@ -43,7 +43,7 @@ def _released_at_release_date(connection: psycopg.Connection, name: str) -> tupl
 
 
 def _outline(region: str | None) -> Polygon | None:
-    values = spoly_degrees(region)
+    values = pgsphere_degrees(region)
     if not values or len(values) < 6:
         return None
     return list(zip(values[0::2], values[1::2], strict=True))

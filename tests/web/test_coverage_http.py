@@ -23,10 +23,10 @@ from web_support import FIELD, PASSWORD, USERNAME, WebData
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
-from skyvault.server.products import spoly_degrees
 from skyvault.vo import moc as mocs
 from skyvault.vo.cutout import contains
 from skyvault.vo.shapes import Polygon
+from skyvault.vo.votable import pgsphere_degrees
 
 MEMBER = Requester(user_id=-1, programs=frozenset({2}))
 AUTH = (USERNAME, PASSWORD)
@@ -40,7 +40,7 @@ def footprints(database: Database, requester: Requester, where: str = "true",
             f" AND {where}", values).fetchall()
     found = []
     for (region,) in rows:
-        values_ = spoly_degrees(region)
+        values_ = pgsphere_degrees(region)
         found.append(list(zip(values_[0::2], values_[1::2], strict=True)))
     return found
 

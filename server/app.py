@@ -29,6 +29,7 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.files", "blueprint"),
     ("skyvault.server.previews", "blueprint"),
     ("skyvault.server.most", "blueprint"),
+    ("skyvault.server.forcedphot", "blueprint"),
     ("skyvault.server.web", "blueprint"),
 ]
 

@@ -24,8 +24,8 @@ class ErrorFormat(Enum):
     TEXT = "text"
 
 
-_UWS_PREFIXES = ("/tap/async", "/soda/async")
-_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda")
+_UWS_PREFIXES = ("/tap/async", "/soda/async", "/forcedphot/async")
+_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/forcedphot")
 _TEXT_PREFIXES = ("/files", "/previews", "/healthz", "/static", "/releases.json", "/most/thumbnail")
 
 

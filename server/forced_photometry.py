@@ -168,7 +168,7 @@ def measure_epoch(epoch: Epoch, ra: float, dec: float) -> ForcedRow:
     try:
         with open_image(store_path(epoch.path)) as image:
             return _measure(image, epoch, ra, dec)
-    except (StorePathError, CutoutError, ProjectionError, OSError) as error:
+    except (StorePathError, CutoutError, ProjectionError, ValueError, OSError) as error:
         # A file the archive lists but cannot read is the archive's fault, not the user's:
         # logged, and the epoch reported without a flux.
         log.error("forced photometry cannot read %s: %s", epoch.path, error)

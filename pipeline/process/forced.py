@@ -150,8 +150,11 @@ def forced_flux(pixels: np.ndarray, x: float, y: float, psf: Psf, *, gain: float
     ix, iy = int(np.rint(x)), int(np.rint(y))
     if ix - radius < 0 or iy - radius < 0 or ix + radius >= nx or iy + radius >= ny:
         status = ForcedStatus.NEAR_EDGE
-    return ForcedFlux(float(fit.flux[0]), fluxerr, float(fit.chi[0]), level, rms,
-                      int(fit.npix_bad[0]), status)
+    # fit_sources' chi-square is against the correlation-inflated variance; against the
+    # pixels' own it is about 1 where the model fits.
+    chisq = float(fit.chi[0]) * noise_correlation**2
+    return ForcedFlux(float(fit.flux[0]), fluxerr, chisq, level, rms, int(fit.npix_bad[0]),
+                      status)
 
 
 def _background(data: np.ndarray, annulus: np.ndarray) -> tuple[float, float, int]:

@@ -25,7 +25,7 @@ def _field(name: str, datatype: str, description: str, unit: str | None = None,
 FIELDS: tuple[FieldSpec, ...] = (
     _field("jd", "double", "Julian date (UTC) at the start of the exposure", "d",
            "time.epoch"),
-    _field("filter", "char", "Filter code: zg, zr or zi", None, "instr.filter", "2"),
+    _field("filter", "char", "Filter code: zg, zr or zi", None, "meta.id;instr.filter", "2"),
     _field("fid", "short", "Filter identifier: 1 g, 2 r, 3 i", None, "meta.id;instr.filter"),
     _field("forcediffimflux", "double", "Forced PSF-fit flux on the difference image, on its"
            " zero point zpdiff (mag = zpdiff - 2.5 log10 flux)", "ct", "phot.flux"),

@@ -10,7 +10,8 @@ A throwaway SkyVault home under /tmp gets its own PostgreSQL cluster, migrated t
 epochs in g and r), each a full 3072 x 3080 quadrant tile-compressed as the pipeline writes it
 (RICE, q = 16, 128 x 128 tiles) with a point source at the target; ``files`` distinct files are
 written and the epochs' rows cycle through them (a year of 40 MB files would not fit /tmp; the
-files are in the page cache after the first pass, as a busy archive's recent ones are), and
+files are in the page cache after the first pass, as a busy archive's recent ones are; each
+epoch's own path is a hard link to one of them), and
 ``filler`` difference images elsewhere on the sky, so the spatial search has work to do.
 
 Figures: the whole call (median of ``repeats``), split into the epoch query and the
@@ -82,7 +83,7 @@ def spoly(ra: float, dec: float) -> str:
     return "{" + ",".join(f"({a:.8f}d,{b:.8f}d)" for a, b in corners) + "}"
 
 
-def load(admin_url: str, files: list[tuple[str, float, float]], epochs: int,
+def load(admin_url: str, store: Path, files: list[tuple[str, float, float]], epochs: int,
          filler: int) -> None:
     import psycopg
 
@@ -97,7 +98,10 @@ def load(admin_url: str, files: list[tuple[str, float, float]], epochs: int,
         for number in range(1, total + 1):
             on_target = number <= epochs
             if on_target:
-                path, ra, dec = files[(number - 1) % len(files)]
+                source, ra, dec = files[(number - 1) % len(files)]
+                # Each epoch its own file name (paths are unique), linked to a written file.
+                path = f"bench/diff/epoch_{number:04d}_scimrefdiffimg.fits.fz"
+                os.link(store / source, store / path)
             else:  # elsewhere on the sky north of -30 deg
                 ra, dec = float(rng.uniform(0, 360)), float(rng.uniform(-30, 85))
                 if abs(ra - TARGET_RA) < 2 and abs(dec - TARGET_DEC) < 2:
@@ -118,7 +122,7 @@ def load(admin_url: str, files: list[tuple[str, float, float]], epochs: int,
             cursor.executemany(
                 "INSERT INTO survey.exposures (expid, obsjd, field, fid, filtercode, exptime,"
                 " telra, teldec, itid, programid) VALUES (%s, %s, %s, %s, %s, 30.0, %s, %s, 1,"
-                " 1)", [(n, row[2], row[3], row[7], row[8], row[11], row[12])
+                " 1)", [(n, row[2], row[3], row[7], row[8], row[10], row[11])
                         for n, row in enumerate(science, start=1)])
             cursor.executemany(
                 "INSERT INTO survey.science_images (pid, expid, obsjd, field, ccdid, qid, rcid,"
@@ -181,7 +185,7 @@ def main() -> None:
         store.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         files = write_differences(store, args.files)
-        load(urls.admin, files, args.epochs, args.filler)
+        load(urls.admin, store, files, args.epochs, args.filler)
         print(f"{args.epochs} epochs at ({TARGET_RA}, {TARGET_DEC}) over {args.files} distinct"
               f" {NAXIS1} x {NAXIS2} tile-compressed differences, {args.filler:,} other"
               f" differences; loaded in {time.perf_counter() - started:.0f} s")

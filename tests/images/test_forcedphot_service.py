@@ -144,3 +144,21 @@ def test_capabilities_name_both_forms(live_server) -> None:
     response = requests.get(f"{live_server}/forcedphot/capabilities", timeout=60)
     assert response.status_code == 200
     assert b"/forcedphot/sync" in response.content and b"/forcedphot/async" in response.content
+
+
+def test_the_function_for_alert_histories_answers_as_sync(live_server, world) -> None:
+    """``forced_photometry_rows`` (what ZTF alert packets' ``fp_hists`` are filled from) finds
+    the epochs the requester may see, as /forcedphot/sync does for them."""
+    from skyvault.access import ANONYMOUS, Requester
+    from skyvault.server.forced_photometry import forced_photometry_rows
+
+    ra, dec = float(POSITION["RA"]), float(POSITION["DEC"])
+    member = Requester(user_id=-1, username="img-member", programs=frozenset({2}))
+    for requester, headers in ((ANONYMOUS, None), (member, bearer(world.member_token))):
+        rows = forced_photometry_rows(requester, ra, dec, filtercodes=("zr",))
+        served = table_of(sync(live_server, {**POSITION, "FILTER": "zr"}, headers).content)
+        assert [row.epoch.diffid for row in rows] == served["diffid"].tolist()
+        assert [row.procstatus for row in rows] == served["procstatus"].tolist()
+    assert forced_photometry_rows(member, ra, dec, filtercodes=("zg",)) == []
+    with pytest.raises(ValueError, match="unknown filter codes"):
+        forced_photometry_rows(member, ra, dec, filtercodes=("g",))

@@ -9,10 +9,10 @@ import pytest
 from scipy.spatial import cKDTree
 
 from skyvault.access import ANONYMOUS
+from skyvault.geometry import unit_vectors
 from skyvault.ingest.candidate_history import OBJECT_RADIUS_ARCSEC, object_name
 from skyvault.pipeline.candidate_truth import MATCH_PIXELS, CandidateTruth, read_diffcats
 from skyvault.pipeline.process.candidates import EXTERNAL_COLUMNS, REFERENCE_COLUMNS
-from skyvault.pipeline.skygeom import unit_vectors
 from skyvault.schema.model import DOUBLE, FLOAT
 from skyvault.schema.tables import CANDIDATES
 

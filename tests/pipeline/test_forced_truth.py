@@ -17,8 +17,8 @@ import pytest
 from scipy.spatial import cKDTree
 
 from skyvault.access import Requester
+from skyvault.geometry import unit_vectors
 from skyvault.pipeline.candidate_truth import CandidateTruth, read_diffcats, reference_epochs
-from skyvault.pipeline.skygeom import unit_vectors
 from skyvault.server.forced_photometry import ForcedRow, find_epochs, measure_epochs
 from skyvault.vo.forcedphot import ForcedRequest
 

@@ -44,7 +44,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     _field("diffmaglim", "double", "5-sigma limiting magnitude of the difference image", "mag",
            "phot.mag;stat.max"),
     _field("procstatus", "int", "0 measured; 56 pixels without value within one FWHM; 61 the"
-           " fit reaches beyond the image edge; 62 no PSF or zero point; 63 no usable pixel",
+           " fit reaches beyond the image edge; 62 no PSF or zero point; 63 no usable pixel; 64"
+           " the file could not be read",
            None, "meta.code.qual"),
     _field("xpos", "double", "Position on the difference image (FITS, 1-based)", "pix",
            "pos.cartesian.x;instr.det"),

@@ -173,7 +173,7 @@ def measure_epoch(epoch: Epoch, ra: float, dec: float) -> ForcedRow:
         # logged, and the epoch reported without a flux.
         log.error("forced photometry cannot read %s: %s", epoch.path, error)
         return ForcedRow(epoch, None, epoch.diffmaglim, None, None, _seeing(epoch, None),
-                         no_measurement(ForcedStatus.NO_CALIBRATION))
+                         no_measurement(ForcedStatus.UNREADABLE))
 
 
 def _measure(image: ImageFile, epoch: Epoch, ra: float, dec: float) -> ForcedRow:

@@ -46,6 +46,8 @@ class ForcedStatus(IntEnum):
     """The difference has no PSF model or zero point to measure with."""
     NO_PIXELS = 63
     """No usable pixel under the PSF (off the image, or all masked): no flux."""
+    UNREADABLE = 64
+    """The difference's file could not be read (the archive's fault, logged): no flux."""
 
 
 BACKGROUND_INNER_FWHM = 3.0

@@ -162,3 +162,19 @@ def test_the_function_for_alert_histories_answers_as_sync(live_server, world) ->
     assert forced_photometry_rows(member, ra, dec, filtercodes=("zg",)) == []
     with pytest.raises(ValueError, match="unknown filter codes"):
         forced_photometry_rows(member, ra, dec, filtercodes=("g",))
+
+
+def test_an_unreadable_file_is_an_epoch_without_flux() -> None:
+    """A difference the archive lists but whose file is gone or damaged is reported with its
+    own status (the archive's fault, logged), not a crash nor a made-up flux."""
+    from skyvault.server.forced_photometry import Epoch, measure_epoch
+
+    epoch = Epoch(diffid=1, pid=1, expid=1, rfid=1, jd=2461000.5, field=1, ccdid=1, qid=1,
+                  rcid=0, fid=2, filtercode="zr", programid=1, exptime=30.0, diffmaglim=20.5,
+                  path="forcedtest/missing_scimrefdiffimg.fits.fz", seeing=2.0, magzpsci=26.0,
+                  magzpscirms=0.01, infobitssci=0, refjdstart=None, refjdend=None)
+    row = measure_epoch(epoch, 150.0, 2.0)
+    assert row.measured.status is ForcedStatus.UNREADABLE
+    assert row.measured.flux != row.measured.flux  # NaN
+    escaping = Epoch(**{**epoch.__dict__, "path": "../../etc/passwd"})
+    assert measure_epoch(escaping, 150.0, 2.0).measured.status is ForcedStatus.UNREADABLE

@@ -168,11 +168,11 @@ def main() -> None:
     from skyvault.access import Requester
     from skyvault.config import settings
     from skyvault.db import Database, database_urls, embedded_cluster, set_database
+    from skyvault.filestore import local_file
     from skyvault.pipeline.process.forced import forced_flux, stamp_half_size
     from skyvault.pipeline.process.psf import Psf
     from skyvault.schema.migrate import upgrade
     from skyvault.server import forced_photometry as service
-    from skyvault.server.store_paths import store_path
     from skyvault.vo.cutout import PixelBox, open_image
     from skyvault.vo.forcedphot import ForcedRequest
 
@@ -213,12 +213,12 @@ def main() -> None:
 
         psf = Psf(FWHM, BETA, 0)
         half = stamp_half_size(psf)
-        path = store_path(epochs[0].path)
+        path = local_file(epochs[0].path)
         with open_image(path) as image:
             x, y = (float(v[0]) for v in image.header.projection().world_to_pixel(
                 [TARGET_RA], [TARGET_DEC]))
         ix, iy = round(x), round(y)
-        sample = [store_path(e.path) for e in epochs[: args.baseline_epochs]]
+        sample = [local_file(e.path) for e in epochs[: args.baseline_epochs]]
 
         def section_reads() -> None:
             for file in sample:

@@ -23,6 +23,7 @@ import psycopg
 
 from skyvault.access import Requester
 from skyvault.db import database
+from skyvault.filestore import InvalidStorePath, StoreError, local_file
 from skyvault.pipeline.process.forced import (
     ForcedFlux,
     ForcedStatus,
@@ -31,7 +32,6 @@ from skyvault.pipeline.process.forced import (
     stamp_half_size,
 )
 from skyvault.pipeline.process.psf import Psf
-from skyvault.server.store_paths import StorePathError, store_path
 from skyvault.vo.cutout import CutoutError, ImageFile, PixelBox, open_image
 from skyvault.vo.forcedphot import FILTER_IDS, ForcedRequest
 from skyvault.vo.skyproj import ProjectionError
@@ -166,9 +166,10 @@ def calibration(values: dict[str, object]) -> DifferenceCalibration:
 def measure_epoch(epoch: Epoch, ra: float, dec: float) -> ForcedRow:
     """The forced flux at (ra, dec) on the epoch's difference image."""
     try:
-        with open_image(store_path(epoch.path)) as image:
+        with open_image(local_file(epoch.path)) as image:
             return _measure(image, epoch, ra, dec)
-    except (StorePathError, CutoutError, ProjectionError, ValueError, OSError) as error:
+    except (InvalidStorePath, StoreError, CutoutError, ProjectionError, ValueError,
+            OSError) as error:
         # A file the archive lists but cannot read is the archive's fault, not the user's:
         # logged, and the epoch reported without a flux.
         log.error("forced photometry cannot read %s: %s", epoch.path, error)

@@ -1,5 +1,5 @@
 """Forced photometry for one position over a year of epochs (issue 17), as the service runs it
-(``server.forced_photometry.forced_photometry_rows``: the epochs found through row-level
+(``skyvault.forced_photometry.forced_photometry_rows``: the epochs found through row-level
 security, each difference read in a section around the position, the PSF fitted there).
 
     .venv/bin/python -m benchmarks.bench_forced_photometry [--epochs 400] [--files 12]

@@ -1,6 +1,6 @@
 """Forced photometry {async}: the executor `skyvault worker` runs for ``/forcedphot/async`` jobs
 (the policy of their job tree is ``server.forced_async``'s; the measuring
-``server.forced_photometry``'s, as for sync).
+``skyvault.forced_photometry``'s, as for sync).
 
 A job finds its epochs as its owner may see them, looked up when it runs, on the primary
 (read replicas answer requests, not jobs), measures them one by one, looking between two at
@@ -14,8 +14,8 @@ import logging
 import time
 
 from skyvault.db import database
+from skyvault.forced_photometry import TooManyEpochs, find_epochs, measure_epochs
 from skyvault.server.forced_output import write_table
-from skyvault.server.forced_photometry import TooManyEpochs, find_epochs, measure_epochs
 from skyvault.server.uws.monitor import JobMonitor
 from skyvault.server.uws.store import JobQueue, ResultFile, StoredJob
 from skyvault.vo.dali import DaliError

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 
-from skyvault.server.forced_photometry import ForcedRow
+from skyvault.forced_photometry import ForcedRow
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.forcedphot import ForcedRequest
 from skyvault.vo.votable import ColumnBatch

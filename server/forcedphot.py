@@ -1,7 +1,7 @@
 """Forced photometry {sync} (``/forcedphot/sync``) and its VOSI resources.
 
 Given RA and DEC (and optionally JDSTART, JDEND, FILTER; ``vo.forcedphot``), the PSF-fit flux
-at that position on every difference image the requester may see (``server.forced_photometry``),
+at that position on every difference image the requester may see (``skyvault.forced_photometry``),
 as one table in RESPONSEFORMAT (VOTable by default). Sync answers small ranges, up to
 ``max_sync_epochs`` epochs, in seconds; more is refused with a pointer to ``/forcedphot/async``
 (``server.forced_async``), whose jobs measure the same way. Errors are DALI error VOTables with
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from skyvault.forced_photometry import TooManyEpochs, find_epochs, measure_epochs
 from skyvault.server.context import reading
 from skyvault.server.forced_async import FORCEDPHOT_JOBS
 from skyvault.server.forced_output import write_table
-from skyvault.server.forced_photometry import TooManyEpochs, find_epochs, measure_epochs
 from skyvault.server.imaging import (
     availability_response,
     capabilities_response,

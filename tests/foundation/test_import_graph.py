@@ -168,7 +168,7 @@ def test_the_worker_loads_no_flask() -> None:
     """`skyvault worker` runs TAP queries, SODA cutouts and forced photometry with their
     executors, which import no Flask blueprint (nor Flask): the cutting is
     ``server.soda_cutouts``', shared with /soda/sync; the measuring
-    ``server.forced_photometry``'s, shared with /forcedphot/sync."""
+    ``skyvault.forced_photometry``'s, shared with /forcedphot/sync."""
     probe = ("import sys\n"
              "from skyvault.server.worker import worker_cli\n"
              "from skyvault.server.job_services import executors\n"

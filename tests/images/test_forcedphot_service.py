@@ -150,7 +150,7 @@ def test_the_function_for_alert_histories_answers_as_sync(live_server, world) ->
     """``forced_photometry_rows`` (what ZTF alert packets' ``fp_hists`` are filled from) finds
     the epochs the requester may see, as /forcedphot/sync does for them."""
     from skyvault.access import ANONYMOUS, Requester
-    from skyvault.server.forced_photometry import forced_photometry_rows
+    from skyvault.forced_photometry import forced_photometry_rows
 
     ra, dec = float(POSITION["RA"]), float(POSITION["DEC"])
     member = Requester(user_id=-1, username="img-member", programs=frozenset({2}))
@@ -167,7 +167,7 @@ def test_the_function_for_alert_histories_answers_as_sync(live_server, world) ->
 def test_an_unreadable_file_is_an_epoch_without_flux() -> None:
     """A difference the archive lists but whose file is gone or damaged is reported with its
     own status (the archive's fault, logged), not a crash nor a made-up flux."""
-    from skyvault.server.forced_photometry import Epoch, measure_epoch
+    from skyvault.forced_photometry import Epoch, measure_epoch
 
     epoch = Epoch(diffid=1, pid=1, expid=1, rfid=1, jd=2461000.5, field=1, ccdid=1, qid=1,
                   rcid=0, fid=2, filtercode="zr", programid=1, exptime=30.0, diffmaglim=20.5,

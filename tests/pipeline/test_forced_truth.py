@@ -3,7 +3,7 @@ injected transient's true position, on every difference image of the test survey
 it, the forced flux agrees with the flux change the truth says (now minus the reference's
 mean) within its error; and at empty places of the sky (no star, galaxy, transient or asteroid
 within 10 arcsec in the truth: a true change of zero) likewise. The epochs are found and the
-files read as the service does (``server.forced_photometry``), through row-level security as
+files read as the service does (``skyvault.forced_photometry``), through row-level security as
 a member of every program.
 
 The epochs of one position share the reference's noise (every difference subtracts the same
@@ -17,9 +17,9 @@ import pytest
 from scipy.spatial import cKDTree
 
 from skyvault.access import Requester
+from skyvault.forced_photometry import ForcedRow, find_epochs, measure_epochs
 from skyvault.geometry import unit_vectors
 from skyvault.pipeline.candidate_truth import CandidateTruth, read_diffcats, reference_epochs
-from skyvault.server.forced_photometry import ForcedRow, find_epochs, measure_epochs
 from skyvault.vo.forcedphot import ForcedRequest
 
 EVERY_PROGRAM = Requester(user_id=-1, username="truth", programs=frozenset({1, 2, 3}))

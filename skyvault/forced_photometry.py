@@ -8,8 +8,9 @@ file is read in a small section around the position (fitsio: only the tiles it t
 tile-compressed difference are decompressed); the difference's own header gives its WCS, PSF
 (PSFFWHM, PSFBETA), zero point (MAGZP, ZFPS's ``zpdiff``), noise (SKYRMS, NOISECOR) and gain.
 
-Flask-free: the sync endpoint, the async executor (`skyvault worker`) and the alert writer
-(``forced_photometry_rows``, for ZTF's ``fp_hists``) all measure with this module.
+Flask-free and outside ``server/`` (which only ``server/`` may import): the sync endpoint, the
+async executor (`skyvault worker`) and the alert writer (``forced_photometry_rows``, for ZTF's
+``fp_hists``) all measure with this module.
 """
 
 from __future__ import annotations

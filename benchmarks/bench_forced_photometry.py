@@ -165,6 +165,7 @@ def main() -> None:
     for variable in ("SKYVAULT_DATABASE_URL", "SKYVAULT_PGDATA", "SKYVAULT_BASE_URL"):
         os.environ.pop(variable, None)
 
+    from skyvault import forced_photometry as service
     from skyvault.access import Requester
     from skyvault.config import settings
     from skyvault.db import Database, database_urls, embedded_cluster, set_database
@@ -172,7 +173,6 @@ def main() -> None:
     from skyvault.pipeline.process.forced import forced_flux, stamp_half_size
     from skyvault.pipeline.process.psf import Psf
     from skyvault.schema.migrate import upgrade
-    from skyvault.server import forced_photometry as service
     from skyvault.vo.cutout import PixelBox, open_image
     from skyvault.vo.forcedphot import ForcedRequest
 

@@ -27,6 +27,8 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("skyvault.server.datalink", "blueprint"),
     ("skyvault.server.scs", "blueprint"),
     ("skyvault.server.files", "blueprint"),
+    ("skyvault.server.ibe.search", "blueprint"),
+    ("skyvault.server.ibe.data", "blueprint"),
     ("skyvault.server.previews", "blueprint"),
     ("skyvault.server.most", "blueprint"),
     ("skyvault.server.web", "blueprint"),

@@ -3,7 +3,8 @@
 A file is served only when its ``survey.files`` row is visible through the requester's
 connection; otherwise the answer is the same 404 as for a path that does not exist. Served
 files stream from disk with Range (206), ETag (the SHA-256), Last-Modified and Content-Length,
-conditional GETs answered with 304.
+conditional GETs answered with 304. ``?center=...&size=...[&gzip=false]`` asks for a cutout of a
+FITS image, as on IBE's file URLs (server/ibe/cutouts.py); other parameters are refused (400).
 
 Behind nginx (``SKYVAULT_X_ACCEL_PREFIX``, e.g. ``/_protected_files/``; deploy/nginx), the
 application only authorises: it answers with ``X-Accel-Redirect`` and nginx sends the bytes.
@@ -15,10 +16,11 @@ import logging
 import os
 from urllib.parse import quote
 
-from flask import Blueprint, Response, send_file
+from flask import Blueprint, Response, request, send_file
 
 from skyvault.server import products
 from skyvault.server.context import reading
+from skyvault.server.ibe.cutouts import CutoutRequestError, cutout_response, parse_cutout
 from skyvault.server.imaging import StorePathError, store_path
 
 blueprint = Blueprint("files", __name__)
@@ -66,8 +68,16 @@ def serve_file(row: products.FileRow) -> Response:
 
 @blueprint.get("/files/<path:relative_path>")
 def archived_file(relative_path: str) -> Response:
+    # IBE's cutout parameters work here as on /ibe/data; any other parameter is refused rather
+    # than ignored (a cutout request must never come back as the whole file).
+    try:
+        cutout = parse_cutout(request.args)
+    except CutoutRequestError as error:
+        return Response(f"{error}\n", status=400, mimetype="text/plain")
     with reading() as connection:
         row = products.file_by_path(connection, relative_path)
     if row is None:
         return not_found()
+    if cutout is not None:
+        return cutout_response(row, cutout)
     return serve_file(row)

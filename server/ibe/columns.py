@@ -9,8 +9,8 @@ ztf_metadata.html. Where SkyVault keeps a column of the same name, the view show
 SkyVault's description and unit. Where IRSA has a value SkyVault does not measure (moonesb,
 ccdrot; seeing of a raw frame) the column is there and NULL. IRSA's bookkeeping columns are
 SkyVault's equivalents: ``ipac_pub_date`` is the release date (NULL while none is scheduled),
-``ipac_gid`` the program (the lowest of them for products of several programs, co-adds and
-calibration frames), ``meta_id`` the image's identifier. Only current processing versions
+``ipac_gid`` the program (the lowest of them for a co-add of several programs; IRSA's cal table
+has none), ``meta_id`` the image's identifier. Only current processing versions
 are listed, as at IRSA.
 
 Each view is a ``schema.model.Table`` in a schema of its own (``ibe``), reachable only by the
@@ -115,17 +115,19 @@ def _null(name: str, kind: ColumnType, description: str, unit: str | None = None
                      f"NULL::{kind.pg_type}", unit)
 
 
-def _publication(alias: str, key: str, programs: str) -> tuple[ViewColumn, ...]:
-    return (
-        _computed("ipac_pub_date", TIMESTAMP, "Date the product is public (its release date); "
-                  "NULL while no release is scheduled",
-                  f"CASE WHEN {alias}.release_date < 'infinity' THEN {alias}.release_date END",
-                  ucd="time.release"),
-        _computed("ipac_gid", SHORT, "Program (IPAC group) of the data; for products of several "
-                  "programs the lowest", programs, ucd="meta.id"),
-        _computed("meta_id", LONG, "Metadata record ID: the image's identifier in SkyVault",
-                  f"{alias}.{key}", ucd="meta.id"),
-    )
+def _publication(alias: str, key: str, programs: str | None) -> tuple[ViewColumn, ...]:
+    """ipac_pub_date, ipac_gid (where IRSA's table has it: not in cal) and meta_id."""
+    columns = [_computed("ipac_pub_date", TIMESTAMP, "Date the product is public (its release "
+                         "date); NULL while no release is scheduled",
+                         f"CASE WHEN {alias}.release_date < 'infinity' THEN {alias}.release_date"
+                         " END", ucd="time.release")]
+    if programs is not None:
+        columns.append(_computed("ipac_gid", SHORT, "Program (IPAC group) of the data; for "
+                                 "products of several programs the lowest", programs,
+                                 ucd="meta.id"))
+    columns.append(_computed("meta_id", LONG, "Metadata record ID: the image's identifier in "
+                             "SkyVault", f"{alias}.{key}", ucd="meta.id"))
+    return tuple(columns)
 
 
 def _corners(table: Table, alias: str) -> tuple[ViewColumn, ...]:
@@ -190,7 +192,7 @@ def _raw() -> ImageView:
     return ImageView(
         "raw", "ZTF raw CCD images (IRSA's ztf_current_meta_raw)", columns,
         "survey.raw_images AS r LEFT JOIN survey.exposures AS e ON e.expid = r.expid",
-        "r.is_current = 1", "r.footprint", ("r.ra", "r.dec"), "rawid")
+        "r.is_current = 1", "r.footprint", ("r.ra", "r.dec"), "meta_id")
 
 
 def _ref() -> ImageView:
@@ -224,7 +226,7 @@ def _cal() -> ImageView:
         _null("startobsdate", TIMESTAMP, "Start of the earliest frame combined"),
         _null("endobsdate", TIMESTAMP, "End of the latest frame combined"),
         _same(c, "nid", "c"), _same(c, "nframes", "c"),
-        *_publication("c", "calid", _LOWEST_PROGRAM.format(alias="c")),
+        *_publication("c", "calid", None),
     )
     return ImageView(
         "cal", "ZTF calibration products: bias and high-frequency flats (IRSA's "

@@ -69,6 +69,13 @@ def find_file(connection: psycopg.Connection, wanted: ProductPath) -> FileRow | 
     return product_file(connection, table, row[0], wanted.product)
 
 
+@blueprint.get("/ibe/data/", defaults={"other": ""})
+@blueprint.get("/ibe/data/<path:other>")
+def elsewhere(other: str) -> Response:
+    """Any other path under /ibe/data (another mission, a directory): nothing to serve."""
+    return not_found()
+
+
 @blueprint.get("/ibe/data/ztf/products/<path:product_path>")
 def product(product_path: str) -> Response:
     try:

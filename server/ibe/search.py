@@ -86,6 +86,14 @@ def _prepared(search: Search) -> PreparedQuery:
                          output, output.response_type())
 
 
+@blueprint.route("/ibe/search/", defaults={"other": ""}, methods=["GET", "POST"])
+@blueprint.route("/ibe/search/<path:other>", methods=["GET", "POST"])
+def elsewhere(other: str) -> Response:
+    """Any other search path (another mission or data set): no such table."""
+    return error_response("No such table: the ZTF tables are /ibe/search/ztf/products/sci, raw,"
+                          " cal and ref", 404)
+
+
 @blueprint.route("/ibe/search/ztf/products/<table>", methods=["GET", "POST"])
 def search(table: str) -> Response:
     try:

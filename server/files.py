@@ -20,7 +20,12 @@ from flask import Blueprint, Response, request, send_file
 
 from skyvault.server import products
 from skyvault.server.context import reading
-from skyvault.server.ibe.cutouts import CutoutRequestError, cutout_response, parse_cutout
+from skyvault.server.ibe.cutouts import (
+    CutoutRequest,
+    CutoutRequestError,
+    cutout_response,
+    parse_cutout,
+)
 from skyvault.server.imaging import StorePathError, store_path
 
 blueprint = Blueprint("files", __name__)
@@ -66,18 +71,28 @@ def serve_file(row: products.FileRow) -> Response:
     return response
 
 
-@blueprint.get("/files/<path:relative_path>")
-def archived_file(relative_path: str) -> Response:
-    # IBE's cutout parameters work here as on /ibe/data; any other parameter is refused rather
-    # than ignored (a cutout request must never come back as the whole file).
-    try:
-        cutout = parse_cutout(request.args)
-    except CutoutRequestError as error:
-        return Response(f"{error}\n", status=400, mimetype="text/plain")
-    with reading() as connection:
-        row = products.file_by_path(connection, relative_path)
+def answer(row: products.FileRow | None, cutout: CutoutRequest | None) -> Response:
+    """A file found through the requester's connection (None: the same 404 as for nothing),
+    whole or cut out."""
     if row is None:
         return not_found()
     if cutout is not None:
         return cutout_response(row, cutout)
     return serve_file(row)
+
+
+@blueprint.app_errorhandler(CutoutRequestError)
+def cutout_refused(error: CutoutRequestError) -> Response:
+    """A file URL's parameters that ask for no cutout this service can make (here and under
+    /ibe/data): 400, checked before any file is looked up."""
+    return Response(f"{error}\n", status=400, mimetype="text/plain")
+
+
+@blueprint.get("/files/<path:relative_path>")
+def archived_file(relative_path: str) -> Response:
+    # IBE's cutout parameters work here as on /ibe/data; any other parameter is refused rather
+    # than ignored (a cutout request must never come back as the whole file).
+    cutout = parse_cutout(request.args)
+    with reading() as connection:
+        row = products.file_by_path(connection, relative_path)
+    return answer(row, cutout)

@@ -33,6 +33,7 @@ from pathlib import PurePosixPath
 from flask import Response, stream_with_context
 from werkzeug.datastructures import MultiDict
 
+from skyvault.server.ibe.query import finite_number
 from skyvault.server.imaging import StorePathError, store_path
 from skyvault.server.products import FileRow
 from skyvault.vo.cutout import (
@@ -89,15 +90,10 @@ def _quantity(name: str, text: str, count: tuple[int, ...]) -> Quantity:
     if len(parts) not in count:
         raise CutoutRequestError(f"{name} takes {' or '.join(map(str, count))} comma-separated "
                                  "values and an optional unit")
-    values = []
-    for part in parts:
-        try:
-            value = float(part)
-        except ValueError:
-            raise CutoutRequestError(f"{name}: {part!r} is not a number") from None
-        if not math.isfinite(value):
-            raise CutoutRequestError(f"{name} must be finite")
-        values.append(value)
+    try:
+        values = [finite_number(part, name) for part in parts]
+    except ValueError as error:
+        raise CutoutRequestError(str(error)) from None
     pixels = unit in PIXEL_UNITS
     scale = 1.0 if pixels else DEGREES_PER[unit or "deg"]
     return Quantity(values[0] * scale, values[-1] * scale, pixels)

@@ -16,8 +16,8 @@ import psycopg
 from flask import Blueprint, Response, request
 
 from skyvault.server.context import reading
-from skyvault.server.files import not_found, serve_file
-from skyvault.server.ibe.cutouts import CutoutRequestError, cutout_response, parse_cutout
+from skyvault.server.files import answer, not_found
+from skyvault.server.ibe.cutouts import parse_cutout
 from skyvault.server.ibe.paths import ProductPath, parse_product_path
 from skyvault.server.products import FileRow, product_file
 
@@ -78,17 +78,10 @@ def elsewhere(other: str) -> Response:
 
 @blueprint.get("/ibe/data/ztf/products/<path:product_path>")
 def product(product_path: str) -> Response:
-    try:
-        cutout = parse_cutout(request.args)
-    except CutoutRequestError as error:
-        return Response(f"{error}\n", status=400, mimetype="text/plain")
+    cutout = parse_cutout(request.args)  # a bad one is a 400 before any lookup (files.py)
     wanted = parse_product_path(product_path)
     if wanted is None:
         return not_found()
     with reading() as connection:
         row = find_file(connection, wanted)
-    if row is None:
-        return not_found()
-    if cutout is not None:
-        return cutout_response(row, cutout)
-    return serve_file(row)
+    return answer(row, cutout)

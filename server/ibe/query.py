@@ -107,14 +107,22 @@ def _single(params: Parameters, name: str) -> str | None:
     return value.strip() if value is not None else None
 
 
-def _number(text: str, what: str) -> float:
+def finite_number(text: str, what: str) -> float:
+    """A decimal number, finite; ValueError with a message naming ``what`` otherwise."""
     try:
         value = float(text)
     except ValueError:
-        raise IbeError(f"{what}: {text!r} is not a number") from None
+        raise ValueError(f"{what}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise IbeError(f"{what} must be a finite number")
+        raise ValueError(f"{what} must be a finite number")
     return value
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return finite_number(text, what)
+    except ValueError as error:
+        raise IbeError(str(error)) from None
 
 
 def _region(pos: str, size: str | None) -> Region:

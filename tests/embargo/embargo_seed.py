@@ -269,10 +269,11 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
             "dec": state.dec, **_corner_columns(state), **common})
         _insert(connection, "calibration_images", {
             "calid": state.ident("calid"), "caltype": "bias", "nid": NID + state.index,
-            # A CCD of its own, so that each state's bias has a path of its own at IBE
-            # (cal/<date>/bias/00/ccd<NN>/q1/...: several states share a night).
-            "obsdate": observed, "ccdid": 1 + state.index, "qid": 1, "rcid": 4 * state.index,
-            "fid": 0, "filtercode": "00", "nframes": 5,
+            # A CCD of its own (9-15), so that each state's bias has a path of its own at IBE
+            # (cal/<date>/bias/00/ccd<NN>/q1/...): states share nights, and ingested test nights
+            # (CCDs 1 and 2) may fall on the same dates, which move with the clock.
+            "obsdate": observed, "ccdid": 9 + state.index, "qid": 1,
+            "rcid": 4 * (8 + state.index), "fid": 0, "filtercode": "00", "nframes": 5,
             "programids": [state.programid], "release_date": release})
         wcs = {"crval1": state.ra, "crval2": state.dec, "crpix1": 32.5, "crpix2": 32.5,
                "cd11": -PIXEL_DEG, "cd12": 0.0, "cd21": 0.0, "cd22": PIXEL_DEG,

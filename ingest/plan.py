@@ -3,7 +3,7 @@
 Everything that needs only the manifest and the files happens here, outside any transaction
 (and in a thread, while the database loads the previous group): reading the manifest, tying
 each file to its product, FITS structure and keywords, impossible values, reading and sorting
-the catalogs. What needs the database (release dates, versions, identifiers of other products)
+the catalogs. What needs the database (programs, versions, identifiers of other products)
 is left as rules and references for the loader. Every problem found is collected, so that a
 quarantined group reports all its bad files at once.
 """
@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
+from skyvault.geometry import gnomonic, radec_of, separation, unit_vectors
 from skyvault.ingest import layout
 from skyvault.ingest.catalogs import CATALOG_TABLES, CatalogLoad, read_catalog
 from skyvault.ingest.errors import (
@@ -49,21 +52,6 @@ PRODUCT_TYPES = {"raw", *layout.CALIBRATION_TYPES, *layout.SCIENCE_TYPES,
 
 
 @dataclass(frozen=True)
-class ReleaseRule:
-    """How the release date follows from programs: ``single`` (one program), ``latest`` (a
-    co-add holds pixels of every program: public when all are), ``earliest`` (calibration
-    holds no sky pixels: public with the first image it calibrated), ``alert`` (a
-    difference-image candidate: public at once for a program whose alerts are public, as
-    ZTF's public alert stream; otherwise with its science image)."""
-
-    programs: tuple[int, ...]
-    observed: dt.datetime
-    combine: str = "single"
-    after: tuple[str, ...] = ()
-    """References (names in Product.refs) whose release date this one may not precede."""
-
-
-@dataclass(frozen=True)
 class Ref:
     """Another product's identifier, looked up in the transaction by its key."""
 
@@ -89,23 +77,24 @@ class Product:
     values: dict[str, Any]
     files: list[PlannedFile]
     store_path: Callable[[PlannedFile, int], str]
-    release: ReleaseRule
     label: str
     refs: dict[str, Ref] = field(default_factory=dict)
     catalogs: list[CatalogLoad] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
-    catalog_release: ReleaseRule | None = None
-    """How the catalog rows are dated, where not like the product itself."""
 
     @property
     def array_programs(self) -> bool:
         return self.table in ("calibration_images", "reference_images")
 
+    @property
+    def programs(self) -> list[int]:
+        return list(self.values["programids"]) if self.array_programs \
+            else [self.values["programid"]]
+
 
 @dataclass
 class Exposure:
     values: dict[str, Any]
-    release: ReleaseRule
 
 
 @dataclass
@@ -161,33 +150,23 @@ def wcs_values(wcs: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _unit_vector(ra: float, dec: float) -> tuple[float, float, float]:
-    r, d = math.radians(ra), math.radians(dec)
-    return math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)
-
-
-def _direction(x: float, y: float, z: float) -> tuple[float, float]:
-    return math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.atan2(z, math.hypot(x, y)))
-
-
 def ccd_geometry(quadrants: list[Footprint]) -> dict[str, Any]:
     """Centre and outline of a CCD from its quadrants' footprints: the centre is the mean
     direction of the quadrant centres; the corners, when all four quadrants are known, are the
     four quadrant corners farthest from it, in order around it."""
-    vectors = [_unit_vector(q.ra, q.dec) for q in quadrants]
-    ra, dec = _direction(*(sum(v[i] for v in vectors) for i in range(3)))
+    centre_ra, centre_dec = radec_of(unit_vectors([q.ra for q in quadrants],
+                                                  [q.dec for q in quadrants]).sum(axis=0))
+    ra, dec = float(centre_ra), float(centre_dec)
     values: dict[str, Any] = {"ra": ra, "dec": dec}
     if len(quadrants) != 4:
         return values
-    centre = _unit_vector(ra, dec)
     points = [(q.ra1, q.dec1) for q in quadrants] + [(q.ra2, q.dec2) for q in quadrants] + \
              [(q.ra3, q.dec3) for q in quadrants] + [(q.ra4, q.dec4) for q in quadrants]
-    farthest = sorted(points, key=lambda p: sum(a * b for a, b in zip(
-        centre, _unit_vector(*p), strict=True)))[:4]
-    # Order by position angle around the centre (tangent-plane approximation suffices).
-    cos_dec = math.cos(math.radians(dec))
-    farthest.sort(key=lambda p: math.atan2(p[1] - dec,
-                                           ((p[0] - ra + 540) % 360 - 180) * cos_dec))
+    distance = separation([p[0] for p in points], [p[1] for p in points], ra, dec)
+    farthest = [points[i] for i in np.argsort(-distance, kind="stable")[:4]]
+    # Ordered by position angle around the centre, in the tangent plane there.
+    xi, eta = gnomonic([p[0] for p in farthest], [p[1] for p in farthest], ra, dec)
+    farthest = [farthest[i] for i in np.argsort(np.arctan2(eta, xi), kind="stable")]
     for number, (corner_ra, corner_dec) in enumerate(farthest, start=1):
         values[f"ra{number}"] = corner_ra
         values[f"dec{number}"] = corner_dec
@@ -353,7 +332,7 @@ class _Planner:
             if _bad_number(e.exptime) or e.exptime < 0:
                 self.problems.append(ImpossibleValue(self.manifest_path,
                                                      f"{label}: exptime = {e.exptime!r}"))
-            rows.append(Exposure(values, ReleaseRule((e.programid,), values["obsdate"])))
+            rows.append(Exposure(values))
         return rows
 
     def raw_products(self) -> list[Product]:
@@ -398,7 +377,7 @@ class _Planner:
 
             products.append(Product(
                 "raw_images", "rawid", {"expid": raw.expid, "ccdid": raw.ccdid}, values,
-                [planned], path, ReleaseRule((exposure.programid,), observed), label,
+                [planned], path, label,
             ))
         return products
 
@@ -435,10 +414,7 @@ class _Planner:
                 "calibration_images", "calid",
                 {"caltype": cal.caltype, "nid": cal.nid, "rcid": cal.rcid,
                  "filtercode": cal.filtercode},
-                values, [planned], path,
-                # Dated at the night it calibrates (its obsdate), as skyvault.releases
-                # recomputes it when a data release is declared.
-                ReleaseRule(programs, values["obsdate"], "earliest"), label,
+                values, [planned], path, label,
                 inputs=[{"role": "exposure", "expid": expid} for expid in cal.input_expids],
             ))
         return products
@@ -480,7 +456,7 @@ class _Planner:
 
             products.append(Product(
                 "science_images", "pid", {"expid": sci.expid, "rcid": sci.rcid}, values,
-                planned, path, ReleaseRule((sci.programid,), values["obsdate"]), label,
+                planned, path, label,
                 refs={
                     "rawid": Ref("raw_images", (("expid", sci.expid), ("ccdid", sci.ccdid))),
                     "bias_calid": Ref("calibration_images", (
@@ -549,7 +525,7 @@ class _Planner:
             products.append(Product(
                 "reference_images", "refid",
                 {"field": ref.field, "rcid": ref.rcid, "filtercode": ref.filtercode},
-                values, planned, path, ReleaseRule(tuple(ref.programids), end, "latest"), label,
+                values, planned, path, label,
                 inputs=[{"role": "epoch", "path": p} for p in ref.input_files]
                 + [{"role": "exposure", "expid": expid} for expid in ref.input_expids],
             ))
@@ -596,8 +572,7 @@ class _Planner:
 
             products.append(Product(
                 "difference_images", "diffid", {"expid": diff.expid, "rcid": diff.rcid},
-                values, planned, path,
-                ReleaseRule((diff.programid,), observed, "single", after=("refid",)), label,
+                values, planned, path, label,
                 refs={
                     "pid": Ref("science_images", (("expid", diff.expid), ("rcid", diff.rcid)),
                                required=True),
@@ -608,9 +583,6 @@ class _Planner:
                 catalogs=catalogs,
                 inputs=[{"role": "science", "path": diff.science_path},
                         {"role": "reference", "path": diff.reference_path}],
-                # Candidates are dated like their science image (not held back for the
-                # reference's programs), or public at once where the program's alerts are.
-                catalog_release=ReleaseRule((diff.programid,), observed, "alert"),
             ))
         return products
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from skyvault.releases.dating import release_date_sql
 from skyvault.schema.model import (
     DOUBLE,
     FLOAT,
@@ -115,12 +116,13 @@ def _null(name: str, kind: ColumnType, description: str, unit: str | None = None
                      f"NULL::{kind.pg_type}", unit)
 
 
-def _publication(alias: str, key: str, programs: str | None) -> tuple[ViewColumn, ...]:
+def _publication(table: Table, alias: str, key: str,
+                 programs: str | None) -> tuple[ViewColumn, ...]:
     """ipac_pub_date, ipac_gid (where IRSA's table has it: not in cal) and meta_id."""
-    columns = [_computed("ipac_pub_date", TIMESTAMP, "Date the product is public (its release "
-                         "date); NULL while no release is scheduled",
-                         f"CASE WHEN {alias}.release_date < 'infinity' THEN {alias}.release_date"
-                         " END", ucd="time.release")]
+    assert table.embargo is not None
+    columns = [_computed("ipac_pub_date", TIMESTAMP, "Date the product is public under the "
+                         "releases declared so far; NULL while no release covers it",
+                         release_date_sql(table.embargo, alias), ucd="time.release")]
     if programs is not None:
         columns.append(_computed("ipac_gid", SHORT, "Program (IPAC group) of the data; for "
                                  "products of several programs the lowest", programs,
@@ -162,7 +164,7 @@ def _sci() -> ImageView:
         _same(s, "maglimit", "s"),
         *_wcs(s, "s"),
         *_corners(s, "s"),
-        *_publication("s", "pid", "s.programid"),
+        *_publication(s, "s", "pid", "s.programid"),
     )
     return ImageView(
         "sci", "ZTF science images (IRSA's ztf_current_meta_sci)", columns,
@@ -187,7 +189,7 @@ def _raw() -> ImageView:
         *(ViewColumn(EXPOSURES.column(name), f"e.{name}") for name in ("telra", "teldec")),
         _null("ccdrot", FLOAT, "CCD rotation angle", "deg"),
         _same(r, "ra", "r"), _same(r, "dec", "r"), *_corners(r, "r"),
-        *_publication("r", "rawid", "r.programid"),
+        *_publication(r, "r", "rawid", "r.programid"),
     )
     return ImageView(
         "raw", "ZTF raw CCD images (IRSA's ztf_current_meta_raw)", columns,
@@ -206,7 +208,7 @@ def _ref() -> ImageView:
                                             "endobsdate")),
         *_wcs(f, "f"),
         _same(f, "ra", "f"), _same(f, "dec", "f"), *_corners(f, "f"),
-        *_publication("f", "refid", _LOWEST_PROGRAM.format(alias="f")),
+        *_publication(f, "f", "refid", _LOWEST_PROGRAM.format(alias="f")),
     )
     return ImageView(
         "ref", "ZTF reference co-adds (IRSA's ztf_current_meta_ref)", columns,
@@ -226,7 +228,7 @@ def _cal() -> ImageView:
         _null("startobsdate", TIMESTAMP, "Start of the earliest frame combined"),
         _null("endobsdate", TIMESTAMP, "End of the latest frame combined"),
         _same(c, "nid", "c"), _same(c, "nframes", "c"),
-        *_publication("c", "calid", None),
+        *_publication(c, "c", "calid", None),
     )
     return ImageView(
         "cal", "ZTF calibration products: bias and high-frequency flats (IRSA's "

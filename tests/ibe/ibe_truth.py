@@ -21,6 +21,8 @@ from astropy.wcs import WCS
 from shapely.geometry import Point, Polygon
 
 from skyvault.db import Database
+from skyvault.releases.dating import release_date_sql
+from skyvault.schema.tables import table_by_name
 
 KEYS = {"sci": ("science_images", "pid", "programid"), "raw": ("raw_images", "rawid", "programid"),
         "ref": ("reference_images", "refid", "programids"),
@@ -33,10 +35,12 @@ class Image:
     corners: tuple[tuple[float, float], ...]
     centre: tuple[float, float]
     programs: frozenset[int]
-    release: dt.datetime
+    release: dt.datetime | None
+    """When the releases declared so far make it public (None: none does)."""
 
     def visible_to(self, programs: frozenset[int]) -> bool:
-        return self.release <= dt.datetime.now(dt.UTC) or bool(self.programs & programs)
+        released = self.release is not None and self.release <= dt.datetime.now(dt.UTC)
+        return released or bool(self.programs & programs)
 
 
 def images(database: Database, table: str, where: str) -> list[Image]:
@@ -46,7 +50,8 @@ def images(database: Database, table: str, where: str) -> list[Image]:
     with database.admin() as connection:
         for row in connection.execute(
                 f"SELECT {key}, ra1, dec1, ra2, dec2, ra3, dec3, ra4, dec4, ra, dec, {program},"
-                f" release_date FROM survey.{name} WHERE is_current = 1 AND {where}"):
+                f" {release_date_sql(table_by_name(f'survey.{name}').embargo)}"
+                f" FROM survey.{name} WHERE is_current = 1 AND {where}"):
             programs = frozenset(row[11] if isinstance(row[11], list) else [row[11]])
             corners = tuple((row[i], row[i + 1]) for i in range(1, 9, 2))
             found.append(Image(row[0], corners, (row[9], row[10]), programs, row[12]))

@@ -14,12 +14,17 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from click.testing import CliRunner
 
+from skyvault.geometry import separation
 from skyvault.pipeline.cli import EXIT_QUADRANT_FAILURES, pipeline_cli
 from skyvault.pipeline.manifest import ProductType, product_root, read_manifest, sha256_of
 from skyvault.pipeline.orchestrate import run_night
 from skyvault.pipeline.process import maskbits
-from skyvault.pipeline.skygeom import separation_arcsec
 from skyvault.pipeline.validate import ValidationReport, validate_night
+
+
+def separation_arcsec(ra1, dec1, ra2, dec2):  # type: ignore[no-untyped-def]
+    return separation(ra1, dec1, ra2, dec2) * 3600.0
+
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -242,6 +247,15 @@ def test_references_and_differences(survey):
         assert set(reference.programids) <= {1, 2, 3} and reference.programids
         assert abs(reference.magzp - 26.0) < 0.1
         assert {f.product_type for f in manifest.files} == {"refimg", "refpsfcat"}
+        # A released co-add may tell which programs observed, and nothing per epoch: no
+        # epoch's file name (nor its exposure id) in the headers of the image or its catalog.
+        for product in manifest.files:
+            with fits.open(survey.products / product.path) as hdus:
+                text = "".join(str(hdu.header) for hdu in hdus)
+            assert "PROGIDS" in text and "NFRAMES" in text
+            for epoch in reference.input_files:
+                assert Path(epoch).name not in text and Path(epoch).stem not in text
+            assert "INPUT" not in text
     night2 = survey.raw_dirs[1]
     truth = fits.getdata(night2 / "truth" / "transients.fits")
     found = expected = 0

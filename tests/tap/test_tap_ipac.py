@@ -70,7 +70,7 @@ def test_science_images_as_the_database_holds_them(tap, database) -> None:
     columns = ("pid, expid, obsjd, obsdate, nid, field, ccdid, qid, rcid, fid, filtercode,"
                " filefracday, exptime, airmass, seeing, maglimit, magzp, magzprms, infobits,"
                " astrom_rms, nsources, ra, dec, ra1, dec1, crval1, cd11, naxis1, rawid,"
-               " bias_calid, pipeline_version, processed_at, programid, release_date")
+               " bias_calid, pipeline_version, processed_at, programid")
     rows = assert_same(tap, database, columns,
                        "FROM survey.science_images WHERE field = 600 ORDER BY pid", tap.alice)
     assert rows >= 6  # the public exposures and program 2's, for its member

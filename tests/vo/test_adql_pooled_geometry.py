@@ -34,7 +34,7 @@ from skyvault.server.tap_query import column_pg_types
 from skyvault.vo.adql import AdqlError, catalog_from_tables, translate
 from skyvault.vo.votable.pgcopy import decode_copy_stream
 
-NID = 77_770
+NID = 55_550
 """Night of the generated sources: a partition of its own, far from every other seed's."""
 PARTITION = "survey.psf_sources_pooledgeo"
 CATALOG = catalog_from_tables(list(PUBLISHED_TABLES))
@@ -87,11 +87,12 @@ def sky(database: Database) -> Iterator[Sky]:
         connection.execute(f"CREATE TABLE {PARTITION} PARTITION OF survey.psf_sources_nights"
                            f" FOR VALUES FROM ({NID}) TO ({NID + 1})")
         with connection.cursor().copy(
-                f"COPY {PARTITION} (sourceid, pid, nid, ra, dec, obsjd, programid, release_date)"
+                f"COPY {PARTITION} (sourceid, pid, nid, ra, dec, obsjd, programid)"
                 " FROM STDIN") as copy:
+            # Program 1 observed in 2023: in the session's release (tests/release_calendar.py).
             for k in range(len(ra)):
                 copy.write_row((sourceid0 + k, int(pid[k]), NID, float(ra[k]), float(dec[k]),
-                                2460000.5, 1, "2020-01-01T00:00:00Z"))
+                                2460000.5, 1))
         connection.execute(f"CREATE INDEX ON {PARTITION} (q3c_ang2ipix(ra, dec))")
         connection.execute(f"ANALYZE {PARTITION}")
     yield Sky(ra, dec, pid, sourceid0)
@@ -267,7 +268,7 @@ MALFORMED = (
     "SELECT sourceid FROM survey.psf_sources WHERE 1 = CONTAINS(POINT(ra, dec), "
     "POLYGON(45.0, 45.0, 45.1, 45.1, 45.1, 45.0, 45.0, 45.1))",
     "SELECT sourceid FROM survey.psf_sources WHERE 1 = CONTAINS(POINT(ra, dec), POLYGON(",
-    "SELECT 1 / (sourceid - sourceid) AS x FROM survey.psf_sources WHERE nid = 77770 AND "
+    f"SELECT 1 / (sourceid - sourceid) AS x FROM survey.psf_sources WHERE nid = {NID} AND "
     "1 = CONTAINS(POINT(ra, dec), POLYGON(44.9, 44.9, 45.1, 44.9, 45.0, 45.1))",
 )
 """Queries that must fail with an error (never a wrong answer, never a broken connection):

@@ -7,8 +7,11 @@ its IRSA path (whole or cut out) is answered exactly as a path of nothing, its t
 from __future__ import annotations
 
 import pytest
-from embargo_seed import STATE, STATES, State
+from embargo_seed import BASE, BLOCK, STATE, STATES, State
 from leak_probe import ANONYMOUS_WHO, Who, get, hidden, leaked_secrets, twin_difference, who
+
+SEEDED_CALIBRATIONS = f"cid BETWEEN {BASE + BLOCK['calid']} AND {BASE + BLOCK['calid'] + 999}"
+"""The leak seed's calibration products (dated by the night of their state's observation)."""
 
 SEARCH = "/ibe/search/ztf/products"
 DATA = "/ibe/data/ztf/products"
@@ -84,7 +87,7 @@ def _searches(state: State) -> list[tuple[str, dict[str, str]]]:
             ("sci", {"POS": f"{state.ra},{state.dec}", "mcen": ""}),
             ("sci", {"WHERE": "field BETWEEN 9900 AND 9999"}),
             ("ref", {"WHERE": "field BETWEEN 9900 AND 9999 OR rfid > 0"}),
-            ("cal", {"WHERE": "nid BETWEEN 99990 AND 99999"}),
+            ("cal", {"WHERE": SEEDED_CALIBRATIONS}),
             ("raw", {"WHERE": "ipac_pub_date IS NOT NULL OR ipac_gid = 3"})]
 
 
@@ -115,7 +118,7 @@ def test_searches_list_every_visible_seeded_row(live_server, world) -> None:
         for table, where in (("sci", "field BETWEEN 9900 AND 9999"),
                              ("ref", "field BETWEEN 9900 AND 9999"),
                              ("raw", "field BETWEEN 9900 AND 9999"),
-                             ("cal", "nid BETWEEN 99990 AND 99999")):
+                             ("cal", SEEDED_CALIBRATIONS)):
             response = get(live_server, f"{SEARCH}/{table}", requester,
                            params={"WHERE": where, "ct": "csv", "COLUMNS": KEY_COLUMN[table]})
             rows = Table.read(response.text, format="ascii.csv") if response.text.count(

@@ -47,14 +47,11 @@ from skyvault.server.auth import (
     client_address,
     current_requester,
     current_session_permit,
-    install,
     too_many_failures,
     unauthorized,
 )
 
 blueprint = Blueprint("accounts", __name__)
-# Registering the blueprint is what turns authentication on for the whole application.
-blueprint.record_once(lambda state: install(state.app))
 
 LOGIN_CSRF_COOKIE = "skyvault_login_csrf"
 MAX_TOKEN_DAYS = 366

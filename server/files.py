@@ -13,11 +13,12 @@ application only authorises: it answers with ``X-Accel-Redirect`` and nginx send
 from __future__ import annotations
 
 import logging
-import os
 from urllib.parse import quote
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, current_app, request, send_file
 
+from skyvault.config import settings
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server import products
 from skyvault.server.context import reading
 from skyvault.server.ibe.cutouts import (
@@ -26,20 +27,17 @@ from skyvault.server.ibe.cutouts import (
     cutout_response,
     parse_cutout,
 )
-from skyvault.server.imaging import StorePathError, store_path
 
 blueprint = Blueprint("files", __name__)
 log = logging.getLogger(__name__)
 
-ACCEL_PREFIX_VARIABLE = "SKYVAULT_X_ACCEL_PREFIX"
+ACCEL_PREFIX_CONFIG = "X_ACCEL_PREFIX"
+"""An app's config key that overrides ``settings().x_accel_prefix`` (SKYVAULT_X_ACCEL_PREFIX)."""
 
 
 def accel_prefix() -> str | None:
     """Where nginx serves the store internally, when the deployment delegates file delivery."""
-    prefix = os.environ.get(ACCEL_PREFIX_VARIABLE, "").strip()
-    if not prefix:
-        return None
-    return prefix if prefix.endswith("/") else prefix + "/"
+    return current_app.config.get(ACCEL_PREFIX_CONFIG, settings().x_accel_prefix)
 
 
 def not_found() -> Response:
@@ -56,8 +54,8 @@ def serve_file(row: products.FileRow) -> Response:
         response.set_etag(etag)
         return response
     try:
-        path = store_path(row.path)
-    except StorePathError:
+        path = local_file(row.path)
+    except InvalidStorePath:
         log.error("file row with a path outside the store: %r", row.path)
         return not_found()
     if not path.is_file():

@@ -33,8 +33,8 @@ from pathlib import PurePosixPath
 from flask import Response, stream_with_context
 from werkzeug.datastructures import MultiDict
 
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server.ibe.query import finite_number
-from skyvault.server.imaging import StorePathError, store_path
 from skyvault.server.products import FileRow
 from skyvault.vo.cutout import (
     CutoutError,
@@ -177,8 +177,8 @@ def _refused(message: str) -> Response:
 def cutout_response(row: FileRow, wanted: CutoutRequest) -> Response:
     """The cutout of a file the requester may read (the caller has checked), or a 400."""
     try:
-        path = store_path(row.path)
-    except StorePathError:
+        path = local_file(row.path)
+    except InvalidStorePath:
         log.error("file row with a path outside the store: %r", row.path)
         return Response("Not found.\n", status=404, mimetype="text/plain")
     name = PurePosixPath(row.path).name.split(".")[0]

@@ -82,6 +82,10 @@ def test_every_output_format(live_server, world) -> None:
     assert as_fits.content.startswith(b"SIMPLE")
     assert list(Table.read(io.BytesIO(as_fits.content), format="fits")["diffid"]) == \
         [world.ids["diff_sci_public"]]
+    ipac = sync(live_server, {**POSITION, "RESPONSEFORMAT": "ipac"})
+    assert ipac.status_code == 200 and ipac.headers["Content-Type"].startswith("text/plain")
+    assert list(Table.read(ipac.text, format="ipac")["diffid"]) == \
+        [world.ids["diff_sci_public"]]
     tabledata = sync(live_server, {**POSITION, "RESPONSEFORMAT": "votable/td"})
     assert b"<TABLEDATA>" in tabledata.content
     assert list(table_of(tabledata.content)["diffid"]) == [world.ids["diff_sci_public"]]
@@ -96,7 +100,7 @@ BAD_INPUT = [
     ({**POSITION, "JDSTART": "2461000.5", "JDEND": "2460000.5"}, "is later than JDEND"),
     ({**POSITION, "JDSTART": "1e300"}, "JDSTART 1e+300 is outside"),
     ({**POSITION, "FILTER": "zu"}, "FILTER 'zu' is not one of"),
-    ({**POSITION, "RESPONSEFORMAT": "text/plain"}, "RESPONSEFORMAT 'text/plain' is not"),
+    ({**POSITION, "RESPONSEFORMAT": "image/png"}, "RESPONSEFORMAT 'image/png' is not"),
     ({**POSITION, "RA": ["150", "151"]}, "RA may be given only once"),
 ]
 

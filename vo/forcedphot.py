@@ -4,8 +4,8 @@ The parameters are ZTF's forced-photometry service's (ZFPS): ``RA`` and ``DEC`` 
 degrees (ICRS), ``JDSTART`` and ``JDEND`` (Julian dates of the exposures' start, inclusive),
 and ``FILTER`` (``zg``, ``zr``, ``zi``, or ``g``, ``r``, ``i``; repeated or comma-separated;
 all filters when absent), with DALI's ``RESPONSEFORMAT`` (VOTable by default; CSV, TSV, FITS,
-Parquet, IPAC table as TAP writes them). Names ignore case and unknown parameters are ignored (DALI 1.1
-section 3). A value the service cannot use raises ``InvalidParameter``, which every entry
+Parquet, IPAC table as TAP writes them). Names ignore case and unknown parameters are ignored
+(DALI 1.1 section 3). A value the service cannot use raises ``InvalidParameter``, which every entry
 point answers as a DALI error document: on sync and on creating an async job, before anything
 runs.
 

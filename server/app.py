@@ -13,6 +13,7 @@ from skyvault.server import (
     auth,
     datalink,
     files,
+    forcedphot,
     headers,
     health,
     most,
@@ -27,6 +28,8 @@ from skyvault.server import (
     web,
 )
 from skyvault.server.context import trusted_hosts
+from skyvault.server.ibe import data as ibe_data
+from skyvault.server.ibe import search as ibe_search
 from skyvault.server.job_services import JOB_SERVICES
 from skyvault.server.outage import database_unreachable, unavailable_response
 from skyvault.server.protocols import error_response
@@ -34,8 +37,8 @@ from skyvault.server.uws.blueprint import job_blueprint
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.blueprint, accounts.blueprint, releases.blueprint, tap.blueprint, sia.blueprint,
-    soda.blueprint, datalink.blueprint, scs.blueprint, files.blueprint, previews.blueprint,
-    most.blueprint, web.blueprint,
+    soda.blueprint, datalink.blueprint, scs.blueprint, files.blueprint, ibe_search.blueprint,
+    ibe_data.blueprint, previews.blueprint, most.blueprint, forcedphot.blueprint, web.blueprint,
 )
 """Each service's blueprint, registered in this order."""
 

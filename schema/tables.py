@@ -7,6 +7,7 @@ The DDL (schema/ddl.py), TAP_SCHEMA (schema/tap_schema.py) and the documentation
 
 from __future__ import annotations
 
+from skyvault.schema.bits import CATALOG_FLAGS, INFOBITS
 from skyvault.schema.model import (
     DOUBLE,
     FLOAT,
@@ -30,6 +31,11 @@ from skyvault.schema.model import (
 )
 
 SURVEY = "survey"
+SOURCE_FLAG_NAMES = ("SATURATED", "BAD_PIXELS", "EDGE", "BLENDED", "FIT_FAILED",
+                     "ZEROPOINT_UNRELIABLE")
+"""The catalog flags a PSF or aperture source may carry (the others are candidates')."""
+CANDIDATE_FLAG_NAMES = ("SATURATED", "BAD_PIXELS", "EDGE", "FIT_FAILED", "DIPOLE",
+                        "BRIGHT_STAR", "COSMIC_RAY", "ZEROPOINT_UNRELIABLE")
 
 # -- column groups shared by several tables ---------------------------------------------------
 
@@ -127,7 +133,7 @@ def _photometric_quality() -> tuple[Column, ...]:
                ucd="phot.calib;phot.mag"),
         Column("magzprms", FLOAT, "RMS of the zero-point fit", unit="mag",
                ucd="stat.stdev;phot.calib"),
-        Column("infobits", INT, "Quality bits; 0 means no known problem", ucd="meta.code.qual"),
+        Column("infobits", INT, INFOBITS.description("Quality bits"), ucd="meta.code.qual"),
     )
 
 
@@ -459,10 +465,8 @@ def _detection_columns() -> tuple[Column, ...]:
 
 def _detection_tail() -> tuple[Column, ...]:
     return (
-        Column("flags", INT, "Extraction and photometry flags: 1 saturated, 2 bad pixels, "
-               "4 edge, 8 deblended, 16 PSF fit failed, 256 the image's zero point is not "
-               "trusted to 0.02 mag (mag on an uncertain scale, or none); 0 for a clean source",
-               ucd="meta.code"),
+        Column("flags", INT, CATALOG_FLAGS.description(
+            "Extraction and photometry flags", SOURCE_FLAG_NAMES), ucd="meta.code"),
         Column("snr", FLOAT, "Signal-to-noise ratio", ucd="stat.snr"),
         Column("obsjd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
                ucd="time.epoch", principal=True, nullable=False),
@@ -587,10 +591,9 @@ CANDIDATES = Table(
            "the flux (0 for a point source, > 0 for a spike)", None, "src.morph.param"),
         _f("dipole", "Opposite-sign over own-sign flux within 1.5 FWHM (large for a "
            "subtraction dipole)", None, "arith.ratio"),
-        Column("flags", INT, "Artefact flags: 1 saturated, 2 bad pixels, 4 edge, 16 PSF fit "
-               "failed, 32 dipole, 64 bright or saturated star residual, 128 cosmic ray; "
-               "256 (no artefact) the science image's zero point is not trusted to 0.02 mag; "
-               "0 for a clean candidate", ucd="meta.code.qual", principal=True),
+        Column("flags", INT, CATALOG_FLAGS.description(
+            "Artefact flags (256 is not one: the science image's calibration)",
+            CANDIDATE_FLAG_NAMES), ucd="meta.code.qual", principal=True),
         _f("distnr", "Distance to the nearest source of the reference image's catalog "
            "(within 30 arcsec)", "arcsec", "pos.angDistance"),
         _f("magnr", "Magnitude of that nearest reference source", "mag", "phot.mag"),

@@ -13,6 +13,7 @@ from skyvault.server import (
     auth,
     datalink,
     files,
+    forcedphot,
     headers,
     health,
     most,
@@ -37,7 +38,7 @@ from skyvault.server.uws.blueprint import job_blueprint
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.blueprint, accounts.blueprint, releases.blueprint, tap.blueprint, sia.blueprint,
     soda.blueprint, datalink.blueprint, scs.blueprint, files.blueprint, ibe_search.blueprint,
-    ibe_data.blueprint, previews.blueprint, most.blueprint, web.blueprint,
+    ibe_data.blueprint, previews.blueprint, most.blueprint, forcedphot.blueprint, web.blueprint,
 )
 """Each service's blueprint, registered in this order."""
 

@@ -24,8 +24,8 @@ class ErrorFormat(Enum):
     TEXT = "text"
 
 
-_UWS_PREFIXES = ("/tap/async", "/soda/async")
-_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search")
+_UWS_PREFIXES = ("/tap/async", "/soda/async", "/forcedphot/async")
+_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search", "/forcedphot")
 _TEXT_PREFIXES = ("/files", "/ibe/data", "/previews", "/healthz", "/static", "/releases.json",
                   "/most/thumbnail")
 

@@ -14,23 +14,10 @@ import pytest
 import requests
 from astroquery.exceptions import InvalidQueryError, NoResultsWarning
 from astroquery.ipac.irsa import MostClass, conf
-from most_seed import IMAGES, Seeded, encke, remove, seed
-
-from skyvault.db import Database
-from skyvault.sso.load import load_demo
+from most_seed import IMAGES, Seeded, encke
 
 WINDOW = {"obs_begin": "2026-12-04", "obs_end": "2026-12-09"}
 NAME = {"catalog": "ztf", "input_mode": "name_input", "obj_name": "Encke", **WINDOW}
-
-
-@pytest.fixture(scope="module")
-def seeded(database: Database) -> Seeded:
-    with database.admin() as connection:
-        load_demo(connection)
-        result = seed(connection)
-    yield result
-    with database.admin() as connection:
-        remove(connection)
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ Differences from IRSA, said in the answer rather than guessed at: the one catalo
 (SkyVault's science images); NAIF identifiers (``naifid_input``) are not known here; the FITS
 and region tarballs (``fits_region_files=on``, astroquery's ``with_tarballs`` and
 ``get_images``) are not made; ``perih_time`` and ``epoch`` are read as TDB (SkyVault's orbits
-are); ``mpc_data`` is one MPC line in MPCORB.DAT or CometEls.txt columns. Each refusal is
+are); ``mpc_data`` is one MPC line in MPCORB.DAT or CometEls.txt columns, or a CometEls record
+with its fields joined by ``+`` as IRSA's own example writes it (``comet_line_from_fields``);
+an asteroid in that joined form is refused (its field layout is not documented). Each refusal is
 IRSA's error text, ``MOST: *** error: ...``, which astroquery raises as ``InvalidQueryError``.
 """
 
@@ -50,6 +52,15 @@ _PERIHELION_TIME = re.compile(
     r"^\s*(\d{4})[+ -](\d{1,2})[+ -](\d{1,2})"
     r"(?:[+ T](\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?)?\s*$")
 _MJD_ZERO = dt.datetime(1858, 11, 17, tzinfo=dt.UTC)
+_COMET_COLUMNS = ((15, 18, "perihelion year"), (20, 21, "perihelion month"),
+                  (23, 29, "perihelion day"), (31, 39, "q"), (42, 49, "e"),
+                  (52, 59, "argument of perihelion"), (62, 69, "ascending node"),
+                  (72, 79, "inclination"), (82, 89, "epoch"), (92, 95, "H"), (97, 100, "G"))
+"""CometEls.txt's fields after the designation, in order (1-based columns, inclusive)."""
+_NUMBERED_COMET = re.compile(r"^(\d{1,4})([CPDXIA])$")
+_COMET_TYPE = re.compile(r"^(?:\d+)?([CPDXIA])/")
+_REFERENCE = re.compile(r"\s+(?:MPC|MPEC|JPL|NK)\s*[\w/-]*$")
+"""The orbit's reference, which CometEls.txt keeps after column 159, at the end of the name."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,34 @@ def _perihelion_mjd(text: str) -> str:
     return repr(days)
 
 
+def comet_line_from_fields(text: str) -> str:
+    """A CometEls.txt line from its fields joined by ``+`` (IRSA's MOST example:
+    ``K10N010+2010+08+16.1477+1.494525+...+12.8762+20100621+17.0+4.0+P/2010+N1+(WISE)+MPC+75712``):
+    designation (``0002P`` or a packed provisional one), perihelion year, month and day, q, e,
+    argument of perihelion, node, inclination, epoch, H, G, then the name."""
+    fields = [part for part in text.split("+") if part]
+    if len(fields) < 12 or not (fields[1].isdigit() and len(fields[1]) == 4):
+        raise RequestError("mpc_data: a '+'-joined record is read as CometEls.txt's fields "
+                           "(designation, perihelion year, month, day, q, e, peri, node, incl, "
+                           "epoch, H, G, name); give an asteroid as one MPCORB.DAT line")
+    line = [" "] * 160
+    designation, name = fields[0], _REFERENCE.sub("", " ".join(fields[12:]))
+    numbered = _NUMBERED_COMET.match(designation)
+    if numbered:
+        line[0:4], line[4] = list(numbered.group(1).rjust(4, "0")), numbered.group(2)
+    else:
+        kind = _COMET_TYPE.match(name)
+        line[4] = kind.group(1) if kind else "C"
+        line[5:5 + len(designation)] = list(designation[:7])
+    for (first, last, label), value in zip(_COMET_COLUMNS, fields[1:12], strict=True):
+        if len(value) > last - first + 1:
+            raise RequestError(f"mpc_data: {label} {value!r} is longer than its "
+                               f"{last - first + 1} columns")
+        line[first - 1:last] = list(value.rjust(last - first + 1))
+    line[102:102 + len(name[:56])] = list(name[:56])
+    return "".join(line).rstrip()
+
+
 def translate(items: Iterable[tuple[str, str]]) -> IrsaRequest:
     """IRSA's parameters as SkyVault's; ``RequestError`` names what cannot be served."""
     given = {name: value.strip() for name, value in items if value.strip()}
@@ -103,7 +142,9 @@ def translate(items: Iterable[tuple[str, str]]) -> IrsaRequest:
     elif input_type == "mpc_input":
         if "mpc_data" not in given:
             raise RequestError("mpc_data is required with input_type=mpc_input")
-        translated.append(("orbit", given["mpc_data"]))
+        data = given["mpc_data"]
+        joined = "+" in data and "  " not in data
+        translated.append(("orbit", comet_line_from_fields(data) if joined else data))
     elif input_type == "manual_input":
         translated += [(ours, given[theirs]) for theirs, ours in _MANUAL.items()
                        if theirs in given]

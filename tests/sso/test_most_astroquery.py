@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,6 +17,10 @@ from astroquery.exceptions import InvalidQueryError, NoResultsWarning
 from astroquery.ipac.irsa import MostClass, conf
 from most_seed import IMAGES, Seeded, encke
 
+from skyvault.sso.most_irsa import comet_line_from_fields
+from skyvault.sso.orbits import parse_orbit_lines
+
+DEMO_FILE = Path(__file__).parents[2] / "sso" / "data" / "demo_orbits.txt"
 WINDOW = {"obs_begin": "2026-12-04", "obs_end": "2026-12-09"}
 NAME = {"catalog": "ztf", "input_mode": "name_input", "obj_name": "Encke", **WINDOW}
 
@@ -75,6 +80,29 @@ def test_manual_elements_find_the_same_images(most: MostClass, seeded: Seeded) -
         arg_perihelion=str(orbit.peri_deg), ascend_node=orbit.node_deg,
         perih_dist=orbit.q_au, perih_time=tp.strftime("%Y+%m+%d+%H:%M:%S"), **WINDOW)
     assert {int(p) for p in table["pid"]} == seeded.expected(member=False)
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_an_mpc_line_finds_the_same_images(most: MostClass, seeded: Seeded, joined: bool) -> None:
+    """Encke's CometEls.txt record, as the line itself or with its fields joined by '+' (the
+    form of IRSA's own mpc_data example)."""
+    line = next(text for text in DEMO_FILE.read_text().splitlines() if text.startswith("0002P"))
+    table = most.query_object(
+        catalog="ztf", input_mode="mpc_input", obj_type="Comet", output_mode="Brief",
+        mpc_data="+".join(line.split()) if joined else line, **WINDOW)
+    assert {int(p) for p in table["pid"]} == seeded.expected(member=False)
+
+
+def test_irsas_mpc_example_reads_as_its_comet() -> None:
+    """The mpc_data of astroquery's MOST documentation and tests (P/2010 N1 (WISE))."""
+    line = comet_line_from_fields(
+        "K10N010+2010+08+16.1477+1.494525+0.533798+153.4910+113.2118+12.8762+20100621+17.0"
+        "+4.0+P/2010+N1+(WISE)+MPC+75712")
+    (orbit,) = parse_orbit_lines([line], source="test")
+    assert orbit.designation == "P/2010 N1" and orbit.name == "WISE"
+    assert (orbit.q_au, orbit.e, orbit.peri_deg, orbit.node_deg, orbit.incl_deg) == (
+        1.494525, 0.533798, 153.4910, 113.2118, 12.8762)
+    assert orbit.tp_mjd_tdb == pytest.approx(55424.1477, abs=1e-3)  # 2010-08-16.1477 TT
 
 
 def test_no_images_is_astroquerys_no_results(most: MostClass, seeded: Seeded) -> None:

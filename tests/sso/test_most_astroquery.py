@@ -15,6 +15,8 @@ import pytest
 import requests
 from astroquery.exceptions import InvalidQueryError, NoResultsWarning
 from astroquery.ipac.irsa import MostClass, conf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from most_seed import IMAGES, Seeded, encke
 
 from skyvault.sso.most_irsa import comet_line_from_fields
@@ -149,3 +151,28 @@ def test_the_embargoed_image_is_never_answered(live_server: str, seeded: Seeded)
         "catalog": "ztf", "input_type": "name_input", "obj_name": "Encke",
         "output_mode": "Gator", **WINDOW})
     assert hidden in member.text
+
+
+IRSA_NAMES = ("catalog", "input_type", "output_mode", "obs_begin", "obs_end", "ephem_step",
+              "fits_region_files", "obj_name", "obj_type", "mpc_data", "epoch", "eccentricity",
+              "inclination", "arg_perihelion", "ascend_node", "semimajor_axis", "mean_anomaly",
+              "perih_dist", "perih_time")
+HOSTILE = st.one_of(st.sampled_from(["", "0", "-1", "1e308", "nan", "inf", "9999-99-99",
+                                     "2026+13+45+25:61:61", "+", "++++", "Encke", "ztf",
+                                     "manual_input", "mpc_input", "name_input", "Brief",
+                                     "VOTable", "Comet", "Asteroid", "on", "\u00e9\u4e2d"]),
+                    st.text(max_size=20))
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(st.sampled_from(IRSA_NAMES), HOSTILE, max_size=8))
+def test_any_irsa_parameters_get_an_answer_or_irsas_error(live_server: str, seeded: Seeded,
+                                                          params: dict) -> None:
+    """Never a 5xx: a result, or IRSA's error text."""
+    data = {"input_type": "manual_input", "catalog": "ztf", **WINDOW} | params
+    data["input_type"] = data.get("input_type") or "manual_input"
+    response = requests.post(f"{live_server}/most", data=data, timeout=300)
+    assert response.status_code < 500, response.text[:300]
+    if response.status_code == 200 and response.text.startswith("MOST: "):
+        assert response.text.startswith("MOST: *** error: ") and len(response.text) > 20

@@ -9,13 +9,13 @@
 TAP_SCHEMA's rows are rewritten after every migration (schema.migrate.upgrade); the downgrade
 removes the rows of the ``caom`` schema before its views.
 
-Revision ID: 0018
+Revision ID: 0022
 Revises: 0016
 """
 
 from alembic import op
 
-revision = "0018"
+revision = "0022"
 down_revision = "0016"
 branch_labels = None
 depends_on = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from flask import Response
 
 from skyvault.releases.model import list_releases
+from skyvault.schema.bits import BIT_MASKS
 from skyvault.schema.docs import tables_html
 from skyvault.server.context import reading, service_url
 from skyvault.server.web.blueprint import blueprint
@@ -107,3 +108,10 @@ def home() -> Response:
 @blueprint.get("/tables")
 def tables_page() -> Response:
     return render("web/tables.html", tables=tables_html())
+
+
+@blueprint.get("/tables/bits")
+def bits_page() -> Response:
+    """What each bit of infobits, the catalogs' flags and the mask images means (schema/bits.py,
+    the one declaration the pipeline and the column descriptions read too)."""
+    return render("web/bits.html", masks=BIT_MASKS)

@@ -139,6 +139,13 @@ if has_rule("/tap/sync"):
                                "SELECT obs_publisher_did FROM ivoa.obscore WHERE image_id"
                                f" BETWEEN {BASE} AND {BASE + 99_999}")
             assert set(_table(obscore)["obs_publisher_did"]) == _seeded_dids(states)
+            # The CAOM views of ObsCore (astroquery's Irsa.list_collections reads them).
+            everything = _seeded_dids(STATES + RELEASE_STATES)
+            for view, key in (("caom.observation", "obsid"), ("caom.plane", "planeid")):
+                rows = tap_sync(live_server, requester, f"SELECT {key} FROM {view}")
+                assert rows.status_code == 200, (requester.name, rows.text[:500])
+                seen = set(_table(rows)[key]) & everything
+                assert seen == _seeded_dids(states), (requester.name, view)
 
     def test_tap_sync_errors_and_statistics_reveal_nothing(live_server, requesters,
                                                            passed) -> None:

@@ -95,11 +95,17 @@ def image_files(connection: psycopg.Connection, table: str, image_id: int) -> li
 
 
 def main_file(connection: psycopg.Connection, key: ImageKey) -> FileRow | None:
+    return product_file(connection, key.collection.table, key.image_id, key.collection.product)
+
+
+def product_file(connection: psycopg.Connection, table: str, image_id: int,
+                 product: str) -> FileRow | None:
+    """The current file of one product (``sciimg``, ``mskimg``, ``psfcat``, ...) of an image."""
     row = connection.execute(
         f"SELECT {_FILE_COLUMNS} FROM survey.files"
         " WHERE image_table = %s AND image_id = %s AND product = %s AND is_current = 1"
         " ORDER BY proc_version DESC LIMIT 1",
-        (key.collection.table, key.image_id, key.collection.product),
+        (table, image_id, product),
     ).fetchone()
     return FileRow(*row) if row else None
 

@@ -39,7 +39,8 @@ def test_schema_builds_from_nothing_and_round_trips(database: Database) -> None:
     assert current_revision(url) is None
     with psycopg.connect(url) as connection:
         left = connection.execute(
-            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('survey', 'ivoa', 'tap_schema')"
+            "SELECT count(*) FROM pg_namespace "
+            "WHERE nspname IN ('survey', 'ivoa', 'caom', 'tap_schema')"
         ).fetchone()[0]
     assert left == 0
     upgrade(url)
@@ -50,7 +51,7 @@ def test_schema_builds_from_nothing_and_round_trips(database: Database) -> None:
     assert columns == sum(len(t.columns) for t in PUBLISHED_TABLES)
 
 
-_IN_ARCHIVE = "n.nspname IN ('survey', 'ivoa', 'tap_schema', 'archive')"
+_IN_ARCHIVE = "n.nspname IN ('survey', 'ivoa', 'caom', 'tap_schema', 'archive')"
 SNAPSHOT = {
     "columns": f"""
         SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
@@ -88,7 +89,7 @@ SNAPSHOT = {
          WHERE {_IN_ARCHIVE} ORDER BY 1, 2, 3""",
     "views": """
         SELECT schemaname, viewname, definition FROM pg_views
-         WHERE schemaname IN ('survey', 'ivoa', 'tap_schema', 'archive') ORDER BY 1, 2""",
+         WHERE schemaname IN ('survey', 'ivoa', 'caom', 'tap_schema', 'archive') ORDER BY 1, 2""",
     "programs": "SELECT to_jsonb(p)::text FROM survey.programs p ORDER BY programid",
 }
 """What migrations make, as the catalogs describe it (column positions aside: a column a
@@ -203,7 +204,7 @@ def test_tap_schema_agrees_with_the_live_catalog(database: Database) -> None:
                    format_type(a.atttypid, a.atttypmod), a.attnum
               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
               JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname IN ('survey', 'ivoa', 'tap_schema') AND a.attnum > 0
+             WHERE n.nspname IN ('survey', 'ivoa', 'caom', 'tap_schema') AND a.attnum > 0
                AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'p')
                AND NOT c.relispartition
         """).fetchall()
@@ -305,3 +306,30 @@ def test_table_documentation_is_generated_from_the_model() -> None:
     committed = Path(__file__).resolve().parents[2] / "docs" / "TABLES.md"
     assert committed.read_text() == tables_markdown() + "\n", (
         "docs/TABLES.md is stale: python -m skyvault.schema.docs > docs/TABLES.md")
+
+
+def test_identifiers_come_from_the_declared_primary_keys() -> None:
+    """The image table -> key column map is the schema's, not restated (issue 14 item 4): the
+    publisher DIDs' collections and ingest's references read ``Table.key``, which is the
+    database's primary key."""
+    from skyvault.vo.publisher_did import COLLECTIONS
+
+    for collection in COLLECTIONS.values():
+        table = table_by_name(f"survey.{collection.table}")
+        assert collection.key == table.key
+        assert [c.name for c in table.columns if c.primary_key] == [table.key]
+    assert table_by_name("survey.calibration_images").key == "calid"
+    with pytest.raises(ValueError, match="no one-column primary key"):
+        _ = table_by_name("tap_schema.key_columns").key
+
+
+def test_primary_keys_in_the_database_are_the_declared_keys(database: Database) -> None:
+    with database.admin() as connection:
+        for collection_table in ("raw_images", "calibration_images", "science_images",
+                                 "reference_images", "difference_images"):
+            found = connection.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+                " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+                " WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                (f"survey.{collection_table}",)).fetchall()
+            assert found == [(table_by_name(f"survey.{collection_table}").key,)]

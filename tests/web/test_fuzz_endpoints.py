@@ -70,6 +70,8 @@ PARAMETER_NAMES = [
     "POS", "BAND", "TIME", "POL", "FOV", "SPATRES", "EXPTIME", "ID", "COLLECTION",
     "FACILITY", "INSTRUMENT", "DPTYPE", "CALIB", "TARGET", "FIELD", "CIRCLE", "POLYGON",
     "PIXEL_1", "PIXEL_2", "RA", "DEC", "SR", "VERB",
+    # forced photometry
+    "JDSTART", "JDEND", "FILTER",
     # web pages
     "position", "frame", "radius", "radius_unit", "shape", "width", "height", "box_unit",
     "time_from", "time_to", "filter", "field", "ccd", "quadrant", "programid", "seeing_max",
@@ -79,6 +81,9 @@ PARAMETER_NAMES = [
     # moving-object search
     "object", "orbit", "epoch", "e", "incl", "i", "node", "peri", "a", "m", "mean_anomaly",
     "tp", "h", "g", "obs_begin", "obs_end", "step", "mode",
+    # IBE (search, file cutouts) and IRSA's sign-on
+    "SIZE", "INTERSECT", "WHERE", "COLUMNS", "ct", "mcen", "center", "gzip", "josso_cmd",
+    "josso_username", "josso_password",
 ]
 
 
@@ -108,6 +113,8 @@ BASES: dict[str, dict[str, str]] = {
     "soda_async.create_job": {"ID": "ivo://skyvault.archive/sci?1", "CIRCLE": "233 12 0.01"},
     "datalink.links": {"ID": "ivo://skyvault.archive/sci?1"},
     "scs.cone_search": {"RA": "233", "DEC": "12", "SR": "0.1"},
+    "forcedphot.sync": {"RA": "233", "DEC": "12"},
+    "forcedphot_async.create_job": {"RA": "233", "DEC": "12"},
     "web.search_page": {"position": "233 12", "radius": "30", "radius_unit": "arcmin"},
     "web.catalogs_page": {"position": "233 12", "radius": "60"},
     "web.catalog_csv": {"ra": "233", "dec": "12", "radius": "60"},
@@ -118,6 +125,9 @@ BASES: dict[str, dict[str, str]] = {
     "previews.preview": {"size": "small"},
     "accounts.login": {"username": "nobody", "password": "wrong"},
     "accounts.new_token": {"label": "fuzz", "expires_days": "5"},
+    "ibe_search.search": {"POS": "233,12", "SIZE": "0.1", "ct": "csv",
+                          "WHERE": "filtercode='zr' AND qid IN (1,3)"},
+    "ibe_data.product": {"center": "233,12", "size": "10arcsec", "gzip": "false"},
 }
 
 VALUES = st.one_of(
@@ -161,6 +171,8 @@ def targets(site: str, web_data: WebData) -> dict[str, list[str]]:
         "catalog": ["psf_sources", "aperture_sources"],
         "collection": ["sci", "raw", "diff", "ref"],
         "name": ["DR1", "ivoa.obscore", "tap_schema.tables"],
+        "table": ["sci", "raw", "cal", "ref"],
+        "product_path": [path.replace("diff/", "sci/", 1) for path in sorted(web_data.sha256)[:5]],
     }
 
 

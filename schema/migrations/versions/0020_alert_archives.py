@@ -7,13 +7,13 @@ Julian date in ``obsjd``. The file policy dates it as candidates are dated (by
 program's with its data. Other files keep their rule.
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0022
 """
 
 from alembic import op
 
 revision = "0020"
-down_revision = "0016"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

@@ -25,7 +25,7 @@ from typing import Any
 from skyvault.alerts.packet import packet_bytes
 from skyvault.alerts.streams import Stream
 from skyvault.db import Database
-from skyvault.ingest.store import FileStore, Placement
+from skyvault.filestore import FileStore, Placement
 from skyvault.releases.dating import ALERT_ARCHIVES, night_jd
 
 IMAGE_TABLE = ALERT_ARCHIVES

@@ -21,7 +21,7 @@ from skyvault.alerts.packet import alert_record, candidate_values, record, upper
 from skyvault.alerts.stamps import StampCutter, StampError
 from skyvault.alerts.streams import Stream
 from skyvault.db import Database
-from skyvault.server.store_paths import StorePathError, store_path
+from skyvault.filestore import InvalidStorePath, StoreError, local_file
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def history_records(detected: list[dict[str, Any]], limits: list[dict[str, Any]]
 class AlertBuilder:
     def __init__(self, database: Database, stream: Stream, *,
                  forced_photometry: ForcedPhotometry | None = None,
-                 locate: Callable[[str], Path] = store_path) -> None:
+                 locate: Callable[[str], Path] = local_file) -> None:
         self.database = database
         self.stream = stream
         self.forced_photometry = forced_photometry
@@ -100,6 +100,6 @@ class AlertBuilder:
             return None
         try:
             return self.cutter.stamp(self.locate(path), row["ra"], row["dec"])
-        except (StorePathError, StampError, OSError) as error:
+        except (InvalidStorePath, StoreError, StampError, OSError) as error:
             log.warning("candidate %s: no stamp from %s (%s)", row["candid"], path, error)
             return None

@@ -12,7 +12,7 @@ from skyvault.alerts.kafka import KafkaNotConfigured, PublishFailed, broker_addr
 from skyvault.alerts.query import AlertQueryError, parse_night
 from skyvault.alerts.streams import UnknownStream, stream_named, streams
 from skyvault.db import database
-from skyvault.ingest.store import default_store
+from skyvault.filestore import archive_store
 
 
 @click.group("alerts")
@@ -43,7 +43,7 @@ def night_command(night: str, stream_names: tuple[str, ...], kafka: bool | None)
     for stream in chosen:
         started = time.perf_counter()
         alerts = list(AlertBuilder(db, stream).alerts(night_selection(nid, stream)))
-        result = store_archive(db, default_store(), stream, nid, alerts)
+        result = store_archive(db, archive_store(), stream, nid, alerts)
         line = (f"{stream.name}: {result.alerts} alerts -> {result.path}"
                 f" ({result.size_bytes} bytes, {time.perf_counter() - started:.1f} s)")
         if publish_too:

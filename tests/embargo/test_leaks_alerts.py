@@ -30,7 +30,7 @@ from skyvault.alerts.packet import read_alerts
 from skyvault.alerts.streams import PUBLIC, stream_named
 from skyvault.config import settings
 from skyvault.db import Database
-from skyvault.ingest.store import default_store
+from skyvault.filestore import archive_store
 
 WAITING = STATE["waiting"]
 OFFSET = 50_000
@@ -242,7 +242,7 @@ def test_the_api_shows_an_alert_exactly_with_its_candidate(live_server, world, n
 
 def test_night_archives_are_served_as_their_stream(live_server, database, world,
                                                    neighbourhood) -> None:
-    store = default_store()
+    store = archive_store()
     paths = {}
     for name in (PUBLIC, "partnership"):
         alerts = _alerts(database, name)

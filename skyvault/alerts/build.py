@@ -30,6 +30,9 @@ from skyvault.vo.cutout import OpenImages
 log = logging.getLogger(__name__)
 
 BATCH = 500
+OPEN_FILES = 64
+"""Files kept open: an image's three stamp files and the earlier differences its alerts'
+fp_hists measure on (30 days of one field's visits)."""
 ForcedPhotometry = Callable[[psycopg.Connection, dict[str, Any]], list[dict[str, Any]] | None]
 """What fills ``fp_hists``: given the stream's connection and an alert's candidate row, the
 fp_hist records (schema ``ztf.alert.fp_hist``) or None. ``fp_hists.ForcedHistories`` by
@@ -74,9 +77,10 @@ class AlertBuilder:
         self.database = database
         self.stream = stream
         self.locate = locate
-        self.images = OpenImages()
-        """The image files open for section reads (closed when ``alerts`` ends)."""
-        self.cutter = StampCutter()
+        self.images = OpenImages(keep=OPEN_FILES)
+        """The image files open for section reads, the stamps' and the forced photometry's
+        (closed when ``alerts`` ends)."""
+        self.cutter = StampCutter(self.images)
         if forced_photometry is None and fp_hists:
             forced_photometry = ForcedHistories(locate, self.images)
         self.forced_photometry = forced_photometry

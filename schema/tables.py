@@ -28,6 +28,7 @@ from skyvault.schema.model import (
     Table,
     char,
 )
+from skyvault.schema.objects_sql import OBJECTS_VIEW_SQL
 
 SURVEY = "survey"
 
@@ -131,6 +132,19 @@ def _photometric_quality() -> tuple[Column, ...]:
         Column("magzprms", FLOAT, "RMS of the zero-point fit", unit="mag",
                ucd="stat.stdev;phot.calib"),
         Column("infobits", INT, "Quality bits; 0 means no known problem", ucd="meta.code.qual"),
+    )
+
+
+def _relative_photometry() -> tuple[Column, ...]:
+    return (
+        Column("relphot_corr", FLOAT, "Relative photometric correction: add it to the PSF "
+               "magnitudes of this image's sources (survey.psf_sources.mag) to put them on the "
+               "system of the objects' other epochs; empty until computed",
+               unit="mag", ucd="phot.calib;arith.diff"),
+        Column("relphot_corr_err", FLOAT, "Uncertainty of relphot_corr", unit="mag",
+               ucd="stat.error;phot.calib"),
+        Column("relphot_nstars", INT, "Number of constant stars relphot_corr was measured on",
+               ucd="meta.number"),
     )
 
 
@@ -308,6 +322,7 @@ SCIENCE_IMAGES = Table(
         Column("astrom_rms", FLOAT, "RMS of the astrometric fit against the reference catalog",
                unit="arcsec", ucd="stat.stdev;pos"),
         Column("nsources", INT, "Number of sources in the PSF catalog", ucd="meta.number"),
+        *_relative_photometry(),
         *_position(),
         *_corners(),
         *_wcs(),
@@ -477,6 +492,9 @@ PSF_SOURCES = Table(
         Column("sharpness", FLOAT, "Sharpness of the PSF fit (0 for a point source)",
                ucd="src.morph.param"),
         Column("chi", FLOAT, "Reduced chi-square of the PSF fit", ucd="stat.fit.chi2"),
+        Column("oid", LONG, "Identifier of the object this detection belongs to "
+               "(survey.objects); its light curve is every detection with this oid",
+               ucd="meta.id.cross", principal=True),
         *_detection_tail(),
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
@@ -623,6 +641,104 @@ CANDIDATES = Table(
     sky_layout=SkyLayout(),
 )
 
+# -- objects and their light curves ----------------------------------------------------------
+# An object is a point on the sky seen in one filter: the detections of psf_sources that the
+# ensemble step associated (ingest/README.md, "Objects and light curves").
+
+
+def _object_identity() -> tuple[Column, ...]:
+    first = "of the object's first detection"
+    return (
+        Column("oid", LONG, "Object identifier: its high bits are the q3c pixel of the "
+               "object's position, its two lowest the filter (fid)", ucd="meta.id;meta.main",
+               principal=True, indexed=True, nullable=False),
+        Column("ra", DOUBLE, "Right ascension (ICRS) of the object's first detection: where "
+               "the object is matched and indexed (meanra is the mean of its epochs)",
+               unit="deg", ucd="pos.eq.ra;meta.main", principal=True, indexed=True,
+               nullable=False),
+        Column("dec", DOUBLE, "Declination (ICRS) of the object's first detection",
+               unit="deg", ucd="pos.eq.dec;meta.main", principal=True, indexed=True,
+               nullable=False),
+        Column("field", INT, f"Survey field {first}", ucd="meta.id;obs.field",
+               principal=True),
+        Column("ccdid", SHORT, f"CCD number (1-16) {first}", ucd="meta.id;instr.det"),
+        Column("qid", SHORT, f"Readout quadrant (1-4) {first}", ucd="meta.id;instr.det"),
+        Column("rcid", SHORT, f"Readout channel (0-63) {first}", ucd="meta.id;instr.det"),
+        *_filter(),
+    )
+
+
+OBJECT_METRICS: tuple[Column, ...] = (
+    Column("nobs", INT, "Number of epochs (detections) in the light curve", ucd="meta.number",
+           principal=True),
+    Column("ngoodobs", INT, "Number of unflagged epochs (flags & 23 = 0: not saturated, no "
+           "bad pixel, not at the edge, PSF fit converged); the statistics below use these",
+           ucd="meta.number", principal=True),
+    Column("firstmjd", DOUBLE, "MJD (UTC) of the first epoch (start of exposure)", unit="d",
+           ucd="time.start"),
+    Column("lastmjd", DOUBLE, "MJD (UTC) of the last epoch (start of exposure)", unit="d",
+           ucd="time.end"),
+    Column("meanra", DOUBLE, "Mean right ascension of the epochs", unit="deg",
+           ucd="pos.eq.ra;stat.mean"),
+    Column("meandec", DOUBLE, "Mean declination of the epochs", unit="deg",
+           ucd="pos.eq.dec;stat.mean"),
+    Column("meanmag", FLOAT, "Mean magnitude (relative photometry applied)", unit="mag",
+           ucd="phot.mag;stat.mean", principal=True),
+    Column("weightedmeanmag", FLOAT, "Inverse-variance weighted mean magnitude", unit="mag",
+           ucd="phot.mag;stat.mean"),
+    Column("medianmag", FLOAT, "Median magnitude", unit="mag", ucd="phot.mag;stat.median",
+           principal=True),
+    Column("minmag", FLOAT, "Brightest magnitude", unit="mag", ucd="phot.mag;stat.min"),
+    Column("maxmag", FLOAT, "Faintest magnitude", unit="mag", ucd="phot.mag;stat.max"),
+    Column("magrms", FLOAT, "Standard deviation of the magnitudes (N - 1)", unit="mag",
+           ucd="stat.stdev;phot.mag", principal=True),
+    Column("medianabsdev", FLOAT, "Median absolute deviation from the median magnitude",
+           unit="mag", ucd="stat.stdev;phot.mag"),
+    Column("medmagerr", FLOAT, "Median magnitude uncertainty", unit="mag",
+           ucd="stat.error;phot.mag;stat.median"),
+    Column("chisq", FLOAT, "Reduced chi-square about the weighted mean magnitude",
+           ucd="stat.fit.chi2", principal=True),
+    Column("skewness", FLOAT, "Skewness of the magnitudes (adjusted Fisher-Pearson G1)",
+           ucd="stat.param;phot.mag"),
+    Column("smallkurtosis", FLOAT, "Excess kurtosis of the magnitudes (small-sample G2)",
+           ucd="stat.param;phot.mag"),
+    Column("stetsonj", FLOAT, "Stetson J: pairs of consecutive epochs, residuals from the "
+           "weighted mean in units of their errors scaled by sqrt(n/(n-1))",
+           ucd="stat.param;src.var"),
+    Column("stetsonk", FLOAT, "Stetson K: mean absolute over root-mean-square residual from "
+           "the weighted mean in units of the errors", ucd="stat.param;src.var"),
+    Column("vonneumannratio", FLOAT, "Von Neumann ratio: mean square successive difference "
+           "(in time order) over the variance", ucd="stat.param;src.var", principal=True),
+    Column("maxslope", FLOAT, "Largest change of magnitude per day between successive "
+           "epochs", unit="mag/d", ucd="stat.max;src.var"),
+)
+
+OBJECTS = Table(
+    SURVEY, "objects",
+    "Objects: the detections of survey.psf_sources associated into one light curve per "
+    "position and filter, with statistics of the epochs the requester may see, computed when "
+    "asked (an object none of whose epochs the requester may see is not listed). Fast by oid "
+    "and by position; for metric searches over the sky use survey.objects_released",
+    columns=(*_object_identity(), *OBJECT_METRICS),
+    table_type="view",
+    view_sql=OBJECTS_VIEW_SQL,
+)
+
+OBJECTS_RELEASED = Table(
+    SURVEY, "objects_released",
+    "The statistics of survey.objects over the publicly released epochs, computed after each "
+    "ingest and release (computed_at), indexed for searches by metric over the whole sky",
+    columns=(
+        *_object_identity(),
+        *OBJECT_METRICS,
+        Column("computed_at", TIMESTAMP, "When the statistics were computed",
+               ucd="time.processing", nullable=False),
+    ),
+    indexes=(_q3c_index("objects_released"),
+             Index("objects_released_variability_idx", "fid, vonneumannratio")),
+    unique=(("oid",),),
+)
+
 # -- solar system -------------------------------------------------------------------------------
 
 SOLAR_SYSTEM_OBJECTS = Table(
@@ -662,7 +778,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
 SURVEY_SCHEMA = Schema(SURVEY, "The survey's exposures, images, source catalogs and orbits", (
     PROGRAMS, DATA_RELEASES, EXPOSURES, RAW_IMAGES, CALIBRATION_IMAGES, SCIENCE_IMAGES,
     REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES, CANDIDATES,
-    SOLAR_SYSTEM_OBJECTS,
+    OBJECTS, OBJECTS_RELEASED, SOLAR_SYSTEM_OBJECTS,
 ))
 
 # -- ObsCore ------------------------------------------------------------------------------------

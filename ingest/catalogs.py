@@ -99,6 +99,8 @@ IMAGE_COLUMNS = ("pid", "expid", "nid", "field", "rcid", "fid", "filtercode", "o
                  "programid", "release_date", "diffid", "jd", "candid")
 CANDIDATES_PER_IMAGE = 1_000_000
 """candid = diffid * 1000000 + the candidate's number in its diffcat."""
+ASSOCIATED_COLUMNS = ("oid",)
+"""Set in the load transaction by the association step (ingest/objects.py)."""
 
 
 @dataclass
@@ -208,7 +210,8 @@ def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray]) -
     widths = {name: len(value.item()) for name, value in values.items()
               if value.ndim == 0 and isinstance(value.item(), bytes)}
     null = frozenset(column.name for column in table.columns
-                     if column.name not in values and column.name not in IMAGE_COLUMNS)
+                     if column.name not in values and column.name not in IMAGE_COLUMNS
+                     and column.name not in ASSOCIATED_COLUMNS)
     batch = RecordBatch(copy_columns(table, widths), rows, null=null)
     for name, array in values.items():
         if array.ndim == 0:

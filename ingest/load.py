@@ -28,6 +28,7 @@ from skyvault.ingest.errors import (
     GroupRejected,
     UnknownProgram,
 )
+from skyvault.ingest.objects import QuadrantDetections, associate_exposure, record_superseded
 from skyvault.ingest.partitions import delete_rows_of, target_for_rows
 from skyvault.ingest.plan import GroupPlan, Product, ReleaseRule, parse_time
 from skyvault.ingest.store import FileStore, Placement
@@ -276,6 +277,8 @@ class _Transaction:
         # as a file (is_current = 0), its rows leave the tables.
         catalogs = [(product_type, CATALOG_TABLES[product_type].name)
                     for product_type, of in CATALOG_OF.items() if of.image_table == product.table]
+        if product.table == "science_images":
+            record_superseded(self.connection, product.values["nid"], old_id)
         for product_type, catalog in catalogs:
             delete_rows_of(self.connection, catalog, product.values["nid"], old_id,
                            CATALOG_OF[product_type].image_key)
@@ -302,7 +305,20 @@ class _Transaction:
                     " release_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s::smallint[],"
                     " %s::timestamptz)", self.file_rows)
 
+    def associate(self) -> None:
+        """Every PSF detection gets its object before it is copied (ingest/objects.py)."""
+        quadrants = [
+            QuadrantDetections(
+                pid, product.values["field"], product.values["ccdid"], product.values["qid"],
+                product.values["rcid"], product.values["fid"], product.values["filtercode"],
+                float(product.values["seeing"] or 0.0),
+                float(product.values["astrom_rms"] or -1.0), load)
+            for product, pid in self.pending_catalogs for load in product.catalogs
+            if load.product_type == "psfcat"]
+        associate_exposure(self.connection, quadrants)
+
     def copy_catalogs(self) -> None:
+        self.associate()
         targets: dict[tuple[str, int], list[tuple[int, CatalogLoad]]] = {}
         for product, pid in self.pending_catalogs:
             for load in product.catalogs:

@@ -32,6 +32,7 @@ from skyvault.ingest.partitions import ensure_live, seal_all
 from skyvault.ingest.plan import GroupPlan, ManifestHead, plan_group, read_manifest_head
 from skyvault.ingest.quarantine import quarantine
 from skyvault.ingest.store import FileStore, default_store
+from skyvault.lightcurves.ensemble import EnsembleSummary, run_ensemble
 
 RUN_LOCK = zlib.crc32(b"skyvault.ingest.run") & 0x7FFFFFFF
 """Session advisory lock: every ingest run holds it shared; removing orphans needs it
@@ -55,6 +56,8 @@ class IngestSummary:
     sealed: list[str] = field(default_factory=list)
     annotation: AnnotationReport | None = None
     """The candidates' history fields, filled after the load (``candidate_history``)."""
+    ensemble: EnsembleSummary | None = None
+    """Relative photometry and released statistics of what the run associated."""
     messages: list[str] = field(default_factory=list)
     results: list[GroupResult] = field(default_factory=list)
 
@@ -82,6 +85,7 @@ class IngestSummary:
                      "files", "bytes", "rows", "new_versions", "reprocessed", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sealed += other.sealed
+        self.ensemble = other.ensemble or self.ensemble
         self.messages += other.messages
         self.results += other.results
 
@@ -95,6 +99,7 @@ class IngestSummary:
             f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s"
             + (f"; sealed {', '.join(self.sealed)}" if self.sealed else ""),
             *([self.annotation.line()] if self.annotation else []),
+            *([self.ensemble.line()] if self.ensemble else []),
             *self.messages,
         ]
 
@@ -216,7 +221,9 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
         # Unsealed nights are not queryable yet: ``skyvault ingest seal`` annotates them.
         if nights and (seal or live):
             summary.annotation = annotate_nights(connection, nights)
-    if summary.annotation is None:
+        if seal and summary.ingested:
+            summary.ensemble = run_ensemble(handle)
+    if summary.annotation is None and summary.ensemble is None:
         summary.seconds = time.perf_counter() - started
     return summary
 

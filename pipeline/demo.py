@@ -8,7 +8,9 @@
 and returns ``out_dir/products``. All nights revisit the same survey fields (those the first
 night chooses), so the first night's epochs make references and later nights have difference
 images. The last night comes ten days after the previous ones so that supernovae have changed.
-Reruns reuse what is done.
+The first field is also monitored: eleven r-band epochs a night, 33 over the three nights, in a
+sky where one star in ten varies, so light curves show the variables' periods. Reruns reuse
+what is done.
 """
 
 from __future__ import annotations
@@ -30,8 +32,12 @@ log = logging.getLogger(__name__)
 DEFAULT_FIRST_NIGHT = dt.date(2026, 11, 20)
 DEMO_CCDS = (6, 7)
 """Two CCDs (eight quadrants) keep the demo to a couple of minutes on two cores."""
-DEMO_PLAN = PlanConfig(max_asteroids=3)
-"""Two survey fields, and three of the known objects followed (2P/Encke, unsaturated, first)."""
+DEMO_PLAN = PlanConfig(max_asteroids=3, monitor_visits=("zr",) * 8)
+"""Two survey fields, the first monitored (3 + 8 r-band visits a night), and three of the known
+objects followed (2P/Encke, unsaturated, first)."""
+DEMO_VARIABLE_FRACTION = 0.1
+"""One star in ten varies (the sky's default is one in fifty): the demo's two CCDs then hold
+a few dozen variables bright enough for their light curves."""
 
 
 def demo_dates(first: dt.date, nights: int) -> list[dt.date]:
@@ -55,12 +61,17 @@ def make_demo_night(
     plan_config: PlanConfig = DEMO_PLAN,
     workers: int | None = None,
     progress: bool = False,
+    fields: tuple[int, ...] | None = None,
+    variable_fraction: float = DEMO_VARIABLE_FRACTION,
+    references: bool = True,
+    with_asteroids: bool = True,
 ) -> Path:
-    """Simulate and process ``nights`` small nights; return the product folder."""
+    """Simulate and process ``nights`` small nights (or those of ``dates``) of the survey
+    fields ``fields`` (default: those the first night chooses); return the product folder."""
     out_dir = Path(out_dir)
     products = out_dir / "products"
     dates = dates or demo_dates(first_night, nights)
-    fields = default_survey_fields(dates[0], "small", ccds)
+    fields = fields or default_survey_fields(dates[0], "small", ccds)
     with dask_client(workers, None) as client:
         for nightdate in dates:
             raw_dir = out_dir / "raw" / f"{nightdate:%Y%m%d}"
@@ -74,6 +85,8 @@ def make_demo_night(
                     workers=workers,
                     fields=fields,
                     plan_config=plan_config,
+                    variable_fraction=variable_fraction,
+                    with_asteroids=with_asteroids,
                 )
                 log.info("simulated %s: %d exposures", nightdate, summary.exposures)
             report: NightReport = run_night(
@@ -81,7 +94,7 @@ def make_demo_night(
                 products,
                 client=client,
                 progress=progress,
-                references=True,
+                references=references,
             )
             log.info(
                 "processed %s: %d quadrants, %d failed, %d differences, %d references",

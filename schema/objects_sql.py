@@ -151,6 +151,10 @@ OBJECT_REGISTRY = [
     """CREATE TABLE archive.ensemble_dirty (
     oid bigint PRIMARY KEY
 )""",
+    # Objects whose survey.objects_released row is to be computed again.
+    """CREATE TABLE archive.released_stale (
+    oid bigint PRIMARY KEY
+)""",
     # Per image: how its detections were associated, and its relative photometry.
     """CREATE TABLE archive.association_log (
     pid bigint PRIMARY KEY,

@@ -59,7 +59,9 @@ def match_radius_arcsec(seeing_arcsec: float, snr: np.ndarray,
                         astrometric_rms_arcsec: float) -> np.ndarray:
     """The match radius of each detection of an image (see the module's documentation)."""
     snr = np.where(np.isfinite(snr) & (snr > 0), snr, 5.0)
-    centroid = CENTROID_FACTOR * seeing_arcsec / np.maximum(snr, 1.0)
+    # An image without a measured seeing (the pipeline writes -99) is taken as a poor one.
+    seeing = seeing_arcsec if np.isfinite(seeing_arcsec) and seeing_arcsec > 0 else 3.0
+    centroid = CENTROID_FACTOR * seeing / np.maximum(snr, 1.0)
     astrometric = astrometric_rms_arcsec if np.isfinite(astrometric_rms_arcsec) and \
         astrometric_rms_arcsec > 0 else 0.3
     sigma = np.sqrt(2.0 * centroid ** 2 + astrometric ** 2)

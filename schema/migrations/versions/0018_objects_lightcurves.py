@@ -66,7 +66,8 @@ def downgrade() -> None:
     connection.execute("DROP FUNCTION archive.object_metrics(bigint, double precision,"
                        " double precision)")
     connection.execute("DROP TABLE archive.objects, archive.ensemble_pending,"
-                       " archive.ensemble_dirty, archive.association_log")
+                       " archive.ensemble_dirty, archive.released_stale,"
+                       " archive.association_log")
     connection.execute("ALTER TABLE survey.science_images "
                        + ", ".join(f"DROP COLUMN {column.split()[0]}"
                                    for column in RELPHOT_COLUMNS))

@@ -4,8 +4,9 @@ The statistics of survey.objects (schema/objects_sql.py computes them in SQL, fr
 the requester may see, when asked) are computed here for survey.objects_released and for
 services. ``light-curve`` (the feature extractor alert brokers use, Rust under Python) gives
 the moments, the median absolute deviation, the reduced chi-square, Stetson K, the von Neumann
-ratio (its ``Eta``) and the largest slope; Stetson J, which it lacks, and the counts, extremes
-and mean positions are numpy. tests/lightcurves/test_metrics.py holds the SQL, this module and
+ratio (its ``Eta``); Stetson J, which it lacks, the largest slope (its ``MaximumSlope`` panics
+on two epochs at one time, which seeded or merged data can hold; pairs at one time are skipped
+here, as in SQL), and the counts, extremes and mean positions are numpy. tests/lightcurves/test_metrics.py holds the SQL, this module and
 hand-written numpy to agreement; benchmarks/bench_lightcurves.py measures the package against
 numpy.
 
@@ -33,7 +34,6 @@ _FEATURES: tuple[tuple[str, object, int], ...] = (
     ("smallkurtosis", lc.Kurtosis(), 4),
     ("stetsonk", lc.StetsonK(), 2),
     ("vonneumannratio", lc.Eta(), 2),
-    ("maxslope", lc.MaximumSlope(), 2),
 )
 _EXTRACTORS = {
     minimum: (tuple(name for name, _, need in _FEATURES if need <= minimum),
@@ -69,6 +69,13 @@ def stetson_j(mag: np.ndarray, magerr: np.ndarray) -> float:
     return float(np.sum(np.sign(product) * np.sqrt(np.abs(product))) / (n - 1))
 
 
+def maximum_slope(mjd: np.ndarray, mag: np.ndarray) -> float:
+    """Largest |dm/dt| between successive epochs (in time order), pairs at one time skipped."""
+    dt, dm = np.diff(mjd), np.diff(mag)
+    apart = dt != 0
+    return float(np.max(np.abs(dm[apart] / dt[apart]))) if apart.any() else float("nan")
+
+
 def _mean_position(ra: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
     r, d = np.radians(ra), np.radians(dec)
     x, y, z = (np.mean(np.cos(d) * np.cos(r)), np.mean(np.cos(d) * np.sin(r)),
@@ -97,6 +104,7 @@ def collapse(epochs: Epochs) -> dict[str, float | int]:
     out["minmag"], out["maxmag"] = float(m.min()), float(m.max())
     out["medmagerr"] = float(np.median(e))
     out["stetsonj"] = stetson_j(m, e)
+    out["maxslope"] = maximum_slope(t, m)
     names, extractor = _EXTRACTORS[min(n, 4)]
     values = extractor(t, m, e, sorted=True, check=False)
     out.update(zip(names, (float(v) for v in values), strict=True))

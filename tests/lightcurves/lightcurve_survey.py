@@ -16,6 +16,10 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from skyvault.db import Database
+from skyvault.ingest.run import IngestSummary
 from skyvault.pipeline.demo import make_demo_night
 from skyvault.pipeline.simulate.night import geometry_for
 from skyvault.pipeline.simulate.plan import PlanConfig, field_grid_for
@@ -36,6 +40,15 @@ class LightCurveSurvey:
     base: Path
     products: Path
     raw_dirs: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class SurveyArchive:
+    survey: LightCurveSurvey
+    database: Database
+    summary: IngestSummary
+    stars: np.ndarray
+    """The truth: every star of the field's cells (id, ra, dec, mag_g/r/i, var_*)."""
 
 
 def survey_field() -> int:

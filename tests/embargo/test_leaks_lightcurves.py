@@ -1,0 +1,238 @@
+"""Objects and light curves under the embargo: zero leaks, exact statistics.
+
+Each seeded state's science image holds the epochs of two kinds of object:
+
+- ``single[state]``: three epochs, all in that state's image: it exists for a requester exactly
+  when the state is visible to them (no row, no count, no position otherwise);
+- ``mixed``: one epoch in every state's image, at one position: a requester sees it with the
+  epochs of the states they may see, and its statistics are those of these epochs only.
+
+Expected answers come from embargo_seed.visible (the rule written out), never from the
+database's policies. Asked through the data-access module services call
+(skyvault/lightcurves/access.py, in ``reading(requester)``), and through ADQL over /tap/sync
+(survey.objects, survey.objects_released, the light-curve join).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import psycopg
+import pytest
+from astropy.io import votable
+from embargo_seed import (
+    BASE,
+    CENTRE_DEC,
+    CENTRE_RA,
+    NID,
+    STATES,
+    Person,
+    State,
+    reset_release_dates,
+    visible,
+)
+from leak_probe import ANONYMOUS_WHO, Who, post, who
+
+from skyvault.access import ANONYMOUS, Requester
+from skyvault.db import Database
+from skyvault.lightcurves import access
+from skyvault.lightcurves.association import new_object_ids
+from skyvault.lightcurves.ensemble import run_ensemble
+
+SOURCE_BLOCK = BASE + 9_000
+MIXED_POSITION = (CENTRE_RA - 0.5, CENTRE_DEC)
+MIXED_MAG = {state.key: 17.0 + 0.1 * state.index for state in STATES}
+
+
+def _single_position(state: State) -> tuple[float, float]:
+    return CENTRE_RA - 0.5, CENTRE_DEC + 0.01 * (state.index + 1)
+
+
+def _oid(position: tuple[float, float]) -> int:
+    return int(new_object_ids(np.array([position[0]]), np.array([position[1]]), 2,
+                              np.zeros(0, dtype=np.int64))[0])
+
+
+MIXED_OID = _oid(MIXED_POSITION)
+SINGLE_OID = {state.key: _oid(_single_position(state)) for state in STATES}
+
+
+def _detections(state: State) -> list[dict]:
+    epochs = [(SOURCE_BLOCK + 100 * state.index, MIXED_OID, MIXED_POSITION,
+               MIXED_MAG[state.key])]
+    for j in range(3):
+        epochs.append((SOURCE_BLOCK + 100 * state.index + 1 + j, SINGLE_OID[state.key],
+                       _single_position(state), 18.0 + 0.2 * j))
+    return [{"sourceid": sourceid, "oid": oid, "ra": position[0], "dec": position[1],
+             "mag": mag} for sourceid, oid, position, mag in epochs]
+
+
+def _seed(connection: psycopg.Connection) -> None:
+    """Detections in the seeded images, their objects in the registry; release dates as the
+    image's (reset before each test, as the suite resets its own rows)."""
+    for state in STATES:
+        image = connection.execute(
+            "SELECT pid, expid, nid, field, rcid, obsjd, programid, release_date"
+            " FROM survey.science_images WHERE pid = %s", (state.ident("pid"),)).fetchone()
+        for row in _detections(state):
+            connection.execute(
+                "INSERT INTO survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid,"
+                " filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, flags, snr, obsjd,"
+                " programid, release_date, oid) VALUES (%s, %s, %s, %s, %s, %s, 2, 'zr', %s,"
+                " %s, 32, 32, %s, 0.02, 1000, 10, 0, 50, %s, %s, %s, %s)",
+                (row["sourceid"], *image[:5], row["ra"], row["dec"], row["mag"], image[5],
+                 image[6], image[7], row["oid"]))
+    for oid, (ra, dec), state in [(MIXED_OID, MIXED_POSITION, STATES[0])] + [
+            (SINGLE_OID[s.key], _single_position(s), s) for s in STATES]:
+        connection.execute(
+            "INSERT INTO archive.objects (oid, ra, dec, field, ccdid, qid, rcid, fid,"
+            " filtercode, first_pid) VALUES (%s, %s, %s, %s, 1, 1, 0, 2, 'zr', %s)",
+            (oid, ra, dec, 9_900 + state.index, state.ident("pid")))
+        connection.execute("INSERT INTO archive.ensemble_dirty (oid) VALUES (%s)", (oid,))
+
+
+def _reset(connection: psycopg.Connection) -> None:
+    for state in STATES:
+        connection.execute(
+            "UPDATE survey.psf_sources s SET release_date = i.release_date"
+            " FROM survey.science_images i WHERE i.pid = s.pid AND s.sourceid BETWEEN %s AND %s"
+            " AND s.nid = %s", (SOURCE_BLOCK + 100 * state.index,
+                                SOURCE_BLOCK + 100 * state.index + 99, NID + state.index))
+
+
+@pytest.fixture(scope="module")
+def objects_world(database: Database,
+                  seeded_people: dict[str, Person]) -> dict[str, Person]:
+    with database.admin() as connection:
+        reset_release_dates(connection)
+        _seed(connection)
+    run_ensemble(database, refresh_all=True)
+    yield seeded_people
+    with database.admin() as connection:
+        connection.execute("DELETE FROM survey.psf_sources WHERE sourceid BETWEEN %s AND %s",
+                           (SOURCE_BLOCK, SOURCE_BLOCK + 999))
+        connection.execute("DELETE FROM archive.objects WHERE oid = ANY(%s)",
+                           ([MIXED_OID, *SINGLE_OID.values()],))
+        connection.execute("DELETE FROM survey.objects_released WHERE oid = ANY(%s)",
+                           ([MIXED_OID, *SINGLE_OID.values()],))
+
+
+@pytest.fixture
+def requesters(database: Database, objects_world: dict[str, Person]) -> list[Requester]:
+    with database.admin() as connection:
+        reset_release_dates(connection)
+        _reset(connection)
+    return [ANONYMOUS] + [person.requester for person in objects_world.values()]
+
+
+def _expected_mixed(programs: frozenset[int]) -> list[float]:
+    return sorted(MIXED_MAG[s.key] for s in STATES if visible(s, programs))
+
+
+def test_objects_and_light_curves_hold_only_visible_epochs(database: Database,
+                                                         requesters: list[Requester]) -> None:
+    """By oid, by cone, their light curves and upper limits: a requester finds the objects of
+    the states they may see and the mixed object with exactly their visible epochs; counts,
+    positions and statistics come from those epochs."""
+    everything = [MIXED_OID, *SINGLE_OID.values()]
+    for requester in requesters:
+        programs = requester.programs
+        shown = {SINGLE_OID[s.key] for s in STATES if visible(s, programs)}
+        mixed = _expected_mixed(programs)
+        if mixed:
+            shown.add(MIXED_OID)
+        with database.reading(requester) as connection:
+            by_oid = {row["oid"]: row for row in access.objects_by_oid(connection, everything)}
+            in_cone = {row["oid"] for row in access.objects_in_cone(
+                connection, MIXED_POSITION[0], MIXED_POSITION[1], 0.1)}
+            curves = access.lightcurves(connection, everything)
+            count = connection.execute("SELECT count(*) FROM survey.objects WHERE oid = ANY(%s)",
+                                       (everything,)).fetchone()[0]
+            registry = connection.execute(
+                "SELECT count(*) FROM archive.objects WHERE oid = ANY(%s)",
+                (everything,)).fetchone()[0]
+            limits = {oid: access.upper_limits(connection, oid) for oid in everything}
+        assert set(by_oid) == shown == in_cone == set(curves), requester
+        assert count == registry == len(shown)
+        for state in STATES:
+            oid = SINGLE_OID[state.key]
+            if oid in shown:
+                assert by_oid[oid]["nobs"] == 3 and len(curves[oid]) == 3
+                assert by_oid[oid]["ra"] == pytest.approx(_single_position(state)[0])
+            assert limits[oid] == []  # every image it is in holds its detection
+        if mixed:
+            row = by_oid[MIXED_OID]
+            assert sorted(round(p["mag"], 4) for p in curves[MIXED_OID]) == \
+                pytest.approx(mixed)
+            assert {p["programid"] for p in curves[MIXED_OID]} <= \
+                {s.programid for s in STATES if visible(s, programs)}
+            assert row["nobs"] == row["ngoodobs"] == len(mixed)
+            assert row["meanmag"] == pytest.approx(np.mean(mixed), abs=1e-5)
+            assert row["maxmag"] == pytest.approx(max(mixed), abs=1e-5)
+            if len(mixed) > 1:
+                assert row["magrms"] == pytest.approx(np.std(mixed, ddof=1), abs=1e-5)
+
+
+def test_released_statistics_are_the_public_epochs_only(database: Database,
+                                                        requesters: list[Requester]) -> None:
+    """survey.objects_released, the same for everyone: the objects of public states and the
+    mixed object with its public epochs."""
+    public = {SINGLE_OID[s.key] for s in STATES if visible(s, frozenset())}
+    mixed = _expected_mixed(frozenset())
+    for requester in requesters:
+        with database.reading(requester) as connection:
+            rows = {row[0]: row[1:] for row in connection.execute(
+                "SELECT oid, nobs, meanmag FROM survey.objects_released WHERE oid = ANY(%s)",
+                ([MIXED_OID, *SINGLE_OID.values()],))}
+        assert set(rows) == public | {MIXED_OID}
+        assert rows[MIXED_OID][0] == len(mixed)
+        assert rows[MIXED_OID][1] == pytest.approx(np.mean(mixed), abs=1e-5)
+
+
+def _adql(base: str, requester: Who, query: str) -> list[tuple]:
+    answer = post(base, "/tap/sync", requester, data={
+        "REQUEST": "doQuery", "LANG": "ADQL", "FORMAT": "votable", "QUERY": query})
+    assert answer.status_code == 200, answer.text
+    table = votable.parse_single_table(io.BytesIO(answer.content)).to_table()
+    return [tuple(row) for row in table]
+
+
+def test_adql_sees_objects_and_joins_as_the_requester(live_server: str,
+                                                      objects_world: dict[str, Person],
+                                                      database: Database) -> None:
+    """Through /tap/sync: counts and positions in survey.objects, and the light-curve join of
+    survey.objects with survey.psf_sources, hold the requester's visible epochs only."""
+    with database.admin() as connection:
+        reset_release_dates(connection)
+        _reset(connection)
+    everything = ", ".join(str(oid) for oid in [MIXED_OID, *SINGLE_OID.values()])
+    for requester in [ANONYMOUS_WHO] + [who(p) for p in objects_world.values()]:
+        programs = requester.programs
+        expected = {SINGLE_OID[s.key]: 3 for s in STATES if visible(s, programs)}
+        if _expected_mixed(programs):
+            expected[MIXED_OID] = len(_expected_mixed(programs))
+        objects = _adql(live_server, requester,
+                        f"SELECT oid, nobs, ra FROM survey.objects WHERE oid IN ({everything})")
+        assert {row[0]: row[1] for row in objects} == expected, requester.name
+        points = _adql(live_server, requester, (
+            "SELECT o.oid, COUNT(*) FROM survey.objects AS o JOIN survey.psf_sources AS s"
+            " ON s.oid = o.oid WHERE 1 = CONTAINS(POINT(s.ra, s.dec),"
+            f" CIRCLE(o.ra, o.dec, 2.1 / 3600.0)) AND o.oid IN ({everything})"
+            " GROUP BY o.oid"))
+        assert dict(points) == expected, requester.name
+        total = _adql(live_server, requester, (
+            f"SELECT COUNT(*) FROM survey.objects WHERE 1 = CONTAINS(POINT(ra, dec),"
+            f" CIRCLE({MIXED_POSITION[0]}, {MIXED_POSITION[1]}, 0.1))"))
+        assert total[0][0] == len(expected)
+
+
+def test_seed_dates_are_the_images(database: Database, objects_world: dict) -> None:
+    """The seeded detections carry their image's program and date (the premise above)."""
+    with database.admin() as connection:
+        _reset(connection)
+        wrong = connection.execute(
+            "SELECT count(*) FROM survey.psf_sources s JOIN survey.science_images i USING (pid)"
+            " WHERE s.sourceid BETWEEN %s AND %s AND (s.release_date <> i.release_date"
+            " OR s.programid <> i.programid)", (SOURCE_BLOCK, SOURCE_BLOCK + 999)).fetchone()[0]
+    assert wrong == 0

@@ -58,6 +58,7 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
     from skyvault.db import database
     from skyvault.ingest import ingest_paths
     from skyvault.ingest.compact import compact_all
+    from skyvault.lightcurves.ensemble import run_ensemble
     from skyvault.pipeline.demo import make_demo_night
     from skyvault.releases import declare_release, export_release
     from skyvault.sso.load import load_demo
@@ -83,6 +84,8 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
                         notes="Demo release: the first two nights")
         declare_release(connection, "DR2", plan.dr2_date, plan.dr2_cutoff,
                         notes="Demo release to come: the third night")
+    _step("objects' released statistics after the releases")
+    click.echo(run_ensemble(handle, refresh_all=True).line(), err=True)
     _step("exporting DR1: manifests, download scripts and the HATS catalogs")
     export_release(handle, "DR1")
 

@@ -39,8 +39,10 @@ LIGHTCURVE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pid", "d.pid"),
     ("mjd", f"d.obsjd - {MJD_OFFSET}"),
     ("obsjd", "d.obsjd"),
-    ("mag", "(d.mag + coalesce(i.relphot_corr, 0))::real"),
-    ("magerr", "d.magerr"),
+    # Single-precision values as double precision: the exact values survey.objects computes
+    # with (a real's shortest text form, read as a double, differs from it by up to 1e-6).
+    ("mag", "(d.mag + coalesce(i.relphot_corr, 0))::double precision"),
+    ("magerr", "d.magerr::double precision"),
     ("mag_uncorrected", "d.mag"),
     ("relphot_corr", "i.relphot_corr"),
     ("catflags", "d.flags"),

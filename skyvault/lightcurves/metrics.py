@@ -3,12 +3,12 @@
 The statistics of survey.objects (schema/objects_sql.py computes them in SQL, from the epochs
 the requester may see, when asked) are computed here for survey.objects_released and for
 services. ``light-curve`` (the feature extractor alert brokers use, Rust under Python) gives
-the moments, the median absolute deviation, the reduced chi-square, Stetson K, the von Neumann
-ratio (its ``Eta``); Stetson J, which it lacks, the largest slope (its ``MaximumSlope`` panics
-on two epochs at one time, which seeded or merged data can hold; pairs at one time are skipped
-here, as in SQL), and the counts, extremes and mean positions are numpy. tests/lightcurves/test_metrics.py holds the SQL, this module and
-hand-written numpy to agreement; benchmarks/bench_lightcurves.py measures the package against
-numpy.
+the moments, the median absolute deviation, the reduced chi-square, Stetson K and the von
+Neumann ratio (its ``Eta``). Stetson J, which it lacks, the largest slope (its
+``MaximumSlope`` panics on two epochs at one time, which seeded or merged data can hold; pairs
+at one time are skipped here, as in SQL), the counts, extremes and mean positions are numpy.
+tests/lightcurves/test_survey_truth.py holds SQL, this module and hand-written numpy to
+agreement; benchmarks/bench_lightcurves.py measures the package against numpy.
 
 Statistics use the unflagged epochs (``good``), in time order; each needs a minimum number of
 them (2 for a spread, 3 for skewness, 4 for kurtosis) and is NaN below it.

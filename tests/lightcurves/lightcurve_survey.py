@@ -30,7 +30,7 @@ FIELD_POSITION = (80.0, 60.0)
 FIRST_NIGHT = dt.date(2026, 9, 20)
 NIGHT_OFFSETS = (0, 9, 21, 30, 44, 53, 64, 77, 86, 99, 108, 120, 143)
 VARIABLE_FRACTION = 0.25
-PLAN = PlanConfig(survey_fields=1, survey_visits=("zr", "zr", "zr"), max_asteroids=0,
+PLAN = PlanConfig(survey_fields=1, survey_visits=("zr",) * 4, max_asteroids=0,
                   bias_frames=3, flat_frames=3, flat_filters=("zr",),
                   survey_min_altitude=35.0)
 

@@ -19,6 +19,8 @@ import numpy as np
 import psycopg
 
 from skyvault.db import Database
+from skyvault.lightcurves.association import new_object_ids
+from skyvault.lightcurves.ensemble import run_ensemble
 
 BASE = 880_000_000
 NID = 88_880
@@ -86,6 +88,12 @@ def stars() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ra, dec, mag
 
 
+def star_oids(fid: int) -> np.ndarray:
+    """The stars' object identifiers in a filter (skyvault/lightcurves/association.py)."""
+    ra, dec, _ = stars()
+    return new_object_ids(ra, dec, fid, np.zeros(0, dtype=np.int64))
+
+
 def _insert(connection: psycopg.Connection, table: str, rows: list[dict]) -> None:
     for values in rows:
         names = ", ".join(values)
@@ -110,6 +118,10 @@ def remove(connection: psycopg.Connection) -> None:
                        ("raw_images", "rawid"), ("exposures", "expid")):
         connection.execute(f"DELETE FROM survey.{table} WHERE {key} BETWEEN %s AND %s",
                            (BASE, BASE + 99_999))
+    connection.execute("DELETE FROM archive.objects WHERE first_pid BETWEEN %s AND %s",
+                       (BASE, BASE + 99_999))
+    connection.execute("DELETE FROM survey.objects_released r WHERE NOT EXISTS"
+                       " (SELECT FROM archive.objects o WHERE o.oid = r.oid)")
     connection.execute("DROP TABLE IF EXISTS survey.psf_sources_taptest")
     connection.execute("DROP TABLE IF EXISTS survey.aperture_sources_taptest")
     connection.execute("DELETE FROM survey.solar_system_objects WHERE source = 'tap-test'")
@@ -129,6 +141,7 @@ def insert(connection: psycopg.Connection) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     nights = [now - timedelta(days=400), now - timedelta(days=20)]
     star_ra, star_dec, star_mag = stars()
+    objects: dict[int, tuple] = {}
     rng = np.random.default_rng(2024)
     sourceid = BASE + 10_000
     refs: dict[tuple[int, str], int] = {}
@@ -203,7 +216,9 @@ def insert(connection: psycopg.Connection) -> None:
                 file_id += 1
             inside = np.abs(star_ra - ra) < QUADRANT_HALF
             rows = []
+            oids = star_oids(band["fid"])
             for star in np.flatnonzero(inside):
+                objects.setdefault(int(oids[star]), (star, pid, rcid, band))
                 mag = float(star_mag[star] + rng.normal(0, 0.03))
                 rows.append((sourceid, pid, exposure.expid, NID + exposure.night, FIELD, rcid,
                              band["fid"], exposure.filtercode,
@@ -212,15 +227,22 @@ def insert(connection: psycopg.Connection) -> None:
                              1500.0 + 100 * star, 1500.0 + 50 * star, mag,
                              0.01 + 0.02 * max(0.0, mag - 16), 10 ** (0.4 * (26.2 - mag)),
                              50.0, 0.0, 1.0, 0, 10 ** (0.4 * (21 - mag)), obsjd,
-                             exposure.programid, release))
+                             exposure.programid, release, int(oids[star])))
                 sourceid += 1
             with connection.cursor().copy(
                 "COPY survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid, "
                 "filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, sharpness, chi, flags, "
-                "snr, obsjd, programid, release_date) FROM STDIN"
+                "snr, obsjd, programid, release_date, oid) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
+    for oid, (star, pid, rcid, band) in objects.items():
+        connection.execute(
+            "INSERT INTO archive.objects (oid, ra, dec, field, ccdid, qid, rcid, fid, filtercode,"
+            " first_pid) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (oid, float(star_ra[star]), float(star_dec[star]), FIELD, rcid // 4 + 1,
+             rcid % 4 + 1, rcid, band["fid"], band["filtercode"], pid))
+        connection.execute("INSERT INTO archive.ensemble_dirty (oid) VALUES (%s)", (oid,))
     _insert(connection, "solar_system_objects", [
         {"designation": "tap-1", "name": "Ceres", "number": 1, "orbit_type": "asteroid",
          "epoch_mjd": 60600.0, "a": 2.7666, "q": 2.5468, "e": 0.0795, "incl": 10.588,
@@ -245,6 +267,7 @@ def insert(connection: psycopg.Connection) -> None:
 def seed(database: Database) -> None:
     with database.admin() as connection:
         insert(connection)
+    run_ensemble(database)  # the seeded objects' released statistics
 
 
 def unseed(database: Database) -> None:

@@ -88,13 +88,17 @@ OBJECT_COLUMNS = OBJECTS.column_names
 
 
 def _epochs_sql(columns: Sequence[tuple[str, str]], extra: str = "") -> str:
+    # OFFSET 0 keeps the lateral subquery apart: each object's detections are read by its own
+    # cone (an index range per partition or cell), never by a join over whole partitions,
+    # which the planner may prefer while the tables are small.
     select = ", ".join(f"{expression} AS {name}" for name, expression in columns)
     return f"""
 SELECT {select}
   FROM archive.objects o
   JOIN LATERAL (SELECT * FROM survey.psf_sources s
                  WHERE q3c_join(o.ra, o.dec, s.ra, s.dec, {OBJECT_REACH_DEG!r})
-                   AND s.oid = o.oid) d ON true
+                   AND s.oid = o.oid
+                OFFSET 0) d ON true
   JOIN survey.science_images i ON i.pid = d.pid
  WHERE o.oid = ANY(%(oids)s){extra}
  ORDER BY o.oid, d.obsjd"""
@@ -185,6 +189,19 @@ def objects_in_cone(connection: psycopg.Connection, ra: float, dec: float, radiu
             f" ORDER BY distance_arcsec, oid", values).fetchall()
 
 
+def oids_in_cone(connection: psycopg.Connection, ra: float, dec: float, radius_deg: float,
+                 filtercodes: Sequence[str] = ()) -> list[int]:
+    """The identifiers of the objects within ``radius_deg`` whose epochs the requester may see
+    (some of them), nearest first, without computing statistics: what a light-curve request
+    by position needs before ``lightcurves``."""
+    band = " AND filtercode = ANY(%(filtercodes)s)" if filtercodes else ""
+    rows = connection.execute(
+        "SELECT oid FROM archive.objects WHERE q3c_radial_query(ra, dec, %(ra)s, %(dec)s,"
+        f" %(radius)s){band} ORDER BY q3c_dist(ra, dec, %(ra)s, %(dec)s), oid",
+        {"ra": ra, "dec": dec, "radius": radius_deg, "filtercodes": list(filtercodes)})
+    return [row[0] for row in rows]
+
+
 def upper_limits(connection: psycopg.Connection, oid: int) -> list[dict[str, Any]]:
     """Images of the object's filter whose footprint holds its position and in which it was
     not detected (their 5-sigma limiting magnitude), visible ones only, in time order; none
@@ -221,4 +238,4 @@ def cone(database: Database, ra: float, dec: float, radius_deg: float,
 
 __all__ = ["LIGHTCURVE_COLUMNS", "METRIC_NAMES", "OBJECT_COLUMNS", "UPPER_LIMIT_COLUMNS",
            "EpochFilter", "cone", "good_epochs", "lightcurve", "lightcurve_arrays",
-           "lightcurves", "objects_by_oid", "objects_in_cone", "upper_limits"]
+           "lightcurves", "objects_by_oid", "objects_in_cone", "oids_in_cone", "upper_limits"]

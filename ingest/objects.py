@@ -118,6 +118,8 @@ def associate_exposure(connection: psycopg.Connection,
     if not quadrants:
         return AssociationResult(0, 0)
     connection.execute("SELECT pg_advisory_xact_lock(%s)", (ASSOCIATION_LOCK,))
+    for empty in (q for q in quadrants if not q.load.rows):
+        empty.load.batch.set("oid", np.zeros(0, dtype=np.int64))
     detections = new_objects = 0
     for fid in sorted({q.fid for q in quadrants}):
         group = [q for q in quadrants if q.fid == fid and q.load.rows]

@@ -200,3 +200,17 @@ def test_new_objects_sort_by_position(night_archive: dict) -> None:
         rows = connection.execute(
             "SELECT oid >> 16, q3c_ang2ipix(ra, dec) >> 16 FROM archive.objects").fetchall()
     assert rows and np.all(np.array(rows)[:, 0] == np.array(rows)[:, 1])
+
+
+def test_a_quadrant_without_detections_is_loaded(database: Database, tmp_path: Path) -> None:
+    """An empty PSF catalog (a quadrant with no source) still gets its oid column (none)."""
+    from skyvault.ingest.catalogs import catalog_load
+    from skyvault.ingest.objects import QuadrantDetections, associate_exposure
+
+    handle = fresh_database(database.urls.admin, "objects_empty")
+    empty = catalog_load(tmp_path, "psfcat", {"ra": np.zeros(0), "dec": np.zeros(0)})
+    with handle.admin() as connection, connection.transaction():
+        result = associate_exposure(connection, [QuadrantDetections(
+            1, 1, 1, 1, 0, 2, "zr", 2.0, 0.1, empty)])
+    assert (result.detections, result.new_objects) == (0, 0)
+    assert len(empty.batch.payload()) == 0  # every column set: the COPY can be sent

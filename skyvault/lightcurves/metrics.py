@@ -106,6 +106,14 @@ def collapse(epochs: Epochs) -> dict[str, float | int]:
     out["stetsonj"] = stetson_j(m, e)
     out["maxslope"] = maximum_slope(t, m)
     names, extractor = _EXTRACTORS[min(n, 4)]
+    if m.max() == m.min():
+        # A flat series: the package refuses the statistics that divide by the spread, which
+        # are undefined (SQL gives NULL); the others are computed one by one.
+        for name, feature, need in _FEATURES:
+            if need <= n and name in ("meanmag", "weightedmeanmag", "medianmag", "magrms",
+                                      "medianabsdev", "chisq"):
+                out[name] = float(feature(t, m, e, sorted=True, check=False)[0])
+        return out
     values = extractor(t, m, e, sorted=True, check=False)
     out.update(zip(names, (float(v) for v in values), strict=True))
     return out

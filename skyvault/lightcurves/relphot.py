@@ -8,14 +8,24 @@ that do not vary: the correction of an image is the weighted mean (clipped at 3 
 the object means are recomputed with the corrections applied, a few times over.
 
 Calibration stars: unflagged detections with S/N >= 10 of objects with at least
-``MIN_EPOCHS`` such epochs and a reduced chi-square about their mean below ``CHI2_MAX``, the
-errors widened by ``ERROR_FLOOR`` (so that before correction the zero-point errors themselves
-do not exclude the bright constant stars; a variable of 0.05 mag semi-amplitude is still far
+``MIN_EPOCHS`` such epochs and a reduced chi-square about their mean below ``CHI2_MAX``, or
+below ``RELATIVE_CHI2`` times the median star's where zero-point errors inflate every star's
+(the errors are widened by ``ERROR_FLOOR``; a variable of 0.05 mag semi-amplitude is still far
 above). An image with fewer than ``MIN_STARS`` calibration stars gets no correction.
 
 Images whose correction is already known (``fixed``) keep it and anchor the system; without
 any, the median correction of the solved images is set to zero, so the corrections keep the
 pipeline's absolute calibration on average.
+
+A correction is itself a measurement, uncertain by a few millimagnitudes where a quadrant has
+few stars: applied where the pipeline's zero points are already better than that, it would add
+scatter instead of removing it. So the corrections of a series of images (one quadrant of one
+field, ``group``) are shrunk towards zero by the empirical-Bayes factor
+tau^2 / (tau^2 + error^2), tau^2 the variance of the true corrections that the series shows
+beyond its errors (the James-Stein estimate, which never does worse on average than either
+applying the raw corrections or none): a quadrant with real zero-point errors keeps its
+corrections, one without them keeps its pipeline photometry. A series of fewer than
+``MIN_SERIES`` solved images is not shrunk.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ MIN_STARS = 5
 MIN_SNR = 10.0
 ITERATIONS = 4
 CLIP_SIGMA = 3.0
+MIN_SERIES = 5
+RELATIVE_CHI2 = 3.0
 
 
 @dataclass(frozen=True)
@@ -67,12 +79,27 @@ def _clipped_mean(residual: np.ndarray, weight: np.ndarray) -> tuple[float, floa
     return mean, error, n
 
 
+def shrink(value: np.ndarray, error: np.ndarray, solved: np.ndarray,
+           group: np.ndarray) -> np.ndarray:
+    """The solved corrections of each series shrunk by tau^2 / (tau^2 + error^2)."""
+    out = value.copy()
+    for series in np.unique(group[solved & np.isfinite(value)]):
+        members = solved & np.isfinite(value) & (group == series)
+        if members.sum() < MIN_SERIES:
+            continue
+        tau2 = max(float(np.mean(value[members] ** 2) - np.mean(error[members] ** 2)), 0.0)
+        out[members] = value[members] * tau2 / (tau2 + error[members] ** 2)
+    return out
+
+
 def solve(image: np.ndarray, obj: np.ndarray, mag: np.ndarray, magerr: np.ndarray,
-          usable: np.ndarray, fixed: np.ndarray) -> Corrections:
+          usable: np.ndarray, fixed: np.ndarray,
+          group: np.ndarray | None = None) -> Corrections:
     """Corrections of the images whose ``fixed`` value is NaN.
 
     ``image`` and ``obj`` index each detection's image (into ``fixed``) and object; ``usable``
-    marks unflagged detections with a finite magnitude; ``fixed`` holds known corrections.
+    marks unflagged detections with a finite magnitude; ``fixed`` holds known corrections;
+    ``group`` (per image) names the series the corrections are shrunk within (``shrink``).
     """
     n_img = len(fixed)
     n_obj = int(obj.max()) + 1 if len(obj) else 0
@@ -87,7 +114,11 @@ def solve(image: np.ndarray, obj: np.ndarray, mag: np.ndarray, magerr: np.ndarra
     for _ in range(ITERATIONS):
         corrected = mag + value[image]
         mean, chi2, count = _object_means(obj, corrected, weight, n_obj)
-        constant = (count >= MIN_EPOCHS) & (chi2 < CHI2_MAX)
+        enough = count >= MIN_EPOCHS
+        # Before the first correction every star carries the zero-point errors: the threshold
+        # follows the typical star's chi-square, so that variables, not all stars, stand out.
+        typical = float(np.nanmedian(chi2[enough])) if enough.any() else 0.0
+        constant = enough & (chi2 < max(CHI2_MAX, RELATIVE_CHI2 * typical))
         use = constant[obj]
         residual = mean[obj] - mag
         order = np.argsort(image[use], kind="stable")
@@ -107,4 +138,6 @@ def solve(image: np.ndarray, obj: np.ndarray, mag: np.ndarray, magerr: np.ndarra
         value_known = np.isfinite(solved)
     final = np.where(to_solve, np.where(value_known, value, np.nan), fixed)
     error = np.where(to_solve & value_known, error, np.where(to_solve, np.nan, error))
+    if group is not None:
+        final = shrink(final, error, to_solve & value_known, np.asarray(group))
     return Corrections(final, error, nstars)

@@ -68,3 +68,25 @@ def test_an_image_with_too_few_stars_gets_no_correction() -> None:
                            np.full(30, np.nan))
     assert np.isnan(result.value[3]) and result.nstars[3] < relphot.MIN_STARS
     assert np.isfinite(np.delete(result.value, 3)).all()
+
+
+def test_corrections_shrink_where_zero_points_were_already_good() -> None:
+    """Two quadrants of few stars: one with 0.03 mag zero-point errors keeps corrections close
+    to them; one without errors gets corrections shrunk to well below their own noise, so they
+    add no scatter."""
+    rng = np.random.default_rng(8)
+    parts = []
+    for series, zp_sigma in ((0, 0.03), (1, 0.0)):
+        image, obj, mag, magerr, usable, drawn, _ = _epochs(rng, n_img=30, n_star=25)
+        zp = rng.normal(0, zp_sigma, 30) if zp_sigma else np.zeros(30)
+        parts.append((image + 30 * series, obj + 25 * series, mag - drawn[image] + zp[image],
+                      magerr, usable, zp))
+    image, obj, mag, magerr, usable = (np.concatenate([p[k] for p in parts]) for k in range(5))
+    group = np.repeat([0, 1], 30)
+    raw = relphot.solve(image, obj, mag, magerr, usable, np.full(60, np.nan))
+    shrunk = relphot.solve(image, obj, mag, magerr, usable, np.full(60, np.nan), group)
+    noisy, clean = slice(0, 30), slice(30, 60)
+    truth = -parts[0][5]
+    assert np.std(shrunk.value[noisy] - truth + np.median(shrunk.value[noisy] - truth)) < \
+        0.5 * np.std(truth)
+    assert np.std(shrunk.value[clean]) < 0.5 * np.std(raw.value[clean])

@@ -36,6 +36,12 @@ COMPACTION_POINTS = (
 )
 """The points ``skyvault ingest compact`` passes (tests/ingest/test_compact.py)."""
 
+ENSEMBLE_POINTS = (
+    "ensemble:relphot",     # orphans removed, corrections written (uncommitted)
+    "ensemble:released",    # a chunk's released statistics written (uncommitted)
+)
+"""The points the ensemble step passes (tests/lightcurves/test_ingest_objects.py)."""
+
 _passes: dict[str, int] = {}
 
 

@@ -2,10 +2,12 @@
 that loads them (ingest/README.md, "Objects and light curves").
 
 Per quadrant, the objects of the exposure's filter around it are read from the registry
-(``archive.objects``, by its q3c index), the detections are associated with them by the pure
+(``survey.object_registry``, by its q3c index), the detections are associated with them by the pure
 rule of skyvault/lightcurves/association.py, the new objects are written to the registry by
 binary COPY, and every detection's ``oid`` is set in the COPY batch before the batch is sent.
-Nothing is updated afterwards: a detection is written once, with its object.
+The same rows, with their oid, make the image's light-curve points (``lightcurve_points``:
+survey.lightcurves, filed under their objects). Nothing is updated afterwards: a detection is
+written once, with its object.
 
 One transaction-level advisory lock serialises association (two exposures of overlapping sky
 associated at once would each create the objects the other does not see yet). It is held from
@@ -22,24 +24,29 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import psycopg
 
-from skyvault.ingest.catalogs import CatalogLoad
+from skyvault.ingest.catalogs import CatalogLoad, copy_columns
+from skyvault.ingest.compact import sky_table
 from skyvault.ingest.copybinary import HEADER, TRAILER, CopyColumn, RecordBatch, copy_statement
 from skyvault.ingest.crash import crash_point
-from skyvault.ingest.partitions import partitions
+from skyvault.ingest.errors import GroupRejected, ImpossibleValue
+from skyvault.ingest.partitions import night_lock_key, partitions
+from skyvault.ingest.q3c import near_their_objects
 from skyvault.lightcurves import association
+from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, PSF_SOURCES
 
 ASSOCIATION_LOCK = zlib.crc32(b"skyvault.ingest.objects") & 0x7FFFFFFF
-REGISTRY = "archive.objects"
+REGISTRY = OBJECT_REGISTRY.qualified_name
 REGISTRY_COLUMNS = (
     CopyColumn("oid", "bigint"), CopyColumn("ra", "double precision"),
     CopyColumn("dec", "double precision"), CopyColumn("field", "integer"),
     CopyColumn("ccdid", "smallint"), CopyColumn("qid", "smallint"),
     CopyColumn("rcid", "smallint"), CopyColumn("fid", "smallint"),
-    CopyColumn("filtercode", "char(2)"), CopyColumn("first_pid", "bigint"),
+    CopyColumn("filtercode", "char(2)"),
 )
 REACH_MARGIN_ARCSEC = association.RADIUS_MAX_ARCSEC + 0.5
 """How far beyond a quadrant's detections the registry is read."""
@@ -146,8 +153,7 @@ def associate_exposure(connection: psycopg.Connection,
                             "field": np.full(int(new.sum()), q.field, dtype=np.int64),
                             "ccdid": np.full(int(new.sum()), q.ccdid, dtype=np.int64),
                             "qid": np.full(int(new.sum()), q.qid, dtype=np.int64),
-                            "rcid": np.full(int(new.sum()), q.rcid, dtype=np.int64),
-                            "first_pid": np.full(int(new.sum()), q.pid, dtype=np.int64)})
+                            "rcid": np.full(int(new.sum()), q.rcid, dtype=np.int64)})
             connection.execute(
                 "INSERT INTO archive.association_log (pid, ndetections, nnew)"
                 " VALUES (%s, %s, %s)", (q.pid, q.load.rows, int(new.sum())))
@@ -164,14 +170,47 @@ def associate_exposure(connection: psycopg.Connection,
     return AssociationResult(detections, new_objects)
 
 
-def record_superseded(connection: psycopg.Connection, nid: int, pid: int) -> None:
-    """Before a superseded image's detections are deleted: its objects are to be checked by
-    the ensemble step (one may have lost its only detections), and the image is no longer
-    waiting for it."""
-    for partition in partitions(connection, "psf_sources", nid):
-        connection.execute(
-            f"INSERT INTO archive.ensemble_dirty (oid) SELECT DISTINCT oid"
-            f" FROM {partition.qualified_name} WHERE pid = %s AND oid IS NOT NULL"
-            f" ON CONFLICT DO NOTHING", (pid,))
+def lightcurve_points(load: CatalogLoad) -> CatalogLoad:
+    """An associated PSF catalog's rows as light-curve points (survey.lightcurves), in object
+    order. Every point must lie within the layout's margin of its object's pixel, which the
+    cells' pruning of cones relies on; association keeps detections within that reach, and a
+    batch that breaks it is refused rather than filed where cones would miss it."""
+    source = load.batch
+    columns = copy_columns(LIGHTCURVES)
+    null = frozenset(column.name for column in columns if column.name in source.null)
+    batch = RecordBatch(columns, load.rows, null=null)
+    for column in columns:
+        if column.name not in null:
+            batch.set(column.name, source.values(column.name))
+    oid = batch.values("oid")
+    margin = LIGHTCURVES.sky_layout.key_margin_deg if LIGHTCURVES.sky_layout else None
+    assert margin is not None
+    far = ~near_their_objects(batch.values("ra"), batch.values("dec"), oid, margin)
+    if far.any():
+        raise GroupRejected([ImpossibleValue(
+            load.path or Path(load.product_type),
+            f"{int(far.sum())} detections lie farther than {margin * 3600:.2f}\" from their"
+            " object's position", load.product_type)])
+    order = np.argsort(oid, kind="stable")
+    batch.take(order)
+    return CatalogLoad(load.product_type, LIGHTCURVES, batch, load.sourceid[order], load.path)
+
+
+def record_superseded(connection: psycopg.Connection, nid: int, pid: int) -> list[int]:
+    """Before a superseded image's detections are deleted: the objects they belong to, which
+    the ensemble step is to check (one may have lost its only detections) and which locate the
+    image's light-curve points; the image is no longer waiting for the ensemble step."""
+    connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                       night_lock_key(PSF_SOURCES.name, nid))
+    sources = [f"SELECT oid FROM {p.qualified_name} WHERE pid = %(pid)s"
+               for p in partitions(connection, PSF_SOURCES.name, nid)]
+    sources.append(f"SELECT oid FROM {sky_table(PSF_SOURCES.name)}"
+                   " WHERE pid = %(pid)s AND nid = %(nid)s")
+    oids = [row[0] for row in connection.execute(
+        f"SELECT DISTINCT oid FROM ({' UNION ALL '.join(sources)}) AS s"
+        " WHERE oid IS NOT NULL", {"pid": pid, "nid": nid})]
+    connection.execute("INSERT INTO archive.ensemble_dirty (oid) SELECT unnest(%s::bigint[])"
+                       " ON CONFLICT DO NOTHING", (oids,))
     connection.execute("DELETE FROM archive.ensemble_pending WHERE pid = %s", (pid,))
     connection.execute("DELETE FROM archive.association_log WHERE pid = %s", (pid,))
+    return oids

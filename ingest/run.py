@@ -25,6 +25,7 @@ import psycopg
 from skyvault.db import Database
 from skyvault.db import database as default_database
 from skyvault.ingest.candidate_history import AnnotationReport, annotate_nights
+from skyvault.ingest.catalogs import loaded_tables
 from skyvault.ingest.discover import find_manifests, ingest_order
 from skyvault.ingest.errors import DependencyMissing, GroupRejected
 from skyvault.ingest.load import GroupResult, load_group
@@ -240,8 +241,9 @@ def _ingest_one(connection: psycopg.Connection, store: FileStore, quarantine_roo
         quarantine(connection, quarantine_root, head.path, head.name, planned.problems)
         return GroupResult(head.name, "quarantined", message=str(planned))
     if live:
-        for nid, catalog in sorted({(p.values["nid"], load.table.name)
-                                    for p in planned.products for load in p.catalogs}):
+        for nid, catalog in sorted({(p.values["nid"], table.name)
+                                    for p in planned.products for load in p.catalogs
+                                    for table in loaded_tables(load.product_type)}):
             ensure_live(connection, catalog, nid)
     try:
         return load_group(connection, store, planned, live=live)

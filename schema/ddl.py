@@ -9,7 +9,11 @@ from __future__ import annotations
 import dataclasses
 
 from skyvault.schema.model import Column, SkyLayout, Table
-from skyvault.schema.objects_sql import OBJECT_GRANTS, OBJECT_METRICS_FUNCTION, OBJECT_REGISTRY
+from skyvault.schema.objects_sql import (
+    OBJECT_GRANTS,
+    OBJECT_METRICS_FUNCTION,
+    REGISTRY_STATEMENTS,
+)
 from skyvault.schema.tables import (
     EMBARGOED_TABLES,
     FILTER_BANDS,
@@ -324,7 +328,7 @@ def creation_statements() -> list[str]:
         statements += embargo_policy(table)
     for table in SKY_LAID_OUT_TABLES:
         statements += sky_layout_statements(table)
-    statements += [*OBJECT_REGISTRY, OBJECT_METRICS_FUNCTION]
+    statements += [*REGISTRY_STATEMENTS, OBJECT_METRICS_FUNCTION]
     for schema in PUBLISHED_SCHEMAS:
         for table in schema.tables:
             statements += create_view(table)

@@ -1,18 +1,22 @@
 """The SQL behind survey.objects: the object registry, and light-curve statistics computed from
 the epochs the requester may see.
 
-``archive.objects`` holds what never changes about an object: its identifier, the position and
-quadrant of its first detection, its filter. Everything that depends on the epochs, from the
-number of epochs to the Stetson indices, is computed when asked by ``archive.object_metrics``
-from the object's detections in survey.psf_sources, read through their row-level security: the
-embargo rule lives only there, and a member sees a new epoch of their program at its commit.
-The registry's own policy shows an object only where one of its detections is visible, so an
-object whose every epoch is hidden does not exist for that requester, whoever reads it.
+``survey.object_registry`` holds what never changes about an object: its identifier, the
+position and quadrant of its first detection, its filter. Everything that depends on the
+epochs, from the number of epochs to the Stetson indices, is computed when asked by
+``archive.object_metrics`` from the object's points in survey.lightcurves, read through their
+row-level security: the embargo rule lives only there, and a member sees a new epoch of their
+program at its commit. The registry's own policy shows an object only where one of its points
+is visible, so an object whose every epoch is hidden does not exist for that requester,
+whoever reads it. It is published (user queries reach only what TAP_SCHEMA describes) and holds
+nothing of an epoch but the first detection's position (which the identifier encodes anyway)
+and quadrant.
 
-An object's detections are found by position: every one lies within ``OBJECT_REACH_ARCSEC``
-of the object's position (skyvault/lightcurves/association.py), so a q3c cone of that radius
-and the oid select them, through the catalogs' q3c index in whatever layout they are (night
-partitions, or sky cells pruned by the cone). No index on oid is needed.
+survey.lightcurves is filed under its objects (``SkyLayout(key="oid")``): ``oid = X`` reads one
+index range in the one sky cell that holds the object, plus one in each night not yet
+compacted. Every point lies within ``OBJECT_REACH_ARCSEC`` of its object's position
+(skyvault/lightcurves/association.py), the layout's margin for cones on the points' own
+positions.
 
 The statistics have the definitions of the ``light-curve`` package where it has them (the
 precomputed survey.objects_released is computed with it, skyvault/lightcurves/metrics.py; a
@@ -50,8 +54,7 @@ def _returns() -> str:
 
 
 OBJECT_METRICS_FUNCTION = f"""
-CREATE FUNCTION archive.object_metrics(object_id bigint, object_ra double precision,
-                                       object_dec double precision)
+CREATE FUNCTION archive.object_metrics(object_id bigint)
 RETURNS TABLE ({_returns()})
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 WITH epochs AS (
@@ -60,9 +63,8 @@ WITH epochs AS (
            d.magerr::double precision AS magerr,
            d.mag IS NOT NULL AND d.magerr > 0 AND (d.flags & {GOOD_FLAGS_MASK}) = 0 AS good,
            d.ra, d.dec
-      FROM survey.psf_sources d JOIN survey.science_images i ON i.pid = d.pid
-     WHERE q3c_join(object_ra, object_dec, d.ra, d.dec, {OBJECT_REACH_DEG!r})
-       AND d.oid = object_id
+      FROM survey.lightcurves d JOIN survey.science_images i ON i.pid = d.pid
+     WHERE d.oid = object_id
 ), good AS (
     SELECT mjd, mag, magerr,
            lead(mag) OVER w AS next_mag, lead(magerr) OVER w AS next_magerr,
@@ -106,7 +108,8 @@ SELECT p.nobs::integer, m.n::integer, p.firstmjd, p.lastmjd,
            * r.fourth / nullif(m.sd ^ 4, 0)
            - 3.0 * (m.n - 1.0) ^ 2 / nullif((m.n - 2.0) * (m.n - 3.0), 0))::real,
        (r.stetson_pairs / nullif(m.n - 1, 0))::real,
-       (r.absolute / nullif(sqrt(m.n * r.chi2), 0))::real,
+       (CASE WHEN m.maximum > m.minimum
+             THEN r.absolute / nullif(sqrt(m.n * r.chi2), 0) END)::real,
        (m.successive / nullif((m.n - 1) * m.sd ^ 2, 0))::real,
        m.maxslope::real
   FROM positions p CROSS JOIN moments m CROSS JOIN residuals r
@@ -115,31 +118,15 @@ $$"""
 OBJECTS_VIEW_SQL = f"""
 SELECT o.oid, o.ra, o.dec, o.field, o.ccdid, o.qid, o.rcid, o.fid, o.filtercode,
        {', '.join(f'm.{name}' for name in METRIC_NAMES)}
-  FROM archive.objects o
- CROSS JOIN LATERAL archive.object_metrics(o.oid, o.ra, o.dec) m
+  FROM survey.object_registry o
+ CROSS JOIN LATERAL archive.object_metrics(o.oid) m
  WHERE m.nobs > 0"""
 
-OBJECT_REGISTRY = [
-    """CREATE TABLE archive.objects (
-    oid bigint PRIMARY KEY,
-    ra double precision NOT NULL,
-    dec double precision NOT NULL,
-    field integer,
-    ccdid smallint,
-    qid smallint,
-    rcid smallint,
-    fid smallint NOT NULL,
-    filtercode char(2) NOT NULL,
-    first_pid bigint NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-)""",
-    "CREATE INDEX objects_q3c_idx ON archive.objects (q3c_ang2ipix(ra, dec))",
-    "ALTER TABLE archive.objects ENABLE ROW LEVEL SECURITY",
-    # An object exists for whoever may see one of its detections (their policy decides).
-    f"""CREATE POLICY visible_epoch ON archive.objects FOR SELECT USING (EXISTS (
-    SELECT FROM survey.psf_sources d
-     WHERE q3c_join(objects.ra, objects.dec, d.ra, d.dec, {OBJECT_REACH_DEG!r})
-       AND d.oid = objects.oid))""",
+REGISTRY_STATEMENTS = [
+    "ALTER TABLE survey.object_registry ENABLE ROW LEVEL SECURITY",
+    # An object exists for whoever may see one of its points (their policy decides).
+    """CREATE POLICY visible_epoch ON survey.object_registry FOR SELECT USING (EXISTS (
+    SELECT FROM survey.lightcurves d WHERE d.oid = object_registry.oid))""",
     # Images whose detections were associated and await the ensemble step (relative
     # photometry, released statistics): skyvault/lightcurves/ensemble.py.
     """CREATE TABLE archive.ensemble_pending (
@@ -164,7 +151,5 @@ OBJECT_REGISTRY = [
 )""",
 ]
 OBJECT_GRANTS = [
-    "GRANT SELECT ON archive.objects TO skyvault_reader",
-    "GRANT EXECUTE ON FUNCTION archive.object_metrics(bigint, double precision,"
-    " double precision) TO skyvault_reader",
+    "GRANT EXECUTE ON FUNCTION archive.object_metrics(bigint) TO skyvault_reader",
 ]

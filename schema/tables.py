@@ -7,6 +7,8 @@ The DDL (schema/ddl.py), TAP_SCHEMA (schema/tap_schema.py) and the documentation
 
 from __future__ import annotations
 
+import dataclasses
+
 from skyvault.schema.model import (
     DOUBLE,
     FLOAT,
@@ -28,7 +30,7 @@ from skyvault.schema.model import (
     Table,
     char,
 )
-from skyvault.schema.objects_sql import OBJECTS_VIEW_SQL
+from skyvault.schema.objects_sql import OBJECT_REACH_DEG, OBJECTS_VIEW_SQL
 
 SURVEY = "survey"
 
@@ -493,8 +495,9 @@ PSF_SOURCES = Table(
                ucd="src.morph.param"),
         Column("chi", FLOAT, "Reduced chi-square of the PSF fit", ucd="stat.fit.chi2"),
         Column("oid", LONG, "Identifier of the object this detection belongs to "
-               "(survey.objects); its light curve is every detection with this oid",
-               ucd="meta.id.cross", principal=True),
+               "(survey.objects; its light curve is survey.lightcurves with this oid); empty "
+               "for detections archived before objects were", ucd="meta.id.cross",
+               principal=True),
         *_detection_tail(),
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
@@ -642,16 +645,18 @@ CANDIDATES = Table(
 )
 
 # -- objects and their light curves ----------------------------------------------------------
-# An object is a point on the sky seen in one filter: the detections of psf_sources that the
-# ensemble step associated (ingest/README.md, "Objects and light curves").
+# An object is a point on the sky seen in one filter: the PSF detections that ingest associated
+# with it (ingest/README.md, "Objects and light curves"). Its detections are copied, at the
+# same ingest, into survey.lightcurves, filed under the object so that a light curve is one
+# index range in one sky cell however many nights it spans.
 
 
 def _object_identity() -> tuple[Column, ...]:
     first = "of the object's first detection"
     return (
         Column("oid", LONG, "Object identifier: its high bits are the q3c pixel of the "
-               "object's position, its two lowest the filter (fid)", ucd="meta.id;meta.main",
-               principal=True, indexed=True, nullable=False),
+               "object's position (ingest.q3c.object_ids), its two lowest the filter (fid)",
+               ucd="meta.id;meta.main", principal=True, indexed=True, nullable=False),
         Column("ra", DOUBLE, "Right ascension (ICRS) of the object's first detection: where "
                "the object is matched and indexed (meanra is the mean of its epochs)",
                unit="deg", ucd="pos.eq.ra;meta.main", principal=True, indexed=True,
@@ -667,6 +672,43 @@ def _object_identity() -> tuple[Column, ...]:
         *_filter(),
     )
 
+
+def _columns_of(table: Table, names: tuple[str, ...]) -> tuple[Column, ...]:
+    by_name = {column.name: column for column in table.columns}
+    return tuple(by_name[name] for name in names)
+
+
+LIGHTCURVE_POINT_COLUMNS = ("sourceid", "pid", "expid", "nid", "field", "rcid", "fid",
+                            "filtercode", "ra", "dec", "mag", "magerr", "sharpness", "chi",
+                            "flags", "snr", "obsjd", "programid", "release_date")
+"""The columns of survey.psf_sources a light-curve point repeats (same names, same values)."""
+
+LIGHTCURVES = Table(
+    SURVEY, "lightcurves",
+    "Light-curve points: every PSF detection of survey.psf_sources that belongs to an object, "
+    "filed under its object (oid), so that an object's light curve is read from one sky cell "
+    "whatever the number of nights. mag is the pipeline's; add the relative photometric "
+    "correction of the image (survey.science_images.relphot_corr) as survey.objects does",
+    columns=(
+        Column("oid", LONG, "Identifier of the object (survey.objects) this point belongs to",
+               ucd="meta.id", principal=True, indexed=True, nullable=False),
+        *_columns_of(PSF_SOURCES, LIGHTCURVE_POINT_COLUMNS),
+    ),
+    indexes=(_q3c_index("lightcurves"), Index("lightcurves_oid_idx", "oid")),
+    embargo=Embargo(),
+    sky_layout=SkyLayout(key="oid", key_margin_deg=OBJECT_REACH_DEG),
+)
+
+
+OBJECT_REGISTRY = Table(
+    SURVEY, "object_registry",
+    "Every object whose light curve holds an epoch you may see: its identifier, position and "
+    "filter, and the quadrant of its first detection. survey.objects adds the statistics of "
+    "those epochs; survey.lightcurves holds the points",
+    columns=tuple(dataclasses.replace(column, primary_key=True) if column.name == "oid"
+                  else column for column in _object_identity()),
+    indexes=(_q3c_index("object_registry"),),
+)
 
 OBJECT_METRICS: tuple[Column, ...] = (
     Column("nobs", INT, "Number of epochs (detections) in the light curve", ucd="meta.number",
@@ -715,8 +757,8 @@ OBJECT_METRICS: tuple[Column, ...] = (
 
 OBJECTS = Table(
     SURVEY, "objects",
-    "Objects: the detections of survey.psf_sources associated into one light curve per "
-    "position and filter, with statistics of the epochs the requester may see, computed when "
+    "Objects: the PSF detections associated into one light curve per position and filter "
+    "(survey.lightcurves), with statistics of the epochs the requester may see, computed when "
     "asked (an object none of whose epochs the requester may see is not listed). Fast by oid "
     "and by position; for metric searches over the sky use survey.objects_released",
     columns=(*_object_identity(), *OBJECT_METRICS),
@@ -778,7 +820,8 @@ SOLAR_SYSTEM_OBJECTS = Table(
 SURVEY_SCHEMA = Schema(SURVEY, "The survey's exposures, images, source catalogs and orbits", (
     PROGRAMS, DATA_RELEASES, EXPOSURES, RAW_IMAGES, CALIBRATION_IMAGES, SCIENCE_IMAGES,
     REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES, CANDIDATES,
-    OBJECTS, OBJECTS_RELEASED, SOLAR_SYSTEM_OBJECTS,
+    LIGHTCURVES, OBJECT_REGISTRY, OBJECTS, OBJECTS_RELEASED,
+    SOLAR_SYSTEM_OBJECTS,
 ))
 
 # -- ObsCore ------------------------------------------------------------------------------------

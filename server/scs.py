@@ -32,6 +32,7 @@ from skyvault.server.imaging import (
 )
 from skyvault.server.products import spoly_degrees
 from skyvault.server.request_guard import UnusableRequest
+from skyvault.vo.adql.geometry import sky_key_ranges
 from skyvault.vo.dali import DaliError, Parameters
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.shapes import ShapeError, check_radius
@@ -230,10 +231,17 @@ def search(catalog: Catalog, cone: Cone) -> tuple[list[tuple], bool]:
     columns = catalog.columns(cone.verb)
     select = ", ".join(select_expression(catalog, c) for c in columns)
     ra, dec = f'"{catalog.ra_column.name}"', f'"{catalog.dec_column.name}"'
+    where = f"q3c_join(%(ra)s, %(dec)s, {ra}, {dec}, %(radius)s)"
+    layout = catalog.table.sky_layout
+    if layout is not None and layout.key_margin_deg is not None:
+        # Rows filed under their objects: the objects' key ranges prune the sky cells.
+        where += " AND " + sky_key_ranges(layout.key, "%(ra)s", "%(dec)s",
+                                          f"(%(radius)s + {layout.key_margin_deg!r})")
     sql = (f"SELECT {select} FROM {catalog.table.qualified_name}"
-           f" WHERE q3c_join(%s, %s, {ra}, {dec}, %s) LIMIT {cone.maxrec + 1:d}")
+           f" WHERE {where} LIMIT {cone.maxrec + 1:d}")
     with reading(statement_timeout_ms=120_000) as connection:
-        rows = connection.execute(sql, (cone.ra, cone.dec, cone.radius)).fetchall()
+        rows = connection.execute(sql, {"ra": cone.ra, "dec": cone.dec,
+                                        "radius": cone.radius}).fetchall()
     return rows[:cone.maxrec], len(rows) > cone.maxrec
 
 

@@ -76,6 +76,7 @@ DATING: dict[str, str] = {
     "survey.difference_images": "own program, never before its reference",
     "survey.psf_sources": "its science image",
     "survey.aperture_sources": "its science image",
+    "survey.lightcurves": "its science image (as the detection it repeats)",
     "survey.candidates": "at once for a program with public alerts, else its science image",
     "survey.files": "its image row",
 }
@@ -251,7 +252,7 @@ def recompute_release_dates(connection: psycopg.Connection,
         changed[name] = connection.execute(statement, wanted).rowcount
     changed["survey.difference_images"] = connection.execute(_DIFFERENCE_STATEMENT,
                                                              wanted).rowcount
-    for catalog in ("psf_sources", "aperture_sources"):
+    for catalog in ("psf_sources", "aperture_sources", "lightcurves"):
         changed[f"survey.{catalog}"] = sum(
             connection.execute(_catalog_statement(table), wanted).rowcount
             for table in _catalog_tables(connection, catalog))

@@ -6,9 +6,9 @@ exist, so a light curve holds the requester's visible epochs only, an object non
 epochs are visible is not found, and statistics are those of the visible epochs. No function
 here knows the embargo rule.
 
-An object's detections are read through a q3c cone of ``OBJECT_REACH_DEG`` around its position
-and its oid (schema/objects_sql.py): one index range in each partition or sky cell the cone
-touches.
+An object's points are read from survey.lightcurves by oid: one index range in the one sky cell
+that holds the object (the table is filed under its objects), plus one in each night not yet
+compacted.
 
     with database().reading(requester) as connection:
         objects = objects_in_cone(connection, 80.0, 60.0, 2 / 3600)
@@ -28,8 +28,8 @@ from psycopg.rows import dict_row
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
-from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES, OBJECT_REACH_DEG
-from skyvault.schema.tables import OBJECTS
+from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES
+from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, OBJECTS
 
 MJD_OFFSET = 2400000.5
 
@@ -88,16 +88,14 @@ OBJECT_COLUMNS = OBJECTS.column_names
 
 
 def _epochs_sql(columns: Sequence[tuple[str, str]], extra: str = "") -> str:
-    # OFFSET 0 keeps the lateral subquery apart: each object's detections are read by its own
-    # cone (an index range per partition or cell), never by a join over whole partitions,
-    # which the planner may prefer while the tables are small.
+    # OFFSET 0 keeps the lateral subquery apart: each object's points are read by its own
+    # index range in its own cell, never by a join over whole partitions, which the planner
+    # may prefer while the tables are small.
     select = ", ".join(f"{expression} AS {name}" for name, expression in columns)
     return f"""
 SELECT {select}
-  FROM archive.objects o
-  JOIN LATERAL (SELECT * FROM survey.psf_sources s
-                 WHERE q3c_join(o.ra, o.dec, s.ra, s.dec, {OBJECT_REACH_DEG!r})
-                   AND s.oid = o.oid
+  FROM {OBJECT_REGISTRY.qualified_name} o
+  JOIN LATERAL (SELECT * FROM {LIGHTCURVES.qualified_name} s WHERE s.oid = o.oid
                 OFFSET 0) d ON true
   JOIN survey.science_images i ON i.pid = d.pid
  WHERE o.oid = ANY(%(oids)s){extra}
@@ -196,7 +194,8 @@ def oids_in_cone(connection: psycopg.Connection, ra: float, dec: float, radius_d
     by position needs before ``lightcurves``."""
     band = " AND filtercode = ANY(%(filtercodes)s)" if filtercodes else ""
     rows = connection.execute(
-        "SELECT oid FROM archive.objects WHERE q3c_radial_query(ra, dec, %(ra)s, %(dec)s,"
+        f"SELECT oid FROM {OBJECT_REGISTRY.qualified_name}"
+        " WHERE q3c_radial_query(ra, dec, %(ra)s, %(dec)s,"
         f" %(radius)s){band} ORDER BY q3c_dist(ra, dec, %(ra)s, %(dec)s), oid",
         {"ra": ra, "dec": dec, "radius": radius_deg, "filtercodes": list(filtercodes)})
     return [row[0] for row in rows]
@@ -210,14 +209,13 @@ def upper_limits(connection: psycopg.Connection, oid: int) -> list[dict[str, Any
     with connection.cursor(row_factory=dict_row) as cursor:
         return cursor.execute(f"""
 SELECT {select}
-  FROM archive.objects o
+  FROM {OBJECT_REGISTRY.qualified_name} o
   JOIN survey.science_images i
     ON i.footprint @> spoint(radians(o.ra), radians(o.dec)) AND i.fid = o.fid
        AND i.is_current = 1
  WHERE o.oid = %(oid)s
-   AND NOT EXISTS (SELECT FROM survey.psf_sources s
-                    WHERE q3c_join(o.ra, o.dec, s.ra, s.dec, {OBJECT_REACH_DEG!r})
-                      AND s.oid = o.oid AND s.pid = i.pid)
+   AND NOT EXISTS (SELECT FROM {LIGHTCURVES.qualified_name} s
+                    WHERE s.oid = o.oid AND s.pid = i.pid)
  ORDER BY i.obsjd""", {"oid": int(oid)}).fetchall()
 
 

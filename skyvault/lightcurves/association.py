@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from skyvault.ingest.q3c import ang2ipix
+from skyvault.ingest.q3c import OBJECT_SERIAL_BITS, object_ids
 
 ARCSEC_DEG = 1.0 / 3600.0
 SIGMA_LIMIT = 5.0
@@ -44,10 +44,10 @@ CANDIDATES = 4
 """Nearest objects considered per detection: enough that a detection beaten to its nearest
 object by a closer one of the same image still finds its own."""
 
-OBJECT_SERIAL_BITS = 16
-"""Low bits of an identifier that tell apart objects created in the same q3c pixel of depth
-22 (0.08"): the filter in the lowest two, a counter in the other fourteen."""
 FILTER_BITS = 2
+"""The identifier's serial (``ingest.q3c.object_ids``: the low 16 bits, which tell apart objects
+created in the same q3c pixel of depth 22, 0.08") holds the filter in its lowest two bits and
+a counter in the other fourteen."""
 MAX_COUNTER = (1 << (OBJECT_SERIAL_BITS - FILTER_BITS)) - 1
 
 
@@ -118,13 +118,13 @@ def match(det_ra: np.ndarray, det_dec: np.ndarray, det_image: np.ndarray,
 
 def new_object_ids(ra: np.ndarray, dec: np.ndarray, fid: int,
                    existing: np.ndarray) -> np.ndarray:
-    """Identifiers for new objects of filter ``fid`` at these positions: the q3c pixel of the
-    position with its low 16 bits replaced by (counter << 2 | fid), the counter one more than
-    the highest of ``existing`` identifiers (which must include every object of the filter
-    within 0.1" of each position) in the same pixel, and counting up within the batch."""
+    """Identifiers for new objects of filter ``fid`` at these positions: ``object_ids`` of the
+    position with the serial (counter << 2 | fid), the counter one more than the highest of
+    ``existing`` identifiers (which must include every object of the filter within 0.1" of
+    each position) in the same pixel, and counting up within the batch."""
     if not 1 <= fid < 1 << FILTER_BITS:
         raise ValueError(f"filter id {fid} does not fit {FILTER_BITS} bits")
-    base = ang2ipix(ra, dec) >> OBJECT_SERIAL_BITS << OBJECT_SERIAL_BITS
+    base = object_ids(ra, dec)
     existing = np.asarray(existing, dtype=np.int64)
     same_filter = existing[(existing & ((1 << FILTER_BITS) - 1)) == fid]
     used_base = same_filter >> OBJECT_SERIAL_BITS << OBJECT_SERIAL_BITS

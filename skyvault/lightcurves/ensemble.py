@@ -35,8 +35,8 @@ from skyvault.lightcurves import relphot
 from skyvault.lightcurves.access import good_epochs, lightcurve_arrays
 from skyvault.lightcurves.metrics import Epochs, collapse
 from skyvault.schema.ddl import quote_ident
-from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES, OBJECT_REACH_DEG
-from skyvault.schema.tables import OBJECTS_RELEASED
+from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES
+from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, OBJECTS_RELEASED, PSF_SOURCES
 
 ENSEMBLE_LOCK = zlib.crc32(b"skyvault.lightcurves.ensemble") & 0x7FFFFFFF
 CHUNK = 20_000
@@ -62,18 +62,19 @@ class EnsembleSummary:
 
 def _detections_sql(where: str) -> str:
     return f"""
-SELECT d.oid, d.pid, d.mag, d.magerr, d.flags, i.relphot_corr, i.fid
-  FROM archive.objects o
-  JOIN LATERAL (SELECT oid, pid, mag, magerr, flags FROM survey.psf_sources s
-                 WHERE q3c_join(o.ra, o.dec, s.ra, s.dec, {OBJECT_REACH_DEG!r})
-                   AND s.oid = o.oid) d ON true
+SELECT d.oid, d.pid, d.mag, d.magerr, d.flags, i.relphot_corr, i.fid,
+       i.field::bigint * 64 + i.rcid
+  FROM {OBJECT_REGISTRY.qualified_name} o
+  JOIN LATERAL (SELECT oid, pid, mag, magerr, flags FROM {LIGHTCURVES.qualified_name} s
+                 WHERE s.oid = o.oid OFFSET 0) d ON true
   JOIN survey.science_images i ON i.pid = d.pid
  WHERE {where}"""
 
 
 def _touched_objects(connection: psycopg.Connection, pids: list[int]) -> list[int]:
     rows = connection.execute(
-        "SELECT DISTINCT oid FROM survey.psf_sources WHERE pid = ANY(%s) AND oid IS NOT NULL"
+        f"SELECT DISTINCT oid FROM {PSF_SOURCES.qualified_name} WHERE pid = ANY(%s)"
+        " AND oid IS NOT NULL"
         " UNION SELECT oid FROM archive.ensemble_dirty", (pids,)).fetchall()
     return [row[0] for row in rows]
 
@@ -81,15 +82,14 @@ def _touched_objects(connection: psycopg.Connection, pids: list[int]) -> list[in
 def _sealed(connection: psycopg.Connection, pending: list[tuple[int, int]]) -> list[int]:
     """The pending images whose night's detections are queryable: a night still loading
     (ingest/partitions.py) waits for its seal."""
-    loading = {p.nid for p in partitions(connection, "psf_sources") if not p.attached}
+    loading = {p.nid for p in partitions(connection, LIGHTCURVES.name) if not p.attached}
     return [pid for pid, nid in pending if nid not in loading]
 
 
 def _remove_orphans(connection: psycopg.Connection, oids: list[int]) -> int:
     return connection.execute(f"""
-DELETE FROM archive.objects o WHERE o.oid = ANY(%s) AND NOT EXISTS (
-    SELECT FROM survey.psf_sources s
-     WHERE q3c_join(o.ra, o.dec, s.ra, s.dec, {OBJECT_REACH_DEG!r}) AND s.oid = o.oid)""",
+DELETE FROM {OBJECT_REGISTRY.qualified_name} o WHERE o.oid = ANY(%s) AND NOT EXISTS (
+    SELECT FROM {LIGHTCURVES.qualified_name} s WHERE s.oid = o.oid)""",
                               (oids,)).rowcount
 
 
@@ -98,8 +98,8 @@ def _relative_photometry(connection: psycopg.Connection, pending: set[int],
     rows = connection.execute(_detections_sql("o.oid = ANY(%s)"), (oids,)).fetchall()
     if not rows:
         return
-    oid, pid, mag, magerr, flags, corr, fid = (np.array(column, dtype=object)
-                                               for column in zip(*rows, strict=True))
+    oid, pid, mag, magerr, flags, corr, fid, series = (
+        np.array(column, dtype=object) for column in zip(*rows, strict=True))
     mag = mag.astype(float)
     magerr = magerr.astype(float)
     usable = good_epochs(flags.astype(np.int64), mag, magerr)
@@ -108,6 +108,8 @@ def _relative_photometry(connection: psycopg.Connection, pending: set[int],
     known = np.array([np.nan if c is None else float(c) for c in corr])
     fixed = np.full(len(images), np.nan)
     fixed[image_index] = known
+    quadrant = np.zeros(len(images), dtype=np.int64)
+    quadrant[image_index] = series.astype(np.int64)
     solving = np.isin(images, list(pending))
     # Earlier images without a correction (too few stars) stay as they are: zero.
     fixed = np.where(solving, np.nan, np.nan_to_num(fixed, nan=0.0))
@@ -118,7 +120,7 @@ def _relative_photometry(connection: psycopg.Connection, pending: set[int],
         remap = np.full(len(images), -1)
         remap[used] = np.arange(len(used))
         result = relphot.solve(remap[image_index[mine]], object_index[mine], mag[mine],
-                               magerr[mine], usable[mine], fixed[used])
+                               magerr[mine], usable[mine], fixed[used], quadrant[used])
         for k, image in enumerate(images[used]):
             if int(image) in pending:
                 value, error = result.value[k], result.error[k]
@@ -171,7 +173,7 @@ def _refresh_released(connection: psycopg.Connection, oids: list[int],
                     f"INSERT INTO {table} ({names}) SELECT o.oid, o.ra, o.dec, o.field,"
                     f" o.ccdid, o.qid, o.rcid, o.fid, o.filtercode,"
                     f" {', '.join('%s' for _ in METRIC_NAMES)}, now()"
-                    f" FROM archive.objects o WHERE o.oid = %s",
+                    f" FROM {OBJECT_REGISTRY.qualified_name} o WHERE o.oid = %s",
                     [(*row[1:], row[0]) for row in rows])
         crash_point("ensemble:released")
         connection.execute("DELETE FROM archive.released_stale WHERE oid = ANY(%s)", (oids,))
@@ -194,7 +196,7 @@ def run_ensemble(database: Database, *, refresh_all: bool = False) -> EnsembleSu
             oids = _touched_objects(connection, pending)
             summary.orphans_removed = _remove_orphans(connection, oids)
             _relative_photometry(connection, set(pending), oids, summary)
-            stale = "SELECT oid FROM archive.objects" if refresh_all else \
+            stale = f"SELECT oid FROM {OBJECT_REGISTRY.qualified_name}" if refresh_all else \
                 "SELECT unnest(%s::bigint[])"
             connection.execute(f"INSERT INTO archive.released_stale (oid) {stale}"
                                " ON CONFLICT DO NOTHING",

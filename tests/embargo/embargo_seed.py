@@ -25,6 +25,7 @@ from skyvault import accounts
 from skyvault.access import Requester
 from skyvault.config import settings
 from skyvault.db import Database
+from skyvault.ingest.q3c import object_ids
 
 BASE = 990_000_000
 BLOCK = {"expid": 1_000, "rawid": 2_000, "calid": 3_000, "pid": 4_000, "refid": 5_000,
@@ -228,7 +229,7 @@ def _insert(connection: psycopg.Connection, table: str, values: dict) -> None:
                        list(values.values()))
 
 
-CATALOGS = ("psf_sources", "aperture_sources", "candidates")
+CATALOGS = ("psf_sources", "aperture_sources", "candidates", "lightcurves")
 
 
 def _ensure_partitions(connection: psycopg.Connection) -> None:
@@ -307,6 +308,15 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
                     "rcid": 0, **band, "ra": state.ra + 0.0005 * j, "dec": state.dec,
                     "x": 32.0, "y": 32.0, "mag": 18.0 + j, "magerr": 0.05, "flux": 1000.0,
                     "fluxerr": 10.0, "flags": 0, "snr": 20.0, "obsjd": obsjd, **common})
+        # The PSF detections again as light-curve points, each its own object's.
+        for j, sourceid in enumerate(state.source_ids()):
+            position = (state.ra + 0.0005 * j, state.dec)
+            _insert(connection, "lightcurves", {
+                "oid": int(object_ids(np.array([position[0]]), np.array([position[1]]), 2)[0]),
+                "sourceid": sourceid, "pid": state.ident("pid"),
+                "expid": state.ident("expid"), "nid": NID + state.index, "field": field,
+                "rcid": 0, **band, "ra": position[0], "dec": position[1], "mag": 18.0 + j,
+                "magerr": 0.05, "flags": 0, "snr": 20.0, "obsjd": obsjd, **common})
         # Dated like its images here: the public alert stream's own rule (program 1's
         # candidates public at once) has its test in test_rls_world.
         _insert(connection, "candidates", {
@@ -332,7 +342,7 @@ def set_release_date(connection: psycopg.Connection, state: State, when: datetim
     connection.execute("UPDATE survey.files SET release_date = %s WHERE file_id"
                        " BETWEEN %s AND %s", (when, state.file_id(0),
                                               state.file_id(len(PRODUCTS) - 1)))
-    for catalog in ("psf_sources", "aperture_sources"):
+    for catalog in ("psf_sources", "aperture_sources", "lightcurves"):
         connection.execute(f"UPDATE survey.{catalog} SET release_date = %s"
                            " WHERE sourceid = ANY (%s) AND nid = %s",
                            (when, state.source_ids(), NID + state.index))

@@ -10,7 +10,9 @@ Each seeded state's science image holds the epochs of two kinds of object:
 Expected answers come from embargo_seed.visible (the rule written out), never from the
 database's policies. Asked through the data-access module services call
 (skyvault/lightcurves/access.py, in ``reading(requester)``), and through ADQL over /tap/sync
-(survey.objects, survey.objects_released, the light-curve join).
+(survey.objects, survey.objects_released, the light-curve joins with survey.lightcurves and
+with the detections' oid in survey.psf_sources). survey.lightcurves itself, row by row, is in
+the generic suite (embargo_seed seeds its points with the other catalogs').
 """
 
 from __future__ import annotations
@@ -76,29 +78,36 @@ def _seed(connection: psycopg.Connection) -> None:
             "SELECT pid, expid, nid, field, rcid, obsjd, programid, release_date"
             " FROM survey.science_images WHERE pid = %s", (state.ident("pid"),)).fetchone()
         for row in _detections(state):
+            values = (row["sourceid"], *image[:5], row["ra"], row["dec"], row["mag"], image[5],
+                      image[6], image[7], row["oid"])
             connection.execute(
                 "INSERT INTO survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid,"
                 " filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, flags, snr, obsjd,"
                 " programid, release_date, oid) VALUES (%s, %s, %s, %s, %s, %s, 2, 'zr', %s,"
-                " %s, 32, 32, %s, 0.02, 1000, 10, 0, 50, %s, %s, %s, %s)",
-                (row["sourceid"], *image[:5], row["ra"], row["dec"], row["mag"], image[5],
-                 image[6], image[7], row["oid"]))
+                " %s, 32, 32, %s, 0.02, 1000, 10, 0, 50, %s, %s, %s, %s)", values)
+            connection.execute(
+                "INSERT INTO survey.lightcurves (sourceid, pid, expid, nid, field, rcid, fid,"
+                " filtercode, ra, dec, mag, magerr, flags, snr, obsjd, programid, release_date,"
+                " oid) VALUES (%s, %s, %s, %s, %s, %s, 2, 'zr', %s, %s, %s, 0.02, 0, 50, %s,"
+                " %s, %s, %s)", values)
     for oid, (ra, dec), state in [(MIXED_OID, MIXED_POSITION, STATES[0])] + [
             (SINGLE_OID[s.key], _single_position(s), s) for s in STATES]:
         connection.execute(
-            "INSERT INTO archive.objects (oid, ra, dec, field, ccdid, qid, rcid, fid,"
-            " filtercode, first_pid) VALUES (%s, %s, %s, %s, 1, 1, 0, 2, 'zr', %s)",
-            (oid, ra, dec, 9_900 + state.index, state.ident("pid")))
+            "INSERT INTO survey.object_registry (oid, ra, dec, field, ccdid, qid, rcid, fid,"
+            " filtercode) VALUES (%s, %s, %s, %s, 1, 1, 0, 2, 'zr')",
+            (oid, ra, dec, 9_900 + state.index))
         connection.execute("INSERT INTO archive.ensemble_dirty (oid) VALUES (%s)", (oid,))
 
 
 def _reset(connection: psycopg.Connection) -> None:
     for state in STATES:
-        connection.execute(
-            "UPDATE survey.psf_sources s SET release_date = i.release_date"
-            " FROM survey.science_images i WHERE i.pid = s.pid AND s.sourceid BETWEEN %s AND %s"
-            " AND s.nid = %s", (SOURCE_BLOCK + 100 * state.index,
-                                SOURCE_BLOCK + 100 * state.index + 99, NID + state.index))
+        for table in ("psf_sources", "lightcurves"):
+            connection.execute(
+                f"UPDATE survey.{table} s SET release_date = i.release_date"
+                " FROM survey.science_images i WHERE i.pid = s.pid"
+                " AND s.sourceid BETWEEN %s AND %s AND s.nid = %s",
+                (SOURCE_BLOCK + 100 * state.index, SOURCE_BLOCK + 100 * state.index + 99,
+                 NID + state.index))
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +119,10 @@ def objects_world(database: Database,
     run_ensemble(database, refresh_all=True)
     yield seeded_people
     with database.admin() as connection:
-        connection.execute("DELETE FROM survey.psf_sources WHERE sourceid BETWEEN %s AND %s",
-                           (SOURCE_BLOCK, SOURCE_BLOCK + 999))
-        connection.execute("DELETE FROM archive.objects WHERE oid = ANY(%s)",
+        for table in ("psf_sources", "lightcurves"):
+            connection.execute(f"DELETE FROM survey.{table} WHERE sourceid BETWEEN %s AND %s",
+                               (SOURCE_BLOCK, SOURCE_BLOCK + 999))
+        connection.execute("DELETE FROM survey.object_registry WHERE oid = ANY(%s)",
                            ([MIXED_OID, *SINGLE_OID.values()],))
         connection.execute("DELETE FROM survey.objects_released WHERE oid = ANY(%s)",
                            ([MIXED_OID, *SINGLE_OID.values()],))
@@ -150,7 +160,7 @@ def test_objects_and_light_curves_hold_only_visible_epochs(database: Database,
             count = connection.execute("SELECT count(*) FROM survey.objects WHERE oid = ANY(%s)",
                                        (everything,)).fetchone()[0]
             registry = connection.execute(
-                "SELECT count(*) FROM archive.objects WHERE oid = ANY(%s)",
+                "SELECT count(*) FROM survey.object_registry WHERE oid = ANY(%s)",
                 (everything,)).fetchone()[0]
             limits = {oid: access.upper_limits(connection, oid) for oid in everything}
         assert set(by_oid) == shown == in_cone == set(curves), requester
@@ -201,8 +211,9 @@ def _adql(base: str, requester: Who, query: str) -> list[tuple]:
 def test_adql_sees_objects_and_joins_as_the_requester(live_server: str,
                                                       objects_world: dict[str, Person],
                                                       database: Database) -> None:
-    """Through /tap/sync: counts and positions in survey.objects, and the light-curve join of
-    survey.objects with survey.psf_sources, hold the requester's visible epochs only."""
+    """Through /tap/sync: counts and positions in survey.objects, and the light-curve joins of
+    survey.objects with survey.lightcurves and with survey.psf_sources (the detections' oid),
+    hold the requester's visible epochs only."""
     with database.admin() as connection:
         reset_release_dates(connection)
         _reset(connection)
@@ -216,11 +227,15 @@ def test_adql_sees_objects_and_joins_as_the_requester(live_server: str,
                         f"SELECT oid, nobs, ra FROM survey.objects WHERE oid IN ({everything})")
         assert {row[0]: row[1] for row in objects} == expected, requester.name
         points = _adql(live_server, requester, (
+            "SELECT o.oid, COUNT(*) FROM survey.objects AS o JOIN survey.lightcurves AS s"
+            f" ON s.oid = o.oid WHERE o.oid IN ({everything}) GROUP BY o.oid"))
+        assert dict(points) == expected, requester.name
+        detections = _adql(live_server, requester, (
             "SELECT o.oid, COUNT(*) FROM survey.objects AS o JOIN survey.psf_sources AS s"
             " ON s.oid = o.oid WHERE 1 = CONTAINS(POINT(s.ra, s.dec),"
             f" CIRCLE(o.ra, o.dec, 2.1 / 3600.0)) AND o.oid IN ({everything})"
             " GROUP BY o.oid"))
-        assert dict(points) == expected, requester.name
+        assert dict(detections) == expected, requester.name
         total = _adql(live_server, requester, (
             f"SELECT COUNT(*) FROM survey.objects WHERE 1 = CONTAINS(POINT(ra, dec),"
             f" CIRCLE({MIXED_POSITION[0]}, {MIXED_POSITION[1]}, 0.1))"))
@@ -232,7 +247,12 @@ def test_seed_dates_are_the_images(database: Database, objects_world: dict) -> N
     with database.admin() as connection:
         _reset(connection)
         wrong = connection.execute(
-            "SELECT count(*) FROM survey.psf_sources s JOIN survey.science_images i USING (pid)"
+            "SELECT count(*) FROM (SELECT pid, sourceid, release_date, programid"
+            " FROM survey.psf_sources UNION ALL SELECT pid, sourceid, release_date, programid"
+            " FROM survey.lightcurves) s JOIN survey.science_images i USING (pid)"
             " WHERE s.sourceid BETWEEN %s AND %s AND (s.release_date <> i.release_date"
             " OR s.programid <> i.programid)", (SOURCE_BLOCK, SOURCE_BLOCK + 999)).fetchone()[0]
-    assert wrong == 0
+        points = connection.execute(
+            "SELECT count(*) FROM survey.lightcurves WHERE sourceid BETWEEN %s AND %s",
+            (SOURCE_BLOCK, SOURCE_BLOCK + 999)).fetchone()[0]
+    assert wrong == 0 and points == 4 * len(STATES)

@@ -61,7 +61,8 @@ def test_dates_recomputed_during_a_compaction_reach_the_sky(database: Database,
         _waiting_for_a_lock(handle)
         release.commit()
         moved = running.result(timeout=600)
-    assert {item.catalog for item in moved} == {"psf_sources", "aperture_sources", "candidates"}
+    assert {item.catalog for item in moved} == {"psf_sources", "aperture_sources", "candidates",
+                                                "lightcurves"}
     with handle.admin() as connection:
         stale = {catalog: connection.execute(
             f"SELECT count(*) FROM survey.{catalog} s JOIN survey.science_images i USING (pid)"

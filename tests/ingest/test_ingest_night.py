@@ -58,6 +58,8 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
         assert counts["survey.psf_sources"] == quadrants * SPEC.sources
         assert counts["survey.aperture_sources"] == quadrants * SPEC.sources
         assert counts["survey.candidates"] == quadrants * DIFF_CANDIDATES
+        # Every PSF detection is a light-curve point of its object as well (ingest/objects.py).
+        assert counts["survey.lightcurves"] == counts["survey.psf_sources"]
         # Every file row names a stored file with its checksum.
         paths = connection.execute(
             "SELECT path, product, content_type FROM survey.files").fetchall()
@@ -139,7 +141,7 @@ def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
         found = partitions(connection)
         assert {(p.catalog, p.nid, p.attached) for p in found} == {
             ("psf_sources", SPEC.nid, True), ("aperture_sources", SPEC.nid, True),
-            ("candidates", SPEC.nid, True)}
+            ("candidates", SPEC.nid, True), ("lightcurves", SPEC.nid, True)}
         for partition in found:
             name = partition.qualified_name
             secured = connection.execute(
@@ -151,7 +153,8 @@ def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
                 "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
                 (name,))}
             assert any("q3c_ang2ipix(ra, " in i for i in indexes)
-            key = "(diffid)" if partition.catalog == "candidates" else "(pid)"
+            key = {"candidates": "(diffid)", "lightcurves": "(oid)"}.get(partition.catalog,
+                                                                         "(pid)")
             assert any(key in i for i in indexes)
             clustered = connection.execute(
                 "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass AND indisclustered",
@@ -334,7 +337,8 @@ def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict
         assert report.missing == [gone]
         assert [m.split(":")[0] for m in report.mismatched] == [damaged]
         assert {u.rsplit(".", 1)[1] for u in report.unsealed} == {
-            f"psf_sources_n{spec.nid}", f"aperture_sources_n{spec.nid}"}  # no reference: no
+            f"psf_sources_n{spec.nid}", f"aperture_sources_n{spec.nid}",
+            f"lightcurves_n{spec.nid}"}  # no reference: no
         # difference, no candidates
         assert not report.catalog_problems  # rows in a loading table count
         assert not report.clean
@@ -344,7 +348,7 @@ def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict
             store.local_path(path).write_bytes(data)
     repaired = check_archive(database=archive["db"], store=store, deep=True, repair=True)
     assert sorted(repaired.sealed) == [f"aperture_sources_n{spec.nid}",
-                                       f"psf_sources_n{spec.nid}"]
+                                       f"lightcurves_n{spec.nid}", f"psf_sources_n{spec.nid}"]
     assert repaired.clean, repaired.lines()
 
 
@@ -361,12 +365,13 @@ def test_release_dates_reach_nights_still_loading(archive: dict, tmp_path: Path)
     with archive["db"].admin() as connection:
         loading = [p.qualified_name for p in partitions(connection, nid=spec.nid)
                    if not p.attached]
-        assert len(loading) == 2
+        assert len(loading) == 3  # psf_sources, aperture_sources and their light-curve points
         for table in loading:  # a stale date, as if the rules had changed since the load
             connection.execute(f"UPDATE {table} SET release_date = '2000-01-01'")
         changed = recompute_release_dates(connection)
         assert changed["survey.psf_sources"] == spec.sources
         assert changed["survey.aperture_sources"] == spec.sources
+        assert changed["survey.lightcurves"] == spec.sources
         for table in loading:
             stale = connection.execute(
                 f"SELECT count(*) FROM {table} s JOIN survey.science_images i USING (pid)"

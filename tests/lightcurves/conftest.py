@@ -1,5 +1,7 @@
 """The light-curve survey (lightcurve_survey.py), simulated and processed once per session, and
-ingested into a database of its own."""
+ingested into a database of its own, its nights then compacted into the sky cells but the
+last (as the demo and the morning's timer leave an archive): light curves are read across both
+halves of the layout."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from lightcurve_survey import LightCurveSurvey, SurveyArchive, make_survey
 
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, ingest_paths
+from skyvault.ingest.compact import compact_all
 from skyvault.ingest.testing import fresh_database
 
 
@@ -32,6 +35,8 @@ def survey_archive(database: Database, lightcurve_survey: LightCurveSurvey,
                            store=LocalFileStore(base / "store"),
                            quarantine_root=base / "quarantine")
     assert summary.ok, summary.lines()
+    with handle.admin(autocommit=True) as connection:
+        compact_all(connection, keep_latest=1)
     tables = [fits.getdata(raw / "truth" / "stars.fits") for raw in lightcurve_survey.raw_dirs]
     stars = np.concatenate(tables)
     _, first = np.unique(stars["id"], return_index=True)

@@ -1,26 +1,36 @@
 """Association at ingest and the ensemble step on synthetic nights: every detection gets an
-object, re-runs and reprocessing leave no duplicate epoch and no orphan object, crashes
-anywhere leave the archive consistent."""
+object and is a light-curve point of it, re-runs and reprocessing (of a night in the sky cells
+too) leave no duplicate epoch and no orphan object, crashes anywhere leave the archive
+consistent, and a light curve by oid reads one sky cell once its nights are compacted."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 
+from skyvault.access import ANONYMOUS
 from skyvault.db import Database
-from skyvault.ingest import LocalFileStore, ingest_paths
+from skyvault.ingest import LocalFileStore, check_archive, ingest_paths
+from skyvault.ingest.compact import SkyCell, compact_all, create_cell, sky_cells
 from skyvault.ingest.crash import ENVIRONMENT_VARIABLE
+from skyvault.ingest.q3c import cell_count, cell_of
 from skyvault.ingest.synthetic import NightSpec, reprocess_exposure, write_night
 from skyvault.ingest.testing import fresh_database
 from skyvault.schema.objects_sql import OBJECT_REACH_ARCSEC
+from skyvault.schema.tables import LIGHTCURVES
 
 SPEC = NightSpec(nightdate="2026-10-02", exposures=3, quadrants=(1, 2), sources=60, seed=5)
+SECOND = replace(SPEC, nightdate="2026-10-05")
+"""The same sources again three nights later (the same seed draws the same catalogs): each
+object of the first night gets a second epoch in another night."""
 
 
 def _kw(base: Path, handle: Database) -> dict:
@@ -32,33 +42,42 @@ def _state(connection: psycopg.Connection) -> dict:
     """What association and the ensemble step must keep true, and the counts to compare."""
     detections = connection.execute(
         "SELECT count(*), count(oid), count(DISTINCT oid) FROM survey.psf_sources").fetchone()
-    objects = connection.execute("SELECT count(*) FROM archive.objects").fetchone()[0]
+    points = connection.execute("SELECT count(*) FROM survey.lightcurves").fetchone()[0]
+    # Each detection with its object is one light-curve point with the same values, and back.
+    point = "oid, sourceid, pid, expid, nid, ra, dec, mag, magerr, flags, obsjd, programid"
+    unmatched = connection.execute(
+        f"SELECT (SELECT count(*) FROM (SELECT {point} FROM survey.psf_sources"
+        f"   EXCEPT SELECT {point} FROM survey.lightcurves) a)"
+        f" + (SELECT count(*) FROM (SELECT {point} FROM survey.lightcurves"
+        f"   EXCEPT SELECT {point} FROM survey.psf_sources) b)").fetchone()[0]
+    objects = connection.execute("SELECT count(*) FROM survey.object_registry").fetchone()[0]
     duplicates = connection.execute(
-        "SELECT count(*) FROM (SELECT oid, expid FROM survey.psf_sources GROUP BY oid, expid"
+        "SELECT count(*) FROM (SELECT oid, expid FROM survey.lightcurves GROUP BY oid, expid"
         " HAVING count(*) > 1) d").fetchone()[0]
     unknown = connection.execute(
-        "SELECT count(*) FROM survey.psf_sources s WHERE NOT EXISTS"
-        " (SELECT FROM archive.objects o WHERE o.oid = s.oid)").fetchone()[0]
+        "SELECT count(*) FROM survey.lightcurves s WHERE NOT EXISTS"
+        " (SELECT FROM survey.object_registry o WHERE o.oid = s.oid)").fetchone()[0]
     orphans = connection.execute(
-        "SELECT count(*) FROM archive.objects o WHERE NOT EXISTS"
-        " (SELECT FROM survey.psf_sources s WHERE s.oid = o.oid)").fetchone()[0]
+        "SELECT count(*) FROM survey.object_registry o WHERE NOT EXISTS"
+        " (SELECT FROM survey.lightcurves s WHERE s.oid = o.oid)").fetchone()[0]
     far = connection.execute(
-        "SELECT count(*) FROM survey.psf_sources s JOIN archive.objects o USING (oid)"
+        "SELECT count(*) FROM survey.lightcurves s JOIN survey.object_registry o USING (oid)"
         " WHERE q3c_dist(s.ra, s.dec, o.ra, o.dec) * 3600 > %s OR o.fid <> s.fid",
         (OBJECT_REACH_ARCSEC,)).fetchone()[0]
     waiting = connection.execute("SELECT (SELECT count(*) FROM archive.ensemble_pending)"
                                  " + (SELECT count(*) FROM archive.ensemble_dirty)"
                                  " + (SELECT count(*) FROM archive.released_stale)").fetchone()[0]
     return {"detections": detections[0], "with_oid": detections[1], "oids": detections[2],
-            "objects": objects, "duplicates": duplicates, "unknown": unknown,
-            "orphans": orphans, "far": far, "waiting": waiting}
+            "points": points, "unmatched": unmatched, "objects": objects,
+            "duplicates": duplicates, "unknown": unknown, "orphans": orphans, "far": far,
+            "waiting": waiting}
 
 
 def _sound(state: dict) -> None:
-    assert state["with_oid"] == state["detections"] > 0
+    assert state["with_oid"] == state["detections"] == state["points"] > 0
     assert state["oids"] == state["objects"]
-    assert (state["duplicates"], state["unknown"], state["orphans"], state["far"],
-            state["waiting"]) == (0, 0, 0, 0, 0), state
+    assert (state["unmatched"], state["duplicates"], state["unknown"], state["orphans"],
+            state["far"], state["waiting"]) == (0, 0, 0, 0, 0, 0), state
 
 
 @pytest.fixture(scope="module")
@@ -67,37 +86,51 @@ def night_archive(database: Database, tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("objects")
     night = write_night(base / "products", SPEC)
     summary = ingest_paths([night.root], **_kw(base, handle))
-    return {"db": handle, "base": base, "night": night, "summary": summary}
+    second = ingest_paths([write_night(base / "products2", SECOND).root], **_kw(base, handle))
+    # The first night in the sky cells, the second still a night partition: every test below
+    # reads (and the reprocessing test supersedes) across both halves of the layout.
+    with handle.admin(autocommit=True) as connection:
+        compacted = compact_all(connection, keep_latest=1)
+    assert {c.catalog for c in compacted} >= {"psf_sources", "lightcurves"}
+    return {"db": handle, "base": base, "night": night, "summary": summary, "second": second}
 
 
 def test_every_detection_joins_one_object_of_its_filter(night_archive: dict) -> None:
     """At ingest every PSF detection gets the oid of an object of its filter within reach of
     the object's position; the objects are exactly the oids used; nothing waits afterwards."""
-    summary = night_archive["summary"]
-    assert summary.ensemble is not None and summary.ok
+    summary, second = night_archive["summary"], night_archive["second"]
+    assert summary.ensemble is not None and summary.ok and second.ok
     with night_archive["db"].admin() as connection:
         state = _state(connection)
         _sound(state)
         logged = connection.execute(
             "SELECT sum(ndetections), sum(nnew) FROM archive.association_log").fetchone()
         first = connection.execute(
-            "SELECT count(*) FROM archive.objects o JOIN survey.psf_sources s"
-            " ON s.pid = o.first_pid AND s.oid = o.oid AND s.ra = o.ra AND s.dec = o.dec"
+            "SELECT count(*) FROM survey.object_registry o JOIN LATERAL (SELECT ra, dec"
+            " FROM survey.lightcurves s WHERE s.oid = o.oid ORDER BY obsjd LIMIT 1) f"
+            " ON f.ra = o.ra AND f.dec = o.dec"
         ).fetchone()[0]
+        epochs = connection.execute(
+            "SELECT count(DISTINCT nid) FROM survey.lightcurves GROUP BY oid").fetchall()
     assert logged == (state["detections"], state["objects"])
     assert first == state["objects"]  # each object sits where its first detection was
+    assert {row[0] for row in epochs} == {2}  # the second night found the first's objects
+    assert check_archive(database=night_archive["db"], store=_kw(
+        night_archive["base"], night_archive["db"])["store"], deep=True).clean
 
 
 def test_ingesting_again_changes_nothing(night_archive: dict) -> None:
     handle, base = night_archive["db"], night_archive["base"]
     with handle.admin() as connection:
         before = _state(connection)
-        oids = connection.execute("SELECT oid FROM archive.objects ORDER BY oid").fetchall()
+        oids = connection.execute(
+            "SELECT oid FROM survey.object_registry ORDER BY oid").fetchall()
     again = ingest_paths([night_archive["night"].root], **_kw(base, handle))
     assert again.ingested == 0 and again.new_versions == 0
     with handle.admin() as connection:
         assert _state(connection) == before
-        assert connection.execute("SELECT oid FROM archive.objects ORDER BY oid").fetchall() \
+        assert connection.execute(
+            "SELECT oid FROM survey.object_registry ORDER BY oid").fetchall() \
             == oids
 
 
@@ -109,10 +142,13 @@ def test_a_reprocessed_exposure_leaves_no_duplicate_and_no_orphan(night_archive:
     expid = SPEC.nid * 1000 + 101
     with handle.admin() as connection:
         old = {row[0] for row in connection.execute(
-            "SELECT oid FROM survey.psf_sources WHERE expid = %s", (expid,))}
+            "SELECT oid FROM survey.lightcurves WHERE expid = %s", (expid,))}
         shared = {row[0] for row in connection.execute(
-            "SELECT oid FROM survey.psf_sources WHERE expid <> %s AND oid = ANY(%s)",
+            "SELECT oid FROM survey.lightcurves WHERE expid <> %s AND oid = ANY(%s)",
             (expid, list(old)))}
+        in_sky = connection.execute(
+            "SELECT count(*) FROM survey.lightcurves_sky WHERE expid = %s", (expid,)).fetchone()
+    assert in_sky[0] == len(old)  # the superseded points are in the sky cells
     manifest = reprocess_exposure(night.root, SPEC, 1, seed=77)
     summary = ingest_paths([manifest], **_kw(base, handle))
     assert summary.reprocessed == 2 * len(SPEC.quadrants), summary.lines()
@@ -121,18 +157,18 @@ def test_a_reprocessed_exposure_leaves_no_duplicate_and_no_orphan(night_archive:
     with handle.admin() as connection:
         _sound(_state(connection))
         stale = connection.execute(
-            "SELECT count(*) FROM survey.psf_sources s JOIN survey.science_images i USING (pid)"
+            "SELECT count(*) FROM survey.lightcurves s JOIN survey.science_images i USING (pid)"
             " WHERE i.is_current = 0").fetchone()[0]
         released = connection.execute(
             "SELECT count(*) FROM survey.objects_released r WHERE NOT EXISTS"
-            " (SELECT FROM archive.objects o WHERE o.oid = r.oid)").fetchone()[0]
+            " (SELECT FROM survey.object_registry o WHERE o.oid = r.oid)").fetchone()[0]
     assert (stale, released) == (0, 0)
 
 
 def _oids_of(handle: Database, expid: int) -> set[int]:
     with handle.admin() as connection:
         return {row[0] for row in connection.execute(
-            "SELECT oid FROM survey.psf_sources WHERE expid = %s", (expid,))}
+            "SELECT oid FROM survey.lightcurves WHERE expid = %s", (expid,))}
 
 
 def test_released_statistics_use_only_public_epochs(night_archive: dict) -> None:
@@ -140,7 +176,7 @@ def test_released_statistics_use_only_public_epochs(night_archive: dict) -> None
     nobs = its public epochs; counted here by the owner from the rows' programs and dates."""
     with night_archive["db"].admin() as connection:
         expected = dict(connection.execute(
-            "SELECT oid, count(*) FROM survey.psf_sources WHERE release_date <= now()"
+            "SELECT oid, count(*) FROM survey.lightcurves WHERE release_date <= now()"
             " GROUP BY oid").fetchall())
         released = dict(connection.execute(
             "SELECT oid, nobs FROM survey.objects_released").fetchall())
@@ -181,8 +217,8 @@ def test_killed_anywhere_then_run_again_is_sound(database: Database, tmp_path: P
 
 def _fingerprint(connection: psycopg.Connection) -> tuple:
     objects = connection.execute(
-        "SELECT o.oid, o.ra, o.dec, count(s.*) FROM archive.objects o JOIN survey.psf_sources s"
-        " USING (oid) GROUP BY o.oid ORDER BY o.oid").fetchall()
+        "SELECT o.oid, o.ra, o.dec, count(s.*) FROM survey.object_registry o"
+        " JOIN survey.lightcurves s USING (oid) GROUP BY o.oid ORDER BY o.oid").fetchall()
     corrections = connection.execute(
         "SELECT expid, rcid, relphot_corr, relphot_nstars FROM survey.science_images"
         " WHERE is_current = 1 ORDER BY expid, rcid").fetchall()
@@ -198,19 +234,92 @@ def test_new_objects_sort_by_position(night_archive: dict) -> None:
     """Identifiers are ordered as q3c orders positions (their high bits are the pixel)."""
     with night_archive["db"].admin() as connection:
         rows = connection.execute(
-            "SELECT oid >> 16, q3c_ang2ipix(ra, dec) >> 16 FROM archive.objects").fetchall()
+            "SELECT oid >> 16, q3c_ang2ipix(ra, dec) >> 16 FROM survey.object_registry"
+        ).fetchall()
     assert rows and np.all(np.array(rows)[:, 0] == np.array(rows)[:, 1])
 
 
 def test_a_quadrant_without_detections_is_loaded(database: Database, tmp_path: Path) -> None:
-    """An empty PSF catalog (a quadrant with no source) still gets its oid column (none)."""
-    from skyvault.ingest.catalogs import catalog_load
-    from skyvault.ingest.objects import QuadrantDetections, associate_exposure
+    """An empty PSF catalog (a quadrant with no source) still gets its oid column (none), and
+    its (empty) light-curve points can be sent too."""
+    from skyvault.ingest.catalogs import catalog_load, set_image_values
+    from skyvault.ingest.objects import QuadrantDetections, associate_exposure, lightcurve_points
 
     handle = fresh_database(database.urls.admin, "objects_empty")
-    empty = catalog_load(tmp_path, "psfcat", {"ra": np.zeros(0), "dec": np.zeros(0)})
+    empty = catalog_load(tmp_path, "psfcat", {"ra": np.zeros(0), "dec": np.zeros(0)},
+                         with_objects=True)
+    set_image_values(empty, {"pid": 1, "expid": 1, "nid": 1, "field": 1, "rcid": 0, "fid": 2,
+                             "filtercode": b"zr", "obsjd": 2460000.5, "programid": 1,
+                             "release_date": 0})
     with handle.admin() as connection, connection.transaction():
         result = associate_exposure(connection, [QuadrantDetections(
             1, 1, 1, 1, 0, 2, "zr", 2.0, 0.1, empty)])
     assert (result.detections, result.new_objects) == (0, 0)
     assert len(empty.batch.payload()) == 0  # every column set: the COPY can be sent
+    assert len(lightcurve_points(empty).batch.payload()) == 0
+
+
+def test_points_farther_than_the_margin_from_their_object_are_refused(tmp_path: Path) -> None:
+    """The sky cells of survey.lightcurves are pruned by the oid ranges of a cone widened by
+    the layout's margin: a point farther from its object would be missed by cones, so a batch
+    holding one is refused (association never makes one); points go out in object order."""
+    from skyvault.ingest.catalogs import catalog_load, set_image_values
+    from skyvault.ingest.errors import GroupRejected
+    from skyvault.ingest.objects import lightcurve_points
+    from skyvault.ingest.q3c import object_ids
+
+    def points(offset_arcsec: float):
+        ra, dec = np.array([150.001, 150.0]), np.array([20.0, 20.0])
+        load = catalog_load(tmp_path / "psfcat.fits", "psfcat", {"ra": ra, "dec": dec},
+                            with_objects=True)
+        set_image_values(load, {"pid": 1, "expid": 1, "nid": 1, "field": 1, "rcid": 0,
+                                "fid": 2, "filtercode": b"zr", "obsjd": 2460000.5,
+                                "programid": 1, "release_date": 0})
+        positions = load.batch.values("ra"), load.batch.values("dec")
+        load.batch.set("oid", object_ids(positions[0] + offset_arcsec / 3600
+                                         / np.cos(np.radians(20.0)), positions[1], 2))
+        return lightcurve_points(load)
+
+    near = points(2.0)
+    assert np.all(np.diff(near.batch.values("oid")) > 0)
+    with pytest.raises(GroupRejected, match=r"farther than 2\.10"):
+        points(2.2)
+
+
+def test_a_light_curve_by_oid_reads_one_sky_cell(night_archive: dict) -> None:
+    """Issue 15's point, for light curves: once its nights are compacted, an object's light
+    curve (two nights here) and its survey.objects row (its existence check included) read one
+    index range in the one sky cell that holds the object, whatever the number of nights; the
+    answers are those the object's detections give."""
+    handle = night_archive["db"]
+    with handle.admin(autocommit=True) as connection:
+        compact_all(connection)
+        oid, expected = connection.execute(
+            "SELECT oid, array_agg(sourceid ORDER BY obsjd) FROM survey.psf_sources"
+            " GROUP BY oid ORDER BY count(*) DESC, oid LIMIT 1").fetchone()
+        # Cells elsewhere on the sky (empty), so that a plan reading one cell shows pruning.
+        depth = LIGHTCURVES.sky_layout.depth
+        own = cell_of(oid, depth)
+        for number in {(own + step) % cell_count(depth) for step in (-1, 1, 768)}:
+            if number not in {cell.number for cell in sky_cells(connection, LIGHTCURVES)}:
+                with connection.transaction():
+                    create_cell(connection, SkyCell(LIGHTCURVES, depth, number))
+    queries = {
+        "points": f"SELECT sourceid FROM survey.lightcurves WHERE oid = {oid} ORDER BY obsjd",
+        "object": f"SELECT nobs FROM survey.objects WHERE oid = {oid}",
+    }
+    with handle.reading(ANONYMOUS, user_query=True) as connection:
+        connection.execute("SET LOCAL enable_seqscan = off")
+        for name, sql in queries.items():
+            # Executed, not only planned: survey.objects reads the points for each registry
+            # row, so its cells are pruned when the oid is known, at run time.
+            plan = [row[0] for row in connection.execute(
+                f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}")]
+            read = {cell for line in plan if "never executed" not in line
+                    for cell in re.findall(r" on (lightcurves_c\d+_\d+)\b", line)}
+            assert len(read) == 1, (name, "\n".join(plan))
+            assert not any("lightcurves_n" in line for line in plan), plan
+    with handle.admin() as connection:
+        found = [row[0] for row in connection.execute(queries["points"])]
+        nobs = connection.execute(queries["object"]).fetchone()[0]
+    assert found == expected and nobs == len(expected) >= 2

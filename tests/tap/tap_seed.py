@@ -103,7 +103,7 @@ def _insert(connection: psycopg.Connection, table: str, rows: list[dict]) -> Non
 
 
 def _ensure_partitions(connection: psycopg.Connection) -> None:
-    for table in ("psf_sources", "aperture_sources"):
+    for table in ("psf_sources", "aperture_sources", "lightcurves"):
         exists = connection.execute(
             "SELECT 1 FROM pg_class WHERE oid = to_regclass(%s)",
             (f"survey.{table}_taptest",)).fetchone()
@@ -118,12 +118,12 @@ def remove(connection: psycopg.Connection) -> None:
                        ("raw_images", "rawid"), ("exposures", "expid")):
         connection.execute(f"DELETE FROM survey.{table} WHERE {key} BETWEEN %s AND %s",
                            (BASE, BASE + 99_999))
-    connection.execute("DELETE FROM archive.objects WHERE first_pid BETWEEN %s AND %s",
-                       (BASE, BASE + 99_999))
-    connection.execute("DELETE FROM survey.objects_released r WHERE NOT EXISTS"
-                       " (SELECT FROM archive.objects o WHERE o.oid = r.oid)")
+    seeded = [int(oid) for fid in FILTERS.values() for oid in star_oids(fid)]
+    connection.execute("DELETE FROM survey.object_registry WHERE oid = ANY(%s)", (seeded,))
+    connection.execute("DELETE FROM survey.objects_released WHERE oid = ANY(%s)", (seeded,))
     connection.execute("DROP TABLE IF EXISTS survey.psf_sources_taptest")
     connection.execute("DROP TABLE IF EXISTS survey.aperture_sources_taptest")
+    connection.execute("DROP TABLE IF EXISTS survey.lightcurves_taptest")
     connection.execute("DELETE FROM survey.solar_system_objects WHERE source = 'tap-test'")
 
 
@@ -218,7 +218,7 @@ def insert(connection: psycopg.Connection) -> None:
             rows = []
             oids = star_oids(band["fid"])
             for star in np.flatnonzero(inside):
-                objects.setdefault(int(oids[star]), (star, pid, rcid, band))
+                objects.setdefault(int(oids[star]), (star, rcid, band))
                 mag = float(star_mag[star] + rng.normal(0, 0.03))
                 rows.append((sourceid, pid, exposure.expid, NID + exposure.night, FIELD, rcid,
                              band["fid"], exposure.filtercode,
@@ -236,12 +236,20 @@ def insert(connection: psycopg.Connection) -> None:
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
-    for oid, (star, pid, rcid, band) in objects.items():
+            # The same detections as light-curve points (ingest/objects.py lightcurve_points).
+            with connection.cursor().copy(
+                "COPY survey.lightcurves (oid, sourceid, pid, expid, nid, field, rcid, fid,"
+                " filtercode, ra, dec, mag, magerr, sharpness, chi, flags, snr, obsjd,"
+                " programid, release_date) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row((row[23], *row[:10], *row[12:14], *row[16:23]))
+    for oid, (star, rcid, band) in objects.items():
         connection.execute(
-            "INSERT INTO archive.objects (oid, ra, dec, field, ccdid, qid, rcid, fid, filtercode,"
-            " first_pid) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO survey.object_registry (oid, ra, dec, field, ccdid, qid, rcid, fid,"
+            " filtercode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (oid, float(star_ra[star]), float(star_dec[star]), FIELD, rcid // 4 + 1,
-             rcid % 4 + 1, rcid, band["fid"], band["filtercode"], pid))
+             rcid % 4 + 1, rcid, band["fid"], band["filtercode"]))
         connection.execute("INSERT INTO archive.ensemble_dirty (oid) VALUES (%s)", (oid,))
     _insert(connection, "solar_system_objects", [
         {"designation": "tap-1", "name": "Ceres", "number": 1, "orbit_type": "asteroid",
@@ -262,6 +270,7 @@ def insert(connection: psycopg.Connection) -> None:
          "h": None, "g": None, "uncertainty": None, "source": "tap-test"},
     ])
     connection.execute("ANALYZE survey.psf_sources_taptest")
+    connection.execute("ANALYZE survey.lightcurves_taptest")
 
 
 def seed(database: Database) -> None:

@@ -10,11 +10,14 @@
    COPY; rolled back after each exposure so every repeat sees the same archive), and the
    matching alone on arrays (the same run's baseline).
 2. Light curves of ``--lc-objects`` objects with one epoch a night for ``--nights`` nights
-   (100 million detections by default), loaded as ingest loads nights (loading tables, sealed),
-   read as the anonymous requester through row-level security as services read them
-   (skyvault/lightcurves/access.py): by oid, by a 2" cone (objects there and their light
-   curves; detections there), and survey.objects by oid (statistics computed when asked), with
-   a primary-key look-up of the registry as the floor of a round trip.
+   (100 million light-curve points by default) in survey.lightcurves, loaded as ingest loads
+   nights (loading tables, sealed), read as the anonymous requester through row-level security
+   as services read them (skyvault/lightcurves/access.py): by oid, by a 2" cone (objects there
+   and their light curves; points there, an ADQL cone), and survey.objects by oid (statistics
+   computed when asked), with a primary-key look-up of the registry as the floor of a round
+   trip. Measured twice in the same run: with every night in its own partition (the baseline:
+   one index probe per night), then after ``compact_all`` has filed them in the sky cells
+   under their objects (one probe in one cell).
 3. survey.objects_released with one row per archived object (``--objects``): a search by
    metric over the whole sky.
 4. The statistics of 1,000-epoch light curves with the light-curve package against the same
@@ -38,6 +41,7 @@ from benchmarks.support import throwaway_cluster
 from skyvault.access import ANONYMOUS
 from skyvault.db import APP_ROLE, Database, DatabaseUrls
 from skyvault.ingest.catalogs import catalog_load, set_image_values
+from skyvault.ingest.compact import compact_all
 from skyvault.ingest.copybinary import HEADER, TRAILER, RecordBatch, copy_statement
 from skyvault.ingest.objects import (
     REGISTRY,
@@ -49,6 +53,9 @@ from skyvault.ingest.partitions import seal_all, target_for_rows
 from skyvault.lightcurves import access, association
 from skyvault.lightcurves.metrics import Epochs, collapse
 from skyvault.schema.objects_sql import METRIC_NAMES, metric_type
+from skyvault.schema.tables import LIGHTCURVES, PUBLISHED_TABLES
+from skyvault.vo.adql.catalog import catalog_from_tables
+from skyvault.vo.adql.translator import translate
 
 REGION = ((0.0, 22.0), (-10.0, 11.4))
 """470 square degrees near the equator for the association archive."""
@@ -95,21 +102,21 @@ def _archive_objects(rng: np.random.Generator, count: int) -> tuple[np.ndarray, 
 def load_registry(connection: psycopg.Connection, oid: np.ndarray, ra: np.ndarray,
                   dec: np.ndarray) -> float:
     started = time.perf_counter()
-    connection.execute("DROP INDEX archive.objects_q3c_idx")
+    connection.execute("DROP INDEX survey.object_registry_q3c_idx")
     step = 1_000_000
     for start in range(0, len(oid), step):
         part = slice(start, start + step)
         rows = len(oid[part])
         batch = RecordBatch(REGISTRY_COLUMNS, rows)
         for name, value in {"oid": oid[part], "ra": ra[part], "dec": dec[part], "field": 1,
-                            "ccdid": 1, "qid": 1, "rcid": 0, "fid": 2, "filtercode": b"zr",
-                            "first_pid": 1}.items():
+                            "ccdid": 1, "qid": 1, "rcid": 0, "fid": 2,
+                            "filtercode": b"zr"}.items():
             batch.set(name, value)
         with connection.transaction():
             _copy(connection, REGISTRY, batch)
-    connection.execute("CREATE INDEX objects_q3c_idx ON archive.objects"
+    connection.execute(f"CREATE INDEX object_registry_q3c_idx ON {REGISTRY}"
                        " (q3c_ang2ipix(ra, dec))")
-    connection.execute("ANALYZE archive.objects")
+    connection.execute(f"ANALYZE {REGISTRY}")
     return time.perf_counter() - started
 
 
@@ -136,7 +143,7 @@ def exposure_quadrants(rng: np.random.Generator, oid: np.ndarray, ra: np.ndarray
             values["ra"][len(seen):]])
         values["dec"] = np.concatenate([dec[seen] + rng.normal(0, 0.15 / 3600, len(seen)),
                                         values["dec"][len(seen):]])
-        load = catalog_load(Path("bench"), "psfcat", values)
+        load = catalog_load(Path("bench"), "psfcat", values, with_objects=True)
         pid = expid * 100 + rcid
         set_image_values(load, {"pid": pid, "expid": expid, "nid": FIRST_NID, "field": 1,
                                 "rcid": rcid, "fid": 2, "filtercode": b"zr",
@@ -200,15 +207,14 @@ def _lightcurve_archive(connection: psycopg.Connection, count: int, nights: int,
     oid = association.new_object_ids(ra, dec, 2, np.zeros(0, dtype=np.int64))
     batch = RecordBatch(REGISTRY_COLUMNS, count)
     for name, value in {"oid": oid, "ra": ra, "dec": dec, "field": 2, "ccdid": 1, "qid": 1,
-                        "rcid": 0, "fid": 2, "filtercode": b"zr",
-                        "first_pid": FIRST_NID * 10}.items():
+                        "rcid": 0, "fid": 2, "filtercode": b"zr"}.items():
         batch.set(name, value)
     with connection.transaction():
         _copy(connection, REGISTRY, batch)
         connection.execute("CREATE TABLE public.bench_lc_objects (oid bigint, ra float8,"
                            " dec float8, mag real)")
-        connection.execute("INSERT INTO public.bench_lc_objects SELECT oid, ra, dec,"
-                           " 14 + 6 * random() FROM archive.objects WHERE field = 2")
+        connection.execute(f"INSERT INTO public.bench_lc_objects SELECT oid, ra, dec,"
+                           f" 14 + 6 * random() FROM {REGISTRY} WHERE field = 2")
     for night in range(nights):
         nid = FIRST_NID + night
         pid = nid * 10
@@ -223,20 +229,58 @@ def _lightcurve_archive(connection: psycopg.Connection, count: int, nights: int,
                 " rcid, fid, filtercode, exptime, maglimit, magzp, ra, dec, programid,"
                 " release_date) VALUES (%s, %s, %s, %s, 2, 1, 1, 0, 2, 'zr', 30, 20.8, 26.2,"
                 " %s, %s, 1, '2020-01-01')", (pid, pid, obsjd, nid, ra0, dec0))
-            table = target_for_rows(connection, "psf_sources", nid, live=False)
+            table = target_for_rows(connection, LIGHTCURVES.name, nid, live=False)
+            # Points within 0.2" of their object, in object order as ingest writes them.
             connection.execute(
-                f"INSERT INTO {table} (sourceid, pid, expid, nid, field, rcid, fid, filtercode,"
-                " ra, dec, mag, magerr, flux, fluxerr, flags, snr, obsjd, programid,"
-                " release_date, oid)"
-                " SELECT row_number() OVER (), %s, %s, %s, 2, 0, 2, 'zr',"
+                f"INSERT INTO {table} (oid, sourceid, pid, expid, nid, field, rcid, fid,"
+                " filtercode, ra, dec, mag, magerr, flags, snr, obsjd, programid,"
+                " release_date)"
+                " SELECT oid, row_number() OVER (), %s, %s, %s, 2, 0, 2, 'zr',"
                 " ra + (random() - 0.5) * 0.4 / 3600 / cos(radians(dec)),"
                 " dec + (random() - 0.5) * 0.4 / 3600, mag + (random() - 0.5) * 0.04, 0.02,"
-                " 1000, 20, 0, 50, %s, 1, '2020-01-01', oid"
-                " FROM public.bench_lc_objects ORDER BY q3c_ang2ipix(ra, dec)",
-                (pid, pid, nid, obsjd))
+                " 0, 50, %s, 1, '2020-01-01'"
+                " FROM public.bench_lc_objects ORDER BY oid", (pid, pid, nid, obsjd))
     seal_all(connection, connect=lambda: psycopg.connect(connection.info.dsn, autocommit=True))
-    connection.execute("ANALYZE archive.objects")
+    connection.execute(f"ANALYZE {REGISTRY}")
     return oid, ra, dec
+
+
+def _adql_cone(ra: float, dec: float, radius: float) -> str:
+    """The SQL the ADQL translator writes for a cone on the points' own positions (it adds the
+    oid ranges of the cone widened by the layout's margin, which prune the sky cells)."""
+    return translate(
+        f"SELECT oid, obsjd, mag FROM {LIGHTCURVES.qualified_name} WHERE 1 = CONTAINS("
+        f"POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra!r}, {dec!r}, {radius!r}))",
+        catalog_from_tables(PUBLISHED_TABLES)).sql
+
+
+def _time_lightcurves(database: Database, picks: np.ndarray, oid: np.ndarray, ra: np.ndarray,
+                      dec: np.ndarray) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {}
+    # A first pass warms the caches, as a busy service's are; the second is measured.
+    for measured in (False, True):
+        for k in picks:
+            with database.reading(ANONYMOUS) as reader:
+                for name, run in (
+                    ("floor: registry row by primary key", lambda r, k=k: r.execute(
+                        f"SELECT oid FROM {REGISTRY} WHERE oid = %s",
+                        (int(oid[k]),)).fetchall()),
+                    ("light curve by oid",
+                     lambda r, k=k: access.lightcurves(r, [int(oid[k])])),
+                    ('light curves by position (objects in 2", their curves)',
+                     lambda r, k=k: access.lightcurves(r, access.oids_in_cone(
+                         r, float(ra[k]), float(dec[k]), 2 / 3600))),
+                    ('points in a 2" cone (ADQL)', lambda r, k=k: r.execute(
+                        _adql_cone(float(ra[k]), float(dec[k]), 2 / 3600)).fetchall()),
+                    ("survey.objects by oid (statistics when asked)",
+                     lambda r, k=k: access.objects_by_oid(r, [int(oid[k])])),
+                ):
+                    began = time.perf_counter()
+                    answer = run(reader)
+                    if measured:
+                        timings.setdefault(name, []).append(time.perf_counter() - began)
+                    assert answer, name
+    return timings
 
 
 def bench_lightcurves(connection: psycopg.Connection, database: Database, count: int,
@@ -247,37 +291,26 @@ def bench_lightcurves(connection: psycopg.Connection, database: Database, count:
     size = connection.execute(
         "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i"
         " JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'survey.psf_sources'::regclass").fetchone()[0]
+        " WHERE i.inhparent = 'survey.lightcurves_nights'::regclass").fetchone()[0]
     lines = [f"light curves: {count:,} objects x {nights} nights = {count * nights:,}"
-             f" detections in {nights} night partitions ({size}), loaded and sealed in"
+             f" points in {nights} night partitions ({size}), loaded and sealed in"
              f" {loading:.0f} s"]
     picks = rng.choice(len(oid), queries, replace=False)
-    timings: dict[str, list[float]] = {}
-    with database.reading(ANONYMOUS) as reader:
-        for k in picks:  # warm the caches once, as a busy service's are
-            access.lightcurves(reader, [int(oid[k])])
-    for k in picks:
-        with database.reading(ANONYMOUS) as reader:
-            for name, run in (
-                ("floor: registry row by primary key", lambda r, k=k: r.execute(
-                    "SELECT oid FROM archive.objects WHERE oid = %s",
-                    (int(oid[k]),)).fetchall()),
-                ("light curve by oid", lambda r, k=k: access.lightcurves(r, [int(oid[k])])),
-                ('light curves by position (objects in 2", their curves)',
-                 lambda r, k=k: access.lightcurves(r, access.oids_in_cone(
-                     r, float(ra[k]), float(dec[k]), 2 / 3600))),
-                ('detections in a 2" cone', lambda r, k=k: r.execute(
-                    "SELECT * FROM survey.psf_sources WHERE q3c_radial_query(ra, dec, %s, %s,"
-                    " %s)", (float(ra[k]), float(dec[k]), 2 / 3600)).fetchall()),
-                ("survey.objects by oid (statistics when asked)",
-                 lambda r, k=k: access.objects_by_oid(r, [int(oid[k])])),
-            ):
-                began = time.perf_counter()
-                answer = run(reader)
-                timings.setdefault(name, []).append(time.perf_counter() - began)
-                assert answer, name
-    for name, measured in timings.items():
-        lines.append(f"{name:58s} {_percentiles(measured)}")
+    before = _time_lightcurves(database, picks, oid, ra, dec)
+    started = time.perf_counter()
+    compacted = compact_all(connection, catalogs=[LIGHTCURVES.name])
+    cells = connection.execute(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'survey.lightcurves_sky'::regclass"
+    ).fetchone()[0]
+    seconds = time.perf_counter() - started
+    moved = sum(c.rows for c in compacted)
+    lines.append(f"compacted: {moved:,} points into {cells} sky cells in {seconds:.0f} s"
+                 f" ({moved / seconds:,.0f} points/s)")
+    connection.execute(f"ANALYZE {LIGHTCURVES.qualified_name}")
+    after = _time_lightcurves(database, picks, oid, ra, dec)
+    lines.append(f"{'':58s} {nights} night partitions{'':17s} sky cells")
+    for name in before:
+        lines.append(f"{name:58s} {_percentiles(before[name])}   {_percentiles(after[name])}")
     return lines
 
 
@@ -295,7 +328,7 @@ def bench_released(connection: psycopg.Connection, queries: int) -> list[str]:
         f"INSERT INTO survey.objects_released (oid, ra, dec, field, ccdid, qid, rcid, fid,"
         f" filtercode, {', '.join(METRIC_NAMES)}, computed_at)"
         f" SELECT oid, ra, dec, field, ccdid, qid, rcid, fid, filtercode, {values}, now()"
-        f" FROM archive.objects")
+        f" FROM {REGISTRY}")
     connection.execute("CREATE INDEX objects_released_q3c_idx ON survey.objects_released"
                        " (q3c_ang2ipix(ra, dec))")
     connection.execute("CREATE INDEX objects_released_variability_idx ON"

@@ -22,13 +22,13 @@ Generated from schema/tables.py and schema/objects_sql.py (schema.ddl) at this r
 frozen: later changes arrive as new revisions.
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0011
 """
 
 from alembic import op
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -16,6 +16,7 @@ pruned to the one cell and sent the cone to the shard.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import statistics
 import time
@@ -28,6 +29,7 @@ from benchmarks.support import throwaway_cluster
 from skyvault.ingest.compact import SkyCell, create_cell
 from skyvault.ingest.partitions import CATALOGS
 from skyvault.ingest.q3c import ang2ipix, cell_of, cell_range
+from skyvault.releases.declare import declare_release
 from skyvault.schema.ddl import placement_column_ddl, quote_ident
 
 CELL_CENTRE = (120.0, 20.0)
@@ -47,11 +49,11 @@ def _rows(count: int) -> tuple[np.ndarray, np.ndarray, int]:
 def _copy(connection: psycopg.Connection, table: str, ra: np.ndarray, dec: np.ndarray) -> None:
     order = np.argsort(ang2ipix(ra, dec))
     with connection.cursor().copy(
-            f"COPY {table} (sourceid, pid, nid, ra, dec, mag, obsjd, programid, release_date,"
-            " placement) FROM STDIN") as copy:
+            f"COPY {table} (sourceid, pid, nid, ra, dec, mag, obsjd, programid, placement)"
+            " FROM STDIN") as copy:
         for k, i in enumerate(order):
             copy.write_row((k, 1 + k // 10_000, 1, float(ra[i]), float(dec[i]), 18.0,
-                            2457755.5, 1, "2020-01-01T00:00:00Z", 1))
+                            2457755.5, 1, 1))
 
 
 def _cones(connection: psycopg.Connection, ra: np.ndarray, dec: np.ndarray, radius: float,
@@ -87,6 +89,10 @@ def main() -> None:
         from skyvault.schema.migrate import upgrade
 
         upgrade(coordinator.url())
+        with psycopg.connect(coordinator.url()) as owner:
+            # Program 1 observed before 2020 is public: the cones read as the public.
+            released = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+            declare_release(owner, "FDW", released, released, [1])
         ra, dec, number = _rows(arguments.rows)
         table = CATALOGS["psf_sources"]
         cell = SkyCell(table, DEPTH, number)

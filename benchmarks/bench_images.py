@@ -64,8 +64,6 @@ WITH e AS (
     SELECT e AS expid, f.field, f.ra AS fra, f.dec AS fdec,
            %(obsjd0)s + e * 0.0006 AS obsjd,
            CASE WHEN e %% 5 = 0 THEN 2 ELSE 1 END AS programid,
-           CASE WHEN e %% 5 = 0 THEN now() + interval '300 days'
-                ELSE now() - interval '1 day' END AS release_date,
            (ARRAY['zg','zr','zi'])[1 + e %% 3] AS filtercode
       FROM generate_series(%(first)s::int, %(last)s::int) e
       JOIN bench_fields f ON f.field = 1 + (e %% %(nfields)s)
@@ -100,10 +98,11 @@ def load_images(admin_url: str, exposures: int) -> dict[str, float]:
         with connection.cursor().copy("COPY bench_fields FROM STDIN") as copy:
             for row in fields:
                 copy.write_row(row)
+        # Program 1 public as soon as observed, program 2 (a fifth of the exposures) embargoed
+        # for the whole run: the release rules read these at query time.
         connection.execute(
-            "INSERT INTO survey.programs (programid, name, release_rule, proprietary_days)"
-            " VALUES (1, 'public', 'proprietary_period', 0), (2, 'partnership',"
-            " 'proprietary_period', 365) ON CONFLICT DO NOTHING")
+            "UPDATE survey.programs SET proprietary_days = CASE programid WHEN 1 THEN 0"
+            " ELSE 36500 END WHERE programid IN (1, 2)")
         # Secondary indexes are built once after the load (as ingest's seal does for catalogs),
         # with the definitions the migrations gave them.
         secondary = connection.execute(
@@ -115,30 +114,28 @@ def load_images(admin_url: str, exposures: int) -> dict[str, float]:
         start = time.perf_counter()
         connection.execute(f"""
             INSERT INTO survey.exposures (expid, obsjd, field, filtercode, exptime, telra,
-                   teldec, programid, release_date)
+                   teldec, programid)
             SELECT e, {OBSJD0} + e * 0.0006, 1 + (e % {len(fields)}),
                    (ARRAY['zg','zr','zi'])[1 + e % 3], 30, f.ra, f.dec,
-                   CASE WHEN e % 5 = 0 THEN 2 ELSE 1 END,
-                   CASE WHEN e % 5 = 0 THEN now() + interval '300 days'
-                        ELSE now() - interval '1 day' END
+                   CASE WHEN e % 5 = 0 THEN 2 ELSE 1 END
               FROM generate_series(1, {exposures}) e
               JOIN bench_fields f ON f.field = 1 + (e % {len(fields)})""")
         science_columns = f"""
             e.expid * 64 + q, e.expid, e.obsjd, e.field, 1 + q / 4, 1 + q %% 4, q,
-            e.filtercode, 30, 2.0, 20.5, c.ra::float8, c.dec, e.programid, e.release_date,
+            e.filtercode, 30, 2.0, 20.5, c.ra::float8, c.dec, e.programid,
             {CORNERS.format(half=QUADRANT / 2)}, {NAXIS1}, {NAXIS2}"""
         science = LOAD_SQL.format(
             table="survey.science_images (pid, expid, obsjd, field, ccdid, qid, rcid,"
-                  " filtercode, exptime, seeing, maglimit, ra, dec, programid, release_date,"
+                  " filtercode, exptime, seeing, maglimit, ra, dec, programid,"
                   " ra1, dec1, ra2, dec2, ra3, dec3, ra4, dec4, footprint, naxis1, naxis2)",
             columns=science_columns, per_row=8, size=QUADRANT, count=64, half=QUADRANT / 2)
         raw_columns = f"""
             e.expid * 16 + q, e.expid, e.obsjd, e.field, 1 + q, e.filtercode, 30,
-            c.ra::float8, c.dec, e.programid, e.release_date,
+            c.ra::float8, c.dec, e.programid,
             {CORNERS.format(half=QUADRANT)}"""
         raw = LOAD_SQL.format(
             table="survey.raw_images (rawid, expid, obsjd, field, ccdid, filtercode, exptime,"
-                  " ra, dec, programid, release_date, ra1, dec1, ra2, dec2, ra3, dec3, ra4,"
+                  " ra, dec, programid, ra1, dec1, ra2, dec2, ra3, dec3, ra4,"
                   " dec4, footprint)",
             columns=raw_columns, per_row=4, size=2 * QUADRANT, count=16, half=QUADRANT)
         step = 1000
@@ -153,10 +150,10 @@ def load_images(admin_url: str, exposures: int) -> dict[str, float]:
                                     ("raw_images", "rawid", "raw")):
             connection.execute(f"""
                 INSERT INTO survey.files (path, product, image_table, image_id, content_type,
-                       size_bytes, sha256, programids, release_date)
+                       size_bytes, sha256, programids, obsjd)
                 SELECT '{product}/' || {key} || '.fits', '{product}', '{table}', {key},
                        'application/fits', 37847040, repeat('0', 64),
-                       ARRAY[programid], release_date
+                       ARRAY[programid], obsjd
                   FROM survey.{table}""")
         timings["load file rows (s)"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -222,24 +219,23 @@ def register_quadrants(admin_url: str, store: Path, files: dict[str, Path]) -> d
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(
             "INSERT INTO survey.exposures (expid, obsjd, telra, teldec, programid,"
-            " release_date, filtercode) VALUES (9000000, %s, 200, 45, 1, now() - interval"
-            " '1 day', 'zr')", (OBSJD0,))
+            " filtercode) VALUES (9000000, %s, 200, 45, 1, 'zr')", (OBSJD0,))
         connection.execute(
             "INSERT INTO survey.science_images (pid, expid, obsjd, rcid, ra, dec, footprint,"
-            " programid, release_date, filtercode, ra1, dec1, ra3, dec3, naxis1, naxis2)"
-            " VALUES (900000000, 9000000, %s, 0, 200, 45, %s::spoly, 1, now() - interval"
-            " '1 day', 'zr', %s, %s, %s, %s, %s, %s)",
+            " programid, filtercode, ra1, dec1, ra3, dec3, naxis1, naxis2)"
+            " VALUES (900000000, 9000000, %s, 0, 200, 45, %s::spoly, 1, 'zr', %s, %s, %s, %s,"
+            " %s, %s)",
             (OBSJD0, spoly, *corners[0], *corners[2], NAXIS1, NAXIS2))
         for index in range(2):
             connection.execute(
                 "INSERT INTO survey.reference_images (refid, field, rcid, filtercode, ra, dec,"
-                " programids, release_date) VALUES (%s, 1, %s, 'zr', 200, 45, '{1}',"
-                " now() - interval '1 day')", (900000000 + index, index))
+                " programids) VALUES (%s, 1, %s, 'zr', 200, 45, '{1}')",
+                (900000000 + index, index))
             connection.execute(
                 "INSERT INTO survey.difference_images (diffid, pid, refid, expid, obsjd, rcid,"
-                " ra, dec, footprint, programid, release_date, filtercode, ra1, dec1, ra3,"
+                " ra, dec, footprint, programid, filtercode, ra1, dec1, ra3,"
                 " dec3) VALUES (%s, 900000000, %s, 9000000, %s, 0, 200, 45, %s::spoly,"
-                " 1, now() - interval '1 day', 'zr', %s, %s, %s, %s)",
+                " 1, 'zr', %s, %s, %s, %s)",
                 (900000001 + index, 900000000 + index, OBSJD0, spoly, *corners[0],
                  *corners[2]))
         for name, (table, key, product) in {
@@ -250,10 +246,10 @@ def register_quadrants(admin_url: str, store: Path, files: dict[str, Path]) -> d
             content = files[name].read_bytes()
             connection.execute(
                 "INSERT INTO survey.files (path, product, image_table, image_id, content_type,"
-                " size_bytes, sha256, programids, release_date) VALUES (%s, %s, %s, %s,"
-                " 'application/fits', %s, %s, '{1}', now() - interval '1 day')",
+                " size_bytes, sha256, programids, obsjd) VALUES (%s, %s, %s, %s,"
+                " 'application/fits', %s, %s, '{1}', %s)",
                 (str(files[name].relative_to(store)), product, table, key, len(content),
-                 hashlib.sha256(content).hexdigest()))
+                 hashlib.sha256(content).hexdigest(), OBSJD0))
             collection = "sci" if table == "science_images" else "diff"
             dids[name] = f"ivo://skyvault.archive/{collection}?{key}"
     return dids

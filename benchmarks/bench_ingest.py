@@ -36,7 +36,7 @@ import psycopg
 
 from benchmarks.support import throwaway_cluster
 from skyvault.ingest.catalogs import catalog_load, set_image_values, source_columns
-from skyvault.ingest.copybinary import RecordBatch, timestamp_to_wire
+from skyvault.ingest.copybinary import RecordBatch
 from skyvault.ingest.load import copy_batches
 from skyvault.ingest.partitions import partitions, seal, target_for_rows
 from skyvault.ingest.synthetic import candidate_columns, catalog_columns
@@ -44,7 +44,6 @@ from skyvault.ingest.synthetic import candidate_columns, catalog_columns
 NID = 3610
 QUADRANTS = 64
 QUADRANT_DEG = 0.86  # a ZTF readout quadrant is about 0.86 deg on a side
-RELEASE = timestamp_to_wire(None)
 
 
 PRODUCT = {"psf_sources": "psfcat", "candidates": "diffcat"}
@@ -76,7 +75,7 @@ def night_batches(exposures: int, sources: int,
                 "pid": pid, "expid": expid, "nid": NID, "field": 500 + expid, "rcid": rcid,
                 "fid": 2, "filtercode": b"zr", "obsjd": 2461000.5 + expid * 4e-4,
                 "jd": 2461000.5 + expid * 4e-4, "diffid": pid,
-                "programid": 1 + expid % 3, "release_date": RELEASE})
+                "programid": 1 + expid % 3})
             batches.append(load.batch)
         night.append(batches)
     return night

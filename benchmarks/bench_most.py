@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import os
 import shutil
 import statistics
@@ -46,7 +45,7 @@ import psycopg
 from benchmarks.support import throwaway_cluster
 from skyvault.access import Requester
 from skyvault.db import Database, DatabaseUrls
-from skyvault.ingest.copybinary import CopyColumn, RecordBatch, timestamp_to_wire
+from skyvault.ingest.copybinary import CopyColumn, RecordBatch
 from skyvault.ingest.load import copy_batches
 from skyvault.schema.migrate import upgrade
 from skyvault.sso.ephemeris import predict
@@ -83,13 +82,12 @@ QUADRANT_COLUMNS = (
     ("cd11", "double precision"), ("cd12", "double precision"),
     ("cd21", "double precision"), ("cd22", "double precision"),
     ("naxis1", "integer"), ("naxis2", "integer"), ("programid", "smallint"),
-    ("release_date", "timestamptz"),
 )
 EXPOSURE_COLUMNS = (
     ("expid", "bigint"), ("obsjd", "double precision"), ("nid", "integer"),
     ("field", "integer"), ("fid", "smallint"), ("filtercode", "char(2)"), ("exptime", "real"),
     ("telra", "double precision"), ("teldec", "double precision"), ("itid", "smallint"),
-    ("imgtypecode", "char(1)"), ("programid", "smallint"), ("release_date", "timestamptz"),
+    ("imgtypecode", "char(1)"), ("programid", "smallint"),
 )
 SECONDARY_INDEXES = ("science_images_q3c_idx", "science_images_footprint_idx",
                      "science_images_obsjd_idx", "science_images_field_idx",
@@ -97,14 +95,6 @@ SECONDARY_INDEXES = ("science_images_q3c_idx", "science_images_footprint_idx",
 
 
 # --------------------------------------------------------------------------- the year
-
-
-def _release(programid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Public (a date in the past) or embargoed (next year): a third embargoed."""
-    past = timestamp_to_wire(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    future = timestamp_to_wire(dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
-    embargoed = (programid > 1) & (rng.random(programid.size) < 0.5)
-    return np.where(embargoed, future, past).astype(np.int64)
 
 
 def load_year(connection: psycopg.Connection, nights: int, seed: int = 2026) -> int:
@@ -130,7 +120,6 @@ def load_year(connection: psycopg.Connection, nights: int, seed: int = 2026) -> 
         expid_next += n
         obsjd = plan.mjd_start + 2400000.5
         programid = rng.choice(np.array([1, 2, 3], dtype=np.int16), n, p=[0.5, 0.35, 0.15])
-        release = _release(programid, rng)
         fid = np.array([{"zg": 1, "zr": 2, "zi": 3}[c] for c in plan.filtercode], np.int16)
         codes = np.array([c.encode() for c in plan.filtercode], dtype="S2")
         exposures = RecordBatch(exposure_columns, n)
@@ -140,7 +129,7 @@ def load_year(connection: psycopg.Connection, nights: int, seed: int = 2026) -> 
                             ("exptime", np.full(n, EXPTIME_S, np.float32)),
                             ("telra", plan.telra), ("teldec", plan.teldec),
                             ("itid", np.ones(n, np.int16)), ("imgtypecode", b"o"),
-                            ("programid", programid), ("release_date", release)):
+                            ("programid", programid)):
             exposures.set(name, value)
         copy_batches(connection, "survey.exposures", [exposures])
         q = camera_quadrants(plan.telra, plan.teldec)
@@ -161,7 +150,7 @@ def load_year(connection: psycopg.Connection, nights: int, seed: int = 2026) -> 
             "cd11": np.full(rows, q.cd[0, 0]), "cd12": np.zeros(rows),
             "cd21": np.zeros(rows), "cd22": np.full(rows, q.cd[1, 1]),
             "naxis1": np.full(rows, 3072, np.int32), "naxis2": np.full(rows, 3080, np.int32),
-            "programid": np.repeat(programid, 64), "release_date": np.repeat(release, 64),
+            "programid": np.repeat(programid, 64),
         }
         for k in range(4):
             per_image[f"ra{k + 1}"] = q.corners_ra[:, :, k].ravel()

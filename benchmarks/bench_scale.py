@@ -3,7 +3,7 @@ today's layout (every night its own partition) and the sky layout (nights compac
 cells, ``skyvault ingest compact``), in the same run.
 
     .venv/bin/python -m benchmarks.bench_scale [--sizes 1,30,365,1500] [--objects 100000]
-        [--cones 100] [--http] [--home DIR] [--keep]
+        [--cones 100] [--http] [--export] [--home DIR] [--keep]
 
 A synthetic survey: ``--objects`` fixed sources over a 1,500-square-degree block (RA 100-150,
 Dec 0-30) cut into 60 fields of 5 x 5 degrees; each night observes a random two thirds of the
@@ -26,8 +26,8 @@ At each size in ``--sizes`` (nights), on every database, each cone run on all of
   the morning's seal and compaction, then compacted;
 - lightcurve by position: a 2" cone on a source's position (all its epochs);
 - one more night: COPY rate, seal time, compaction time (sky), rows/s of load + seal;
-- whatever the functions in ``CHECKPOINT_MEASURES`` add (release declaration and export, issue
-  15 items 2 and 3, register there).
+- on the sky database, the declaration of a release of every row (one row written, issue 15
+  item 2) and, with ``--export``, its HATS export's rate (item 3): ``CHECKPOINT_MEASURES``.
 With ``--http``, at the largest size, 10" SCS and TAP /sync cones through ``skyvault serve``
 (gunicorn) on each database. Disk: about 13 GB per 100 million rows per database (check
 ``df -h /tmp``); the cluster is removed at the end unless ``--keep``.
@@ -40,6 +40,7 @@ import datetime as dt
 import os
 import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,9 +52,11 @@ import psycopg
 from benchmarks.support import throwaway_cluster
 from skyvault.ingest.catalogs import catalog_load, set_image_values
 from skyvault.ingest.compact import compact_night, sky_cells
-from skyvault.ingest.copybinary import RecordBatch, timestamp_to_wire
+from skyvault.ingest.copybinary import RecordBatch
 from skyvault.ingest.load import copy_batches
 from skyvault.ingest.partitions import partitions, seal, target_for_rows
+from skyvault.releases.dating import night_jd
+from skyvault.releases.declare import declare_release
 
 CATALOG = "psf_sources"
 RA_RANGE = (100.0, 150.0)
@@ -63,8 +66,10 @@ OBSERVED_FRACTION = 2 / 3
 RADII = {'5"': 5 / 3600, "1'": 1 / 60, "30'": 0.5}
 LIGHTCURVE_RADIUS = 2 / 3600
 TIMED_RUNS = 3
-RELEASED = timestamp_to_wire(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
-"""Public rows: the cones read as an anonymous user, under row-level security."""
+RELEASED_THROUGH = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+"""A public data release covers program 1 observed before this (night 1 is 2017-01-02, night
+1,500 early 2021): every row is public, and the cones read as an anonymous user, under
+row-level security."""
 LAYOUTS = ("one", "today", "sky")
 BASELINE = "1 night"
 
@@ -111,7 +116,7 @@ class Survey:
             set_image_values(load, {
                 "pid": nid * 100 + int(field_id) + 1, "expid": nid * 100 + int(field_id) + 1,
                 "nid": nid, "field": int(field_id), "rcid": 0, "fid": 2, "filtercode": b"zr",
-                "obsjd": 2457754.5 + nid, "programid": 1, "release_date": RELEASED})
+                "obsjd": night_jd(nid), "programid": 1})
             batches.append(load.batch)
         return batches
 
@@ -212,8 +217,55 @@ class Checkpoint:
 
 
 CHECKPOINT_MEASURES: list[Callable[[Checkpoint], dict[str, str]]] = []
-"""Extra figures per size, e.g. ``{"release declaration s": "0.02"}``: the release declaration
-time and the export rate (issue 15 items 2 and 3) are added here."""
+"""Extra figures per size, e.g. ``{"release declaration": "2.1 ms"}``: the release declaration
+time (always) and the export rate (``--export``), issue 15 items 2 and 3."""
+
+
+def _service(url: str):
+    """The archive at ``url`` as the service sees it: reads as the app role, under row-level
+    security."""
+    from psycopg.conninfo import make_conninfo
+
+    from skyvault.db import Database, DatabaseUrls
+
+    return Database(DatabaseUrls(admin=url, app=make_conninfo(url, user="skyvault_app")))
+
+
+def release_declaration(point: Checkpoint) -> dict[str, str]:
+    """Issue 15 item 2 on the sky database: declaring a release writes one row, whatever the
+    archive's size (benchmarks/bench_embargo.py ``time_declaration``)."""
+    from benchmarks.bench_embargo import time_declaration
+
+    handle = _service(point.urls["sky"])
+    try:
+        seconds = time_declaration(handle, name=f"SCALE{point.nights}", cutoff=RELEASED_THROUGH)
+    finally:
+        handle.close()
+    return {"release declaration": f"{seconds * 1000:.1f} ms ({point.rows:,} rows released)"}
+
+
+def release_export(point: Checkpoint) -> dict[str, str]:
+    """Issue 15 item 3 on the sky database (``--export``): the release declared by
+    ``release_declaration`` exported as HATS, read as the public through both halves."""
+    import hats  # noqa: F401  (imported once per process, seconds; not the export's cost)
+
+    from skyvault.releases.export import export_release
+
+    handle = _service(point.urls["sky"])
+    out = Path(tempfile.mkdtemp(prefix="skyvault-bench-scale-export-", dir="/tmp"))
+    try:
+        started = time.perf_counter()
+        summary = export_release(handle, f"SCALE{point.nights}", out, "http://127.0.0.1:8000")
+        seconds = time.perf_counter() - started
+    finally:
+        handle.close()
+        shutil.rmtree(out, ignore_errors=True)
+    rows = summary.catalog_rows[f"survey.{CATALOG}"]
+    return {"release export": f"{rows:,} rows as HATS in {seconds:.1f} s"
+                              f" ({rows / seconds:,.0f} rows/s)"}
+
+
+CHECKPOINT_MEASURES.append(release_declaration)
 
 
 def reader(url: str) -> psycopg.Connection:
@@ -363,7 +415,11 @@ def main() -> None:
                         help="stop growing when the disk has less free space (shared machines)")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--export", action="store_true",
+                        help="also export the release of each size as HATS (rows/s)")
     arguments = parser.parse_args()
+    if arguments.export:
+        CHECKPOINT_MEASURES.append(release_export)
     sizes = sorted(int(size) for size in arguments.sizes.split(","))
     cluster, base = throwaway_cluster(arguments.home, prefix="skyvault-bench-scale-")
     from skyvault.schema.migrate import upgrade
@@ -375,6 +431,8 @@ def main() -> None:
             connection.execute(f"CREATE DATABASE {name}")
             urls[name] = cluster.url(database=name)
             upgrade(urls[name])
+            with psycopg.connect(urls[name]) as owner:
+                declare_release(owner, "SCALE", RELEASED_THROUGH, RELEASED_THROUGH, [1])
     survey = Survey.make(arguments.objects)
     out: list[str] = [f"# bench_scale: {arguments.objects:,} objects, sizes {sizes};"
                       f" load average {os.getloadavg()[0]:.1f}"]

@@ -72,7 +72,7 @@ def load_catalog(admin_url: str, rows: int) -> None:
             connection.execute(f"""
                 INSERT INTO survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid,
                     filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, sharpness, chi,
-                    flags, snr, obsjd, programid, release_date)
+                    flags, snr, obsjd, programid)
                 SELECT i, i / 2000, i / 128000, 2000 + (i % 300), 600 + (i % 50), (i % 64),
                        1 + (i % 2), CASE WHEN i % 2 = 0 THEN 'zg' ELSE 'zr' END,
                        {ra0} + random() * {ra1 - ra0},
@@ -81,12 +81,17 @@ def load_catalog(admin_url: str, rows: int) -> None:
                        random() * 3072, random() * 3080, 14 + random() * 7,
                        0.01 + random() * 0.2, random() * 1e5, random() * 100, random() - 0.5,
                        0.5 + random(), 0, 5 + random() * 500, 2459000.5 + (i % 300),
-                       1, now() - interval '1 day'
+                       1
                   FROM generate_series({first}, {last}) AS i""")
         connection.execute("CREATE INDEX ON survey.psf_sources_bench (q3c_ang2ipix(ra, dec))")
         connection.execute("CLUSTER survey.psf_sources_bench USING"
                            " psf_sources_bench_q3c_ang2ipix_idx")
         connection.execute("ANALYZE survey.psf_sources_bench")
+        # Public: a data release covers program 1 before 2022 (the rows are of 2020-21).
+        connection.execute(
+            "INSERT INTO survey.data_releases (release_name, release_date, observation_cutoff,"
+            " programids) VALUES ('BENCHDR', now() - interval '1 day', '2022-01-01', '{1}')"
+            " ON CONFLICT DO NOTHING")
         print(f"catalog: loaded and indexed {rows:,} rows in "
               f"{time.perf_counter() - started:.0f} s")
 

@@ -46,7 +46,7 @@ def build_archive(base: Path, nights: int, exposures: int) -> tuple[object, obje
     from skyvault.db import APP_ROLE, Database, DatabaseUrls, set_database
     from skyvault.ingest import LocalFileStore, ingest_paths
     from skyvault.ingest.synthetic import NightSpec, write_night
-    from skyvault.releases import declare_release
+    from skyvault.releases.declare import declare_release
     from skyvault.schema.migrate import upgrade
 
     cluster = EmbeddedCluster(base / "pgdata", base / "run", free_port())

@@ -105,7 +105,7 @@ VERSION_KEYWORDS = {"rb_version": "RBVERSN"}
 # Per-image values the catalog rows repeat; set from the image, not the file (``candid`` is
 # the difference image's id and the row's number, see ``set_image_values``).
 IMAGE_COLUMNS = ("pid", "expid", "nid", "field", "rcid", "fid", "filtercode", "obsjd",
-                 "programid", "release_date", "diffid", "jd", "candid")
+                 "programid", "diffid", "jd", "candid")
 CANDIDATES_PER_IMAGE = 1_000_000
 """candid = diffid * 1000000 + the candidate's number in its diffcat."""
 ASSOCIATED_COLUMNS = ("oid",)

@@ -43,8 +43,7 @@ from skyvault.schema.model import SkyLayout, Table
 
 COMPACT_LOCK = zlib.crc32(b"skyvault.ingest.compact") & 0x7FFFFFFF
 """Advisory lock (with the catalog's index) held by the one compaction of a catalog at a time:
-two would race to create the same cell. Held shared by transactions that update a catalog's
-rows wherever they are (``hold_off_compaction``)."""
+two would race to create the same cell."""
 CELL_NAME = re.compile(r"^(?P<catalog>\w+?)_c(?P<depth>\d+)_(?P<number>\d+)$")
 
 
@@ -88,19 +87,6 @@ class Compacted:
 
 def compaction_lock_key(catalog: str) -> tuple[int, int]:
     return COMPACT_LOCK, sorted(CATALOGS).index(catalog)
-
-
-def hold_off_compaction(connection: psycopg.Connection) -> None:
-    """No night of any catalog is compacted until the caller's transaction ends (it waits for
-    a compaction under way to commit first).
-
-    For transactions that update catalog rows in place without a night's lock, such as a
-    release recomputing release dates over whole catalogs: a compaction copies a night's rows
-    before such a transaction commits and drops the night's partition after, so its updates of
-    that night would be lost. Shared, so such transactions do not wait for each other."""
-    for catalog in sorted(CATALOGS):
-        connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
-                           compaction_lock_key(catalog))
 
 
 def layout_of(catalog: str) -> SkyLayout:

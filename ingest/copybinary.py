@@ -60,7 +60,7 @@ class CopyColumn:
 
 def timestamp_to_wire(when: dt.datetime | None) -> int:
     """Microseconds since 2000-01-01 UTC, PostgreSQL's timestamptz on the wire;
-    ``None`` stands for 'infinity' (data that no rule releases yet)."""
+    ``None`` stands for 'infinity'."""
     if when is None or when == dt.datetime.max.replace(tzinfo=dt.UTC):
         return TIMESTAMP_INFINITY
     if when.tzinfo is None:
@@ -83,7 +83,7 @@ class RecordBatch:
 
     Columns named in ``null`` are NULL on every row (length -1, no value bytes). Values can be
     set at any time before ``payload()``, so a batch is prepared while the database is busy and
-    the keys only the transaction knows (pid, release date) are filled in last.
+    the keys only the transaction knows (pid) are filled in last.
     """
 
     def __init__(self, columns: Sequence[CopyColumn], rows: int,

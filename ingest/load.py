@@ -1,7 +1,8 @@
 """One product group into the archive, in one transaction.
 
 Inside the transaction, in this order: the group's lock; skip if this exact manifest is in;
-release dates (an unknown program rejects the group); exposure rows; per product, its
+the programs (one survey.programs does not know rejects the group: no release rule could date
+its rows); exposure rows; per product, its
 processing version (unchanged products are left alone, changed ones supersede the current
 version); files placed in the store (complete and synced before COMMIT, so a committed row
 never names a missing file; a crash before COMMIT leaves only orphans, which the next run
@@ -41,20 +42,12 @@ from skyvault.ingest.objects import (
     record_superseded,
 )
 from skyvault.ingest.partitions import CATALOGS, delete_rows_of, target_for_rows
-from skyvault.ingest.plan import GroupPlan, Product, ReleaseRule, parse_time
+from skyvault.ingest.plan import GroupPlan, Product, parse_time
 from skyvault.ingest.store import FileStore, Placement
+from skyvault.releases.dating import file_obsjd, unknown_programs
 
 GROUP_LOCK_CLASS = zlib.crc32(b"skyvault.ingest.group") & 0x7FFFFFFF
 COPY_CHUNK = 8 << 20
-
-
-@dataclass(frozen=True)
-class Release:
-    """A release date as PostgreSQL computed it: its text (given back to PostgreSQL as is,
-    since 'infinity' has no Python datetime) and its binary COPY value."""
-
-    text: str
-    wire: int
 
 
 @dataclass
@@ -98,17 +91,6 @@ def copy_batches(connection: psycopg.Connection, table: str, batches: list[Recor
         copy.write(TRAILER)
 
 
-def _release_sql(rule: ReleaseRule) -> str:
-    if rule.combine == "single":
-        return "archive.release_date_for(%(program)s::smallint, %(observed)s)"
-    if rule.combine == "alert":
-        return "archive.alert_release_date_for(%(program)s::smallint, %(observed)s)"
-    aggregate = "min" if rule.combine == "earliest" else "max"
-    return (f"(SELECT CASE WHEN count(*) = 0 OR bool_or(d IS NULL) THEN NULL "
-            f"ELSE {aggregate}(d) END FROM unnest(%(programs)s::smallint[]) AS p(programid), "
-            f"LATERAL archive.release_date_for(p.programid, %(observed)s) AS d)")
-
-
 class _Transaction:
     def __init__(self, connection: psycopg.Connection, store: FileStore, plan: GroupPlan,
                  live: bool) -> None:
@@ -116,45 +98,28 @@ class _Transaction:
         self.store = store
         self.plan = plan
         self.live = live
-        self.releases: dict[tuple, Release] = {}
         self.placements: list[Placement] = []
         self.file_rows: list[tuple] = []
         self.result = GroupResult(plan.name, "ingested")
 
     # -- lookups ----------------------------------------------------------------------------
 
-    def release(self, rule: ReleaseRule, after: list[Release] | None = None) -> Release:
-        key = (rule.programs, rule.observed, rule.combine, tuple(r.text for r in after or ()))
-        if key in self.releases:
-            return self.releases[key]
-        expression = _release_sql(rule)
-        for index in range(len(after or ())):
-            expression = f"greatest({expression}, %(after{index})s::timestamptz)"
-        parameters: dict[str, Any] = {"program": rule.programs[0] if rule.programs else None,
-                                      "programs": list(rule.programs),
-                                      "observed": rule.observed}
-        for index, earlier in enumerate(after or ()):
-            parameters[f"after{index}"] = earlier.text
-        row = self.connection.execute(
-            f"SELECT d::text, CASE WHEN d = 'infinity' THEN 9223372036854775807 ELSE"
-            f" (extract(epoch FROM d - timestamptz '2000-01-01 00:00:00+00') * 1000000)::bigint"
-            f" END FROM (SELECT {expression} AS d) AS r",
-            parameters,
-        ).fetchone()
-        if row is None or row[0] is None:
+    def check_programs(self) -> None:
+        programs = [e.values["programid"] for e in self.plan.exposures]
+        programs += [p for product in self.plan.products for p in product.programs]
+        unknown = unknown_programs(self.connection, programs)
+        if unknown:
             raise GroupRejected([UnknownProgram(
                 self.plan.manifest_path,
-                f"programid {'/'.join(map(str, rule.programs)) or 'none'} is not in "
-                "survey.programs: no release date can be computed")])
-        self.releases[key] = Release(row[0], row[1])
-        return self.releases[key]
+                f"programid {'/'.join(map(str, unknown))} is not in survey.programs:"
+                " no release rule can date its data")])
 
     def current(self, table: str, id_column: str, key: dict[str, Any],
                 columns: tuple[str, ...] = ()) -> tuple | None:
         where = " AND ".join(f"{name} = %s" for name in key)
         extra = "".join(f", {c}" for c in columns)
         return self.connection.execute(
-            f"SELECT {id_column}, proc_version, release_date::text{extra} FROM survey.{table}"
+            f"SELECT {id_column}, proc_version{extra} FROM survey.{table}"
             f" WHERE {where} AND is_current = 1 FOR UPDATE",
             tuple(key.values()),
         ).fetchone()
@@ -187,8 +152,7 @@ class _Transaction:
 
     def insert_exposures(self) -> None:
         for exposure in self.plan.exposures:
-            release = self.release(exposure.release)
-            values = {**exposure.values, "release_date": release.text}
+            values = exposure.values
             names = list(values)
             self.connection.execute(
                 f"INSERT INTO survey.exposures ({', '.join(names)}) VALUES "
@@ -205,7 +169,7 @@ class _Transaction:
                 "SELECT product, sha256 FROM survey.files WHERE image_table = %s"
                 " AND image_id = %s", (product.table, current[0])).fetchall())
             planned = {(f.product_type, f.sha256) for f in product.files}
-            same_refs = all(current[3 + i] == refs[c] for i, c in enumerate(required))
+            same_refs = all(current[2 + i] == refs[c] for i, c in enumerate(required))
             if archived == planned and same_refs:
                 return
         where = " AND ".join(f"{name} = %s" for name in product.key)
@@ -213,29 +177,20 @@ class _Transaction:
             f"SELECT coalesce(max(proc_version), 0) + 1 FROM survey.{product.table}"
             f" WHERE {where}", tuple(product.key.values()),
         ).fetchone()[0]
-        after = []
-        if product.release.after:
-            for name in product.release.after:
-                row = self.connection.execute(
-                    "SELECT release_date::text FROM survey.reference_images WHERE refid = %s",
-                    (refs[name],)).fetchone()
-                after.append(Release(row[0], 0))
-        release = self.release(product.release, after)
         if current is not None:
             self.supersede(product, current[0])
             self.result.reprocessed += 1
-        values = {**product.values, **refs, "proc_version": version, "is_current": 1,
-                  "release_date": release.text}
+        values = {**product.values, **refs, "proc_version": version, "is_current": 1}
         names = list(values)
-        casts = {"footprint": "::spoly", "programids": "::smallint[]",
-                 "release_date": "::timestamptz"}
+        casts = {"footprint": "::spoly", "programids": "::smallint[]"}
         new_id = self.connection.execute(
             f"INSERT INTO survey.{product.table} ({', '.join(names)}) VALUES "
             f"({', '.join('%s' + casts.get(n, '') for n in names)}) RETURNING {product.id_column}",
             tuple(values.values()),
         ).fetchone()[0]
-        programs = list(product.values["programids"]) if product.array_programs \
-            else [product.values["programid"]]
+        programs = product.programs
+        # A co-add's files are dated by their ingested_at: now(), the co-add's own.
+        dated = file_obsjd(product.table, product.values)
         for planned_file in product.files:
             path = product.store_path(planned_file, version)
             self.placements.append(Placement(path, planned_file.source, planned_file.size,
@@ -243,7 +198,7 @@ class _Transaction:
             self.file_rows.append((
                 path, planned_file.product_type, product.table, new_id,
                 layout.content_type(path), planned_file.size, planned_file.sha256, version,
-                programs, release.text,
+                programs, dated,
             ))
         self.connection.execute(
             "INSERT INTO archive.provenance (image_table, image_id, pipeline_version, inputs,"
@@ -254,8 +209,6 @@ class _Transaction:
              parse_time(self.plan.manifest.provenance.created),
              self.plan.manifest_sha256, version, current[0] if current else None),
         )
-        catalog_release = self.release(product.catalog_release) \
-            if product.catalog_release else release
         for load in product.catalogs:
             set_image_values(load, {
                 "pid": refs.get("pid", new_id), "expid": product.values["expid"],
@@ -264,7 +217,6 @@ class _Transaction:
                 "filtercode": str(product.values["filtercode"]).encode(),
                 "obsjd": product.values["obsjd"], "jd": product.values["obsjd"],
                 "programid": product.values["programid"], "diffid": new_id,
-                "release_date": catalog_release.wire,
             })
         self.result.new_versions += 1
         if product.catalogs:
@@ -316,8 +268,8 @@ class _Transaction:
                 cursor.executemany(
                     "INSERT INTO survey.files (path, product, image_table, image_id,"
                     " content_type, size_bytes, sha256, proc_version, is_current, programids,"
-                    " release_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s::smallint[],"
-                    " %s::timestamptz)", self.file_rows)
+                    " obsjd) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s::smallint[],"
+                    " %s)", self.file_rows)
 
     def associate(self) -> list[tuple[Product, int, CatalogLoad]]:
         """Every PSF detection gets its object before it is copied, and the same rows make the
@@ -377,6 +329,7 @@ class _Transaction:
         if self.already_ingested():
             self.result.status = "skipped"
             return self.result
+        self.check_programs()
         self.insert_exposures()
         for product in self.plan.products:
             self.product(product)

@@ -3,7 +3,7 @@
 Everything that needs only the manifest and the files happens here, outside any transaction
 (and in a thread, while the database loads the previous group): reading the manifest, tying
 each file to its product, FITS structure and keywords, impossible values, reading and sorting
-the catalogs. What needs the database (release dates, versions, identifiers of other products)
+the catalogs. What needs the database (programs, versions, identifiers of other products)
 is left as rules and references for the loader. Every problem found is collected, so that a
 quarantined group reports all its bad files at once.
 """
@@ -49,21 +49,6 @@ PRODUCT_TYPES = {"raw", *layout.CALIBRATION_TYPES, *layout.SCIENCE_TYPES,
 
 
 @dataclass(frozen=True)
-class ReleaseRule:
-    """How the release date follows from programs: ``single`` (one program), ``latest`` (a
-    co-add holds pixels of every program: public when all are), ``earliest`` (calibration
-    holds no sky pixels: public with the first image it calibrated), ``alert`` (a
-    difference-image candidate: public at once for a program whose alerts are public, as
-    ZTF's public alert stream; otherwise with its science image)."""
-
-    programs: tuple[int, ...]
-    observed: dt.datetime
-    combine: str = "single"
-    after: tuple[str, ...] = ()
-    """References (names in Product.refs) whose release date this one may not precede."""
-
-
-@dataclass(frozen=True)
 class Ref:
     """Another product's identifier, looked up in the transaction by its key."""
 
@@ -89,23 +74,24 @@ class Product:
     values: dict[str, Any]
     files: list[PlannedFile]
     store_path: Callable[[PlannedFile, int], str]
-    release: ReleaseRule
     label: str
     refs: dict[str, Ref] = field(default_factory=dict)
     catalogs: list[CatalogLoad] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
-    catalog_release: ReleaseRule | None = None
-    """How the catalog rows are dated, where not like the product itself."""
 
     @property
     def array_programs(self) -> bool:
         return self.table in ("calibration_images", "reference_images")
 
+    @property
+    def programs(self) -> list[int]:
+        return list(self.values["programids"]) if self.array_programs \
+            else [self.values["programid"]]
+
 
 @dataclass
 class Exposure:
     values: dict[str, Any]
-    release: ReleaseRule
 
 
 @dataclass
@@ -353,7 +339,7 @@ class _Planner:
             if _bad_number(e.exptime) or e.exptime < 0:
                 self.problems.append(ImpossibleValue(self.manifest_path,
                                                      f"{label}: exptime = {e.exptime!r}"))
-            rows.append(Exposure(values, ReleaseRule((e.programid,), values["obsdate"])))
+            rows.append(Exposure(values))
         return rows
 
     def raw_products(self) -> list[Product]:
@@ -398,7 +384,7 @@ class _Planner:
 
             products.append(Product(
                 "raw_images", "rawid", {"expid": raw.expid, "ccdid": raw.ccdid}, values,
-                [planned], path, ReleaseRule((exposure.programid,), observed), label,
+                [planned], path, label,
             ))
         return products
 
@@ -435,10 +421,7 @@ class _Planner:
                 "calibration_images", "calid",
                 {"caltype": cal.caltype, "nid": cal.nid, "rcid": cal.rcid,
                  "filtercode": cal.filtercode},
-                values, [planned], path,
-                # Dated at the night it calibrates (its obsdate), as skyvault.releases
-                # recomputes it when a data release is declared.
-                ReleaseRule(programs, values["obsdate"], "earliest"), label,
+                values, [planned], path, label,
                 inputs=[{"role": "exposure", "expid": expid} for expid in cal.input_expids],
             ))
         return products
@@ -480,7 +463,7 @@ class _Planner:
 
             products.append(Product(
                 "science_images", "pid", {"expid": sci.expid, "rcid": sci.rcid}, values,
-                planned, path, ReleaseRule((sci.programid,), values["obsdate"]), label,
+                planned, path, label,
                 refs={
                     "rawid": Ref("raw_images", (("expid", sci.expid), ("ccdid", sci.ccdid))),
                     "bias_calid": Ref("calibration_images", (
@@ -549,7 +532,7 @@ class _Planner:
             products.append(Product(
                 "reference_images", "refid",
                 {"field": ref.field, "rcid": ref.rcid, "filtercode": ref.filtercode},
-                values, planned, path, ReleaseRule(tuple(ref.programids), end, "latest"), label,
+                values, planned, path, label,
                 inputs=[{"role": "epoch", "path": p} for p in ref.input_files]
                 + [{"role": "exposure", "expid": expid} for expid in ref.input_expids],
             ))
@@ -596,8 +579,7 @@ class _Planner:
 
             products.append(Product(
                 "difference_images", "diffid", {"expid": diff.expid, "rcid": diff.rcid},
-                values, planned, path,
-                ReleaseRule((diff.programid,), observed, "single", after=("refid",)), label,
+                values, planned, path, label,
                 refs={
                     "pid": Ref("science_images", (("expid", diff.expid), ("rcid", diff.rcid)),
                                required=True),
@@ -608,9 +590,6 @@ class _Planner:
                 catalogs=catalogs,
                 inputs=[{"role": "science", "path": diff.science_path},
                         {"role": "reference", "path": diff.reference_path}],
-                # Candidates are dated like their science image (not held back for the
-                # reference's programs), or public at once where the program's alerts are.
-                catalog_release=ReleaseRule((diff.programid,), observed, "alert"),
             ))
         return products
 

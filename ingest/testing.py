@@ -3,7 +3,6 @@ and the counts that must not move when nothing new arrives."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,20 +47,22 @@ def table_counts(connection: psycopg.Connection) -> dict[str, int]:
 
 def load_image_rows(connection: psycopg.Connection, catalog: str, nid: int, pid: int,
                     ra: np.ndarray, dec: np.ndarray, *, programid: int = 1,
-                    release_date: dt.datetime | None = None, seal_night: bool = True) -> None:
+                    seal_night: bool = True) -> None:
     """Rows at the given positions, as the catalog of image ``pid`` of night ``nid`` (for
     candidates, difference image ``diffid = pid``, rows ``candid = diffid * 1000000 + n``):
     laid out, COPYed into the night's loading table and sealed as ingest does (the image and
-    its files are not made: for tests and benchmarks of the catalog layout)."""
+    its files are not made: for tests and benchmarks of the catalog layout). The rows are
+    observed at the start of the night (``night_jd(nid)``): whether they are public is up to
+    ``programid`` and the archive's releases (skyvault/releases/dating.py)."""
     from skyvault.ingest.catalogs import (
         CATALOG_TABLES,
         catalog_load,
         set_image_values,
         source_columns,
     )
-    from skyvault.ingest.copybinary import timestamp_to_wire
     from skyvault.ingest.load import copy_batches
     from skyvault.ingest.partitions import seal, target_for_rows
+    from skyvault.releases.dating import night_jd
 
     product = {table.name: product for product, table in CATALOG_TABLES.items()}[catalog]
     count = len(ra)
@@ -73,11 +74,11 @@ def load_image_rows(connection: psycopg.Connection, catalog: str, nid: int, pid:
     load = catalog_load(Path("test"), product, {
         "ra": np.asarray(ra, dtype=np.float64), "dec": np.asarray(dec, dtype=np.float64),
         "sourceid": np.arange(1, count + 1, dtype=np.int64), **named})
-    obsjd = 2457754.5 + nid
+    obsjd = night_jd(nid)
     set_image_values(load, {
         "pid": pid, "expid": pid, "nid": nid, "field": 1, "rcid": 0, "fid": 2,
         "filtercode": b"zr", "obsjd": obsjd, "jd": obsjd, "diffid": pid,
-        "programid": programid, "release_date": timestamp_to_wire(release_date)})
+        "programid": programid})
     with connection.transaction():
         copy_batches(connection, target_for_rows(connection, catalog, nid, live=False),
                      [load.batch])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from skyvault.releases.dating import policy_statements
 from skyvault.schema.model import Column, SkyLayout, Table
 from skyvault.schema.objects_sql import (
     OBJECT_GRANTS,
@@ -112,18 +113,10 @@ def create_view(table: Table) -> list[str]:
 
 
 def embargo_policy(table: Table) -> list[str]:
-    assert table.embargo is not None
-    program = quote_ident(table.embargo.program_column)
-    # A scalar subquery: who is asking is read once per query (an InitPlan), not per row
-    # (migration 0006 brought existing databases to this form).
-    programs = "(SELECT archive.member_programs())::smallint[]"
-    member = (f"{program} && {programs}" if table.embargo.is_array
-              else f"{program} = ANY ({programs})")
-    return [
-        f"ALTER TABLE {table.qualified_name} ENABLE ROW LEVEL SECURITY",
-        f"CREATE POLICY embargo ON {table.qualified_name} FOR SELECT "
-        f"USING (release_date <= now() OR {member})",
-    ]
+    """Row-level security and the embargo policy of an embargoed table (or of a partition, which
+    needs its own: PostgreSQL applies only the queried table's policies).  The release rules
+    are skyvault/releases/dating.py's; migration 0016 brought existing databases to them."""
+    return policy_statements(table)
 
 
 PRELUDE = [

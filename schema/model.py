@@ -96,10 +96,17 @@ class Embargo:
 
     ``programid`` tables carry one programID per row; ``programids`` tables carry the array of
     programs whose exposures went into the row (calibration products, reference co-adds, files).
+    ``dating`` names how the release rules date a row (skyvault/releases/dating.py):
+    ``observation`` (its program and ``obsjd``), ``night`` (its programs and the night ``nid``
+    it calibrates), ``coadd`` (when the co-add was archived, ``ingested_at``), ``file`` (as
+    its image: ``obsjd`` copied from it, or ``ingested_at`` for a co-add's files) or ``alert``
+    (a difference-image candidate: its program and ``jd``, public at once where the program's
+    alerts are public).
     """
 
     program_column: str = "programid"
     is_array: bool = False
+    dating: str = "observation"
 
 
 @dataclass(frozen=True)

@@ -38,19 +38,16 @@ SURVEY = "survey"
 
 
 def _embargo(array: bool = False) -> tuple[Column, ...]:
-    program = (
+    # No release date is stored in a row: the policies compare its program and observation
+    # time with survey.programs and survey.data_releases (skyvault/releases/dating.py), so
+    # declaring a release rewrites no row.  ivoa.obscore shows each image's release date.
+    return (
         Column("programids", SHORT_ARRAY,
                "ProgramIDs of the exposures that went into this product", ucd="meta.id")
         if array else
         Column("programid", SHORT, "Program identifier: 1 public survey, 2 partnership, "
                "3 Caltech, more as declared in survey.programs", ucd="meta.id;instr.setup",
-               principal=True, indexed=True, nullable=False)
-    )
-    return (
-        program,
-        Column("release_date", TIMESTAMP, "Date from which the row and its files are public;"
-               " empty while no release is scheduled (the database holds 'infinity')",
-               ucd="time.release", principal=True, nullable=False),
+               principal=True, indexed=True, nullable=False),
     )
 
 
@@ -205,7 +202,8 @@ PROGRAMS = Table(
 DATA_RELEASES = Table(
     SURVEY, "data_releases",
     "Public data releases: from release_date, data observed before observation_cutoff "
-    "by the listed programs are public",
+    "by the listed programs are public, and so are the reference co-adds archived before "
+    "the release was declared",
     columns=(
         Column("release_name", TEXT, "Release name, e.g. DR1", ucd="meta.id;meta.main",
                principal=True, nullable=False, primary_key=True),
@@ -217,6 +215,9 @@ DATA_RELEASES = Table(
         Column("programids", SHORT_ARRAY, "Programs whose data the release makes public",
                ucd="meta.id", nullable=False),
         Column("notes", UNICODE_TEXT, "Notes on the release", ucd="meta.note"),
+        Column("declared_at", TIMESTAMP, "When the release was first declared: reference "
+               "co-adds archived before it are public from its release date",
+               ucd="time.creation", nullable=False, default_sql="now()"),
     ),
 )
 
@@ -301,7 +302,7 @@ CALIBRATION_IMAGES = Table(
         *_embargo(array=True),
     ),
     unique=(("caltype", "nid", "rcid", "filtercode", "proc_version"),),
-    embargo=Embargo("programids", is_array=True),
+    embargo=Embargo("programids", is_array=True, dating="night"),
 )
 
 SCIENCE_IMAGES = Table(
@@ -373,12 +374,15 @@ REFERENCE_IMAGES = Table(
         *_wcs(),
         Column("pipeline_version", TEXT, "Version of the processing pipeline",
                ucd="meta.version"),
+        Column("ingested_at", TIMESTAMP, "When the co-add was archived: it is public from "
+               "the first data release declared after", ucd="time.processing",
+               nullable=False, default_sql="now()"),
         *_versioning(),
         *_embargo(array=True),
     ),
     indexes=(_q3c_index("reference_images"), _pgsphere_index("reference_images")),
     unique=(("field", "rcid", "filtercode", "proc_version"),),
-    embargo=Embargo("programids", is_array=True),
+    embargo=Embargo("programids", is_array=True, dating="coadd"),
 )
 
 DIFFERENCE_IMAGES = Table(
@@ -434,12 +438,15 @@ FILES = Table(
                principal=True, nullable=False),
         Column("ingested_at", TIMESTAMP, "When the file was archived", ucd="time.processing",
                nullable=False, default_sql="now()"),
+        Column("obsjd", DOUBLE, "Julian date its image is dated by for release: the start of "
+               "the exposure, or of the night a calibration is for; empty for a co-add's "
+               "files, dated by ingested_at", unit="d", ucd="time.epoch"),
         *_versioning(),
         *_embargo(array=True),
     ),
     indexes=(Index("files_image_idx", "image_table, image_id"),),
     unique=(("path",),),
-    embargo=Embargo("programids", is_array=True),
+    embargo=Embargo("programids", is_array=True, dating="file"),
 )
 
 # -- source catalogs ----------------------------------------------------------------------------
@@ -640,7 +647,7 @@ CANDIDATES = Table(
     ),
     indexes=(_q3c_index("candidates", cluster=True), Index("candidates_diffid_idx", "diffid"),
              Index("candidates_objectid_idx", "objectid")),
-    embargo=Embargo(),
+    embargo=Embargo(dating="alert"),
     sky_layout=SkyLayout(),
 )
 
@@ -680,7 +687,7 @@ def _columns_of(table: Table, names: tuple[str, ...]) -> tuple[Column, ...]:
 
 LIGHTCURVE_POINT_COLUMNS = ("sourceid", "pid", "expid", "nid", "field", "rcid", "fid",
                             "filtercode", "ra", "dec", "mag", "magerr", "sharpness", "chi",
-                            "flags", "snr", "obsjd", "programid", "release_date")
+                            "flags", "snr", "obsjd", "programid")
 """The columns of survey.psf_sources a light-curve point repeats (same names, same values)."""
 
 LIGHTCURVES = Table(
@@ -902,8 +909,8 @@ OBSCORE_COLUMNS = (
         "Provenance.ObsConfig.Facility.name"),
     _oc("instrument_name", TEXT, "Instrument", "meta.id;instr",
         "Provenance.ObsConfig.Instrument.name"),
-    _oc("obs_release_date", TIMESTAMP, "Date of public release; empty while no release is"
-        " scheduled", "time.release",
+    _oc("obs_release_date", TIMESTAMP, "Date of public release, from the program's rules and"
+        " the declared data releases; empty while no release is scheduled", "time.release",
         "Curation.releaseDate", principal=True),
     _oc("data_rights", TEXT, "public or proprietary", "meta.code", "Curation.rights"),
     Column("field", INT, "Survey field", ucd="meta.id;obs.field", principal=True),
@@ -924,8 +931,16 @@ OBSCORE_COLUMNS = (
 
 def _obscore_select(table: str, key: str, collection: str, calib_level: int, obs_id: str,
                     product: str, *, has_wcs: bool, seeing: str, exptime: str, t_min: str,
-                    t_max: str, quadrant: bool, programid: str) -> str:
+                    t_max: str, quadrant: bool, programid: str, coadd: bool = False) -> str:
     naxis = ("i.naxis1", "i.naxis2") if has_wcs else ("NULL", "NULL")
+    # The release rules of skyvault/releases/dating.py, evaluated per row shown (the policies
+    # have already hidden what the requester may not see).
+    if coadd:
+        release_date = "archive.coadd_release_date(i.ingested_at)"
+        public = "i.ingested_at < (SELECT archive.coadds_public_before(now()))"
+    else:
+        release_date = "archive.release_date_of(i.programid, i.obsjd)"
+        public = "i.obsjd < (SELECT archive.public_before_jd(now()))[i.programid]"
     return f"""
 SELECT 'image'::text, {calib_level}, 'SkyVault/{collection}'::text, {obs_id},
        archive.publisher_did('{collection}', i.{key}),
@@ -943,8 +958,8 @@ SELECT 'image'::text, {calib_level}, 'SkyVault/{collection}'::text, {obs_id},
        archive.filter_em_min(i.filtercode) / nullif(archive.filter_em_max(i.filtercode)
            - archive.filter_em_min(i.filtercode), 0) * 2,
        1::bigint, 'phot.count'::text, NULL::text, NULL::bigint,
-       'P48'::text, 'SkyVault camera'::text, i.release_date,
-       CASE WHEN i.release_date <= now() THEN 'public' ELSE 'proprietary' END,
+       'P48'::text, 'SkyVault camera'::text, {release_date},
+       CASE WHEN {public} THEN 'public' ELSE 'proprietary' END,
        i.field, i.ccdid, {'i.qid' if quadrant else 'NULL::smallint'},
        {'i.rcid' if quadrant else 'NULL::smallint'}, i.filtercode, {programid},
        '{table}'::text, i.{key}
@@ -966,7 +981,7 @@ OBSCORE_VIEW_SQL = " UNION ALL ".join([
                     "'ref/' || i.field || '/' || i.rcid || '/' || i.filtercode", "refimg",
                     has_wcs=True, seeing="i.seeing", exptime="NULL",
                     t_min=f"i.startobsjd {_MJD}", t_max=f"i.endobsjd {_MJD}", quadrant=True,
-                    programid="NULL::smallint"),
+                    programid="NULL::smallint", coadd=True),
     _obscore_select("difference_images", "diffid", "diff", 3, "i.expid::text", "diffimg",
                     has_wcs=False, seeing="NULL", exptime="i.exptime",
                     t_min=f"i.obsjd {_MJD}", t_max=f"i.obsjd {_MJD} + i.exptime / 86400.0",

@@ -21,7 +21,15 @@ from pathlib import Path, PurePosixPath
 from flask import Blueprint, Response, jsonify, send_file
 
 from skyvault.config import settings
-from skyvault.releases import RELEASE_NAME, Release, list_releases, releases_root
+from skyvault.releases.dating import released_sql
+from skyvault.releases.model import (
+    RELEASE_NAME,
+    Release,
+    list_releases,
+    public_release,
+    releases_root,
+)
+from skyvault.schema.tables import FILES
 from skyvault.server.context import reading, service_url
 
 blueprint = Blueprint("releases", __name__)
@@ -45,14 +53,8 @@ def _safe_relative(path: str) -> PurePosixPath | None:
 
 def _public_release(name: str) -> Release | None:
     """The release, if it exists and its date has passed (compared by the database's clock)."""
-    if not RELEASE_NAME.match(name):
-        return None
     with reading() as connection:
-        row = connection.execute(
-            "SELECT release_name, release_date, observation_cutoff, programids, notes"
-            " FROM survey.data_releases WHERE release_name = %s AND release_date <= now()",
-            (name,)).fetchone()
-    return Release(row[0], row[1], row[2], tuple(row[3]), row[4]) if row else None
+        return public_release(connection, name)
 
 
 def _all_releases() -> list[tuple[Release, bool]]:
@@ -158,11 +160,14 @@ def release_file(name: str, path: str) -> Response:
     relative = _safe_relative(path)
     if relative is None or not RELEASE_NAME.match(name):
         return _not_found()
+    assert FILES.embargo is not None
     with reading() as connection:
+        # Visible to the requester (the policy) and public at the release's date (in it).
         row = connection.execute(
             "SELECT f.content_type FROM survey.files f JOIN survey.data_releases r"
             " ON r.release_name = %s"
-            " WHERE f.path = %s AND f.is_current = 1 AND f.release_date <= r.release_date"
+            f" WHERE f.path = %s AND f.is_current = 1"
+            f" AND {released_sql(FILES.embargo, 'r.release_date', 'f')}"
             " AND r.release_date <= now()", (name, relative.as_posix())).fetchone()
     if row is None:
         return _not_found()

@@ -188,14 +188,15 @@ GROUP BY filtercode""",
         ),
         Example(
             "exposures_by_program",
-            "Exposures per program and their release",
-            "How many exposures each observing program took, and from when they are public. "
-            "Embargoed rows appear only to members of their program.",
-            """SELECT e.programid AS program, p.name, COUNT(*) AS n_exposures,
-       MIN(e.obsdate) AS first_night, MAX(e.release_date) AS public_from
+            "Exposures per program and their release rule",
+            "How many exposures each observing program took, and the rule that makes them "
+            "public (survey.data_releases lists the data releases; ivoa.obscore gives each "
+            "image's release date). Embargoed rows appear only to members of their program.",
+            """SELECT e.programid AS program, p.name, p.release_rule, p.proprietary_days,
+       COUNT(*) AS n_exposures, MIN(e.obsdate) AS first_night, MAX(e.obsdate) AS last_night
 FROM survey.exposures AS e
 JOIN survey.programs AS p ON p.programid = e.programid
-GROUP BY e.programid, p.name
+GROUP BY e.programid, p.name, p.release_rule, p.proprietary_days
 ORDER BY program""",
             ("survey.exposures", "survey.programs"),
         ),

@@ -114,7 +114,7 @@ REGISTERED_GROUPS: list[tuple[str, str]] = [
     ("skyvault.serving", "serve_cli"),
     ("skyvault.demo", "demo_cli"),
     ("skyvault.accounts_cli", "users_cli"),
-    ("skyvault.releases", "release_cli"),
+    ("skyvault.releases.cli", "release_cli"),
     ("skyvault.server.worker", "worker_cli"),
     ("skyvault.ingest.cli", "ingest_cli"),
     ("skyvault.pipeline.cli", "pipeline_cli"),

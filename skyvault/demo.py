@@ -60,7 +60,8 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
     from skyvault.ingest.compact import compact_all
     from skyvault.lightcurves.ensemble import run_ensemble
     from skyvault.pipeline.demo import make_demo_night
-    from skyvault.releases import declare_release, export_release
+    from skyvault.releases.declare import declare_release
+    from skyvault.releases.export import export_release
     from skyvault.sso.load import load_demo
 
     _step(f"simulating and processing {DEMO_NIGHTS} nights from {plan.first_night}")

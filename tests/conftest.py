@@ -34,6 +34,7 @@ os.environ.pop("SKYVAULT_PGDATA", None)
 # the production default, is tested on its own (tests/tap/test_tap_uploads.py).
 os.environ["SKYVAULT_TAP_UPLOAD_PRIVATE_NETWORKS"] = "1"
 
+import release_calendar  # noqa: E402
 from worker_process import WorkerProcess  # noqa: E402
 
 from skyvault import db as db_module  # noqa: E402
@@ -44,12 +45,15 @@ from skyvault.schema.migrate import upgrade  # noqa: E402
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[Database]:
-    """A fresh cluster, migrated to head, used by every database test of the session."""
+    """A fresh cluster, migrated to head, used by every database test of the session, with the
+    session's release calendar (tests/release_calendar.py)."""
     cluster = embedded_cluster()
     cluster.start()
     urls = database_urls()
     upgrade(urls.admin)
     handle = Database(urls)
+    with handle.admin() as connection:
+        release_calendar.prepare(connection)
     db_module.set_database(handle)
     yield handle
     db_module.set_database(None)

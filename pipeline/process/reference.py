@@ -136,6 +136,10 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
     paths = {kind: reference_path(prefix, kind) for kind in ("refimg", "refpsfcat")}
     obsjds = [e.obsjd for e in job.epochs]
     programids = sorted({e.programid for e in job.epochs})
+    # A co-add is public from the first data release after it was made, whatever programs
+    # its epochs came from (skyvault/releases/dating.py): its header says which programs
+    # contributed, how many epochs and the span they cover, and names no epoch (the inputs
+    # are in the archive's private provenance; DataLink shows the ones the reader may see).
     cards = [
         ("ORIGIN", "SkyVault pipeline", "reference co-add"),
         ("FIELDID", job.field, ""),
@@ -152,7 +156,6 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
         ("GAIN", gain, "effective e-/DN of the co-add"),
         ("PIXSCALE", pixel_scale, "arcsec/pixel, nominal"),
         *quality_cards(measured, saturate),
-        *[(f"INPUT{k:02d}", Path(e.sciimg).name, "") for k, e in enumerate(job.epochs, 1)],
         *[(key, value, "") for key, value in measured.wcs.header().items()],
     ]
     target = product_dir / paths["refimg"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from flask import Response, abort
 
-from skyvault.releases import list_releases
+from skyvault.releases.model import list_releases
 from skyvault.schema.docs import tables_html
 from skyvault.server.context import reading, service_url
 from skyvault.server.web.blueprint import blueprint

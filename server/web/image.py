@@ -17,6 +17,7 @@ import psycopg
 from flask import Response, abort, redirect, request, url_for
 from psycopg.rows import dict_row
 
+from skyvault.releases.dating import release_date_sql
 from skyvault.schema.tables import table_by_name
 from skyvault.server import products
 from skyvault.server.context import reading
@@ -37,6 +38,8 @@ HIDDEN_COLUMNS = frozenset({"footprint", "ra1", "dec1", "ra2", "dec2", "ra3", "d
                             "dec4", "crval1", "crval2", "crpix1", "crpix2", "cd11", "cd12",
                             "cd21", "cd22", "is_current"})
 HEADER_CARD_LIMIT = 400
+RELEASE_DATE_DESCRIPTION = ("Date from which the image and its files are public, by its "
+                            "program's rules and the data releases declared so far")
 
 
 @dataclass(frozen=True)
@@ -65,20 +68,22 @@ def image_details(connection: psycopg.Connection, key: ImageKey) -> list[Detail]
     table = table_by_name(f"survey.{key.collection.table}")
     columns = [c for c in table.columns if c.name not in HIDDEN_COLUMNS]
     select = ", ".join(
-        # 'infinity' (not yet released by any rule) has no Python value: show it as nothing.
+        # 'infinity' has no Python value: show it as nothing.
         f'CASE WHEN isfinite("{c.name}") THEN "{c.name}" END AS "{c.name}"'
         if c.type.pg_type == "timestamptz" else f'"{c.name}"' for c in columns)
+    assert table.embargo is not None
     with connection.cursor(row_factory=dict_row) as cursor:
         row = cursor.execute(
-            f"SELECT {select} FROM {table.qualified_name} WHERE {key.collection.key} = %s",
+            f"SELECT {select}, {release_date_sql(table.embargo)} AS release_date"
+            f" FROM {table.qualified_name} WHERE {key.collection.key} = %s",
             (key.image_id,)).fetchone()
     if row is None:
         return []
     details = [Detail(c.name, _value_text(row[c.name], c.type.pg_type), c.unit, c.description)
                for c in columns]
-    if row.get("release_date") is None and "release_date" in row:
-        details = [d if d.label != "release_date" else
-                   Detail(d.label, "not scheduled yet", None, d.description) for d in details]
+    released = row["release_date"]
+    details.append(Detail("release_date", _value_text(released) if released is not None
+                          else "not scheduled yet", None, RELEASE_DATE_DESCRIPTION))
     return details
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from embargo_seed import Person, reset_release_dates, seed
+from embargo_seed import Person, reset_world, seed
 
 from skyvault.db import Database
 
@@ -17,5 +17,5 @@ def seeded_people(database: Database) -> dict[str, Person]:
 def world(database: Database, seeded_people: dict[str, Person]) -> dict[str, Person]:
     """The seeded products, in their states as of now; the requesters by username."""
     with database.admin() as connection:
-        reset_release_dates(connection)
+        reset_world(connection)
     return seeded_people

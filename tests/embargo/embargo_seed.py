@@ -5,8 +5,11 @@ their files (real FITS on disk, each carrying a marker card naming its state), P
 aperture sources, and a difference-image candidate.  Identifiers live in a range nobody else
 uses, each kind in its own block, so that a hidden identifier found in a response is a leak,
 and a "twin" identifier of the same shape is guaranteed not to exist (the answer for a hidden
-item must equal the answer for its twin).  Release dates are relative to now and are reset
-before each test module, since other tests may declare releases that recompute them.
+item must equal the answer for its twin).  A state is made as production data are dated
+(skyvault/releases/dating.py): by the program and the observation time, against the session's
+release calendar (tests/release_calendar.py), relative to now; a co-add by when it was
+archived.  A candidate of a program whose alerts are public (the public survey) is public at
+once, whatever its state (issue 17): ``row_visible`` and ``secrets_of`` say so.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import release_calendar
 from astropy.io import fits
+from release_calendar import COADD_PENDING, COADD_RELEASED, jd
 
 from skyvault import accounts
 from skyvault.access import Requester
 from skyvault.config import settings
 from skyvault.db import Database
 from skyvault.ingest.q3c import object_ids
+from skyvault.releases.dating import NIGHT_ZERO_JD
 
 BASE = 990_000_000
 BLOCK = {"expid": 1_000, "rawid": 2_000, "calid": 3_000, "pid": 4_000, "refid": 5_000,
@@ -47,8 +53,8 @@ class State:
     key: str
     index: int
     programid: int
-    release_offset: timedelta
-    """Release date relative to now: negative means already public."""
+    public: bool
+    """What the release calendar makes of the program and observation time: public now?"""
     observed_days_ago: float
 
     def ident(self, kind: str) -> int:
@@ -83,21 +89,21 @@ class State:
 
 
 STATES = (
-    State("released", 0, 1, -timedelta(days=30), 400),
-    State("waiting", 1, 1, timedelta(days=180), 20),
-    State("prop2", 2, 2, timedelta(days=300), 20),
-    State("prop3", 3, 3, timedelta(days=300), 20),
-    State("oldprop2", 4, 2, -timedelta(days=5), 370),
+    State("released", 0, 1, True, 400),  # public survey, in the session's release
+    State("waiting", 1, 1, False, 20),  # public survey, after every release's cutoff
+    State("prop2", 2, 2, False, 20),  # partnership, within its 365 proprietary days
+    State("prop3", 3, 3, False, 20),
+    State("oldprop2", 4, 2, True, 370),  # partnership, proprietary period over
 )
 STATE = {state.key: state for state in STATES}
 
 RELEASE_PROGRAM = 7
 RELEASE_STATES = (
-    State("dr-early", 5, RELEASE_PROGRAM, timedelta(days=36500), 100),
-    State("dr-late", 6, RELEASE_PROGRAM, timedelta(days=36500), 10),
+    State("dr-early", 5, RELEASE_PROGRAM, False, 100),
+    State("dr-late", 6, RELEASE_PROGRAM, False, 10),
 )
 """Rows of a program only the release tests use (released at data releases, like program 1),
-so declaring releases for it changes no other test's rows.  Their dates come from the rules."""
+so declaring releases for it changes no other test's rows."""
 
 # (product, image table, key kind, collection in publisher DIDs)
 PRODUCTS = (
@@ -132,8 +138,23 @@ class Person:
 PEOPLE_PROGRAMS = {"leak-p1": {1}, "leak-p2": {2}, "leak-p3": {3}, "leak-all": {1, 2, 3}}
 
 
+PUBLIC_ALERT_PROGRAMS = frozenset({1})
+"""Programs whose candidates are public at once (``survey.programs.public_alerts``, set for the
+public survey by migration 0017)."""
+ALERT_COLUMNS = ("candid", "diffid", "pid", "expid")
+"""The state's identifiers a candidate row carries: public with a public alert."""
+
+
 def visible(state: State, programs: frozenset[int] | set[int]) -> bool:
-    return state.release_offset < timedelta(0) or state.programid in programs
+    return state.public or state.programid in programs
+
+
+def row_visible(table: str, state: State, programs: frozenset[int] | set[int]) -> bool:
+    """Whether a requester sees the state's rows of ``table`` (``survey.candidates`` follows
+    the alert rule; every other table the state)."""
+    if table == "survey.candidates" and state.programid in PUBLIC_ALERT_PROGRAMS:
+        return True
+    return visible(state, programs)
 
 
 def hidden_states(programs: frozenset[int] | set[int]) -> list[State]:
@@ -145,8 +166,12 @@ def did(collection: str, ident: int) -> str:
 
 
 def secrets_of(state: State) -> list[str]:
-    """Strings whose presence in a response reveals the state's rows or files."""
-    values = [str(state.ident(kind)) for kind in BLOCK if kind not in ("file_id", "sourceid")]
+    """Strings whose presence in a response reveals the state's rows or files.  The identifiers
+    a public alert carries are not among them: they are public with the candidate (answers
+    that must not show them, such as the state's image rows, are compared row by row)."""
+    public = ALERT_COLUMNS if state.programid in PUBLIC_ALERT_PROGRAMS else ()
+    values = [str(state.ident(kind)) for kind in BLOCK
+              if kind not in ("file_id", "sourceid", *public)]
     values += [str(state.file_id(i)) for i in range(len(PRODUCTS))]
     values += [str(source) for source in state.source_ids()]
     values += [state.marker, f"{STORE_FOLDER}/{state.key}/"]
@@ -253,9 +278,11 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
     now = datetime.now(UTC)
     for state in STATES + RELEASE_STATES:
         observed = now - timedelta(days=state.observed_days_ago)
-        obsjd = observed.timestamp() / 86400.0 + 2440587.5
-        release = now + state.release_offset
-        common = {"programid": state.programid, "release_date": release}
+        obsjd = jd(observed)
+        # A calibration is dated by its night; a co-add by when it was archived.
+        night = int(obsjd - NIGHT_ZERO_JD)
+        archived = COADD_RELEASED if state.public else COADD_PENDING
+        common = {"programid": state.programid}
         epoch = {"obsjd": obsjd, "obsdate": observed, "nid": NID + state.index}
         band = {"fid": 2, "filtercode": "zr"}
         field = 9_900 + state.index
@@ -267,9 +294,10 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
             "field": field, "ccdid": 1, **band, "exptime": 30.0, "ra": state.ra,
             "dec": state.dec, **_corner_columns(state), **common})
         _insert(connection, "calibration_images", {
-            "calid": state.ident("calid"), "caltype": "bias", "nid": NID + state.index,
-            "obsdate": observed, "ccdid": 1, "qid": 1, "rcid": 0, **band, "nframes": 5,
-            "programids": [state.programid], "release_date": release})
+            "calid": state.ident("calid"), "caltype": "bias", "nid": night,
+            "obsdate": datetime.fromtimestamp((NIGHT_ZERO_JD + night - 2440587.5) * 86400, UTC),
+            "ccdid": 13, "qid": 3, "rcid": 50 + state.index, **band, "nframes": 5,
+            "programids": [state.programid]})
         wcs = {"crval1": state.ra, "crval2": state.dec, "crpix1": 32.5, "crpix2": 32.5,
                "cd11": -PIXEL_DEG, "cd12": 0.0, "cd21": 0.0, "cd22": PIXEL_DEG,
                "naxis1": IMAGE_SIZE, "naxis2": IMAGE_SIZE}
@@ -285,12 +313,15 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
             "startobsdate": observed - timedelta(days=30), "endobsdate": observed,
             "startobsjd": obsjd - 30, "endobsjd": obsjd, "seeing": 1.8, "maglimit": 21.5,
             "ra": state.ra, "dec": state.dec, **_corner_columns(state), **wcs,
-            "programids": [state.programid], "release_date": release})
+            "programids": [state.programid], "ingested_at": archived})
         _insert(connection, "difference_images", {
             "diffid": state.ident("diffid"), "pid": state.ident("pid"),
             "refid": state.ident("refid"), "expid": state.ident("expid"), **epoch, **quadrant,
             **band, "exptime": 30.0, "maglimit": 20.0, "ncandidates": 1, "ra": state.ra,
             "dec": state.dec, **_corner_columns(state), **common})
+        dated = {"raw_images": obsjd, "calibration_images": NIGHT_ZERO_JD + night,
+                 "science_images": obsjd, "reference_images": None,
+                 "difference_images": obsjd}
         for number, (product, table, kind, _collection) in enumerate(PRODUCTS):
             path = state.file_path(product)
             content = contents[path]
@@ -299,7 +330,8 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
                 "image_table": table, "image_id": state.ident(kind),
                 "content_type": "application/fits", "size_bytes": len(content),
                 "sha256": hashlib.sha256(content).hexdigest(),
-                "programids": [state.programid], "release_date": release})
+                "programids": [state.programid], "obsjd": dated[table],
+                **({"ingested_at": archived} if table == "reference_images" else {})})
         for catalog in ("psf_sources", "aperture_sources"):
             for j, sourceid in enumerate(state.source_ids()):
                 _insert(connection, catalog, {
@@ -317,8 +349,7 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
                 "expid": state.ident("expid"), "nid": NID + state.index, "field": field,
                 "rcid": 0, **band, "ra": position[0], "dec": position[1], "mag": 18.0 + j,
                 "magerr": 0.05, "flags": 0, "snr": 20.0, "obsjd": obsjd, **common})
-        # Dated like its images here: the public alert stream's own rule (program 1's
-        # candidates public at once) has its test in test_rls_world.
+        # Dated by the alert rule, like ingest's: the public survey's is public at once.
         _insert(connection, "candidates", {
             "candid": state.ident("candid"), "diffid": state.ident("diffid"),
             "pid": state.ident("pid"), "expid": state.ident("expid"),
@@ -328,27 +359,39 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
             "rb_version": "rb-leaktest", "flags": 0, **common})
 
 
-def reset_release_dates(connection: psycopg.Connection) -> None:
-    """Put every seeded row back in its state (release dates relative to now)."""
+def reset_world(connection: psycopg.Connection) -> None:
+    """Put the session's release calendar back (a test may have moved its release) and take
+    back what ``release_now`` released (the release tests' own states are theirs to reset)."""
+    release_calendar.prepare(connection)
+    connection.execute("DELETE FROM survey.data_releases WHERE release_name = %s",
+                       (PASSED_RELEASE,))
     for state in STATES:
-        set_release_date(connection, state, datetime.now(UTC) + state.release_offset)
+        archive_coadd(connection, state, COADD_RELEASED if state.public else COADD_PENDING)
 
 
-def set_release_date(connection: psycopg.Connection, state: State, when: datetime) -> None:
-    """Move one state's every row and file to a given release date."""
-    for table, key in (("exposures", "expid"), *IMAGE_KEYS.items()):
-        connection.execute(f"UPDATE survey.{table} SET release_date = %s WHERE {key} = %s",
-                           (when, state.ident(key)))
-    connection.execute("UPDATE survey.files SET release_date = %s WHERE file_id"
-                       " BETWEEN %s AND %s", (when, state.file_id(0),
-                                              state.file_id(len(PRODUCTS) - 1)))
-    for catalog in ("psf_sources", "aperture_sources", "lightcurves"):
-        connection.execute(f"UPDATE survey.{catalog} SET release_date = %s"
-                           " WHERE sourceid = ANY (%s) AND nid = %s",
-                           (when, state.source_ids(), NID + state.index))
-    connection.execute("UPDATE survey.candidates SET release_date = %s"
-                       " WHERE candid = %s AND nid = %s",
-                       (when, state.ident("candid"), NID + state.index))
+PASSED_RELEASE = "LEAKDR-PASSED"
+
+
+def archive_coadd(connection: psycopg.Connection, state: State, when) -> None:
+    connection.execute("UPDATE survey.reference_images SET ingested_at = %s WHERE refid = %s",
+                       (when, state.ident("refid")))
+    connection.execute("UPDATE survey.files SET ingested_at = %s WHERE image_table ="
+                       " 'reference_images' AND image_id = %s", (when, state.ident("refid")))
+
+
+def release_now(connection: psycopg.Connection, states, public_from: str = "now()"
+                ) -> None:
+    """Release the states' products: a data release of their programs declared now, whose
+    cutoff is a day ago and whose date is ``public_from`` (SQL), with their co-adds archived
+    before it.  Nothing else is run, so when the date passes the products simply appear."""
+    for state in states:
+        archive_coadd(connection, state, COADD_RELEASED)
+    programs = sorted({state.programid for state in states})
+    connection.execute(
+        "INSERT INTO survey.data_releases (release_name, release_date, observation_cutoff,"
+        f" programids) VALUES (%s, {public_from}, now() - interval '1 day', %s)"
+        " ON CONFLICT (release_name) DO UPDATE SET release_date = EXCLUDED.release_date,"
+        " programids = EXCLUDED.programids, declared_at = now()", (PASSED_RELEASE, programs))
 
 
 def seed(database: Database) -> dict[str, Person]:

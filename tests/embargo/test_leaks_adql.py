@@ -25,6 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from leak_probe import ANONYMOUS_WHO, Who, has_rule, hidden, leaked_secrets, post, who
 
+from skyvault.releases.dating import release_date_sql
+from skyvault.schema.tables import table_by_name
+
 RANGE = (BASE, BASE + 99_999)
 
 
@@ -236,16 +239,24 @@ QUERIES = st.one_of(simple_select(), aggregate(), grouped(), joined(), subquery(
 UPLOAD_IDS = sorted({v for rel in RELATIONS.values() for v in _seeded_values(rel.key)})
 
 
+def _released(table: str, alias: str) -> str:
+    """The row's release date (the rules per row, as ObsCore shows them) has passed: computed
+    independently of the policies' per-query horizons."""
+    embargo = table_by_name(table).embargo
+    assert embargo is not None
+    return f"{release_date_sql(embargo, alias)} <= now()"
+
+
 def _visible_predicate(rel: Rel, programs: list[int]) -> str:
     listed = "{" + ",".join(map(str, programs)) + "}"
     if rel.program == "programid":
-        return f"release_date <= now() OR programid = ANY ('{listed}'::smallint[])"
+        return f"{_released(rel.name, 't')} OR programid = ANY ('{listed}'::smallint[])"
     if rel.program == "programids":
-        return f"release_date <= now() OR programids && '{listed}'::smallint[]"
+        return f"{_released(rel.name, 't')} OR programids && '{listed}'::smallint[]"
     # ObsCore: the image row's own rule, through the table the row comes from.
     checks = " OR ".join(
         f"(o.image_table = '{table}' AND EXISTS (SELECT 1 FROM survey.{table} i"
-        f" WHERE i.{key} = o.image_id AND (i.release_date <= now() OR "
+        f" WHERE i.{key} = o.image_id AND ({_released(f'survey.{table}', 'i')} OR "
         f"{'i.programids &&' if table == 'reference_images' else 'i.programid = ANY'}"
         f" ('{listed}'::smallint[]))))"
         for table, key in (("raw_images", "rawid"), ("science_images", "pid"),
@@ -319,13 +330,13 @@ if has_rule("/tap/sync"):
     @pytest.fixture(scope="module")
     def oracles(database, seeded_people):
         """Requesters and the oracle schema of each; built once for the module."""
-        from embargo_seed import reset_release_dates
+        from embargo_seed import reset_world
 
         cast = [(ANONYMOUS_WHO, "oracle_anonymous"),
                 (who(seeded_people["leak-p2"]), "oracle_p2"),
                 (who(seeded_people["leak-p3"]), "oracle_p3")]
         with database.admin() as connection:
-            reset_release_dates(connection)
+            reset_world(connection)
             for requester, schema in cast:
                 build_oracle(connection, schema, sorted(requester.programs))
         yield cast

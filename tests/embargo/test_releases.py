@@ -1,7 +1,9 @@
-"""Public data releases: declare, the dates they set, the page, manifests, scripts and HATS.
+"""Public data releases: declare, what they open, the page, manifests, scripts and HATS.
 
 The release tests use a program of their own (embargo_seed.RELEASE_PROGRAM), so declaring
-releases changes no other test's rows.
+releases changes no other test's rows.  A co-add is released by the first release declared
+after it was archived: the seeded co-adds of the other states are archived after any release
+(tests/release_calendar.py), those of this program are moved before where a test says so.
 """
 
 from __future__ import annotations
@@ -17,24 +19,22 @@ from pathlib import Path
 import pytest
 import requests
 from embargo_seed import (
+    COADD_PENDING,
     RELEASE_PROGRAM,
     RELEASE_STATES,
     STATE,
     STATES,
-    reset_release_dates,
+    archive_coadd,
+    reset_world,
     visible,
 )
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
-from skyvault.releases import (
-    ReleaseError,
-    export_release,
-    get_release,
-    recompute_release_dates,
-    released_catalog_count,
-    releases_root,
-)
+from skyvault.releases.dating import release_date_sql
+from skyvault.releases.export import export_release, released_catalog_count
+from skyvault.releases.model import ReleaseError, get_release, releases_root
+from skyvault.schema.tables import FILES
 
 EARLY, LATE = RELEASE_STATES
 
@@ -50,12 +50,12 @@ def _iso(value: datetime) -> str:
 
 @pytest.fixture
 def releases(database: Database, world):
-    """Declared releases of the test program are removed afterwards, and its dates reset."""
+    """Declared releases of the test program are removed afterwards."""
     yield
     with database.admin() as connection:
         connection.execute("DELETE FROM survey.data_releases WHERE %s = ANY (programids)"
                            " AND release_name LIKE 'LEAKDR%%'", (RELEASE_PROGRAM,))
-        recompute_release_dates(connection, [RELEASE_PROGRAM])
+        reset_world(connection)
 
 
 def _visible_expids(database: Database) -> set[int]:
@@ -75,32 +75,47 @@ def _declare_public_release(name: str) -> datetime:
     return date
 
 
-def test_declare_dates_rows_and_they_appear_without_any_further_step(
+def _row_versions(database: Database) -> dict[str, list]:
+    """The physical version (xmin) of every seeded row of the release program: a rewritten
+    row gets a new one."""
+    ids = {"exposures": ("expid", [s.ident("expid") for s in RELEASE_STATES]),
+           "science_images": ("pid", [s.ident("pid") for s in RELEASE_STATES]),
+           "psf_sources": ("pid", [s.ident("pid") for s in RELEASE_STATES]),
+           "files": ("image_id", [s.ident("pid") for s in RELEASE_STATES])}
+    with database.admin() as connection:
+        return {table: [row[0] for row in connection.execute(
+            f"SELECT xmin::text FROM survey.{table} WHERE {key} = ANY (%s) ORDER BY 1",
+            (values,))] for table, (key, values) in ids.items()}
+
+
+def test_declare_rewrites_no_row_and_rows_appear_without_any_further_step(
         database: Database, releases) -> None:
     assert _visible_expids(database) == set()
+    before = _row_versions(database)
     now = datetime.now(UTC)
     # Declared for a date still to come: nothing changes for the public yet...
     result = _cli("release", "declare", "LEAKDR1", "--date", _iso(now + timedelta(days=3)),
                   "--cutoff", _iso(now - timedelta(days=50)), "--programs",
                   str(RELEASE_PROGRAM), "--notes", "first release")
     assert result.returncode == 0, result.stderr
-    assert "release dates changed" in result.stdout
+    assert "public from" in result.stdout
     assert _visible_expids(database) == set()
+    assert _row_versions(database) == before
     with database.admin() as connection:
-        early = connection.execute("SELECT release_date FROM survey.exposures WHERE expid = %s",
-                                   (EARLY.ident("expid"),)).fetchone()[0]
+        # The date each row will be public (ObsCore's obs_release_date): the release's for
+        # what was observed before the cutoff, none yet for what came after.
+        early, late = (connection.execute(
+            "SELECT archive.release_date_of(programid, obsjd) FROM survey.exposures"
+            " WHERE expid = %s", (state.ident("expid"),)).fetchone()[0]
+            for state in (EARLY, LATE))
         assert abs(early - (now + timedelta(days=3))) < timedelta(seconds=2)
-        # Observed after the cutoff: no rule releases it yet.
-        late = connection.execute("SELECT release_date = 'infinity' FROM survey.exposures"
-                                  " WHERE expid = %s", (LATE.ident("expid"),)).fetchone()[0]
-        assert late
+        assert late is None
         # ...and when the date comes (here: moved into the past by the database clock),
         # the rows are there, with no command run.
         connection.execute("UPDATE survey.data_releases SET release_date = now()"
                            " WHERE release_name = 'LEAKDR1'")
-        connection.execute("UPDATE survey.exposures SET release_date = now()"
-                           " WHERE expid = %s", (EARLY.ident("expid"),))
     assert _visible_expids(database) == {EARLY.ident("expid")}
+    assert _row_versions(database) == before
     listing = _cli("release", "list")
     assert "LEAKDR1" in listing.stdout and "public" in listing.stdout
 
@@ -125,9 +140,13 @@ def _digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def exported(database: Database, seeded_people, live_server: str):
-    """LEAKPUB1, public since an hour, exported once for the module."""
+    """LEAKPUB1, public since an hour, exported once for the module.  Both co-adds of the
+    release program were archived before it was declared, so both are in it; the late
+    state's science and difference images, observed after the cutoff, are not."""
     with database.admin() as connection:
-        reset_release_dates(connection)
+        reset_world(connection)
+        for state in RELEASE_STATES:
+            archive_coadd(connection, state, datetime.now(UTC) - timedelta(hours=2))
     date = _declare_public_release("LEAKPUB1")
     result = _cli("release", "export", "LEAKPUB1", "--base-url", live_server,
                   "--partition-rows", "1000")
@@ -135,7 +154,8 @@ def exported(database: Database, seeded_people, live_server: str):
     yield date, releases_root() / "LEAKPUB1"
     with database.admin() as connection:
         connection.execute("DELETE FROM survey.data_releases WHERE release_name = 'LEAKPUB1'")
-        recompute_release_dates(connection, [RELEASE_PROGRAM])
+        for state in RELEASE_STATES:
+            archive_coadd(connection, state, COADD_PENDING)
 
 
 def test_export_holds_exactly_the_released_rows_and_files_and_is_idempotent(
@@ -147,13 +167,20 @@ def test_export_holds_exactly_the_released_rows_and_files_and_is_idempotent(
     paths = {entry["path"] for entry in manifest["files"]}
     public_states = [s for s in STATES if visible(s, set())] + [EARLY]
     for state in public_states:
-        assert state.file_path("sciimg") in paths
-    for state in [s for s in STATES if not visible(s, set())] + [LATE]:
+        for product in ("raw", "bias", "sciimg", "refimg", "diffimg", "psfcat"):
+            assert state.file_path(product) in paths, (state.key, product)
+    for state in [s for s in STATES if not visible(s, set())]:
         assert not any(path.startswith(f"leaktest/{state.key}/") for path in paths), state.key
+    # The late state's co-add is in (archived before the release was declared); its science
+    # and difference images are not (observed after the cutoff).
+    late = {path for path in paths if path.startswith(f"leaktest/{LATE.key}/")}
+    assert late == {LATE.file_path("refimg")}
     with database.admin() as connection:
-        dates = dict(connection.execute("SELECT path, release_date FROM survey.files"
-                                        " WHERE path = ANY (%s)", (sorted(paths),)))
-    assert set(dates) == paths and all(value <= date for value in dates.values())
+        assert FILES.embargo is not None
+        released = {row[0] for row in connection.execute(
+            f"SELECT f.path FROM survey.files f WHERE f.is_current = 1"
+            f" AND {release_date_sql(FILES.embargo, 'f')} <= %s", (date,))}
+    assert paths == released
     for entry in manifest["files"]:
         assert entry["url"].startswith(f"{live_server}/releases/LEAKPUB1/files/")
         assert len(entry["sha256"]) == 64 and entry["size_bytes"] > 0
@@ -165,7 +192,8 @@ def test_export_holds_exactly_the_released_rows_and_files_and_is_idempotent(
             expected = released_catalog_count(connection, f"survey.{table}", release)
             independent = connection.execute(
                 f"SELECT count(*) FROM survey.{table} s JOIN survey.science_images i"
-                f" USING (pid) WHERE i.is_current = 1 AND s.release_date <= %s",
+                f" USING (pid) WHERE i.is_current = 1"
+                f" AND archive.release_date_of(s.programid, s.obsjd) <= %s",
                 (release.release_date,)).fetchone()[0]
             assert expected == independent
             frame = lsdb.open_catalog(folder / "catalog" / table).compute()
@@ -225,6 +253,9 @@ def test_release_files_are_served_only_when_public_and_in_the_release(
     early = requests.get(f"{live_server}/releases/LEAKPUB1/files/{EARLY.file_path('raw')}",
                          timeout=30)
     assert early.status_code == 200 and EARLY.marker.encode() in early.content
+    coadd = requests.get(f"{live_server}/releases/LEAKPUB1/files/{LATE.file_path('refimg')}",
+                         timeout=30)
+    assert coadd.status_code == 200 and LATE.marker.encode() in coadd.content
     for state in (LATE, STATE["waiting"], STATE["prop2"]):
         for person_headers in ({},):
             hidden = requests.get(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import psycopg
 import pytest
+from release_calendar import SESSION_START, jd
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
@@ -13,11 +16,13 @@ from skyvault.schema.tables import EMBARGOED_TABLES
 @pytest.fixture
 def three_exposures(database: Database):
     with database.admin() as connection:
+        # Program 1 observed long ago is in the session's release; programs 2 and 3 observed
+        # ten days ago are within their proprietary period (tests/release_calendar.py).
+        recent = jd(SESSION_START - timedelta(days=10))
         connection.execute("""
-            INSERT INTO survey.exposures (expid, obsjd, telra, teldec, programid, release_date)
-            VALUES (9001, 2460000.5, 10, 10, 1, now() - interval '1 day'),
-                   (9002, 2460000.6, 10, 10, 2, now() + interval '1 year'),
-                   (9003, 2460000.7, 10, 10, 3, now() + interval '1 year')""")
+            INSERT INTO survey.exposures (expid, obsjd, telra, teldec, programid)
+            VALUES (9001, 2460000.5, 10, 10, 1), (9002, %s, 10, 10, 2),
+                   (9003, %s, 10, 10, 3)""", (recent, recent + 0.1))
     yield
     with database.admin() as connection:
         connection.execute("DELETE FROM survey.exposures WHERE expid BETWEEN 9001 AND 9003")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+import release_calendar
 import requests
 
 from benchmarks.support import wait_for
@@ -45,10 +46,7 @@ def _sources(connection: psycopg.Connection, nid: int, pid: int, count: int) -> 
     rng = np.random.default_rng(pid)
     ra = CENTRE[0] + rng.uniform(-0.01, 0.01, count)
     dec = CENTRE[1] + rng.uniform(-0.01, 0.01, count)
-    import datetime as dt
-
-    load_image_rows(connection, "psf_sources", nid, pid, ra, dec,
-                    release_date=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    load_image_rows(connection, "psf_sources", nid, pid, ra, dec)
 
 
 def _caught_up(primary: EmbeddedCluster, standby: EmbeddedCluster) -> None:
@@ -88,6 +86,7 @@ def replicated() -> Iterator[dict]:
         with psycopg.connect(primary.url(), autocommit=True) as connection:
             from skyvault.accounts import create_token, create_user
 
+            release_calendar.prepare(connection)  # program 1's nights are public
             _sources(connection, 1, 1, 20)
             create_user(connection, "alice", PASSWORD)
             token = create_token(connection, "alice", "replica test").token

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from images_seed import Seed, remove, reset_release_dates, seed
+from images_seed import Seed, remove, reset_world, seed
 
 from skyvault.db import Database
 
@@ -18,7 +18,7 @@ def images(database: Database) -> Seed:
 
 @pytest.fixture
 def world(database: Database, images: Seed) -> Seed:
-    """The seeded data with release dates as of now (other suites may have changed them)."""
+    """The seeded data, with the session's release calendar (other suites may have moved it)."""
     with database.admin() as connection:
-        reset_release_dates(connection)
+        reset_world(connection)
     return images

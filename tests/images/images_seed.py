@@ -17,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import release_calendar
 from astropy.io import fits
 from astropy.wcs import WCS, Sip
+from release_calendar import COADD_RELEASED, SESSION_START, jd
 
 from skyvault import accounts
 from skyvault.config import settings
 from skyvault.db import Database
+from skyvault.releases.dating import NIGHT_ZERO_JD
 
 BASE = 770_000_000
 NID = 77_770
@@ -96,7 +99,8 @@ class StoredFile:
     image_table: str
     image_id: int
     programids: list[int]
-    release: datetime
+    obsjd: float | None
+    """What the release rules date it by (a co-add's files: their ingested_at)."""
     content_type: str = "application/fits"
 
     @property
@@ -121,20 +125,22 @@ class Seed:
         return self.files[name].local
 
 
-PUBLIC = -timedelta(days=30)
-EMBARGOED = timedelta(days=365)
-OBSERVED = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-OBSJD = OBSERVED.timestamp() / 86400.0 + 2440587.5
+# Ninety days before the session: program 1 is in the session's release, program 2 within its
+# proprietary period (tests/release_calendar.py).
+OBSERVED = (SESSION_START - timedelta(days=90)).replace(hour=6, minute=0, second=0,
+                                                          microsecond=0)
+OBSJD = jd(OBSERVED)
+OBSERVED_NIGHT = int(OBSJD - NIGHT_ZERO_JD)
 
-# name: (frame, programid, release offset)
+# name: (frame, programid)
 SCIENCE = {
-    "sci_public": (Frame(150.0, 2.0, 240, 200, sip=True), 1, PUBLIC),
-    "sci_neighbour": (Frame(150.16, 2.0, 240, 200), 1, PUBLIC),
-    "sci_embargoed": (Frame(150.02, 2.01, 240, 200), 2, EMBARGOED),
-    "sci_far": (Frame(10.0, -30.0, 240, 200), 1, PUBLIC),
-    "sci_wrap": (Frame(359.98, 5.0, 240, 200, rotation=0.0), 1, PUBLIC),
+    "sci_public": (Frame(150.0, 2.0, 240, 200, sip=True), 1),
+    "sci_neighbour": (Frame(150.16, 2.0, 240, 200), 1),
+    "sci_embargoed": (Frame(150.02, 2.01, 240, 200), 2),
+    "sci_far": (Frame(10.0, -30.0, 240, 200), 1),
+    "sci_wrap": (Frame(359.98, 5.0, 240, 200, rotation=0.0), 1),
     # Long and thin: its centre is near positions its footprint does not cover.
-    "sci_thin": (Frame(152.0, 2.0, 1600, 20, rotation=0.0, scale=1 * ARCSEC), 1, PUBLIC),
+    "sci_thin": (Frame(152.0, 2.0, 1600, 20, rotation=0.0, scale=1 * ARCSEC), 1),
 }
 
 
@@ -189,9 +195,9 @@ class Builder:
         return value
 
     def file(self, name: str, path: str, product: str, table: str, image_id: int,
-             programids: list[int], release: datetime, hdus: fits.HDUList | None = None,
+             programids: list[int], dated: float | None, hdus: fits.HDUList | None = None,
              content_type: str = "application/fits") -> None:
-        stored = StoredFile(path, product, table, image_id, programids, release, content_type)
+        stored = StoredFile(path, product, table, image_id, programids, dated, content_type)
         if hdus is not None:
             write_fits(stored.local, hdus)
         content = stored.local.read_bytes()
@@ -200,17 +206,18 @@ class Builder:
             "file_id": self.next_file, "path": path, "product": product, "image_table": table,
             "image_id": image_id, "content_type": content_type, "size_bytes": len(content),
             "sha256": hashlib.sha256(content).hexdigest(), "programids": programids,
-            "release_date": release})
+            "obsjd": dated,
+            **({"ingested_at": COADD_RELEASED} if table == "reference_images" else {})})
         self.seed.files[name] = stored
 
-    def exposure(self, name: str, programid: int, release: datetime, frame: Frame,
+    def exposure(self, name: str, programid: int, frame: Frame,
                  filtercode: str = "zr", field_id: int = 700) -> int:
         expid = self.ident(name, 1)
         _insert(self.connection, "exposures", {
             "expid": expid, "obsjd": OBSJD, "obsdate": OBSERVED, "nid": NID, "field": field_id,
             "fid": {"zg": 1, "zr": 2, "zi": 3}[filtercode], "filtercode": filtercode,
             "exptime": 30.0, "telra": frame.ra, "teldec": frame.dec, "itid": 1,
-            "imgtypecode": "o", "programid": programid, "release_date": release})
+            "imgtypecode": "o", "programid": programid})
         return expid
 
     def build(self) -> Seed:
@@ -222,11 +229,10 @@ class Builder:
                 " VALUES (%s, %s, 'proprietary_period', 365) ON CONFLICT DO NOTHING",
                 (programid, f"program {programid}"))
         folder = STORE_FOLDER
-        for night, (name, (frame, programid, offset)) in enumerate(SCIENCE.items()):
-            release = self.now + offset
+        for night, (name, (frame, programid)) in enumerate(SCIENCE.items()):
             self.seed.frames[name] = frame
-            expid = self.exposure("exp_" + name, programid, release, frame)
-            common = {"programid": programid, "release_date": release}
+            expid = self.exposure("exp_" + name, programid, frame)
+            common = {"programid": programid}
             epoch = {"obsjd": OBSJD, "obsdate": OBSERVED, "nid": NID}
             band = {"fid": 2, "filtercode": "zr"}
             # Raw CCD frame: four quadrant HDUs with overscan, tile-compressed, no WCS.
@@ -242,18 +248,19 @@ class Builder:
                     pixel_values(raw_frame.naxis1, raw_frame.naxis2, qid).astype(np.int32),
                     fits.Header([("QID", qid)]), name=f"Q{qid}"))
             self.file("raw_" + name, f"{folder}/raw/{name}_c05_o.fits.fz", "raw",
-                      "raw_images", rawid, [programid], release, fits.HDUList(quadrants))
+                      "raw_images", rawid, [programid], OBSJD, fits.HDUList(quadrants))
             # Calibration frames used for the science image.
             calids = []
             for caltype in ("bias", "hifreqflat"):
                 calid = self.ident(f"{caltype}_{name}", 3)
                 calids.append(calid)
                 _insert(connection, "calibration_images", {
-                    "calid": calid, "caltype": caltype, "nid": NID + night, "obsdate": OBSERVED,
-                    "ccdid": 5, "qid": 1, "rcid": 16, **band, "nframes": 5,
-                    "programids": [programid], "release_date": release})
+                    "calid": calid, "caltype": caltype, "nid": OBSERVED_NIGHT + night,
+                    "obsdate": OBSERVED, "ccdid": 5, "qid": 1, "rcid": 16, **band, "nframes": 5,
+                    "programids": [programid]})
                 self.file(f"{caltype}_{name}", f"{folder}/cal/{name}_{caltype}.fits", caltype,
-                          "calibration_images", calid, [programid], release,
+                          "calibration_images", calid, [programid],
+                          NIGHT_ZERO_JD + OBSERVED_NIGHT + night,
                           fits.HDUList([fits.PrimaryHDU(np.ones((8, 8), np.float32))]))
             pid = self.ident(name, 4)
             _insert(connection, "science_images", {
@@ -265,11 +272,11 @@ class Builder:
             header = image_header(frame, OBJECT=name, GAIN=6.2, EXPTIME=30.0)
             header["HISTORY"] = "made by the image services' tests"
             self.file(name, f"{folder}/sci/{name}_sciimg.fits", "sciimg", "science_images",
-                      pid, [programid], release,
+                      pid, [programid], OBSJD,
                       fits.HDUList([fits.PrimaryHDU(pixel_values(frame.naxis1, frame.naxis2),
                                                     header)]))
             self.file("msk_" + name, f"{folder}/sci/{name}_mskimg.fits", "mskimg",
-                      "science_images", pid, [programid], release,
+                      "science_images", pid, [programid], OBSJD,
                       fits.HDUList([fits.PrimaryHDU(
                           np.zeros((frame.naxis2, frame.naxis1), np.int16), image_header(frame))]))
             for product in ("psfcat", "sexcat"):
@@ -277,15 +284,14 @@ class Builder:
                     fits.Column("ra", "D", array=np.array([frame.ra])),
                     fits.Column("dec", "D", array=np.array([frame.dec]))])
                 self.file(f"{product}_{name}", f"{folder}/sci/{name}_{product}.fits", product,
-                          "science_images", pid, [programid], release,
+                          "science_images", pid, [programid], OBSJD,
                           fits.HDUList([fits.PrimaryHDU(), table]))
-            self._sources(name, pid, expid, frame, programid, release)
+            self._sources(name, pid, expid, frame, programid)
         self._reference_and_differences()
         self._people()
         return self.seed
 
-    def _sources(self, name: str, pid: int, expid: int, frame: Frame, programid: int,
-                 release: datetime) -> None:
+    def _sources(self, name: str, pid: int, expid: int, frame: Frame, programid: int) -> None:
         # Three sources per image: the centre and two offsets, known positions for cones.
         for index, (dra, ddec) in enumerate(((0.0, 0.0), (0.01, 0.0), (0.0, -0.02))):
             source = self.ident(f"src_{name}_{index}", 8)
@@ -294,7 +300,7 @@ class Builder:
                 "rcid": 16, "fid": 2, "filtercode": "zr", "ra": (frame.ra + dra) % 360.0,
                 "dec": frame.dec + ddec, "x": 100.0, "y": 100.0, "mag": 18.0 + index,
                 "magerr": 0.05, "flux": 1000.0, "fluxerr": 10.0, "flags": 0, "snr": 20.0,
-                "obsjd": OBSJD, "programid": programid, "release_date": release}
+                "obsjd": OBSJD, "programid": programid}
             _insert(self.connection, "psf_sources", values)
             aperture = {k: v for k, v in values.items() if k not in ("sharpness", "chi")}
             _insert(self.connection, "aperture_sources", aperture)
@@ -304,24 +310,22 @@ class Builder:
         frame = Frame(150.01, 2.0, 260, 220, rotation=10.0)
         self.seed.frames["ref"] = frame
         refid = self.ident("ref", 5)
-        public = self.now + PUBLIC
         _insert(self.connection, "reference_images", {
             "refid": refid, "field": 700, "ccdid": 5, "qid": 1, "rcid": 16, "fid": 2,
             "filtercode": "zr", "nframes": 20, "startobsjd": OBSJD - 100,
             "endobsjd": OBSJD - 10, "seeing": 1.9, "maglimit": 21.5, "ra": frame.ra,
             "dec": frame.dec, **_corner_columns(frame), **_wcs_columns(frame),
-            "programids": [1], "release_date": public})
+            "programids": [1], "ingested_at": COADD_RELEASED})
         self.file("ref", f"{folder}/ref/ref_000700_zr_c05_q1_refimg.fits", "refimg",
-                  "reference_images", refid, [1], public,
+                  "reference_images", refid, [1], None,
                   fits.HDUList([fits.PrimaryHDU(pixel_values(frame.naxis1, frame.naxis2, 0.25),
                                                 image_header(frame, OBJECT="ref"))]))
         self.file("refpsfcat", f"{folder}/ref/ref_000700_zr_c05_q1_refpsfcat.fits",
-                  "refpsfcat", "reference_images", refid, [1], public,
+                  "refpsfcat", "reference_images", refid, [1], None,
                   fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
                       [fits.Column("ra", "D", array=np.array([frame.ra]))])]))
         for science in ("sci_public", "sci_embargoed"):
-            _, programid, offset = SCIENCE[science]
-            release = self.now + offset
+            _, programid = SCIENCE[science]
             sci_frame = self.seed.frames[science]
             diff_frame = Frame(sci_frame.ra, sci_frame.dec, sci_frame.naxis1, sci_frame.naxis2,
                                rotation=sci_frame.rotation)
@@ -333,8 +337,7 @@ class Builder:
                 "expid": self.seed.ids["exp_" + science], "obsjd": OBSJD, "obsdate": OBSERVED,
                 "nid": NID, "field": 700, "ccdid": 5, "qid": 1, "rcid": 16, "fid": 2,
                 "filtercode": "zr", "exptime": 30.0, "maglimit": 20.8, "ra": diff_frame.ra,
-                "dec": diff_frame.dec, **_corner_columns(diff_frame), "programid": programid,
-                "release_date": release})
+                "dec": diff_frame.dec, **_corner_columns(diff_frame), "programid": programid})
             # Tile-compressed with square tiles, so a cutout decompresses only a few tiles;
             # lossless (GZIP_2, no quantisation), so pixel values compare exactly.
             hdu = fits.CompImageHDU(pixel_values(diff_frame.naxis1, diff_frame.naxis2, 0.125),
@@ -342,10 +345,10 @@ class Builder:
                                     compression_type="GZIP_2", tile_shape=(64, 64),
                                     quantize_level=0.0, quantize_method=-1)
             self.file(name, f"{folder}/diff/{science}_scimrefdiffimg.fits.fz", "diffimg",
-                      "difference_images", diffid, [programid], release,
+                      "difference_images", diffid, [programid], OBSJD,
                       fits.HDUList([fits.PrimaryHDU(), hdu]))
             self.file("diffcat_" + science, f"{folder}/diff/{science}_diffcat.fits", "diffcat",
-                      "difference_images", diffid, [programid], release,
+                      "difference_images", diffid, [programid], OBSJD,
                       fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
                           [fits.Column("ra", "D", array=np.array([diff_frame.ra]))])]))
 
@@ -380,13 +383,6 @@ def seed(database: Database) -> Seed:
     return built
 
 
-def reset_release_dates(connection: psycopg.Connection) -> None:
-    """Other suites may recompute release dates from program rules; restore ours: program 1
-    public for a month, anything else embargoed for a year."""
-    public, embargoed = datetime.now(UTC) + PUBLIC, datetime.now(UTC) + EMBARGOED
-    for table, key in TABLES:
-        program = ("programids = '{1}'" if table in ("files", "calibration_images",
-                                                      "reference_images") else "programid = 1")
-        connection.execute(
-            f"UPDATE survey.{table} SET release_date = CASE WHEN {program} THEN %s ELSE %s END"
-            f" WHERE {key} BETWEEN %s AND %s", (public, embargoed, BASE, BASE + 99_999_999))
+def reset_world(connection: psycopg.Connection) -> None:
+    """The session's release calendar, as the seed's states assume it."""
+    release_calendar.prepare(connection)

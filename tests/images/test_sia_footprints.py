@@ -11,7 +11,6 @@ are left out, since there rounding decides.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -53,14 +52,13 @@ def _random_frames(rng: np.random.Generator) -> list[Frame]:
 def footprints(database: Database, images) -> dict[int, np.ndarray]:
     rng = np.random.default_rng(20260301)
     frames = _random_frames(rng)
-    release = datetime.now(UTC) - timedelta(days=10)
     corners_by_pid: dict[int, np.ndarray] = {}
     with database.admin() as connection:
         for exposure in range(5):
             connection.execute(
                 "INSERT INTO survey.exposures (expid, obsjd, telra, teldec, programid,"
-                " release_date, filtercode) VALUES (%s, %s, 0, 0, 1, %s, 'zg')",
-                (FIRST_EXPOSURE + exposure, OBSJD, release))
+                " filtercode) VALUES (%s, %s, 0, 0, 1, 'zg')",
+                (FIRST_EXPOSURE + exposure, OBSJD))
         with connection.cursor() as cursor:
             for index, frame in enumerate(frames):
                 corners = frame.corners()
@@ -68,11 +66,11 @@ def footprints(database: Database, images) -> dict[int, np.ndarray]:
                 corners_by_pid[pid] = vertices(corners)
                 cursor.execute(
                     "INSERT INTO survey.science_images (pid, expid, obsjd, rcid, field,"
-                    " filtercode, ra, dec, footprint, programid, release_date, ra1, dec1, ra3,"
-                    " dec3) VALUES (%s, %s, %s, %s, 999, 'zg', %s, %s, %s::spoly, 1, %s, %s,"
+                    " filtercode, ra, dec, footprint, programid, ra1, dec1, ra3,"
+                    " dec3) VALUES (%s, %s, %s, %s, 999, 'zg', %s, %s, %s::spoly, 1, %s,"
                     " %s, %s, %s)",
                     (pid, FIRST_EXPOSURE + index // 64, OBSJD, index % 64, frame.ra,
-                     frame.dec, spoly(corners), release, *corners[0], *corners[2]))
+                     frame.dec, spoly(corners), *corners[0], *corners[2]))
     yield corners_by_pid
     with database.admin() as connection:
         connection.execute("DELETE FROM survey.science_images WHERE pid BETWEEN %s AND %s",

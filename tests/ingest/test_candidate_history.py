@@ -37,25 +37,22 @@ def tagged(database: Database):
     with handle.admin(autocommit=True) as connection:
         load_demo(connection)
         ensure_live(connection, "candidates", NID)
-        common = {"programid": 1, "release_date": observed}
         connection.execute(
             "INSERT INTO survey.exposures (expid, obsjd, obsdate, nid, exptime, telra, teldec,"
-            " itid, programid, release_date) VALUES (1, %s, %s, %s, %s, %s, %s, 1, 1, %s)",
-            (OBSJD, observed, NID, EXPTIME, ra, dec, observed))
+            " itid, programid) VALUES (1, %s, %s, %s, %s, %s, %s, 1, 1)",
+            (OBSJD, observed, NID, EXPTIME, ra, dec))
         connection.execute(
             "INSERT INTO survey.science_images (pid, expid, obsjd, obsdate, nid, field, ccdid,"
             " qid, rcid, exptime, ra, dec, ra1, dec1, ra2, dec2, ra3, dec3, ra4, dec4,"
-            " footprint, programid, release_date) VALUES (10, 1, %s, %s, %s, 1, 1, 1, 0, %s,"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::spoly, 1, %s)",
+            " footprint, programid) VALUES (10, 1, %s, %s, %s, 1, 1, 1, 0, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::spoly, 1)",
             (OBSJD, observed, NID, EXPTIME, ra, dec, *[v for c in corners for v in c],
-             "{" + ",".join(f"({a}d,{b}d)" for a, b in corners) + "}", observed))
+             "{" + ",".join(f"({a}d,{b}d)" for a, b in corners) + "}"))
         for number, (dx, dy) in enumerate(offsets.values(), start=1):
             connection.execute(
                 "INSERT INTO survey.candidates (candid, diffid, pid, nid, jd, ra, dec, field,"
-                " rcid, programid, release_date) VALUES (%s, 7, 10, %s, %s, %s, %s, 1, 0, 1,"
-                " %s)",
-                (7_000_000 + number, NID, OBSJD, ra + dx / 3600 / cos_dec, dec + dy / 3600,
-                 common["release_date"]))
+                " rcid, programid) VALUES (%s, 7, 10, %s, %s, %s, %s, 1, 0, 1)",
+                (7_000_000 + number, NID, OBSJD, ra + dx / 3600 / cos_dec, dec + dy / 3600))
         count = tag_solar_system(connection, NID)
         rows = {candid: (distance, name, magnitude) for candid, distance, name, magnitude in
                 connection.execute("SELECT candid, ssdistnr, ssnamenr, ssmagnr"

@@ -11,13 +11,13 @@ plans must probe only the cells a cone touches.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import release_calendar
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database, DatabaseUrls
@@ -53,7 +53,9 @@ CONES = [
     (300.0, 60.0, 5.0),         # wide: many cells
     (123.4, -33.3, 60 / 3600),
 ]
-PROGRAM_EMBARGOED = 2
+PROGRAM_EMBARGOED = release_calendar.NEVER_RELEASED
+"""Rows of program 1 are public (the session's release covers their nights), rows of this
+program never are but to its members (tests/release_calendar.py)."""
 MEMBER = Requester(user_id=1, username="member", programs=frozenset({PROGRAM_EMBARGOED}))
 
 
@@ -141,9 +143,9 @@ def layout(request, database: Database) -> Iterator[tuple[Database, Sources]]:
     service = Database(DatabaseUrls(admin=handle.urls.admin, app=app))
     rng = np.random.default_rng(20261125)
     sources = Sources(catalog)
-    released = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     pid = 0
     with service.admin(autocommit=True) as connection:
+        release_calendar.prepare(connection)
         for nid in NIGHTS:
             # the whole sky, thinly; then every cone's neighbourhood, densely
             chunks = [(rng.uniform(0, 360, 20_000),
@@ -155,7 +157,6 @@ def layout(request, database: Database) -> Iterator[tuple[Database, Sources]]:
                 public = index % 3 != 1
                 load_image_rows(connection, catalog.name, nid, pid, ra, dec,
                                 programid=1 if public else PROGRAM_EMBARGOED,
-                                release_date=released if public else None,
                                 seal_night=False)
                 sources.add(pid, ra, dec, public)
             seal(connection, catalog.name, nid)

@@ -1,74 +1,75 @@
-"""A release recomputed while a night is being compacted: no catalog row keeps its old date.
+"""A release declared while a night is being compacted applies to the night's rows in the sky.
 
-The compaction copies a night's rows into the sky, then drops the night's partition. A
-transaction that updates release dates of that night's rows and commits in between would lose
-its update: the copy was taken before its commit, the partition it updated is dropped. Row-level
-security reads those dates, so a stale date either withholds released rows or shows embargoed
-ones. ``recompute_release_dates`` therefore holds every catalog's compaction off until it
-commits (``compact.hold_off_compaction``).
+The compaction copies a night's rows into the sky cells, then drops the night's partition.
+Before migration 0016 every catalog row stored its release date and a release rewrote them, so
+a release committing between the copy and the drop lost its update (main held compactions off
+while a release ran). Now no row stores a release date: a release writes one row of
+survey.data_releases and the policies compare each row's program and observation time with it
+at query time. So a release and a compaction need no lock between them: the compaction goes
+through while the release's transaction is open, and once the release commits the public sees
+every row of the night, wherever it was moved.
 """
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from skyvault.db import Database
+from skyvault.access import ANONYMOUS
+from skyvault.db import Database, DatabaseUrls
 from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.compact import compact_all
 from skyvault.ingest.synthetic import NightSpec, write_night
 from skyvault.ingest.testing import fresh_database
-from skyvault.releases import recompute_release_dates
+from skyvault.releases.declare import declare_release
 
 PROGRAM = 2
-"""The partnership program: proprietary for 365 days, set to 0 below."""
+"""The partnership program: proprietary for 365 days, so the night is embargoed at first."""
+CATALOGS = ("psf_sources", "aperture_sources", "candidates", "lightcurves")
 
 
-def _waiting_for_a_lock(database: Database, deadline_s: float = 300) -> None:
-    """Until another backend of this database waits for a lock (the compaction)."""
-    started = time.monotonic()
-    with database.admin(autocommit=True) as watcher:
-        while time.monotonic() - started < deadline_s:
-            if watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchone()[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the compaction never waited for the release's transaction")
+def _counts(service: Database, requester=None) -> dict[str, tuple[int, int]]:
+    """Rows and rows in the sky (placement 1) per catalog, as ``requester`` (None: the owner)."""
+    query = "SELECT count(*), count(*) FILTER (WHERE placement = 1) FROM survey.{}"
+    if requester is None:
+        with service.admin() as connection:
+            return {c: connection.execute(query.format(c)).fetchone() for c in CATALOGS}
+    with service.reading(requester) as connection:
+        return {c: connection.execute(query.format(c)).fetchone() for c in CATALOGS}
 
 
-def test_dates_recomputed_during_a_compaction_reach_the_sky(database: Database,
-                                                              tmp_path: Path) -> None:
+def test_a_release_declared_during_a_compaction_reaches_the_sky(database: Database,
+                                                                 tmp_path: Path) -> None:
     handle = fresh_database(database.urls.admin, "compact_release")
+    service = Database(DatabaseUrls(
+        admin=handle.urls.admin,
+        app=handle.urls.admin.replace("://skyvault@", "://skyvault_app@")))
     spec = NightSpec(nightdate="2026-11-10", exposures=2, quadrants=(1, 2), sources=30,
                      programids=(PROGRAM,))
-    summary = ingest_paths([write_night(tmp_path / "night", spec).root], database=handle,
+    summary = ingest_paths([write_night(tmp_path / "night", spec).root], database=service,
                            store=LocalFileStore(tmp_path / "store"),
                            quarantine_root=tmp_path / "quarantine")
     assert summary.ok, summary.lines()
-    with handle.admin() as release, ThreadPoolExecutor(1) as pool:
-        release.execute("UPDATE survey.programs SET proprietary_days = 0 WHERE programid = %s",
-                        (PROGRAM,))
-        changed = recompute_release_dates(release, [PROGRAM])
-        assert changed["survey.psf_sources"] > 0 and changed["survey.candidates"] > 0
+    before = _counts(service)
+    assert all(rows > 0 and in_sky == 0 for rows, in_sky in before.values()), before
+    assert _counts(service, ANONYMOUS) == {c: (0, 0) for c in CATALOGS}
+    try:
+        with service.admin() as release, ThreadPoolExecutor(1) as pool:
+            instant = datetime.now(UTC) - timedelta(minutes=1)
+            declare_release(release, "DR-DURING-COMPACTION", instant, instant, [PROGRAM])
 
-        def compact() -> list:
-            with handle.admin(autocommit=True) as compactor:
-                return compact_all(compactor)
+            def compact() -> list:
+                with service.admin(autocommit=True) as compactor:
+                    return compact_all(compactor)
 
-        running = pool.submit(compact)
-        _waiting_for_a_lock(handle)
-        release.commit()
-        moved = running.result(timeout=600)
-    assert {item.catalog for item in moved} == {"psf_sources", "aperture_sources", "candidates",
-                                                "lightcurves"}
-    with handle.admin() as connection:
-        stale = {catalog: connection.execute(
-            f"SELECT count(*) FROM survey.{catalog} s JOIN survey.science_images i USING (pid)"
-            " WHERE s.programid = i.programid AND s.release_date > i.release_date").fetchone()[0]
-            for catalog in ("psf_sources", "aperture_sources", "candidates")}
-        placements = connection.execute(
-            "SELECT DISTINCT placement FROM survey.psf_sources").fetchall()
-    assert placements == [(1,)]
-    assert stale == {"psf_sources": 0, "aperture_sources": 0, "candidates": 0}
+            # The compaction waits for nothing the release holds (a lock would time out here).
+            moved = pool.submit(compact).result(timeout=300)
+            assert _counts(service, ANONYMOUS) == {c: (0, 0) for c in CATALOGS}
+            release.commit()
+        assert {item.catalog for item in moved} == set(CATALOGS)
+        after = _counts(service)
+        assert after == {c: (rows, rows) for c, (rows, _) in before.items()}
+        assert _counts(service, ANONYMOUS) == after
+    finally:
+        service.close()

@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from skyvault.access import ANONYMOUS
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, check_archive, ingest_paths, watch
 from skyvault.ingest.partitions import partitions
@@ -71,10 +73,11 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
                    for p, _, _ in paths)
         assert any(p.startswith("diff/") and p.endswith("_scimrefdiffimg.fits.fz")
                    for p, _, _ in paths)
-        # Catalog rows carry their image's keys and release date.
+        # Catalog rows carry their image's keys, program and observation time (what the
+        # release rules date them by).
         mismatched = connection.execute(
             "SELECT count(*) FROM survey.psf_sources s JOIN survey.science_images i"
-            " USING (pid) WHERE s.release_date <> i.release_date OR s.programid <> i.programid"
+            " USING (pid) WHERE s.obsjd <> i.obsjd OR s.programid <> i.programid"
             " OR s.expid <> i.expid OR s.rcid <> i.rcid OR s.nid <> i.nid").fetchone()[0]
         assert mismatched == 0
         # Candidates carry their difference image's keys, candid = diffid * 1e6 + row.
@@ -98,41 +101,51 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
     assert report.files == counts["survey.files"]
 
 
-def test_release_dates_follow_the_programs(archive: dict) -> None:
+def test_ingest_writes_the_facts_the_release_rules_read(archive: dict) -> None:
+    """No release date is stored (skyvault/releases/dating.py): every file carries its image's
+    programs and the Julian date it is dated by (a calibration: the start of its night), a
+    co-add's files the instant the co-add was archived."""
     with archive["db"].admin() as connection:
-        by_program = dict(connection.execute(
-            "SELECT programid, bool_and(release_date = archive.release_date_for(programid,"
-            " obsdate)) FROM survey.science_images GROUP BY programid").fetchall())
-        assert by_program == {1: True, 2: True}
-        # A co-add holds pixels of every program: public when the last of them is.
-        references = connection.execute(
-            "SELECT bool_and(release_date = archive.release_date_for_programs(programids,"
-            " endobsdate)) FROM survey.reference_images").fetchone()[0]
-        assert references
-        # Calibration holds no sky pixels: public no later than any image it calibrated.
-        late = connection.execute(
-            "SELECT count(*) FROM survey.science_images s JOIN survey.calibration_images c"
-            " ON c.calid IN (s.bias_calid, s.flat_calid)"
-            " WHERE c.release_date > s.release_date").fetchone()[0]
-        assert late == 0
-        # A difference is never public before its reference.
-        early = connection.execute(
-            "SELECT count(*) FROM survey.difference_images d JOIN survey.reference_images r"
-            " USING (refid) WHERE d.release_date < r.release_date").fetchone()[0]
-        assert early == 0
-        # Candidates (issue 17): the public survey's are public at once, the public alert
-        # stream; the others wait with their science image. Neither waits for the reference.
-        candidates = dict(connection.execute(
-            "SELECT c.programid, bool_and(c.release_date = CASE c.programid WHEN 1"
-            " THEN i.obsdate ELSE i.release_date END) FROM survey.candidates c"
-            " JOIN survey.science_images i USING (pid) GROUP BY c.programid").fetchall())
-        assert candidates == {1: True, 2: True}
-        files = connection.execute(
-            "SELECT count(*) FROM survey.files f JOIN survey.science_images i"
-            " ON f.image_table = 'science_images' AND f.image_id = i.pid"
-            " WHERE f.release_date <> i.release_date OR f.programids <> ARRAY[i.programid]"
-        ).fetchone()[0]
-        assert files == 0
+        by_table = dict(connection.execute("""
+            SELECT f.image_table, bool_and(f.programids = i.programids
+                                           AND f.obsjd IS NOT DISTINCT FROM i.obsjd)
+              FROM survey.files f JOIN (
+                SELECT 'raw_images'::text AS t, rawid AS id, ARRAY[programid] AS programids,
+                       obsjd FROM survey.raw_images
+                UNION ALL SELECT 'science_images', pid, ARRAY[programid], obsjd
+                  FROM survey.science_images
+                UNION ALL SELECT 'difference_images', diffid, ARRAY[programid], obsjd
+                  FROM survey.difference_images
+                UNION ALL SELECT 'calibration_images', calid, programids, 2457754.5 + nid
+                  FROM survey.calibration_images
+                UNION ALL SELECT 'reference_images', refid, programids, NULL
+                  FROM survey.reference_images) i
+                ON i.t = f.image_table AND i.id = f.image_id
+             GROUP BY f.image_table""").fetchall())
+        assert by_table == dict.fromkeys(["raw_images", "science_images", "difference_images",
+                                          "calibration_images", "reference_images"], True)
+        # The calibration's night start is its obsdate.
+        nights = connection.execute(
+            "SELECT bool_and(archive.timestamp_to_jd(obsdate) = 2457754.5 + nid)"
+            " FROM survey.calibration_images").fetchone()[0]
+        assert nights
+        coadds = connection.execute(
+            "SELECT bool_and(f.ingested_at = r.ingested_at) FROM survey.files f"
+            " JOIN survey.reference_images r ON f.image_table = 'reference_images'"
+            " AND f.image_id = r.refid").fetchone()[0]
+        assert coadds
+        stored = dict(connection.execute(
+            "SELECT programid, count(*) FROM survey.candidates GROUP BY programid").fetchall())
+    # Candidates (issue 17) are dated by the alert rule: the public survey's are public at
+    # once (the public alert stream) while their images wait for a data release (this archive
+    # has none); the partnership's are visible exactly when their science image is.
+    with archive["db"].reading(ANONYMOUS, user_query=True) as connection:
+        seen = {row[0]: row[1:] for row in connection.execute(
+            "SELECT c.programid, count(*), count(i.pid) FROM survey.candidates c"
+            " LEFT JOIN survey.science_images i USING (pid) GROUP BY c.programid")}
+    assert stored[1] > 0 and stored[2] > 0
+    assert seen[1] == (stored[1], 0)
+    assert seen.get(2, (0, 0))[0] == seen.get(2, (0, 0))[1]
 
 
 def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
@@ -352,29 +365,35 @@ def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict
     assert repaired.clean, repaired.lines()
 
 
-def test_release_dates_reach_nights_still_loading(archive: dict, tmp_path: Path) -> None:
+CATALOGS = ("aperture_sources", "lightcurves", "psf_sources")
+"""The catalogs a night without references loads (light-curve points with the PSF sources)."""
+
+
+def test_a_release_reaches_nights_still_loading(archive: dict, tmp_path: Path) -> None:
     """A release declared while a night's catalog rows wait in loading tables (a bulk run not
-    yet sealed) dates those rows too: the seal moves them as they are."""
-    from skyvault.releases import recompute_release_dates
+    yet sealed) opens them when they are sealed: no row holds a date to update."""
+    from skyvault.releases.declare import declare_release
 
     spec = NightSpec(nightdate="2026-11-27", exposures=1, quadrants=(1,), sources=5, seed=12,
                      references=False)
     loaded = ingest_paths([write_night(tmp_path / "products", spec).root], seal=False,
                           **_kw(archive))
     assert loaded.ingested == 2 and not loaded.sealed
+    night = f"nid = {spec.nid}"
     with archive["db"].admin() as connection:
-        loading = [p.qualified_name for p in partitions(connection, nid=spec.nid)
-                   if not p.attached]
-        assert len(loading) == 3  # psf_sources, aperture_sources and their light-curve points
-        for table in loading:  # a stale date, as if the rules had changed since the load
-            connection.execute(f"UPDATE {table} SET release_date = '2000-01-01'")
-        changed = recompute_release_dates(connection)
-        assert changed["survey.psf_sources"] == spec.sources
-        assert changed["survey.aperture_sources"] == spec.sources
-        assert changed["survey.lightcurves"] == spec.sources
-        for table in loading:
-            stale = connection.execute(
-                f"SELECT count(*) FROM {table} s JOIN survey.science_images i USING (pid)"
-                " WHERE s.release_date IS DISTINCT FROM i.release_date").fetchone()[0]
-            assert stale == 0
-    assert check_archive(database=archive["db"], store=archive["store"], repair=True).clean
+        loading = [p.name for p in partitions(connection, nid=spec.nid) if not p.attached]
+        assert sorted(loading) == [f"{catalog}_n{spec.nid}" for catalog in CATALOGS]
+        programs = [row[0] for row in connection.execute(
+            f"SELECT DISTINCT programid FROM archive.psf_sources_n{spec.nid}")]
+        assert programs == [1]
+        declare_release(connection, "NIGHTDR", datetime.now(UTC) - timedelta(hours=1),
+                        datetime(2026, 11, 29, tzinfo=UTC), [1])
+    repaired = check_archive(database=archive["db"], store=archive["store"], repair=True)
+    assert repaired.clean
+    with archive["db"].reading(ANONYMOUS, user_query=True) as connection:
+        for catalog in CATALOGS:
+            seen = connection.execute(
+                f"SELECT count(*) FROM survey.{catalog} WHERE {night}").fetchone()[0]
+            assert seen == spec.sources, catalog
+    with archive["db"].admin() as connection:
+        connection.execute("DELETE FROM survey.data_releases WHERE release_name = 'NIGHTDR'")

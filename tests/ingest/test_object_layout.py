@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import release_calendar
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database, DatabaseUrls
@@ -30,13 +31,13 @@ from skyvault.ingest.q3c import (
     object_positions,
 )
 from skyvault.ingest.testing import fresh_database
+from skyvault.releases.dating import night_jd
 from skyvault.schema.ddl import create_table, sky_layout_statements
 from skyvault.schema.model import (
     DOUBLE,
     FLOAT,
     LONG,
     SHORT,
-    TIMESTAMP,
     Column,
     Embargo,
     Index,
@@ -59,7 +60,7 @@ DETECTIONS = Table(
         Column("nid", SHORT, "Night", nullable=False),
         Column("mag", FLOAT, "Magnitude", unit="mag"),
         Column("programid", SHORT, "Program", nullable=False),
-        Column("release_date", TIMESTAMP, "Public from", nullable=False),
+        Column("obsjd", DOUBLE, "Observation time", unit="d", nullable=False),
     ),
     indexes=(Index("lc_detections_test_q3c_idx", "q3c_ang2ipix(ra, dec)"),
              Index("lc_detections_test_oid_idx", "oid")),
@@ -91,6 +92,7 @@ def filed(database: Database) -> Iterator[tuple[Database, dict[str, np.ndarray]]
     keep = near_their_objects(rows["ra"], rows["dec"], rows["oid"], MARGIN)
     rows = {name: values[keep] for name, values in rows.items()}
     with service.admin() as connection:
+        release_calendar.prepare(connection)  # program 1's nights below are in its release
         for statement in create_table(DETECTIONS) + sky_layout_statements(DETECTIONS):
             connection.execute(statement)
         connection.execute(f"GRANT SELECT ON {DETECTIONS.qualified_name} TO skyvault_reader")
@@ -100,11 +102,11 @@ def filed(database: Database) -> Iterator[tuple[Database, dict[str, np.ndarray]]
         order = np.lexsort((rows["nid"], rows["oid"]))
         with connection.cursor().copy(
                 f"COPY {sky_table(DETECTIONS)} (oid, ra, dec, nid, mag, programid,"
-                " release_date, placement) FROM STDIN") as copy:
+                " obsjd, placement) FROM STDIN") as copy:
             for i in order:
                 copy.write_row((int(rows["oid"][i]), float(rows["ra"][i]),
                                 float(rows["dec"][i]), int(rows["nid"][i]), 18.0, 1,
-                                "2020-01-01T00:00:00Z", SkyLayout.SKY))
+                                night_jd(int(rows["nid"][i])), SkyLayout.SKY))
         connection.execute(f"ANALYZE {DETECTIONS.qualified_name}")
     yield service, rows
     service.close()

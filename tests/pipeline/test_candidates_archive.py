@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from skyvault.access import ANONYMOUS
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.candidate_history import OBJECT_RADIUS_ARCSEC, object_name
@@ -40,16 +41,22 @@ def archive(survey, database: Database, tmp_path_factory) -> dict:
             f"SELECT {', '.join(COLUMNS)} FROM survey.candidates ORDER BY candid").fetchall()
         science = dict(connection.execute(
             "SELECT pid, obsdate FROM survey.science_images").fetchall())
-        dated = connection.execute(
-            "SELECT c.programid, c.release_date = CASE WHEN c.programid = 1 THEN i.obsdate"
-            " ELSE i.release_date END FROM survey.candidates c JOIN survey.science_images i"
-            " USING (pid)").fetchall()
+        stored = connection.execute(
+            "SELECT c.candid, c.programid, c.pid, c.jd = i.obsjd FROM survey.candidates c"
+            " JOIN survey.science_images i USING (pid)").fetchall()
         floats = [c.name for c in CANDIDATES.columns if c.type in (FLOAT, DOUBLE)]
         *nulls, nan = connection.execute(
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {name} IS NULL)"
                                   for name in UNKNOWABLE)
             + ", count(*) FILTER (WHERE " + " OR ".join(f"{name} = 'NaN'" for name in floats)
             + ") FROM survey.candidates").fetchone()
+    # What the public sees (row-level security, nothing stored): every candidate of the public
+    # survey at once (the public alert stream), any other exactly with its science image.
+    with handle.reading(ANONYMOUS, user_query=True) as connection:
+        public = {row[0] for row in connection.execute("SELECT candid FROM survey.candidates")}
+        images = {row[0] for row in connection.execute("SELECT pid FROM survey.science_images")}
+    dated = [(programid, same_time and (candid in public) == (programid == 1 or pid in images))
+             for candid, programid, pid, same_time in stored]
     table = {name: [row[k] for row in rows] for k, name in enumerate(COLUMNS)}
     return {"summary": summary, "rows": table, "science": science, "dated": dated,
             "nulls": dict(zip(UNKNOWABLE, nulls, strict=True)), "nan": nan}

@@ -242,6 +242,15 @@ def test_references_and_differences(survey):
         assert set(reference.programids) <= {1, 2, 3} and reference.programids
         assert abs(reference.magzp - 26.0) < 0.1
         assert {f.product_type for f in manifest.files} == {"refimg", "refpsfcat"}
+        # A released co-add may tell which programs observed, and nothing per epoch: no
+        # epoch's file name (nor its exposure id) in the headers of the image or its catalog.
+        for product in manifest.files:
+            with fits.open(survey.products / product.path) as hdus:
+                text = "".join(str(hdu.header) for hdu in hdus)
+            assert "PROGIDS" in text and "NFRAMES" in text
+            for epoch in reference.input_files:
+                assert Path(epoch).name not in text and Path(epoch).stem not in text
+            assert "INPUT" not in text
     night2 = survey.raw_dirs[1]
     truth = fits.getdata(night2 / "truth" / "transients.fits")
     found = expected = 0

@@ -18,6 +18,7 @@ import numpy as np
 import psycopg
 from astropy.io import fits
 from astropy.wcs import WCS
+from release_calendar import ALWAYS_PUBLIC, NEVER_RELEASED
 
 from skyvault import accounts
 from skyvault.config import settings
@@ -43,7 +44,7 @@ class Placement:
 
     hours: float
     pixel: tuple[float, float]
-    programid: int = 1
+    programid: int = ALWAYS_PUBLIC
     released: bool = True
     rotation: float = 20.0
     offset_deg: tuple[float, float] = (0.0, 0.0)
@@ -59,7 +60,7 @@ IMAGES: dict[str, Placement] = {
     # Outside the square but within the circle around its centre (half-diagonal 141 pixels):
     # a search by distance from the centre would take it.
     "near_miss": Placement(4.0, (SIZE + 20.0, SIZE / 2 + 0.5), rotation=0.0, expected=False),
-    "embargoed": Placement(6.0, (90.0, 110.0), programid=2, released=False),
+    "embargoed": Placement(6.0, (90.0, 110.0), programid=NEVER_RELEASED, released=False),
     "far": Placement(1.0, (100.0, 100.0), offset_deg=(0.0, 1.0), expected=False),
     # Where the object was at T0, three days later: it has moved on.
     "later": Placement(72.0, (60.0, 140.0), expected=False, placed_at_hours=0.0),
@@ -121,7 +122,6 @@ def seed(connection: psycopg.Connection) -> Seeded:
     remove(connection)
     orbit = encke()
     seeded = Seeded()
-    now = dt.datetime.now(dt.UTC)
     for index, (name, placement) in enumerate(IMAGES.items()):
         start = T0 + dt.timedelta(hours=placement.hours, seconds=-EXPTIME / 2)
         obsjd = start.timestamp() / 86400.0 + 2440587.5
@@ -137,8 +137,7 @@ def seed(connection: psycopg.Connection) -> Seeded:
         w = _wcs(crval, placement.pixel, placement.rotation)
         corners = w.all_pix2world(np.array([1, SIZE, SIZE, 1]), np.array([1, 1, SIZE, SIZE]), 1)
         centre = w.all_pix2world(np.array([(SIZE + 1) / 2]), np.array([(SIZE + 1) / 2]), 1)
-        release = now + (dt.timedelta(days=-30) if placement.released
-                         else dt.timedelta(days=365))
+        # Released or not by its program alone (tests/release_calendar.py), whatever the date.
         programid = placement.programid
         expid, pid, file_id = BASE + index, BASE + 1000 + index, BASE + 2000 + index
         seeded.pids[name] = pid
@@ -146,7 +145,7 @@ def seed(connection: psycopg.Connection) -> Seeded:
             "expid": expid, "obsjd": obsjd, "obsdate": start, "nid": NID, "field": 800 + index,
             "fid": 2, "filtercode": "zr", "exptime": EXPTIME, "telra": float(centre[0][0]),
             "teldec": float(centre[1][0]), "itid": 1, "imgtypecode": "o",
-            "programid": programid, "release_date": release})
+            "programid": programid})
         corner_values: dict = {}
         for k in range(4):
             corner_values[f"ra{k + 1}"] = float(corners[0][k]) % 360.0
@@ -162,7 +161,7 @@ def seed(connection: psycopg.Connection) -> Seeded:
             "crval1": crval[0], "crval2": crval[1], "crpix1": placement.pixel[0],
             "crpix2": placement.pixel[1], "cd11": w.wcs.cd[0, 0], "cd12": w.wcs.cd[0, 1],
             "cd21": w.wcs.cd[1, 0], "cd22": w.wcs.cd[1, 1], "naxis1": SIZE, "naxis2": SIZE,
-            "programid": programid, "release_date": release})
+            "programid": programid})
         header = w.to_header()
         header["EXPTIME"] = EXPTIME
         path = f"{STORE_FOLDER}/sci/{name}_sciimg.fits"
@@ -176,10 +175,10 @@ def seed(connection: psycopg.Connection) -> Seeded:
             "image_table": "science_images", "image_id": pid,
             "content_type": "application/fits", "size_bytes": len(content),
             "sha256": hashlib.sha256(content).hexdigest(), "programids": [programid],
-            "release_date": release})
+            "obsjd": obsjd})
     if not connection.execute("SELECT 1 FROM archive.users WHERE username = %s",
                               (MEMBER,)).fetchone():
         accounts.create_user(connection, MEMBER, accounts.generate_password())
-        accounts.grant_programs(connection, MEMBER, [2])
+        accounts.grant_programs(connection, MEMBER, [NEVER_RELEASED])
     seeded.member_token = accounts.create_token(connection, MEMBER).token
     return seeded

@@ -19,6 +19,7 @@ from astropy.io import fits
 from astropy.io.votable import parse
 from astropy.io.votable.exceptions import VOWarning
 from most_seed import IMAGES, OBJECT, SIZE, Seeded, encke, remove, seed
+from release_calendar import NEVER_RELEASED
 
 from skyvault.cli import run
 from skyvault.db import Database
@@ -83,8 +84,8 @@ def test_a_member_sees_the_embargoed_match(live_server: str, seeded: Seeded) -> 
     table = _votable(_get(live_server, {"object": OBJECT}, seeded.member_token)).get_first_table()
     assert _pids(table) == seeded.expected(member=True)
     assert seeded.pids["embargoed"] in _pids(table)
-    # Filters narrow the search: program 2 alone is the embargoed image.
-    only = _votable(_get(live_server, {"object": OBJECT, "programid": "2"},
+    # Filters narrow the search: its program alone is the embargoed image.
+    only = _votable(_get(live_server, {"object": OBJECT, "programid": str(NEVER_RELEASED)},
                          seeded.member_token)).get_first_table()
     assert _pids(only) == {seeded.pids["embargoed"]}
     none = _votable(_get(live_server, {"object": OBJECT, "filter": "g"}, seeded.member_token))

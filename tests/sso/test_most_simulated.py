@@ -129,7 +129,8 @@ def test_embargoed_matches_are_seen_only_by_members(night: dict) -> None:
                                              programs=frozenset({p})) for p in programs)):
         with archive.admin() as connection:
             open_images = {pid for (pid,) in connection.execute(
-                "SELECT pid FROM survey.science_images WHERE release_date <= now()"
+                "SELECT pid FROM survey.science_images"
+                " WHERE archive.release_date_of(programid, obsjd) <= now()"
                 " OR programid = ANY(%s)", (list(requester.programs),)).fetchall()}
         seen = {m.pid for m in _search(archive, requester, name).matches}
         assert seen == {m.pid for m in everything if m.pid in open_images}, requester

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
+from release_calendar import COADD_RELEASED
 
 from skyvault.db import Database
 from skyvault.lightcurves.association import new_object_ids
@@ -161,13 +162,14 @@ def insert(connection: psycopg.Connection) -> None:
                 **{f"ra{n}": p[0] for n, p in enumerate(points, 1)},
                 **{f"dec{n}": p[1] for n, p in enumerate(points, 1)},
                 "footprint": spoly(points), **_wcs(ra, dec), "pipeline_version": "1.0",
-                "programids": [1], "release_date": now - timedelta(days=500)}])
+                "programids": [1], "ingested_at": COADD_RELEASED}])
     file_id = BASE + 50_000
     for exposure in EXPOSURES:
         observed = nights[exposure.night] + timedelta(minutes=37 * exposure.index)
         obsjd = observed.timestamp() / 86400.0 + 2440587.5
-        release = (now - timedelta(days=30)) if exposure.public else (now + timedelta(days=300))
-        common = {"programid": exposure.programid, "release_date": release}
+        # Program 1 400 days ago is in the session's release; programs 2 and 3 20 days ago
+        # are proprietary (tests/release_calendar.py).
+        common = {"programid": exposure.programid}
         epoch = {"obsjd": obsjd, "obsdate": observed, "nid": NID + exposure.night}
         band = {"fid": FILTERS[exposure.filtercode], "filtercode": exposure.filtercode}
         _insert(connection, "exposures", [{
@@ -212,7 +214,7 @@ def insert(connection: psycopg.Connection) -> None:
                     "image_table": "science_images", "image_id": pid,
                     "content_type": content_type, "size_bytes": 37_000_000,
                     "sha256": hashlib.sha256(path.encode()).hexdigest(),
-                    "programids": [exposure.programid], "release_date": release}])
+                    "programids": [exposure.programid], "obsjd": obsjd}])
                 file_id += 1
             inside = np.abs(star_ra - ra) < QUADRANT_HALF
             rows = []
@@ -227,12 +229,12 @@ def insert(connection: psycopg.Connection) -> None:
                              1500.0 + 100 * star, 1500.0 + 50 * star, mag,
                              0.01 + 0.02 * max(0.0, mag - 16), 10 ** (0.4 * (26.2 - mag)),
                              50.0, 0.0, 1.0, 0, 10 ** (0.4 * (21 - mag)), obsjd,
-                             exposure.programid, release, int(oids[star])))
+                             exposure.programid, int(oids[star])))
                 sourceid += 1
             with connection.cursor().copy(
                 "COPY survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid, "
                 "filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, sharpness, chi, flags, "
-                "snr, obsjd, programid, release_date, oid) FROM STDIN"
+                "snr, obsjd, programid, oid) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -240,10 +242,10 @@ def insert(connection: psycopg.Connection) -> None:
             with connection.cursor().copy(
                 "COPY survey.lightcurves (oid, sourceid, pid, expid, nid, field, rcid, fid,"
                 " filtercode, ra, dec, mag, magerr, sharpness, chi, flags, snr, obsjd,"
-                " programid, release_date) FROM STDIN"
+                " programid) FROM STDIN"
             ) as copy:
                 for row in rows:
-                    copy.write_row((row[23], *row[:10], *row[12:14], *row[16:23]))
+                    copy.write_row((row[22], *row[:10], *row[12:14], *row[16:22]))
     for oid, (star, rcid, band) in objects.items():
         connection.execute(
             "INSERT INTO survey.object_registry (oid, ra, dec, field, ccdid, qid, rcid, fid,"

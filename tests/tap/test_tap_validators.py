@@ -35,18 +35,18 @@ def stilts(*arguments: str, timeout: float = 900) -> str:
 STIL_POLYGON_STREAM_CODES = ("YMEL", "YEOF", "YSTE")
 
 
-def polygon_stream_bug_queries(lines: list[str], errors: list[str]) -> list[str]:
-    """The queries behind errors that STIL's polygon stream bug explains (see above)."""
-    queries = []
-    for error in errors:
-        code = error.split()[0].split("-")[2]
-        if code not in STIL_POLYGON_STREAM_CODES:
-            return []
-        index = lines.index(error)
-        submitted = [line for line in lines[:index] if "Submitting query: " in line]
-        if not submitted:
-            return []
-        queries.append(submitted[-1].split("Submitting query: ", 1)[1])
+def polygon_stream_bug_queries(lines: list[str]) -> list[str]:
+    """For each error line, the query taplint submitted before it; [] if any error is not one
+    that STIL's polygon stream bug explains (see above)."""
+    queries: list[str] = []
+    query = None
+    for line in lines:
+        if "Submitting query: " in line:
+            query = line.split("Submitting query: ", 1)[1]
+        elif re.match(r"E-[A-Z]{3}-", line):
+            if line.split()[0].split("-")[2] not in STIL_POLYGON_STREAM_CODES or query is None:
+                return []
+            queries.append(query)
     return queries
 
 
@@ -60,13 +60,40 @@ def check_without_stil_bug(tap, query: str, tmp_path) -> None:
             "LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": fmt}, timeout=120)
         assert response.status_code == 200, response.text
         path.write_bytes(response.content)
-    fields = parse(binary2).get_first_table().fields
+    binary_table = parse(binary2).get_first_table()
+    fields = binary_table.fields
     assert any(f.xtype == "polygon" and f.arraysize == "*" for f in fields[:-1]), query
     assert "ERROR" not in stilts("votlint", str(tabledata)), query
-    from_binary = parse(binary2).get_first_table().to_table()
+    from_binary = binary_table.to_table()
     from_text = parse(tabledata).get_first_table().to_table()
     assert len(from_binary) == len(from_text) > 0
     assert from_binary.colnames == from_text.colnames
+
+
+def test_only_stil_polygon_stream_errors_are_explained() -> None:
+    lines = ["I-QGE-QSUB-06 Submitting query: SELECT a, footprint, b FROM t",
+             "E-QGE-YMEL-01 (l.29, c.10): Apparent negative element count",
+             "E-QGE-YSTE-01 (l.29, c.10): Streaming error java.io.IOException",
+             "I-QPO-QSUB-03 Submitting query: SELECT footprint, c FROM u",
+             "E-QPO-YEOF-1 (l.49, c.10): Scream ended during data read"]
+    assert polygon_stream_bug_queries(lines) == [
+        "SELECT a, footprint, b FROM t", "SELECT a, footprint, b FROM t",
+        "SELECT footprint, c FROM u"]
+    assert polygon_stream_bug_queries([*lines, "E-TME-NONM-1 another error"]) == []
+    assert polygon_stream_bug_queries(["E-QGE-YMEL-01 (l.29, c.10): no query before"]) == []
+
+
+def test_a_polygon_column_before_another_reads_back_without_stil_bug(tap, tmp_path) -> None:
+    """The case taplint met in CI, checked every run: votlint's binary reader fails on it, the
+    independent checks pass."""
+    query = "SELECT TOP 8 is_current, footprint, expid FROM survey.raw_images"
+    response = requests.get(f"{tap.url}/sync", params={"LANG": "ADQL", "QUERY": query},
+                            timeout=120)
+    (tmp_path / "answer.vot").write_bytes(response.content)
+    # STIL misreads the element count after the polygon: "Apparent negative element count" or
+    # "Odd number of polygon coords", depending on the bytes that follow
+    assert "ERROR" in stilts("votlint", str(tmp_path / "answer.vot"))
+    check_without_stil_bug(tap, query, tmp_path)
 
 
 def test_taplint_every_stage(tap, tmp_path) -> None:
@@ -86,7 +113,7 @@ def test_taplint_every_stage(tap, tmp_path) -> None:
     for line in warnings:
         print(line)
     assert int(totals.group(3)) == 0 and failures == [], report
-    explained = polygon_stream_bug_queries(lines, errors)
+    explained = polygon_stream_bug_queries(lines)
     assert int(totals.group(1)) == len(errors) == len(explained), report
     for query in set(explained):
         print(f"STIL polygon stream bug, checked without it: {query}")

@@ -29,6 +29,7 @@ A throwaway cluster under /tmp (the project's settings) is removed at the end un
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import time
@@ -52,6 +53,7 @@ from skyvault.ingest.objects import (
 from skyvault.ingest.partitions import seal_all, target_for_rows
 from skyvault.lightcurves import access, association
 from skyvault.lightcurves.metrics import Epochs, collapse
+from skyvault.releases.declare import declare_release
 from skyvault.schema.objects_sql import METRIC_NAMES, metric_type
 from skyvault.schema.tables import LIGHTCURVES, PUBLISHED_TABLES
 from skyvault.vo.adql.catalog import catalog_from_tables
@@ -64,6 +66,11 @@ EXPOSURE_CENTRE = (11.0, 0.7)
 LC_CENTRE = (200.0, 30.0)
 LC_AREA_DEG = 1.4
 FIRST_NID = 3000
+LC_FIRST_JD = 2455000.8
+"""The light curves' first night (2009-06-18), one epoch a night after: observed before the
+release that makes program 1 public (``RELEASED_THROUGH``), so the anonymous requester reads
+every point, through row-level security."""
+RELEASED_THROUGH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 def _percentiles(times: list[float]) -> str:
@@ -147,7 +154,7 @@ def exposure_quadrants(rng: np.random.Generator, oid: np.ndarray, ra: np.ndarray
         pid = expid * 100 + rcid
         set_image_values(load, {"pid": pid, "expid": expid, "nid": FIRST_NID, "field": 1,
                                 "rcid": rcid, "fid": 2, "filtercode": b"zr",
-                                "obsjd": 2461000.5, "programid": 1, "release_date": 0})
+                                "obsjd": 2461000.5, "programid": 1})
         quadrants.append(QuadrantDetections(pid, 1, rcid // 4 + 1, rcid % 4 + 1, rcid, 2,
                                             "zr", 2.0, 0.1, load))
     return quadrants
@@ -218,27 +225,26 @@ def _lightcurve_archive(connection: psycopg.Connection, count: int, nights: int,
     for night in range(nights):
         nid = FIRST_NID + night
         pid = nid * 10
-        obsjd = 2458000.5 + nid + 0.3
+        obsjd = LC_FIRST_JD + night
         with connection.transaction():
             connection.execute(
                 "INSERT INTO survey.exposures (expid, obsjd, nid, field, fid, filtercode,"
-                " telra, teldec, programid, release_date) VALUES (%s, %s, %s, 2, 2, 'zr',"
-                " %s, %s, 1, '2020-01-01')", (pid, obsjd, nid, ra0, dec0))
+                " telra, teldec, programid) VALUES (%s, %s, %s, 2, 2, 'zr',"
+                " %s, %s, 1)", (pid, obsjd, nid, ra0, dec0))
             connection.execute(
                 "INSERT INTO survey.science_images (pid, expid, obsjd, nid, field, ccdid, qid,"
-                " rcid, fid, filtercode, exptime, maglimit, magzp, ra, dec, programid,"
-                " release_date) VALUES (%s, %s, %s, %s, 2, 1, 1, 0, 2, 'zr', 30, 20.8, 26.2,"
-                " %s, %s, 1, '2020-01-01')", (pid, pid, obsjd, nid, ra0, dec0))
+                " rcid, fid, filtercode, exptime, maglimit, magzp, ra, dec, programid)"
+                " VALUES (%s, %s, %s, %s, 2, 1, 1, 0, 2, 'zr', 30, 20.8, 26.2,"
+                " %s, %s, 1)", (pid, pid, obsjd, nid, ra0, dec0))
             table = target_for_rows(connection, LIGHTCURVES.name, nid, live=False)
             # Points within 0.2" of their object, in object order as ingest writes them.
             connection.execute(
                 f"INSERT INTO {table} (oid, sourceid, pid, expid, nid, field, rcid, fid,"
-                " filtercode, ra, dec, mag, magerr, flags, snr, obsjd, programid,"
-                " release_date)"
+                " filtercode, ra, dec, mag, magerr, flags, snr, obsjd, programid)"
                 " SELECT oid, row_number() OVER (), %s, %s, %s, 2, 0, 2, 'zr',"
                 " ra + (random() - 0.5) * 0.4 / 3600 / cos(radians(dec)),"
                 " dec + (random() - 0.5) * 0.4 / 3600, mag + (random() - 0.5) * 0.04, 0.02,"
-                " 0, 50, %s, 1, '2020-01-01'"
+                " 0, 50, %s, 1"
                 " FROM public.bench_lc_objects ORDER BY oid", (pid, pid, nid, obsjd))
     seal_all(connection, connect=lambda: psycopg.connect(connection.info.dsn, autocommit=True))
     connection.execute(f"ANALYZE {REGISTRY}")
@@ -317,7 +323,12 @@ def bench_lightcurves(connection: psycopg.Connection, database: Database, count:
 # -- 3. released statistics over the sky ------------------------------------------------------
 
 
-def bench_released(connection: psycopg.Connection, queries: int) -> list[str]:
+def bench_released(connection: psycopg.Connection, database: Database,
+                   queries: int) -> list[str]:
+    """Searches by metric over the whole sky, as the anonymous requester (through the rows'
+    policy, which compares each row's programs and latest epochs with the release horizons)
+    and as the owner (no policy: the same run's baseline). A tenth of the rows summarise
+    epochs of two programs (the policy's second branch)."""
     started = time.perf_counter()
     values = ", ".join(
         "(random() * 1000)::integer" if metric_type(name) == "integer" else
@@ -326,8 +337,11 @@ def bench_released(connection: psycopg.Connection, queries: int) -> list[str]:
     connection.execute("DROP INDEX survey.objects_released_q3c_idx")
     connection.execute(
         f"INSERT INTO survey.objects_released (oid, ra, dec, field, ccdid, qid, rcid, fid,"
-        f" filtercode, {', '.join(METRIC_NAMES)}, computed_at)"
-        f" SELECT oid, ra, dec, field, ccdid, qid, rcid, fid, filtercode, {values}, now()"
+        f" filtercode, {', '.join(METRIC_NAMES)}, computed_at, programids, lastobsjds)"
+        f" SELECT oid, ra, dec, field, ccdid, qid, rcid, fid, filtercode, {values}, now(),"
+        f" CASE WHEN oid % 10 = 0 THEN '{{1,2}}'::smallint[] ELSE '{{1}}' END,"
+        f" CASE WHEN oid % 10 = 0 THEN ARRAY[{LC_FIRST_JD}, {LC_FIRST_JD}]"
+        f" ELSE ARRAY[{LC_FIRST_JD}] END"
         f" FROM {REGISTRY}")
     connection.execute("CREATE INDEX objects_released_q3c_idx ON survey.objects_released"
                        " (q3c_ang2ipix(ra, dec))")
@@ -346,13 +360,20 @@ def bench_released(connection: psycopg.Connection, queries: int) -> list[str]:
     }
     lines = [f"objects_released: {rows:,} rows written and indexed in {loading:.0f} s"]
     for name, sql in searches.items():
-        timings = []
-        for k in range(queries):
-            parameter = 0.01 + 0.001 * k if "von" in name else 30 + k % 10
-            began = time.perf_counter()
-            connection.execute(sql, (parameter,)).fetchall()
-            timings.append(time.perf_counter() - began)
-        lines.append(f"{name:58s} {_percentiles(timings)}")
+        answers = {}
+        for reader in ("anonymous", "owner (no policy)"):
+            timings, answers[reader] = [], []
+            with database.reading(ANONYMOUS) as anonymous:
+                # Statements alone, in one transaction each way: the same round trips.
+                session = anonymous if reader == "anonymous" else connection
+                for k in range(queries):
+                    parameter = 0.01 + 0.001 * k if "von" in name else 30 + k % 10
+                    began = time.perf_counter()
+                    answers[reader].append(session.execute(sql, (parameter,)).fetchall())
+                    timings.append(time.perf_counter() - began)
+            lines.append(f"{name + ', ' + reader:70s} {_percentiles(timings)}")
+        assert answers["anonymous"] == answers["owner (no policy)"], \
+            "the policy hid rows that are all public"
     return lines
 
 
@@ -407,6 +428,8 @@ def main() -> None:
     cluster, base = throwaway_cluster(args.keep, prefix="bench-lightcurves-")
     dsn = cluster.url()
     upgrade(dsn)
+    with psycopg.connect(dsn) as connection:
+        declare_release(connection, "BENCH", RELEASED_THROUGH, RELEASED_THROUGH, [1])
     database = Database(DatabaseUrls(dsn, cluster.url(user=APP_ROLE)))
     rng = np.random.default_rng(16)
     try:
@@ -416,7 +439,7 @@ def main() -> None:
             lines, _ = bench_association(connection, args.objects, args.exposures, rng)
             for line in lines:
                 print(line, flush=True)
-            for line in bench_released(connection, args.queries):
+            for line in bench_released(connection, database, args.queries):
                 print(line, flush=True)
             for line in bench_lightcurves(connection, database, args.lc_objects, args.nights,
                                           args.queries, rng):

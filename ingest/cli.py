@@ -215,9 +215,10 @@ def compact_command(keep_latest: int, catalogs: tuple[str, ...], as_json: bool) 
 
 @ingest_cli.command("ensemble")
 @click.option("--all", "refresh_all", is_flag=True,
-              help="Recompute the released statistics of every object (after a release).")
+              help="Recompute the released statistics of every object (a repair).")
 def ensemble_command(refresh_all: bool) -> None:
-    """Relative photometry and released statistics of the objects ingest associated."""
+    """Relative photometry and released statistics of the objects ingest associated, and of
+    those with epochs the release horizons made public or hidden since the last run."""
     from skyvault.db import database
     from skyvault.lightcurves.ensemble import run_ensemble
 

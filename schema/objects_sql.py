@@ -22,9 +22,15 @@ The statistics have the definitions of the ``light-curve`` package where it has 
 precomputed survey.objects_released is computed with it, skyvault/lightcurves/metrics.py; a
 test holds the two to agreement). Magnitudes have the image's relative photometric correction
 applied (science_images.relphot_corr).
+
+survey.objects_released holds the same statistics over the public epochs, precomputed by the
+ensemble step for searches over the whole sky; each row names the programs of its epochs and
+each one's latest epoch, and its policy shows it only while all of them are public.
 """
 
 from __future__ import annotations
+
+from skyvault.releases.dating import summary_policy_statements
 
 OBJECT_REACH_ARCSEC = 2.1
 """How far an object's detections lie from its position at most: the largest match radius
@@ -124,6 +130,9 @@ SELECT o.oid, o.ra, o.dec, o.field, o.ccdid, o.qid, o.rcid, o.fid, o.filtercode,
 
 REGISTRY_STATEMENTS = [
     "ALTER TABLE survey.object_registry ENABLE ROW LEVEL SECURITY",
+    # The released statistics are shown while every epoch they summarise is public
+    # (skyvault/releases/dating.py summary_released_sql).
+    *summary_policy_statements("survey.objects_released"),
     # An object exists for whoever may see one of its points (their policy decides).
     """CREATE POLICY visible_epoch ON survey.object_registry FOR SELECT USING (EXISTS (
     SELECT FROM survey.lightcurves d WHERE d.oid = object_registry.oid))""",
@@ -141,6 +150,14 @@ REGISTRY_STATEMENTS = [
     # Objects whose survey.objects_released row is to be computed again.
     """CREATE TABLE archive.released_stale (
     oid bigint PRIMARY KEY
+)""",
+    # The release horizons (archive.public_before_jd, per program) at the ensemble step's last
+    # run: the objects with epochs between them and the current ones are computed again.
+    # No row: the step has not run yet (every object is computed at its first run).
+    """CREATE TABLE archive.released_horizons (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    horizons double precision[] NOT NULL,
+    taken_at timestamptz NOT NULL
 )""",
     # Per image: how its detections were associated, and its relative photometry.
     """CREATE TABLE archive.association_log (

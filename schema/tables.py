@@ -11,6 +11,7 @@ import dataclasses
 
 from skyvault.schema.model import (
     DOUBLE,
+    DOUBLE_ARRAY,
     FLOAT,
     INT,
     LONG,
@@ -775,13 +776,20 @@ OBJECTS = Table(
 
 OBJECTS_RELEASED = Table(
     SURVEY, "objects_released",
-    "The statistics of survey.objects over the publicly released epochs, computed after each "
-    "ingest and release (computed_at), indexed for searches by metric over the whole sky",
+    "The statistics of survey.objects over the public epochs, the same for everyone, indexed "
+    "for searches by metric over the whole sky. Computed (computed_at) by the ensemble step "
+    "after each ingest for the objects it touched and for those with epochs made public since "
+    "its last run; a row is shown while every epoch it summarises is public",
     columns=(
         *_object_identity(),
         *OBJECT_METRICS,
         Column("computed_at", TIMESTAMP, "When the statistics were computed",
                ucd="time.processing", nullable=False),
+        Column("programids", SHORT_ARRAY, "Programs of the epochs the statistics summarise",
+               ucd="meta.id", nullable=False),
+        Column("lastobsjds", DOUBLE_ARRAY, "Per program in programids (same order), the "
+               "Julian date of the latest epoch summarised: the row is shown while each is "
+               "public", unit="d", ucd="time.epoch", nullable=False),
     ),
     indexes=(_q3c_index("objects_released"),
              Index("objects_released_variability_idx", "fid, vonneumannratio")),

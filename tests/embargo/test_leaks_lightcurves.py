@@ -11,7 +11,10 @@ Expected answers come from embargo_seed.visible (the rule written out), never fr
 database's policies. Asked through the data-access module services call
 (skyvault/lightcurves/access.py, in ``reading(requester)``), and through ADQL over /tap/sync
 (survey.objects, survey.objects_released, the light-curve joins with survey.lightcurves and
-with the detections' oid in survey.psf_sources). survey.lightcurves itself, row by row, is in
+with the detections' oid in survey.psf_sources). survey.objects_released follows the release
+horizons: a release that passes reaches it at the ensemble step's next run (no command), and
+one withdrawn hides at once every row computed with the epochs it had made public.
+survey.lightcurves itself, row by row, is in
 the generic suite (embargo_seed seeds its points with the other catalogs').
 """
 
@@ -27,11 +30,12 @@ from embargo_seed import (
     BASE,
     CENTRE_DEC,
     CENTRE_RA,
-    NID,
+    STATE,
     STATES,
     Person,
     State,
-    reset_release_dates,
+    release_now,
+    reset_world,
     visible,
 )
 from leak_probe import ANONYMOUS_WHO, Who, post, who
@@ -71,25 +75,25 @@ def _detections(state: State) -> list[dict]:
 
 
 def _seed(connection: psycopg.Connection) -> None:
-    """Detections in the seeded images, their objects in the registry; release dates as the
-    image's (reset before each test, as the suite resets its own rows)."""
+    """Detections in the seeded images, with the image's program and observation time (what
+    the release rules date them by), and their objects in the registry."""
     for state in STATES:
         image = connection.execute(
-            "SELECT pid, expid, nid, field, rcid, obsjd, programid, release_date"
+            "SELECT pid, expid, nid, field, rcid, obsjd, programid"
             " FROM survey.science_images WHERE pid = %s", (state.ident("pid"),)).fetchone()
         for row in _detections(state):
             values = (row["sourceid"], *image[:5], row["ra"], row["dec"], row["mag"], image[5],
-                      image[6], image[7], row["oid"])
+                      image[6], row["oid"])
             connection.execute(
                 "INSERT INTO survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid,"
                 " filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, flags, snr, obsjd,"
-                " programid, release_date, oid) VALUES (%s, %s, %s, %s, %s, %s, 2, 'zr', %s,"
-                " %s, 32, 32, %s, 0.02, 1000, 10, 0, 50, %s, %s, %s, %s)", values)
+                " programid, oid) VALUES (%s, %s, %s, %s, %s, %s, 2, 'zr', %s,"
+                " %s, 32, 32, %s, 0.02, 1000, 10, 0, 50, %s, %s, %s)", values)
             connection.execute(
                 "INSERT INTO survey.lightcurves (sourceid, pid, expid, nid, field, rcid, fid,"
-                " filtercode, ra, dec, mag, magerr, flags, snr, obsjd, programid, release_date,"
+                " filtercode, ra, dec, mag, magerr, flags, snr, obsjd, programid,"
                 " oid) VALUES (%s, %s, %s, %s, %s, %s, 2, 'zr', %s, %s, %s, 0.02, 0, 50, %s,"
-                " %s, %s, %s)", values)
+                " %s, %s)", values)
     for oid, (ra, dec), state in [(MIXED_OID, MIXED_POSITION, STATES[0])] + [
             (SINGLE_OID[s.key], _single_position(s), s) for s in STATES]:
         connection.execute(
@@ -99,24 +103,13 @@ def _seed(connection: psycopg.Connection) -> None:
         connection.execute("INSERT INTO archive.ensemble_dirty (oid) VALUES (%s)", (oid,))
 
 
-def _reset(connection: psycopg.Connection) -> None:
-    for state in STATES:
-        for table in ("psf_sources", "lightcurves"):
-            connection.execute(
-                f"UPDATE survey.{table} s SET release_date = i.release_date"
-                " FROM survey.science_images i WHERE i.pid = s.pid"
-                " AND s.sourceid BETWEEN %s AND %s AND s.nid = %s",
-                (SOURCE_BLOCK + 100 * state.index, SOURCE_BLOCK + 100 * state.index + 99,
-                 NID + state.index))
-
-
 @pytest.fixture(scope="module")
 def objects_world(database: Database,
                   seeded_people: dict[str, Person]) -> dict[str, Person]:
     with database.admin() as connection:
-        reset_release_dates(connection)
+        reset_world(connection)
         _seed(connection)
-    run_ensemble(database, refresh_all=True)
+    run_ensemble(database)
     yield seeded_people
     with database.admin() as connection:
         for table in ("psf_sources", "lightcurves"):
@@ -131,8 +124,8 @@ def objects_world(database: Database,
 @pytest.fixture
 def requesters(database: Database, objects_world: dict[str, Person]) -> list[Requester]:
     with database.admin() as connection:
-        reset_release_dates(connection)
-        _reset(connection)
+        reset_world(connection)
+    run_ensemble(database)
     return [ANONYMOUS] + [person.requester for person in objects_world.values()]
 
 
@@ -184,20 +177,92 @@ def test_objects_and_light_curves_hold_only_visible_epochs(database: Database,
                 assert row["magrms"] == pytest.approx(np.std(mixed, ddof=1), abs=1e-5)
 
 
-def test_released_statistics_are_the_public_epochs_only(database: Database,
-                                                        requesters: list[Requester]) -> None:
-    """survey.objects_released, the same for everyone: the objects of public states and the
-    mixed object with its public epochs."""
-    public = {SINGLE_OID[s.key] for s in STATES if visible(s, frozenset())}
-    mixed = _expected_mixed(frozenset())
+def _released(database: Database, requester: Requester, *, user_query: bool
+              ) -> dict[int, tuple]:
+    everything = [MIXED_OID, *SINGLE_OID.values()]
+    with database.reading(requester, user_query=user_query) as connection:
+        return {row[0]: row[1:] for row in connection.execute(
+            "SELECT oid, nobs, meanmag, programids, lastobsjds FROM survey.objects_released"
+            " WHERE oid = ANY(%s)", (everything,))}
+
+
+def _expected_released(public: frozenset[str], observed: dict[str, float]
+                       ) -> dict[int, tuple]:
+    """survey.objects_released by the rule written out: the objects of the public states (and
+    of ``public``, released since), the mixed one with its public epochs; the programs of
+    those epochs and each one's latest observation."""
+    shown = [s for s in STATES if s.public or s.key in public]
+    rows = {SINGLE_OID[s.key]: (3, [s.programid], [observed[s.key]]) for s in shown}
+    programs = sorted({s.programid for s in shown})
+    rows[MIXED_OID] = (len(shown), programs,
+                       [max(observed[s.key] for s in shown if s.programid == p)
+                        for p in programs])
+    return rows
+
+
+def _check_released(database: Database, requesters: list[Requester], public: frozenset[str],
+                    observed: dict[str, float]) -> None:
+    expected = _expected_released(public, observed)
+    mixed = sorted(MIXED_MAG[s.key] for s in STATES if s.public or s.key in public)
     for requester in requesters:
-        with database.reading(requester) as connection:
-            rows = {row[0]: row[1:] for row in connection.execute(
-                "SELECT oid, nobs, meanmag FROM survey.objects_released WHERE oid = ANY(%s)",
-                ([MIXED_OID, *SINGLE_OID.values()],))}
-        assert set(rows) == public | {MIXED_OID}
-        assert rows[MIXED_OID][0] == len(mixed)
-        assert rows[MIXED_OID][1] == pytest.approx(np.mean(mixed), abs=1e-5)
+        for user_query in (False, True):
+            rows = _released(database, requester, user_query=user_query)
+            assert {oid: (row[0], row[2], row[3]) for oid, row in rows.items()} == expected, \
+                (requester, user_query)
+            assert rows[MIXED_OID][1] == pytest.approx(np.mean(mixed), abs=1e-5)
+
+
+@pytest.fixture
+def observed(database: Database, objects_world: dict) -> dict[str, float]:
+    """Each state's observation time (its image's obsjd)."""
+    with database.admin() as connection:
+        return {state.key: connection.execute(
+            "SELECT obsjd FROM survey.science_images WHERE pid = %s",
+            (state.ident("pid"),)).fetchone()[0] for state in STATES}
+
+
+def test_released_statistics_are_the_public_epochs_only(
+        database: Database, requesters: list[Requester], observed: dict) -> None:
+    """survey.objects_released, the same for everyone, as the service and as a user query:
+    the objects of public states and the mixed object with its public epochs, each row naming
+    its epochs' programs and their latest observation."""
+    _check_released(database, requesters, frozenset(), observed)
+
+
+def test_released_statistics_follow_the_release_horizons(
+        database: Database, requesters: list[Requester], observed: dict) -> None:
+    """A release that passes needs no command: the ensemble step's next run (no --all) finds
+    the objects observed between the horizons of its last run and today's. A release that is
+    withdrawn hides at once, for everyone, every row computed with an epoch it had made public
+    (the mixed object's too, whose other epochs stay public), before any recomputation; the
+    next run computes them from the epochs still public."""
+    waiting = STATE["waiting"]
+    single, withdrawn = SINGLE_OID[waiting.key], {SINGLE_OID[waiting.key], MIXED_OID}
+    try:
+        with database.admin() as connection:
+            release_now(connection, [waiting])
+        _check_released(database, requesters, frozenset(), observed)  # stale until the step
+        marked = run_ensemble(database).objects_with_epochs_released_or_withdrawn
+        assert marked >= 2  # the waiting state's objects (and others of program 1 then)
+        _check_released(database, requesters, frozenset({waiting.key}), observed)
+        with database.admin() as connection:
+            reset_world(connection)  # the release is withdrawn
+            kept = {row[0] for row in connection.execute(
+                "SELECT oid FROM survey.objects_released WHERE oid = ANY(%s)",
+                (list(withdrawn),))}
+        assert kept == withdrawn  # still stored: the policy is what hides them
+        before_run = _expected_released(frozenset(), observed)
+        for requester in requesters:
+            for user_query in (False, True):
+                rows = _released(database, requester, user_query=user_query)
+                assert set(rows) == set(before_run) - withdrawn, (requester, user_query)
+                assert single not in rows
+        run_ensemble(database)
+        _check_released(database, requesters, frozenset(), observed)
+    finally:
+        with database.admin() as connection:
+            reset_world(connection)
+        run_ensemble(database)
 
 
 def _adql(base: str, requester: Who, query: str) -> list[tuple]:
@@ -215,8 +280,7 @@ def test_adql_sees_objects_and_joins_as_the_requester(live_server: str,
     survey.objects with survey.lightcurves and with survey.psf_sources (the detections' oid),
     hold the requester's visible epochs only."""
     with database.admin() as connection:
-        reset_release_dates(connection)
-        _reset(connection)
+        reset_world(connection)
     everything = ", ".join(str(oid) for oid in [MIXED_OID, *SINGLE_OID.values()])
     for requester in [ANONYMOUS_WHO] + [who(p) for p in objects_world.values()]:
         programs = requester.programs
@@ -242,15 +306,15 @@ def test_adql_sees_objects_and_joins_as_the_requester(live_server: str,
         assert total[0][0] == len(expected)
 
 
-def test_seed_dates_are_the_images(database: Database, objects_world: dict) -> None:
-    """The seeded detections carry their image's program and date (the premise above)."""
+def test_seed_points_are_dated_as_their_images(database: Database, objects_world: dict) -> None:
+    """The seeded detections and points carry their image's program and observation time (the
+    premise above)."""
     with database.admin() as connection:
-        _reset(connection)
         wrong = connection.execute(
-            "SELECT count(*) FROM (SELECT pid, sourceid, release_date, programid"
-            " FROM survey.psf_sources UNION ALL SELECT pid, sourceid, release_date, programid"
+            "SELECT count(*) FROM (SELECT pid, sourceid, obsjd, programid"
+            " FROM survey.psf_sources UNION ALL SELECT pid, sourceid, obsjd, programid"
             " FROM survey.lightcurves) s JOIN survey.science_images i USING (pid)"
-            " WHERE s.sourceid BETWEEN %s AND %s AND (s.release_date <> i.release_date"
+            " WHERE s.sourceid BETWEEN %s AND %s AND (s.obsjd <> i.obsjd"
             " OR s.programid <> i.programid)", (SOURCE_BLOCK, SOURCE_BLOCK + 999)).fetchone()[0]
         points = connection.execute(
             "SELECT count(*) FROM survey.lightcurves WHERE sourceid BETWEEN %s AND %s",

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -171,16 +172,87 @@ def _oids_of(handle: Database, expid: int) -> set[int]:
             "SELECT oid FROM survey.lightcurves WHERE expid = %s", (expid,))}
 
 
-def test_released_statistics_use_only_public_epochs(night_archive: dict) -> None:
+def _public_points(connection: psycopg.Connection, cutoff_jd: float | None
+                   ) -> dict[int, tuple[int, list[int], list[float]]]:
+    """Per object, its public points by the rule written out over the owner's rows: program 1
+    (released at data releases) observed before ``cutoff_jd`` (a public release's cutoff;
+    None: no release), program 2 once its proprietary period (read from survey.programs) is
+    over. Returns nobs, the programs and each one's latest obsjd."""
+    days = dict(connection.execute(
+        "SELECT programid, proprietary_days FROM survey.programs").fetchall())
+    now_jd = datetime.now(UTC).timestamp() / 86400.0 + 2440587.5
+    rows = np.array(connection.execute(
+        "SELECT oid, programid, obsjd FROM survey.lightcurves").fetchall(), dtype=object)
+    oid, program, obsjd = rows[:, 0].astype(np.int64), rows[:, 1].astype(int), \
+        rows[:, 2].astype(float)
+    public = (program == 2) & (obsjd + (days[2] if days[2] is not None else np.inf) < now_jd)
+    if cutoff_jd is not None:
+        public |= (program == 1) & (obsjd < cutoff_jd)
+    expected = {}
+    for one in np.unique(oid[public]):
+        mine = public & (oid == one)
+        programs = sorted({int(p) for p in program[mine]})
+        expected[int(one)] = (int(mine.sum()), programs,
+                              [float(obsjd[mine & (program == p)].max()) for p in programs])
+    return expected
+
+
+def _released_as_public(handle: Database) -> dict[int, tuple[int, list[int], list[float]]]:
+    with handle.reading(ANONYMOUS, user_query=True) as connection:
+        return {row[0]: (row[1], row[2], row[3]) for row in connection.execute(
+            "SELECT oid, nobs, programids, lastobsjds FROM survey.objects_released")}
+
+
+def test_released_statistics_follow_the_release_horizons(night_archive: dict) -> None:
     """survey.objects_released holds an object exactly when one of its epochs is public, with
-    nobs = its public epochs; counted here by the owner from the rows' programs and dates."""
-    with night_archive["db"].admin() as connection:
-        expected = dict(connection.execute(
-            "SELECT oid, count(*) FROM survey.lightcurves WHERE release_date <= now()"
-            " GROUP BY oid").fetchall())
-        released = dict(connection.execute(
-            "SELECT oid, nobs FROM survey.objects_released").fetchall())
-    assert released == expected
+    nobs = its public epochs, compared with the rule written out over the owner's rows. A data
+    release of program 1 through the first night and the end of program 2's proprietary
+    period reach it at the ensemble step's next run, with no --all: the step finds the objects
+    observed between the horizons of its last run and today's. When program 2's period is
+    back, the rows holding its epochs are hidden from the public at once (objects with epochs
+    of both programs: the policy's multi-program branch), and the next run computes them
+    again from program 1's epochs."""
+    from skyvault.lightcurves.ensemble import run_ensemble
+    from skyvault.releases.declare import declare_release
+
+    handle = night_archive["db"]
+    cutoff = datetime(2026, 10, 4, tzinfo=UTC)  # between the two nights
+    cutoff_jd = cutoff.timestamp() / 86400.0 + 2440587.5
+    with handle.admin() as connection:
+        assert _released_as_public(handle) == _public_points(connection, None)
+    try:
+        with handle.admin() as connection:
+            declare_release(connection, "OBJDR", datetime.now(UTC) - timedelta(hours=1),
+                            cutoff, [1])
+            connection.execute("UPDATE survey.programs SET proprietary_days = 0"
+                               " WHERE programid = 2")
+        summary = run_ensemble(handle)
+        with handle.admin() as connection:
+            expected = _public_points(connection, cutoff_jd)
+        # Marked: the objects with an epoch in the two windows, i.e. every public one now.
+        assert summary.objects_with_epochs_released_or_withdrawn == len(expected) > 0
+        assert _released_as_public(handle) == expected
+        both = {oid for oid, (_, programs, _) in expected.items() if programs == [1, 2]}
+        assert both and set(expected) - both  # both branches of the policy are read
+        with handle.admin() as connection:
+            connection.execute("UPDATE survey.programs SET proprietary_days = 365"
+                               " WHERE programid = 2")
+            stored = connection.execute("SELECT count(*) FROM survey.objects_released"
+                                        ).fetchone()[0]
+        assert stored == len(expected)
+        assert _released_as_public(handle) == {
+            oid: row for oid, row in expected.items() if row[1] == [1]}
+        run_ensemble(handle)
+        with handle.admin() as connection:
+            assert _released_as_public(handle) == _public_points(connection, cutoff_jd)
+    finally:
+        with handle.admin() as connection:
+            connection.execute("DELETE FROM survey.data_releases WHERE release_name = 'OBJDR'")
+            connection.execute("UPDATE survey.programs SET proprietary_days = 365"
+                               " WHERE programid = 2")
+        run_ensemble(handle)
+    with handle.admin() as connection:
+        assert _released_as_public(handle) == _public_points(connection, None)
 
 
 def _run(module_args: list[str], environment: dict, expected: int) -> None:
@@ -249,8 +321,7 @@ def test_a_quadrant_without_detections_is_loaded(database: Database, tmp_path: P
     empty = catalog_load(tmp_path, "psfcat", {"ra": np.zeros(0), "dec": np.zeros(0)},
                          with_objects=True)
     set_image_values(empty, {"pid": 1, "expid": 1, "nid": 1, "field": 1, "rcid": 0, "fid": 2,
-                             "filtercode": b"zr", "obsjd": 2460000.5, "programid": 1,
-                             "release_date": 0})
+                             "filtercode": b"zr", "obsjd": 2460000.5, "programid": 1})
     with handle.admin() as connection, connection.transaction():
         result = associate_exposure(connection, [QuadrantDetections(
             1, 1, 1, 1, 0, 2, "zr", 2.0, 0.1, empty)])
@@ -274,7 +345,7 @@ def test_points_farther_than_the_margin_from_their_object_are_refused(tmp_path: 
                             with_objects=True)
         set_image_values(load, {"pid": 1, "expid": 1, "nid": 1, "field": 1, "rcid": 0,
                                 "fid": 2, "filtercode": b"zr", "obsjd": 2460000.5,
-                                "programid": 1, "release_date": 0})
+                                "programid": 1})
         positions = load.batch.values("ra"), load.batch.values("dec")
         load.batch.set("oid", object_ids(positions[0] + offset_arcsec / 3600
                                          / np.cos(np.radians(20.0)), positions[1], 2))

@@ -21,14 +21,23 @@ epochs, precomputed), relative photometry of science images.
 Generated from schema/tables.py and schema/objects_sql.py (schema.ddl) at this revision,
 frozen: later changes arrive as new revisions.
 
+On top of migration 0016 (release horizons): no row stores a release date. The light-curve
+points carry their detection's programid and obsjd and get the catalogs' policy (dating
+"observation", skyvault/releases/dating.py); survey.objects reads them through it, and the
+registry shows an object where one of its points is visible. survey.objects_released names the
+programs of the epochs each row summarises and each one's latest obsjd (``programids``,
+``lastobsjds``): its policy ``public_epochs`` (dating.py ``summary_released_sql``) shows a row
+while every one of those epochs is public. ``archive.released_horizons`` holds the horizons the
+ensemble step last refreshed the released statistics against.
+
 Revision ID: 0018
-Revises: 0011
+Revises: 0016
 """
 
 from alembic import op
 
 revision = "0018"
-down_revision = "0011"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
@@ -55,7 +64,6 @@ CREATE TABLE survey.lightcurves (
     "snr" real,
     "obsjd" double precision NOT NULL,
     "programid" smallint NOT NULL,
-    "release_date" timestamptz NOT NULL,
     "placement" smallint NOT NULL DEFAULT 0
 ) PARTITION BY LIST (placement);
 
@@ -65,24 +73,27 @@ CREATE INDEX lightcurves_oid_idx ON survey.lightcurves USING btree (oid);
 
 ALTER TABLE survey.lightcurves ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY embargo ON survey.lightcurves FOR SELECT USING (release_date <= now() OR
-    "programid" = ANY ((SELECT archive.member_programs())::smallint[]));
+CREATE POLICY embargo ON survey.lightcurves FOR SELECT USING (obsjd < (SELECT
+    archive.public_before_jd(now()))[programid] OR "programid" = ANY ((SELECT
+    archive.member_programs())::smallint[]));
 
 CREATE TABLE survey.lightcurves_nights PARTITION OF survey.lightcurves FOR VALUES IN (0)
     PARTITION BY RANGE ("nid");
 
 ALTER TABLE survey.lightcurves_nights ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY embargo ON survey.lightcurves_nights FOR SELECT USING (release_date <= now() OR
-    "programid" = ANY ((SELECT archive.member_programs())::smallint[]));
+CREATE POLICY embargo ON survey.lightcurves_nights FOR SELECT USING (obsjd < (SELECT
+    archive.public_before_jd(now()))[programid] OR "programid" = ANY ((SELECT
+    archive.member_programs())::smallint[]));
 
 CREATE TABLE survey.lightcurves_sky PARTITION OF survey.lightcurves FOR VALUES IN (1) PARTITION
     BY RANGE (oid);
 
 ALTER TABLE survey.lightcurves_sky ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY embargo ON survey.lightcurves_sky FOR SELECT USING (release_date <= now() OR
-    "programid" = ANY ((SELECT archive.member_programs())::smallint[]));
+CREATE POLICY embargo ON survey.lightcurves_sky FOR SELECT USING (obsjd < (SELECT
+    archive.public_before_jd(now()))[programid] OR "programid" = ANY ((SELECT
+    archive.member_programs())::smallint[]));
 
 GRANT SELECT ON survey.lightcurves TO skyvault_reader;
 """
@@ -120,6 +131,12 @@ CREATE TABLE archive.ensemble_dirty (
 
 CREATE TABLE archive.released_stale (
     oid bigint PRIMARY KEY
+);
+
+CREATE TABLE archive.released_horizons (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    horizons double precision[] NOT NULL,
+    taken_at timestamptz NOT NULL
 );
 
 CREATE TABLE archive.association_log (
@@ -245,6 +262,8 @@ CREATE TABLE survey.objects_released (
     "vonneumannratio" real,
     "maxslope" real,
     "computed_at" timestamptz NOT NULL,
+    "programids" smallint[] NOT NULL,
+    "lastobsjds" double precision[] NOT NULL,
     UNIQUE ("oid")
 );
 
@@ -253,6 +272,15 @@ CREATE INDEX objects_released_q3c_idx ON survey.objects_released USING btree (q3
 
 CREATE INDEX objects_released_variability_idx ON survey.objects_released USING btree (fid,
     vonneumannratio);
+
+ALTER TABLE survey.objects_released ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY public_epochs ON survey.objects_released FOR SELECT USING (CASE WHEN
+    cardinality(programids) = 1 THEN lastobsjds[1] < (SELECT
+    archive.public_before_jd(now()))[programids[1]] ELSE NOT EXISTS (SELECT FROM
+    unnest(programids, lastobsjds) AS summarised(programid, obsjd) WHERE NOT
+    coalesce(summarised.obsjd < (SELECT archive.public_before_jd(now()))[summarised.programid],
+    false)) END);
 
 GRANT SELECT ON survey.objects TO skyvault_reader;
 
@@ -286,7 +314,7 @@ def downgrade() -> None:
     connection.execute("DROP FUNCTION archive.object_metrics(bigint)")
     connection.execute("DROP TABLE survey.object_registry, archive.ensemble_pending,"
                        " archive.ensemble_dirty, archive.released_stale,"
-                       " archive.association_log")
+                       " archive.released_horizons, archive.association_log")
     for loading in _loading_tables(connection, "lightcurves"):
         connection.execute(f"DROP TABLE {loading}")
     connection.execute("DROP TABLE survey.lightcurves")

@@ -221,7 +221,7 @@ def _horizon_windows(connection: psycopg.Connection) -> list[tuple[int, float, f
     if rows and rows[0][3] is None:
         return None
     windows = []
-    for programid, today, before in rows:
+    for programid, today, before, _ in rows:
         # NULL: a program unknown to the horizons then (added since): nothing was public.
         now_jd, then_jd = (-math.inf if v is None else float(v) for v in (today, before))
         if now_jd != then_jd:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from skyvault.geometry import separation
 from skyvault.sso import integrator
 from skyvault.sso.batch import predict_night
 from skyvault.sso.ephemeris import predict
@@ -135,7 +136,8 @@ def synthetic_population(count: int, seed: int) -> list[Orbit]:
 def separation_arcsec(
     ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: np.ndarray
 ) -> np.ndarray:
-    return np.hypot((ra1 - ra2) * np.cos(np.radians(dec2)), dec1 - dec2) * 3600.0
+    # Great-circle distance: the flat-sky formula this replaced was wrong across RA 0.
+    return separation(ra1, dec1, ra2, dec2) * 3600.0
 
 
 def one_object_year(epochs: int) -> None:

@@ -14,6 +14,9 @@ security has work to do). Then:
   positions in the survey area; p50 / p90 latency of the whole HTTP request (keep-alive client,
   one request at a time), beside a trivial request to the same server (``/sia/availability``,
   which also touches the database) as the floor.
+- SCS: Simple Cone Search 1.03 on ``science_images`` (by image centre) at random positions in
+  the survey area, SR = 0.5 deg with the default columns (VERB=2) and SR = 1 deg with all of
+  them (VERB=3, footprints included); p50 / p90 of the whole HTTP request beside the same floor.
 - SODA: a 1 arcmin (diameter) CIRCLE cutout at random positions of a 3072 x 3080 float32
   quadrant: uncompressed, tile-compressed as the pipeline writes it (fitsio RICE, q = 16,
   128 x 128 tiles), and RICE with fpack's one tile per row; beside the time to read the whole file
@@ -339,6 +342,48 @@ def bench_sia(base: str, count: int) -> None:
               f"{p50 / floor_p50:.1f}x; the SQL alone p50 {database_p50 * 1e3:.2f} ms")
 
 
+def scs_cones(rng: np.random.Generator, count: int) -> dict[str, list[dict]]:
+    fields = field_grid()
+    kinds: dict[str, list[dict]] = {"SR=0.5 VERB=2": [], "SR=1 VERB=3": []}
+    for _ in range(count):
+        _, fra, fdec = fields[rng.integers(len(fields))]
+        dec = fdec + rng.uniform(-3, 3)
+        ra = (fra + rng.uniform(-3, 3) / math.cos(math.radians(dec))) % 360
+        kinds["SR=0.5 VERB=2"].append({"RA": f"{ra:.5f}", "DEC": f"{dec:.5f}", "SR": "0.5"})
+        kinds["SR=1 VERB=3"].append({"RA": f"{ra:.5f}", "DEC": f"{dec:.5f}", "SR": "1",
+                                     "VERB": "3"})
+    return kinds
+
+
+def bench_scs(base: str, count: int) -> None:
+    import requests
+
+    session = requests.Session()
+    for _ in range(20):
+        timed_get(session, f"{base}/sia/availability")
+    floor_p50, _ = percentiles([timed_get(session, f"{base}/sia/availability")[0]
+                                for _ in range(200)])
+    print(f"  floor: GET /sia/availability p50 {floor_p50 * 1e3:.2f} ms")
+    url = f"{base}/scs/science_images"
+    rng = np.random.default_rng(7)
+    for kind, cones in scs_cones(rng, count).items():
+        for params in cones[:10]:
+            timed_get(session, url, params)  # warm caches and connections
+        samples, sizes, rows = [], [], []
+        for params in cones:
+            start = time.perf_counter()
+            response = session.get(url, params=params, timeout=120)
+            content = response.content
+            samples.append(time.perf_counter() - start)
+            assert response.status_code == 200 and b'name="Error"' not in content, content[:300]
+            sizes.append(len(content))
+            rows.append(content.count(b"<TR>"))
+        p50, p90 = percentiles(samples)
+        print(f"  SCS {kind:14s} p50 {p50 * 1e3:7.2f} ms  p90 {p90 * 1e3:7.2f} ms  "
+              f"({len(cones)} cones; median {statistics.median(rows):.0f} rows, "
+              f"{statistics.median(sizes) / 1024:.0f} KiB)  ratio to floor {p50 / floor_p50:.1f}x")
+
+
 def bench_cutouts(base: str, files: dict[str, Path], dids: dict[str, str],
                   count: int) -> None:
     import fitsio
@@ -387,6 +432,8 @@ def main() -> None:
     parser.add_argument("--exposures", type=int, default=15_625)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--cutouts", type=int, default=200)
+    parser.add_argument("--only", choices=("sia", "scs", "soda"), action="append",
+                        help="measure only these services (default: all)")
     parser.add_argument("--keep", action="store_true", help="leave the home folder in place")
     parser.add_argument("--home", type=Path,
                         help="a home a --keep run left: measure again without loading")
@@ -439,11 +486,17 @@ def main() -> None:
         print(f"Server: skyvault serve (gunicorn gthread, {os.cpu_count()} cores, "
               "default workers and threads), one client, keep-alive; load average "
               f"{os.getloadavg()[0]:.1f}")
-        print(f"SIA 2.0 over ivoa.obscore ({args.queries} queries of each kind)")
-        bench_sia(base, args.queries)
-        print(f"SODA sync, 1 arcmin cutouts of a {NAXIS1} x {NAXIS2} float32 quadrant "
-              f"({args.cutouts} random positions)")
-        bench_cutouts(base, files, dids, args.cutouts)
+        wanted = set(args.only or ("sia", "scs", "soda"))
+        if "sia" in wanted:
+            print(f"SIA 2.0 over ivoa.obscore ({args.queries} queries of each kind)")
+            bench_sia(base, args.queries)
+        if "scs" in wanted:
+            print(f"SCS 1.03 on science_images ({args.queries} cones of each kind)")
+            bench_scs(base, args.queries)
+        if "soda" in wanted:
+            print(f"SODA sync, 1 arcmin cutouts of a {NAXIS1} x {NAXIS2} float32 quadrant "
+                  f"({args.cutouts} random positions)")
+            bench_cutouts(base, files, dids, args.cutouts)
         print(f"Load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if server is not None:

@@ -45,18 +45,14 @@ import psycopg
 from benchmarks.support import throwaway_cluster
 from skyvault.access import Requester
 from skyvault.db import Database, DatabaseUrls
+from skyvault.geometry import radec_of
 from skyvault.ingest.copybinary import CopyColumn, RecordBatch
 from skyvault.ingest.load import copy_batches
 from skyvault.schema.migrate import upgrade
 from skyvault.sso.ephemeris import predict
 from skyvault.sso.isolation import ISOLATION_VARIABLE, POOL_SIZE, shutdown, warm_up
 from skyvault.sso.orbits import load_demo_orbits
-from skyvault.sso.search import (
-    CAMERA_RADIUS_DEG,
-    coarse_path,
-    near_pointings,
-    radec_of,
-)
+from skyvault.sso.search import CAMERA_RADIUS_DEG, coarse_path, near_pointings
 from skyvault.sso.search_batch import search_night
 from skyvault.sso.search_db import (
     SearchCriteria,

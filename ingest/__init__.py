@@ -8,14 +8,14 @@ Public interface::
     watch(directory, *, database=None, store=None, interval=5.0, ...) -> IngestSummary
     check_archive(*, database=None, store=None, quick=False, deep=False,
                   remove_orphans=False, repair=False) -> CheckReport
-    FileStore (protocol), LocalFileStore(root), default_store()
+    FileStore (protocol), LocalFileStore(root), archive_store()
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from skyvault.ingest.store import FileStore, LocalFileStore, default_store
+from skyvault.filestore import FileStore, LocalFileStore, archive_store
 
 if TYPE_CHECKING:
     from skyvault.ingest.check import CheckReport, check_archive
@@ -26,8 +26,8 @@ __all__ = [
     "FileStore",
     "IngestSummary",
     "LocalFileStore",
+    "archive_store",
     "check_archive",
-    "default_store",
     "ingest_paths",
     "watch",
 ]

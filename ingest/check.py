@@ -18,11 +18,11 @@ import psycopg
 
 from skyvault.db import Database
 from skyvault.db import database as default_database
+from skyvault.filestore import FileStore, archive_store
 from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES, CatalogOf, loaded_tables
 from skyvault.ingest.compact import sky_table
 from skyvault.ingest.partitions import partitions, seal_all
 from skyvault.ingest.run import RUN_LOCK
-from skyvault.ingest.store import FileStore, default_store
 
 
 class IngestRunning(RuntimeError):
@@ -112,7 +112,7 @@ def check_archive(*, database: Database | None = None, store: FileStore | None =
                   quick: bool = False, deep: bool = False, remove_orphans: bool = False,
                   repair: bool = False) -> CheckReport:
     handle = database or default_database()
-    store = store or default_store()
+    store = store or archive_store()
     report = CheckReport()
     with handle.admin(autocommit=True) as connection:
         if remove_orphans or repair:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from skyvault.ingest.crash import crash_point
+from skyvault.crash import crash_point
 from skyvault.ingest.partitions import (
     ATTACHED_SCHEMA,
     CATALOGS,

@@ -36,8 +36,9 @@ WIRE_TYPES: dict[str, str] = {
 }
 
 
-class CopyFormatError(ValueError):
-    """Columns and values that cannot form a binary COPY stream."""
+class CopyEncodeError(ValueError):
+    """Columns and values that cannot be encoded as a binary COPY stream (the reader's error
+    for a stream that is not one is vo.votable.pgcopy.CopyFormatError)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class CopyColumn:
         try:
             return np.dtype(WIRE_TYPES[self.pg_type])
         except KeyError:
-            raise CopyFormatError(f"{self.name}: no fixed-width binary form for "
+            raise CopyEncodeError(f"{self.name}: no fixed-width binary form for "
                                   f"{self.pg_type}") from None
 
 
@@ -64,7 +65,7 @@ def timestamp_to_wire(when: dt.datetime | None) -> int:
     if when is None or when == dt.datetime.max.replace(tzinfo=dt.UTC):
         return TIMESTAMP_INFINITY
     if when.tzinfo is None:
-        raise CopyFormatError("timestamps must be timezone-aware")
+        raise CopyEncodeError("timestamps must be timezone-aware")
     delta = when - PG_EPOCH
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -101,13 +102,13 @@ class RecordBatch:
     def set(self, name: str, value: np.ndarray | int | float | bytes) -> None:
         index = self._index[name]
         if name in self.null:
-            raise CopyFormatError(f"{name} is declared NULL in this batch")
+            raise CopyEncodeError(f"{name} is declared NULL in this batch")
         column = self.columns[index]
         if isinstance(value, np.ndarray):
             if value.shape != (self.rows,):
-                raise CopyFormatError(f"{name}: {value.shape} values for {self.rows} rows")
+                raise CopyEncodeError(f"{name}: {value.shape} values for {self.rows} rows")
             if column.wire_dtype.kind in "iu" and value.dtype.kind == "f":
-                raise CopyFormatError(f"{name}: floats given for an integer column")
+                raise CopyEncodeError(f"{name}: floats given for an integer column")
         self.records[f"v{index}"] = value
         self._set.add(name)
 
@@ -117,7 +118,7 @@ class RecordBatch:
     def values(self, name: str) -> np.ndarray:
         """A column's values, in native byte order (a copy)."""
         if name in self.null:
-            raise CopyFormatError(f"{name} is declared NULL in this batch")
+            raise CopyEncodeError(f"{name} is declared NULL in this batch")
         wire = self.records[f"v{self._index[name]}"]
         return wire.astype(wire.dtype.newbyteorder("="))
 
@@ -129,7 +130,7 @@ class RecordBatch:
         """The rows on the wire; NaN floats go as NULL."""
         missing = [column.name for column in self.columns if column.name not in self._set]
         if missing:
-            raise CopyFormatError(f"no values for {', '.join(missing)}")
+            raise CopyEncodeError(f"no values for {', '.join(missing)}")
         unknown = {}
         for index, column in enumerate(self.columns):
             if column.name not in self.null and column.wire_dtype.kind == "f":

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from skyvault.filestore import StoreError as StoreError  # the store's own: the run stops
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -75,10 +77,6 @@ class GroupRejected(Exception):
 
 class DependencyMissing(Exception):
     """A group refers to products (calibration, reference) the archive does not have yet."""
-
-
-class StoreError(RuntimeError):
-    """The file store failed (disk full, permissions): the run stops, nothing is committed."""
 
 
 class ArchiveInconsistent(RuntimeError):

@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from skyvault.crash import crash_point
+from skyvault.filestore import FileStore, Placement, SourceRejected
 from skyvault.ingest import layout
 from skyvault.ingest.catalogs import (
     CATALOG_OF,
@@ -28,11 +30,12 @@ from skyvault.ingest.catalogs import (
     set_image_values,
 )
 from skyvault.ingest.copybinary import HEADER, TRAILER, RecordBatch, copy_statement
-from skyvault.ingest.crash import crash_point
 from skyvault.ingest.errors import (
     ArchiveInconsistent,
+    ChecksumMismatch,
     DependencyMissing,
     GroupRejected,
+    MissingFile,
     UnknownProgram,
 )
 from skyvault.ingest.objects import (
@@ -43,8 +46,8 @@ from skyvault.ingest.objects import (
 )
 from skyvault.ingest.partitions import CATALOGS, delete_rows_of, target_for_rows
 from skyvault.ingest.plan import GroupPlan, Product, parse_time
-from skyvault.ingest.store import FileStore, Placement
 from skyvault.releases.dating import file_obsjd, unknown_programs
+from skyvault.schema.tables import table_by_name
 
 GROUP_LOCK_CLASS = zlib.crc32(b"skyvault.ingest.group") & 0x7FFFFFFF
 COPY_CHUNK = 8 << 20
@@ -128,8 +131,7 @@ class _Transaction:
         resolved: dict[str, int | None] = {}
         for column, ref in product.refs.items():
             key = dict(ref.key)
-            id_column = {"raw_images": "rawid", "calibration_images": "calid",
-                         "science_images": "pid", "reference_images": "refid"}[ref.table]
+            id_column = table_by_name(f"survey.{ref.table}").key
             where = " AND ".join(f"{name} = %s" for name in key)
             row = self.connection.execute(
                 f"SELECT {id_column} FROM survey.{ref.table} WHERE {where} AND is_current = 1",
@@ -261,7 +263,12 @@ class _Transaction:
             raise ArchiveInconsistent(
                 f"{self.plan.name}: store paths already archived: "
                 + ", ".join(row[0] for row in taken[:5]))
-        self.result.bytes = self.store.put_many(self.placements)
+        try:
+            self.result.bytes = self.store.put_many(self.placements)
+        except SourceRejected as rejected:
+            kind = MissingFile if rejected.missing else ChecksumMismatch
+            raise GroupRejected([kind(rejected.source, rejected.reason,
+                                      rejected.product_type)]) from rejected
         self.result.files = len(self.placements)
         if self.file_rows:
             with self.connection.cursor() as cursor:

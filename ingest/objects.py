@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from skyvault.crash import crash_point
 from skyvault.ingest.catalogs import CatalogLoad, copy_columns
 from skyvault.ingest.compact import sky_table
 from skyvault.ingest.copybinary import HEADER, TRAILER, CopyColumn, RecordBatch, copy_statement
-from skyvault.ingest.crash import crash_point
 from skyvault.ingest.errors import GroupRejected, ImpossibleValue
 from skyvault.ingest.partitions import night_lock_key, partitions
 from skyvault.ingest.q3c import near_their_objects

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from skyvault.ingest.crash import crash_point
+from skyvault.crash import crash_point
 from skyvault.schema.ddl import embargo_policy
 from skyvault.schema.model import SkyLayout, Table
 from skyvault.schema.tables import SKY_LAID_OUT_TABLES

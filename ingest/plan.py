@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
+from skyvault.geometry import gnomonic, radec_of, separation, unit_vectors
 from skyvault.ingest import layout
 from skyvault.ingest.catalogs import CATALOG_TABLES, CatalogLoad, read_catalog
 from skyvault.ingest.errors import (
@@ -147,33 +150,23 @@ def wcs_values(wcs: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _unit_vector(ra: float, dec: float) -> tuple[float, float, float]:
-    r, d = math.radians(ra), math.radians(dec)
-    return math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)
-
-
-def _direction(x: float, y: float, z: float) -> tuple[float, float]:
-    return math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.atan2(z, math.hypot(x, y)))
-
-
 def ccd_geometry(quadrants: list[Footprint]) -> dict[str, Any]:
     """Centre and outline of a CCD from its quadrants' footprints: the centre is the mean
     direction of the quadrant centres; the corners, when all four quadrants are known, are the
     four quadrant corners farthest from it, in order around it."""
-    vectors = [_unit_vector(q.ra, q.dec) for q in quadrants]
-    ra, dec = _direction(*(sum(v[i] for v in vectors) for i in range(3)))
+    centre_ra, centre_dec = radec_of(unit_vectors([q.ra for q in quadrants],
+                                                  [q.dec for q in quadrants]).sum(axis=0))
+    ra, dec = float(centre_ra), float(centre_dec)
     values: dict[str, Any] = {"ra": ra, "dec": dec}
     if len(quadrants) != 4:
         return values
-    centre = _unit_vector(ra, dec)
     points = [(q.ra1, q.dec1) for q in quadrants] + [(q.ra2, q.dec2) for q in quadrants] + \
              [(q.ra3, q.dec3) for q in quadrants] + [(q.ra4, q.dec4) for q in quadrants]
-    farthest = sorted(points, key=lambda p: sum(a * b for a, b in zip(
-        centre, _unit_vector(*p), strict=True)))[:4]
-    # Order by position angle around the centre (tangent-plane approximation suffices).
-    cos_dec = math.cos(math.radians(dec))
-    farthest.sort(key=lambda p: math.atan2(p[1] - dec,
-                                           ((p[0] - ra + 540) % 360 - 180) * cos_dec))
+    distance = separation([p[0] for p in points], [p[1] for p in points], ra, dec)
+    farthest = [points[i] for i in np.argsort(-distance, kind="stable")[:4]]
+    # Ordered by position angle around the centre, in the tangent plane there.
+    xi, eta = gnomonic([p[0] for p in farthest], [p[1] for p in farthest], ra, dec)
+    farthest = [farthest[i] for i in np.argsort(np.arctan2(eta, xi), kind="stable")]
     for number, (corner_ra, corner_dec) in enumerate(farthest, start=1):
         values[f"ra{number}"] = corner_ra
         values[f"dec{number}"] = corner_dec

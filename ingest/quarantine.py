@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from skyvault.ingest.crash import crash_point
+from skyvault.crash import crash_point
 from skyvault.ingest.errors import Problem
 
 GROUP_HELD = "group_held"

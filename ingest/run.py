@@ -24,6 +24,7 @@ import psycopg
 
 from skyvault.db import Database
 from skyvault.db import database as default_database
+from skyvault.filestore import FileStore, archive_store
 from skyvault.ingest.candidate_history import AnnotationReport, annotate_nights
 from skyvault.ingest.catalogs import loaded_tables
 from skyvault.ingest.discover import find_manifests, ingest_order
@@ -32,7 +33,6 @@ from skyvault.ingest.load import GroupResult, load_group
 from skyvault.ingest.partitions import ensure_live, seal_all
 from skyvault.ingest.plan import GroupPlan, ManifestHead, plan_group, read_manifest_head
 from skyvault.ingest.quarantine import quarantine
-from skyvault.ingest.store import FileStore, default_store
 from skyvault.lightcurves.ensemble import EnsembleSummary, run_ensemble
 
 RUN_LOCK = zlib.crc32(b"skyvault.ingest.run") & 0x7FFFFFFF
@@ -171,7 +171,7 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
     from skyvault.config import settings
 
     handle = database or default_database()
-    store = store or default_store()
+    store = store or archive_store()
     quarantine_root = quarantine_root or settings().quarantine_root
     summary = IngestSummary()
     started = time.perf_counter()

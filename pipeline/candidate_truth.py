@@ -18,8 +18,8 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 from scipy.spatial import cKDTree
 
+from skyvault.geometry import unit_vectors
 from skyvault.pipeline.manifest import DifferenceMeta, read_manifest
-from skyvault.pipeline.skygeom import unit_vectors
 from skyvault.pipeline.validate import Truth
 
 REAL_KINDS = ("transient", "asteroid", "variable")

@@ -1,5 +1,5 @@
-"""Spherical geometry kept in numpy: gnomonic (TAN) projection, separations, and the mapping
-from a quadrant's pixels to the sky through the camera's optics."""
+"""The camera's optics: the mapping from a quadrant's pixels to the sky (focal plane, rotation,
+radial distortion, and the gnomonic projection of ``skyvault.geometry``)."""
 
 from __future__ import annotations
 
@@ -7,44 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skyvault.geometry import gnomonic, gnomonic_inverse
 from skyvault.pipeline.camera import CameraGeometry
-
-
-def tan_project(
-    ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sky (deg) to standard coordinates xi (towards east) and eta (north), in degrees."""
-    ra_r, dec_r = np.radians(ra), np.radians(dec)
-    ra0_r, dec0_r = np.radians(ra0), np.radians(dec0)
-    dra = ra_r - ra0_r
-    cos_c = np.sin(dec0_r) * np.sin(dec_r) + np.cos(dec0_r) * np.cos(dec_r) * np.cos(dra)
-    xi = np.cos(dec_r) * np.sin(dra) / cos_c
-    eta = (np.cos(dec0_r) * np.sin(dec_r) - np.sin(dec0_r) * np.cos(dec_r) * np.cos(dra)) / cos_c
-    return np.degrees(xi), np.degrees(eta)
-
-
-def tan_deproject(
-    xi: np.ndarray, eta: np.ndarray, ra0: float, dec0: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Standard coordinates (deg) back to the sky (deg)."""
-    x, y = np.radians(xi), np.radians(eta)
-    ra0_r, dec0_r = np.radians(ra0), np.radians(dec0)
-    denominator = np.cos(dec0_r) - y * np.sin(dec0_r)
-    ra = ra0_r + np.arctan2(x, denominator)
-    dec = np.arctan2(np.sin(dec0_r) + y * np.cos(dec0_r), np.hypot(x, denominator))
-    return np.degrees(ra) % 360.0, np.degrees(dec)
-
-
-def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Great-circle distance (arcsec), haversine form (accurate at small separations)."""
-    r1, d1, r2, d2 = (np.radians(v) for v in (ra1, dec1, ra2, dec2))
-    a = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))) * 3600.0
-
-
-def unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    r, d = np.radians(ra), np.radians(dec)
-    return np.stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -95,13 +59,13 @@ class Optics:
         """0-based quadrant pixel coordinates to (ra, dec) in degrees."""
         fx, fy = self.geometry.to_focal_plane(ccdid, qid, x, y)
         xi, eta = self.focal_to_standard(fx, fy)
-        return tan_deproject(xi, eta, self.pointing.ra, self.pointing.dec)
+        return gnomonic_inverse(xi, eta, self.pointing.ra, self.pointing.dec)
 
     def sky_to_pixel(self, ccdid: int, qid: int, ra, dec) -> tuple[np.ndarray, np.ndarray]:
-        xi, eta = tan_project(ra, dec, self.pointing.ra, self.pointing.dec)
+        xi, eta = gnomonic(ra, dec, self.pointing.ra, self.pointing.dec)
         fx, fy = self.standard_to_focal(xi, eta)
         return self.geometry.from_focal_plane(ccdid, qid, fx, fy)
 
     def sky_to_focal(self, ra, dec) -> tuple[np.ndarray, np.ndarray]:
-        xi, eta = tan_project(ra, dec, self.pointing.ra, self.pointing.dec)
+        xi, eta = gnomonic(ra, dec, self.pointing.ra, self.pointing.dec)
         return self.standard_to_focal(xi, eta)

@@ -22,6 +22,7 @@ import numpy as np
 from astropy.io import fits
 from scipy.spatial import cKDTree
 
+from skyvault.geometry import separation, unit_vectors
 from skyvault.pipeline.manifest import ScienceImageMeta, read_manifest
 from skyvault.pipeline.process import maskbits
 from skyvault.pipeline.process.photometry import (
@@ -32,7 +33,6 @@ from skyvault.pipeline.process.photometry import (
 )
 from skyvault.pipeline.process.wcs import TanSip
 from skyvault.pipeline.psfmodel import moffat_pixels
-from skyvault.pipeline.skygeom import separation_arcsec, unit_vectors
 
 ARCSEC = 1.0 / 3600.0
 
@@ -435,10 +435,10 @@ def _validate_image(
             moving = truth.asteroids[truth.asteroids["expid"] == science.expid]
             for row in moving:
                 real |= (
-                    separation_arcsec(
+                    separation(
                         catalog["ra"][on_column], catalog["dec"][on_column], row["ra"], row["dec"]
                     )
-                    < 3.0
+                    < 3.0 / 3600
                 )
             report.spurious_on_bad_columns += int((~real).sum())
 

@@ -185,6 +185,15 @@ class Table:
     def column_names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.columns)
 
+    @property
+    def key(self) -> str:
+        """The one-column primary key (an image's rawid, calid, pid, refid or diffid): what
+        identifiers, publisher DIDs and ingest's references name a row by."""
+        keys = [column.name for column in self.columns if column.primary_key]
+        if len(keys) != 1:
+            raise ValueError(f"{self.qualified_name} has no one-column primary key: {keys}")
+        return keys[0]
+
 
 @dataclass(frozen=True)
 class Schema:

@@ -3,7 +3,12 @@
 - ``/login``: GET shows a form; POST takes ``username`` and ``password`` and answers with a session
   cookie.  A browser form carries a CSRF token (double-submit cookie before login); a client
   without a browser (``ivoa_cookie`` with ``tls-with-password``, IVOA "Authentication in the
-  VO" section 3.3) posts the two fields alone and gets ``200 OK`` with the cookie.
+  VO" section 3.3) posts the two fields alone and gets ``200 OK`` with the cookie.  IRSA's
+  sign-on fields are accepted too, for scripts written for IRSA (ztfquery): ``josso_username``
+  and ``josso_password`` in the POST, or a GET with
+  ``?josso_cmd=login&josso_username=..&josso_password=..`` (IRSA's ZTF API page,
+  https://irsa.ipac.caltech.edu/docs/program_interface/ztf_api.html, Access Control); the
+  access log shows such a password as ``***`` (server/access_log.py).
 - ``/logout`` (POST, with the session's CSRF token) revokes the session.
 - ``/auth/whoami``: who the service thinks you are, as JSON.
 - ``/auth/challenge``: 401 with challenges until credentials are presented (a login for
@@ -42,14 +47,11 @@ from skyvault.server.auth import (
     client_address,
     current_requester,
     current_session_permit,
-    install,
     too_many_failures,
     unauthorized,
 )
 
 blueprint = Blueprint("accounts", __name__)
-# Registering the blueprint is what turns authentication on for the whole application.
-blueprint.record_once(lambda state: install(state.app))
 
 LOGIN_CSRF_COOKIE = "skyvault_login_csrf"
 MAX_TOKEN_DAYS = 366
@@ -126,7 +128,22 @@ def _login_page(message: str = "", status: int = 200) -> Response:
 
 @blueprint.get("/login")
 def login_form() -> Response:
+    if request.args.get("josso_cmd", "").strip().lower() == "login":
+        return _irsa_sign_on()
     return _login_page()
+
+
+def _irsa_sign_on() -> Response:
+    """IRSA's sign-on request, ``?josso_cmd=login&josso_username=...&josso_password=...``,
+    which ztfquery sends (and IRSA's curl and wget examples): a sign-in without a browser,
+    answered like the form-less POST (200 and the session cookie). A browser that a page on
+    another site sends here (an image, a link: Sec-Fetch-Site says so) is refused, so no site
+    can sign a visitor into an account of its choosing (login CSRF)."""
+    if not _same_origin() or request.headers.get("Sec-Fetch-Site") not in (
+            None, "same-origin", "none"):
+        return Response("Cross-site login refused.\n", status=403, mimetype="text/plain")
+    return _sign_in(request.args.get("josso_username", ""),
+                    request.args.get("josso_password", ""), browser=False, destination="/")
 
 
 @blueprint.post("/login")
@@ -141,8 +158,16 @@ def login() -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not presented or not expected or not hmac.compare_digest(presented, expected):
             return _login_page("Your sign-in form expired; please try again.", status=403)
-    username = request.form.get("username", "")
-    password = request.form.get("password", "")
+    # IRSA's sign-on form names its fields josso_username and josso_password.
+    username = request.form.get("username", request.form.get("josso_username", ""))
+    password = request.form.get("password", request.form.get("josso_password", ""))
+    # The destination is settled before the session exists: nothing after that may fail.
+    return _sign_in(username, password, browser=browser,
+                    destination=_safe_next(request.form.get("next")))
+
+
+def _sign_in(username: str, password: str, *, browser: bool, destination: str) -> Response:
+    """Check the password and open a session: a redirect for browsers, 200 otherwise."""
     try:
         requester = authenticate_login(database(), username, password, client_address())
     except InvalidCredentials:
@@ -155,8 +180,6 @@ def login() -> Response:
             response.headers["Retry-After"] = str(refused.retry_after)
             return response
         return too_many_failures(refused)
-    # The destination is settled before the session exists: nothing after this may fail.
-    destination = _safe_next(request.form.get("next"))
     with database().app_writing() as connection:
         old = current_session_permit()
         if old:

@@ -3,34 +3,43 @@
 from __future__ import annotations
 
 import logging
-from importlib import import_module
 
-from flask import Flask, Response
+from flask import Blueprint, Flask, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from skyvault.config import settings
-from skyvault.server import headers, request_body, request_guard
+from skyvault.server import (
+    accounts,
+    auth,
+    datalink,
+    files,
+    headers,
+    health,
+    most,
+    previews,
+    releases,
+    request_body,
+    request_guard,
+    scs,
+    sia,
+    soda,
+    tap,
+    web,
+)
 from skyvault.server.context import trusted_hosts
+from skyvault.server.ibe import data as ibe_data
+from skyvault.server.ibe import search as ibe_search
 from skyvault.server.job_services import JOB_SERVICES
 from skyvault.server.outage import database_unreachable, unavailable_response
 from skyvault.server.protocols import error_response
 from skyvault.server.uws.blueprint import job_blueprint
 
-# (module, blueprint attribute) of each service, registered in this order.
-BLUEPRINTS: list[tuple[str, str]] = [
-    ("skyvault.server.health", "blueprint"),
-    ("skyvault.server.accounts", "blueprint"),  # also installs authentication
-    ("skyvault.server.releases", "blueprint"),
-    ("skyvault.server.tap", "blueprint"),
-    ("skyvault.server.sia", "blueprint"),
-    ("skyvault.server.soda", "blueprint"),
-    ("skyvault.server.datalink", "blueprint"),
-    ("skyvault.server.scs", "blueprint"),
-    ("skyvault.server.files", "blueprint"),
-    ("skyvault.server.previews", "blueprint"),
-    ("skyvault.server.most", "blueprint"),
-    ("skyvault.server.web", "blueprint"),
-]
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    health.blueprint, accounts.blueprint, releases.blueprint, tap.blueprint, sia.blueprint,
+    soda.blueprint, datalink.blueprint, scs.blueprint, files.blueprint, ibe_search.blueprint,
+    ibe_data.blueprint, previews.blueprint, most.blueprint, web.blueprint,
+)
+"""Each service's blueprint, registered in this order."""
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +49,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["TRUSTED_HOSTS"] = trusted_hosts(settings())
     app.config.update(config or {})
     headers.install(app)
-    for module_name, attribute in BLUEPRINTS:
-        app.register_blueprint(getattr(import_module(module_name), attribute))
+    auth.install(app)  # every request's identity, before any service sees it
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     for policy in JOB_SERVICES:  # each async service's UWS job tree (/tap/async, /soda/async)
         app.register_blueprint(job_blueprint(policy))
     request_guard.install(app)

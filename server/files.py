@@ -3,7 +3,8 @@
 A file is served only when its ``survey.files`` row is visible through the requester's
 connection; otherwise the answer is the same 404 as for a path that does not exist. Served
 files stream from disk with Range (206), ETag (the SHA-256), Last-Modified and Content-Length,
-conditional GETs answered with 304.
+conditional GETs answered with 304. ``?center=...&size=...[&gzip=false]`` asks for a cutout of a
+FITS image, as on IBE's file URLs (server/ibe/cutouts.py); other parameters are refused (400).
 
 Behind nginx (``SKYVAULT_X_ACCEL_PREFIX``, e.g. ``/_protected_files/``; deploy/nginx), the
 application only authorises: it answers with ``X-Accel-Redirect`` and nginx sends the bytes.
@@ -12,27 +13,31 @@ application only authorises: it answers with ``X-Accel-Redirect`` and nginx send
 from __future__ import annotations
 
 import logging
-import os
 from urllib.parse import quote
 
-from flask import Blueprint, Response, send_file
+from flask import Blueprint, Response, current_app, request, send_file
 
+from skyvault.config import settings
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server import products
 from skyvault.server.context import reading
-from skyvault.server.imaging import StorePathError, store_path
+from skyvault.server.ibe.cutouts import (
+    CutoutRequest,
+    CutoutRequestError,
+    cutout_response,
+    parse_cutout,
+)
 
 blueprint = Blueprint("files", __name__)
 log = logging.getLogger(__name__)
 
-ACCEL_PREFIX_VARIABLE = "SKYVAULT_X_ACCEL_PREFIX"
+ACCEL_PREFIX_CONFIG = "X_ACCEL_PREFIX"
+"""An app's config key that overrides ``settings().x_accel_prefix`` (SKYVAULT_X_ACCEL_PREFIX)."""
 
 
 def accel_prefix() -> str | None:
     """Where nginx serves the store internally, when the deployment delegates file delivery."""
-    prefix = os.environ.get(ACCEL_PREFIX_VARIABLE, "").strip()
-    if not prefix:
-        return None
-    return prefix if prefix.endswith("/") else prefix + "/"
+    return current_app.config.get(ACCEL_PREFIX_CONFIG, settings().x_accel_prefix)
 
 
 def not_found() -> Response:
@@ -49,8 +54,8 @@ def serve_file(row: products.FileRow) -> Response:
         response.set_etag(etag)
         return response
     try:
-        path = store_path(row.path)
-    except StorePathError:
+        path = local_file(row.path)
+    except InvalidStorePath:
         log.error("file row with a path outside the store: %r", row.path)
         return not_found()
     if not path.is_file():
@@ -64,10 +69,28 @@ def serve_file(row: products.FileRow) -> Response:
     return response
 
 
-@blueprint.get("/files/<path:relative_path>")
-def archived_file(relative_path: str) -> Response:
-    with reading() as connection:
-        row = products.file_by_path(connection, relative_path)
+def answer(row: products.FileRow | None, cutout: CutoutRequest | None) -> Response:
+    """A file found through the requester's connection (None: the same 404 as for nothing),
+    whole or cut out."""
     if row is None:
         return not_found()
+    if cutout is not None:
+        return cutout_response(row, cutout)
     return serve_file(row)
+
+
+@blueprint.app_errorhandler(CutoutRequestError)
+def cutout_refused(error: CutoutRequestError) -> Response:
+    """A file URL's parameters that ask for no cutout this service can make (here and under
+    /ibe/data): 400, checked before any file is looked up."""
+    return Response(f"{error}\n", status=400, mimetype="text/plain")
+
+
+@blueprint.get("/files/<path:relative_path>")
+def archived_file(relative_path: str) -> Response:
+    # IBE's cutout parameters work here as on /ibe/data; any other parameter is refused rather
+    # than ignored (a cutout request must never come back as the whole file).
+    cutout = parse_cutout(request.args)
+    with reading() as connection:
+        row = products.file_by_path(connection, relative_path)
+    return answer(row, cutout)

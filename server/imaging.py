@@ -1,5 +1,6 @@
 """What the image services (SIA, SODA, DataLink, SCS, files, previews) share at the HTTP edge:
-request parameters, VOSI capabilities and availability, public URLs and the file store."""
+request parameters, VOSI capabilities and availability, public URLs (the file store is
+``skyvault.filestore``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from flask import Response, request
 from skyvault.db import DatabaseUnavailable, database
 from skyvault.server.auth import SECURITY_METHODS
 from skyvault.server.context import service_url
-from skyvault.server.store_paths import StorePathError as StorePathError  # re-exported
-from skyvault.server.store_paths import store_path as store_path  # re-exported
 from skyvault.vo.dali import Parameters
 from skyvault.vo.vosi import (
     AVAILABILITY_ID,

@@ -23,9 +23,10 @@ import numpy as np
 from flask import Blueprint, Response, request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server import products
 from skyvault.server.context import reading, service_url
-from skyvault.server.imaging import StorePathError, file_url, public_url, store_path
+from skyvault.server.imaging import file_url, public_url
 from skyvault.server.request_guard import UnusableRequest
 from skyvault.sso.ephemeris import Ephemeris
 from skyvault.sso.errors import SsoError
@@ -401,8 +402,8 @@ def thumbnail(pid: int) -> Response:
     if row is None:
         return _not_found()
     try:
-        png = _thumbnail_png(store_path(row.path), ra % 360.0, dec)
-    except (CutoutError, StorePathError, OSError, ValueError) as error:
+        png = _thumbnail_png(local_file(row.path), ra % 360.0, dec)
+    except (CutoutError, InvalidStorePath, OSError, ValueError) as error:
         log.error("no thumbnail for %s: %s", row.path, error)
         return _not_found()
     return Response(png, mimetype="image/png", headers={"Cache-Control": "max-age=86400"})

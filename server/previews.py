@@ -16,9 +16,9 @@ from pathlib import Path
 from flask import Blueprint, Response, request, send_file
 
 from skyvault.config import settings
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server import products
 from skyvault.server.context import reading
-from skyvault.server.imaging import StorePathError, store_path
 from skyvault.vo.cutout import CutoutError, open_image
 from skyvault.vo.preview import PREVIEW_SIZES, render_png
 from skyvault.vo.publisher_did import COLLECTIONS, ImageKey
@@ -67,8 +67,8 @@ def preview(collection: str, image_id: int) -> Response:
     target = cache_path(row.sha256, size)
     if not target.is_file():
         try:
-            make_preview(store_path(row.path), target, PREVIEW_SIZES[size])
-        except (CutoutError, StorePathError, OSError) as error:
+            make_preview(local_file(row.path), target, PREVIEW_SIZES[size])
+        except (CutoutError, InvalidStorePath, OSError) as error:
             log.error("no preview for %s: %s", row.path, error)
             return not_found()
     response = send_file(target, mimetype="image/png", etag=f"{row.sha256.strip()}-{size}",

@@ -5,8 +5,6 @@ decides what exists; an embargoed image is simply not found."""
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
 from dataclasses import dataclass
 
 import psycopg
@@ -18,6 +16,7 @@ from skyvault.vo.publisher_did import (
     ImageKey,
     publisher_did,
 )
+from skyvault.vo.votable.pgcopy import pgsphere_degrees
 
 
 @dataclass(frozen=True)
@@ -52,18 +51,6 @@ class ImageRow:
     filtercode: str | None
 
 
-_SPOLY_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-
-
-def spoly_degrees(text: str | None) -> tuple[float, ...] | None:
-    """A pgsphere polygon (default output: radians) as a DALI polygon in degrees."""
-    if not text:
-        return None
-    values = [float(v) for v in _SPOLY_NUMBER.findall(text)]
-    return tuple(math.degrees(v) % 360.0 if i % 2 == 0 else math.degrees(v)
-                 for i, v in enumerate(values))
-
-
 def find_image(connection: psycopg.Connection, key: ImageKey) -> ImageRow | None:
     row = connection.execute(
         "SELECT s_ra, s_dec, s_fov, s_region::text, s_xel1, s_xel2, em_min, em_max, t_min,"
@@ -73,7 +60,7 @@ def find_image(connection: psycopg.Connection, key: ImageKey) -> ImageRow | None
     ).fetchone()
     if row is None:
         return None
-    return ImageRow(key, row[0], row[1], row[2], spoly_degrees(row[3]), row[4], row[5],
+    return ImageRow(key, row[0], row[1], row[2], pgsphere_degrees(row[3]), row[4], row[5],
                     row[6], row[7], row[8], row[9], row[10], row[11])
 
 
@@ -93,7 +80,7 @@ def image_with_file(connection: psycopg.Connection,
     ).fetchone()
     if row is None:
         return None
-    image = ImageRow(key, row[0], row[1], row[2], spoly_degrees(row[3]), row[4], row[5],
+    image = ImageRow(key, row[0], row[1], row[2], pgsphere_degrees(row[3]), row[4], row[5],
                      row[6], row[7], row[8], row[9], row[10], row[11])
     return image, FileRow(*row[12:])
 
@@ -108,11 +95,17 @@ def image_files(connection: psycopg.Connection, table: str, image_id: int) -> li
 
 
 def main_file(connection: psycopg.Connection, key: ImageKey) -> FileRow | None:
+    return product_file(connection, key.collection.table, key.image_id, key.collection.product)
+
+
+def product_file(connection: psycopg.Connection, table: str, image_id: int,
+                 product: str) -> FileRow | None:
+    """The current file of one product (``sciimg``, ``mskimg``, ``psfcat``, ...) of an image."""
     row = connection.execute(
         f"SELECT {_FILE_COLUMNS} FROM survey.files"
         " WHERE image_table = %s AND image_id = %s AND product = %s AND is_current = 1"
         " ORDER BY proc_version DESC LIMIT 1",
-        (key.collection.table, key.image_id, key.collection.product),
+        (table, image_id, product),
     ).fetchone()
     return FileRow(*row) if row else None
 

@@ -3,8 +3,8 @@
 The services turn their own errors into their formats; a few failures are met before or around
 them (the request body too large, the database unreachable) and are answered here, in the
 format the client of that path reads: a DALI error VOTable for the query services (TAP, SIA,
-SCS, DataLink, SODA, MOST), short text for the UWS job trees (as their handlers answer), an
-HTML page for the web pages, text for files and previews.
+SCS, DataLink, SODA, MOST, IBE's search), short text for the UWS job trees (as their handlers
+answer), an HTML page for the web pages, text for files (IBE's too) and previews.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ class ErrorFormat(Enum):
 
 
 _UWS_PREFIXES = ("/tap/async", "/soda/async")
-_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda")
-_TEXT_PREFIXES = ("/files", "/previews", "/healthz", "/static", "/releases.json", "/most/thumbnail")
+_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search")
+_TEXT_PREFIXES = ("/files", "/ibe/data", "/previews", "/healthz", "/static", "/releases.json",
+                  "/most/thumbnail")
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from flask import Blueprint, Response, jsonify, send_file
 
-from skyvault.config import settings
+from skyvault.filestore import local_file
 from skyvault.releases.dating import released_sql
 from skyvault.releases.model import (
     RELEASE_NAME,
@@ -171,7 +171,7 @@ def release_file(name: str, path: str) -> Response:
             " AND r.release_date <= now()", (name, relative.as_posix())).fetchone()
     if row is None:
         return _not_found()
-    location = settings().store_root / relative
+    location = local_file(relative.as_posix())
     if not location.is_file():
         return _not_found()
     return send_file(location, mimetype=row[0], conditional=True,

@@ -8,15 +8,12 @@ MAXREC=0.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 
 import psycopg
 from flask import Blueprint, Response, stream_with_context
 
-from skyvault.schema.model import Column
 from skyvault.schema.tables import OBSCORE_COLUMNS
 from skyvault.server.context import reading
 from skyvault.server.imaging import (
@@ -25,7 +22,6 @@ from skyvault.server.imaging import (
     parameters,
     public_url,
 )
-from skyvault.server.products import spoly_degrees
 from skyvault.server.request_guard import UnusableRequest
 from skyvault.vo.dali import DaliError
 from skyvault.vo.datalink import (
@@ -45,17 +41,19 @@ from skyvault.vo.sia import (
     sia_select,
 )
 from skyvault.vo.soda import soda_descriptor
-from skyvault.vo.tabledata import null_cells
 from skyvault.vo.vosi import Endpoint
-from skyvault.vo.votable.document import error_votable, escape_text, info_element, table_head
+from skyvault.vo.votable import write_votable
+from skyvault.vo.votable.document import error_votable
+from skyvault.vo.votable.sqlrows import RenderedRows, row_sql
+from skyvault.vo.votable.streaming import resumed
 
 blueprint = Blueprint("sia", __name__)
-log = logging.getLogger(__name__)
 
 QUERY_PATH = "/sia/query"
 FETCH_ROWS = 2000
 IN_MEMORY_ROWS = 20_000
 STATEMENT_TIMEOUT_MS = 120_000
+
 
 def _sia_field(column) -> FieldSpec:
     field = FieldSpec.from_column(column)
@@ -69,47 +67,25 @@ def _sia_field(column) -> FieldSpec:
 
 FIELDS: tuple[FieldSpec, ...] = tuple(_sia_field(c) for c in OBSCORE_COLUMNS)
 _NAMES = [c.name for c in OBSCORE_COLUMNS]
-_REGION = _NAMES.index("s_region")
 
+_ACCESS_URL_SQL = (
+    "%s || replace(replace(replace(obs_publisher_did, ':', '%%3A'), '/', '%%2F'), '?', '%%3F')")
+"""What the view's access_url holds, without its per-row archive.url_quote() (~50 us a row): the
+{links} URL (bound) and the DID percent-encoded; DIDs hold only letters, digits, '.', ':', '/'
+and '?' (vo.publisher_did)."""
 
-def _escaped(sql: str) -> str:
-    return f"replace(replace(replace({sql}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
-
-
-def _cell_sql(column: Column) -> str:
-    """SQL giving the column's whole TD: PostgreSQL writes the cells of a row (in C, ~40x
-    cheaper than formatting each value in Python, which took most of a request's time)."""
-    name = column.name
-    if name == "access_url":
-        # What the view's access_url holds, without its per-row archive.url_quote() (~50 us a
-        # row): the {links} URL (bound, with the opening TD) and the DID percent-encoded;
-        # DIDs hold only letters, digits, '.', ':', '/' and '?' (vo.publisher_did).
-        return ("%s || replace(replace(replace(obs_publisher_did, ':', '%%3A'), '/', '%%2F'),"
-                " '?', '%%3F') || '</TD>'")
-    kind = column.type.pg_type
-    if kind == "timestamptz":
-        # DALI timestamps in UTC; 'infinity' (not yet released) is no time at all: NULL.
-        value = (f"CASE WHEN isfinite({name}) THEN to_char({name} AT TIME ZONE 'UTC',"
-                 " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') END")
-    elif kind == "text" or kind.startswith("char"):
-        value = _escaped(f"{name}::text")
-    else:
-        # Numbers: PostgreSQL's shortest exact text (ObsCore's numbers here are finite).
-        value = f"{name}::text"
-    return f"coalesce('<TD>' || {value} || '</TD>', '<TD/>')"
-
-
-ROW_SQL = (
-    f"concat({', '.join(_cell_sql(c) for c in OBSCORE_COLUMNS[:_REGION])}),"
-    " s_region::text,"
-    f" concat({', '.join(_cell_sql(c) for c in OBSCORE_COLUMNS[_REGION + 1:])})"
-)
-"""The cells before s_region, s_region itself (written here in degrees), the cells after."""
+_SELECTED = ", ".join(f"{_ACCESS_URL_SQL} AS access_url" if c.name == "access_url" else c.name
+                      for c in OBSCORE_COLUMNS)
+ROW_SQL = row_sql(FIELDS, _NAMES, [c.type.pg_type for c in OBSCORE_COLUMNS])
+"""Each row's TABLEDATA cells, written by PostgreSQL (vo.votable.sqlrows: ~80-row answers are
+the usual, where rendering in C keeps the writer's share of a request small)."""
 
 
 def sia_sql(query: SiaQuery, links_base: str) -> tuple[str, tuple[object, ...]]:
-    sql, values = sia_select(query, ROW_SQL)
-    return sql, ("<TD>" + escape_text(links_base), *values)
+    """The query's SQL (its rows' TD cells, ``ROW_SQL.rendered`` reads them) and bound
+    values."""
+    sql, values = sia_select(query, _SELECTED)
+    return f"SELECT {ROW_SQL.select_list} FROM ({sql}) AS sia_rows", (links_base, *values)
 
 
 def usage_error(message: str) -> Response:
@@ -146,18 +122,6 @@ def descriptors() -> list[ServiceDescriptor]:
     ]
 
 
-def _tail(overflow: bool, error: str | None) -> str:
-    parts = ["</TABLE>\n"]
-    if error is not None:
-        parts.append(info_element("QUERY_STATUS", "ERROR", error) + "\n")
-    elif overflow:
-        parts.append(info_element("QUERY_STATUS", "OVERFLOW") + "\n")
-    parts.append("</RESOURCE>\n")
-    parts.append(_descriptors_xml(public_url("")))
-    parts.append("</VOTABLE>\n")
-    return "".join(parts)
-
-
 # Both are the same for every response (the descriptors for each public base URL); writing
 # them took ~1 ms a request.
 @functools.lru_cache(maxsize=16)
@@ -165,96 +129,45 @@ def _descriptors_xml(base_url: str) -> str:
     return "".join(descriptor_element(d) for d in descriptors())
 
 
-@functools.cache
-def _head() -> str:
-    return table_head(FIELDS, infos=[("standardID", SIA_STANDARD_ID, None)])
+def _rows(sql: str, values: tuple[object, ...], maxrec: int) -> Iterator[RenderedRows]:
+    """Up to IN_MEMORY_ROWS rows are fetched at once and the connection goes back to the pool
+    before the document is written (fewest round trips); more stream from a server cursor."""
+    if maxrec < IN_MEMORY_ROWS:
+        with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection:
+            rows = connection.execute(sql, values).fetchall()
+        yield ROW_SQL.rendered(rows)
+        return
+    with reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as connection, \
+            connection.cursor(name="sia_query") as cursor:
+        cursor.execute(sql, values)
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            yield ROW_SQL.rendered(rows)
 
 
-def _region_cell(text: str | None, null: str) -> str:
-    corners = spoly_degrees(text)
-    if not corners:
-        return null
-    return "<TD>" + " ".join(map(repr, corners)) + "</TD>"
-
-
-def _document(first: list[tuple], more: Callable[[], list[tuple]], maxrec: int,
-              finish: contextlib.ExitStack) -> Iterator[str]:
-    null_region = null_cells(FIELDS)[_REGION]
-    written = 0
-    overflow = False
-    error = None
-    try:
-        yield _head() + "<DATA><TABLEDATA>\n"
-        batch = first
-        while batch:
-            chunk = []
-            for row in batch:
-                if written == maxrec:
-                    overflow = True
-                    break
-                before, region, after = row
-                chunk.append("<TR>" + before + _region_cell(region, null_region) + after
-                             + "</TR>\n")
-                written += 1
-            yield "".join(chunk)
-            if overflow:
-                break
-            batch = more()
-    except Exception as failure:  # a failure while streaming is reported in the document
-        log.exception("SIA query failed while streaming")
-        error = f"DefaultFault: {type(failure).__name__}"
-    finally:
-        finish.close()
-    yield "</TABLEDATA></DATA>\n" + _tail(overflow, error)
-
-
-def _no_more() -> list[tuple]:
-    return []
+def document(query: SiaQuery, batches: Iterable[RenderedRows] = ()) -> Iterator[bytes]:
+    """The answer: the rows, then the DataLink, SODA and SIA descriptors (SIA 2.0 3.1.1)."""
+    return write_votable(FIELDS, batches, serialization="TABLEDATA", limit=query.maxrec,
+                         infos=[("standardID", SIA_STANDARD_ID, None)],
+                         trailer=_descriptors_xml(public_url("")))
 
 
 def run_query(query: SiaQuery) -> Response:
-    """Up to IN_MEMORY_ROWS rows are fetched at once and the connection goes back to the pool
-    before the document is written (fewest round trips); more stream from a server cursor."""
     sql, values = sia_sql(query, public_url("/datalink/links?ID="))
-    stack = contextlib.ExitStack()
+    batches = _rows(sql, values, query.maxrec)
     try:
-        if query.maxrec < IN_MEMORY_ROWS:
-            connection = stack.enter_context(reading())
-            # The time limit and the query go in one round trip (pipeline mode); binary
-            # results, since numbers and times parse faster than from text.
-            with connection.pipeline():
-                connection.execute("SELECT set_config('statement_timeout', %s, true)",
-                                   (str(STATEMENT_TIMEOUT_MS),))
-                result = connection.execute(sql, values, binary=True)
-            first = result.fetchall()
-            stack.close()
-            more = _no_more
-        else:
-            connection = stack.enter_context(
-                reading(statement_timeout_ms=STATEMENT_TIMEOUT_MS))
-            cursor = stack.enter_context(connection.cursor(name="sia_query", binary=True))
-            cursor.execute(sql, values)
-            first = cursor.fetchmany(FETCH_ROWS)
-
-            def more() -> list[tuple]:
-                return cursor.fetchmany(FETCH_ROWS)
+        first = next(batches, None)
     except psycopg.Error as error:
-        stack.__exit__(type(error), error, error.__traceback__)  # rolls the transaction back
         # pgsphere refuses self-intersecting or oversized polygons with an error.
         if query.polygons and "spherepoly" in str(error):
             return usage_error("POS polygon is not a valid spherical polygon "
                                "(self-intersecting or larger than a hemisphere)")
         raise
-    except BaseException as error:
-        stack.__exit__(type(error), error, error.__traceback__)
-        raise
-    if more is _no_more:
+    chunks = document(query, resumed(first, batches))
+    if query.maxrec < IN_MEMORY_ROWS:
         # All rows are here: one body with a Content-Length, written in one go (a streamed
         # answer goes out as several small chunked writes, which cost round trips).
-        body = "".join(_document(first, more, query.maxrec, stack))
-        return Response(body, content_type=query.response_format)
-    body = stream_with_context(_document(first, more, query.maxrec, stack))
-    return Response(body, content_type=query.response_format)
+        return Response(b"".join(chunks), content_type=query.response_format)
+    return Response(stream_with_context(chunks), content_type=query.response_format)
 
 
 @blueprint.route(QUERY_PATH, methods=["GET", "POST"])
@@ -264,7 +177,7 @@ def query() -> Response:
     except (SiaUsageError, DaliError) as error:
         return usage_error(str(error))
     if sia_query.is_metadata_only:
-        return Response(_head() + _tail(False, None), content_type=sia_query.response_format)
+        return Response(b"".join(document(sia_query)), content_type=sia_query.response_format)
     return run_query(sia_query)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psycopg
 
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server import products
-from skyvault.server.store_paths import StorePathError, store_path
 from skyvault.vo.cutout import (
     CutoutError,
     ImageFile,
@@ -51,8 +51,8 @@ def resolve(did: str, connection: psycopg.Connection) -> Source:
     if row.content_type != FITS_TYPE:
         raise UsageError(f"{did} is not a FITS image")
     try:
-        path = store_path(row.path)
-    except StorePathError:
+        path = local_file(row.path)
+    except InvalidStorePath:
         raise NotFound(f"no dataset with ID {did}") from None
     return Source(did, path, image)
 

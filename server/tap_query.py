@@ -27,14 +27,13 @@ from skyvault.server.tap_upload import UploadedTable, create_upload_tables
 from skyvault.vo.adql import AdqlError, catalog_from_tables, translate
 from skyvault.vo.dali import DaliError, InvalidParameter, TapQuery
 from skyvault.vo.fields import FieldSpec
-from skyvault.vo.votable.columns import ColumnBatch
 from skyvault.vo.votable.formats import OutputFormat, UnknownFormat, lookup_format
 from skyvault.vo.votable.pgcopy import (
     UnsupportedPgType,
     decode_copy_stream,
     describe_pg_types,
 )
-from skyvault.vo.votable.streaming import WriteStats
+from skyvault.vo.votable.streaming import WriteStats, resumed
 
 log = logging.getLogger(__name__)
 
@@ -161,19 +160,6 @@ def database_error(error: psycopg.Error, timeout_s: float) -> DaliError:
     return QueryFailed(f"The query failed in the database: {public_message(error)}")
 
 
-def _resumed(first: ColumnBatch | None, rest: Iterator[ColumnBatch]) -> Iterator[ColumnBatch]:
-    """``first`` then the ``rest``; closing this closes ``rest`` (a writer that stops at
-    MAXREC closes its source, which must end the COPY)."""
-    try:
-        if first is not None:
-            yield first
-            yield from rest
-    finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            close()
-
-
 @dataclass
 class ResultHeader:
     """What a running query's document is; ``stats`` fills in as its bytes are consumed."""
@@ -231,7 +217,7 @@ def _stream(prepared: PreparedQuery, cursor: psycopg.Cursor, stats: WriteStats,
         except psycopg.Error as error:
             raise database_error(error, timeout_s) from error
         chunks = prepared.output.write(
-            prepared.fields, _resumed(first, batches), limit=prepared.query.maxrec,
+            prepared.fields, resumed(first, batches), limit=prepared.query.maxrec,
             stats=stats, infos=[("standardID", TAP_STANDARD_ID, None),
                                 ("QUERY", prepared.query.query, None)],
         )

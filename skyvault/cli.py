@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -13,7 +14,18 @@ from skyvault.config import settings
 from skyvault.db import database_urls, embedded_cluster
 
 
-@click.group()
+class PartsGroup(click.Group):
+    """The root group: its own commands (``db``) and the parts' commands of PART_COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *PART_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        part = PART_COMMANDS.get(name)
+        return part() if part is not None else super().get_command(ctx, name)
+
+
+@click.group(cls=PartsGroup)
 @click.version_option(package_name="skyvault")
 def cli() -> None:
     """SkyVault: archive and IVOA services for a time-domain sky survey."""
@@ -100,30 +112,64 @@ def db_psql(psql_args: tuple[str, ...]) -> None:
     os.execvp("psql", ["psql", database_urls().admin, *psql_args])
 
 
-def _register_optional_groups() -> None:
-    """Groups of the other parts; each lives with its part."""
-    from importlib import import_module
+def _serve() -> click.Command:
+    from skyvault.serving import serve_cli
 
-    for module_name, attribute in REGISTERED_GROUPS:
-        module = import_module(module_name)
-        cli.add_command(getattr(module, attribute))
+    return serve_cli
 
 
-# (module, click group attribute) of each part's commands.
-REGISTERED_GROUPS: list[tuple[str, str]] = [
-    ("skyvault.serving", "serve_cli"),
-    ("skyvault.demo", "demo_cli"),
-    ("skyvault.accounts_cli", "users_cli"),
-    ("skyvault.releases.cli", "release_cli"),
-    ("skyvault.server.worker", "worker_cli"),
-    ("skyvault.ingest.cli", "ingest_cli"),
-    ("skyvault.pipeline.cli", "pipeline_cli"),
-    ("skyvault.sso.cli", "sso_cli"),
-]
+def _demo() -> click.Command:
+    from skyvault.demo import demo_cli
+
+    return demo_cli
+
+
+def _users() -> click.Command:
+    from skyvault.accounts_cli import users_cli
+
+    return users_cli
+
+
+def _release() -> click.Command:
+    from skyvault.releases.cli import release_cli
+
+    return release_cli
+
+
+def _worker() -> click.Command:
+    from skyvault.server.worker import worker_cli
+
+    return worker_cli
+
+
+def _ingest() -> click.Command:
+    from skyvault.ingest.cli import ingest_cli
+
+    return ingest_cli
+
+
+def _pipeline() -> click.Command:
+    from skyvault.pipeline.cli import pipeline_cli
+
+    return pipeline_cli
+
+
+def _sso() -> click.Command:
+    from skyvault.sso.cli import sso_cli
+
+    return sso_cli
+
+
+PART_COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "serve": _serve, "demo": _demo, "users": _users, "release": _release, "worker": _worker,
+    "ingest": _ingest, "pipeline": _pipeline, "sso": _sso,
+}
+"""Each part's command, which lives with its part, by name. Imported when named, so that
+``skyvault worker`` loads neither the pipeline's Dask nor the server's Flask (only ``--help``,
+which lists them all, loads every part)."""
 
 
 def main() -> None:
-    _register_optional_groups()
     cli(prog_name="skyvault")
 
 

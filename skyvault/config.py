@@ -41,22 +41,24 @@ class Settings:
     TAP, SIA, SCS, DataLink, pages. Writes and async jobs stay on the primary. Login URLs like
     SKYVAULT_DATABASE_URL's; one may list several hosts (libpq's ``host=a,b`` with
     ``target_session_attrs=prefer-standby``)."""
-
-    @property
-    def pgdata(self) -> Path:
-        return Path(os.environ.get("SKYVAULT_PGDATA", self.home / "pgdata"))
+    app_database_url: str | None = None
+    """With an external database: how the services log in (the ``skyvault_app`` role, whose
+    reads the row-level security policies filter); None derives it from database_url."""
+    pgdata: Path = Path()
+    """The embedded cluster's data folder (home/pgdata)."""
+    store_root: Path = Path()
+    """The local file store's folder (home/store; skyvault/filestore.py)."""
+    quarantine_root: Path = Path()
+    """Where ingest puts rejected product groups with their reasons (home/quarantine)."""
+    releases_root: Path = Path()
+    """Where release exports are written and served from (home/releases)."""
+    x_accel_prefix: str | None = None
+    """Behind nginx: the internal location that serves the store, so that /files/ hands a
+    permitted file over with X-Accel-Redirect instead of streaming it (deploy/nginx)."""
 
     @property
     def socket_dir(self) -> Path:
         return self.home / "run"
-
-    @property
-    def store_root(self) -> Path:
-        return Path(os.environ.get("SKYVAULT_STORE", self.home / "store"))
-
-    @property
-    def quarantine_root(self) -> Path:
-        return Path(os.environ.get("SKYVAULT_QUARANTINE", self.home / "quarantine"))
 
     @property
     def job_results_root(self) -> Path:
@@ -67,7 +69,21 @@ class Settings:
         return self.home / "cache"
 
 
+def _path(variable: str, default: Path) -> Path:
+    return Path(os.environ.get(variable) or default)
+
+
+def _accel_prefix() -> str | None:
+    prefix = os.environ.get("SKYVAULT_X_ACCEL_PREFIX", "").strip()
+    if not prefix:
+        return None
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
 def load_settings() -> Settings:
+    """Every SKYVAULT_* setting, read once (deploy/skyvault.env.example lists them), but
+    SKYVAULT_PG_BINDIR: cluster.py finds PostgreSQL's binaries for clusters of no settings
+    too (tests' and benchmarks' throwaway ones)."""
     home = Path(os.environ.get("SKYVAULT_HOME", PROJECT_ROOT / "var")).resolve()
     return Settings(
         home=home,
@@ -81,6 +97,12 @@ def load_settings() -> Settings:
         max_request_bytes=int(os.environ.get("SKYVAULT_MAX_REQUEST_BYTES", 64 * 1024 * 1024)),
         database_wait_seconds=float(os.environ.get("SKYVAULT_DATABASE_WAIT_SECONDS", "10")),
         read_database_urls=tuple(os.environ.get(READ_URLS_VARIABLE, "").split()),
+        app_database_url=os.environ.get("SKYVAULT_APP_DATABASE_URL") or None,
+        pgdata=_path("SKYVAULT_PGDATA", home / "pgdata"),
+        store_root=_path("SKYVAULT_STORE", home / "store"),
+        quarantine_root=_path("SKYVAULT_QUARANTINE", home / "quarantine"),
+        releases_root=_path("SKYVAULT_RELEASES", home / "releases"),
+        x_accel_prefix=_accel_prefix(),
     )
 
 

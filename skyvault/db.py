@@ -96,11 +96,7 @@ def database_urls(config: Settings | None = None) -> DatabaseUrls:
     config = config or settings()
     reads = tuple(_with_role_option(url, APP_ROLE) for url in config.read_database_urls)
     if config.database_url:
-        import os
-
-        app = os.environ.get("SKYVAULT_APP_DATABASE_URL") or _with_role_option(
-            config.database_url, APP_ROLE
-        )
+        app = config.app_database_url or _with_role_option(config.database_url, APP_ROLE)
         return DatabaseUrls(admin=config.database_url, app=app, reads=reads)
     cluster = embedded_cluster(config)
     return DatabaseUrls(admin=cluster.url(), app=cluster.url(user=APP_ROLE), reads=reads)

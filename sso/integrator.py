@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import SsoError
-from .isolation import run_guarded
+from .isolation import on_child_start, run_guarded
 from .kepler import GM_SUN, KeplerConvergenceError, heliocentric_state_at_epoch
 from .orbits import DISTANCE_MAX_AU, Q_MIN_AU, Orbit, check_physical
 from .planets import DE440_FIRST_MJD, DE440_LAST_MJD, barycentric_state, de440_path, hermite
@@ -110,6 +110,9 @@ def _assist_ephem():  # -> assist.Ephem
 def warm_up() -> None:
     """Load ASSIST's ephemeris files now (a guarded child does at start)."""
     _assist_ephem()
+
+
+on_child_start(warm_up)
 
 
 @dataclass(frozen=True, slots=True)

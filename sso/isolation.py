@@ -42,7 +42,6 @@ step stays well inside it; past it the child is killed and the request gets an e
 POOL_SIZE = max(1, min(2, os.cpu_count() or 1))
 """Children per server process: integrations are CPU-bound, and each server process already
 shares the machine's cores with the others."""
-PRELOAD = ["skyvault.sso.integrator"]
 ISOLATION_VARIABLE = "SKYVAULT_SSO_ISOLATION"
 """``off`` runs guarded calls in the calling process: for benchmarks that measure the guard's
 cost, never for a server."""
@@ -61,18 +60,27 @@ class GuardedTimeout(GuardedCallFailed):
 
 
 _in_child = False
+_child_start: list[Callable[[], None]] = []
 _pool: ProcessPool | None = None
 _pool_pid: int | None = None
 _lock = threading.Lock()
 
 
-def _start_child() -> None:
-    """Each child, once: mark it as one, and load the ephemeris files before any task waits."""
+def on_child_start(function: Callable[[], None]) -> None:
+    """Have every child started from now on run ``function`` (module-level, so picklable)
+    once, before its first task: the integrator registers the loading of ASSIST's ephemeris
+    files, so no guarded call waits for it. Registering here rather than importing the
+    integrator keeps this module below the code it guards."""
+    if function not in _child_start:
+        _child_start.append(function)
+
+
+def _start_child(start: tuple[Callable[[], None], ...]) -> None:
+    """Each child, once: mark it as one, and run what was registered before any task waits."""
     global _in_child
     _in_child = True
-    from .integrator import warm_up
-
-    warm_up()
+    for function in start:
+        function()
 
 
 def _nothing() -> None:
@@ -89,9 +97,10 @@ def _get_pool() -> ProcessPool:
     with _lock:
         if _pool is None or _pool_pid != os.getpid() or not _pool.active:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
+            # The fork server imports the registered functions' modules once, not each child.
+            context.set_forkserver_preload(sorted({f.__module__ for f in _child_start}))
             _pool = ProcessPool(max_workers=POOL_SIZE, initializer=_start_child,
-                                context=context)
+                                initargs=(tuple(_child_start),), context=context)
             _pool_pid = os.getpid()
         return _pool
 

@@ -12,11 +12,12 @@ what could still be a match:
    mid-time (``near_pointings``), then readout quadrants whose centre is within their own
    radius (largest centre-to-corner distance) of it (``near_quadrants``).
 3. The exact check: ``predict`` at each candidate's mid-exposure time, then the point must lie
-   inside the quadrilateral of the image's four corners (``inside_footprints``). Edges between
-   corners are great circles, which the gnomonic projection about the image centre maps to
-   straight lines, so the test in that plane is exact on the sphere.
+   inside the quadrilateral of the image's four corners, whose edges are great circles
+   (``skyvault.geometry.inside_convex_polygon``), and its pixel position comes from the image's
+   stored WCS (``skyvault.tansip.TanSip``, all candidates at once).
 
 Everything here works on numpy arrays and an ``Orbit``; the database side is ``search_db``.
+Sky geometry (unit vectors, separations, projections) is ``skyvault.geometry``'s.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from skyvault.geometry import angle_between, unit_vectors
 
 from .ephemeris import Ephemeris, predict
 from .orbits import Orbit
@@ -54,111 +57,13 @@ MAX_COARSE_NODES = 400_000
 # --------------------------------------------------------------------------- geometry
 
 
-def unit_vectors(ra_deg: ArrayLike, dec_deg: ArrayLike) -> NDArray[np.float64]:
-    ra = np.radians(np.asarray(ra_deg, dtype=float))
-    dec = np.radians(np.asarray(dec_deg, dtype=float))
-    cos_dec = np.cos(dec)
-    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def radec_of(vectors: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    norm = np.linalg.norm(vectors, axis=-1)
-    ra = np.degrees(np.arctan2(vectors[..., 1], vectors[..., 0])) % 360.0
-    dec = np.degrees(np.arcsin(np.clip(vectors[..., 2] / norm, -1.0, 1.0)))
-    return ra, dec
-
-
-def separation_deg(
-    a: NDArray[np.float64], b: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Angle between unit vectors (..., 3), robust at small angles (atan2 of |a x b|, a.b)."""
-    cross = np.linalg.norm(np.cross(a, b), axis=-1)
-    return np.degrees(np.arctan2(cross, np.einsum("...i,...i->...", a, b)))
-
-
-def gnomonic(
-    ra_deg: ArrayLike, dec_deg: ArrayLike, ra0_deg: ArrayLike, dec0_deg: ArrayLike
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
-    """Standard coordinates (xi, eta) in degrees of points about tangent points (TAN, FITS
-    LONPOLE 180), and whether each point is on the tangent point's hemisphere (only there does
-    the projection mean anything)."""
-    ra = np.radians(np.asarray(ra_deg, dtype=float))
-    dec = np.radians(np.asarray(dec_deg, dtype=float))
-    ra0 = np.radians(np.asarray(ra0_deg, dtype=float))
-    dec0 = np.radians(np.asarray(dec0_deg, dtype=float))
-    d_ra = ra - ra0
-    cos_c = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(d_ra)
-    front = cos_c > 1e-9
-    safe = np.where(front, cos_c, 1.0)
-    xi = np.cos(dec) * np.sin(d_ra) / safe
-    eta = (np.cos(dec0) * np.sin(dec) - np.sin(dec0) * np.cos(dec) * np.cos(d_ra)) / safe
-    return np.degrees(xi), np.degrees(eta), front
-
-
-def inside_footprints(
-    ra_deg: ArrayLike,
-    dec_deg: ArrayLike,
-    centre_ra: ArrayLike,
-    centre_dec: ArrayLike,
-    corners_ra: ArrayLike,
-    corners_dec: ArrayLike,
-) -> NDArray[np.bool_]:
-    """Whether point i lies inside quadrilateral i (corners (N, 4), in order around the image,
-    either sense). Points on an edge count as inside."""
-    corners_ra = np.atleast_2d(np.asarray(corners_ra, dtype=float))
-    corners_dec = np.atleast_2d(np.asarray(corners_dec, dtype=float))
-    centre_ra = np.asarray(centre_ra, dtype=float)[:, None]
-    centre_dec = np.asarray(centre_dec, dtype=float)[:, None]
-    cx, cy, corners_front = gnomonic(corners_ra, corners_dec, centre_ra, centre_dec)
-    px, py, point_front = gnomonic(
-        np.asarray(ra_deg, dtype=float)[:, None],
-        np.asarray(dec_deg, dtype=float)[:, None],
-        centre_ra,
-        centre_dec,
-    )
-    ex = np.roll(cx, -1, axis=1) - cx
-    ey = np.roll(cy, -1, axis=1) - cy
-    cross = ex * (py - cy) - ey * (px - cx)
-    same_side = np.all(cross >= 0.0, axis=1) | np.all(cross <= 0.0, axis=1)
-    return same_side & point_front[:, 0] & np.all(corners_front, axis=1)
-
-
 def footprint_radius_deg(
     centre_ra: ArrayLike, centre_dec: ArrayLike, corners_ra: ArrayLike, corners_dec: ArrayLike
 ) -> NDArray[np.float64]:
     """Largest distance from each image's centre to its corners: a circle holding the image."""
     centre = unit_vectors(centre_ra, centre_dec)[:, None, :]
     corners = unit_vectors(corners_ra, corners_dec)
-    return separation_deg(centre, corners).max(axis=1)
-
-
-@dataclass(frozen=True)
-class LinearWcs:
-    """The linear part of images' TAN WCS, as survey tables store it (arrays of shape (N,))."""
-
-    crval1: NDArray[np.float64]
-    crval2: NDArray[np.float64]
-    crpix1: NDArray[np.float64]
-    crpix2: NDArray[np.float64]
-    cd11: NDArray[np.float64]
-    cd12: NDArray[np.float64]
-    cd21: NDArray[np.float64]
-    cd22: NDArray[np.float64]
-
-    def pixels(
-        self, ra_deg: ArrayLike, dec_deg: ArrayLike
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """FITS pixel coordinates (1-based: the first pixel's centre is 1.0) of point i in
-        image i; NaN where the WCS is missing or the point is a hemisphere away. The stored
-        WCS has no SIP terms, so this is the linear TAN solution."""
-        xi, eta, front = gnomonic(ra_deg, dec_deg, self.crval1, self.crval2)
-        det = self.cd11 * self.cd22 - self.cd12 * self.cd21
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dx = (self.cd22 * xi - self.cd12 * eta) / det
-            dy = (-self.cd21 * xi + self.cd11 * eta) / det
-        x = np.where(front, self.crpix1 + dx, np.nan)
-        y = np.where(front, self.crpix2 + dy, np.nan)
-        return x, y
+    return angle_between(centre, corners).max(axis=1)
 
 
 # --------------------------------------------------------------------------- the coarse path
@@ -267,7 +172,7 @@ def coarse_path(
         u, d = directions[at_nodes], rates[at_nodes]
         step = np.diff(nodes)
         guessed = _hermite(u[:-1], d[:-1], u[1:], d[1:], np.full(count - 1, 0.5), step)
-        error = separation_deg(guessed, directions[at_middles])
+        error = angle_between(guessed, directions[at_middles])
         if error.max() <= COARSE_MAX_ERROR_DEG or step_days <= COARSE_MIN_STEP_DAYS:
             node_ephemeris = _select(ephemeris, at_nodes)
             # The midpoint is where a cubic's error peaks; the factor 2 covers the shape of the
@@ -316,7 +221,7 @@ def near_pointings(
     centres = unit_vectors(np.asarray(ra_deg, dtype=float)[within],
                            np.asarray(dec_deg, dtype=float)[within])
     radius = np.broadcast_to(np.asarray(radius_deg, dtype=float), t.shape)[within]
-    near = separation_deg(vectors, centres) <= radius + margin
+    near = angle_between(vectors, centres) <= radius + margin
     return within[near]
 
 

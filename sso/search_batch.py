@@ -20,16 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from skyvault.geometry import angle_between, inside_convex_polygon, unit_vectors
+
 from .batch import predict_night
 from .orbits import Orbit
-from .search import (
-    CAMERA_RADIUS_DEG,
-    MARGIN_FLOOR_DEG,
-    footprint_radius_deg,
-    inside_footprints,
-    separation_deg,
-    unit_vectors,
-)
+from .search import CAMERA_RADIUS_DEG, MARGIN_FLOOR_DEG, footprint_radius_deg
 
 GRID_STEP_DAYS = 10.0 / 1440.0
 OBJECTS_PER_PASS = 500
@@ -99,13 +94,13 @@ def _candidates(orbits: list[Orbit], night: NightImages, observatory: str
         nodes, checks = vectors[:, :count], vectors[:, count:]
         guessed = 0.5 * (nodes[:, :-1] + nodes[:, 1:])
         guessed /= np.linalg.norm(guessed, axis=-1, keepdims=True)
-        margin = 2.0 * separation_deg(guessed, checks).max(axis=1) + MARGIN_FLOOR_DEG
+        margin = 2.0 * angle_between(guessed, checks).max(axis=1) + MARGIN_FLOOR_DEG
         at_exposures = _linear(nodes, grid, night.exposure_mid_mjd)
-        near = separation_deg(at_exposures, pointings[None, :, :]) <= (
+        near = angle_between(at_exposures, pointings[None, :, :]) <= (
             CAMERA_RADIUS_DEG + margin[:, None])
         for local, exposure in zip(*np.nonzero(near), strict=True):
             images = images_of[exposure]
-            distance = separation_deg(at_exposures[local, exposure][None, :], centres[images])
+            distance = angle_between(at_exposures[local, exposure][None, :], centres[images])
             keep = images[distance <= image_radius[images] + margin[local]]
             pair_objects.append(np.full(keep.size, first + local, dtype=np.intp))
             pair_images.append(keep)
@@ -127,7 +122,6 @@ def search_night(orbits: list[Orbit], night: NightImages, observatory: str = "I4
     exact = predict_night([orbits[k] for k in wanted], unique_times, observatory)
     row = np.searchsorted(wanted, objects)
     ra, dec = exact.ra[row, time_index], exact.dec[row, time_index]
-    inside = inside_footprints(ra, dec, night.centre_ra[images], night.centre_dec[images],
-                               night.corners_ra[images], night.corners_dec[images])
+    inside = inside_convex_polygon(ra, dec, night.corners_ra[images], night.corners_dec[images])
     return NightMatches(objects[inside], images[inside], ra[inside], dec[inside],
                         int(objects.size))

@@ -19,6 +19,8 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 
+from skyvault.geometry import inside_convex_polygon, radec_of, separation
+from skyvault.tansip import TanSip
 from skyvault.vo.votable import copy_batches
 
 from .ephemeris import Ephemeris, predict
@@ -29,15 +31,10 @@ from .search import (
     CAMERA_RADIUS_DEG,
     JD_MINUS_MJD,
     CoarsePath,
-    LinearWcs,
     coarse_path,
-    inside_footprints,
     mid_exposure_mjd,
     near_pointings,
     positional_uncertainty_arcsec,
-    radec_of,
-    separation_deg,
-    unit_vectors,
 )
 from .search_batch import NightImages
 
@@ -339,11 +336,14 @@ def exact_matches(orbit: Orbit, quadrants: Quadrants, observatory: str) -> list[
     corners_ra = np.stack([quadrants.column(f"ra{k}") for k in range(1, 5)], axis=1)
     corners_dec = np.stack([quadrants.column(f"dec{k}") for k in range(1, 5)], axis=1)
     centre_ra, centre_dec = quadrants.column("ra"), quadrants.column("dec")
-    inside = inside_footprints(ra, dec, centre_ra, centre_dec, corners_ra, corners_dec)
-    wcs = LinearWcs(*(quadrants.column(name) for name in (
-        "crval1", "crval2", "crpix1", "crpix2", "cd11", "cd12", "cd21", "cd22")))
-    x, y = wcs.pixels(ra, dec)
-    distance = separation_deg(unit_vectors(ra, dec), unit_vectors(centre_ra, centre_dec))
+    inside = inside_convex_polygon(ra, dec, corners_ra, corners_dec)
+    # The stored WCS is the linear TAN part (no SIP terms), one per image.
+    wcs = TanSip(crval=(quadrants.column("crval1"), quadrants.column("crval2")),
+                 crpix=(quadrants.column("crpix1"), quadrants.column("crpix2")),
+                 cd=np.array([[quadrants.column("cd11"), quadrants.column("cd12")],
+                              [quadrants.column("cd21"), quadrants.column("cd22")]]))
+    x, y = wcs.world_to_pixel(ra, dec)
+    distance = separation(ra, dec, centre_ra, centre_dec)
     uncertainty = positional_uncertainty_arcsec(
         orbit.uncertainty_u, orbit.epoch_mjd_tdb, mid, ephemeris.r[inverse],
         ephemeris.delta[inverse])

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from skyvault.geometry import gnomonic_inverse
+
 from .orbits import Orbit, orbit_from_elements
 
 PIXEL_DEG = 1.012 / 3600.0
@@ -71,30 +73,19 @@ def _focal_offsets() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np
 _CX, _CY, _, _, _IDS = _focal_offsets()
 
 
-def tangent_to_sky(xi_deg: NDArray, eta_deg: NDArray, ra0: NDArray, dec0: NDArray
-                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Inverse gnomonic projection: standard coordinates about (ra0, dec0) to RA, Dec."""
-    xi, eta = np.radians(xi_deg), np.radians(eta_deg)
-    a0, d0 = np.radians(ra0), np.radians(dec0)
-    denominator = np.cos(d0) - eta * np.sin(d0)
-    ra = a0 + np.arctan2(xi, denominator)
-    dec = np.arctan2(np.sin(d0) + eta * np.cos(d0), np.hypot(xi, denominator))
-    return np.degrees(ra) % 360.0, np.degrees(dec)
-
-
 def camera_quadrants(telra: NDArray, teldec: NDArray) -> Quadrants:
     """The 64 quadrants of exposures pointed at (telra, teldec), no rotation: +x is east (to
     decreasing xi), as FITS images of the sky are usually drawn."""
     ra0 = np.asarray(telra, dtype=float)[:, None]
     dec0 = np.asarray(teldec, dtype=float)[:, None]
-    centre_ra, centre_dec = tangent_to_sky(-_CX[None, :], _CY[None, :], ra0, dec0)
+    centre_ra, centre_dec = gnomonic_inverse(-_CX[None, :], _CY[None, :], ra0, dec0)
     # Corners from each quadrant's own TAN WCS (CRVAL its centre, CRPIX its middle pixel), so
     # footprints and WCS agree exactly, as the pipeline's do.
     cd = np.array([[-PIXEL_DEG, 0.0], [0.0, PIXEL_DEG]])
     crpix1, crpix2 = (QUADRANT_NX + 1) / 2, (QUADRANT_NY + 1) / 2
     dx = np.array([1, QUADRANT_NX, QUADRANT_NX, 1]) - crpix1
     dy = np.array([1, 1, QUADRANT_NY, QUADRANT_NY]) - crpix2
-    corners_ra, corners_dec = tangent_to_sky(
+    corners_ra, corners_dec = gnomonic_inverse(
         (cd[0, 0] * dx)[None, None, :], (cd[1, 1] * dy)[None, None, :],
         centre_ra[:, :, None], centre_dec[:, :, None])
     ccd, qid = _IDS

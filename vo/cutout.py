@@ -24,6 +24,7 @@ from pathlib import Path
 import fitsio
 import numpy as np
 
+from skyvault.geometry import inside_convex_polygon, radec_of, separation, unit_vectors
 from skyvault.vo.shapes import Circle, Polygon, Range, Shape
 from skyvault.vo.skyproj import ProjectionError, SkyProjection
 
@@ -222,19 +223,6 @@ def open_image(path: Path | str) -> Iterator[ImageFile]:
 # -- regions to pixel boxes -----------------------------------------------------------------------
 
 
-def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    ra_r, dec_r = np.radians(ra), np.radians(dec)
-    return np.column_stack([np.cos(dec_r) * np.cos(ra_r), np.cos(dec_r) * np.sin(ra_r),
-                            np.sin(dec_r)])
-
-
-def _to_radec(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y, z = vectors[:, 0], vectors[:, 1], vectors[:, 2]
-    ra = np.degrees(np.arctan2(y, x)) % 360.0
-    dec = np.degrees(np.arctan2(z, np.hypot(x, y)))
-    return ra, dec
-
-
 def circle_outline(circle: Circle, points: int = 72) -> tuple[np.ndarray, np.ndarray]:
     """Points on the circle's boundary (small circle at angular radius r)."""
     ra0, dec0 = math.radians(circle.ra), math.radians(circle.dec)
@@ -249,14 +237,14 @@ def circle_outline(circle: Circle, points: int = 72) -> tuple[np.ndarray, np.nda
 def polygon_outline(vertices: Sequence[tuple[float, float]],
                     per_edge: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Vertices with points along each great-circle edge between them."""
-    corners = _unit_vectors(np.array([v[0] for v in vertices]), np.array([v[1] for v in vertices]))
+    corners = unit_vectors([v[0] for v in vertices], [v[1] for v in vertices])
     parts = []
     for i in range(len(corners)):
         a, b = corners[i], corners[(i + 1) % len(corners)]
         t = np.linspace(0.0, 1.0, per_edge, endpoint=False)[:, None]
         chord = (1 - t) * a + t * b
         parts.append(chord / np.linalg.norm(chord, axis=1)[:, None])
-    return _to_radec(np.vstack(parts))
+    return radec_of(np.vstack(parts))
 
 
 def range_outline(shape: Range, per_edge: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -270,17 +258,10 @@ def range_outline(shape: Range, per_edge: int = 16) -> tuple[np.ndarray, np.ndar
     return ra, dec
 
 
-def _angular_distance(ra1: np.ndarray, dec1: np.ndarray, ra2: float, dec2: float) -> np.ndarray:
-    ra1r, dec1r, ra2r, dec2r = map(np.radians, (ra1, dec1, ra2, dec2))
-    term = (np.sin((dec1r - dec2r) / 2) ** 2
-            + np.cos(dec1r) * np.cos(dec2r) * np.sin((ra1r - ra2r) / 2) ** 2)
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(term, 0.0, 1.0))))
-
-
 def contains(shape: Shape, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """Which sky positions lie inside the shape (boundary included)."""
     if isinstance(shape, Circle):
-        return _angular_distance(ra, dec, shape.ra, shape.dec) <= shape.radius
+        return separation(ra, dec, shape.ra, shape.dec) <= shape.radius
     if isinstance(shape, Range):
         in_dec = (dec >= shape.dec_min) & (dec <= shape.dec_max)
         if shape.covers_all_longitudes:
@@ -289,23 +270,10 @@ def contains(shape: Shape, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
             return in_dec & (ra >= shape.ra_min) & (ra <= shape.ra_max)
         return in_dec & ((ra >= shape.ra_min) | (ra <= shape.ra_max))
     if isinstance(shape, Polygon):
-        return _in_spherical_polygon(shape, ra, dec)
+        # Exact for convex polygons, which are what cutout requests use.
+        return inside_convex_polygon(ra, dec, [v[0] for v in shape.vertices],
+                                     [v[1] for v in shape.vertices])
     raise TypeError(shape)
-
-
-def _in_spherical_polygon(shape: Polygon, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    # Inside = on the same side of every edge's great circle as the polygon's centroid; exact
-    # for convex polygons, which are what cutout requests use.
-    corners = _unit_vectors(np.array([v[0] for v in shape.vertices]),
-                            np.array([v[1] for v in shape.vertices]))
-    centre = corners.sum(axis=0)
-    points = _unit_vectors(np.asarray(ra, float), np.asarray(dec, float))
-    inside = np.ones(len(points), dtype=bool)
-    for i in range(len(corners)):
-        normal = np.cross(corners[i], corners[(i + 1) % len(corners)])
-        side = 1.0 if normal @ centre >= 0 else -1.0
-        inside &= (points @ normal) * side >= -1e-12
-    return inside
 
 
 def _point_in_polygon(x: float, y: float, px: np.ndarray, py: np.ndarray) -> bool:

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from skyvault.vo.fields import FieldSpec
-from skyvault.vo.tabledata import format_value
 from skyvault.vo.votable.columns import ColumnBatch
 from skyvault.vo.votable.document import escape_attribute, escape_text, votable_open
 from skyvault.vo.votable.writer import Serialization, write_votable
@@ -186,8 +185,3 @@ def descriptors_document(descriptors: Sequence[ServiceDescriptor]) -> bytes:
 def error_text(fault: str, detail: str) -> str:
     """``Fault: detail`` as DataLink 1.1 section 3.4 writes messages."""
     return f"{fault}: {detail}" if detail else fault
-
-
-def numbers(values: Iterable[float]) -> str:
-    """A space-separated VOTable array value for MIN/MAX of array parameters."""
-    return format_value(list(values))

@@ -10,6 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from skyvault.schema.model import Table
+from skyvault.schema.tables import (
+    DIFFERENCE_IMAGES,
+    RAW_IMAGES,
+    REFERENCE_IMAGES,
+    SCIENCE_IMAGES,
+)
+
 DID_AUTHORITY = "ivo://skyvault.archive/"
 
 
@@ -25,11 +33,15 @@ class Collection:
     """``survey.files.product`` of the image file itself."""
 
 
+def _collection(name: str, table: Table, product: str) -> Collection:
+    return Collection(name, table.name, table.key, product)
+
+
 COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
-    Collection("raw", "raw_images", "rawid", "raw"),
-    Collection("sci", "science_images", "pid", "sciimg"),
-    Collection("ref", "reference_images", "refid", "refimg"),
-    Collection("diff", "difference_images", "diffid", "diffimg"),
+    _collection("raw", RAW_IMAGES, "raw"),
+    _collection("sci", SCIENCE_IMAGES, "sciimg"),
+    _collection("ref", REFERENCE_IMAGES, "refimg"),
+    _collection("diff", DIFFERENCE_IMAGES, "diffimg"),
 )}
 COLLECTION_OF_TABLE: dict[str, Collection] = {c.table: c for c in COLLECTIONS.values()}
 

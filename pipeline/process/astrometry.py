@@ -15,9 +15,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.stats import chi2 as chi2_distribution
 
+from skyvault.geometry import gnomonic, gnomonic_inverse
 from skyvault.pipeline.camera import CameraGeometry
 from skyvault.pipeline.process.wcs import TanSip, fit_tan_sip, monomials
-from skyvault.pipeline.skygeom import Optics, Pointing, tan_deproject, tan_project
+from skyvault.pipeline.skygeom import Optics, Pointing
 
 MAX_OFFSET_ARCSEC = 150.0
 VOTE_BIN_PIXELS = 3.0
@@ -64,7 +65,7 @@ def nominal_wcs(
         ccdid, qid, np.array([cx, cx + 1, cx]), np.array([cy, cy, cy + 1])
     )
     crval = (float(ra[0]), float(dec[0]))
-    xi, eta = tan_project(ra, dec, *crval)
+    xi, eta = gnomonic(ra, dec, *crval)
     cd = np.array([[xi[1] - xi[0], xi[2] - xi[0]], [eta[1] - eta[0], eta[2] - eta[0]]])
     return TanSip(crval=crval, crpix=(cx + 1, cy + 1), cd=cd)
 
@@ -164,7 +165,7 @@ def fit_similarity(
     measurements): two stars a few pixels apart say little about either, and an unconstrained
     rotation would swing the far corners of the quadrant by pixels.
     """
-    xi, eta = tan_project(ra, dec, *guess.crval)
+    xi, eta = gnomonic(ra, dec, *guess.crval)
     u, v = x - guess.crpix[0], y - guess.crpix[1]
     p = guess.cd[0, 0] * u + guess.cd[0, 1] * v
     q = guess.cd[1, 0] * u + guess.cd[1, 1] * v
@@ -180,7 +181,7 @@ def fit_similarity(
     design[-1, 1] = 1 / SIMILARITY_ROTATION_PRIOR
     (a, b, c, d), *_ = np.linalg.lstsq(design, values, rcond=None)
     cd = np.array([[a, -b], [b, a]]) @ guess.cd
-    ra0, dec0 = tan_deproject(np.array(c), np.array(d), *guess.crval)
+    ra0, dec0 = gnomonic_inverse(np.array(c), np.array(d), *guess.crval)
     return TanSip(crval=(float(ra0), float(dec0)), crpix=guess.crpix, cd=cd)
 
 

@@ -37,7 +37,7 @@ REFERENCE_MAGZP = 26.0
 CLIP_SIGMA = 5.0
 
 
-class ReferenceError(RuntimeError):
+class TooFewEpochs(RuntimeError):
     """Not enough usable epochs to build a reference."""
 
 
@@ -73,7 +73,7 @@ def _read_epoch(product_dir: Path, epoch: ReferenceEpoch):
 def make_reference(job: ReferenceJob) -> ReferenceMeta:
     product_dir = Path(job.product_dir)
     if len(job.epochs) < 2:
-        raise ReferenceError(f"{len(job.epochs)} epochs")
+        raise TooFewEpochs(f"{len(job.epochs)} epochs")
     first_image, first_header, _ = _read_epoch(product_dir, job.epochs[0])
     ny, nx = first_image.shape
     pixel_scale = float(first_header.get("PIXSCALE", 1.012))
@@ -107,7 +107,7 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
         gains.append(float(header.get("GAIN", 6.0)) / scale)
         saturations.append((float(header["SATURATE"]) - float(header.get("SKYMED", 0))) * scale)
     if len(stack) < 2:
-        raise ReferenceError(f"{len(stack)} calibrated epochs")
+        raise TooFewEpochs(f"{len(stack)} calibrated epochs")
     cube = np.stack(stack)
     w = np.array(weights)[:, None, None] * np.isfinite(cube)
     with warnings.catch_warnings():  # pixels no epoch covers are all-NaN, and that is fine

@@ -13,9 +13,9 @@ import datetime as dt
 
 from flask import Response, request
 
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server import products
 from skyvault.server.context import reading, service_url
-from skyvault.server.imaging import StorePathError, store_path
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.bundles import (
     ARCHIVE_TYPES,
@@ -58,8 +58,8 @@ def selected_files(keys: list[ImageKey], auxiliary: bool) -> list[BundleFile]:
                 if row.path in seen:
                     continue
                 try:
-                    source = store_path(row.path)
-                except StorePathError:
+                    source = local_file(row.path)
+                except InvalidStorePath:
                     continue
                 seen.add(row.path)
                 files.append(BundleFile(row.path, row.size_bytes, row.sha256.strip(), source))

@@ -1,25 +1,18 @@
-"""An image's footprint drawn as SVG: its corners in the tangent plane at its centre, north up
-and east to the left as on the sky, with a scale bar. Pure."""
+"""An image's footprint drawn as SVG: its corners in the tangent plane at its centre
+(``skyvault.geometry.gnomonic``), north up and east to the left as on the sky, with a scale bar.
+Pure."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from html import escape
 
+import numpy as np
+
+from skyvault.geometry import gnomonic
+
 SIZE = 240.0
 PAD = 52.0
-
-
-def gnomonic(ra: float, dec: float, ra0: float, dec0: float) -> tuple[float, float]:
-    """Standard coordinates (xi east, eta north) in degrees of (ra, dec) about (ra0, dec0)."""
-    a, d, a0, d0 = map(math.radians, (ra, dec, ra0, dec0))
-    cos_c = math.sin(d0) * math.sin(d) + math.cos(d0) * math.cos(d) * math.cos(a - a0)
-    if cos_c <= 1e-9:
-        raise ValueError("point on the far side of the tangent point")
-    xi = math.cos(d) * math.sin(a - a0) / cos_c
-    eta = (math.cos(d0) * math.sin(d) - math.sin(d0) * math.cos(d) * math.cos(a - a0)) / cos_c
-    return math.degrees(xi), math.degrees(eta)
 
 
 def _nice_length(degrees: float) -> tuple[float, str]:
@@ -37,13 +30,15 @@ def footprint_svg(vertices: Sequence[tuple[float, float]], centre: tuple[float, 
                   marker: tuple[float, float] | None = None) -> str:
     """The polygon of ``vertices`` (ra, dec degrees) about ``centre``, and an optional marked
     position (the searched one)."""
-    points = [gnomonic(ra, dec, *centre) for ra, dec in vertices]
+    xi, eta = gnomonic([v[0] for v in vertices], [v[1] for v in vertices], *centre)
+    if not (np.all(np.isfinite(xi)) and np.all(np.isfinite(eta))):
+        raise ValueError("a vertex on the far side of the tangent point")
+    points = list(zip(xi.tolist(), eta.tolist(), strict=True))
     extra = []
     if marker is not None:
-        try:
-            extra = [gnomonic(*marker, *centre)]
-        except ValueError:
-            extra = []
+        marked = gnomonic(*marker, *centre)
+        if np.isfinite(marked[0]):  # a searched position a hemisphere away is not drawn
+            extra = [(float(marked[0]), float(marked[1]))]
     extent = max(max(abs(x), abs(y)) for x, y in points + extra) or 1e-6
     scale = (SIZE / 2 - PAD) / extent
 

@@ -17,11 +17,11 @@ import psycopg
 from flask import Response, abort, redirect, request, url_for
 from psycopg.rows import dict_row
 
+from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.releases.dating import release_date_sql
 from skyvault.schema.tables import table_by_name
 from skyvault.server import products
 from skyvault.server.context import reading
-from skyvault.server.imaging import StorePathError, store_path
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.coords import SkyPosition, format_degrees, format_hours
 from skyvault.server.web.epochs import format_mjd
@@ -89,9 +89,9 @@ def image_details(connection: psycopg.Connection, key: ImageKey) -> list[Detail]
 
 def header_cards(path: str) -> list[str] | None:
     try:
-        with open_image(store_path(path)) as image:
+        with open_image(local_file(path)) as image:
             return [card.rstrip() for card in image.header.cards[:HEADER_CARD_LIMIT]]
-    except (CutoutError, StorePathError, OSError) as error:
+    except (CutoutError, InvalidStorePath, OSError) as error:
         log.warning("no header for %s: %s", path, error)
         return None
 

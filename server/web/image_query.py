@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from skyvault.vo.publisher_did import COLLECTIONS
 from skyvault.vo.shapes import Shape
 from skyvault.vo.sia import shape_condition
 
@@ -24,13 +25,11 @@ COUNT_CAP = 10_000
 
 @dataclass(frozen=True)
 class Product:
-    """How one product table answers the search's columns (SQL expressions on alias ``i``)."""
+    """How one product table answers the search's columns (SQL expressions on alias ``i``);
+    its table, key column and file product are its collection's (vo/publisher_did.py)."""
 
     collection: str
     label: str
-    table: str
-    key: str
-    file_product: str
     t_start: str
     t_end: str
     qid: str | None
@@ -42,18 +41,30 @@ class Product:
     sky: bool
     """Whether the image has a celestial WCS (raw CCD frames do not: no sky cutouts)."""
 
+    @property
+    def table(self) -> str:
+        return COLLECTIONS[self.collection].table
+
+    @property
+    def key(self) -> str:
+        return COLLECTIONS[self.collection].key
+
+    @property
+    def file_product(self) -> str:
+        return COLLECTIONS[self.collection].product
+
 
 PRODUCTS: dict[str, Product] = {p.collection: p for p in (
-    Product("sci", "Science image", "science_images", "pid", "sciimg",
+    Product("sci", "Science image",
             "i.obsjd", "i.obsjd + i.exptime / 86400.0", "i.qid", "i.seeing", "i.maglimit",
             "i.programid", "i.programid = %s", "i.exptime", True),
-    Product("raw", "Raw CCD frame", "raw_images", "rawid", "raw",
+    Product("raw", "Raw CCD frame",
             "i.obsjd", "i.obsjd + i.exptime / 86400.0", None, None, None,
             "i.programid", "i.programid = %s", "i.exptime", False),
-    Product("ref", "Reference co-add", "reference_images", "refid", "refimg",
+    Product("ref", "Reference co-add",
             "i.startobsjd", "i.endobsjd", "i.qid", "i.seeing", "i.maglimit",
             None, "%s = ANY(i.programids)", None, True),
-    Product("diff", "Difference image", "difference_images", "diffid", "diffimg",
+    Product("diff", "Difference image",
             "i.obsjd", "i.obsjd + i.exptime / 86400.0", "i.qid", None, "i.maglimit",
             "i.programid", "i.programid = %s", "i.exptime", True),
 )}

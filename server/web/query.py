@@ -18,7 +18,7 @@ from skyvault.vo.uws import JobListFilter
 from skyvault.vo.votable.formats import OUTPUT_FORMATS
 
 LABELS = {"votable": "VOTable (binary)", "votable/td": "VOTable (text)", "csv": "CSV",
-          "tsv": "TSV", "fits": "FITS table", "parquet": "Parquet"}
+          "tsv": "TSV", "fits": "FITS table", "parquet": "Parquet", "ipac": "IPAC table"}
 FORMATS = tuple((f.name, LABELS.get(f.name, f.name)) for f in OUTPUT_FORMATS)
 LISTED_JOBS = 20
 

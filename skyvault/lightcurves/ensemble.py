@@ -37,8 +37,8 @@ import numpy as np
 import psycopg
 
 from skyvault.access import ANONYMOUS
+from skyvault.crash import crash_point
 from skyvault.db import Database, session_setup_sql
-from skyvault.ingest.crash import crash_point
 from skyvault.ingest.partitions import partitions
 from skyvault.lightcurves import relphot
 from skyvault.lightcurves.access import good_epochs, lightcurve_arrays

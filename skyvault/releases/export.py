@@ -35,9 +35,9 @@ from skyvault.releases.hats_writer import (
 )
 from skyvault.releases.model import Release, ReleaseError, get_release, releases_root
 from skyvault.schema.model import Table
-from skyvault.schema.tables import FILES, table_by_name
+from skyvault.schema.tables import APERTURE_SOURCES, FILES, PSF_SOURCES, table_by_name
 
-CATALOG_TABLES = ("survey.psf_sources", "survey.aperture_sources")
+EXPORTED_CATALOGS: tuple[Table, ...] = (PSF_SOURCES, APERTURE_SOURCES)
 """Source catalogs exported as HATS with each release."""
 
 AT_RELEASE = "%(release_date)s::timestamptz"
@@ -126,9 +126,8 @@ def export_release(handle: Database, name: str, root: Path | None = None,
         summary = ExportSummary(release, root / name)
         try:
             files = _released_files(connection, release)
-            for table_name in CATALOG_TABLES:
-                table = table_by_name(table_name)
-                summary.catalog_rows[table_name] = write_hats_catalog(
+            for table in EXPORTED_CATALOGS:
+                summary.catalog_rows[table.qualified_name] = write_hats_catalog(
                     connection, table, catalog_sql(table, select_list(table, "s")),
                     {"release_date": release.release_date},
                     staging / "catalog" / table.name, f"skyvault_{name}_{table.name}", release,

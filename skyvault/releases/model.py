@@ -8,7 +8,6 @@ the rules of skyvault/releases/dating.py read that row at query time.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -87,4 +86,4 @@ def list_releases(connection: psycopg.Connection) -> list[Release]:
 
 def releases_root() -> Path:
     """Where exports are written and served from."""
-    return Path(os.environ.get("SKYVAULT_RELEASES", settings().home / "releases"))
+    return settings().releases_root

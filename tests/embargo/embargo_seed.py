@@ -31,6 +31,7 @@ from skyvault.access import Requester
 from skyvault.config import settings
 from skyvault.db import Database
 from skyvault.ingest.q3c import object_ids
+from skyvault.pipeline.naming import filefracday
 from skyvault.releases.dating import NIGHT_ZERO_JD
 
 BASE = 990_000_000
@@ -291,20 +292,24 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
             "telra": state.ra, "teldec": state.dec, "itid": 1, "imgtypecode": "o", **common})
         _insert(connection, "raw_images", {
             "rawid": state.ident("rawid"), "expid": state.ident("expid"), **epoch,
-            "field": field, "ccdid": 1, **band, "exptime": 30.0, "ra": state.ra,
+            "filefracday": filefracday(obsjd), "field": field, "ccdid": 1, **band,
+            "exptime": 30.0, "ra": state.ra,
             "dec": state.dec, **_corner_columns(state), **common})
         _insert(connection, "calibration_images", {
             "calid": state.ident("calid"), "caltype": "bias", "nid": night,
             "obsdate": datetime.fromtimestamp((NIGHT_ZERO_JD + night - 2440587.5) * 86400, UTC),
-            "ccdid": 13, "qid": 3, "rcid": 50 + state.index, **band, "nframes": 5,
-            "programids": [state.programid]})
+            # A CCD of its own (9-15), so that each state's bias has a path of its own at IBE
+            # (cal/<date>/bias/00/ccd<NN>/q1/...): states share nights.
+            "ccdid": 9 + state.index, "qid": 1, "rcid": 4 * (8 + state.index), "fid": 0,
+            "filtercode": "00", "nframes": 5, "programids": [state.programid]})
         wcs = {"crval1": state.ra, "crval2": state.dec, "crpix1": 32.5, "crpix2": 32.5,
                "cd11": -PIXEL_DEG, "cd12": 0.0, "cd21": 0.0, "cd22": PIXEL_DEG,
                "naxis1": IMAGE_SIZE, "naxis2": IMAGE_SIZE}
         quadrant = {"field": field, "ccdid": 1, "qid": 1, "rcid": 0}
         _insert(connection, "science_images", {
             "pid": state.ident("pid"), "expid": state.ident("expid"), **epoch, **quadrant,
-            **band, "exptime": 30.0, "seeing": 2.0, "maglimit": 20.5, "magzp": 26.0,
+            **band, "filefracday": filefracday(obsjd), "exptime": 30.0, "seeing": 2.0,
+            "maglimit": 20.5, "magzp": 26.0,
             "infobits": 0, "nsources": SOURCES_PER_IMAGE, "ra": state.ra, "dec": state.dec,
             **_corner_columns(state), **wcs, "rawid": state.ident("rawid"),
             "bias_calid": state.ident("calid"), **common})

@@ -20,12 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"skyvault.sso.integrator", "skyvault.sso.isolation"}):
-        "isolation's pool initializer imports integrator.warm_up, and integrator runs its"
-        " integrations through isolation.run_guarded; reported on issue 14, not in the UWS"
-        " change's files",
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 """Circles outside the code this test came with, each with why it is still here; the test
 fails once one is gone, so that the entry is removed with it."""
 
@@ -181,3 +176,47 @@ def test_the_worker_loads_no_flask() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True, cwd=ROOT).stdout.strip()
     assert loaded == "[]"
+
+
+PLATFORM_FLOOR = frozenset({
+    "skyvault.config", "skyvault.db", "skyvault.access", "skyvault.cluster",
+    "skyvault.db_errors", "skyvault.filestore", "skyvault.crash", "skyvault.geometry",
+    "skyvault.tansip"})
+"""Settings, the database and who is asking, the file store, sky geometry and the WCS: what
+every part may import and what imports no part (docs/ARCHITECTURE.md)."""
+
+SERVER_ENTRIES = frozenset({"skyvault.serving", "skyvault.cli"})
+"""``skyvault serve`` (gunicorn) and the CLI root, which names ``skyvault worker``."""
+
+LAYER_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("vo/ is the IVOA layer, pure: no database session, service or product code",
+     "skyvault.vo", ("skyvault.vo", "skyvault.schema", "skyvault.db_errors", "skyvault.geometry",
+                     "skyvault.tansip")),
+    ("schema/ is the declaration; only the release rules it generates policies from",
+     "skyvault.schema", ("skyvault.schema", "skyvault.releases.dating")),
+)
+
+
+def _inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_layers_import_only_downwards() -> None:
+    """The rules docs/ARCHITECTURE.md states, read from the import graph."""
+    graph = import_graph()
+    broken = []
+    for rule, package, allowed in LAYER_RULES:
+        for module, imported in graph.items():
+            if _inside(module, package):
+                broken += [(rule, module, target) for target in sorted(imported)
+                           if not any(_inside(target, a) for a in allowed)]
+    for module in PLATFORM_FLOOR:
+        broken += [("the platform floor imports only the platform floor", module, target)
+                   for target in sorted(graph[module] - PLATFORM_FLOOR)]
+    for module, imported in graph.items():
+        if not _inside(module, "skyvault.server") and module not in SERVER_ENTRIES:
+            broken += [("only the server and its entry points import server/", module, target)
+                       for target in sorted(imported) if _inside(target, "skyvault.server")]
+    assert not broken, "\n".join(f"{rule}: {module} imports {target}"
+                                 for rule, module, target in broken)
+    assert set(graph) >= PLATFORM_FLOOR

@@ -308,3 +308,30 @@ def test_table_documentation_is_generated_from_the_model() -> None:
     committed = Path(__file__).resolve().parents[2] / "docs" / "TABLES.md"
     assert committed.read_text() == tables_markdown() + "\n", (
         "docs/TABLES.md is stale: python -m skyvault.schema.docs > docs/TABLES.md")
+
+
+def test_identifiers_come_from_the_declared_primary_keys() -> None:
+    """The image table -> key column map is the schema's, not restated (issue 14 item 4): the
+    publisher DIDs' collections and ingest's references read ``Table.key``, which is the
+    database's primary key."""
+    from skyvault.vo.publisher_did import COLLECTIONS
+
+    for collection in COLLECTIONS.values():
+        table = table_by_name(f"survey.{collection.table}")
+        assert collection.key == table.key
+        assert [c.name for c in table.columns if c.primary_key] == [table.key]
+    assert table_by_name("survey.calibration_images").key == "calid"
+    with pytest.raises(ValueError, match="no one-column primary key"):
+        _ = table_by_name("tap_schema.key_columns").key
+
+
+def test_primary_keys_in_the_database_are_the_declared_keys(database: Database) -> None:
+    with database.admin() as connection:
+        for collection_table in ("raw_images", "calibration_images", "science_images",
+                                 "reference_images", "difference_images"):
+            found = connection.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+                " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+                " WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                (f"survey.{collection_table}",)).fetchall()
+            assert found == [(table_by_name(f"survey.{collection_table}").key,)]

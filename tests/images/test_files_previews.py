@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import requests
 from images_seed import BASE
 from PIL import Image
+from served_app import served_app
 
 from skyvault.config import settings
-from skyvault.server.files import ACCEL_PREFIX_VARIABLE
+from skyvault.server.files import ACCEL_PREFIX_CONFIG
 
 
 def file_url(base: str, world, name: str) -> str:
@@ -72,16 +76,24 @@ def test_only_paths_of_archived_files_are_served(live_server, path) -> None:
     assert requests.get(f"{live_server}/files/{path}", timeout=60).status_code == 404
 
 
-def test_behind_nginx_files_are_handed_over_by_x_accel_redirect(live_server, world,
-                                                                monkeypatch) -> None:
-    monkeypatch.setenv(ACCEL_PREFIX_VARIABLE, "/_protected_files/")
-    response = requests.get(file_url(live_server, world, "sci_public"), timeout=60)
-    assert response.status_code == 200 and response.content == b""
-    assert response.headers["X-Accel-Redirect"] == (
-        "/_protected_files/" + world.files["sci_public"].path)
-    assert response.headers["Content-Type"] == "application/fits"
-    hidden = requests.get(file_url(live_server, world, "sci_embargoed"), timeout=60)
-    assert hidden.status_code == 404 and "X-Accel-Redirect" not in hidden.headers
+def test_behind_nginx_files_are_handed_over_by_x_accel_redirect(world) -> None:
+    with served_app({ACCEL_PREFIX_CONFIG: "/_protected_files/"}) as base:
+        response = requests.get(file_url(base, world, "sci_public"), timeout=60)
+        assert response.status_code == 200 and response.content == b""
+        assert response.headers["X-Accel-Redirect"] == (
+            "/_protected_files/" + world.files["sci_public"].path)
+        assert response.headers["Content-Type"] == "application/fits"
+        hidden = requests.get(file_url(base, world, "sci_embargoed"), timeout=60)
+        assert hidden.status_code == 404 and "X-Accel-Redirect" not in hidden.headers
+
+
+def test_the_x_accel_prefix_is_a_setting() -> None:
+    environment = {**os.environ, "SKYVAULT_X_ACCEL_PREFIX": "/_protected_files"}
+    probe = ("from skyvault.config import settings\n"
+             "print(settings().x_accel_prefix, settings().releases_root.name)\n")
+    found = subprocess.run([sys.executable, "-c", probe], env=environment, check=True,
+                           capture_output=True, text=True).stdout.split()
+    assert found == ["/_protected_files/", "releases"]
 
 
 def preview(base: str, collection: str, image_id: int, size: str = "small", headers=None):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
-from skyvault.server.scs import CATALOGS, Cone, select_expression
+from skyvault.server.scs import CATALOGS
 from skyvault.server.sia import sia_sql
 from skyvault.vo.dali import Parameters
+from skyvault.vo.scs import Cone, cone_select
 from skyvault.vo.sia import parse_sia_query
 
 LINKS = "http://example.org/datalink/links?ID="
@@ -49,9 +50,6 @@ def test_cone_searches_use_the_q3c_index(database: Database, images) -> None:
     """(``images`` seeds the partitions of the source tables.)"""
     for name in ("science_images", "exposures", "psf_sources"):
         catalog = CATALOGS[name]
-        cone = Cone(150.0, 2.0, 0.05, 1, 10)
-        columns = ", ".join(select_expression(catalog, c) for c in catalog.columns(1))
-        sql = (f"SELECT {columns} FROM {catalog.table.qualified_name} WHERE q3c_join(%s, %s,"
-               f" {catalog.ra_column.name}, {catalog.dec_column.name}, %s)")
-        text = plan(database, sql, (cone.ra, cone.dec, cone.radius))
+        sql, values = cone_select(catalog, Cone(150.0, 2.0, 0.05, 1, 10))
+        text = plan(database, sql, values)
         assert "q3c" in text and "Index" in text and "Seq Scan" not in text, (name, text)

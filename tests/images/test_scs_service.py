@@ -70,6 +70,15 @@ def test_maxrec_caps_the_rows(live_server, world) -> None:
     assert [i.value for i in document.resources[0].infos] == ["OK", "OVERFLOW"]
 
 
+def test_an_overflowing_answer_is_valid_votable_1_1(live_server, world) -> None:
+    """VOTable 1.1 allows no INFO after the TABLE: the overflow is told before it (the answer
+    used to put it after, which votlint refuses), and integers' NULLs are declared values."""
+    response = cone(live_server, "science_images", RA=150.0, DEC=2.0, SR=0.5, VERB=3, MAXREC=1)
+    assert b'<VOTABLE version="1.1"' in response.content
+    assert b'value="OVERFLOW"' in response.content and b"<VALUES null=" in response.content
+    assert_valid_votable(response.content)
+
+
 @pytest.mark.parametrize("params", [
     {"DEC": 2.0, "SR": 0.1}, {"RA": 150.0, "DEC": 91.0, "SR": 0.1},
     {"RA": "east", "DEC": 2.0, "SR": 0.1}, {"RA": 150.0, "DEC": 2.0, "SR": -1},

@@ -110,7 +110,8 @@ def test_no_overlap_answers_204_without_a_body(live_server, world, pairs) -> Non
     ([("ID", "{did}"), ("POS", "BOX 1 2 3 4")], 400, "UsageError: POS"),
     ([("ID", "{did}"), ("PIXEL_1", "5 1")], 400, "UsageError: PIXEL_1"),
     ([("ID", "{did}"), ("RESPONSEFORMAT", "image/png")], 400, "UsageError: RESPONSEFORMAT"),
-    ([("ID", "ivo://skyvault.archive/sci?1")], 404, "UsageError: no dataset"),
+    # An identifier no image has (ingested nights number theirs from 1).
+    ([("ID", "ivo://skyvault.archive/sci?999999999999")], 404, "UsageError: no dataset"),
     ([("ID", "{raw}"), ("CIRCLE", "150 2 0.01")], 400, "UsageError: the image has no"),
 ])
 def test_errors_are_text_starting_with_the_soda_code(live_server, world, pairs, status,

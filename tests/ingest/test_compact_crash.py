@@ -3,7 +3,7 @@ reprocessed exposure of a compacted night replaces its rows in the sky.
 
 Three nights are ingested as real product folders (``ingest_paths``), then
 ``python -m skyvault.ingest compact`` is run in its own process, which kills itself with
-SIGKILL at a chosen pass of a crash point (SKYVAULT_INGEST_CRASH, skyvault/ingest/crash.py):
+SIGKILL at a chosen pass of a crash point (SKYVAULT_INGEST_CRASH, skyvault/crash.py):
 with the night's cells created, with its rows copied, just after its commit. After each kill
 the catalogs must hold exactly the rows ingest loaded, each once, and ``ingest check --deep``
 must agree with what was loaded per image.
@@ -17,10 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from skyvault.crash import COMPACTION_POINTS, ENVIRONMENT_VARIABLE
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, check_archive, ingest_paths
 from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES, loaded_tables
-from skyvault.ingest.crash import COMPACTION_POINTS, ENVIRONMENT_VARIABLE
 from skyvault.ingest.partitions import partitions
 from skyvault.ingest.synthetic import NightSpec, reprocess_exposure, write_night
 from skyvault.ingest.testing import fresh_database, table_counts

@@ -3,7 +3,7 @@ nothing.
 
 The ingest runs as a separate process (``python -m skyvault.ingest``) that kills itself with
 SIGKILL at the n-th pass of a chosen crash point (SKYVAULT_INGEST_CRASH, see
-skyvault/ingest/crash.py): while writing a file, before and after the renames that publish
+skyvault/crash.py): while writing a file, before and after the renames that publish
 files, with rows inserted, in the middle of a catalog's COPY, just before and just after
 COMMIT, while sealing a night's partition, and while quarantining. Points and counts are drawn
 from a seeded generator; after every run the archive must be consistent (no archived file
@@ -23,9 +23,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from skyvault.crash import ENVIRONMENT_VARIABLE, POINTS
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, check_archive
-from skyvault.ingest.crash import ENVIRONMENT_VARIABLE, POINTS
 from skyvault.ingest.synthetic import NightSpec, reprocess_exposure, write_night
 from skyvault.ingest.testing import fresh_database
 

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 
 from skyvault.access import ANONYMOUS
+from skyvault.crash import ENVIRONMENT_VARIABLE
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, check_archive, ingest_paths
 from skyvault.ingest.compact import SkyCell, compact_all, create_cell, sky_cells
-from skyvault.ingest.crash import ENVIRONMENT_VARIABLE
 from skyvault.ingest.q3c import cell_count, cell_of
 from skyvault.ingest.synthetic import NightSpec, reprocess_exposure, write_night
 from skyvault.ingest.testing import fresh_database

@@ -10,12 +10,12 @@ from scipy.spatial import cKDTree
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
+from skyvault.geometry import unit_vectors
 from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.candidate_history import OBJECT_RADIUS_ARCSEC, object_name
 from skyvault.ingest.testing import fresh_database
 from skyvault.pipeline.candidate_truth import MATCH_PIXELS, CandidateTruth, read_diffcats
 from skyvault.pipeline.process.candidates import EXTERNAL_COLUMNS, REFERENCE_COLUMNS
-from skyvault.pipeline.skygeom import unit_vectors
 from skyvault.schema.model import DOUBLE, FLOAT
 from skyvault.schema.tables import CANDIDATES
 

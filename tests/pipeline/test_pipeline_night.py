@@ -14,12 +14,17 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from click.testing import CliRunner
 
+from skyvault.geometry import separation
 from skyvault.pipeline.cli import EXIT_QUADRANT_FAILURES, pipeline_cli
 from skyvault.pipeline.manifest import ProductType, product_root, read_manifest, sha256_of
 from skyvault.pipeline.orchestrate import run_night
 from skyvault.pipeline.process import maskbits
-from skyvault.pipeline.skygeom import separation_arcsec
 from skyvault.pipeline.validate import ValidationReport, validate_night
+
+
+def separation_arcsec(ra1, dec1, ra2, dec2):  # type: ignore[no-untyped-def]
+    return separation(ra1, dec1, ra2, dec2) * 3600.0
+
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

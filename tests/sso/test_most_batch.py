@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from skyvault.geometry import gnomonic_inverse, inside_convex_polygon
 from skyvault.sso.ephemeris import predict
 from skyvault.sso.orbits import load_demo_orbits
-from skyvault.sso.search import inside_footprints, mid_exposure_mjd
+from skyvault.sso.search import mid_exposure_mjd
 from skyvault.sso.search_batch import NightImages, search_night
-from skyvault.sso.synthetic import camera_quadrants, random_orbits, tangent_to_sky
+from skyvault.sso.synthetic import camera_quadrants, random_orbits
 
 NIGHT_MJD = 61400.15
 
@@ -25,8 +26,8 @@ def _night(orbits, rng: np.random.Generator) -> NightImages:
         # Every other exposure points within a camera's width of one of the objects.
         orbit = orbits[int(rng.integers(len(orbits)))]
         where = predict(orbit, [mid[k]])
-        telra[k], teldec[k] = tangent_to_sky(rng.uniform(-3.5, 3.5), rng.uniform(-3.5, 3.5),
-                                             where.ra[0], where.dec[0])
+        telra[k], teldec[k] = gnomonic_inverse(rng.uniform(-3.5, 3.5), rng.uniform(-3.5, 3.5),
+                                               where.ra[0], where.dec[0])
     quadrants = camera_quadrants(telra, teldec)
     n = starts.size
     return NightImages(
@@ -49,8 +50,7 @@ def test_search_night_finds_what_brute_force_finds() -> None:
         ephemeris = predict(orbit, night.exposure_mid_mjd)
         ra = ephemeris.ra[night.image_exposure]
         dec = ephemeris.dec[night.image_exposure]
-        inside = inside_footprints(ra, dec, night.centre_ra, night.centre_dec, night.corners_ra,
-                                   night.corners_dec)
+        inside = inside_convex_polygon(ra, dec, night.corners_ra, night.corners_dec)
         expected |= {(index, int(i)) for i in np.flatnonzero(inside)}
     pairs = set(zip(found.orbit_index.tolist(), found.image_index.tolist(), strict=True))
     assert len(expected) >= 15

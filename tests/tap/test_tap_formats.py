@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 from astropy.io import fits
+from astropy.table import Table
 from lxml import etree
 
 from skyvault.vo.votable.formats import OUTPUT_FORMATS
@@ -28,6 +29,7 @@ CSV = "text/csv;header=present"
 TSV = "text/tab-separated-values"
 FITS = "application/fits"
 PARQUET = "application/vnd.apache.parquet"
+IPAC = "text/plain;charset=utf-8"
 
 # RESPONSEFORMAT -> the Content-Type it must be answered with (written out here, not derived
 # from the service's own table, so a change there cannot make this test agree with itself).
@@ -51,6 +53,9 @@ EXPECTED = {
     "application/x-votable+xml; serialization=binary2; content=datalink": BINARY2,
     "Application/X-VOTable+XML;Serialization=TableData": TABLEDATA,
     "text/csv; charset=utf-8": CSV,
+    # IPAC table, by the names IPAC's TAP services give it (TAPRegExt mime text/plain, alias
+    # ipac) and IBE's (ipac_table); UTF-8, as the Content-Type says
+    "ipac": IPAC, "ipac_table": IPAC, "text/plain": IPAC, "text/plain; charset=utf-8": IPAC,
 }
 
 
@@ -61,7 +66,7 @@ def test_every_advertised_value_is_covered() -> None:
 
 def _kind(content_type: str) -> str:
     return {BINARY2: "BINARY2", TABLEDATA: "TABLEDATA", "text/xml": "TABLEDATA", CSV: "csv",
-            TSV: "tsv", FITS: "fits", PARQUET: "parquet"}[content_type]
+            TSV: "tsv", FITS: "fits", PARQUET: "parquet", IPAC: "ipac"}[content_type]
 
 
 def assert_body_is(kind: str, body: bytes) -> None:
@@ -78,6 +83,9 @@ def assert_body_is(kind: str, body: bytes) -> None:
     elif kind == "fits":
         with fits.open(io.BytesIO(body)) as hdus:
             assert len(hdus[1].data) == 2
+    elif kind == "ipac":
+        table = Table.read(body.decode("utf-8"), format="ipac", guess=False)
+        assert table.colnames == ["expid", "obsdate"] and len(table) == 2
     else:
         assert pq.read_table(io.BytesIO(body)).num_rows == 2
 
@@ -99,6 +107,7 @@ def test_the_default_is_binary2_and_says_so(tap) -> None:
 
 
 @pytest.mark.parametrize("requested", ["text/csv;header=absent", "text/csv;charset=latin-1",
+                                       "text/plain;charset=latin-1",
                                        "application/x-votable+xml;serialization=BINARY",
                                        "text/html"])
 def test_parameters_that_would_change_the_bytes_are_refused(tap, requested) -> None:
@@ -111,7 +120,7 @@ def test_parameters_that_would_change_the_bytes_are_refused(tap, requested) -> N
 
 
 @pytest.mark.parametrize("requested", ["votable/td", "image/fits", "text/xml; foo=bar",
-                                       "application/x-parquet", "csv", "votable"])
+                                       "application/x-parquet", "csv", "votable", "ipac"])
 def test_async_result_entries_carry_the_canonical_type(tap, requested) -> None:
     created = requests.post(f"{tap.url}/async", allow_redirects=False, timeout=30, data={
         "LANG": "ADQL", "QUERY": QUERY, "RESPONSEFORMAT": requested, "PHASE": "RUN"})

@@ -41,7 +41,7 @@ QUERY = (f"SELECT t.id, t.uc, t.c, '{OMEGA}' AS lit, t.c || ' ✓' AS joined, LO
 EXPECTED = [(1, OMEGA, STRASSE, OMEGA, STRASSE + " ✓", "straße", "Straß"),
             (2, "plain", "ascii", OMEGA, "ascii ✓", "ascii", "ascii")]
 COLUMNS = ["id", "uc", "c", "lit", "joined", "low", "cut"]
-FORMATS = ["votable", "votable/td", "csv", "tsv", "fits", "parquet"]
+FORMATS = ["votable", "votable/td", "csv", "tsv", "fits", "parquet", "ipac"]
 
 
 def _query(tap, response_format: str) -> requests.Response:
@@ -57,6 +57,8 @@ def _astropy_rows(response_format: str, body: bytes) -> list[tuple]:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no W55 "non-ASCII in char" or other complaint
             table = parse_single_table(io.BytesIO(body)).to_table()
+    elif response_format == "ipac":
+        table = Table.read(body.decode("utf-8"), format="ascii.ipac", guess=False)
     elif response_format in ("csv", "tsv"):
         table = Table.read(body.decode("utf-8"), format="ascii.csv" if response_format == "csv"
                            else "ascii.tab")

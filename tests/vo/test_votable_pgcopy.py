@@ -20,6 +20,7 @@ from skyvault.vo.votable import (
     decode_copy_stream,
     describe_pg_types,
     geometry_sql,
+    pgsphere_degrees,
     write_votable,
 )
 
@@ -159,6 +160,32 @@ def test_pgsphere_geometry_as_dali_arrays(connection) -> None:
     assert np.allclose(polygon, [10, 10, 10.2, 10, 10.2, 10.2, 10, 10.2], atol=1e-11)
     assert rows[1][2] is None
     assert np.allclose(degrees[0][2], polygon, atol=1e-11)
+
+
+def test_pgsphere_text_read_in_python_as_geometry_sql_reads_it(connection) -> None:
+    """pgsphere_degrees (SIA's and SCS's footprints, the image pages) against geometry_sql in
+    both of pgsphere's output modes, across RA 0 and near a pole."""
+    values = ("spoint '(10.5d, -20.25d)'", "scircle '<(359.9d, 89d), 0.5d>'",
+              "spoly '{(359.9d,-10d),(0.2d,-10d),(0.2d,-9.8d),(359.9d,-9.8d)}'")
+    kinds = ("spoint", "scircle", "spoly")
+    sql_arrays = "SELECT " + ", ".join(geometry_sql(v, k) for v, k in zip(values, kinds,
+                                                                           strict=True))
+    sql_texts = "SELECT " + ", ".join(f"({v})::text" for v in values) + ", NULL::spoly::text"
+    try:
+        for mode in ("RAD", "DEG"):
+            connection.execute(f"SELECT set_sphere_output('{mode}')")
+            arrays = connection.execute(sql_arrays).fetchone()
+            texts = connection.execute(sql_texts).fetchone()
+            for array, text, kind in zip(arrays, texts[:3], kinds, strict=True):
+                found = pgsphere_degrees(text, kind)
+                expected = [v % 360.0 if i == 0 or (i % 2 == 0 and kind != "scircle") else v
+                            for i, v in enumerate(array)]
+                assert np.allclose(found, expected, rtol=0, atol=1e-9), (mode, kind, text)
+            assert pgsphere_degrees(texts[3]) is None
+        assert np.allclose(pgsphere_degrees(texts[2]), [359.9, -10, 0.2, -10, 0.2, -9.8,
+                                                         359.9, -9.8], atol=1e-9)
+    finally:
+        connection.execute("SELECT set_sphere_output('RAD')")
 
 
 def test_database_to_votable_with_maxrec(connection) -> None:

@@ -117,6 +117,32 @@ def test_votable_validates_and_round_trips(serialization: str, tmp_path: Path) -
         assert "<TD>+Inf</TD>" in text and "<TD>-Inf</TD>" in text
 
 
+def test_votable_11_for_simple_cone_search(tmp_path: Path) -> None:
+    """SCS 1.03 section 2 asks for VOTable 1.0 or 1.1: no xtype, NULL integers as the value
+    their FIELD declares (VOTable 1.1 section 4.6), no INFO after the TABLE; the values read
+    back as written."""
+    # (Not the rows holding the integer extremes: 1.1 takes those for the NULL value.)
+    rows = [ROWS[0], ROWS[1], ROWS[4], ROWS[0]]
+    body = b"".join(write_votable(FIELDS, batches_of(rows, 2), serialization="TABLEDATA",
+                                  version="1.1", resource_name="cone", table_name="cone",
+                                  description="A <cone> & more", limit=3))
+    path = tmp_path / "cone.vot"
+    path.write_bytes(body)
+    assert votlint(path) == ""
+    assert astropy_validates(body)
+    text = body.decode("utf-8")
+    assert '<VOTABLE version="1.1" xmlns="http://www.ivoa.net/xml/VOTable/v1.1">' in text
+    assert "xtype" not in text and '<RESOURCE type="results" name="cone">' in text
+    assert '<VALUES null="-2147483648"/>' in text and '<VALUES null="-32768"/>' in text
+    assert "<DESCRIPTION>A &lt;cone&gt; &amp; more</DESCRIPTION>" in text
+    # No INFO may follow a TABLE in VOTable 1.1: the overflow is told before it.
+    assert re.search(r'<INFO name="QUERY_STATUS" value="OK"/>\s*'
+                     r'<INFO name="QUERY_STATUS" value="OVERFLOW"/>\s*<TABLE', text)
+    check_values(astropy_table(body), "TABLEDATA", rows=rows[:3])
+    with pytest.raises(ValueError, match="BINARY2"):
+        write_votable(FIELDS, [], serialization="BINARY2", version="1.1")
+
+
 def test_polygons_in_both_serializations(tmp_path: Path) -> None:
     """DALI 1.1 section 3.3.7 polygons as double arrays, NULL included."""
     fields = [FieldSpec("obs_id", "char", arraysize="*"), POLYGON]

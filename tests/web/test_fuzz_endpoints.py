@@ -79,6 +79,9 @@ PARAMETER_NAMES = [
     # moving-object search
     "object", "orbit", "epoch", "e", "incl", "i", "node", "peri", "a", "m", "mean_anomaly",
     "tp", "h", "g", "obs_begin", "obs_end", "step", "mode",
+    # IBE (search, file cutouts) and IRSA's sign-on
+    "SIZE", "INTERSECT", "WHERE", "COLUMNS", "ct", "mcen", "center", "gzip", "josso_cmd",
+    "josso_username", "josso_password",
 ]
 
 
@@ -118,6 +121,9 @@ BASES: dict[str, dict[str, str]] = {
     "previews.preview": {"size": "small"},
     "accounts.login": {"username": "nobody", "password": "wrong"},
     "accounts.new_token": {"label": "fuzz", "expires_days": "5"},
+    "ibe_search.search": {"POS": "233,12", "SIZE": "0.1", "ct": "csv",
+                          "WHERE": "filtercode='zr' AND qid IN (1,3)"},
+    "ibe_data.product": {"center": "233,12", "size": "10arcsec", "gzip": "false"},
 }
 
 VALUES = st.one_of(
@@ -161,6 +167,8 @@ def targets(site: str, web_data: WebData) -> dict[str, list[str]]:
         "catalog": ["psf_sources", "aperture_sources"],
         "collection": ["sci", "raw", "diff", "ref"],
         "name": ["DR1", "ivoa.obscore", "tap_schema.tables"],
+        "table": ["sci", "raw", "cal", "ref"],
+        "product_path": [path.replace("diff/", "sci/", 1) for path in sorted(web_data.sha256)[:5]],
     }
 
 

@@ -18,6 +18,7 @@ from astropy.time import Time
 from lxml import etree
 from werkzeug.datastructures import MultiDict
 
+from skyvault.geometry import gnomonic
 from skyvault.server.web.bundles import BundleFile, download_script, tar_stream, zip_stream
 from skyvault.server.web.coords import (
     CoordinateError,
@@ -29,7 +30,7 @@ from skyvault.server.web.coords import (
     parse_coordinates,
 )
 from skyvault.server.web.epochs import FieldTimeError, parse_time, parse_time_range
-from skyvault.server.web.footprint import footprint_svg, gnomonic
+from skyvault.server.web.footprint import footprint_svg
 from skyvault.server.web.forms import box_range, parse_cone_form, parse_image_form
 from skyvault.server.web.skymap import FieldCoverage, coverage_svg, hammer, to_pixels
 from skyvault.vo.shapes import Circle, Range

@@ -16,7 +16,7 @@ from skyvault.vo.adql.catalog import MappingCatalog, TableCatalog, catalog_from_
 from skyvault.vo.adql.errors import AdqlError, AdqlSemanticError, AdqlSyntaxError
 from skyvault.vo.adql.features import ADQL_LANGUAGE, LANGUAGE_FEATURES
 from skyvault.vo.adql.functions import UDF_SIGNATURES
-from skyvault.vo.adql.parser import parse
+from skyvault.vo.adql.parser import parse, parse_condition
 from skyvault.vo.adql.translator import TranslatedQuery, translate, translate_statement
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "TranslatedQuery",
     "catalog_from_tables",
     "parse",
+    "parse_condition",
     "translate",
     "translate_statement",
 ]

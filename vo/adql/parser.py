@@ -44,6 +44,18 @@ def parse(text: str) -> n.Statement:
     return _Parser(text).statement()
 
 
+def parse_condition(text: str) -> n.Condition:
+    """Parse a search condition on its own, what follows WHERE (services that take a filter,
+    such as IBE's ``WHERE`` parameter, and build the rest of the query themselves); positions
+    in errors are within ``text``."""
+    parser = _Parser(text)
+    condition = parser.condition("a search condition")
+    token = parser.peek()
+    if token.kind != EOF:
+        raise parser.error("expected AND, OR or the end of the condition", token)
+    return condition
+
+
 class _Parser:
     __slots__ = ("depth", "i", "text", "tokens")
 

@@ -23,12 +23,21 @@ Public interface
 ``geometry_sql(expression, pg_type) -> str``
     pgsphere types have no binary form: select this SQL instead of an spoint/scircle/spoly
     column; it yields the DALI point/circle/polygon as ``double precision[]`` in degrees.
+``pgsphere_degrees(text, pg_type) -> tuple[float, ...] | None``
+    The same DALI array from a pgsphere value's text, in Python.
 ``write_votable(fields, batches, *, serialization="BINARY2"|"TABLEDATA", infos=(),
                 overflow=False, limit=None, stats=None, table_name=None, description=None,
-                errors="report") -> Iterator[bytes]``
-    VOTable 1.4 with RESOURCE type="results", QUERY_STATUS=OK before the TABLE, the ``infos``
-    (name, value, content) after it (put QUERY and standardID there), and QUERY_STATUS
-    OVERFLOW (or ERROR, if the batches raised) after the TABLE.
+                errors="report", trailer="", version="1.4"|"1.1", resource_name=None)
+                -> Iterator[bytes]``
+    The one writer of every VOTable answer (TAP, SIA, SCS, DataLink). VOTable 1.4 with
+    RESOURCE type="results", QUERY_STATUS=OK before the TABLE, the ``infos`` (name, value,
+    content) after it (put QUERY and standardID there), and QUERY_STATUS OVERFLOW (or ERROR, if
+    the batches raised) after the TABLE; ``trailer`` (further RESOURCEs: DataLink service
+    descriptors) after the results. ``version="1.1"`` (TABLEDATA only, for Simple Cone Search
+    1.03): no xtype, integer NULLs declared in ``<VALUES null>``, the status before the TABLE.
+``sqlrows.row_sql(fields, expressions, pg_types) -> RowSql``, ``RenderedRows``
+    The fast path of small answers (SIA, SCS): PostgreSQL writes the TABLEDATA cells by the
+    same rules; ``RowSql.rendered(fetched_rows)`` is a batch ``write_votable`` takes.
 ``write_csv``, ``write_tsv`` (fields, batches, *, limit=None, stats=None)
 ``write_fits``, ``write_parquet`` (fields, batches, *, infos=(), overflow=False, limit=None,
                                     stats=None)
@@ -83,6 +92,7 @@ from skyvault.vo.votable.pgcopy import (
     decode_copy_stream,
     describe_pg_types,
     geometry_sql,
+    pgsphere_degrees,
 )
 from skyvault.vo.votable.streaming import WriteStats
 from skyvault.vo.votable.writer import write_votable
@@ -110,6 +120,7 @@ __all__ = [
     "geometry_sql",
     "lookup_format",
     "metadata_votable",
+    "pgsphere_degrees",
     "scs_error_votable",
     "write_csv",
     "write_fits",

@@ -6,7 +6,11 @@ at MAXREC (or writing failed), a second QUERY_STATUS INFO after it (OVERFLOW or 
 writer that streams can still report what it only learns at the end.
 
 The version written is VOTable 1.4 in the 1.3 namespace: the newest that every validator
-here (astropy, STILTS votlint 3.4) accepts.
+here (astropy, STILTS votlint 3.4) accepts. ``version="1.1"`` writes VOTable 1.1 instead, for
+Simple Cone Search 1.03 (section 2 asks for 1.0 or 1.1, and its UCD1 words such as ``ID_MAIN``
+are no valid UCD1+ words, which validators check from VOTable 1.2 on). VOTable 1.1 has no
+``xtype`` and no empty cells for integers: a FIELD of integers declares the value that stands
+for NULL (``<VALUES null="..."/>``, VOTable 1.1 section 4.6) and its NULL cells hold it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
 
 from skyvault.vo.fields import FieldSpec
 
 VOTABLE_VERSION = "1.4"
 VOTABLE_NAMESPACE = "http://www.ivoa.net/xml/VOTable/v1.3"
+VOTABLE_11_NAMESPACE = "http://www.ivoa.net/xml/VOTable/v1.1"
 VOTABLE_MIME = "application/x-votable+xml"
+
+Version = Literal["1.4", "1.1"]
+"""The VOTable version a document is written in."""
+
+INTEGER_NULLS_11 = {"unsignedByte": "255", "short": "-32768", "int": "-2147483648",
+                    "long": "-9223372036854775808"}
+"""The value a VOTable 1.1 FIELD of integers declares as its NULL (the type's extreme)."""
 
 Info = tuple[str, str, str | None]
 """An INFO element: (name, value, text content or None)."""
@@ -29,14 +43,15 @@ _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
-def clean_xml_text(text: str) -> str:
-    """Text with characters XML cannot carry replaced by U+FFFD."""
-    return _ILLEGAL_XML.sub("\ufffd", text)
+def clean_xml_text(text: str, replacement: str = "\ufffd") -> str:
+    """Text with characters XML cannot carry replaced (by U+FFFD; ``?`` where the text must
+    stay ASCII, as in a ``char`` cell)."""
+    return _ILLEGAL_XML.sub(replacement, text)
 
 
-def escape_text(text: str) -> str:
+def escape_text(text: str, replacement: str = "\ufffd") -> str:
     """Element content: markup escaped; CR kept as a reference so parsers do not fold it."""
-    text = clean_xml_text(text)
+    text = clean_xml_text(text, replacement)
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("\r", "&#13;"))
 
@@ -62,22 +77,37 @@ def field_ids(fields: Sequence[FieldSpec]) -> list[str | None]:
     return [f.name if _NCNAME.match(f.name) and seen[f.name] == 1 else None for f in fields]
 
 
-def field_element(field: FieldSpec, field_id: str | None = None) -> str:
+def null_value_11(field: FieldSpec) -> str | None:
+    """The NULL value a VOTable 1.1 FIELD declares: integer scalars only (others use empty
+    cells, NaN for floating point)."""
+    return INTEGER_NULLS_11.get(field.datatype) if field.arraysize is None else None
+
+
+@lru_cache(maxsize=4096)  # the same fields head every answer of a service
+def field_element(field: FieldSpec, field_id: str | None = None, version: Version = "1.4") -> str:
     attributes = [f'name="{escape_attribute(field.name)}"']
     if field_id:
         attributes.append(f'ID="{escape_attribute(field_id)}"')
     attributes.append(f'datatype="{field.datatype}"')
-    for attribute, value in (("arraysize", field.arraysize), ("xtype", field.xtype),
+    xtype = field.xtype if version != "1.1" else None
+    for attribute, value in (("arraysize", field.arraysize), ("xtype", xtype),
                              ("unit", field.unit), ("ucd", field.ucd), ("utype", field.utype)):
         if value:
             attributes.append(f'{attribute}="{escape_attribute(value)}"')
-    head = "<FIELD " + " ".join(attributes)
+    children = []
     if field.description:
-        return f"{head}><DESCRIPTION>{escape_text(field.description)}</DESCRIPTION></FIELD>"
-    return head + "/>"
+        children.append(f"<DESCRIPTION>{escape_text(field.description)}</DESCRIPTION>")
+    null = null_value_11(field) if version == "1.1" else None
+    if null is not None:
+        children.append(f'<VALUES null="{null}"/>')
+    head = "<FIELD " + " ".join(attributes)
+    return f"{head}>{''.join(children)}</FIELD>" if children else head + "/>"
 
 
-def votable_open() -> str:
+def votable_open(version: Version = "1.4") -> str:
+    if version == "1.1":
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<VOTABLE version="1.1" xmlns="{VOTABLE_11_NAMESPACE}">\n')
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<VOTABLE version="{VOTABLE_VERSION}" xmlns="{VOTABLE_NAMESPACE}" '
@@ -86,8 +116,9 @@ def votable_open() -> str:
     )
 
 
-def document_head() -> str:
-    return votable_open() + '<RESOURCE type="results">\n'
+def document_head(version: Version = "1.4", resource_name: str | None = None) -> str:
+    name = f' name="{escape_attribute(resource_name)}"' if resource_name else ""
+    return votable_open(version) + f'<RESOURCE type="results"{name}>\n'
 
 
 def table_head(
@@ -97,16 +128,18 @@ def table_head(
     infos: Sequence[Info] = (),
     table_name: str | None = None,
     description: str | None = None,
+    version: Version = "1.4",
+    resource_name: str | None = None,
 ) -> str:
     """Everything from the XML declaration to the TABLE's last FIELD."""
-    parts = [document_head(), info_element("QUERY_STATUS", status), "\n"]
+    parts = [document_head(version, resource_name), info_element("QUERY_STATUS", status), "\n"]
     for name, value, content in infos:
         parts += [info_element(name, value, content), "\n"]
     parts.append(f'<TABLE name="{escape_attribute(table_name)}">\n' if table_name else "<TABLE>\n")
     if description:
         parts.append(f"<DESCRIPTION>{escape_text(description)}</DESCRIPTION>\n")
     for field, field_id in zip(fields, field_ids(fields), strict=True):
-        parts += [field_element(field, field_id), "\n"]
+        parts += [field_element(field, field_id, version), "\n"]
     return "".join(parts)
 
 
@@ -170,7 +203,8 @@ def error_response(message: str, http_status: int = 400, *,
 
 def scs_error_votable(message: str) -> bytes:
     """A Simple Cone Search 1.03 error (section 2): one ``INFO name="Error"`` as a child of
-    VOTABLE, the place the standard prefers; the schema still wants a RESOURCE."""
-    text = (votable_open() + info_element("Error", message or "error")
+    VOTABLE, the place the standard prefers, in VOTable 1.1 as the standard's results are;
+    the schema still wants a RESOURCE."""
+    text = (votable_open("1.1") + info_element("Error", message or "error")
             + "\n<RESOURCE/>\n</VOTABLE>\n")
     return text.encode("utf-8")

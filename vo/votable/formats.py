@@ -29,6 +29,15 @@ from skyvault.vo.votable.writer import write_votable
 Writer = Callable[..., Iterator[bytes]]
 
 
+def write_ipac(*args: Any, **options: Any) -> Iterator[bytes]:
+    """vo/ipac_table.py's writer. Imported when first used: it reads this package's cells and
+    streaming modules, and importing any of them runs this package's __init__, which imports
+    this module, so an import at the top would be circular whenever ipac_table comes first."""
+    from skyvault.vo.ipac_table import write_ipac as writer
+
+    return writer(*args, **options)
+
+
 class UnknownFormat(ValueError):
     """A RESPONSEFORMAT this service does not produce (DALI: the request fails)."""
 
@@ -103,6 +112,10 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
     OutputFormat("parquet", "application/vnd.apache.parquet",
                  ("parquet", "application/vnd.apache.parquet", "application/x-parquet"),
                  write_parquet, "parquet", takes_infos=True),
+    # IPAC table, as IPAC's TAP services offer it (TAPRegExt outputFormat text/plain, alias
+    # ipac; IBE's ct=ipac_table); UTF-8, which the Content-Type says.
+    OutputFormat("ipac", "text/plain", ("ipac", "ipac_table", "text/plain"), write_ipac, "tbl",
+                 takes_infos=True, content_type="text/plain;charset=utf-8"),
 )
 DEFAULT_FORMAT = OUTPUT_FORMATS[0]
 

@@ -22,6 +22,7 @@ writes that expression.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -143,12 +144,33 @@ def geometry_sql(expression: str, pg_type_name: str) -> str:
                 f"degrees(radius({e}))]")
     if kind == "spoly":
         return (
-            "(SELECT array_agg(CASE WHEN v LIKE '%d' THEN rtrim(v, 'd')::float8 "
+            "(SELECT array_agg(CASE WHEN right(v, 1) = 'd' THEN rtrim(v, 'd')::float8 "
             "ELSE degrees(v::float8) END ORDER BY o) "
             f"FROM unnest(string_to_array(translate({e}::text, '{{}}() ', ''), ',')) "
             "WITH ORDINALITY AS _vertex(v, o))"
         )
     raise UnsupportedPgType(f"no DALI form for {pg_type_name}")
+
+
+_PGSPHERE_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def pgsphere_degrees(text: str | None, pg_type_name: str = "spoly") -> tuple[float, ...] | None:
+    """The DALI array (degrees) of a pgsphere value's text, as ``geometry_sql`` gives it in SQL:
+    spoint and spoly as lon, lat pairs (lon in [0, 360)), scircle as lon, lat, radius. Reads
+    pgsphere's 'RAD' (default) and 'DEG' output modes; None for NULL or an empty text."""
+    if not text:
+        return None
+    numbers = _PGSPHERE_NUMBER.findall(text)
+    if "d" in text:  # 'DEG' mode writes each angle with a d
+        values = [float(number) for number in numbers]
+    else:
+        values = [math.degrees(float(number)) for number in numbers]
+    if pg_type_name.strip().lower() == "scircle":
+        values[0] %= 360.0
+    else:
+        values[0::2] = [value % 360.0 for value in values[0::2]]
+    return tuple(values)
 
 
 # -- the decoder ---------------------------------------------------------------------------------

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol, Self, TypeVar
 
 from skyvault.db_errors import is_database_error, public_message
-from skyvault.vo.votable.columns import ColumnBatch
 
 Overflow = bool | Callable[[], bool]
+
+
+class Rows(Protocol):
+    """What ``limited`` counts and cuts: a ``ColumnBatch`` or ``sqlrows.RenderedRows``."""
+
+    @property
+    def n_rows(self) -> int: ...
+
+    def slice(self, start: int, stop: int) -> Self: ...
+
+
+RowsT = TypeVar("RowsT", bound=Rows)
 
 
 @dataclass
@@ -27,8 +39,8 @@ class WriteStats:
 
 
 def limited(
-    batches: Iterable[ColumnBatch], limit: int | None, stats: WriteStats
-) -> Iterator[ColumnBatch]:
+    batches: Iterable[RowsT], limit: int | None, stats: WriteStats
+) -> Iterator[RowsT]:
     source = iter(batches)
     try:
         for batch in source:
@@ -62,3 +74,17 @@ def error_message(error: BaseException) -> str:
         return public_message(error)
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def resumed(first: RowsT | None, rest: Iterator[RowsT]) -> Iterator[RowsT]:
+    """``first`` (taken from ``rest`` to see the source work before an answer starts) then the
+    ``rest``; closing this closes ``rest``, so a writer that stops at its limit ends a COPY or
+    a cursor."""
+    try:
+        if first is not None:
+            yield first
+            yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()

@@ -1,9 +1,11 @@
 """The file store: where archived files live, reached through one small interface.
 
-``FileStore`` is what the rest of SkyVault uses (ingest writes, the services read); the local
-disk implementation is ``LocalFileStore``. An object store can replace it by implementing the
-same methods: ``put_many`` must leave each file either absent or complete and verified, and
-``local_path`` may answer None (the services then stream through ``open_file``).
+``FileStore`` is what the rest of SkyVault uses (ingest writes, the services and job executors
+read); the local disk implementation is ``LocalFileStore`` and ``archive_store()`` is the one
+this deployment is configured with. An object store (S3-compatible) can replace it here, in
+one place, by implementing the same methods: ``put_many`` must leave each file either absent or
+complete and verified, and ``local_path`` may answer None (readers then stream through
+``open_file``; ``local_file`` is for the readers that still need a local path).
 
 Paths are relative POSIX paths such as ``sci/2026/1120/123456/ztf_..._sciimg.fits``, the same
 string that survey.files.path holds and that /files/ serves.
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from skyvault.ingest.crash import crash_point
-from skyvault.ingest.errors import ChecksumMismatch, GroupRejected, MissingFile, StoreError
+from skyvault.config import settings
+from skyvault.crash import crash_point
 
 CHUNK = 4 << 20
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
@@ -30,6 +32,28 @@ publishes a file never crosses a filesystem."""
 
 class InvalidStorePath(ValueError):
     """A path that is not a plain relative path inside the store."""
+
+
+class StoreError(RuntimeError):
+    """The file store failed (disk full, permissions): the run stops, nothing is committed."""
+
+
+class NotLocalStore(StoreError):
+    """A reader that needs a local file met a store that has none (an object store)."""
+
+
+class SourceRejected(Exception):
+    """A file to place did not match what its placement promised (it vanished, or its size or
+    SHA-256 differ): nothing of that ``put_many`` call is placed. Ingest reports it as the
+    group's problem."""
+
+    def __init__(self, source: Path, reason: str, product_type: str | None, *,
+                 missing: bool) -> None:
+        super().__init__(f"{source.name}: {reason}")
+        self.source = source
+        self.reason = reason
+        self.product_type = product_type
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -48,7 +72,7 @@ class FileStore(Protocol):
     def put_many(self, placements: Sequence[Placement]) -> int:
         """Place every file atomically and durably, verifying size and SHA-256 of what was
         written; returns the bytes written (files already present and identical are skipped).
-        Raises GroupRejected when a source does not match its promise."""
+        Raises SourceRejected when a source does not match its promise."""
 
     def open_file(self, path: str) -> BinaryIO:
         """The stored file, opened for binary reading."""
@@ -171,8 +195,8 @@ class LocalFileStore:
         digest = hashlib.sha256()
         written = 0
         if not placement.source.exists():
-            raise GroupRejected([MissingFile(placement.source, "vanished before it was archived",
-                                             placement.product_type)])
+            raise SourceRejected(placement.source, "vanished before it was archived",
+                                 placement.product_type, missing=True)
         with open(placement.source, "rb") as source, open(temporary, "wb") as out:
             while block := source.read(CHUNK):
                 digest.update(block)
@@ -183,11 +207,11 @@ class LocalFileStore:
             out.flush()
         if written != placement.size or digest.hexdigest() != placement.sha256:
             temporary.unlink(missing_ok=True)
-            raise GroupRejected([ChecksumMismatch(
+            raise SourceRejected(
                 placement.source,
                 f"changed while being archived: {written} bytes, sha256 {digest.hexdigest()}; "
                 f"the manifest says {placement.size} bytes, sha256 {placement.sha256}",
-                placement.product_type)])
+                placement.product_type, missing=False)
         return written
 
     def put_many(self, placements: Sequence[Placement]) -> int:
@@ -222,14 +246,22 @@ class LocalFileStore:
             for temporary, _ in staged:
                 temporary.unlink(missing_ok=True)
             raise StoreError(f"cannot write to the store {self.root}: {error}") from error
-        except GroupRejected:
+        except SourceRejected:
             for temporary, _ in staged:
                 temporary.unlink(missing_ok=True)
             raise
         return written
 
 
-def default_store() -> LocalFileStore:
-    from skyvault.config import settings
-
+def archive_store() -> LocalFileStore:
+    """The store this deployment is configured with (``SKYVAULT_STORE``)."""
     return LocalFileStore(settings().store_root)
+
+
+def local_file(path: str) -> Path:
+    """The local file behind a ``survey.files.path`` in the configured store, for readers that
+    need one (FITS readers, ``send_file``); never outside the store (InvalidStorePath)."""
+    found = archive_store().local_path(path)
+    if found is None:
+        raise NotLocalStore(f"the store holds {path!r} but not as a local file")
+    return found

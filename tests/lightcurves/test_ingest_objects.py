@@ -394,3 +394,45 @@ def test_a_light_curve_by_oid_reads_one_sky_cell(night_archive: dict) -> None:
         found = [row[0] for row in connection.execute(queries["points"])]
         nobs = connection.execute(queries["object"]).fetchone()[0]
     assert found == expected and nobs == len(expected) >= 2
+
+
+def test_a_cone_search_on_the_points_prunes_the_sky_cells(night_archive: dict) -> None:
+    """SCS on survey.lightcurves (vo.scs.cone_select): the points in a cone are those numpy
+    finds among all of them, and the cells read are only those the objects' key ranges around
+    the cone (widened by the layout's margin) reach: the points are filed under their objects,
+    not their own positions, so q3c_join alone would prune none."""
+    from skyvault.schema.tables import SURVEY_SCHEMA
+    from skyvault.vo.scs import Cone, catalogs, cone_select, value_expression
+
+    handle = night_archive["db"]
+    catalog = catalogs(SURVEY_SCHEMA)["lightcurves"]
+    with handle.admin(autocommit=True) as connection:
+        compact_all(connection)
+        points = np.array(connection.execute(
+            "SELECT sourceid, pid, ra, dec FROM survey.lightcurves").fetchall())
+        ra0, dec0 = float(np.median(points[:, 2])), float(np.median(points[:, 3]))
+        depth = LIGHTCURVES.sky_layout.depth
+        own = cell_of(int(connection.execute(
+            "SELECT oid FROM survey.lightcurves ORDER BY q3c_dist(ra, dec, %s, %s) LIMIT 1",
+            (ra0, dec0)).fetchone()[0]), depth)
+        for number in {(own + step) % cell_count(depth) for step in (-1, 1, 768)}:
+            if number not in {cell.number for cell in sky_cells(connection, LIGHTCURVES)}:
+                with connection.transaction():
+                    create_cell(connection, SkyCell(LIGHTCURVES, depth, number))
+        radius = 30 / 3600
+        sql, values = cone_select(catalog, Cone(ra0, dec0, radius, 1, 100_000),
+                                  select_list=", ".join(
+                                      value_expression(catalog, column)
+                                      for column in catalog.columns(1)))
+        found = {(int(row[0]), round(row[1], 9)) for row in connection.execute(sql, values)}
+        plan = [row[0] for row in connection.execute(
+            f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}", values)]
+    ra, dec = np.radians(points[:, 2].astype(float)), np.radians(points[:, 3].astype(float))
+    cos_distance = (np.sin(dec) * np.sin(np.radians(dec0)) + np.cos(dec) * np.cos(
+        np.radians(dec0)) * np.cos(ra - np.radians(ra0)))
+    inside = np.degrees(np.arccos(np.clip(cos_distance, -1, 1))) <= radius
+    expected = {(int(p[0]), round(float(p[2]), 9)) for p in points[inside]}
+    assert found == expected and len(expected) > 0
+    read = {cell for line in plan if "never executed" not in line
+            for cell in re.findall(r" on (lightcurves_c\d+_\d+)\b", line)}
+    assert read == {f"lightcurves_c{depth}_{own}"}, "\n".join(plan)

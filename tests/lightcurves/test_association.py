@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from skyvault.geometry import separation
 from skyvault.ingest.q3c import ang2ipix
 from skyvault.lightcurves import association as assoc
-from skyvault.pipeline.skygeom import separation_arcsec
+
+
+def _separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
+    return separation(ra1, dec1, ra2, dec2) * 3600.0
 
 
 def _greedy_brute_force(det_ra, det_dec, det_image, radius, obj_ra, obj_dec) -> np.ndarray:
     """Every pair within its detection's radius, taken one by one in order of distance."""
     pairs = []
     for d in range(len(det_ra)):
-        sep = separation_arcsec(det_ra[d], det_dec[d], obj_ra, obj_dec)
+        sep = _separation_arcsec(det_ra[d], det_dec[d], obj_ra, obj_dec)
         for o in np.flatnonzero(sep <= radius[d]):
             pairs.append((sep[o], d, o))
     pairs.sort()
@@ -48,7 +52,7 @@ def test_match_equals_greedy_by_distance(seed: int) -> None:
     differ = np.flatnonzero(got != expected)
     assert len(differ) <= 0.01 * n_det
     for d in differ:
-        sep = np.sort(separation_arcsec(det_ra[d], det_dec[d], obj_ra, obj_dec))
+        sep = np.sort(_separation_arcsec(det_ra[d], det_dec[d], obj_ra, obj_dec))
         assert got[d] == -1 and sep[assoc.CANDIDATES - 1] <= radius[d]
 
 
@@ -87,7 +91,7 @@ def test_stars_over_many_epochs_stay_one_object_each() -> None:
     keep = np.ones(n, dtype=bool)
     for i in range(n):  # thin to a minimum separation of 3"
         if keep[i]:
-            close = separation_arcsec(ra[i], dec[i], ra, dec) < 3
+            close = _separation_arcsec(ra[i], dec[i], ra, dec) < 3
             close[i] = False
             keep &= ~close
     ra, dec = ra[keep], dec[keep]

@@ -18,9 +18,9 @@ from astropy.timeseries import LombScargle
 from lightcurve_survey import SurveyArchive
 from scipy.spatial import cKDTree
 
+from skyvault.geometry import unit_vectors
 from skyvault.lightcurves.access import good_epochs, lightcurve_arrays
 from skyvault.lightcurves.metrics import Epochs, collapse
-from skyvault.pipeline.skygeom import unit_vectors
 from skyvault.schema.objects_sql import METRIC_NAMES
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

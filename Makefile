@@ -7,10 +7,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := postgresql-15 postgresql-15-q3c postgresql-15-pgsphere stilts chromium chromium-driver nginx
 SETUP_STAMP := $(VENV)/.setup-$(shell cat setup.cfg setup.py pyproject.toml | sha1sum | cut -c1-12)
+# The browser libraries the web pages serve themselves (Aladin Lite, plotly.js), pinned with their
+# integrity hashes in package-lock.json and installed from the npm registry (server/web/assets).
+WEB_ASSETS := server/web/assets
+WEB_STAMP := $(WEB_ASSETS)/node_modules/.installed-$(shell cat $(WEB_ASSETS)/package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: setup demo test lint bench load clean-var
 
-setup: $(SETUP_STAMP)
+setup: $(SETUP_STAMP) $(WEB_STAMP)
+
+$(WEB_STAMP): $(WEB_ASSETS)/package.json $(WEB_ASSETS)/package-lock.json
+	@command -v npm >/dev/null || bash deploy/install-system-packages.sh npm
+	@npm ci --prefix $(WEB_ASSETS) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 $(SETUP_STAMP): setup.cfg setup.py pyproject.toml
 	@bash deploy/install-system-packages.sh $(DEBIAN_PACKAGES)

@@ -37,21 +37,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.support import free_port, wait_for
-
-
-def timed(action, repeat: int = 3, warm: bool = False) -> float:
-    """Median wall time of ``action`` over ``repeat`` runs, in seconds (after one unmeasured
-    run when ``warm``, so every variant starts with the same pages cached)."""
-    if warm:
-        action()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
+from benchmarks.support import free_port, timed, wait_for
 
 CUTOFF = "2024-01-01"
 """The public data release of the benchmark covers program 1 observed before this."""

@@ -1,12 +1,26 @@
 """What the benchmarks share: free ports, waiting for a server, throwaway PostgreSQL clusters
-under /tmp."""
+under /tmp, median timings."""
 
 from __future__ import annotations
 
 import socket
+import statistics
 import tempfile
 import time
 from pathlib import Path
+
+
+def timed(action, repeat: int = 3, warm: bool = False) -> float:
+    """Median wall time of ``action`` over ``repeat`` runs, in seconds (after one unmeasured
+    run when ``warm``, so every variant starts with the same pages cached)."""
+    if warm:
+        action()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
 
 
 def free_port() -> int:

@@ -48,8 +48,17 @@ NAME_LETTERS = 7
 LOCK = zlib.crc32(b"skyvault.ingest.candidate_history") & 0x7FFFFFFF
 JD_2000 = 2451544.5
 """2000-01-01 00:00 UTC: the year of a Julian date is counted from here (to a day)."""
-HISTORY_PROGRAMS = ("(o.programid = c.programid OR o.programid IN"
-                    " (SELECT programid FROM survey.programs WHERE public_alerts = 1))")
+
+
+def history_programs(row: str = "o", candidate: str = "c") -> str:
+    """SQL: whether the row ``row`` (a candidate or an image) may be in the history of the
+    candidate ``candidate`` (the public alert stream's rule): of its program or of a program
+    whose alerts are public. The alert packets' histories (skyvault/alerts) use it too."""
+    return (f"({row}.programid = {candidate}.programid OR {row}.programid IN"
+            " (SELECT programid FROM survey.programs WHERE public_alerts = 1))")
+
+
+HISTORY_PROGRAMS = history_programs()
 """Whose rows a candidate's history may count (the public alert stream's rule)."""
 
 

@@ -125,6 +125,7 @@ PRELUDE = [
     "CREATE SCHEMA IF NOT EXISTS archive",
     "CREATE SCHEMA survey",
     "CREATE SCHEMA ivoa",
+    "CREATE SCHEMA caom",
     "CREATE SCHEMA tap_schema",
     f"""DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
@@ -295,7 +296,7 @@ PRIVATE_TABLES = [
 def grants() -> list[str]:
     """Privileges: the reader sees published tables; the app also keeps its own records."""
     statements = [
-        f"GRANT USAGE ON SCHEMA survey, ivoa, tap_schema, archive TO {READER_ROLE}",
+        f"GRANT USAGE ON SCHEMA survey, ivoa, caom, tap_schema, archive TO {READER_ROLE}",
         f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA archive TO {READER_ROLE}",
     ]
     for schema in PUBLISHED_SCHEMAS:

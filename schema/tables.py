@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from skyvault.schema.bits import CATALOG_FLAGS, INFOBITS
 from skyvault.schema.model import (
     DOUBLE,
     DOUBLE_ARRAY,
@@ -34,6 +35,11 @@ from skyvault.schema.model import (
 from skyvault.schema.objects_sql import OBJECT_REACH_DEG, OBJECTS_VIEW_SQL
 
 SURVEY = "survey"
+SOURCE_FLAG_NAMES = ("SATURATED", "BAD_PIXELS", "EDGE", "BLENDED", "FIT_FAILED",
+                     "ZEROPOINT_UNRELIABLE")
+"""The catalog flags a PSF or aperture source may carry (the others are candidates')."""
+CANDIDATE_FLAG_NAMES = ("SATURATED", "BAD_PIXELS", "EDGE", "FIT_FAILED", "DIPOLE",
+                        "BRIGHT_STAR", "COSMIC_RAY", "ZEROPOINT_UNRELIABLE")
 
 # -- column groups shared by several tables ---------------------------------------------------
 
@@ -131,7 +137,7 @@ def _photometric_quality() -> tuple[Column, ...]:
                ucd="phot.calib;phot.mag"),
         Column("magzprms", FLOAT, "RMS of the zero-point fit", unit="mag",
                ucd="stat.stdev;phot.calib"),
-        Column("infobits", INT, "Quality bits; 0 means no known problem", ucd="meta.code.qual"),
+        Column("infobits", INT, INFOBITS.description("Quality bits"), ucd="meta.code.qual"),
     )
 
 
@@ -477,10 +483,8 @@ def _detection_columns() -> tuple[Column, ...]:
 
 def _detection_tail() -> tuple[Column, ...]:
     return (
-        Column("flags", INT, "Extraction and photometry flags: 1 saturated, 2 bad pixels, "
-               "4 edge, 8 deblended, 16 PSF fit failed, 256 the image's zero point is not "
-               "trusted to 0.02 mag (mag on an uncertain scale, or none); 0 for a clean source",
-               ucd="meta.code"),
+        Column("flags", INT, CATALOG_FLAGS.description(
+            "Extraction and photometry flags", SOURCE_FLAG_NAMES), ucd="meta.code"),
         Column("snr", FLOAT, "Signal-to-noise ratio", ucd="stat.snr"),
         Column("obsjd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
                ucd="time.epoch", principal=True, nullable=False),
@@ -609,10 +613,9 @@ CANDIDATES = Table(
            "the flux (0 for a point source, > 0 for a spike)", None, "src.morph.param"),
         _f("dipole", "Opposite-sign over own-sign flux within 1.5 FWHM (large for a "
            "subtraction dipole)", None, "arith.ratio"),
-        Column("flags", INT, "Artefact flags: 1 saturated, 2 bad pixels, 4 edge, 16 PSF fit "
-               "failed, 32 dipole, 64 bright or saturated star residual, 128 cosmic ray; "
-               "256 (no artefact) the science image's zero point is not trusted to 0.02 mag; "
-               "0 for a clean candidate", ucd="meta.code.qual", principal=True),
+        Column("flags", INT, CATALOG_FLAGS.description(
+            "Artefact flags (256 is not one: the science image's calibration)",
+            CANDIDATE_FLAG_NAMES), ucd="meta.code.qual", principal=True),
         _f("distnr", "Distance to the nearest source of the reference image's catalog "
            "(within 30 arcsec)", "arcsec", "pos.angDistance"),
         _f("magnr", "Magnitude of that nearest reference source", "mag", "phot.mag"),
@@ -1007,6 +1010,64 @@ OBSCORE = Table(
 
 IVOA_SCHEMA = Schema("ivoa", "IVOA data models: ObsCore", (OBSCORE,))
 
+# -- CAOM (the observation/plane tables IRSA's TAP publishes beside ObsCore) ----------------------
+# astroquery's ``Irsa.list_collections`` lists the collections of ``query_sia`` from
+# ``caom.observation`` joined to ``caom.plane`` on ``obsid`` (by ``dataproducttype``); these
+# views give those CAOM 2 names to ObsCore's rows, one observation and one plane per image
+# product, so the collections they list are SIA's ``COLLECTION`` values.
+
+_CAOM = "caom2:"
+
+
+def _caom(name: str, kind, description: str, ucd: str, utype: str,
+          nullable: bool = True) -> Column:
+    return Column(name, kind, description, ucd=ucd, utype=f"{_CAOM}{utype}", principal=True,
+                  nullable=nullable)
+
+
+CAOM_OBSERVATION = Table(
+    "caom", "observation",
+    "CAOM 2 observations: one per image product of ivoa.obscore (its collection as SIA's "
+    "COLLECTION), as IRSA's TAP names them",
+    columns=(
+        _caom("obsid", TEXT, "Observation key: the product's publisher DID", "meta.id;meta.main",
+              "Observation.id", nullable=False),
+        _caom("collection", TEXT, "Collection: SkyVault/raw, /sci, /ref or /diff", "meta.id",
+              "Observation.collection", nullable=False),
+        _caom("observationid", TEXT, "Observation identifier (the exposure, or the "
+              "reference's key)", "meta.id", "Observation.observationID", nullable=False),
+        _caom("telescope_name", TEXT, "Telescope", "meta.id;instr.tel",
+              "Observation.telescope.name"),
+        _caom("instrument_name", TEXT, "Instrument", "meta.id;instr",
+              "Observation.instrument.name"),
+    ),
+    table_type="view",
+    view_sql="SELECT obs_publisher_did, obs_collection, obs_id, facility_name, instrument_name "
+             "FROM ivoa.obscore",
+)
+
+CAOM_PLANE = Table(
+    "caom", "plane",
+    "CAOM 2 planes: the one data product of each observation of caom.observation",
+    columns=(
+        _caom("planeid", TEXT, "Plane key: the product's publisher DID", "meta.id;meta.main",
+              "Plane.id", nullable=False),
+        _caom("obsid", TEXT, "The plane's observation (caom.observation.obsid)", "meta.id",
+              "Plane.observation.id", nullable=False),
+        _caom("dataproducttype", TEXT, "Data product type (image)", "meta.code.class",
+              "Plane.dataProductType"),
+        _caom("calibrationlevel", INT, "Calibration level: 1 raw, 2 calibrated, 3 co-added or "
+              "derived", "meta.code;obs.calib", "Plane.calibrationLevel", nullable=False),
+    ),
+    foreign_keys=(ForeignKey(("obsid",), "caom.observation", ("obsid",)),),
+    table_type="view",
+    view_sql="SELECT obs_publisher_did, obs_publisher_did, dataproduct_type, calib_level "
+             "FROM ivoa.obscore",
+)
+
+CAOM_SCHEMA = Schema("caom", "CAOM 2 views of the image products (IRSA's collections)",
+                     (CAOM_OBSERVATION, CAOM_PLANE))
+
 # -- TAP_SCHEMA (TAP 1.1 section 4) ---------------------------------------------------------------
 
 
@@ -1028,6 +1089,12 @@ TAP_SCHEMA_TABLES = Table("tap_schema", "tables", "Tables published by this serv
     _ts("utype", TEXT, "Utype of the table"),
     _ts("description", UNICODE_TEXT, "Description of the table"),
     _ts("table_index", INT, "Recommended order of the tables"),
+    Column("irsa_pos", char(1), "IRSA's positional flag: y if the table has positions (ra, "
+           "dec) that CONTAINS can search, n if not (astroquery's Irsa.list_catalogs reads "
+           "it)", principal=True),
+    Column("irsa_dbms", INT, "IRSA's table kind: 21 for a source catalog that "
+           "Irsa.query_region searches, NULL for other tables (image metadata, orbits, "
+           "metadata)", principal=True),
 ), foreign_keys=(ForeignKey(("schema_name",), "tap_schema.schemas", ("schema_name",)),))
 TAP_SCHEMA_COLUMNS = Table("tap_schema", "columns", "Columns of the published tables", (
     _ts("table_name", TEXT, "Qualified table name", nullable=False, key=True),
@@ -1066,7 +1133,7 @@ TAP_SCHEMA_SCHEMA = Schema(
     ),
 )
 
-PUBLISHED_SCHEMAS = (SURVEY_SCHEMA, IVOA_SCHEMA, TAP_SCHEMA_SCHEMA)
+PUBLISHED_SCHEMAS = (SURVEY_SCHEMA, IVOA_SCHEMA, CAOM_SCHEMA, TAP_SCHEMA_SCHEMA)
 PUBLISHED_TABLES: tuple[Table, ...] = tuple(
     table for schema in PUBLISHED_SCHEMAS for table in schema.tables if table.published
 )

@@ -34,6 +34,20 @@ class TapSchemaRows:
     key_columns: list[tuple]
 
 
+IRSA_SOURCE_CATALOG = 21
+"""IRSA's ``irsa_dbms`` of the catalogs ``Irsa.list_catalogs`` lists (astroquery reads
+``irsa_dbms=21 AND irsa_pos='y'``); other tables carry NULL there."""
+
+
+def irsa_columns(table: Table) -> tuple[str, int | None]:
+    """IRSA's ``irsa_pos`` and ``irsa_dbms`` of a table: positional when it has ``ra`` and
+    ``dec`` (what ``Irsa.query_region`` searches with CONTAINS), a source catalog when it is a
+    sky-laid-out catalog of detections (schema.model.SkyLayout) with those columns."""
+    positional = {"ra", "dec"} <= set(table.column_names)
+    catalog = positional and table.sky_layout is not None
+    return ("y" if positional else "n"), (IRSA_SOURCE_CATALOG if catalog else None)
+
+
 def _key_id(table: Table, index: int) -> str:
     return f"{table.qualified_name}_fk{index}"
 
@@ -49,7 +63,7 @@ def tap_schema_rows() -> TapSchemaRows:
                 continue
             table_index += 1
             tables.append((schema.name, table.qualified_name, table.table_type, table.utype,
-                           table.description, table_index))
+                           table.description, table_index, *irsa_columns(table)))
             for column_index, column in enumerate(table.columns, start=1):
                 columns.append((
                     table.qualified_name, adql_column_name(column), column.datatype,
@@ -82,7 +96,7 @@ def refresh_statements() -> list[tuple[str, list[tuple]]]:
         ("DELETE FROM tap_schema.tables", []),
         ("DELETE FROM tap_schema.schemas", []),
         (insert("schemas", 4), rows.schemas),
-        (insert("tables", 6), rows.tables),
+        (insert("tables", 8), rows.tables),
         (insert("columns", 14), rows.columns),
         (insert("keys", 5), rows.keys),
         (insert("key_columns", 3), rows.key_columns),

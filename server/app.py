@@ -10,9 +10,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityEr
 from skyvault.config import settings
 from skyvault.server import (
     accounts,
+    alerts,
     auth,
     datalink,
     files,
+    forcedphot,
     headers,
     health,
     most,
@@ -37,7 +39,8 @@ from skyvault.server.uws.blueprint import job_blueprint
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.blueprint, accounts.blueprint, releases.blueprint, tap.blueprint, sia.blueprint,
     soda.blueprint, datalink.blueprint, scs.blueprint, files.blueprint, ibe_search.blueprint,
-    ibe_data.blueprint, previews.blueprint, most.blueprint, web.blueprint,
+    ibe_data.blueprint, previews.blueprint, most.blueprint, forcedphot.blueprint, alerts.blueprint,
+    web.blueprint,
 )
 """Each service's blueprint, registered in this order."""
 

@@ -4,7 +4,8 @@
   it was sent with, never as HTML guessed from its bytes.
 - ``Content-Security-Policy``: the service's own web pages may load scripts, styles, images
   and connections from this origin only (no inline script; the moving-object page keeps its
-  inline styles) and cannot be framed. Everything else (data documents, files, previews, job
+  inline styles) and cannot be framed; the image viewer's pages may also compile WebAssembly
+  (VIEWER_POLICY). Everything else (data documents, files, previews, job
   results, uploads given back) is a sandboxed document that loads nothing: even a user-supplied
   document a browser chose to render runs no script and has no access to the archive's origin
   (cookies, storage).
@@ -24,6 +25,13 @@ from skyvault.server.protocols import error_response
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
                "frame-ancestors 'none'")
+VIEWER_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+                 "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                 "connect-src 'self' data:; worker-src 'self' blob:; object-src 'none'; "
+                 "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+"""The image viewer's pages (server/web/viewer.py): Aladin Lite compiles the WebAssembly it
+carries as a data: URL ('wasm-unsafe-eval' allows WebAssembly only, not JavaScript's eval) and
+draws through blob: images; scripts still come from this origin only."""
 DOCUMENT_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 """The policy of every response that is not one of the service's own web pages."""
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from skyvault.server.forced_async import FORCEDPHOT_JOBS
 from skyvault.server.soda_async import SODA_JOBS
 from skyvault.server.tap_async import TAP_JOBS
 from skyvault.server.uws.policy import Executor, JobPolicy
 
-JOB_SERVICES: tuple[JobPolicy[Any], ...] = (TAP_JOBS, SODA_JOBS)
+JOB_SERVICES: tuple[JobPolicy[Any], ...] = (TAP_JOBS, SODA_JOBS, FORCEDPHOT_JOBS)
 
 
 def executors(app_config: Mapping[str, Any] | None = None) -> dict[str, Executor]:

@@ -28,6 +28,7 @@ from skyvault.server import products
 from skyvault.server.context import reading, service_url
 from skyvault.server.imaging import file_url, public_url
 from skyvault.server.request_guard import UnusableRequest
+from skyvault.sso import most_irsa
 from skyvault.sso.ephemeris import Ephemeris
 from skyvault.sso.errors import SsoError
 from skyvault.sso.most_output import (
@@ -67,9 +68,11 @@ from skyvault.sso.search_db import (
 from skyvault.sso.skyplot import PlotImage, sky_plot_svg
 from skyvault.sso.timescales import TimeRangeError
 from skyvault.vo.cutout import CutoutError, PixelBox, open_image
+from skyvault.vo.ipac_table import MEDIA_TYPE as IPAC_TYPE
+from skyvault.vo.ipac_table import write_ipac
 from skyvault.vo.preview import render_png
 from skyvault.vo.publisher_did import COLLECTIONS, ImageKey, publisher_did
-from skyvault.vo.votable import VOTABLE_MIME, error_votable
+from skyvault.vo.votable import VOTABLE_MIME, ColumnBatch, error_votable
 
 blueprint = Blueprint("most", __name__)
 log = logging.getLogger(__name__)
@@ -216,6 +219,8 @@ def most() -> Response:
     if not items:
         # A browser following a link to the service: the form (API calls carry parameters).
         return _page(None, None, None)
+    if most_irsa.is_irsa_request(items):
+        return _irsa(items)
     output = requested_format(items)
     most_request = None
     try:
@@ -372,6 +377,72 @@ def _error(output: str, failure: SearchFailure, most: MostRequest | None) -> Res
         return Response(f"# Region file format: DS9 version 4.1\n# error: {message}\n",
                         status=failure.status, mimetype=DS9_TYPE)
     return Response(f"error: {message}\n", status=failure.status, mimetype="text/plain")
+
+
+# --------------------------------------------------------------------------- IRSA's MOST
+
+
+IRSA_APPLICATION_URL = "/most/irsa"
+
+
+def _irsa(items: list[tuple[str, str]]) -> Response:
+    """IRSA's parameters and answers (sso/most_irsa.py). Errors are IRSA's text with status
+    200, as IRSA's MOST answers them: astroquery raises its ``InvalidQueryError`` with the
+    message only then (it checks the status first, and a 4xx would hide the message)."""
+    try:
+        irsa = most_irsa.translate(items)
+        most_request = parse_request(irsa.items)
+        if most_request.target is None:
+            raise SearchFailure("give obj_name, mpc_data or the orbital elements", 400)
+        outcome = run(most_request)
+    except (SsoError, SearchFailure) as error:
+        return Response(most_irsa.error_text(str(_failure(error))), mimetype="text/plain")
+    assert outcome.result is not None
+    names = [f.name for f in MATCH_FIELDS]
+    links = _links()
+    rows = [dict(zip(names, match_row(outcome.label, m, links), strict=True))
+            for m in outcome.result.matches]
+    count = most_irsa.NO_MATCHES.format(count=len(rows))
+    mode = irsa.output_mode
+    if mode == "DS9":
+        return Response(_regions(outcome), mimetype=DS9_TYPE)
+    if mode == "VOTable":
+        table = Table("imgframes_matched_final_table", f"Images holding {outcome.label}",
+                      most_irsa.metadata_fields(MATCH_FIELDS), [tuple(r.values()) for r in rows])
+        return Response(votable_document([table], [*_infos(outcome), ("matched", count, None)]),
+                        content_type=VOTABLE_MIME)
+    if mode in ("Brief", "Gator", "Metadata"):
+        fields, table_rows = {
+            "Brief": (most_irsa.RESULT_FIELDS, most_irsa.result_rows(rows)),
+            "Gator": (most_irsa.GATOR_FIELDS, most_irsa.gator_rows(rows)),
+            "Metadata": (most_irsa.metadata_fields(MATCH_FIELDS),
+                         [tuple(r.values()) for r in rows]),
+        }[mode]
+        infos = [("catalog", "ztf", None), ("object_name", outcome.label, None)]
+        body = b"".join(write_ipac(fields, [ColumnBatch.from_rows(fields, table_rows)],
+                                   infos=infos))
+        return Response(f"\\ {count}\n".encode() + body, mimetype=IPAC_TYPE)
+    def download(output_mode: str) -> str:
+        params = {k: v for k, v in irsa.given.items() if k != "fits_region_files"}
+        return public_url("/most?" + urlencode(params | {"output_mode": output_mode}))
+
+    html = _TEMPLATES.get_template("irsa_results.html").render(
+        label=outcome.label, count=count, rows=rows, downloads=[
+            ("Download Results Table (above)", download("Brief")),
+            ("Download Image Metadata with a Matched Object Position Table",
+             download("Metadata")),
+            ("Download DS9 Region File with the Orbital Path", download("DS9"))])
+    return Response(html, mimetype="text/html")
+
+
+@blueprint.get(IRSA_APPLICATION_URL)
+def irsa_application() -> Response:
+    """IRSA's MOST application page, whose first menu lists the catalogs (astroquery's
+    ``Most.list_catalogs`` reads it, with ``conf.most_interface_url`` pointed here)."""
+    html = _TEMPLATES.get_template("irsa_application.html").render(
+        catalogs=most_irsa.CATALOGS, output_modes=most_irsa.OUTPUT_MODES,
+        form_action=public_url("/most"))
+    return Response(html, mimetype="text/html")
 
 
 # --------------------------------------------------------------------------- thumbnails

@@ -4,11 +4,13 @@ The services turn their own errors into their formats; a few failures are met be
 them (the request body too large, the database unreachable) and are answered here, in the
 format the client of that path reads: a DALI error VOTable for the query services (TAP, SIA,
 SCS, DataLink, SODA, MOST, IBE's search), short text for the UWS job trees (as their handlers
-answer), an HTML page for the web pages, text for files (IBE's too) and previews.
+answer), an HTML page for the web pages, text for files (IBE's too) and previews, a JSON
+document for the alert API.
 """
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from html import escape
 
@@ -22,10 +24,12 @@ class ErrorFormat(Enum):
     UWS = "uws"
     HTML = "html"
     TEXT = "text"
+    JSON = "json"
 
 
-_UWS_PREFIXES = ("/tap/async", "/soda/async")
-_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search")
+_UWS_PREFIXES = ("/tap/async", "/soda/async", "/forcedphot/async")
+_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search", "/forcedphot")
+_JSON_PREFIXES = ("/alerts",)
 _TEXT_PREFIXES = ("/files", "/ibe/data", "/previews", "/healthz", "/static", "/releases.json",
                   "/most/thumbnail")
 
@@ -39,6 +43,8 @@ def error_format(path: str, values: dict[str, str] | None = None) -> ErrorFormat
     are its parameters, which choose MOST's format."""
     if _under(path, _UWS_PREFIXES):
         return ErrorFormat.UWS
+    if _under(path, _JSON_PREFIXES):
+        return ErrorFormat.JSON
     if _under(path, _VOTABLE_PREFIXES):
         return ErrorFormat.VOTABLE
     if path == "/most":
@@ -71,4 +77,7 @@ def error_response(status: int, title: str, message: str,
         return Response(error_votable(message), status=status, content_type=VOTABLE_MIME)
     if form is ErrorFormat.HTML:
         return Response(_page(status, title, message), status=status, mimetype="text/html")
+    if form is ErrorFormat.JSON:
+        document = {"error": {"status": status, "title": title, "message": message}}
+        return Response(json.dumps(document), status=status, mimetype="application/json")
     return Response(f"{message}\n", status=status, mimetype="text/plain")

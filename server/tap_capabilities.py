@@ -7,6 +7,7 @@ from skyvault.server.auth import SECURITY_METHODS
 from skyvault.server.tap_config import TapConfig
 from skyvault.vo import tapregext as tr
 from skyvault.vo.adql.functions import UDF_SIGNATURES
+from skyvault.vo.moc import capability_element as moc_capability
 from skyvault.vo.vosi import AVAILABILITY_ID, CAPABILITIES_ID, EXAMPLES_ID, TABLES_ID, Endpoint
 from skyvault.vo.votable.formats import OUTPUT_FORMATS
 
@@ -72,4 +73,7 @@ def capabilities(base_url: str, config: TapConfig) -> list:
         Endpoint(TABLES_ID, f"{base_url}/tables", use="full", version="1.1",
                  security_methods=SECURITY_METHODS),
         Endpoint(EXAMPLES_ID, f"{base_url}/examples"),
+        # Where the service's coverage is (server/web/coverage.py): clients that look for a
+        # MOC find it beside the TAP service.
+        moc_capability(f"{base_url.removesuffix('/tap')}/moc", SECURITY_METHODS),
     ]

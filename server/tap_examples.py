@@ -213,6 +213,19 @@ WHERE i.field = {field} AND i.filtercode = '{filtercode}'
 ORDER BY epoch, rcid""",
             ("survey.files", "survey.science_images"),
         ),
+        Example(
+            "coverage_footprints",
+            "Footprints behind the coverage MOC",
+            f"The footprints of the {filtercode} science images in time order: what the "
+            f"coverage MOC (IVOA MOC 2.0) at this service's /moc?filter={filtercode} is made "
+            "of. /moc takes filter, night (YYYY-MM-DD), release and order; /stmoc gives the "
+            "space-time coverage; both load in TOPCAT, Aladin and mocpy.",
+            f"""SELECT obs_publisher_did, t_min, s_region
+FROM ivoa.obscore
+WHERE obs_collection = 'SkyVault/sci' AND filtercode = '{filtercode}'
+ORDER BY t_min""",
+            ("ivoa.obscore",),
+        ),
     ]
 
 

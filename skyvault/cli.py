@@ -160,9 +160,22 @@ def _sso() -> click.Command:
     return sso_cli
 
 
+def _alerts() -> click.Command:
+    from skyvault.alerts.cli import alerts_cli
+
+    return alerts_cli
+
+
+def _hips() -> click.Command:
+    from skyvault.coverage.hips import hips_cli
+
+    return hips_cli
+
+
 PART_COMMANDS: dict[str, Callable[[], click.Command]] = {
     "serve": _serve, "demo": _demo, "users": _users, "release": _release, "worker": _worker,
-    "ingest": _ingest, "pipeline": _pipeline, "sso": _sso,
+    "ingest": _ingest, "pipeline": _pipeline, "sso": _sso, "hips": _hips,
+    "alerts": _alerts,
 }
 """Each part's command, which lives with its part, by name. Imported when named, so that
 ``skyvault worker`` loads neither the pipeline's Dask nor the server's Flask (only ``--help``,

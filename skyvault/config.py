@@ -52,6 +52,9 @@ class Settings:
     """Where ingest puts rejected product groups with their reasons (home/quarantine)."""
     releases_root: Path = Path()
     """Where release exports are written and served from (home/releases)."""
+    hips_root: Path = Path()
+    """The HiPS of the public co-adds, one folder per filter (home/hips;
+    skyvault/coverage/hips.py), served at /hips/."""
     x_accel_prefix: str | None = None
     """Behind nginx: the internal location that serves the store, so that /files/ hands a
     permitted file over with X-Accel-Redirect instead of streaming it (deploy/nginx)."""
@@ -102,6 +105,7 @@ def load_settings() -> Settings:
         store_root=_path("SKYVAULT_STORE", home / "store"),
         quarantine_root=_path("SKYVAULT_QUARANTINE", home / "quarantine"),
         releases_root=_path("SKYVAULT_RELEASES", home / "releases"),
+        hips_root=_path("SKYVAULT_HIPS", home / "hips"),
         x_accel_prefix=_accel_prefix(),
     )
 

@@ -55,6 +55,7 @@ def _step(message: str) -> None:
 
 
 def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
+    from skyvault.coverage.hips import build as build_hips
     from skyvault.db import database
     from skyvault.ingest import ingest_paths
     from skyvault.ingest.compact import compact_all
@@ -89,6 +90,10 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
     click.echo(run_ensemble(handle).line(), err=True)
     _step("exporting DR1: manifests, download scripts and the HATS catalogs")
     export_release(handle, "DR1")
+    # As after every data release in operation (deploy/systemd/skyvault-hips.timer).
+    _step("making the HiPS of the public reference co-adds (skyvault hips build)")
+    for built in build_hips(handle):
+        click.echo(built.line(), err=True)
 
 
 def print_welcome(port: int, accounts: list[tuple[str, str, tuple[int, ...]]]) -> None:

@@ -34,13 +34,11 @@ from skyvault.pipeline.process import maskbits, photometry
 from skyvault.pipeline.process.extract import REFERENCE_APERTURE, detect, psf_kernel
 from skyvault.pipeline.process.psf import Psf, PsfFit, fit_sources
 from skyvault.pipeline.process.wcs import TanSip
+from skyvault.schema.bits import CATALOG_FLAGS
 
-FLAG_DIPOLE = 1 << 5
-"""An opposite-sign lobe holds a large part of the candidate's flux."""
-FLAG_BRIGHT_STAR = 1 << 6
-"""On (or in the halo of a saturated) star far brighter than the candidate."""
-FLAG_COSMIC_RAY = 1 << 7
-"""Cosmic-ray pixels of the science image under the candidate's core."""
+FLAG_DIPOLE = CATALOG_FLAGS.value("DIPOLE")
+FLAG_BRIGHT_STAR = CATALOG_FLAGS.value("BRIGHT_STAR")
+FLAG_COSMIC_RAY = CATALOG_FLAGS.value("COSMIC_RAY")
 ARTEFACT_FLAGS = (
     maskbits.FLAG_SATURATED
     | maskbits.FLAG_BAD_PIXELS

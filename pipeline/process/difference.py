@@ -278,6 +278,7 @@ def make_difference(
         ("MAGLIM", maglimit if np.isfinite(maglimit) else None, "5-sigma limit of the difference"),
         ("SKYRMS", noise, "rms of the difference, DN (corrected for correlation)"),
         ("NOISECOR", correlation, "noise correlation factor applied"),
+        ("GAIN", float(sci_header.get("GAIN", 6.0)), "e-/DN of the science image"),
         ("PSFFWHM", out_psf.fwhm, "PSF of the difference, pixels"),
         ("PSFBETA", out_psf.beta, ""),
         ("KERNCONV", "reference" if convolve_reference else "science", "image convolved"),

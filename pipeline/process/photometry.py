@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyvault.pipeline.process.statistics import weighted_clipped_mean
+from skyvault.schema.bits import INFOBITS
 
 MIN_SNR = 20.0
 ZP_FLOOR = 0.005
@@ -21,25 +22,20 @@ MIN_CALIBRATORS = 8
 """Below this many calibrators a zero point is flagged (infobits 8): its error can reach a few
 hundredths of a magnitude."""
 
-# infobits: quality flags of a science image (0 means nothing to report).
-INFO_ASTROMETRY_FAILED = 1 << 0
-INFO_ASTROMETRY_POOR = 1 << 1
-"""Astrometric rms above 0.5 arcsec."""
-INFO_FEW_ASTROMETRIC_MATCHES = 1 << 2
-INFO_FEW_CALIBRATORS = 1 << 3
+# infobits: quality flags of a science image (0 means nothing to report), declared with their
+# meanings in schema/bits.py (INFOBITS).
+INFO_ASTROMETRY_FAILED = INFOBITS.value("ASTROMETRY_FAILED")
+INFO_ASTROMETRY_POOR = INFOBITS.value("ASTROMETRY_POOR")
+INFO_FEW_ASTROMETRIC_MATCHES = INFOBITS.value("FEW_ASTROMETRIC_MATCHES")
+INFO_FEW_CALIBRATORS = INFOBITS.value("FEW_CALIBRATORS")
 """Fewer than MIN_CALIBRATORS stars behind the zero point."""
-INFO_ZEROPOINT_SCATTER = 1 << 4
-"""Zero-point rms above 0.1 mag."""
-INFO_BAD_SEEING = 1 << 5
-"""FWHM above 4 arcsec."""
-INFO_SATURATION = 1 << 6
-"""More than 1% of the pixels saturated."""
-INFO_PSF_DEFAULT = 1 << 7
-"""Too few stars to measure the PSF; a default was used."""
-INFO_ZEROPOINT_FAILED = 1 << 8
-INFO_ZEROPOINT_UNCERTAIN = 1 << 9
-"""MAGZPUNC above MAX_ZEROPOINT_UNCERTAINTY: the quadrant's own stars cannot tie its flux scale
-to the catalog within 0.02 mag (all faint, under a bright Moon or in poor seeing)."""
+INFO_ZEROPOINT_SCATTER = INFOBITS.value("ZEROPOINT_SCATTER")
+INFO_BAD_SEEING = INFOBITS.value("BAD_SEEING")
+INFO_SATURATION = INFOBITS.value("SATURATION")
+INFO_PSF_DEFAULT = INFOBITS.value("PSF_DEFAULT")
+INFO_ZEROPOINT_FAILED = INFOBITS.value("ZEROPOINT_FAILED")
+INFO_ZEROPOINT_UNCERTAIN = INFOBITS.value("ZEROPOINT_UNCERTAIN")
+"""MAGZPUNC above MAX_ZEROPOINT_UNCERTAINTY."""
 
 ZEROPOINT_UNRELIABLE = (
     INFO_FEW_CALIBRATORS

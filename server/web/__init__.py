@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from skyvault.server.web import (  # noqa: F401  (importing a view module registers its routes)
     catalogs,
+    coverage,
     downloads,
+    hips_files,
     home,
     image,
     pages,
+    qa,
     query,
     search,
+    vendor,
+    viewer,
 )
 from skyvault.server.web.blueprint import blueprint
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from flask import Response, abort
+from flask import Response
 
 from skyvault.releases.model import list_releases
+from skyvault.schema.bits import BIT_MASKS
 from skyvault.schema.docs import tables_html
 from skyvault.server.context import reading, service_url
 from skyvault.server.web.blueprint import blueprint
@@ -20,7 +21,6 @@ from skyvault.server.web.epochs import format_mjd
 from skyvault.server.web.forms import FILTERS
 from skyvault.server.web.image_query import JD_MJD, PRODUCTS
 from skyvault.server.web.pages import per_audience, render
-from skyvault.server.web.skymap import FILTER_COLOURS, FieldCoverage, coverage_svg
 
 _COUNTS_SQL = " UNION ALL ".join(
     f"SELECT '{p.collection}'::text, filtercode::text, count(*), min({p.t_start}),"
@@ -105,54 +105,13 @@ def home() -> Response:
                   services=services, base=base)
 
 
-# -- coverage maps --------------------------------------------------------------------------------
-
-_COVERAGE_SQL = """
-SELECT field, count(*),
-       avg(cos(radians(dec)) * cos(radians(ra))), avg(cos(radians(dec)) * sin(radians(ra))),
-       avg(sin(radians(dec))), avg(q3c_dist(ra1, dec1, ra3, dec3)) / 2
-  FROM survey.science_images
- WHERE is_current = 1 AND filtercode = %s
- GROUP BY field
- ORDER BY field"""
-
-
-def field_coverage(rows) -> list[FieldCoverage]:
-    """Fields from per-field means of image-centre unit vectors: the mean vector's direction is
-    the centre, its shortness measures how far the images spread around it."""
-    fields = []
-    for field_id, count, x, y, z, half_image in rows:
-        length = math.sqrt(x * x + y * y + z * z)
-        if length < 1e-12:
-            continue
-        ra = math.degrees(math.atan2(y, x)) % 360.0
-        dec = math.degrees(math.asin(max(-1.0, min(1.0, z / length))))
-        spread = math.degrees(math.acos(min(1.0, length))) * math.sqrt(2.0)
-        fields.append(FieldCoverage(field_id, ra, dec, spread + (half_image or 0.0), count))
-    return fields
-
-
-def coverage_document(filtercode: str) -> str:
-    with reading(statement_timeout_ms=SUMMARY_TIMEOUT_MS) as connection:
-        rows = connection.execute(_COVERAGE_SQL, (filtercode,)).fetchall()
-    fields = field_coverage(rows)
-    images = sum(f.images for f in fields)
-    note = (f"{len(fields)} field{'s' if len(fields) != 1 else ''}, "
-            f"{images} science image{'s' if images != 1 else ''}")
-    return coverage_svg(fields, f"{FILTERS[filtercode]} band ({filtercode})",
-                        FILTER_COLOURS[filtercode], note)
-
-
-@blueprint.get("/coverage/<filtercode>.svg")
-def coverage_map(filtercode: str) -> Response:
-    if filtercode not in FILTERS:
-        abort(404)
-    document = per_audience("coverage", lambda: coverage_document(filtercode), filtercode)
-    response = Response(document, mimetype="image/svg+xml")
-    response.headers["Cache-Control"] = "private, max-age=60"
-    return response
-
-
 @blueprint.get("/tables")
 def tables_page() -> Response:
     return render("web/tables.html", tables=tables_html())
+
+
+@blueprint.get("/tables/bits")
+def bits_page() -> Response:
+    """What each bit of infobits, the catalogs' flags and the mask images means (schema/bits.py,
+    the one declaration the pipeline and the column descriptions read too)."""
+    return render("web/bits.html", masks=BIT_MASKS)

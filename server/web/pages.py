@@ -31,6 +31,8 @@ NAVIGATION = (
     ("most", "Moving objects", "most"),
     ("web.query_page", "ADQL query", None),
     ("web.tables_page", "Tables", None),
+    ("web.sky_page", "Sky", None),
+    ("web.qa_page", "QA", None),
     ("releases.releases_page", "Releases", "releases"),
 )
 MOST_PATH = "/most"
@@ -50,7 +52,8 @@ def navigation() -> list[tuple[str, str, bool]]:
             continue
         url = (request.script_root + MOST_PATH) if endpoint == "most" else url_for(endpoint)
         current = request.endpoint == endpoint or (
-            endpoint == "web.search_page" and request.endpoint == "web.image_page")
+            endpoint == "web.search_page" and request.endpoint == "web.image_page") or (
+            endpoint == "web.qa_page" and request.endpoint == "web.qa_night_page")
         items.append((url, label, current))
     return items
 

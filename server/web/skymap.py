@@ -1,8 +1,9 @@
 """Sky coverage maps as SVG: the Hammer-Aitoff (equal-area) projection of the whole sky.
 
 Pure. Right ascension grows to the left (the sky seen from inside), 180 deg at the centre, so the
-0h line is the map's edge. Fields are drawn as discs of their angular radius (at least a
-couple of pixels, so a small field stays visible), the Galactic plane as a dashed line.
+0h line is the map's edge. Coverage is drawn as the HEALPix cells of a MOC (at an order of
+about a pixel, each with a stroke so that a small field stays visible), the Galactic plane as
+a dashed line.
 """
 
 from __future__ import annotations
@@ -16,18 +17,14 @@ from skyvault.server.web.coords import galactic_to_icrs
 
 WIDTH, HEIGHT = 720.0, 360.0
 MARGIN = 14.0
-MIN_MARKER_PX = 4.0
 FILTER_COLOURS = {"zg": "#2e8b57", "zr": "#c0392b", "zi": "#8e44ad"}
 
 
 @dataclass(frozen=True)
-class FieldCoverage:
-    field: int | None
-    ra: float
-    dec: float
-    radius: float
-    """Angular radius (deg) of the area covered."""
-    images: int
+class CoverageCell:
+    """One HEALPix cell of a coverage map (MOC) to draw: its outline, ra and dec in degrees."""
+
+    outline: Sequence[tuple[float, float]]
 
 
 def hammer(ra: float, dec: float, centre_ra: float = 180.0) -> tuple[float, float]:
@@ -82,27 +79,33 @@ def _galactic_plane() -> str:
     return f'<path class="galactic" d="{_path(points)}"/>'
 
 
-def _marker_radius(field: FieldCoverage) -> float:
-    # Near the centre of the map a degree is about this many pixels across.
-    pixels_per_degree = (HEIGHT / 2 - MARGIN) / 90.0
-    return max(MIN_MARKER_PX, field.radius * pixels_per_degree)
+CELL_STROKE_PX = 3.0
+"""Cells are drawn with a stroke of their colour this wide, so that a cell smaller than a pixel
+(a single field at whole-sky scale) still shows."""
 
 
-def coverage_svg(fields: Sequence[FieldCoverage], title: str, colour: str = "#1f5fa8",
+def _cell_path(cell: CoverageCell) -> str:
+    """The cell's outline in map pixels. A cell on the 0h meridian (the map's edge) is drawn
+    whole on the side of its centre rather than split across the map."""
+    ras = [ra % 360.0 for ra, _ in cell.outline]
+    centre = math.degrees(math.atan2(sum(math.sin(math.radians(r)) for r in ras),
+                                     sum(math.cos(math.radians(r)) for r in ras))) % 360.0
+    points = []
+    for ra, (_, dec) in zip(ras, cell.outline, strict=True):
+        if abs(ra - centre) > 180.0:
+            ra = 0.0001 if centre < 180.0 else 359.9999
+        points.append(to_pixels(ra, dec))
+    return "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in points) + "Z"
+
+
+def coverage_svg(cells: Sequence[CoverageCell], title: str, colour: str = "#1f5fa8",
                  note: str | None = None) -> str:
-    """A standalone SVG document of the fields on the whole sky."""
-    markers = []
-    for field in fields:
-        x, y = to_pixels(field.ra, field.dec)
-        label = (f"field {field.field}: " if field.field is not None else "") + \
-            f"{field.images} image{'s' if field.images != 1 else ''}, " \
-            f"RA {field.ra:.2f} Dec {field.dec:+.2f}"
-        markers.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{_marker_radius(field):.1f}">'
-                       f"<title>{escape(label)}</title></circle>")
+    """A standalone SVG document of the coverage cells on the whole sky."""
+    shapes = "".join(f'<path d="{_cell_path(cell)}"/>' for cell in cells)
     outline = [to_pixels(0.0001, dec) for dec in range(-90, 91, 2)] + \
         [to_pixels(359.9999, dec) for dec in range(90, -91, -2)]
     frame = "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in outline) + "Z"
-    caption = note or f"{len(fields)} field{'s' if len(fields) != 1 else ''}"
+    caption = note or f"{len(cells)} cell{'s' if len(cells) != 1 else ''}"
     return f"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0f} {HEIGHT + 24:.0f}" \
 role="img" aria-label="{escape(title)}">
 <title>{escape(title)}</title>
@@ -111,13 +114,14 @@ role="img" aria-label="{escape(title)}">
 .grid {{ fill: none; stroke: #2f4458; stroke-width: 0.7; }}
 .galactic {{ fill: none; stroke: #b08d3c; stroke-width: 1; stroke-dasharray: 4 3; }}
 .label {{ fill: #9fb3c8; font: 15px sans-serif; text-anchor: middle; }}
-.fields circle {{ fill: {colour}; fill-opacity: 0.85; stroke: #ffffff; stroke-width: 0.5; }}
+.cells path {{ fill: {colour}; stroke: {colour}; stroke-width: {CELL_STROKE_PX}; \
+stroke-linejoin: round; }}
 .caption {{ fill: #333; font: 17px sans-serif; }}
 </style>
 <path class="sky" d="{frame}"/>
 {"".join(_graticule())}
 {_galactic_plane()}
-<g class="fields">{"".join(markers)}</g>
+<g class="cells">{shapes}</g>
 <text class="caption" x="{MARGIN:.0f}" y="{HEIGHT + 18:.0f}">{escape(title)}: {escape(caption)}\
 </text>
 </svg>

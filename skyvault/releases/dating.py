@@ -23,7 +23,9 @@ compare them with two small tables, ``survey.programs`` and ``survey.data_releas
   the reference it was found against (issue 17).
 - a file is dated as its image: its row copies the image's ``obsjd`` (for calibration, the
   night's start), and a co-add's files are dated by their ``ingested_at``, the co-add's own
-  (one ingest transaction).
+  (one ingest transaction); a night's alert archive (``image_table = 'alert_archives'``) is
+  dated as its candidates, by its stream's program and its last alert's ``jd``: the public
+  stream's at once.
 
 Members of a row's program(s) see it at once.  The SQL functions that read the two tables
 (migration 0016) are evaluated once per query as InitPlans, like the requester's programs
@@ -70,6 +72,9 @@ KINDS = {
 """How rows are dated, by ``Embargo.dating``."""
 
 COADD_TABLE = "reference_images"
+ALERT_ARCHIVES = "alert_archives"
+"""``survey.files.image_table`` of a night's alert archive of one stream (skyvault/alerts):
+dated as its alerts, by its stream's first program and its last alert's ``jd`` (``obsjd``)."""
 
 
 def horizons_sql(at: str) -> str:
@@ -115,6 +120,8 @@ def released_sql(embargo: Embargo, at: str = "now()", alias: str = "") -> str:
         # Most files belong to an image of one program: one look-up, no subquery.
         return (f"CASE WHEN {t}image_table = '{COADD_TABLE}'"
                 f" THEN {t}ingested_at < {coadd_horizon_sql(at)}"
+                f" WHEN {t}image_table = '{ALERT_ARCHIVES}'"
+                f" THEN {t}obsjd < {alert_horizons_sql(at)}[{t}programids[1]]"
                 f" ELSE {t}obsjd < {horizons}[{t}programids[1]]"
                 f" OR (cardinality({t}programids) > 1"
                 f" AND {_any_program_released(f'{t}programids', f'{t}obsjd', horizons)}) END")
@@ -186,6 +193,8 @@ def release_date_sql(embargo: Embargo, alias: str = "") -> str:
     if embargo.dating == "file":
         return (f"CASE WHEN {t}image_table = '{COADD_TABLE}'"
                 f" THEN archive.coadd_release_date({t}ingested_at)"
+                f" WHEN {t}image_table = '{ALERT_ARCHIVES}'"
+                f" THEN archive.alert_release_date_of({t}programids[1], {t}obsjd)"
                 f" ELSE (SELECT min(archive.release_date_of(p.programid, {t}obsjd))"
                 f" FROM unnest({t}programids) AS p(programid)) END")
     raise ValueError(f"unknown dating {embargo.dating!r}")

@@ -140,6 +140,13 @@ if has_rule("/tap/sync"):
                                "SELECT obs_publisher_did FROM ivoa.obscore WHERE image_id"
                                f" BETWEEN {BASE} AND {BASE + 99_999}")
             assert set(_table(obscore)["obs_publisher_did"]) == _seeded_dids(states)
+            # The CAOM views of ObsCore (astroquery's Irsa.list_collections reads them).
+            everything = _seeded_dids(STATES + RELEASE_STATES)
+            for view, key in (("caom.observation", "obsid"), ("caom.plane", "planeid")):
+                rows = tap_sync(live_server, requester, f"SELECT {key} FROM {view}")
+                assert rows.status_code == 200, (requester.name, rows.text[:500])
+                seen = set(_table(rows)[key]) & everything
+                assert seen == _seeded_dids(states), (requester.name, view)
 
     def test_tap_sync_errors_and_statistics_reveal_nothing(live_server, requesters,
                                                            passed) -> None:
@@ -414,6 +421,92 @@ if has_rule("/previews/<collection>/<int:image_id>.png"):
                         why = twin_difference(response, str(state.ident(kind)), absent,
                                               str(state.twin(kind)))
                         assert why is None, (requester.name, url, why)
+
+
+# -- forced photometry --------------------------------------------------------------------------
+
+TWIN_RA_OFFSET = 0.1
+"""Degrees east of a state's position: a position on no seeded image (they are 64" wide)."""
+
+
+def _forced(base: str, requester: Who, ra: float, dec: float, path: str = "/forcedphot/sync",
+            **extra: str):
+    return get(base, path, requester, params={"RA": repr(ra), "DEC": repr(dec), **extra})
+
+
+def _forced_diffids(response) -> set[int]:
+    return {int(v) for v in _table(response)["diffid"]}
+
+
+if has_rule("/forcedphot/sync"):
+
+    def test_forced_photometry_measures_visible_epochs_only(live_server, requesters,
+                                                            passed) -> None:
+        """Issue 17: the embargo applies to every epoch. At each state's position each
+        requester gets exactly the difference images shown to them (rows and their count);
+        at a hidden one, the answer is the answer where no image is (the twin position)."""
+        for requester in requesters:
+            for state in STATES:
+                response = _forced(live_server, requester, state.ra, state.dec)
+                assert response.status_code == 200, (requester.name, response.text[:300])
+                diffids = _forced_diffids(response)
+                if state in shown(requester.programs, passed):
+                    assert diffids == {state.ident("diffid")}, (requester.name, state.key)
+                else:
+                    assert diffids == set(), (requester.name, state.key)
+                    twin_ra = state.ra + TWIN_RA_OFFSET
+                    empty = _forced(live_server, requester, twin_ra, state.dec)
+                    why = twin_difference(response, repr(state.ra), empty, repr(twin_ra))
+                    assert why is None, (requester.name, state.key, why)
+                _check_hidden_absent(response, requester, passed, [repr(state.ra)])
+
+    def test_forced_photometry_limits_count_visible_epochs_only(world, requesters) -> None:
+        """The sync limit's refusal (``max_sync_epochs``) counts what the requester may see:
+        with a limit of none, a hidden epoch's position still answers like an empty one, and
+        a shown one's is refused without any hidden state's secret."""
+        from served_app import served_app
+
+        with served_app({"FORCEDPHOT_MAX_SYNC_EPOCHS": 0}) as base:
+            for requester in requesters:
+                for state in STATES:
+                    response = _forced(base, requester, state.ra, state.dec)
+                    if state in shown(requester.programs):
+                        assert response.status_code == 400, requester.name
+                        assert b"more than 0 epochs" in response.content
+                    else:
+                        twin_ra = state.ra + TWIN_RA_OFFSET
+                        empty = _forced(base, requester, twin_ra, state.dec)
+                        why = twin_difference(response, repr(state.ra), empty, repr(twin_ra))
+                        assert why is None, (requester.name, state.key, why)
+                    _check_hidden_absent(response, requester, frozenset(), [repr(state.ra)])
+
+
+if has_rule("/forcedphot/async"):
+
+    def test_forced_photometry_jobs_measure_their_owners_epochs_only(live_server, requesters,
+                                                                     job_worker) -> None:
+        """The async form as each requester: each job's result holds the epochs its owner
+        may see, and nothing of the others."""
+        for requester in requesters:
+            for state in STATES:
+                created = post(live_server, "/forcedphot/async", requester, data={
+                    "RA": repr(state.ra), "DEC": repr(state.dec), "PHASE": "RUN"})
+                assert created.status_code == 303, created.text[:300]
+                job = created.headers["Location"]
+                path = job.split("://", 1)[1].split("/", 1)[1]
+                for _ in range(30):
+                    phase = get(live_server, f"/{path}/phase", requester)
+                    if phase.text.strip() in ("COMPLETED", "ERROR"):
+                        break
+                    get(live_server, f"/{path}", requester, params={"WAIT": "5"})
+                assert phase.text.strip() == "COMPLETED", (requester.name, phase.text)
+                result = get(live_server, f"/{path}/results/result", requester)
+                assert result.status_code == 200, (requester.name, result.text[:300])
+                expected = {state.ident("diffid")} if state in shown(requester.programs) \
+                    else set()
+                assert _forced_diffids(result) == expected, (requester.name, state.key)
+                _check_hidden_absent(result, requester, frozenset(), [repr(state.ra)])
+                post(live_server, f"/{path}", requester, data={"ACTION": "DELETE"})
 
 
 def test_capabilities_offer_login_to_anonymous_clients(live_server) -> None:

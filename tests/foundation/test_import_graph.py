@@ -165,13 +165,14 @@ def test_no_import_circles_between_modules() -> None:
 
 
 def test_the_worker_loads_no_flask() -> None:
-    """`skyvault worker` runs TAP queries and SODA cutouts with their executors, which import
-    no Flask blueprint (nor Flask): the cutting is ``server.soda_cutouts``', shared with
-    /soda/sync."""
+    """`skyvault worker` runs TAP queries, SODA cutouts and forced photometry with their
+    executors, which import no Flask blueprint (nor Flask): the cutting is
+    ``server.soda_cutouts``', shared with /soda/sync; the measuring
+    ``skyvault.forced_photometry``'s, shared with /forcedphot/sync."""
     probe = ("import sys\n"
              "from skyvault.server.worker import worker_cli\n"
              "from skyvault.server.job_services import executors\n"
-             "assert sorted(executors()) == ['soda', 'tap'], executors()\n"
+             "assert sorted(executors()) == ['forcedphot', 'soda', 'tap'], executors()\n"
              "print(sorted(m for m in sys.modules if m == 'flask' or m.startswith('flask.')))\n")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True, cwd=ROOT).stdout.strip()

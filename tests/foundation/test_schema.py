@@ -40,7 +40,8 @@ def test_schema_builds_from_nothing_and_round_trips(database: Database) -> None:
     assert current_revision(url) is None
     with psycopg.connect(url) as connection:
         left = connection.execute(
-            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('survey', 'ivoa', 'tap_schema')"
+            "SELECT count(*) FROM pg_namespace "
+            "WHERE nspname IN ('survey', 'ivoa', 'caom', 'tap_schema')"
         ).fetchone()[0]
     assert left == 0
     upgrade(url)
@@ -51,7 +52,7 @@ def test_schema_builds_from_nothing_and_round_trips(database: Database) -> None:
     assert columns == sum(len(t.columns) for t in PUBLISHED_TABLES)
 
 
-_IN_ARCHIVE = "n.nspname IN ('survey', 'ivoa', 'tap_schema', 'archive')"
+_IN_ARCHIVE = "n.nspname IN ('survey', 'ivoa', 'caom', 'tap_schema', 'archive')"
 SNAPSHOT = {
     "columns": f"""
         SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
@@ -89,7 +90,7 @@ SNAPSHOT = {
          WHERE {_IN_ARCHIVE} ORDER BY 1, 2, 3""",
     "views": """
         SELECT schemaname, viewname, definition FROM pg_views
-         WHERE schemaname IN ('survey', 'ivoa', 'tap_schema', 'archive') ORDER BY 1, 2""",
+         WHERE schemaname IN ('survey', 'ivoa', 'caom', 'tap_schema', 'archive') ORDER BY 1, 2""",
     "programs": "SELECT to_jsonb(p)::text FROM survey.programs p ORDER BY programid",
 }
 """What migrations make, as the catalogs describe it (column positions aside: a column a
@@ -206,7 +207,7 @@ def test_tap_schema_agrees_with_the_live_catalog(database: Database) -> None:
                    format_type(a.atttypid, a.atttypmod), a.attnum
               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
               JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname IN ('survey', 'ivoa', 'tap_schema') AND a.attnum > 0
+             WHERE n.nspname IN ('survey', 'ivoa', 'caom', 'tap_schema') AND a.attnum > 0
                AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'p')
                AND NOT c.relispartition
         """).fetchall()

@@ -5,6 +5,10 @@ epochs make references and the second night has difference images in which super
 changed); the first night also follows two of the known asteroids. Small camera: 256 x 256
 quadrants, 4 CCDs.
 
+``survey_archive``: ``survey``'s products ingested once into a database of their own (files in
+the session's file store, where the services read them): the candidates' and the forced
+photometry's tests read the same archive.
+
 ``demo_survey``: two nights of the demo's survey (``skyvault.pipeline.demo``: CCDs 6 and 7,
 three known objects followed), whose zero points are checked against the truth; no references.
 """
@@ -18,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from skyvault.config import settings
+from skyvault.db import Database
 from skyvault.pipeline.demo import DEMO_CCDS, DEMO_PLAN
 from skyvault.pipeline.orchestrate import NightReport, dask_client, run_night
 from skyvault.pipeline.simulate.night import default_survey_fields, simulate_night
@@ -90,6 +96,28 @@ def survey(tmp_path_factory) -> ProcessedSurvey:
         asteroids_first_night_only=True,
         references=True,
     )
+
+
+@dataclass(frozen=True)
+class SurveyArchive:
+    database: Database
+    """The archive's own database (not the session's: its rows are this survey's alone)."""
+    summary: object
+    """ingest's ``IngestSummary``."""
+
+
+@pytest.fixture(scope="session")
+def survey_archive(survey: ProcessedSurvey, database: Database,
+                   tmp_path_factory) -> SurveyArchive:
+    from skyvault.ingest import LocalFileStore, ingest_paths
+    from skyvault.ingest.testing import fresh_database
+
+    handle = fresh_database(database.urls.admin, "survey_archive")
+    summary = ingest_paths([survey.products], database=handle,
+                           store=LocalFileStore(settings().store_root),
+                           quarantine_root=tmp_path_factory.mktemp("survey-quarantine"))
+    assert summary.ok, summary.lines()
+    return SurveyArchive(handle, summary)
 
 
 @pytest.fixture(scope="session")

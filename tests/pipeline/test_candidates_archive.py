@@ -9,11 +9,8 @@ import pytest
 from scipy.spatial import cKDTree
 
 from skyvault.access import ANONYMOUS
-from skyvault.db import Database
 from skyvault.geometry import unit_vectors
-from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.candidate_history import OBJECT_RADIUS_ARCSEC, object_name
-from skyvault.ingest.testing import fresh_database
 from skyvault.pipeline.candidate_truth import MATCH_PIXELS, CandidateTruth, read_diffcats
 from skyvault.pipeline.process.candidates import EXTERNAL_COLUMNS, REFERENCE_COLUMNS
 from skyvault.schema.model import DOUBLE, FLOAT
@@ -29,13 +26,8 @@ COLUMNS = ("candid", "diffid", "pid", "objectid", "jd", "ra", "dec", "xpos", "yp
 
 
 @pytest.fixture(scope="module")
-def archive(survey, database: Database, tmp_path_factory) -> dict:
-    handle = fresh_database(database.urls.admin, "candidates_archive")
-    base = tmp_path_factory.mktemp("candidates-archive")
-    summary = ingest_paths([survey.products], database=handle,
-                           store=LocalFileStore(base / "store"),
-                           quarantine_root=base / "quarantine")
-    assert summary.ok, summary.lines()
+def archive(survey_archive) -> dict:
+    handle, summary = survey_archive.database, survey_archive.summary
     with handle.admin() as connection:
         rows = connection.execute(
             f"SELECT {', '.join(COLUMNS)} FROM survey.candidates ORDER BY candid").fetchall()

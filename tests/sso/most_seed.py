@@ -112,10 +112,13 @@ def _insert(connection: psycopg.Connection, table: str, values: dict) -> None:
 
 
 def remove(connection: psycopg.Connection) -> None:
-    for table, key in (("files", "file_id"), ("science_images", "pid"),
-                       ("exposures", "expid")):
+    # Exactly this seed's identifier blocks (seed below): tests/tap/tap_seed.py shares BASE
+    # with other blocks of the same tables, and may be seeded in the same session.
+    for table, key, first in (("files", "file_id", BASE + 2000),
+                              ("science_images", "pid", BASE + 1000),
+                              ("exposures", "expid", BASE)):
         connection.execute(f"DELETE FROM survey.{table} WHERE {key} BETWEEN %s AND %s",
-                           (BASE, BASE + 9_999_999))
+                           (first, first + 999))
 
 
 def seed(connection: psycopg.Connection) -> Seeded:

@@ -18,25 +18,14 @@ import requests
 from astropy.io import fits
 from astropy.io.votable import parse
 from astropy.io.votable.exceptions import VOWarning
-from most_seed import IMAGES, OBJECT, SIZE, Seeded, encke, remove, seed
+from most_seed import IMAGES, OBJECT, SIZE, Seeded, encke
 from release_calendar import NEVER_RELEASED
 
 from skyvault.cli import run
 from skyvault.db import Database
-from skyvault.sso.load import load_demo
 
 DEMO_FILE = Path(__file__).parents[2] / "sso" / "data" / "demo_orbits.txt"
 WINDOW = {"obs_begin": "2026-12-04", "obs_end": "2026-12-09"}
-
-
-@pytest.fixture(scope="module")
-def seeded(database: Database) -> Seeded:
-    with database.admin() as connection:
-        load_demo(connection)
-        result = seed(connection)
-    yield result
-    with database.admin() as connection:
-        remove(connection)
 
 
 def _get(live_server: str, params: dict, token: str | None = None, path: str = "/most"):

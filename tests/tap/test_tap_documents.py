@@ -26,6 +26,7 @@ from skyvault.vo.dali import (
     parse_tap_query,
     parse_upload,
 )
+from skyvault.vo.moc import MOC_STANDARD_ID
 from skyvault.vo.uws import Phase
 
 LIMITS = QueryLimits(default_maxrec=1000, hard_maxrec=5000)
@@ -214,6 +215,9 @@ def test_capabilities_are_valid_and_declare_the_service() -> None:
     standard_ids = {c.get("standardID") for c in root.findall("capability")}
     assert {vosi.AVAILABILITY_ID, vosi.CAPABILITIES_ID, vosi.TABLES_ID,
             vosi.EXAMPLES_ID} <= standard_ids
+    # Where the coverage MOC is (issue 19), beside the TAP service.
+    (coverage,) = root.findall(f"capability[@standardID='{MOC_STANDARD_ID}']")
+    assert coverage.findtext("interface/accessURL") == "http://h/moc"
 
 
 def test_tables_documents_are_valid_with_and_without_detail() -> None:
@@ -241,7 +245,7 @@ def test_examples_are_well_formed_rdfa() -> None:
     ns = {"h": "http://www.w3.org/1999/xhtml"}
     assert root.find("h:body", ns).get("vocab") == "http://www.ivoa.net/rdf/examples#"
     blocks = root.findall(".//h:div[@typeof='example']", ns)
-    assert len(blocks) == len(examples) == 10
+    assert len(blocks) == len(examples) == 11
     for block in blocks:
         assert block.get("resource") == "#" + block.get("id")
         assert len(block.findall(".//*[@property='name']", ns)) == 1

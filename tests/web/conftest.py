@@ -114,7 +114,8 @@ def browser(site: str) -> Iterator[Browser]:
     for flag in ("--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile / 'profile'}",
+                 "--disable-dev-shm-usage", "--enable-unsafe-swiftshader",
+                 f"--user-data-dir={profile / 'profile'}",
                  "--window-size=1280,900", "--lang=en-GB"):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {
@@ -130,3 +131,31 @@ def browser(site: str) -> Iterator[Browser]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def starry_pids(database: Database, tmp_path_factory) -> list[int]:
+    """The science images of a public night whose images show their catalogs' stars (field
+    619 around (40, -5), where no other suite puts data), ingested the real way. Its reference
+    co-adds are then dated as archived before the session's data release was declared (as
+    the seeds date theirs, tests/release_calendar.py), so they are public like the night and
+    the epoch has its three images for everyone."""
+    from release_calendar import COADD_RELEASED
+    from starry_night import STAR_FIELD, write_starry_night
+
+    from skyvault.ingest import LocalFileStore, ingest_paths
+
+    night = write_starry_night(tmp_path_factory.mktemp("starry-night"))
+    summary = ingest_paths([night.root], database=database,
+                           store=LocalFileStore(settings().store_root),
+                           quarantine_root=night.root.parent / "starry-quarantine")
+    assert summary.ok and summary.quarantined == 0, summary.lines()
+    with database.admin() as connection:
+        refids = [row[0] for row in connection.execute(
+            "UPDATE survey.reference_images SET ingested_at = %s WHERE field = %s"
+            " RETURNING refid", (COADD_RELEASED, STAR_FIELD))]
+        connection.execute("UPDATE survey.files SET ingested_at = %s WHERE image_table ="
+                           " 'reference_images' AND image_id = ANY(%s)", (COADD_RELEASED, refids))
+        return [row[0] for row in connection.execute(
+            "SELECT pid FROM survey.science_images WHERE field = %s ORDER BY pid",
+            (STAR_FIELD,))]

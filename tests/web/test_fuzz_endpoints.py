@@ -70,6 +70,8 @@ PARAMETER_NAMES = [
     "POS", "BAND", "TIME", "POL", "FOV", "SPATRES", "EXPTIME", "ID", "COLLECTION",
     "FACILITY", "INSTRUMENT", "DPTYPE", "CALIB", "TARGET", "FIELD", "CIRCLE", "POLYGON",
     "PIXEL_1", "PIXEL_2", "RA", "DEC", "SR", "VERB",
+    # forced photometry
+    "JDSTART", "JDEND", "FILTER",
     # web pages
     "position", "frame", "radius", "radius_unit", "shape", "width", "height", "box_unit",
     "time_from", "time_to", "filter", "field", "ccd", "quadrant", "programid", "seeing_max",
@@ -111,6 +113,8 @@ BASES: dict[str, dict[str, str]] = {
     "soda_async.create_job": {"ID": "ivo://skyvault.archive/sci?1", "CIRCLE": "233 12 0.01"},
     "datalink.links": {"ID": "ivo://skyvault.archive/sci?1"},
     "scs.cone_search": {"RA": "233", "DEC": "12", "SR": "0.1"},
+    "forcedphot.sync": {"RA": "233", "DEC": "12"},
+    "forcedphot_async.create_job": {"RA": "233", "DEC": "12"},
     "web.search_page": {"position": "233 12", "radius": "30", "radius_unit": "arcmin"},
     "web.catalogs_page": {"position": "233 12", "radius": "60"},
     "web.catalog_csv": {"ra": "233", "dec": "12", "radius": "60"},

@@ -32,7 +32,7 @@ from skyvault.server.web.coords import (
 from skyvault.server.web.epochs import FieldTimeError, parse_time, parse_time_range
 from skyvault.server.web.footprint import footprint_svg
 from skyvault.server.web.forms import box_range, parse_cone_form, parse_image_form
-from skyvault.server.web.skymap import FieldCoverage, coverage_svg, hammer, to_pixels
+from skyvault.server.web.skymap import CoverageCell, coverage_svg, hammer, to_pixels
 from skyvault.vo.shapes import Circle, Range
 
 MAS = 1 / 3_600_000
@@ -276,12 +276,19 @@ def test_hammer_projection_is_equal_area_and_oriented_like_the_sky() -> None:
 
 
 def test_maps_and_footprints_are_well_formed_svg() -> None:
-    document = coverage_svg([FieldCoverage(601, 233.0, 12.0, 0.2, 5),
-                             FieldCoverage(None, 10.0, -30.0, 4.0, 1)], "r band <zr>")
+    square = [(233.0, 12.0), (233.5, 12.0), (233.5, 12.5), (233.0, 12.5)]
+    on_0h = [(359.8, -30.0), (0.2, -30.0), (0.2, -29.6), (359.8, -29.6)]
+    document = coverage_svg([CoverageCell(square), CoverageCell(on_0h)], "r band <zr>",
+                            note="2 cells")
     root = etree.fromstring(document.encode())
-    circles = root.findall(".//{http://www.w3.org/2000/svg}circle")
-    assert len(circles) == 2
-    assert "field 601: 5 images" in document and "r band &lt;zr&gt;" in document
+    paths = root.findall(".//{http://www.w3.org/2000/svg}g[@class='cells']/"
+                         "{http://www.w3.org/2000/svg}path")
+    assert len(paths) == 2
+    assert "r band &lt;zr&gt;: 2 cells" in document
+    # A cell across 0h is drawn whole on one edge of the map, not stretched across it.
+    xs = [float(point.split(",")[0]) for point in
+          paths[1].get("d").strip("MZ").split("L")]
+    assert max(xs) - min(xs) < 5
     square = [(10.0, 20.0), (10.1, 20.0), (10.1, 20.1), (10.0, 20.1)]
     svg = etree.fromstring(footprint_svg(square, (10.05, 20.05), (10.02, 20.02)).encode())
     assert svg.find(".//{http://www.w3.org/2000/svg}polygon") is not None

@@ -31,13 +31,13 @@ while every one of those epochs is public. ``archive.released_horizons`` holds t
 ensemble step last refreshed the released statistics against.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0020
 """
 
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

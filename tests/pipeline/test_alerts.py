@@ -1,0 +1,224 @@
+"""Alert packets (issue 17) of the test survey's candidates, as ZTF's brokers read them, checked
+against independent computations: the stamps against astropy's Cutout2D on the archived files,
+the histories against a brute-force search of everything the stream's requester sees."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+
+import fastavro
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.nddata import Cutout2D
+from astropy.wcs import WCS
+from ztf_samples import sample_packets
+
+from skyvault.access import ANONYMOUS
+from skyvault.alerts.archive import store_archive
+from skyvault.alerts.build import AlertBuilder, night_selection
+from skyvault.alerts.packet import read_alerts, write_alerts
+from skyvault.alerts.schema import alert_schema, field_types
+from skyvault.alerts.stamps import SIZE
+from skyvault.alerts.streams import PUBLIC, streams
+from skyvault.db import Database
+from skyvault.geometry import inside_convex_polygon, separation
+from skyvault.ingest import LocalFileStore, ingest_paths
+from skyvault.ingest.testing import fresh_database
+from skyvault.pipeline.process.candidates import ARTEFACT_FLAGS
+
+RADIUS_ARCSEC = 1.5
+DAYS = 30.0
+
+
+@pytest.fixture(scope="module")
+def archive(survey, database: Database, tmp_path_factory) -> dict:
+    handle = fresh_database(database.urls.admin, "alerts_archive")
+    base = tmp_path_factory.mktemp("alerts-archive")
+    store = LocalFileStore(base / "store")
+    summary = ingest_paths([survey.products], database=handle, store=store,
+                           quarantine_root=base / "quarantine")
+    assert summary.ok, summary.lines()
+    with handle.admin() as connection:
+        nid = connection.execute("SELECT max(nid) FROM survey.candidates").fetchone()[0]
+        every = {s.name: s for s in streams(connection)}
+    built = {}
+    for name, stream in every.items():
+        builder = AlertBuilder(handle, stream, locate=lambda path: base / "store" / path)
+        built[name] = list(builder.alerts(night_selection(nid, stream)))
+    return {"database": handle, "store": store, "root": base / "store", "nid": nid,
+            "streams": every, "alerts": built}
+
+
+def test_the_night_has_alerts_on_the_streams(archive) -> None:
+    alerts = archive["alerts"]
+    assert len(alerts[PUBLIC]) > 10
+    assert all(a["candidate"]["programid"] == 1 for a in alerts[PUBLIC])
+    for name, stream in archive["streams"].items():
+        assert {a["candidate"]["programid"] for a in alerts[name]} <= stream.programs
+    # Artefacts raise no alert; every clean candidate of the night does.
+    with archive["database"].admin() as connection:
+        clean = connection.execute(
+            "SELECT count(*) FROM survey.candidates WHERE nid = %s AND flags & %s = 0",
+            (archive["nid"], ARTEFACT_FLAGS)).fetchone()[0]
+    assert sum(len(a) for a in alerts.values()) == clean
+
+
+def test_alerts_validate_and_round_trip(archive) -> None:
+    """Every packet validates against the 4.02 schema (fastavro's validation) and reads back
+    equal through an Avro container file."""
+    alerts = [a for stream in archive["alerts"].values() for a in stream]
+    assert fastavro.validation.validate_many(alerts, alert_schema(), raise_errors=True)
+    buffer = io.BytesIO()
+    write_alerts(buffer, alerts)
+    buffer.seek(0)
+    assert list(read_alerts(buffer)) == alerts
+
+
+def _types(record: dict) -> dict[str, type]:
+    return {k: type(v) for k, v in record.items() if v is not None}
+
+
+def test_the_same_reader_reads_ztf_packets_and_ours(archive) -> None:
+    """Read as a broker reads ZTF's (fastavro.reader, the schema from the file): every field
+    of schema 4.02 is there, and every field the real ZTF packets carry has the same type
+    in ours (null aside: a nullable field may be null in either)."""
+    ours = archive["alerts"][PUBLIC]
+    buffer = io.BytesIO()
+    write_alerts(buffer, ours)
+    buffer.seek(0)
+    read = list(read_alerts(buffer))
+    samples = []
+    for path in sample_packets():
+        with path.open("rb") as stream:
+            samples += list(read_alerts(stream))
+    assert len(samples) == 2
+    for alert in read:
+        assert list(alert) == list(field_types("alert"))
+        assert list(alert["candidate"]) == list(field_types("candidate"))
+        for previous in alert["prv_candidates"]:
+            assert list(previous) == list(field_types("prv_candidate"))
+    with_history = [a for a in read if a["prv_candidates"]]
+    assert with_history
+    for sample in samples:
+        for name, value in sample.items():
+            assert name in read[0]
+            if value is not None and not isinstance(value, (dict, list)):
+                assert type(read[0][name]) is type(value), name
+        for part in ("candidate",):
+            theirs, mine = _types(sample[part]), _types(read[0][part])
+            for name, kind in theirs.items():
+                assert name in read[0][part]
+                if name in mine:
+                    assert mine[name] is kind, name
+        mine = {}
+        for alert in with_history:
+            for previous in alert["prv_candidates"]:
+                mine.update(_types(previous))
+        for previous in sample["prv_candidates"]:
+            for name, kind in _types(previous).items():
+                if name in mine:
+                    assert mine[name] is kind, name
+        for stamp in ("cutoutScience", "cutoutTemplate", "cutoutDifference"):
+            assert set(sample[stamp]) == set(read[0][stamp])
+
+
+def _archived(root, path: str) -> tuple[np.ndarray, WCS]:
+    with fits.open(root / path) as hdus:
+        hdu = next(h for h in hdus if h.data is not None and h.data.ndim == 2)
+        return np.asarray(hdu.data, dtype=np.float32), WCS(hdu.header)
+
+
+def test_stamps_are_the_archived_pixels(archive) -> None:
+    """Each stamp, opened with astropy, holds the archived image's pixels around the
+    candidate (astropy's WCS and Cutout2D on the file in the store, partial stamps filled
+    with NaN)."""
+    alerts = archive["alerts"][PUBLIC][:40]
+    with archive["database"].admin() as connection:
+        paths = {(table, image_id): path for table, image_id, path in connection.execute(
+            "SELECT image_table, image_id, path FROM survey.files"
+            " WHERE product IN ('sciimg', 'refimg', 'diffimg')")}
+        refids = dict(connection.execute("SELECT diffid, refid FROM survey.difference_images"))
+    checked = 0
+    for alert in alerts:
+        candidate = alert["candidate"]
+        diffid = candidate["candid"] // 1_000_000
+        sources = {"cutoutScience": ("science_images", candidate["pid"]),
+                   "cutoutTemplate": ("reference_images", refids[diffid]),
+                   "cutoutDifference": ("difference_images", diffid)}
+        for field, key in sources.items():
+            stamp = alert[field]
+            assert stamp["fileName"].startswith(f"candid{candidate['candid']}_pid")
+            with fits.open(io.BytesIO(gzip.decompress(stamp["stampData"]))) as hdus:
+                pixels = hdus[0].data
+            assert pixels.shape == (SIZE, SIZE) and pixels.dtype.name == "float32"
+            data, wcs = _archived(archive["root"], paths[key])
+            x, y = wcs.world_to_pixel_values(candidate["ra"], candidate["dec"])
+            expected = Cutout2D(data, (float(x), float(y)), SIZE, mode="partial",
+                                fill_value=np.nan).data
+            assert np.array_equal(pixels, expected, equal_nan=True), (field, candidate["candid"])
+            checked += 1
+    assert checked == 3 * len(alerts) > 0
+
+
+def test_histories_equal_a_brute_force_search_as_the_stream(archive) -> None:
+    """prv_candidates: every candidate within 1.5 arcsec over the 30 days before, and every
+    difference image of those days that held the position without one, of the alert's
+    program or a public-alert program, among the rows the stream's requester sees (one plain
+    read of each table, numpy for the geometry)."""
+    database = archive["database"]
+    compared = 0
+    for name, stream in archive["streams"].items():
+        with database.reading(stream.requester, user_query=True) as connection:
+            rows = connection.execute(
+                "SELECT candid, diffid, ra, dec, jd, programid FROM survey.candidates").fetchall()
+            images = connection.execute(
+                "SELECT diffid, pid, obsjd, programid, ra1, dec1, ra2, dec2, ra3, dec3, ra4,"
+                " dec4 FROM survey.difference_images WHERE is_current = 1").fetchall()
+        candid, diffid, ra, dec, jd, program = (np.array(c) for c in zip(*rows, strict=True))
+        for alert in archive["alerts"][name]:
+            c = alert["candidate"]
+            allowed = {c["programid"], *stream.public_alert_programs}
+            near = separation(ra, dec, c["ra"], c["dec"]) * 3600 <= RADIUS_ARCSEC
+            earlier = (jd >= c["jd"] - DAYS) & (jd < c["jd"])
+            mine = np.isin(program, list(allowed))
+            expected = set(candid[near & earlier & mine].tolist())
+            history = alert["prv_candidates"]
+            assert {p["candid"] for p in history if p["candid"] is not None} == expected
+            detected_on = set(diffid[near].tolist())
+            limits = set()
+            for image in images:
+                if not (c["jd"] - DAYS <= image[2] < c["jd"]) or image[3] not in allowed:
+                    continue
+                inside = inside_convex_polygon(c["ra"], c["dec"], np.array(image[4::2]),
+                                               np.array(image[5::2]))
+                if inside and image[0] not in detected_on:
+                    limits.add(image[1])
+            assert {p["pid"] for p in history if p["candid"] is None} == limits
+            assert [p["jd"] for p in history] == sorted(p["jd"] for p in history)
+            compared += len(history)
+    assert compared > 0
+
+
+def test_the_night_archive_is_ztfs_layout_and_dated_as_its_alerts(archive) -> None:
+    database, nid = archive["database"], archive["nid"]
+    results = {}
+    for name, stream in archive["streams"].items():
+        results[name] = store_archive(database, archive["store"], stream, nid,
+                                      archive["alerts"][name])
+    public = results[PUBLIC]
+    assert public.path.startswith("alerts/public/ztf_public_2026")
+    with tarfile.open(archive["root"] / public.path) as tar:
+        names = tar.getnames()
+        assert names == [f"{a['candid']}.avro" for a in archive["alerts"][PUBLIC]]
+        first = list(read_alerts(tar.extractfile(names[0])))
+    assert first == [archive["alerts"][PUBLIC][0]]
+    with database.reading(ANONYMOUS, user_query=True) as connection:
+        visible = {row[0] for row in connection.execute(
+            "SELECT path FROM survey.files WHERE image_table = 'alert_archives'")}
+    # The public stream's archive is public at once; a program's waits for its data (the
+    # survey's nights are in their proprietary year).
+    assert visible == {public.path}
+    assert len(results) > 1

@@ -18,6 +18,7 @@ from skyvault.server import (
     headers,
     health,
     most,
+    most_field,
     previews,
     releases,
     request_body,
@@ -39,8 +40,8 @@ from skyvault.server.uws.blueprint import job_blueprint
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.blueprint, accounts.blueprint, releases.blueprint, tap.blueprint, sia.blueprint,
     soda.blueprint, datalink.blueprint, scs.blueprint, files.blueprint, ibe_search.blueprint,
-    ibe_data.blueprint, previews.blueprint, most.blueprint, forcedphot.blueprint, alerts.blueprint,
-    web.blueprint,
+    ibe_data.blueprint, previews.blueprint, most.blueprint, most_field.blueprint,
+    forcedphot.blueprint, alerts.blueprint, web.blueprint,
 )
 """Each service's blueprint, registered in this order."""
 

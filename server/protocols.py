@@ -28,7 +28,8 @@ class ErrorFormat(Enum):
 
 
 _UWS_PREFIXES = ("/tap/async", "/soda/async", "/forcedphot/async")
-_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search", "/forcedphot")
+_VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search", "/forcedphot",
+                     "/most/field")
 _JSON_PREFIXES = ("/alerts",)
 _TEXT_PREFIXES = ("/files", "/ibe/data", "/previews", "/healthz", "/static", "/releases.json",
                   "/most/thumbnail")

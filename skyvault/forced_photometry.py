@@ -19,12 +19,14 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
 from skyvault.access import Requester
-from skyvault.db import database
+from skyvault.db import Database, database
 from skyvault.filestore import InvalidStorePath, StoreError, local_file
+from skyvault.ingest.candidate_history import history_programs
 from skyvault.pipeline.process.forced import (
     ForcedFlux,
     ForcedStatus,
@@ -33,7 +35,7 @@ from skyvault.pipeline.process.forced import (
     stamp_half_size,
 )
 from skyvault.pipeline.process.psf import Psf
-from skyvault.vo.cutout import CutoutError, ImageFile, PixelBox, open_image
+from skyvault.vo.cutout import CutoutError, ImageFile, OpenImages, PixelBox, open_image
 from skyvault.vo.forcedphot import FILTER_IDS, ForcedRequest
 from skyvault.vo.skyproj import ProjectionError
 
@@ -81,11 +83,12 @@ class Epoch:
     refjdend: float | None
 
 
-EPOCH_SQL = """
+EPOCH_SQL = f"""
 SELECT d.diffid, d.pid, d.expid, d.refid, d.obsjd, d.field, d.ccdid, d.qid, d.rcid, d.fid,
        d.filtercode, d.programid, d.exptime, d.maglimit, f.path,
        s.seeing, s.magzp, s.magzprms, s.infobits, r.startobsjd, r.endobsjd
   FROM survey.difference_images d
+ CROSS JOIN (SELECT %(history_of)s::int2 AS programid) alert
   JOIN LATERAL (SELECT path FROM survey.files
                  WHERE image_table = 'difference_images' AND image_id = d.diffid
                    AND product = 'diffimg' AND is_current = 1
@@ -97,18 +100,25 @@ SELECT d.diffid, d.pid, d.expid, d.refid, d.obsjd, d.field, d.ccdid, d.qid, d.rc
    AND (%(jd_start)s::float8 IS NULL OR d.obsjd >= %(jd_start)s::float8)
    AND (%(jd_end)s::float8 IS NULL OR d.obsjd <= %(jd_end)s::float8)
    AND (cardinality(%(filters)s::text[]) = 0 OR d.filtercode = ANY(%(filters)s::text[]))
+   AND (alert.programid IS NULL OR {history_programs('d', 'alert')})
  ORDER BY d.obsjd, d.diffid
  LIMIT %(limit)s
 """
+"""``history_of``: NULL, or the program of an alert whose ``fp_hists`` these epochs are: then only
+the epochs its history may hold (``candidate_history.history_programs``, the rule of its
+``prv_candidates``), in SQL, beside row-level security."""
 
 
 def find_epochs(connection: psycopg.Connection, request: ForcedRequest,
-                limit: int | None = None) -> list[Epoch]:
+                limit: int | None = None, *, history_of_program: int | None = None,
+                ) -> list[Epoch]:
     """The difference images covering the request's position in its range, oldest first, as
-    the connection's requester may see them; ``TooManyEpochs`` beyond ``limit``."""
+    the connection's requester may see them; ``TooManyEpochs`` beyond ``limit``. With
+    ``history_of_program``, only those an alert of that program may carry (``EPOCH_SQL``)."""
     rows = connection.execute(EPOCH_SQL, {
         "ra": request.ra, "dec": request.dec, "jd_start": request.jd_start,
         "jd_end": request.jd_end, "filters": list(request.filtercodes),
+        "history_of": history_of_program,
         "limit": None if limit is None else limit + 1}).fetchall()
     if limit is not None and len(rows) > limit:
         raise TooManyEpochs(limit)
@@ -164,10 +174,15 @@ def calibration(values: dict[str, object]) -> DifferenceCalibration:
     )
 
 
-def measure_epoch(epoch: Epoch, ra: float, dec: float) -> ForcedRow:
-    """The forced flux at (ra, dec) on the epoch's difference image."""
+def measure_epoch(epoch: Epoch, ra: float, dec: float, *,
+                  locate: Callable[[str], Path] = local_file,
+                  images: OpenImages | None = None) -> ForcedRow:
+    """The forced flux at (ra, dec) on the epoch's difference image (the store's file
+    ``locate`` finds; kept open in ``images`` when given, for the next position on it)."""
     try:
-        with open_image(local_file(epoch.path)) as image:
+        if images is not None:
+            return _measure(images.get(locate(epoch.path)), epoch, ra, dec)
+        with open_image(locate(epoch.path)) as image:
             return _measure(image, epoch, ra, dec)
     except (InvalidStorePath, StoreError, CutoutError, ProjectionError, ValueError,
             OSError) as error:
@@ -183,7 +198,7 @@ def _measure(image: ImageFile, epoch: Epoch, ra: float, dec: float) -> ForcedRow
     diffmaglim = calibrated.diffmaglim if calibrated.diffmaglim is not None \
         else epoch.diffmaglim
     seeing = _seeing(epoch, calibrated.pixel_scale)
-    x, y = (float(v[0]) for v in image.header.projection().world_to_pixel([ra], [dec]))
+    x, y = (float(v[0]) for v in image.projection().world_to_pixel([ra], [dec]))
     position = (x + 1, y + 1) if math.isfinite(x) and math.isfinite(y) else (None, None)
     if calibrated.psf is None or calibrated.zpdiff is None:
         return ForcedRow(epoch, calibrated.zpdiff, diffmaglim, *position, seeing,
@@ -222,25 +237,36 @@ def _number(value: object) -> float | None:
 
 
 def measure_epochs(epochs: list[Epoch], ra: float, dec: float,
-                   stop: Callable[[], bool] | None = None) -> Iterator[ForcedRow]:
+                   stop: Callable[[], bool] | None = None, *,
+                   locate: Callable[[str], Path] = local_file,
+                   images: OpenImages | None = None) -> Iterator[ForcedRow]:
     """Each epoch's row in turn; ``stop`` is asked between epochs (an aborted job)."""
     for epoch in epochs:
         if stop is not None and stop():
             return
-        yield measure_epoch(epoch, ra, dec)
+        yield measure_epoch(epoch, ra, dec, locate=locate, images=images)
+
+
+def forced_request(ra: float, dec: float, jd_start: float | None, jd_end: float | None,
+                   filtercodes: tuple[str, ...] = ()) -> ForcedRequest:
+    unknown = [code for code in filtercodes if code not in FILTER_IDS]
+    if unknown:
+        raise ValueError(f"unknown filter codes {unknown}: not among {sorted(FILTER_IDS)}")
+    return ForcedRequest(ra % 360.0, dec, jd_start, jd_end, tuple(filtercodes))
 
 
 def forced_photometry_rows(requester: Requester, ra: float, dec: float, *,
                            jd_start: float | None = None, jd_end: float | None = None,
                            filtercodes: tuple[str, ...] = (), primary: bool = True,
-                           ) -> list[ForcedRow]:
+                           history_of_program: int | None = None,
+                           on: Database | None = None,
+                           locate: Callable[[str], Path] = local_file) -> list[ForcedRow]:
     """Forced photometry at (ra, dec) on every difference image ``requester`` may see, oldest
-    first (for ZTF alert packets' ``fp_hists``: pass the alert stream's requester and a
-    30-day ``jd_start``). Reads on the primary by default, as jobs do."""
-    unknown = [code for code in filtercodes if code not in FILTER_IDS]
-    if unknown:
-        raise ValueError(f"unknown filter codes {unknown}: not among {sorted(FILTER_IDS)}")
-    request = ForcedRequest(ra % 360.0, dec, jd_start, jd_end, tuple(filtercodes))
-    with database().reading(requester, primary=primary) as connection:
-        epochs = find_epochs(connection, request)
-    return list(measure_epochs(epochs, request.ra, request.dec))
+    first; with ``history_of_program``, only those an alert of that program may carry (as
+    ZTF alert packets' ``fp_hists``: the stream's requester, its 30 days, ``find_epochs``).
+    Reads ``on`` (the service's database by default) on the primary by default, as jobs
+    do."""
+    request = forced_request(ra, dec, jd_start, jd_end, filtercodes)
+    with (on or database()).reading(requester, primary=primary) as connection:
+        epochs = find_epochs(connection, request, history_of_program=history_of_program)
+    return list(measure_epochs(epochs, request.ra, request.dec, locate=locate))

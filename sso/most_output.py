@@ -17,8 +17,10 @@ from numpy.typing import NDArray
 
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.votable import ColumnBatch, Info, write_csv, write_votable
+from skyvault.vo.votable.writer import Serialization
 
 from .ephemeris import Ephemeris
+from .field_objects import FieldObject
 from .search_db import ImageMatch, mjd_to_datetime
 
 
@@ -92,6 +94,26 @@ EPHEMERIS_FIELDS: tuple[FieldSpec, ...] = (
 )
 
 
+_PREDICTION = {spec.name: spec for spec in PREDICTION_FIELDS}
+
+FIELD_OBJECT_FIELDS: tuple[FieldSpec, ...] = (
+    _text("object", "meta.id;meta.main", "The known solar-system object"),
+    _text("designation", "meta.id", "Its designation in survey.solar_system_objects"),
+    _text("image_id", "meta.id", "Publisher DID of the science image"),
+    _f("pid", "long", None, "meta.id", "Science image identifier (survey.science_images.pid)"),
+    _time("obs_date", "Mid-exposure time (UTC), where the prediction is made"),
+    _f("mjd_mid", "double", "d", "time.epoch;obs", "Mid-exposure MJD (UTC)"),
+    _PREDICTION["ra"], _PREDICTION["dec"], _PREDICTION["vmag"],
+)
+"""The objects predicted inside one image (``/most/field``, the image viewer's overlay)."""
+
+
+def field_object_rows(objects: Sequence[FieldObject], image_did: Callable[[int], str]
+                      ) -> list[tuple]:
+    return [(o.label, o.designation, image_did(o.pid), o.pid, mjd_to_datetime(o.mjd_mid),
+             o.mjd_mid, o.ra, o.dec, o.vmag) for o in objects]
+
+
 @dataclass(frozen=True)
 class Links:
     """URLs of an image's products, as the service publishes them."""
@@ -158,12 +180,13 @@ class Table:
 _FIELD_ID = re.compile(rb' ID="[^"]*"')
 
 
-def votable_document(tables: Sequence[Table], infos: Sequence[Info]) -> bytes:
+def votable_document(tables: Sequence[Table], infos: Sequence[Info],
+                     serialization: Serialization = "BINARY2") -> bytes:
     """One RESOURCE of type results holding the tables in order (pyvo reads the first)."""
     documents = [
         b"".join(write_votable(table.fields, [ColumnBatch.from_rows(table.fields, table.rows)],
                                infos=infos if index == 0 else (), table_name=table.name,
-                               description=table.description))
+                               description=table.description, serialization=serialization))
         for index, table in enumerate(tables)
     ]
     first = documents[0]

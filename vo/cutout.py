@@ -16,9 +16,10 @@ Pixel boxes are 0-based and half-open, ``x`` along NAXIS1 (columns), ``y`` along
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fitsio
@@ -194,6 +195,13 @@ class ImageFile:
     hdu: object
     header: ImageHeader
     compressed: bool
+    _projection: SkyProjection | None = field(default=None, repr=False)
+
+    def projection(self) -> SkyProjection:
+        """The header's WCS, parsed once per open file (``ProjectionError`` without one)."""
+        if self._projection is None:
+            self._projection = self.header.projection()
+        return self._projection
 
     def read(self, box: PixelBox) -> np.ndarray:
         return self.hdu[box.y0:box.y1, box.x0:box.x1]  # type: ignore[index]
@@ -218,6 +226,42 @@ def open_image(path: Path | str) -> Iterator[ImageFile]:
         raise NotAnImage(f"{Path(path).name} has no two-dimensional image")
     finally:
         fits.close()
+
+
+class OpenImages:
+    """The last ``keep`` image files used, kept open (header and WCS parsed) for section
+    reads: an alert night's stamps and forced photometry read many small boxes of the same
+    few files in turn. Close it (or use it as a context manager) to close them."""
+
+    def __init__(self, keep: int = 16) -> None:
+        self._open: OrderedDict[Path, tuple[ExitStack, ImageFile]] = OrderedDict()
+        self._keep = keep
+
+    def get(self, path: Path) -> ImageFile:
+        found = self._open.get(path)
+        if found is not None:
+            self._open.move_to_end(path)
+            return found[1]
+        stack = ExitStack()
+        try:
+            image = stack.enter_context(open_image(path))
+        except BaseException:
+            stack.close()
+            raise
+        self._open[path] = (stack, image)
+        if len(self._open) > self._keep:
+            self._open.popitem(last=False)[1][0].close()
+        return image
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1][0].close()
+
+    def __enter__(self) -> OpenImages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # -- regions to pixel boxes -----------------------------------------------------------------------

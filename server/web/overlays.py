@@ -43,7 +43,20 @@ class Overlay:
     label: str
     colour: str
     url: str
-    """A TAP sync query (VOTable, TABLEDATA) that lists the rows on the image."""
+    """A query (VOTable, TABLEDATA) that lists the rows on the image: TAP sync for the
+    catalogs."""
+    shape: str = "circle"
+    """Aladin Lite's marker shape."""
+
+
+SOLAR_SYSTEM = "solar_system_objects"
+
+
+def solar_system_overlay(field_url: str, others: int) -> Overlay:
+    """The known solar-system objects predicted in the epoch's science image (``/most/field``),
+    coloured after the ``others`` catalog overlays."""
+    return Overlay(SOLAR_SYSTEM, "Known solar-system objects predicted at mid-exposure",
+                   COLOURS[others % len(COLOURS)], field_url, shape="cross")
 
 
 def _is_catalog(table: Table, link: str) -> bool:

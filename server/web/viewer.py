@@ -24,10 +24,10 @@ from skyvault.server.web import hips_files, vendor
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.forms import FILTERS
 from skyvault.server.web.image_query import PRODUCTS
-from skyvault.server.web.overlays import ImageCircle, overlays_for
+from skyvault.server.web.overlays import ImageCircle, overlays_for, solar_system_overlay
 from skyvault.server.web.pages import render
 from skyvault.server.web.skymap import FILTER_COLOURS
-from skyvault.vo.publisher_did import COLLECTIONS, ImageKey
+from skyvault.vo.publisher_did import COLLECTIONS, ImageKey, publisher_did
 
 LAYERS = (("sci", "Science"), ("ref", "Reference"), ("diff", "Difference"))
 MIN_FOV_DEG = 1.0 / 60
@@ -71,15 +71,19 @@ def viewer_page(collection: str, image_id: int) -> Response:
                            "url": _full_image_url(layer_key, layer.s_ra, layer.s_dec,
                                                   layer.s_fov or image.s_fov or 0.1),
                            "current": name == collection})
-    tap_sync = url_for("tap.sync")
+    overlays = overlays_for(
+        collection, image_id, url_for("tap.sync"),
+        ImageCircle(image.s_ra, image.s_dec, image.s_fov / 2) if image.s_fov else None)
+    if epoch.pid is not None:  # an epoch's science image, visible: its mid-exposure time
+        overlays.append(solar_system_overlay(
+            url_for("most_field.field_objects", ID=publisher_did("sci", epoch.pid)),
+            len(overlays)))
     config = {
         "library": vendor.library_url("aladin-lite", "aladin.js"),
         "ra": image.s_ra, "dec": image.s_dec,
         "fov": max((image.s_fov or 0.1) * 1.2, MIN_FOV_DEG),
         "layers": layers,
-        "overlays": [asdict(o) for o in overlays_for(
-            collection, image_id, tap_sync,
-            ImageCircle(image.s_ra, image.s_dec, image.s_fov / 2) if image.s_fov else None)],
+        "overlays": [asdict(o) for o in overlays],
         "footprint": list(zip(image.s_region[0::2], image.s_region[1::2], strict=True))
         if image.s_region else [],
     }

@@ -3,7 +3,9 @@ requester, with their 30-day histories and stamps.
 
 ``AlertBuilder.alerts`` reads in batches (one statement per batch for the candidates, one for
 the detections, one for the upper limits), then cuts the stamps from the archived images in
-order of difference image, so each image file is read once.
+order of difference image, so each image file is opened once, and measures the forced
+photometry of ``fp_hists`` (``fp_hists.ForcedHistories``, one statement per alert) on the
+same connection.
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ from typing import Any
 import psycopg
 
 from skyvault.alerts import history
+from skyvault.alerts.fp_hists import ForcedHistories
 from skyvault.alerts.packet import alert_record, candidate_values, record, upper_limit_values
 from skyvault.alerts.stamps import StampCutter, StampError
 from skyvault.alerts.streams import Stream
 from skyvault.db import Database
 from skyvault.filestore import InvalidStorePath, StoreError, local_file
+from skyvault.vo.cutout import OpenImages
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
+OPEN_FILES = 64
+"""Files kept open: an image's three stamp files and the earlier differences its alerts'
+fp_hists measure on (30 days of one field's visits)."""
 ForcedPhotometry = Callable[[psycopg.Connection, dict[str, Any]], list[dict[str, Any]] | None]
-"""The seam for ``fp_hists``: given the stream's connection and an alert's candidate row, the
-fp_hist records (schema ``ztf.alert.fp_hist``) or None. None until the forced-photometry
-service exists (issue 17)."""
+"""What fills ``fp_hists``: given the stream's connection and an alert's candidate row, the
+fp_hist records (schema ``ztf.alert.fp_hist``) or None. ``fp_hists.ForcedHistories`` by
+default."""
 
 STAMP_PATHS = {"science": "science_path", "template": "template_path",
                "difference": "difference_path"}
@@ -62,20 +69,28 @@ def history_records(detected: list[dict[str, Any]], limits: list[dict[str, Any]]
 
 class AlertBuilder:
     def __init__(self, database: Database, stream: Stream, *,
+                 fp_hists: bool = True,
                  forced_photometry: ForcedPhotometry | None = None,
                  locate: Callable[[str], Path] = local_file) -> None:
+        """``fp_hists=False`` leaves them null (a night built faster: BENCHMARKS.md);
+        ``forced_photometry`` replaces the archive's forced photometry."""
         self.database = database
         self.stream = stream
-        self.forced_photometry = forced_photometry
         self.locate = locate
-        self.cutter = StampCutter()
+        self.images = OpenImages(keep=OPEN_FILES)
+        """The image files open for section reads, the stamps' and the forced photometry's
+        (closed when ``alerts`` ends)."""
+        self.cutter = StampCutter(self.images)
+        if forced_photometry is None and fp_hists:
+            forced_photometry = ForcedHistories(locate, self.images)
+        self.forced_photometry = forced_photometry
 
     def alerts(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """The alerts of the selected candidates, in order of difference image."""
         # As the reader role (user_query): row-level security applies even to a service
         # that logs in as the owner, and only published tables can be read.
-        with self.database.reading(self.stream.requester, user_query=True,
-                                   primary=True) as connection:
+        with self.images, self.database.reading(self.stream.requester, user_query=True,
+                                                primary=True) as connection:
             rows = history.alert_rows(connection, selection.where, selection.params,
                                       selection.limit)
             batches = [rows[k:k + BATCH] for k in range(0, len(rows), BATCH)]

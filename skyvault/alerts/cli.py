@@ -26,7 +26,11 @@ def alerts_cli() -> None:
               help="Stream (public, partnership, caltech...); default: every stream.")
 @click.option("--kafka/--no-kafka", default=None,
               help="Also publish to Kafka (default: when SKYVAULT_ALERTS_KAFKA is set).")
-def night_command(night: str, stream_names: tuple[str, ...], kafka: bool | None) -> None:
+@click.option("--fp-hists/--no-fp-hists", default=True, show_default=True,
+              help="Forced photometry of the 30 days before each alert (fp_hists); without"
+                   " it, fp_hists are null and the night is built faster (BENCHMARKS.md).")
+def night_command(night: str, stream_names: tuple[str, ...], kafka: bool | None,
+                  fp_hists: bool) -> None:
     """Build NIGHT's alerts (YYYYMMDD) and archive them per stream
     (alerts/<stream>/ztf_<stream>_<YYYYMMDD>.tar.gz in the file store, served at /files/)."""
     try:
@@ -42,7 +46,8 @@ def night_command(night: str, stream_names: tuple[str, ...], kafka: bool | None)
     publish_too = broker_address() is not None if kafka is None else kafka
     for stream in chosen:
         started = time.perf_counter()
-        alerts = list(AlertBuilder(db, stream).alerts(night_selection(nid, stream)))
+        builder = AlertBuilder(db, stream, fp_hists=fp_hists)
+        alerts = list(builder.alerts(night_selection(nid, stream)))
         result = store_archive(db, archive_store(), stream, nid, alerts)
         line = (f"{stream.name}: {result.alerts} alerts -> {result.path}"
                 f" ({result.size_bytes} bytes, {time.perf_counter() - started:.1f} s)")

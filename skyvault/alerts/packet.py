@@ -28,10 +28,8 @@ SENTINEL = -999
 INTEGERS = ("int", "long")
 FLOATS = ("float", "double")
 FP_HISTS_SEAM = None
-"""``fp_hists``: forced photometry at the alert's position on earlier difference images. The
-forced-photometry service is being built separately (issue 17); until it exists, alerts carry
-null here (the schema's default). ``build.AlertBuilder`` takes a ``forced_photometry``
-callable that returns the records when there is one."""
+"""``fp_hists`` when an alert is built without them (``AlertBuilder(fp_hists=False)``): null,
+the schema's default. ``fp_hists.ForcedHistories`` makes them by default."""
 
 
 def _value(avro_type: Any, value: Any) -> Any:

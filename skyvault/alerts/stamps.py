@@ -8,22 +8,31 @@ position, 63, mode="partial", fill_value=nan)`` of the archived file. Pixels bey
 are NaN. The header holds the stamp's WCS (the reference pixel shifted by the box origin, as
 SODA cutouts do, vo/cutout.py) and LTV1/LTV2 back to the source pixels.
 
-Images are read whole, once per file, and kept while consecutive alerts use them: a night's
-alerts are cut in order of difference image, so each file is read once (``StampCutter``).
+Only the stamp's pixels are read (fitsio section reads: of a tile-compressed image, only the
+tiles the box touches are decompressed), from files kept open while consecutive alerts use
+them (``vo.cutout.OpenImages``, shared with the alerts' forced photometry): a night's alerts
+are cut in order of difference image, so each file is opened and its WCS parsed once. Reading
+whole images instead cost more than the stamps themselves (benchmarks/bench_alerts.py).
 """
 
 from __future__ import annotations
 
 import gzip
 import math
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from skyvault.vo.cutout import BLOCK, PixelBox, format_card, header_bytes, open_image
-from skyvault.vo.skyproj import ProjectionError, SkyProjection
+from skyvault.vo.cutout import (
+    BLOCK,
+    CutoutError,
+    ImageFile,
+    OpenImages,
+    PixelBox,
+    format_card,
+    header_bytes,
+)
+from skyvault.vo.skyproj import ProjectionError
 
 SIZE = 63
 HALF = SIZE / 2
@@ -36,18 +45,11 @@ WCS_KEYS = ("CTYPE1", "CTYPE2", "CUNIT1", "CUNIT2", "CRVAL1", "CRVAL2", "CD1_1",
             "CD2_1", "CD2_2", "CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2",
             "RADESYS", "EQUINOX", "BUNIT", "MAGZP")
 SHIFTED = ("CRPIX1", "CRPIX2")
+KEPT = frozenset(WCS_KEYS + SHIFTED)
 
 
 class StampError(Exception):
     """An image a stamp cannot be cut from (unreadable, no celestial WCS)."""
-
-
-@dataclass
-class LoadedImage:
-    pixels: np.ndarray
-    projection: SkyProjection
-    cards: list[str]
-    values: dict[str, object]
 
 
 def stamp_box(x: float, y: float) -> PixelBox:
@@ -56,39 +58,30 @@ def stamp_box(x: float, y: float) -> PixelBox:
     return PixelBox(x0, x0 + SIZE, y0, y0 + SIZE)
 
 
-def load_image(path: Path) -> LoadedImage:
-    try:
-        with open_image(path) as image:
-            pixels = np.asarray(image.read_all(), dtype=np.float32)
-            header = image.header
-            projection = header.projection()
-    except (OSError, ProjectionError) as error:
-        raise StampError(f"{path.name}: {error}") from None
-    cards = [card for card in header.cards if card[:8].strip() in WCS_KEYS + SHIFTED]
-    return LoadedImage(pixels, projection, cards, header.values)
-
-
-def cut(image: LoadedImage, ra: float, dec: float) -> tuple[np.ndarray, PixelBox]:
-    x, y = image.projection.world_to_pixel(np.array([ra]), np.array([dec]))
+def cut(image: ImageFile, ra: float, dec: float) -> tuple[np.ndarray, PixelBox]:
+    """The stamp's pixels (NaN beyond the image), read from the file, and its box."""
+    x, y = image.projection().world_to_pixel(np.array([ra]), np.array([dec]))
     if not (np.isfinite(x[0]) and np.isfinite(y[0])):
         raise StampError("the position does not project onto the image")
     box = stamp_box(float(x[0]), float(y[0]))
-    height, width = image.pixels.shape
     stamp = np.full((SIZE, SIZE), np.nan, dtype=np.float32)
-    inside = box.intersect(PixelBox(0, width, 0, height))
+    inside = box.intersect(PixelBox(0, image.header.naxis1, 0, image.header.naxis2))
     if not inside.is_empty:
         stamp[inside.y0 - box.y0:inside.y1 - box.y0, inside.x0 - box.x0:inside.x1 - box.x0] = \
-            image.pixels[inside.y0:inside.y1, inside.x0:inside.x1]
+            image.read(inside)
     return stamp, box
 
 
-def fits_stamp(image: LoadedImage, stamp: np.ndarray, box: PixelBox) -> bytes:
-    """The stamp as a FITS file: a primary HDU of 32-bit floats, as ZTF's."""
+def fits_stamp(image: ImageFile, stamp: np.ndarray, box: PixelBox) -> bytes:
+    """The stamp as a FITS file: a primary HDU of 32-bit floats, as ZTF's, with the image's
+    WCS cards."""
     cards = [format_card("SIMPLE", True), format_card("BITPIX", -32), format_card("NAXIS", 2),
              format_card("NAXIS1", SIZE), format_card("NAXIS2", SIZE)]
-    for card in image.cards:
+    for card in image.header.cards:
         name = card[:8].strip()
-        value = image.values.get(name)
+        if name not in KEPT:
+            continue
+        value = image.header.values.get(name)
         if name in SHIFTED and isinstance(value, (int, float)):
             card = format_card(name, float(value) - (box.x0 if name == "CRPIX1" else box.y0))
         cards.append(card)
@@ -104,26 +97,16 @@ def gzipped(content: bytes) -> bytes:
 
 
 class StampCutter:
-    """Cuts stamps, keeping the last few images read."""
+    """Cuts stamps from the files kept open in ``images``."""
 
-    def __init__(self, keep: int = 6) -> None:
-        self._images: OrderedDict[Path, LoadedImage] = OrderedDict()
-        self._keep = keep
-
-    def image(self, path: Path) -> LoadedImage:
-        image = self._images.get(path)
-        if image is None:
-            image = load_image(path)
-            self._images[path] = image
-            if len(self._images) > self._keep:
-                self._images.popitem(last=False)
-        else:
-            self._images.move_to_end(path)
-        return image
+    def __init__(self, images: OpenImages | None = None) -> None:
+        self.images = images if images is not None else OpenImages()
 
     def stamp(self, path: Path, ra: float, dec: float) -> bytes:
         """The gzipped FITS stamp of the image at ``path`` around (ra, dec)."""
-        image = self.image(path)
-        stamp, box = cut(image, ra, dec)
+        try:
+            image = self.images.get(path)
+            stamp, box = cut(image, ra, dec)
+        except (OSError, ProjectionError, CutoutError) as error:
+            raise StampError(f"{path.name}: {error}") from None
         return gzipped(fits_stamp(image, stamp, box))
-

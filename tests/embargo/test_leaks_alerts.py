@@ -118,7 +118,8 @@ def _insert_epoch(connection, epoch: Epoch, waiting_jd: float) -> None:
             "objectid": "ZTF26leakalr", **common})
     if epoch is P2_ALERT:
         _file(connection, epoch, "sciimg", "science_images", ident, jd)
-        _file(connection, epoch, "diffimg", "difference_images", ident, jd)
+    # Every epoch's difference is a file: fp_hists measure on it.
+    _file(connection, epoch, "diffimg", "difference_images", ident, jd)
 
 
 def _remove(connection) -> None:
@@ -173,6 +174,10 @@ def test_the_public_streams_histories_hold_public_survey_data_only(database, nei
     assert detections == {EPOCH["p1-detection"].candid}
     assert limits == {EPOCH["p1-limit"].ident()}
     assert {p["programid"] for p in waiting["prv_candidates"]} == {1}
+    # Forced photometry on the 30 days before: program 1's images only.
+    assert [fp["pid"] for fp in waiting["fp_hists"]] == [
+        EPOCH[k].ident() for k in ("p1-detection", "p1-limit")]  # oldest first
+    assert {fp["programid"] for fp in waiting["fp_hists"]} == {1}
 
 
 def test_a_programs_histories_add_its_own_data_never_anothers(database, neighbourhood) -> None:
@@ -185,6 +190,10 @@ def test_a_programs_histories_add_its_own_data_never_anothers(database, neighbou
     with database.admin() as connection:
         caltech = stream_named(connection, "caltech")
     assert 3 not in {p["programid"] for p in alert["prv_candidates"]}
+    forced = {fp["pid"] for fp in alert["fp_hists"]}
+    assert {EPOCH[k].ident() for k in ("p1-detection", "p1-limit", "p2-detection",
+                                       "p2-limit")} <= forced
+    assert not forced & {EPOCH[k].ident() for k in ("p3-detection", "p3-limit", "p1-too-old")}
     assert caltech.requester.programs == frozenset({1, 3})
 
 
@@ -281,3 +290,25 @@ def test_bad_requests_get_json_errors(live_server) -> None:
         assert response.status_code == 400, (path, response.status_code)
         assert response.headers["Content-Type"] == "application/json"
         assert response.json()["error"]["message"]
+
+
+def test_fp_hists_epochs_are_held_to_the_history_programs_in_sql(database, neighbourhood
+                                                                  ) -> None:
+    """Row-level security aside (the owner sees every epoch, released or not), the epochs an
+    alert's fp_hists are measured on are its program's and the public-alert programs'
+    (``find_epochs(history_of_program=...)``), as its prv_candidates: a public alert carries
+    no partnership epoch even once the partnership's data are released."""
+    from skyvault.forced_photometry import find_epochs, forced_request
+
+    jd = neighbourhood["waiting_jd"]
+    request = forced_request(WAITING.ra, WAITING.dec, jd - 30, jd)
+    ours = {e.ident(): e.programid for e in EPOCHS}
+    with database.admin() as connection:
+        found = {program: {e.pid for e in find_epochs(connection, request,
+                                                      history_of_program=program)} & set(ours)
+                 for program in (None, 1, 2, 3)}
+    expected_all = {EPOCH[k].ident() for k in ("p1-detection", "p2-detection", "p3-detection",
+                                               "p1-limit", "p2-limit", "p3-limit")}
+    assert found[None] == expected_all
+    for program, allowed in ((1, {1}), (2, {1, 2}), (3, {1, 3})):
+        assert found[program] == {pid for pid in expected_all if ours[pid] in allowed}

@@ -359,6 +359,29 @@ if has_rule("/datalink/links"):
                     _check_hidden_absent(response, requester, passed, [value])
 
 
+if has_rule("/most/field"):
+
+    def test_most_field_predicts_in_visible_images_only(live_server, requesters,
+                                                        passed) -> None:
+        """The solar-system overlay of an image: the orbits are public, the image's footprint
+        and time are not (a hidden image answers as its twin, which does not exist)."""
+        for requester in requesters:
+            for state in STATES:
+                for kind, collection in (("pid", "sci"), ("diffid", "diff")):
+                    value = did(collection, state.ident(kind))
+                    twin = did(collection, state.twin(kind))
+                    response = get(live_server, "/most/field", requester, params={"ID": value})
+                    if state in shown(requester.programs, passed):
+                        assert response.status_code == 200, (requester.name, value)
+                        assert b'name="QUERY_STATUS" value="OK"' in response.content
+                    else:
+                        absent = get(live_server, "/most/field", requester,
+                                     params={"ID": twin})
+                        why = twin_difference(response, value, absent, twin)
+                        assert why is None, (requester.name, value, why)
+                    _check_hidden_absent(response, requester, passed, [value])
+
+
 if has_rule("/soda/sync"):
 
     def test_soda_cuts_out_visible_images_only(live_server, requesters, passed) -> None:

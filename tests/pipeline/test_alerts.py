@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import tarfile
 
 import fastavro
@@ -24,6 +25,7 @@ from skyvault.alerts.schema import alert_schema, field_types
 from skyvault.alerts.stamps import SIZE
 from skyvault.alerts.streams import PUBLIC, streams
 from skyvault.db import Database
+from skyvault.forced_photometry import forced_photometry_rows
 from skyvault.geometry import inside_convex_polygon, separation
 from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.testing import fresh_database
@@ -222,3 +224,52 @@ def test_the_night_archive_is_ztfs_layout_and_dated_as_its_alerts(archive) -> No
     # survey's nights are in their proprietary year).
     assert visible == {public.path}
     assert len(results) > 1
+
+
+def _f32(value: float | None) -> float | None:
+    """What a nullable Avro float carries: 32 bits, NaN and None as null."""
+    return None if value is None or math.isnan(value) else float(np.float32(value))
+
+
+def test_fp_hists_are_the_forced_photometry_of_the_30_days_before(archive) -> None:
+    """fp_hists: ``forced_photometry_rows`` at the alert's position over the 30 days before it,
+    as the stream's requester, called on its own, field for field; its epochs are every
+    difference image of those days whose footprint holds the position, of the alert's
+    program or a public-alert program, among those the stream sees (numpy)."""
+    database, root = archive["database"], archive["root"]
+    compared = 0
+    for name, stream in archive["streams"].items():
+        with database.reading(stream.requester, user_query=True) as connection:
+            images = connection.execute(
+                "SELECT pid, obsjd, programid, ra1, dec1, ra2, dec2, ra3, dec3, ra4, dec4"
+                " FROM survey.difference_images WHERE is_current = 1").fetchall()
+        for alert in archive["alerts"][name][:12]:
+            c = alert["candidate"]
+            allowed = {c["programid"], *stream.public_alert_programs}
+            covering = [image[0] for image in sorted(images, key=lambda i: (i[1], i[0]))
+                        if c["jd"] - DAYS <= image[1] < c["jd"] and image[2] in allowed
+                        and inside_convex_polygon(c["ra"], c["dec"], np.array(image[3::2]),
+                                                  np.array(image[4::2]))]
+            rows = forced_photometry_rows(
+                stream.requester, c["ra"], c["dec"], jd_start=c["jd"] - DAYS,
+                jd_end=math.nextafter(c["jd"], -math.inf), history_of_program=c["programid"],
+                on=database, locate=lambda path: root / path)
+            fp_hists = alert["fp_hists"]
+            assert [fp["pid"] for fp in fp_hists] == [row.epoch.pid for row in rows] == covering
+            for fp, row in zip(fp_hists, rows, strict=True):
+                epoch = row.epoch
+                assert (fp["field"], fp["rcid"], fp["fid"], fp["rfid"], fp["programid"],
+                        fp["jd"]) == (epoch.field, epoch.rcid, epoch.fid, epoch.rfid,
+                                      epoch.programid, epoch.jd)
+                assert (fp["exptime"], fp["magzpsci"], fp["magzpscirms"], fp["diffmaglim"],
+                        fp["sciinpseeing"]) == (
+                    _f32(epoch.exptime), _f32(epoch.magzpsci), _f32(epoch.magzpscirms),
+                    _f32(row.diffmaglim), _f32(row.sciinpseeing))
+                assert fp["forcediffimflux"] == _f32(row.measured.flux)
+                assert fp["forcediffimfluxunc"] == _f32(row.measured.fluxerr)
+                assert fp["procstatus"] == str(row.procstatus)
+                assert fp["distnr"] == c["distnr"] and fp["magnr"] == c["magnr"]
+                compared += 1
+    measured = [fp for stream in archive["alerts"].values() for alert in stream
+                for fp in alert["fp_hists"] if fp["forcediffimflux"] is not None]
+    assert compared > 0 and measured

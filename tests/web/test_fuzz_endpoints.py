@@ -122,6 +122,7 @@ BASES: dict[str, dict[str, str]] = {
     "web.download": {"ids": "sci:1", "files": "sci"},
     "most.most": {"object": ORBIT[1], "obs_begin": "2026-11-10", "obs_end": "2026-11-14"},
     "most.thumbnail": {"ra": "233", "dec": "12"},
+    "most_field.field_objects": {"ID": "ivo://skyvault.archive/sci?1"},
     "previews.preview": {"size": "small"},
     "accounts.login": {"username": "nobody", "password": "wrong"},
     "accounts.new_token": {"label": "fuzz", "expires_days": "5"},

@@ -11,6 +11,7 @@ marker (the overlay's colour) at each of them. Screenshots go to test-artifacts/
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -246,3 +247,108 @@ def test_the_sky_viewer_shows_the_hips_of_the_public_co_adds(
     assert outside_requests(browser) == []
     assert browser.driver.execute_script("return window.skyvaultViewer.blocked") == []
     assert browser.driver.execute_script("return window.skyvaultViewer.errors") == []
+
+
+def orbit_through(ra: float, dec: float, mid_mjd: float, designation: str):
+    """A circular asteroid orbit (epoch ``mid_mjd``) seen at (ra, dec) from Palomar then: its
+    heliocentric position is put 1.5 au along the line of sight, moving prograde in the plane
+    of least inclination through it, and the aim is corrected by what ``predict`` makes of it
+    (light time, the planets) until the prediction is within a milliarcsecond."""
+    from skyvault.geometry import separation, unit_vectors
+    from skyvault.sso.ephemeris import observer_state, predict
+    from skyvault.sso.kepler import ECLIPTIC_TO_ICRF
+    from skyvault.sso.observatories import get_observatory
+    from skyvault.sso.orbits import orbit_from_elements
+    from skyvault.sso.planets import barycentric_state
+    from skyvault.sso.timescales import utc_to_tdb
+
+    utc = np.array([mid_mjd])
+    tdb = utc_to_tdb(utc)
+    observer, _ = observer_state(get_observatory("I41"), utc, tdb)
+    sun, _ = barycentric_state("sun", tdb)
+    aim_ra, aim_dec = ra, dec
+    for _ in range(6):
+        line = unit_vectors(np.array([aim_ra]), np.array([aim_dec]))[0]
+        position = ECLIPTIC_TO_ICRF.T @ (observer[0] - sun[0] + 1.5 * line)
+        ahead = np.cross([0.0, 0.0, 1.0], position)
+        normal = np.cross(position, ahead)
+        normal /= np.linalg.norm(normal)
+        node = np.arctan2(normal[0], -normal[1])
+        along = np.array([np.cos(node), np.sin(node), 0.0])
+        latitude = np.arctan2(np.dot(np.cross(along, position), normal), np.dot(along, position))
+        orbit = orbit_from_elements(
+            epoch_mjd_tdb=float(tdb[0]), e=0.0, incl_deg=float(np.degrees(np.arccos(normal[2]))),
+            node_deg=float(np.degrees(node)) % 360.0, peri_deg=0.0,
+            a_au=float(np.linalg.norm(position)),
+            mean_anomaly_deg=float(np.degrees(latitude)) % 360.0, h=16.0, g=0.15,
+            designation=designation, name="Viewertestia", orbit_type="asteroid",
+            source="viewer browser test")
+        seen = predict(orbit, utc)
+        if separation(seen.ra[0], seen.dec[0], ra, dec) * 3600 < 1e-3:
+            return orbit
+        aim_ra += ra - float(seen.ra[0])
+        aim_dec += dec - float(seen.dec[0])
+    raise AssertionError("the aimed orbit does not converge on the image")
+
+
+def test_viewer_overlays_the_solar_system_objects_predicted_in_the_image(
+        browser: Browser, site: str, starry_pids: list[int], database: Database) -> None:
+    """An asteroid whose orbit is aimed at the image's centre at its mid-exposure: the viewer
+    offers the overlay (off at first), and switched on it draws as many markers as /most/field
+    lists, the asteroid's among them, its marker where the prediction falls on the screen."""
+    import requests
+
+    from skyvault.sso.load import store_orbits
+    from skyvault.sso.search import mid_exposure_mjd
+
+    pid = starry_pids[0]
+    with database.reading(ANONYMOUS) as connection:
+        ra, dec, obsjd, exptime = connection.execute(
+            "SELECT ra, dec, obsjd, exptime FROM survey.science_images WHERE pid = %s",
+            (pid,)).fetchone()
+    orbit = orbit_through(ra, dec, float(mid_exposure_mjd(obsjd, exptime)), "2026 VB999")
+    with database.admin() as connection:
+        store_orbits(connection, [orbit])
+    try:
+        listed = requests.get(f"{site}/most/field", params={
+            "ID": f"ivo://skyvault.archive/sci?{pid}"}, timeout=120)
+        assert listed.status_code == 200
+        rows = re.findall(rb"<TR>(.*?)</TR>", listed.content, re.DOTALL)
+        assert rows and any(b"2026 VB999" in row for row in rows)
+
+        browser.driver.set_window_size(1280, 900)
+        browser.get(f"/images/sci/{pid}/viewer")
+        wait_for(browser, "return window.skyvaultViewer && window.skyvaultViewer.ready")
+        toggle = browser.driver.find_element(
+            By.CSS_SELECTOR, "input[name=overlay][value='solar_system_objects']")
+        assert not toggle.is_selected()
+        assert browser.driver.execute_script(
+            "return window.skyvaultViewer.overlays['solar_system_objects']") is None
+        # Only this overlay, zoomed onto the prediction.
+        browser.driver.find_element(
+            By.CSS_SELECTOR, "input[name=overlay][value='survey.psf_sources']").click()
+        toggle.click()
+        count = wait_for(browser,
+                         "return window.skyvaultViewer.overlays['solar_system_objects']")
+        assert count == len(rows)
+        label = browser.driver.find_element(
+            By.CSS_SELECTOR, ".overlay-count[data-overlay='solar_system_objects']").text
+        assert label == f"({len(rows)})"
+        browser.driver.execute_script(
+            "const a = window.skyvaultViewer.aladin; a.gotoRaDec(arguments[0], arguments[1]);"
+            " a.setFoV(arguments[2]);", ra, dec, 60 / 3600)
+        settle(browser)
+        marked = screenshot(browser, "viewer-solar-system")
+        (x, y), = view_pixels(browser, np.array([ra]), np.array([dec])).round().astype(int)
+        overlay_colour = browser.driver.execute_script(
+            "return JSON.parse(document.getElementById('viewer-config').textContent)"
+            ".overlays.find(o => o.name === 'solar_system_objects').colour")
+        rgb = np.array([int(overlay_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+        near_colour = np.linalg.norm(marked - rgb, axis=2) < 60
+        assert near_colour[y - 10:y + 11, x - 10:x + 11].any(), "no marker at the prediction"
+        assert outside_requests(browser) == []
+        assert browser.driver.execute_script("return window.skyvaultViewer.errors") == []
+    finally:
+        with database.admin() as connection:
+            connection.execute("DELETE FROM survey.solar_system_objects WHERE designation = %s",
+                               (orbit.designation,))

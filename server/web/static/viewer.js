@@ -1,5 +1,6 @@
 // The image viewer: an epoch's science, reference and difference images (SODA, plain FITS) in
-// Aladin Lite, one shown at a time or blinked, with catalog overlays from the TAP service.
+// Aladin Lite, one shown at a time or blinked, with catalog overlays from the TAP service and
+// the known solar-system objects predicted in the field (/most/field).
 import { openAladin, paintSwatches, readConfig, setStatus, state } from "./aladin-common.js";
 
 const config = readConfig();
@@ -56,7 +57,7 @@ async function start() {
     let catalog = catalogs.get(overlay.name);
     if (on && !catalog) {
       catalog = A.catalogFromURL(overlay.url, {
-        name: overlay.label, color: overlay.colour, sourceSize: 14, shape: "circle",
+        name: overlay.label, color: overlay.colour, sourceSize: 14, shape: overlay.shape || "circle",
       }, (sources) => {
         const count = Array.isArray(sources) ? sources.length : catalog.getSources().length;
         state.overlays[overlay.name] = count;

@@ -25,10 +25,19 @@ from skyvault.ingest.errors import (
 )
 from skyvault.ingest.q3c import ang2ipix
 from skyvault.schema.model import Table
-from skyvault.schema.tables import APERTURE_SOURCES, CANDIDATES, PSF_SOURCES
+from skyvault.schema.tables import APERTURE_SOURCES, CANDIDATES, LIGHTCURVES, PSF_SOURCES
 
 CATALOG_TABLES: dict[str, Table] = {"psfcat": PSF_SOURCES, "sexcat": APERTURE_SOURCES,
                                     "diffcat": CANDIDATES}
+DERIVED_TABLES: dict[str, tuple[Table, ...]] = {"psfcat": (LIGHTCURVES,)}
+"""Tables a product's rows also go to, made in the load transaction from the catalog's rows
+(the light-curve points, once association has given each detection its object:
+ingest/objects.py). They belong to the same image and are kept, counted and superseded with it."""
+
+
+def loaded_tables(product_type: str) -> tuple[Table, ...]:
+    """Every table that holds rows of a catalog product: its own, then those made from it."""
+    return (CATALOG_TABLES[product_type], *DERIVED_TABLES.get(product_type, ()))
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,10 @@ IMAGE_COLUMNS = ("pid", "expid", "nid", "field", "rcid", "fid", "filtercode", "o
                  "programid", "diffid", "jd", "candid")
 CANDIDATES_PER_IMAGE = 1_000_000
 """candid = diffid * 1000000 + the candidate's number in its diffcat."""
+ASSOCIATED_COLUMNS = ("oid",)
+"""Set in the load transaction by the association step (ingest/objects.py)."""
+ASSOCIATED_PRODUCTS = ("psfcat",)
+"""Catalogs whose rows ingest associates with objects (and copies as light-curve points)."""
 
 
 @dataclass
@@ -110,6 +123,8 @@ class CatalogLoad:
     batch: RecordBatch
     sourceid: np.ndarray
     """The rows' numbers in the file, in the batch's (q3c) order."""
+    path: Path | None = None
+    """The file the rows come from (for problems found later, in the load transaction)."""
 
     @property
     def rows(self) -> int:
@@ -183,11 +198,16 @@ def _read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLo
             version = str(source[keyword]).strip()
             if version and version != "none":
                 values[column_name] = np.array(version.encode())
-    return catalog_load(path, product_type, values)
+    return catalog_load(path, product_type, values,
+                        with_objects=product_type in ASSOCIATED_PRODUCTS)
 
 
-def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray]) -> CatalogLoad:
-    """Check catalog columns (archive names) and lay them out as COPY rows in q3c order."""
+def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray], *,
+                 with_objects: bool = False) -> CatalogLoad:
+    """Check catalog columns (archive names) and lay them out as COPY rows in q3c order.
+    ``with_objects``: the rows' object (``ASSOCIATED_COLUMNS``) is left for association to set,
+    as ingest does; otherwise it is empty (rows loaded without objects, for tests and
+    benchmarks of the catalogs alone)."""
     table = CATALOG_TABLES[product_type]
     rows = len(values["ra"])
     problems = check_positions(path, product_type, values["ra"], values["dec"])
@@ -208,7 +228,8 @@ def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray]) -
     widths = {name: len(value.item()) for name, value in values.items()
               if value.ndim == 0 and isinstance(value.item(), bytes)}
     null = frozenset(column.name for column in table.columns
-                     if column.name not in values and column.name not in IMAGE_COLUMNS)
+                     if column.name not in values and column.name not in IMAGE_COLUMNS
+                     and not (with_objects and column.name in ASSOCIATED_COLUMNS))
     batch = RecordBatch(copy_columns(table, widths), rows, null=null)
     for name, array in values.items():
         if array.ndim == 0:
@@ -223,7 +244,7 @@ def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray]) -
         batch.set(name, array)
     order = np.argsort(ang2ipix(values["ra"], values["dec"]), kind="stable")
     batch.take(order)
-    return CatalogLoad(product_type, table, batch, sourceid[order])
+    return CatalogLoad(product_type, table, batch, sourceid[order], path)
 
 
 def check_positions(path: Path, product_type: str, ra: np.ndarray,

@@ -19,7 +19,7 @@ import psycopg
 from skyvault.db import Database
 from skyvault.db import database as default_database
 from skyvault.filestore import FileStore, archive_store
-from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES
+from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES, CatalogOf, loaded_tables
 from skyvault.ingest.compact import sky_table
 from skyvault.ingest.partitions import partitions, seal_all
 from skyvault.ingest.run import RUN_LOCK
@@ -64,37 +64,47 @@ class CheckReport:
         return out
 
 
+def _rows_against_loads(connection: psycopg.Connection, catalog: str, of: CatalogOf,
+                        loaded: dict[tuple[str, int], int]) -> list[str]:
+    """Per image, the rows of one catalog table against the counts recorded at load."""
+    problems: list[str] = []
+    # Night partitions (loading or sealed) and the sky cells of compacted nights.
+    tables = [p.qualified_name for p in partitions(connection, catalog)]
+    tables.append(sky_table(catalog))
+    union = " UNION ALL ".join(
+        f"SELECT {of.image_key} AS image_id, {of.row_key} AS row_key FROM {t}" for t in tables)
+    found = {pid: (rows, distinct) for pid, rows, distinct in connection.execute(
+        f"SELECT image_id, count(*), count(DISTINCT row_key) FROM ({union}) AS s"
+        " GROUP BY image_id")}
+    expected = {pid: rows for (c, pid), rows in loaded.items() if c == catalog}
+    for pid in sorted(set(found) | set(expected)):
+        rows, distinct = found.get(pid, (0, 0))
+        if rows != expected.get(pid, 0):
+            problems.append(f"{catalog} {of.image_key} {pid}: {rows} rows, "
+                            f"{expected.get(pid, 0)} loaded")
+        elif rows != distinct:
+            problems.append(f"{catalog} {of.image_key} {pid}: {rows - distinct} duplicated "
+                            f"{of.row_key}s")
+    return problems
+
+
 def _deep_catalogs(connection: psycopg.Connection) -> list[str]:
     problems: list[str] = []
-    loaded = {(catalog, pid): rows for catalog, pid, rows in connection.execute(
+    loaded_rows = {(catalog, pid): rows for catalog, pid, rows in connection.execute(
         "SELECT catalog, pid, nrows FROM archive.catalog_loads")}
     for product, table in CATALOG_TABLES.items():
-        catalog, of = table.name, CATALOG_OF[product]
-        # Night partitions (loading or sealed) and the sky cells of compacted nights.
-        tables = [p.qualified_name for p in partitions(connection, catalog)]
-        tables.append(sky_table(catalog))
-        union = " UNION ALL ".join(
-            f"SELECT {of.image_key} AS image_id, {of.row_key} AS row_key FROM {t}"
-            for t in tables)
-        found = {pid: (rows, distinct) for pid, rows, distinct in connection.execute(
-            f"SELECT image_id, count(*), count(DISTINCT row_key) FROM ({union}) AS s"
-            " GROUP BY image_id")}
-        expected = {pid: rows for (c, pid), rows in loaded.items() if c == catalog}
-        for pid in sorted(set(found) | set(expected)):
-            rows, distinct = found.get(pid, (0, 0))
-            if rows != expected.get(pid, 0):
-                problems.append(f"{catalog} {of.image_key} {pid}: {rows} rows, "
-                                f"{expected.get(pid, 0)} loaded")
-            elif rows != distinct:
-                problems.append(f"{catalog} {of.image_key} {pid}: {rows - distinct} duplicated "
-                                f"{of.row_key}s")
+        of = CATALOG_OF[product]
+        for loaded in loaded_tables(product):
+            problems += _rows_against_loads(connection, loaded.name, of, loaded_rows)
+        # Tables made from the catalog (light curves) were not made for images archived before
+        # them: only the catalog's own table must have been loaded for every current image.
         for (pid,) in connection.execute(
                 "SELECT f.image_id FROM survey.files f WHERE f.product = %s"
                 " AND f.image_table = %s AND f.is_current = 1"
                 " AND NOT EXISTS (SELECT 1 FROM archive.catalog_loads l"
                 "   WHERE l.catalog = %s AND l.pid = f.image_id)",
-                (product, of.image_table, catalog)):
-            problems.append(f"{catalog} {of.image_key} {pid}: current {product} never loaded")
+                (product, of.image_table, table.name)):
+            problems.append(f"{table.name} {of.image_key} {pid}: current {product} never loaded")
     return problems
 
 

@@ -211,3 +211,15 @@ def compact_command(keep_latest: int, catalogs: tuple[str, ...], as_json: bool) 
     for item in done:
         click.echo(item.line())
     click.echo(f"compacted {len(done)} night partitions" if done else "nothing to compact")
+
+
+@ingest_cli.command("ensemble")
+@click.option("--all", "refresh_all", is_flag=True,
+              help="Recompute the released statistics of every object (a repair).")
+def ensemble_command(refresh_all: bool) -> None:
+    """Relative photometry and released statistics of the objects ingest associated, and of
+    those with epochs the release horizons made public or hidden since the last run."""
+    from skyvault.db import database
+    from skyvault.lightcurves.ensemble import run_ensemble
+
+    click.echo(run_ensemble(database(), refresh_all=refresh_all).line())

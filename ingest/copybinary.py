@@ -115,6 +115,13 @@ class RecordBatch:
     def column(self, name: str) -> CopyColumn:
         return self.columns[self._index[name]]
 
+    def values(self, name: str) -> np.ndarray:
+        """A column's values, in native byte order (a copy)."""
+        if name in self.null:
+            raise CopyEncodeError(f"{name} is declared NULL in this batch")
+        wire = self.records[f"v{self._index[name]}"]
+        return wire.astype(wire.dtype.newbyteorder("="))
+
     def take(self, order: np.ndarray) -> None:
         """Reorder the rows."""
         self.records = self.records[order]

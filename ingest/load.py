@@ -22,7 +22,13 @@ from psycopg.types.json import Jsonb
 from skyvault.crash import crash_point
 from skyvault.filestore import FileStore, Placement, SourceRejected
 from skyvault.ingest import layout
-from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES, CatalogLoad, set_image_values
+from skyvault.ingest.catalogs import (
+    CATALOG_OF,
+    CATALOG_TABLES,
+    CatalogLoad,
+    loaded_tables,
+    set_image_values,
+)
 from skyvault.ingest.copybinary import HEADER, TRAILER, RecordBatch, copy_statement
 from skyvault.ingest.errors import (
     ArchiveInconsistent,
@@ -32,7 +38,13 @@ from skyvault.ingest.errors import (
     MissingFile,
     UnknownProgram,
 )
-from skyvault.ingest.partitions import delete_rows_of, target_for_rows
+from skyvault.ingest.objects import (
+    QuadrantDetections,
+    associate_exposure,
+    lightcurve_points,
+    record_superseded,
+)
+from skyvault.ingest.partitions import CATALOGS, delete_rows_of, target_for_rows
 from skyvault.ingest.plan import GroupPlan, Product, parse_time
 from skyvault.releases.dating import file_obsjd, unknown_programs
 from skyvault.schema.tables import table_by_name
@@ -227,12 +239,17 @@ class _Transaction:
             "UPDATE survey.files SET is_current = 0 WHERE image_table = %s AND image_id = %s",
             (product.table, old_id))
         # Catalog tables hold current detections only: the superseded catalog stays archived
-        # as a file (is_current = 0), its rows leave the tables.
-        catalogs = [(product_type, CATALOG_TABLES[product_type].name)
-                    for product_type, of in CATALOG_OF.items() if of.image_table == product.table]
+        # as a file (is_current = 0), its rows leave the tables, light-curve points included.
+        catalogs = [(product_type, table.name)
+                    for product_type, of in CATALOG_OF.items() if of.image_table == product.table
+                    for table in loaded_tables(product_type)]
+        objects = record_superseded(self.connection, product.values["nid"], old_id) \
+            if product.table == "science_images" else []
         for product_type, catalog in catalogs:
+            layout = CATALOGS[catalog].sky_layout
             delete_rows_of(self.connection, catalog, product.values["nid"], old_id,
-                           CATALOG_OF[product_type].image_key)
+                           CATALOG_OF[product_type].image_key,
+                           sky_keys=objects if layout and layout.key == "oid" else None)
         if catalogs:
             self.connection.execute(
                 "DELETE FROM archive.catalog_loads WHERE pid = %s AND catalog = ANY(%s)",
@@ -261,22 +278,40 @@ class _Transaction:
                     " obsjd) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s::smallint[],"
                     " %s)", self.file_rows)
 
+    def associate(self) -> list[tuple[Product, int, CatalogLoad]]:
+        """Every PSF detection gets its object before it is copied, and the same rows make the
+        image's light-curve points (ingest/objects.py)."""
+        psf = [(product, pid, load) for product, pid in self.pending_catalogs
+               for load in product.catalogs if load.product_type == "psfcat"]
+        associate_exposure(self.connection, [
+            QuadrantDetections(
+                pid, product.values["field"], product.values["ccdid"], product.values["qid"],
+                product.values["rcid"], product.values["fid"], product.values["filtercode"],
+                float(product.values["seeing"] or 0.0),
+                float(product.values["astrom_rms"] or -1.0), load)
+            for product, pid, load in psf])
+        return [(product, pid, lightcurve_points(load)) for product, pid, load in psf]
+
     def copy_catalogs(self) -> None:
+        loads = [(product, pid, load) for product, pid in self.pending_catalogs
+                 for load in product.catalogs]
+        loads += self.associate()
         targets: dict[tuple[str, int], list[tuple[int, CatalogLoad]]] = {}
-        for product, pid in self.pending_catalogs:
-            for load in product.catalogs:
-                key = (load.table.name, product.values["nid"])
-                targets.setdefault(key, []).append((pid, load))
-        for index, ((catalog, nid), loads) in enumerate(sorted(targets.items())):
+        for product, pid, load in loads:
+            key = (load.table.name, product.values["nid"])
+            targets.setdefault(key, []).append((pid, load))
+        for index, ((catalog, nid), batches) in enumerate(sorted(targets.items())):
             target = target_for_rows(self.connection, catalog, nid, live=self.live)
-            copy_batches(self.connection, target, [load.batch for _, load in loads],
+            copy_batches(self.connection, target, [load.batch for _, load in batches],
                          crash_midway=index == 0)
             with self.connection.cursor() as cursor:
                 cursor.executemany(
                     "INSERT INTO archive.catalog_loads (catalog, pid, nid, nrows)"
                     " VALUES (%s, %s, %s, %s)",
-                    [(catalog, pid, nid, load.rows) for pid, load in loads])
-            self.result.rows += sum(load.rows for _, load in loads)
+                    [(catalog, pid, nid, load.rows) for pid, load in batches])
+            # Rows read from the products; the light-curve points made from them are extra.
+            self.result.rows += sum(load.rows for _, load in batches
+                                    if load.table is CATALOG_TABLES[load.product_type])
             self.result.nights.add(nid)
 
     def record_manifest(self) -> None:

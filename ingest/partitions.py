@@ -309,19 +309,29 @@ def seal_all(connection: psycopg.Connection, *, cluster: bool = False,
 
 
 def delete_rows_of(connection: psycopg.Connection, catalog: str, nid: int, image_id: int,
-                   key: str = "pid") -> int:
+                   key: str = "pid", *, sky_keys: list[int] | None = None) -> int:
     """Remove a superseded image's rows (``key``: pid, or diffid for candidates), wherever
     its night's rows are: in the night's partition, or in the sky cells once the night is
     compacted. The night's lock, shared, keeps a compaction of the night from copying rows
-    this transaction is deleting."""
+    this transaction is deleting.
+
+    A catalog filed under another key than its rows' positions (light-curve points, under
+    their objects: ``SkyLayout.key``) has no index on ``key``: ``sky_keys``, the image's rows'
+    values of the layout's key, make the deletion read their index ranges (and, in the sky,
+    only their cells) instead of every row."""
     connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
                        night_lock_key(catalog, nid))
+    layout = CATALOGS[catalog].sky_layout
+    among, values = "", [image_id]
+    if sky_keys is not None and layout is not None:
+        among = f" AND {layout.key} = ANY(%s)"
+        values.append(sorted(set(sky_keys)))
     deleted = 0
     for partition in partitions(connection, catalog, nid):
         deleted += connection.execute(
-            f"DELETE FROM {partition.qualified_name} WHERE {key} = %s", (image_id,)
+            f"DELETE FROM {partition.qualified_name} WHERE {key} = %s{among}", values
         ).rowcount
     deleted += connection.execute(
         f"DELETE FROM {ATTACHED_SCHEMA}.{SkyLayout.sky_table(catalog)}"
-        f" WHERE {key} = %s AND nid = %s", (image_id, nid)).rowcount
+        f" WHERE {key} = %s{among} AND nid = %s", [*values, nid]).rowcount
     return deleted

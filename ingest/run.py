@@ -26,12 +26,14 @@ from skyvault.db import Database
 from skyvault.db import database as default_database
 from skyvault.filestore import FileStore, archive_store
 from skyvault.ingest.candidate_history import AnnotationReport, annotate_nights
+from skyvault.ingest.catalogs import loaded_tables
 from skyvault.ingest.discover import find_manifests, ingest_order
 from skyvault.ingest.errors import DependencyMissing, GroupRejected
 from skyvault.ingest.load import GroupResult, load_group
 from skyvault.ingest.partitions import ensure_live, seal_all
 from skyvault.ingest.plan import GroupPlan, ManifestHead, plan_group, read_manifest_head
 from skyvault.ingest.quarantine import quarantine
+from skyvault.lightcurves.ensemble import EnsembleSummary, run_ensemble
 
 RUN_LOCK = zlib.crc32(b"skyvault.ingest.run") & 0x7FFFFFFF
 """Session advisory lock: every ingest run holds it shared; removing orphans needs it
@@ -55,6 +57,8 @@ class IngestSummary:
     sealed: list[str] = field(default_factory=list)
     annotation: AnnotationReport | None = None
     """The candidates' history fields, filled after the load (``candidate_history``)."""
+    ensemble: EnsembleSummary | None = None
+    """Relative photometry and released statistics of what the run associated."""
     messages: list[str] = field(default_factory=list)
     results: list[GroupResult] = field(default_factory=list)
 
@@ -82,6 +86,7 @@ class IngestSummary:
                      "files", "bytes", "rows", "new_versions", "reprocessed", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sealed += other.sealed
+        self.ensemble = other.ensemble or self.ensemble
         self.messages += other.messages
         self.results += other.results
 
@@ -95,6 +100,7 @@ class IngestSummary:
             f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s"
             + (f"; sealed {', '.join(self.sealed)}" if self.sealed else ""),
             *([self.annotation.line()] if self.annotation else []),
+            *([self.ensemble.line()] if self.ensemble else []),
             *self.messages,
         ]
 
@@ -216,7 +222,9 @@ def ingest_paths(paths: list[Path], *, database: Database | None = None,
         # Unsealed nights are not queryable yet: ``skyvault ingest seal`` annotates them.
         if nights and (seal or live):
             summary.annotation = annotate_nights(connection, nights)
-    if summary.annotation is None:
+        if seal and summary.ingested:
+            summary.ensemble = run_ensemble(handle)
+    if summary.annotation is None and summary.ensemble is None:
         summary.seconds = time.perf_counter() - started
     return summary
 
@@ -233,8 +241,9 @@ def _ingest_one(connection: psycopg.Connection, store: FileStore, quarantine_roo
         quarantine(connection, quarantine_root, head.path, head.name, planned.problems)
         return GroupResult(head.name, "quarantined", message=str(planned))
     if live:
-        for nid, catalog in sorted({(p.values["nid"], load.table.name)
-                                    for p in planned.products for load in p.catalogs}):
+        for nid, catalog in sorted({(p.values["nid"], table.name)
+                                    for p in planned.products for load in p.catalogs
+                                    for table in loaded_tables(load.product_type)}):
             ensure_live(connection, catalog, nid)
     try:
         return load_group(connection, store, planned, live=live)

@@ -16,7 +16,7 @@ COUNTED = (
     "survey.exposures", "survey.raw_images", "survey.calibration_images",
     "survey.science_images", "survey.reference_images", "survey.difference_images",
     "survey.files", "survey.psf_sources", "survey.aperture_sources", "survey.candidates",
-    "archive.provenance",
+    "survey.lightcurves", "survey.object_registry", "archive.provenance",
     "archive.ingested_manifests", "archive.quarantine", "archive.catalog_loads",
 )
 

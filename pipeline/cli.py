@@ -33,7 +33,10 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
 @click.option("--fields", default=None, help="Survey fields to visit (default: from the date).")
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
 @click.option("--no-asteroids", is_flag=True, help="Leave the known asteroids out.")
-def simulate(night, out_dir, seed, size, ccds, fields, workers, no_asteroids) -> None:
+@click.option("--variable-fraction", type=click.FloatRange(0, 1), default=0.02,
+              show_default=True, help="Share of the stars that vary (periodic sinusoids).")
+def simulate(night, out_dir, seed, size, ccds, fields, workers, no_asteroids,
+             variable_fraction) -> None:
     """Simulate one night of raw camera files, calibrations and their truth."""
     from skyvault.pipeline.simulate.night import simulate_night
 
@@ -52,6 +55,7 @@ def simulate(night, out_dir, seed, size, ccds, fields, workers, no_asteroids) ->
         with_asteroids=not no_asteroids,
         fields=_ints(fields),
         progress=sys.stderr.isatty(),
+        variable_fraction=variable_fraction,
     )
     click.echo(
         f"simulated {summary.nightdate}: {summary.exposures} exposures "

@@ -10,6 +10,11 @@ import dataclasses
 
 from skyvault.releases.dating import policy_statements
 from skyvault.schema.model import Column, SkyLayout, Table
+from skyvault.schema.objects_sql import (
+    OBJECT_GRANTS,
+    OBJECT_METRICS_FUNCTION,
+    REGISTRY_STATEMENTS,
+)
 from skyvault.schema.tables import (
     EMBARGOED_TABLES,
     FILTER_BANDS,
@@ -317,11 +322,12 @@ def creation_statements() -> list[str]:
         statements += embargo_policy(table)
     for table in SKY_LAID_OUT_TABLES:
         statements += sky_layout_statements(table)
+    statements += [*REGISTRY_STATEMENTS, OBJECT_METRICS_FUNCTION]
     for schema in PUBLISHED_SCHEMAS:
         for table in schema.tables:
             statements += create_view(table)
     statements += PRIVATE_TABLES
-    statements += grants()
+    statements += grants() + OBJECT_GRANTS
     return statements
 
 

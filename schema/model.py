@@ -30,6 +30,7 @@ UNICODE_TEXT = ColumnType("text", "unicodeChar", arraysize="*")
 ``unicodeChar`` (UTF-16 in BINARY2), so no writer has to squash it to ASCII."""
 TIMESTAMP = ColumnType("timestamptz", "char", arraysize="*", xtype="timestamp")
 SHORT_ARRAY = ColumnType("smallint[]", "short", arraysize="*")
+DOUBLE_ARRAY = ColumnType("double precision[]", "double", arraysize="*")
 POLYGON = ColumnType("spoly", "double", arraysize="*", xtype="polygon")
 """A pgsphere spherical polygon, written as a DALI polygon (flat list of ra, dec in degrees)."""
 REGION = ColumnType("spoly", "char", arraysize="*", xtype="adql:REGION")

@@ -7,9 +7,12 @@ The DDL (schema/ddl.py), TAP_SCHEMA (schema/tap_schema.py) and the documentation
 
 from __future__ import annotations
 
+import dataclasses
+
 from skyvault.schema.bits import CATALOG_FLAGS, INFOBITS
 from skyvault.schema.model import (
     DOUBLE,
+    DOUBLE_ARRAY,
     FLOAT,
     INT,
     LONG,
@@ -29,6 +32,7 @@ from skyvault.schema.model import (
     Table,
     char,
 )
+from skyvault.schema.objects_sql import OBJECT_REACH_DEG, OBJECTS_VIEW_SQL
 
 SURVEY = "survey"
 SOURCE_FLAG_NAMES = ("SATURATED", "BAD_PIXELS", "EDGE", "BLENDED", "FIT_FAILED",
@@ -134,6 +138,19 @@ def _photometric_quality() -> tuple[Column, ...]:
         Column("magzprms", FLOAT, "RMS of the zero-point fit", unit="mag",
                ucd="stat.stdev;phot.calib"),
         Column("infobits", INT, INFOBITS.description("Quality bits"), ucd="meta.code.qual"),
+    )
+
+
+def _relative_photometry() -> tuple[Column, ...]:
+    return (
+        Column("relphot_corr", FLOAT, "Relative photometric correction: add it to the PSF "
+               "magnitudes of this image's sources (survey.psf_sources.mag) to put them on the "
+               "system of the objects' other epochs; empty until computed",
+               unit="mag", ucd="phot.calib;arith.diff"),
+        Column("relphot_corr_err", FLOAT, "Uncertainty of relphot_corr", unit="mag",
+               ucd="stat.error;phot.calib"),
+        Column("relphot_nstars", INT, "Number of constant stars relphot_corr was measured on",
+               ucd="meta.number"),
     )
 
 
@@ -315,6 +332,7 @@ SCIENCE_IMAGES = Table(
         Column("astrom_rms", FLOAT, "RMS of the astrometric fit against the reference catalog",
                unit="arcsec", ucd="stat.stdev;pos"),
         Column("nsources", INT, "Number of sources in the PSF catalog", ucd="meta.number"),
+        *_relative_photometry(),
         *_position(),
         *_corners(),
         *_wcs(),
@@ -488,6 +506,10 @@ PSF_SOURCES = Table(
         Column("sharpness", FLOAT, "Sharpness of the PSF fit (0 for a point source)",
                ucd="src.morph.param"),
         Column("chi", FLOAT, "Reduced chi-square of the PSF fit", ucd="stat.fit.chi2"),
+        Column("oid", LONG, "Identifier of the object this detection belongs to "
+               "(survey.objects; its light curve is survey.lightcurves with this oid); empty "
+               "for detections archived before objects were", ucd="meta.id.cross",
+               principal=True),
         *_detection_tail(),
     ),
     indexes=(_q3c_index("psf_sources", cluster=True), Index("psf_sources_pid_idx", "pid")),
@@ -633,6 +655,150 @@ CANDIDATES = Table(
     sky_layout=SkyLayout(),
 )
 
+# -- objects and their light curves ----------------------------------------------------------
+# An object is a point on the sky seen in one filter: the PSF detections that ingest associated
+# with it (ingest/README.md, "Objects and light curves"). Its detections are copied, at the
+# same ingest, into survey.lightcurves, filed under the object so that a light curve is one
+# index range in one sky cell however many nights it spans.
+
+
+def _object_identity() -> tuple[Column, ...]:
+    first = "of the object's first detection"
+    return (
+        Column("oid", LONG, "Object identifier: its high bits are the q3c pixel of the "
+               "object's position (ingest.q3c.object_ids), its two lowest the filter (fid)",
+               ucd="meta.id;meta.main", principal=True, indexed=True, nullable=False),
+        Column("ra", DOUBLE, "Right ascension (ICRS) of the object's first detection: where "
+               "the object is matched and indexed (meanra is the mean of its epochs)",
+               unit="deg", ucd="pos.eq.ra;meta.main", principal=True, indexed=True,
+               nullable=False),
+        Column("dec", DOUBLE, "Declination (ICRS) of the object's first detection",
+               unit="deg", ucd="pos.eq.dec;meta.main", principal=True, indexed=True,
+               nullable=False),
+        Column("field", INT, f"Survey field {first}", ucd="meta.id;obs.field",
+               principal=True),
+        Column("ccdid", SHORT, f"CCD number (1-16) {first}", ucd="meta.id;instr.det"),
+        Column("qid", SHORT, f"Readout quadrant (1-4) {first}", ucd="meta.id;instr.det"),
+        Column("rcid", SHORT, f"Readout channel (0-63) {first}", ucd="meta.id;instr.det"),
+        *_filter(),
+    )
+
+
+def _columns_of(table: Table, names: tuple[str, ...]) -> tuple[Column, ...]:
+    by_name = {column.name: column for column in table.columns}
+    return tuple(by_name[name] for name in names)
+
+
+LIGHTCURVE_POINT_COLUMNS = ("sourceid", "pid", "expid", "nid", "field", "rcid", "fid",
+                            "filtercode", "ra", "dec", "mag", "magerr", "sharpness", "chi",
+                            "flags", "snr", "obsjd", "programid")
+"""The columns of survey.psf_sources a light-curve point repeats (same names, same values)."""
+
+LIGHTCURVES = Table(
+    SURVEY, "lightcurves",
+    "Light-curve points: every PSF detection of survey.psf_sources that belongs to an object, "
+    "filed under its object (oid), so that an object's light curve is read from one sky cell "
+    "whatever the number of nights. mag is the pipeline's; add the relative photometric "
+    "correction of the image (survey.science_images.relphot_corr) as survey.objects does",
+    columns=(
+        Column("oid", LONG, "Identifier of the object (survey.objects) this point belongs to",
+               ucd="meta.id", principal=True, indexed=True, nullable=False),
+        *_columns_of(PSF_SOURCES, LIGHTCURVE_POINT_COLUMNS),
+    ),
+    indexes=(_q3c_index("lightcurves"), Index("lightcurves_oid_idx", "oid")),
+    embargo=Embargo(),
+    sky_layout=SkyLayout(key="oid", key_margin_deg=OBJECT_REACH_DEG),
+)
+
+
+OBJECT_REGISTRY = Table(
+    SURVEY, "object_registry",
+    "Every object whose light curve holds an epoch you may see: its identifier, position and "
+    "filter, and the quadrant of its first detection. survey.objects adds the statistics of "
+    "those epochs; survey.lightcurves holds the points",
+    columns=tuple(dataclasses.replace(column, primary_key=True) if column.name == "oid"
+                  else column for column in _object_identity()),
+    indexes=(_q3c_index("object_registry"),),
+)
+
+OBJECT_METRICS: tuple[Column, ...] = (
+    Column("nobs", INT, "Number of epochs (detections) in the light curve", ucd="meta.number",
+           principal=True),
+    Column("ngoodobs", INT, "Number of unflagged epochs (flags & 23 = 0: not saturated, no "
+           "bad pixel, not at the edge, PSF fit converged); the statistics below use these",
+           ucd="meta.number", principal=True),
+    Column("firstmjd", DOUBLE, "MJD (UTC) of the first epoch (start of exposure)", unit="d",
+           ucd="time.start"),
+    Column("lastmjd", DOUBLE, "MJD (UTC) of the last epoch (start of exposure)", unit="d",
+           ucd="time.end"),
+    Column("meanra", DOUBLE, "Mean right ascension of the epochs", unit="deg",
+           ucd="pos.eq.ra;stat.mean"),
+    Column("meandec", DOUBLE, "Mean declination of the epochs", unit="deg",
+           ucd="pos.eq.dec;stat.mean"),
+    Column("meanmag", FLOAT, "Mean magnitude (relative photometry applied)", unit="mag",
+           ucd="phot.mag;stat.mean", principal=True),
+    Column("weightedmeanmag", FLOAT, "Inverse-variance weighted mean magnitude", unit="mag",
+           ucd="phot.mag;stat.mean"),
+    Column("medianmag", FLOAT, "Median magnitude", unit="mag", ucd="phot.mag;stat.median",
+           principal=True),
+    Column("minmag", FLOAT, "Brightest magnitude", unit="mag", ucd="phot.mag;stat.min"),
+    Column("maxmag", FLOAT, "Faintest magnitude", unit="mag", ucd="phot.mag;stat.max"),
+    Column("magrms", FLOAT, "Standard deviation of the magnitudes (N - 1)", unit="mag",
+           ucd="stat.stdev;phot.mag", principal=True),
+    Column("medianabsdev", FLOAT, "Median absolute deviation from the median magnitude",
+           unit="mag", ucd="stat.stdev;phot.mag"),
+    Column("medmagerr", FLOAT, "Median magnitude uncertainty", unit="mag",
+           ucd="stat.error;phot.mag;stat.median"),
+    Column("chisq", FLOAT, "Reduced chi-square about the weighted mean magnitude",
+           ucd="stat.fit.chi2", principal=True),
+    Column("skewness", FLOAT, "Skewness of the magnitudes (adjusted Fisher-Pearson G1)",
+           ucd="stat.param;phot.mag"),
+    Column("smallkurtosis", FLOAT, "Excess kurtosis of the magnitudes (small-sample G2)",
+           ucd="stat.param;phot.mag"),
+    Column("stetsonj", FLOAT, "Stetson J: pairs of consecutive epochs, residuals from the "
+           "weighted mean in units of their errors scaled by sqrt(n/(n-1))",
+           ucd="stat.param;src.var"),
+    Column("stetsonk", FLOAT, "Stetson K: mean absolute over root-mean-square residual from "
+           "the weighted mean in units of the errors", ucd="stat.param;src.var"),
+    Column("vonneumannratio", FLOAT, "Von Neumann ratio: mean square successive difference "
+           "(in time order) over the variance", ucd="stat.param;src.var", principal=True),
+    Column("maxslope", FLOAT, "Largest change of magnitude per day between successive "
+           "epochs", unit="mag/d", ucd="stat.max;src.var"),
+)
+
+OBJECTS = Table(
+    SURVEY, "objects",
+    "Objects: the PSF detections associated into one light curve per position and filter "
+    "(survey.lightcurves), with statistics of the epochs the requester may see, computed when "
+    "asked (an object none of whose epochs the requester may see is not listed). Fast by oid "
+    "and by position; for metric searches over the sky use survey.objects_released",
+    columns=(*_object_identity(), *OBJECT_METRICS),
+    table_type="view",
+    view_sql=OBJECTS_VIEW_SQL,
+)
+
+OBJECTS_RELEASED = Table(
+    SURVEY, "objects_released",
+    "The statistics of survey.objects over the public epochs, the same for everyone, indexed "
+    "for searches by metric over the whole sky. Computed (computed_at) by the ensemble step "
+    "after each ingest for the objects it touched and for those with epochs made public since "
+    "its last run; a row is shown while every epoch it summarises is public",
+    columns=(
+        *_object_identity(),
+        *OBJECT_METRICS,
+        Column("computed_at", TIMESTAMP, "When the statistics were computed",
+               ucd="time.processing", nullable=False),
+        Column("programids", SHORT_ARRAY, "Programs of the epochs the statistics summarise",
+               ucd="meta.id", nullable=False),
+        Column("lastobsjds", DOUBLE_ARRAY, "Per program in programids (same order), the "
+               "Julian date of the latest epoch summarised: the row is shown while each is "
+               "public", unit="d", ucd="time.epoch", nullable=False),
+    ),
+    indexes=(_q3c_index("objects_released"),
+             Index("objects_released_variability_idx", "fid, vonneumannratio")),
+    unique=(("oid",),),
+)
+
 # -- solar system -------------------------------------------------------------------------------
 
 SOLAR_SYSTEM_OBJECTS = Table(
@@ -672,6 +838,7 @@ SOLAR_SYSTEM_OBJECTS = Table(
 SURVEY_SCHEMA = Schema(SURVEY, "The survey's exposures, images, source catalogs and orbits", (
     PROGRAMS, DATA_RELEASES, EXPOSURES, RAW_IMAGES, CALIBRATION_IMAGES, SCIENCE_IMAGES,
     REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES, CANDIDATES,
+    LIGHTCURVES, OBJECT_REGISTRY, OBJECTS, OBJECTS_RELEASED,
     SOLAR_SYSTEM_OBJECTS,
 ))
 

@@ -3,13 +3,14 @@ this archive's tables, in XHTML with RDFa so that clients (TOPCAT, taplint) find
 
 The examples are written around what the requester may see, found when the document is served
 (``find_landmarks``, through the requester's connection, so row-level security decides): a
-well-measured source, the science image it was detected on, the smallest perihelion among the
-orbits. Every example then finds rows for that requester: the source lies within the cone and
-the light curve's 2 arcseconds, the image covers its own centre, its field, filter and depth
-are the ones the field examples ask for. Nothing a requester may not see can shape their
-examples, and one audience's examples are never served to another (``visible_examples``
-caches per set of programs). Examples whose data the archive lacks are left out; listing the
-service's tables is always possible.
+well-measured source, the science image it was detected on, the object the source belongs to,
+a released object's magnitude, the smallest perihelion among the orbits. Every example then
+finds rows for that requester: the source lies within the cone and the light curve's 2
+arcseconds, its object within 3 arcseconds, the image covers its own centre, its field,
+filter and depth are the ones the field examples ask for. Nothing a requester may not see can
+shape their examples, and one audience's examples are never served to another
+(``visible_examples`` caches per set of programs). Examples whose data the archive lacks are
+left out; listing the service's tables is always possible.
 """
 
 from __future__ import annotations
@@ -45,13 +46,21 @@ class Landmarks:
     """Its brightest source with a magnitude and a signal-to-noise ratio: ra, dec, mag, snr."""
     perihelion: float | None = None
     """The smallest perihelion distance (AU) of any orbit."""
+    oid: int | None = None
+    """The object of that source (survey.objects), if it was associated."""
+    released_mag: float | None = None
+    """The median magnitude of an object of survey.objects_released (public statistics)."""
 
 
 def find_landmarks(connection: psycopg.Connection) -> Landmarks:
     """A few indexed lookups on the requester's connection (``context.reading()``)."""
     (perihelion,) = connection.execute(
         "SELECT min(q) FROM survey.solar_system_objects").fetchone()
-    landmarks = Landmarks(perihelion=float(perihelion) if perihelion is not None else None)
+    released = connection.execute(
+        "SELECT medianmag FROM survey.objects_released WHERE medianmag IS NOT NULL LIMIT 1"
+    ).fetchone()
+    landmarks = Landmarks(perihelion=float(perihelion) if perihelion is not None else None,
+                          released_mag=float(released[0]) if released else None)
     # The latest images first; a few, in case the very latest has no measured source.
     images = connection.execute(
         "SELECT pid, nid, field, filtercode, ra, dec FROM survey.science_images i"
@@ -61,12 +70,15 @@ def find_landmarks(connection: psycopg.Connection) -> Landmarks:
         " ORDER BY pid DESC LIMIT 5").fetchall()
     for pid, nid, field, filtercode, ra, dec in images:
         source = connection.execute(
-            "SELECT ra, dec, mag, snr FROM survey.psf_sources WHERE pid = %s AND nid = %s"
-            " AND mag IS NOT NULL AND snr > 0 ORDER BY mag LIMIT 1", (pid, nid)).fetchone()
+            "SELECT ra, dec, mag, snr, oid FROM survey.psf_sources WHERE pid = %s"
+            " AND nid = %s AND mag IS NOT NULL AND snr > 0 ORDER BY mag LIMIT 1",
+            (pid, nid)).fetchone()
         if source is not None:
             return Landmarks((int(field), str(filtercode), float(ra), float(dec)),
                              (float(source[0]), float(source[1]), float(source[2]),
-                              float(source[3])), landmarks.perihelion)
+                              float(source[3])), landmarks.perihelion,
+                             int(source[4]) if source[4] is not None else None,
+                             landmarks.released_mag)
     return landmarks
 
 
@@ -79,6 +91,10 @@ def examples_for(landmarks: Landmarks) -> tuple[Example, ...]:
     examples: list[Example] = []
     if landmarks.image is not None and landmarks.source is not None:
         examples += _image_examples(landmarks.image, landmarks.source)
+        if landmarks.oid is not None:
+            examples.append(_object_example(landmarks.source))
+    if landmarks.released_mag is not None:
+        examples.append(_released_example(landmarks.released_mag))
     if landmarks.perihelion is not None:
         examples.append(_orbit_example(landmarks.perihelion))
     examples.append(Example(
@@ -211,6 +227,46 @@ ORDER BY t_min""",
             ("ivoa.obscore",),
         ),
     ]
+
+
+def _object_example(source: tuple[float, float, float, float]) -> Example:
+    ra, dec, _mag, _snr = source
+    return Example(
+        "object_light_curve",
+        "Objects near a position and their light curves",
+        "The objects within 3 arcseconds of a position (survey.objects: one per filter, with "
+        "statistics of the epochs you may see) joined on oid with their light-curve points "
+        "(survey.lightcurves, filed under their objects: each light curve is read from one "
+        "place), in time order, magnitudes with the relative photometric correction of "
+        "their image.",
+        f"""SELECT o.oid, o.filtercode, o.nobs, o.medianmag, o.vonneumannratio,
+       l.obsjd, l.mag + COALESCE(i.relphot_corr, 0) AS mag, l.magerr, l.flags
+FROM survey.objects AS o
+JOIN survey.lightcurves AS l ON l.oid = o.oid
+JOIN survey.science_images AS i ON i.pid = l.pid
+WHERE 1 = CONTAINS(POINT('ICRS', o.ra, o.dec), CIRCLE('ICRS', {_position(ra, dec)}, 0.000833))
+ORDER BY o.oid, l.obsjd""",
+        ("survey.objects", "survey.lightcurves", "survey.science_images"),
+    )
+
+
+def _released_example(median_mag: float) -> Example:
+    brighter = math.floor(median_mag) + 1.0  # that object is brighter
+    return Example(
+        "released_object_statistics",
+        "Objects by the statistics of their public epochs",
+        "survey.objects_released holds each object's light-curve statistics over its released "
+        "epochs, precomputed and indexed for searches by metric over the whole sky: here the "
+        f"objects brighter than magnitude {brighter:g} with the most public epochs. To find "
+        "variable stars, ask for enough epochs and a scatter beyond the errors, e.g. "
+        "WHERE ngoodobs >= 20 AND chisq > 5 ORDER BY vonneumannratio.",
+        f"""SELECT TOP 20 oid, ra, dec, filtercode, ngoodobs, medianmag, magrms, chisq,
+       stetsonj, vonneumannratio
+FROM survey.objects_released
+WHERE medianmag < {brighter:g}
+ORDER BY ngoodobs DESC, medianmag""",
+        ("survey.objects_released",),
+    )
 
 
 def _orbit_example(perihelion: float) -> Example:

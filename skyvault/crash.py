@@ -18,6 +18,7 @@ POINTS = (
     "place:before_rename",  # temporary files complete and synced, none renamed
     "place:after_rename",   # files in place, directory not yet synced
     "db:rows",              # image rows inserted, catalogs not yet copied
+    "associate:registered", # new objects registered, detections not yet copied
     "copy:mid",             # half of a catalog's COPY stream sent
     "commit:before",        # everything sent, COMMIT not yet issued
     "commit:after",         # group committed, nothing after it done
@@ -34,6 +35,12 @@ COMPACTION_POINTS = (
     "compact:after",        # the night's move committed
 )
 """The points ``skyvault ingest compact`` passes (tests/ingest/test_compact.py)."""
+
+ENSEMBLE_POINTS = (
+    "ensemble:relphot",     # orphans removed, corrections written (uncommitted)
+    "ensemble:released",    # a chunk's released statistics written (uncommitted)
+)
+"""The points the ensemble step passes (tests/lightcurves/test_ingest_objects.py)."""
 
 _passes: dict[str, int] = {}
 

@@ -59,6 +59,7 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
     from skyvault.db import database
     from skyvault.ingest import ingest_paths
     from skyvault.ingest.compact import compact_all
+    from skyvault.lightcurves.ensemble import run_ensemble
     from skyvault.pipeline.demo import make_demo_night
     from skyvault.releases.declare import declare_release
     from skyvault.releases.export import export_release
@@ -85,6 +86,8 @@ def load_demo_data(plan: DemoPlan, demo_dir: Path) -> None:
                         notes="Demo release: the first two nights")
         declare_release(connection, "DR2", plan.dr2_date, plan.dr2_cutoff,
                         notes="Demo release to come: the third night")
+    _step("objects' released statistics: the epochs the releases made public")
+    click.echo(run_ensemble(handle).line(), err=True)
     _step("exporting DR1: manifests, download scripts and the HATS catalogs")
     export_release(handle, "DR1")
     # As after every data release in operation (deploy/systemd/skyvault-hips.timer).

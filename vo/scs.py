@@ -6,7 +6,8 @@ published table a cone-searchable catalog (a main position, ``pos.eq.ra;meta.mai
 with its bound values, its rows' cells written by PostgreSQL (``vo.votable.sqlrows``), and
 ``cone_fields`` the FIELDs of the answer. The search is ``q3c_join``, which the q3c index of
 each table serves (and whose q3c ranges prune the sky cells of the catalogs with a sky layout,
-ingest/README.md). The answer is VOTable 1.1 (section 2 asks for 1.0 or 1.1), written by
+ingest/README.md; survey.lightcurves, filed under its objects' keys, adds those keys'
+ranges). The answer is VOTable 1.1 (section 2 asks for 1.0 or 1.1), written by
 ``vo.votable.write_votable(version="1.1")``.
 
 SCS 1.03 section 2: exactly one FIELD each with the UCD1 ``ID_MAIN`` (a string),
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from skyvault.schema.model import Column, Schema, Table
+from skyvault.vo.adql.geometry import sky_key_ranges
 from skyvault.vo.dali import Parameters
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.shapes import ShapeError, check_radius
@@ -189,6 +191,15 @@ def cone_select(catalog: Catalog, cone: Cone,
     if select_list is None:
         select_list = cone_row_sql(catalog, cone.verb).select_list
     ra, dec = f'"{catalog.ra_column.name}"', f'"{catalog.dec_column.name}"'
+    where = f"q3c_join(%s, %s, {ra}, {dec}, %s)"
+    layout = catalog.table.sky_layout
+    if layout is not None and layout.key_margin_deg is not None:
+        # Rows filed under another position's key (light-curve points, under their objects'):
+        # the key's ranges around the cone widened by the layout's margin prune the sky cells,
+        # as q3c_join's own ranges prune cells keyed by the rows' positions. The cone's
+        # numbers are parsed floats, written as literals.
+        where += " AND " + sky_key_ranges(layout.key, repr(cone.ra), repr(cone.dec),
+                                          repr(cone.radius + layout.key_margin_deg))
     sql = (f"SELECT {select_list} FROM {catalog.table.qualified_name}"
-           f" WHERE q3c_join(%s, %s, {ra}, {dec}, %s) LIMIT {cone.maxrec + 1:d}")
+           f" WHERE {where} LIMIT {cone.maxrec + 1:d}")
     return sql, (cone.ra, cone.dec, cone.radius)

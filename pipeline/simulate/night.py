@@ -89,6 +89,7 @@ class SimulationSummary:
     asteroid_images: int = 0
     transient_rate: float = sky.TRANSIENT_RATE
     pipeline_version: str = __version__
+    variable_fraction: float = sky.VARIABLE_FRACTION
 
 
 def geometry_for(size: str) -> CameraGeometry:
@@ -105,6 +106,7 @@ def _conditions(
     geometry: CameraGeometry,
     moving: dict[str, object],
     transient_rate: float = sky.TRANSIENT_RATE,
+    variable_fraction: float = sky.VARIABLE_FRACTION,
 ) -> list[tuple[PlannedExposure, Conditions, dict]]:
     """The truth of every exposure: seeing drifting through the night, sky brightening with
     the Moon, extinction with airmass and a little cloud, a pointing and rotation error."""
@@ -199,6 +201,7 @@ def _conditions(
             bias_drift=float(rng.normal(0, 2.0)),
             moving=tuple(sources),
             transient_rate=transient_rate,
+            variable_fraction=variable_fraction,
         )
         meta.update(airmass=x, azimuth=float(az), elevation=float(alt))
         out.append((exposure, conditions, meta))
@@ -332,11 +335,13 @@ def simulate_night(
     fields: tuple[int, ...] | None = None,
     progress: bool = False,
     transient_rate: float = sky.TRANSIENT_RATE,
+    variable_fraction: float = sky.VARIABLE_FRACTION,
 ) -> SimulationSummary:
     """Simulate one night into ``out_dir`` (see module docstring). Deterministic in ``seed``:
     the sky and the camera depend only on the seed, weather and noise on (seed, night).
     ``fields`` fixes the survey fields (so several nights revisit the same ones);
-    ``transient_rate`` (per sky cell per year) makes the sky's transients denser or sparser."""
+    ``transient_rate`` (per sky cell per year) makes the sky's transients denser or sparser;
+    ``variable_fraction`` is the share of stars that vary (pipeline/simulate/sky.py)."""
     geometry = geometry_for(size)
     if fields:
         plan_config = replace(plan_config or PlanConfig(), survey_field_ids=tuple(fields))
@@ -362,7 +367,7 @@ def simulate_night(
     plan = plan_night(nightdate, seed, geometry, ccds, tracks, plan_config)
     targets = {e.target for e in plan.science if e.target}
     moving = {name: orbit for name, orbit in orbits.items() if name in targets}
-    conditions = _conditions(plan, seed, geometry, moving, transient_rate)
+    conditions = _conditions(plan, seed, geometry, moving, transient_rate, variable_fraction)
 
     tasks = [
         (str(out_dir), exposure, cond, meta, seed, geometry, ccdid, nid)
@@ -380,7 +385,8 @@ def simulate_night(
                 _progress(pool.map(_simulate_ccd, tasks, chunksize=1), len(tasks), progress)
             )
 
-    _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds)
+    _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds,
+                 variable_fraction)
     asteroid_images = sum(
         1 for result in results for row in result["truth"] if row["kind"] == "asteroids"
     )
@@ -399,6 +405,7 @@ def simulate_night(
         asteroids_planned=sorted(targets),
         asteroid_images=asteroid_images,
         transient_rate=transient_rate,
+        variable_fraction=variable_fraction,
     )
     (out_dir / "night.json").write_text(json.dumps(asdict(summary), indent=1))
     return summary
@@ -412,7 +419,8 @@ def _progress(iterator, total: int, enabled: bool):
     return tqdm(iterator, total=total, desc="simulate", unit="ccd")
 
 
-def _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds) -> None:
+def _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds,
+                 variable_fraction=sky.VARIABLE_FRACTION) -> None:
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(exist_ok=True)
     exposures = []
@@ -442,7 +450,7 @@ def _write_truth(out_dir, plan, conditions, tasks, results, seed, geometry, ccds
     (truth_dir / "instrument.json").write_text(json.dumps(instrument, indent=1))
 
     cells = sorted({c for result in results for c in result["cells"]})
-    stars = sky.stars_in_cells(seed, cells)
+    stars = sky.stars_in_cells(seed, cells, variable_fraction)
     star_table = Table(
         {
             "id": stars.id,

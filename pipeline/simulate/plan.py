@@ -121,6 +121,13 @@ class PlanConfig:
     """Fields to survey; empty means chosen from the night's sidereal time (see below)."""
     survey_latitude: float = 12.0
     """|b| (deg) the survey fields are chosen near."""
+    monitor_visits: tuple[str, ...] = ()
+    """Filters of extra visits to the first survey field, spread through the night with its
+    survey visits: a field monitored for light curves."""
+    survey_min_altitude: float | None = None
+    """When set, survey visits are spread over the part of the night when their field is above
+    this altitude (deg), and a field that never rises that high is not visited; otherwise they
+    are spread over the night (fields near the meridian at midnight)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,25 @@ def _choose_survey_fields(grid: FieldGrid, evening: float, morning: float, confi
     return chosen
 
 
+def _visible_window(grid: FieldGrid, field_id: int, evening: float, morning: float,
+                    min_altitude: float | None) -> tuple[float, float] | None:
+    """(start JD, length in days) of the dark time to spread a field's visits over: the whole
+    night, or its longest stretch with the field above ``min_altitude``."""
+    if min_altitude is None:
+        return evening, morning - evening
+    ra, dec = grid.centre(field_id)
+    jd = np.linspace(evening, morning, 200)
+    altitude, _ = site.altaz(np.full(jd.size, ra), np.full(jd.size, dec), jd)
+    up = np.concatenate([[False], altitude >= min_altitude, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(up))
+    if edges.size == 0:
+        return None
+    starts, ends = edges[::2], edges[1::2] - 1
+    longest = int(np.argmax(ends - starts))
+    start, end = jd[starts[longest]], jd[ends[longest]]
+    return (float(start), float(end - start)) if end > start else None
+
+
 def _asteroid_field(
     grid: FieldGrid, geometry: CameraGeometry, ccds: tuple[int, ...], ra: float, dec: float
 ) -> tuple[int, float] | None:
@@ -237,11 +263,15 @@ def plan_night(
     # (desired time, field, filter, purpose, target)
     visits: list[tuple[float, int, str, str, str]] = []
     fields = list(config.survey_field_ids) or _choose_survey_fields(grid, evening, morning, config)
-    n_visits = len(config.survey_visits)
     for f_index, field_id in enumerate(fields):
-        for v_index, filtercode in enumerate(config.survey_visits):
-            fraction = 0.1 + 0.8 * (v_index + 0.5 * f_index / max(len(fields), 1)) / n_visits
-            visits.append((evening + fraction * night_length, field_id, filtercode, "survey", ""))
+        filters = config.survey_visits + (config.monitor_visits if f_index == 0 else ())
+        window = _visible_window(grid, field_id, evening, morning, config.survey_min_altitude)
+        if window is None:
+            continue
+        start, length = window
+        for v_index, filtercode in enumerate(filters):
+            fraction = 0.1 + 0.8 * (v_index + 0.5 * f_index / max(len(fields), 1)) / len(filters)
+            visits.append((start + fraction * length, field_id, filtercode, "survey", ""))
 
     planned_asteroids = 0
     n_visits_a = len(config.asteroid_visits)

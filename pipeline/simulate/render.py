@@ -56,6 +56,8 @@ class Conditions:
     moving: tuple[MovingSource, ...] = field(default_factory=tuple)
     transient_rate: float = sky.TRANSIENT_RATE
     """Transients per sky cell per year (``sky.transients_in_cell``)."""
+    variable_fraction: float = sky.VARIABLE_FRACTION
+    """Share of the sky's stars that vary (pipeline/simulate/sky.py)."""
 
     @property
     def mjd_mid(self) -> float:
@@ -189,7 +191,7 @@ def render_quadrant(
         mjd = conditions.mjd_mid
         band = conditions.filtercode
 
-        stars = sky.stars_in_cells(seed, cells)
+        stars = sky.stars_in_cells(seed, cells, conditions.variable_fraction)
         sx, sy = optics.sky_to_pixel(ccdid, qid, stars.ra, stars.dec)
         keep = _inside(sx, sy, geometry, MARGIN)
         star_flux = 10 ** (-0.4 * stars.mag_at(band, mjd)[keep]) * to_electrons

@@ -28,6 +28,11 @@ TRANSIENT_EPOCH_MJD = 61000.0
 """Peak times are drawn within a year of this (2025-12-19 .. 2026-12-19) plus spill-over."""
 TRANSIENT_SPAN_DAYS = 400.0
 
+VARIABLE_FRACTION = 0.02
+"""Fraction of stars that vary (sinusoids of 0.05-0.6 mag semi-amplitude, periods 0.1-31.6 d,
+log-uniform). A survey may ask for more (``variable_fraction``) to study light curves: the draws
+are the same, only the share of stars that vary changes, so the sky is otherwise identical."""
+
 _KIND_STAR, _KIND_GALAXY, _KIND_TRANSIENT = 1, 2, 3
 BANDS = ("zg", "zr", "zi")
 
@@ -152,7 +157,7 @@ def star_density_20(b: float) -> float:
 
 
 @lru_cache(maxsize=4096)
-def stars_in_cell(seed: int, cell: int) -> Stars:
+def stars_in_cell(seed: int, cell: int, variable_fraction: float = VARIABLE_FRACTION) -> Stars:
     rng = _rng(seed, _KIND_STAR, cell)
     ra0, dec0 = _cell_centre(cell)
     b = float(galactic_latitude(np.array(ra0), np.array(dec0)))
@@ -166,7 +171,7 @@ def stars_in_cell(seed: int, cell: int) -> Stars:
     g_r = np.where(red, rng.normal(1.3, 0.15, count), rng.normal(0.55, 0.2, count))
     g_r = np.clip(g_r, -0.3, 1.7)
     r_i = np.clip(0.42 * g_r - 0.05 + rng.normal(0, 0.04, count), -0.2, 1.2)
-    variable = rng.uniform(0, 1, count) < 0.02
+    variable = rng.uniform(0, 1, count) < variable_fraction
     amplitude = np.where(variable, rng.uniform(0.05, 0.6, count), 0.0)
     period = np.where(variable, 10 ** rng.uniform(-1, 1.5, count), 0.0)
     phase = rng.uniform(0, 2 * np.pi, count)
@@ -259,8 +264,8 @@ def _concat(items, cls):
     return cls(**values)
 
 
-def stars_in_cells(seed: int, cells) -> Stars:
-    return _concat([stars_in_cell(seed, int(c)) for c in cells], Stars)
+def stars_in_cells(seed: int, cells, variable_fraction: float = VARIABLE_FRACTION) -> Stars:
+    return _concat([stars_in_cell(seed, int(c), variable_fraction) for c in cells], Stars)
 
 
 def galaxies_in_cells(seed: int, cells) -> Galaxies:

@@ -5,11 +5,11 @@ it is archived (its program or programs, and when it was observed or archived), 
 compare them with two small tables, ``survey.programs`` and ``survey.data_releases``:
 
 - a row of one program observed at ``obsjd`` (exposures, raw, science and difference images,
-  and the source catalogs) is public once its program is released *through* that time: a
-  public data release lists the program and its observation cutoff is later; or the program's
-  proprietary period has passed (observed + period <= now); or the program's named release is
-  public.  A difference image follows its science image (same program, same exposure),
-  whatever the reference it was made against.
+  the source catalogs and the light-curve points) is public once its program is released
+  *through* that time: a public data release lists the program and its observation cutoff is
+  later; or the program's proprietary period has passed (observed + period <= now); or the
+  program's named release is public.  A difference image follows its science image (same
+  program, same exposure), whatever the reference it was made against.
 - a calibration product (``programids``, for night ``nid``) is public when any of its programs
   is released through the start of that night: it holds no sky pixels, and whoever may see a
   science image must get its calibration.
@@ -32,10 +32,18 @@ Members of a row's program(s) see it at once.  The SQL functions that read the t
 (migration 0006); each row then costs an array look-up and a comparison.  So declaring a
 release writes one row, and a release date that passes needs no command.
 
+A summary of epochs (``survey.objects_released``: an object's statistics over its public
+epochs, computed by the ensemble step) is not dated itself: it names the programs of the epochs
+it summarises and, for each, the ``obsjd`` of the latest one, and it is shown while each of
+those epochs is public (``summary_released_sql``).  The same for every requester: a member sees
+their program's epochs in the statistics computed when asked (``survey.objects``).  So a
+horizon that moves back (a release withdrawn or postponed) hides the summaries it concerns at
+once, until the ensemble step computes them again.
+
 Everything that decides or shows release status is generated here: the embargo policies
-(schema/ddl.py), what a release export and a release's file downloads hold
-(skyvault/releases/export.py, server/releases.py), the release date an image page shows, and
-the checks and dating facts ingest writes (ingest/load.py).
+(schema/ddl.py) and the summaries' (schema/objects_sql.py), what a release export and a
+release's file downloads hold (skyvault/releases/export.py, server/releases.py), the release
+date an image page shows, and the checks and dating facts ingest writes (ingest/load.py).
 """
 
 from __future__ import annotations
@@ -139,6 +147,33 @@ def policy_statements(table: Table) -> list[str]:
         f"ALTER TABLE {table.qualified_name} ENABLE ROW LEVEL SECURITY",
         f"CREATE POLICY embargo ON {table.qualified_name} FOR SELECT"
         f" USING ({policy_condition(table)})",
+    ]
+
+
+def summary_released_sql(at: str = "now()", alias: str = "", programs: str = "programids",
+                         latest: str = "lastobsjds") -> str:
+    """SQL that is true for a summary of epochs while every epoch it summarises is public at
+    ``at``: ``programs`` (smallint[]) lists their programs and ``latest`` (double precision[],
+    same order) the ``obsjd`` of each program's latest epoch, which is public, and so are the
+    program's earlier ones, while it is before the program's horizon.  A summary of one
+    program's epochs (most objects) costs one look-up, as a file of one program does."""
+    t = _prefix(alias)
+    horizons = horizons_sql(at)
+    return (f"CASE WHEN cardinality({t}{programs}) = 1"
+            f" THEN {t}{latest}[1] < {horizons}[{t}{programs}[1]]"
+            f" ELSE NOT EXISTS (SELECT FROM unnest({t}{programs}, {t}{latest})"
+            f" AS summarised(programid, obsjd)"
+            f" WHERE NOT coalesce(summarised.obsjd < {horizons}[summarised.programid], false))"
+            f" END")
+
+
+def summary_policy_statements(qualified_name: str) -> list[str]:
+    """Row-level security of a table of summaries of public epochs (``summary_released_sql``):
+    one rule for everyone, no member clause."""
+    return [
+        f"ALTER TABLE {qualified_name} ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY public_epochs ON {qualified_name} FOR SELECT"
+        f" USING ({summary_released_sql()})",
     ]
 
 

@@ -30,6 +30,7 @@ from skyvault import accounts
 from skyvault.access import Requester
 from skyvault.config import settings
 from skyvault.db import Database
+from skyvault.ingest.q3c import object_ids
 from skyvault.pipeline.naming import filefracday
 from skyvault.releases.dating import NIGHT_ZERO_JD
 
@@ -254,7 +255,7 @@ def _insert(connection: psycopg.Connection, table: str, values: dict) -> None:
                        list(values.values()))
 
 
-CATALOGS = ("psf_sources", "aperture_sources", "candidates")
+CATALOGS = ("psf_sources", "aperture_sources", "candidates", "lightcurves")
 
 
 def _ensure_partitions(connection: psycopg.Connection) -> None:
@@ -344,6 +345,15 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
                     "rcid": 0, **band, "ra": state.ra + 0.0005 * j, "dec": state.dec,
                     "x": 32.0, "y": 32.0, "mag": 18.0 + j, "magerr": 0.05, "flux": 1000.0,
                     "fluxerr": 10.0, "flags": 0, "snr": 20.0, "obsjd": obsjd, **common})
+        # The PSF detections again as light-curve points, each its own object's.
+        for j, sourceid in enumerate(state.source_ids()):
+            position = (state.ra + 0.0005 * j, state.dec)
+            _insert(connection, "lightcurves", {
+                "oid": int(object_ids(np.array([position[0]]), np.array([position[1]]), 2)[0]),
+                "sourceid": sourceid, "pid": state.ident("pid"),
+                "expid": state.ident("expid"), "nid": NID + state.index, "field": field,
+                "rcid": 0, **band, "ra": position[0], "dec": position[1], "mag": 18.0 + j,
+                "magerr": 0.05, "flags": 0, "snr": 20.0, "obsjd": obsjd, **common})
         # Dated by the alert rule, like ingest's: the public survey's is public at once.
         _insert(connection, "candidates", {
             "candid": state.ident("candid"), "diffid": state.ident("diffid"),

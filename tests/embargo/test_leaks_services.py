@@ -94,7 +94,8 @@ KEYS = {"survey.exposures": "expid", "survey.raw_images": "rawid",
         "survey.calibration_images": "calid", "survey.science_images": "pid",
         "survey.reference_images": "refid", "survey.difference_images": "diffid",
         "survey.files": "file_id", "survey.psf_sources": "sourceid",
-        "survey.aperture_sources": "sourceid", "survey.candidates": "candid"}
+        "survey.aperture_sources": "sourceid", "survey.candidates": "candid",
+        "survey.lightcurves": "sourceid"}
 
 
 def expected_ids(table: str, states) -> set[int]:

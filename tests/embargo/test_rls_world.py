@@ -28,7 +28,8 @@ from skyvault.schema.tables import EMBARGOED_TABLES
 
 KEYED = {"survey.exposures": "expid", **{f"survey.{t}": k for t, k in IMAGE_KEYS.items()},
          "survey.files": "file_id", "survey.psf_sources": "sourceid",
-         "survey.aperture_sources": "sourceid", "survey.candidates": "candid"}
+         "survey.aperture_sources": "sourceid", "survey.candidates": "candid",
+         "survey.lightcurves": "sourceid"}
 
 
 def _requesters(people: dict[str, Person]) -> list[tuple[str, Requester]]:

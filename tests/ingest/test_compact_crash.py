@@ -20,7 +20,7 @@ from pathlib import Path
 from skyvault.crash import COMPACTION_POINTS, ENVIRONMENT_VARIABLE
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, check_archive, ingest_paths
-from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES
+from skyvault.ingest.catalogs import CATALOG_OF, CATALOG_TABLES, loaded_tables
 from skyvault.ingest.partitions import partitions
 from skyvault.ingest.synthetic import NightSpec, reprocess_exposure, write_night
 from skyvault.ingest.testing import fresh_database, table_counts
@@ -28,9 +28,11 @@ from skyvault.ingest.testing import fresh_database, table_counts
 SPECS = [NightSpec(nightdate=f"2026-11-{day}", exposures=2, quadrants=(1, 2), sources=25,
                    seed=day, ra=5.0 * day, dec=10.0 + day)
          for day in (10, 11, 12)]
-"""With references, so that each exposure has difference images and candidates: three catalogs
-(psf_sources, aperture_sources, candidates) of three nights each to compact."""
-CATALOGS = {table.name: CATALOG_OF[product] for product, table in CATALOG_TABLES.items()}
+"""With references, so that each exposure has difference images and candidates: four catalogs
+(psf_sources, aperture_sources, candidates, and the light-curve points made from psf_sources)
+of three nights each to compact."""
+CATALOGS = {table.name: CATALOG_OF[product] for product in CATALOG_TABLES
+            for table in loaded_tables(product)}
 KILLS = [f"{point}:{count}" for count in (1, 2) for point in COMPACTION_POINTS]
 
 
@@ -64,7 +66,7 @@ def test_compaction_killed_anywhere_then_rerun(database: Database, tmp_path: Pat
         return subprocess.run([sys.executable, "-m", "skyvault.ingest", "compact"], env=env,
                               capture_output=True, text=True, timeout=300)
 
-    # Nine nights to move (three per catalog): every kill below comes before the last one.
+    # Twelve nights to move (three per catalog): every kill below comes before the last one.
     for crash in KILLS:
         run = compact(crash)
         assert run.returncode == -signal.SIGKILL, (crash, run.stdout, run.stderr)

@@ -26,7 +26,7 @@ from skyvault.releases.declare import declare_release
 
 PROGRAM = 2
 """The partnership program: proprietary for 365 days, so the night is embargoed at first."""
-CATALOGS = ("psf_sources", "aperture_sources", "candidates")
+CATALOGS = ("psf_sources", "aperture_sources", "candidates", "lightcurves")
 
 
 def _counts(service: Database, requester=None) -> dict[str, tuple[int, int]]:

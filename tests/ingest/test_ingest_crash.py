@@ -32,9 +32,12 @@ from skyvault.ingest.testing import fresh_database
 SPEC = NightSpec(nightdate="2026-11-16", exposures=5, quadrants=(1, 2), sources=30, seed=21)
 BAD = 4
 """Exposure whose sciimg is truncated: quarantined on every run."""
-KILLS = 22
-FIRST = ("quarantine:copied:1", "seal:prebuilt:1", "seal:indexed:1", "seal:after:1")
-"""Points only the first runs reach (the bad group's first quarantine, the night's sealing)."""
+KILLS = 23
+FIRST = ("associate:registered:1", "quarantine:copied:1", "seal:prebuilt:1", "seal:indexed:1",
+         "seal:after:1")
+"""Points only the first runs reach (the bad group's first quarantine, the night's sealing),
+after association, which every exposure passes, made sure of once as the first exposure
+registers its objects (before the runs that get every group in)."""
 WORK = ("place:write", "place:before_rename", "place:after_rename", "db:rows", "copy:mid",
         "commit:before", "commit:after")
 """Points every group passes."""

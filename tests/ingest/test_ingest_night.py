@@ -60,6 +60,8 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
         assert counts["survey.psf_sources"] == quadrants * SPEC.sources
         assert counts["survey.aperture_sources"] == quadrants * SPEC.sources
         assert counts["survey.candidates"] == quadrants * DIFF_CANDIDATES
+        # Every PSF detection is a light-curve point of its object as well (ingest/objects.py).
+        assert counts["survey.lightcurves"] == counts["survey.psf_sources"]
         # Every file row names a stored file with its checksum.
         paths = connection.execute(
             "SELECT path, product, content_type FROM survey.files").fetchall()
@@ -152,7 +154,7 @@ def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
         found = partitions(connection)
         assert {(p.catalog, p.nid, p.attached) for p in found} == {
             ("psf_sources", SPEC.nid, True), ("aperture_sources", SPEC.nid, True),
-            ("candidates", SPEC.nid, True)}
+            ("candidates", SPEC.nid, True), ("lightcurves", SPEC.nid, True)}
         for partition in found:
             name = partition.qualified_name
             secured = connection.execute(
@@ -164,7 +166,8 @@ def test_partitions_are_sealed_secured_and_not_granted(archive: dict) -> None:
                 "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
                 (name,))}
             assert any("q3c_ang2ipix(ra, " in i for i in indexes)
-            key = "(diffid)" if partition.catalog == "candidates" else "(pid)"
+            key = {"candidates": "(diffid)", "lightcurves": "(oid)"}.get(partition.catalog,
+                                                                         "(pid)")
             assert any(key in i for i in indexes)
             clustered = connection.execute(
                 "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass AND indisclustered",
@@ -347,7 +350,8 @@ def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict
         assert report.missing == [gone]
         assert [m.split(":")[0] for m in report.mismatched] == [damaged]
         assert {u.rsplit(".", 1)[1] for u in report.unsealed} == {
-            f"psf_sources_n{spec.nid}", f"aperture_sources_n{spec.nid}"}  # no reference: no
+            f"psf_sources_n{spec.nid}", f"aperture_sources_n{spec.nid}",
+            f"lightcurves_n{spec.nid}"}  # no reference: no
         # difference, no candidates
         assert not report.catalog_problems  # rows in a loading table count
         assert not report.clean
@@ -357,8 +361,12 @@ def test_check_finds_missing_and_damaged_files_and_unsealed_nights(archive: dict
             store.local_path(path).write_bytes(data)
     repaired = check_archive(database=archive["db"], store=store, deep=True, repair=True)
     assert sorted(repaired.sealed) == [f"aperture_sources_n{spec.nid}",
-                                       f"psf_sources_n{spec.nid}"]
+                                       f"lightcurves_n{spec.nid}", f"psf_sources_n{spec.nid}"]
     assert repaired.clean, repaired.lines()
+
+
+CATALOGS = ("aperture_sources", "lightcurves", "psf_sources")
+"""The catalogs a night without references loads (light-curve points with the PSF sources)."""
 
 
 def test_a_release_reaches_nights_still_loading(archive: dict, tmp_path: Path) -> None:
@@ -373,6 +381,8 @@ def test_a_release_reaches_nights_still_loading(archive: dict, tmp_path: Path) -
     assert loaded.ingested == 2 and not loaded.sealed
     night = f"nid = {spec.nid}"
     with archive["db"].admin() as connection:
+        loading = [p.name for p in partitions(connection, nid=spec.nid) if not p.attached]
+        assert sorted(loading) == [f"{catalog}_n{spec.nid}" for catalog in CATALOGS]
         programs = [row[0] for row in connection.execute(
             f"SELECT DISTINCT programid FROM archive.psf_sources_n{spec.nid}")]
         assert programs == [1]
@@ -381,7 +391,7 @@ def test_a_release_reaches_nights_still_loading(archive: dict, tmp_path: Path) -
     repaired = check_archive(database=archive["db"], store=archive["store"], repair=True)
     assert repaired.clean
     with archive["db"].reading(ANONYMOUS, user_query=True) as connection:
-        for catalog in ("psf_sources", "aperture_sources"):
+        for catalog in CATALOGS:
             seen = connection.execute(
                 f"SELECT count(*) FROM survey.{catalog} WHERE {night}").fetchone()[0]
             assert seen == spec.sources, catalog

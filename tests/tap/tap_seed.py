@@ -20,6 +20,8 @@ import psycopg
 from release_calendar import COADD_RELEASED
 
 from skyvault.db import Database
+from skyvault.lightcurves.association import new_object_ids
+from skyvault.lightcurves.ensemble import run_ensemble
 
 BASE = 880_000_000
 NID = 88_880
@@ -87,6 +89,12 @@ def stars() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ra, dec, mag
 
 
+def star_oids(fid: int) -> np.ndarray:
+    """The stars' object identifiers in a filter (skyvault/lightcurves/association.py)."""
+    ra, dec, _ = stars()
+    return new_object_ids(ra, dec, fid, np.zeros(0, dtype=np.int64))
+
+
 def _insert(connection: psycopg.Connection, table: str, rows: list[dict]) -> None:
     for values in rows:
         names = ", ".join(values)
@@ -96,7 +104,7 @@ def _insert(connection: psycopg.Connection, table: str, rows: list[dict]) -> Non
 
 
 def _ensure_partitions(connection: psycopg.Connection) -> None:
-    for table in ("psf_sources", "aperture_sources"):
+    for table in ("psf_sources", "aperture_sources", "lightcurves"):
         exists = connection.execute(
             "SELECT 1 FROM pg_class WHERE oid = to_regclass(%s)",
             (f"survey.{table}_taptest",)).fetchone()
@@ -111,8 +119,12 @@ def remove(connection: psycopg.Connection) -> None:
                        ("raw_images", "rawid"), ("exposures", "expid")):
         connection.execute(f"DELETE FROM survey.{table} WHERE {key} BETWEEN %s AND %s",
                            (BASE, BASE + 99_999))
+    seeded = [int(oid) for fid in FILTERS.values() for oid in star_oids(fid)]
+    connection.execute("DELETE FROM survey.object_registry WHERE oid = ANY(%s)", (seeded,))
+    connection.execute("DELETE FROM survey.objects_released WHERE oid = ANY(%s)", (seeded,))
     connection.execute("DROP TABLE IF EXISTS survey.psf_sources_taptest")
     connection.execute("DROP TABLE IF EXISTS survey.aperture_sources_taptest")
+    connection.execute("DROP TABLE IF EXISTS survey.lightcurves_taptest")
     connection.execute("DELETE FROM survey.solar_system_objects WHERE source = 'tap-test'")
 
 
@@ -130,6 +142,7 @@ def insert(connection: psycopg.Connection) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     nights = [now - timedelta(days=400), now - timedelta(days=20)]
     star_ra, star_dec, star_mag = stars()
+    objects: dict[int, tuple] = {}
     rng = np.random.default_rng(2024)
     sourceid = BASE + 10_000
     refs: dict[tuple[int, str], int] = {}
@@ -205,7 +218,9 @@ def insert(connection: psycopg.Connection) -> None:
                 file_id += 1
             inside = np.abs(star_ra - ra) < QUADRANT_HALF
             rows = []
+            oids = star_oids(band["fid"])
             for star in np.flatnonzero(inside):
+                objects.setdefault(int(oids[star]), (star, rcid, band))
                 mag = float(star_mag[star] + rng.normal(0, 0.03))
                 rows.append((sourceid, pid, exposure.expid, NID + exposure.night, FIELD, rcid,
                              band["fid"], exposure.filtercode,
@@ -214,15 +229,30 @@ def insert(connection: psycopg.Connection) -> None:
                              1500.0 + 100 * star, 1500.0 + 50 * star, mag,
                              0.01 + 0.02 * max(0.0, mag - 16), 10 ** (0.4 * (26.2 - mag)),
                              50.0, 0.0, 1.0, 0, 10 ** (0.4 * (21 - mag)), obsjd,
-                             exposure.programid))
+                             exposure.programid, int(oids[star])))
                 sourceid += 1
             with connection.cursor().copy(
                 "COPY survey.psf_sources (sourceid, pid, expid, nid, field, rcid, fid, "
                 "filtercode, ra, dec, x, y, mag, magerr, flux, fluxerr, sharpness, chi, flags, "
-                "snr, obsjd, programid) FROM STDIN"
+                "snr, obsjd, programid, oid) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
+            # The same detections as light-curve points (ingest/objects.py lightcurve_points).
+            with connection.cursor().copy(
+                "COPY survey.lightcurves (oid, sourceid, pid, expid, nid, field, rcid, fid,"
+                " filtercode, ra, dec, mag, magerr, sharpness, chi, flags, snr, obsjd,"
+                " programid) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row((row[22], *row[:10], *row[12:14], *row[16:22]))
+    for oid, (star, rcid, band) in objects.items():
+        connection.execute(
+            "INSERT INTO survey.object_registry (oid, ra, dec, field, ccdid, qid, rcid, fid,"
+            " filtercode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (oid, float(star_ra[star]), float(star_dec[star]), FIELD, rcid // 4 + 1,
+             rcid % 4 + 1, rcid, band["fid"], band["filtercode"]))
+        connection.execute("INSERT INTO archive.ensemble_dirty (oid) VALUES (%s)", (oid,))
     _insert(connection, "solar_system_objects", [
         {"designation": "tap-1", "name": "Ceres", "number": 1, "orbit_type": "asteroid",
          "epoch_mjd": 60600.0, "a": 2.7666, "q": 2.5468, "e": 0.0795, "incl": 10.588,
@@ -242,11 +272,13 @@ def insert(connection: psycopg.Connection) -> None:
          "h": None, "g": None, "uncertainty": None, "source": "tap-test"},
     ])
     connection.execute("ANALYZE survey.psf_sources_taptest")
+    connection.execute("ANALYZE survey.lightcurves_taptest")
 
 
 def seed(database: Database) -> None:
     with database.admin() as connection:
         insert(connection)
+    run_ensemble(database)  # the seeded objects' released statistics
 
 
 def unseed(database: Database) -> None:

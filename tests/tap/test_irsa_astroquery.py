@@ -19,7 +19,8 @@ from astroquery.ipac.irsa import IrsaClass
 from pyvo.dal import DALQueryError
 from tap_seed import BASE, CENTRE_DEC, CENTRE_RA, quadrant_centre, visible_exposures
 
-CATALOGS = {"survey.psf_sources", "survey.aperture_sources", "survey.candidates"}
+CATALOGS = {"survey.psf_sources", "survey.aperture_sources", "survey.candidates",
+            "survey.lightcurves"}
 
 
 @pytest.fixture

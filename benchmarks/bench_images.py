@@ -298,7 +298,7 @@ def database_only(queries: list[dict]) -> float:
     binary results), without HTTP or VOTable writing."""
     from skyvault.access import ANONYMOUS
     from skyvault.db import database
-    from skyvault.server.sia import sia_sql
+    from skyvault.server.images.sia import sia_sql
     from skyvault.vo.dali import Parameters
     from skyvault.vo.sia import parse_sia_query
 

@@ -180,7 +180,7 @@ def cone_figures(entries: dict[str, tuple[psycopg.Connection, float]],
     """Each cone on every entry (a connection and a radius) in turn, interleaved so that the
     machine's load falls on all alike: once to warm, then the best of ``TIMED_RUNS`` (on a
     machine shared with other work, the best run is the query's own cost; a preempted one is
-    someone else's). The SQL is the cone search's (server/scs.py)."""
+    someone else's). The SQL is the cone search's (server/images/scs.py)."""
     sql = ("SELECT sourceid, pid, ra, dec, mag, magerr, obsjd FROM survey.psf_sources"
            " WHERE q3c_join(%s, %s, ra, dec, %s)")
     times: dict[str, list[float]] = {name: [] for name in entries}

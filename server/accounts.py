@@ -8,7 +8,7 @@
   and ``josso_password`` in the POST, or a GET with
   ``?josso_cmd=login&josso_username=..&josso_password=..`` (IRSA's ZTF API page,
   https://irsa.ipac.caltech.edu/docs/program_interface/ztf_api.html, Access Control); the
-  access log shows such a password as ``***`` (server/access_log.py).
+  access log shows such a password as ``***`` (server/http/access_log.py).
 - ``/logout`` (POST, with the session's CSRF token) revokes the session.
 - ``/auth/whoami``: who the service thinks you are, as JSON.
 - ``/auth/challenge``: 401 with challenges until credentials are presented (a login for

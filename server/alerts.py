@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from skyvault.alerts import query
-from skyvault.server.context import database, reading
-from skyvault.server.protocols import ErrorFormat, error_response
+from skyvault.server.http.context import database, reading
+from skyvault.server.http.protocols import ErrorFormat, error_response
 
 blueprint = Blueprint("alerts", __name__)
 

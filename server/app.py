@@ -8,34 +8,20 @@ from flask import Blueprint, Flask, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from skyvault.config import settings
-from skyvault.server import (
-    accounts,
-    alerts,
-    auth,
-    datalink,
-    files,
-    forcedphot,
-    headers,
-    health,
-    most,
-    most_field,
-    previews,
-    releases,
-    request_body,
-    request_guard,
-    scs,
-    sia,
-    soda,
-    tap,
-    web,
-)
-from skyvault.server.context import trusted_hosts
+from skyvault.server import accounts, alerts, auth, releases, web
+from skyvault.server.forced import blueprint as forcedphot
+from skyvault.server.http import headers, health, request_body, request_guard
+from skyvault.server.http.context import trusted_hosts
+from skyvault.server.http.outage import database_unreachable, unavailable_response
+from skyvault.server.http.protocols import error_response
 from skyvault.server.ibe import data as ibe_data
 from skyvault.server.ibe import search as ibe_search
-from skyvault.server.job_services import JOB_SERVICES
-from skyvault.server.outage import database_unreachable, unavailable_response
-from skyvault.server.protocols import error_response
+from skyvault.server.images import datalink, files, previews, scs, sia, soda
+from skyvault.server.most import blueprint as most
+from skyvault.server.most import field as most_field
+from skyvault.server.tap import blueprint as tap
 from skyvault.server.uws.blueprint import job_blueprint
+from skyvault.server.uws.services import JOB_SERVICES
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.blueprint, accounts.blueprint, releases.blueprint, tap.blueprint, sia.blueprint,

@@ -2,7 +2,7 @@
 
 Authentication (Bearer tokens, HTTP Basic, session cookies) is resolved here once per request,
 in a ``before_request`` hook ``install(app)`` adds; every handler obtains its identity through
-``current_requester()`` and its database access through ``skyvault.server.context.reading()``.
+``current_requester()`` and its database access through ``skyvault.server.http.context.reading()``.
 
 - No credentials: the anonymous public.  Services allow anonymous use (optional authentication
   in the sense of IVOA "Authentication in the VO"), and each VOSI capabilities response tells
@@ -189,7 +189,7 @@ def authenticate() -> Response | None:
     except TooManyFailures as refused:
         return too_many_failures(refused)
     except DatabaseUnavailable:
-        from skyvault.server.outage import unavailable_response
+        from skyvault.server.http.outage import unavailable_response
 
         log.warning("authentication: database unavailable")
         return unavailable_response()

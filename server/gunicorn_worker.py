@@ -16,7 +16,7 @@ from gunicorn import util
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 
-from skyvault.server.headers import DOCUMENT_POLICY
+from skyvault.server.http.headers import DOCUMENT_POLICY
 from skyvault.vo.votable.document import VOTABLE_MIME, error_votable
 
 
@@ -34,7 +34,7 @@ def refusal(error: Exception) -> tuple[int, str, str] | None:
 
 def error_response_bytes(status: int, reason: str, message: str) -> bytes:
     """The whole HTTP response, with the security headers the application puts on every
-    response it makes (server/headers.py); this one never reaches the application."""
+    response it makes (server/http/headers.py); this one never reaches the application."""
     body = error_votable(message)
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
             f"Content-Type: {VOTABLE_MIME}\r\nContent-Length: {len(body)}\r\n"

@@ -21,7 +21,6 @@ from pathlib import Path, PurePosixPath
 from flask import Blueprint, Response, jsonify, send_file
 
 from skyvault.filestore import local_file
-from skyvault.releases.dating import released_sql
 from skyvault.releases.model import (
     RELEASE_NAME,
     Release,
@@ -29,8 +28,8 @@ from skyvault.releases.model import (
     public_release,
     releases_root,
 )
-from skyvault.schema.tables import FILES
-from skyvault.server.context import reading, service_url
+from skyvault.server.http.context import reading, service_url
+from skyvault.server.images import products
 
 blueprint = Blueprint("releases", __name__)
 
@@ -160,21 +159,14 @@ def release_file(name: str, path: str) -> Response:
     relative = _safe_relative(path)
     if relative is None or not RELEASE_NAME.match(name):
         return _not_found()
-    assert FILES.embargo is not None
     with reading() as connection:
-        # Visible to the requester (the policy) and public at the release's date (in it).
-        row = connection.execute(
-            "SELECT f.content_type FROM survey.files f JOIN survey.data_releases r"
-            " ON r.release_name = %s"
-            f" WHERE f.path = %s AND f.is_current = 1"
-            f" AND {released_sql(FILES.embargo, 'r.release_date', 'f')}"
-            " AND r.release_date <= now()", (name, relative.as_posix())).fetchone()
-    if row is None:
+        content_type = products.released_file_type(connection, name, relative.as_posix())
+    if content_type is None:
         return _not_found()
     location = local_file(relative.as_posix())
     if not location.is_file():
         return _not_found()
-    return send_file(location, mimetype=row[0], conditional=True,
+    return send_file(location, mimetype=content_type, conditional=True,
                      download_name=relative.name, max_age=3600)
 
 

@@ -13,7 +13,7 @@ import threading
 import click
 
 from skyvault.db import Database, database
-from skyvault.server.job_services import executors
+from skyvault.server.uws.services import executors
 from skyvault.server.uws.worker import Worker, WorkerSettings
 
 

@@ -39,7 +39,7 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
         "--timeout", "0", "--graceful-timeout", "30", "--keep-alive", "75",
         "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
         # IRSA's sign-on sends a password in the query string: not into the log.
-        "--logger-class", "skyvault.server.access_log.RedactingLogger",
+        "--logger-class", "skyvault.server.http.access_log.RedactingLogger",
         "skyvault.server.wsgi:app",
     ]
 

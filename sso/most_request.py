@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from skyvault.vo.dali import parse_finite
+
 from .errors import SsoError
 from .orbits import Orbit, orbit_from_elements, parse_orbit_lines
 
@@ -167,13 +169,7 @@ def _number(params: Parameters, name: str, label: str) -> float | None:
     text = params.first(name)
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise RequestError(f"{label}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise RequestError(f"{label}: {text!r} is not a finite number")
-    return value
+    return parse_finite(text, label, RequestError)
 
 
 def _elements(params: Parameters) -> Orbit:

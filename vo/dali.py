@@ -11,8 +11,9 @@ the worker (which reads a job's stored parameters) all parse a query the same wa
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 # -- errors -------------------------------------------------------------------------------------
@@ -113,6 +114,19 @@ class Parameters:
 
 
 # -- value syntax -------------------------------------------------------------------------------
+
+
+def parse_finite(text: str, name: str,
+                 error: Callable[[str], Exception] = InvalidParameter) -> float:
+    """A decimal number, finite; otherwise ``error`` (each protocol passes its own error type)
+    with a message naming ``name``. Every service's small number parameters go through here."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise error(f"{name} must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise error(f"{name} must be a finite number, not {text!r}")
+    return value
 
 
 def parse_non_negative_int(name: str, text: str) -> int:

@@ -14,10 +14,9 @@ Pure functions: the sync endpoint, the async job's creation and the worker parse
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from skyvault.vo.dali import InvalidParameter, Parameters, response_format_parameter
+from skyvault.vo.dali import InvalidParameter, Parameters, parse_finite, response_format_parameter
 from skyvault.vo.votable.formats import OutputFormat, UnknownFormat, lookup_format
 
 FILTERCODES = {"zg": "zg", "zr": "zr", "zi": "zi", "g": "zg", "r": "zr", "i": "zi"}
@@ -71,13 +70,7 @@ def _number(params: Parameters, name: str) -> float:
     text = params.get(name)
     if text is None or not text.strip():
         raise InvalidParameter(f"Parameter {name} is required")
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise InvalidParameter(f"{name} must be a number, not {text!r}") from None
-    if not math.isfinite(value):
-        raise InvalidParameter(f"{name} must be a finite number, not {text!r}")
-    return value
+    return parse_finite(text, name)
 
 
 def _julian_date(params: Parameters, name: str) -> float | None:

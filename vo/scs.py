@@ -18,13 +18,12 @@ columns without rows; MAXREC caps the rows (with a DALI overflow INFO).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 from skyvault.schema.model import Column, Schema, Table
 from skyvault.vo.adql.geometry import sky_key_ranges
-from skyvault.vo.dali import Parameters
+from skyvault.vo.dali import Parameters, parse_finite
 from skyvault.vo.fields import FieldSpec
 from skyvault.vo.shapes import ShapeError, check_radius
 from skyvault.vo.votable.sqlrows import RowSql, row_sql
@@ -97,16 +96,11 @@ def _number(params: Parameters, name: str) -> float:
     text = params.get(name)
     if text is None or not text.strip():
         raise ConeError(f"{name} is required")
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConeError(f"{name} must be a number in decimal degrees, not {text!r}") from None
-    if not math.isfinite(value):
-        raise ConeError(f"{name} must be finite")
-    return value
+    return parse_finite(text, name, ConeError)
 
 
-def parse_cone(params: Parameters) -> Cone:
+def parse_cone(params: Parameters, default_maxrec: int = DEFAULT_MAXREC,
+               max_maxrec: int = MAX_MAXREC) -> Cone:
     ra, dec, radius = (_number(params, name) for name in ("RA", "DEC", "SR"))
     if not 0 <= ra <= 360:
         raise ConeError(f"RA {ra} is outside [0, 360]")
@@ -124,11 +118,11 @@ def parse_cone(params: Parameters) -> Cone:
     verb_text = params.get("VERB") or "2"
     verb = int(verb_text) if verb_text.strip() in ("1", "2", "3") else 2
     maxrec_text = params.get("MAXREC")
-    maxrec = DEFAULT_MAXREC
+    maxrec = default_maxrec
     if maxrec_text is not None:
         if not maxrec_text.strip().isdigit():
             raise ConeError(f"MAXREC must be a non-negative integer, not {maxrec_text!r}")
-        maxrec = min(int(maxrec_text), MAX_MAXREC)
+        maxrec = min(int(maxrec_text), max_maxrec)
     return Cone(ra % 360.0, dec, radius, verb, maxrec)
 
 

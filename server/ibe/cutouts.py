@@ -34,8 +34,7 @@ from flask import Response, stream_with_context
 from werkzeug.datastructures import MultiDict
 
 from skyvault.filestore import InvalidStorePath, local_file
-from skyvault.server.ibe.query import finite_number
-from skyvault.server.products import FileRow
+from skyvault.server.images.products import FileRow
 from skyvault.vo.cutout import (
     CutoutError,
     ImageFile,
@@ -44,6 +43,7 @@ from skyvault.vo.cutout import (
     cutout_chunks,
     open_image,
 )
+from skyvault.vo.dali import parse_finite
 from skyvault.vo.skyproj import ProjectionError
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,7 @@ def _quantity(name: str, text: str, count: tuple[int, ...]) -> Quantity:
     if len(parts) not in count:
         raise CutoutRequestError(f"{name} takes {' or '.join(map(str, count))} comma-separated "
                                  "values and an optional unit")
-    try:
-        values = [finite_number(part, name) for part in parts]
-    except ValueError as error:
-        raise CutoutRequestError(str(error)) from None
+    values = [parse_finite(part, name, CutoutRequestError) for part in parts]
     pixels = unit in PIXEL_UNITS
     scale = 1.0 if pixels else DEGREES_PER[unit or "deg"]
     return Quantity(values[0] * scale, values[-1] * scale, pixels)

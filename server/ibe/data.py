@@ -15,11 +15,11 @@ import datetime as dt
 import psycopg
 from flask import Blueprint, Response, request
 
-from skyvault.server.context import reading
-from skyvault.server.files import answer, not_found
+from skyvault.server.http.context import reading
 from skyvault.server.ibe.cutouts import parse_cutout
 from skyvault.server.ibe.paths import ProductPath, parse_product_path
-from skyvault.server.products import FileRow, product_file
+from skyvault.server.images.files import answer, not_found
+from skyvault.server.images.products import FileRow, product_file
 
 blueprint = Blueprint("ibe_data", __name__)
 

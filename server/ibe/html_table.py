@@ -2,7 +2,7 @@
 
 Values are rendered as in the other text formats (``cells.text_cells``: VOTable TABLEDATA's
 numbers and ISO 8601 timestamps) and escaped; NULL is an empty cell. The page is served, like
-every non-page response here, under a sandboxing Content-Security-Policy (server/headers.py).
+every non-page response here, under a sandboxing Content-Security-Policy (server/http/headers.py).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from skyvault.server.ibe.columns import DISTANCE, SCHEMA, VIEWS, ImageView, view_sql
 from skyvault.vo.adql import MappingCatalog, TranslatedQuery, parse_condition, translate_statement
 from skyvault.vo.adql import nodes as n
-from skyvault.vo.dali import Parameters, RepeatedParameter
+from skyvault.vo.dali import Parameters, RepeatedParameter, parse_finite
 
 INTERSECTS = ("OVERLAPS", "COVERS", "ENCLOSED", "CENTER")
 FORMATS = ("ipac_table", "csv", "tsv", "html", "votable")
@@ -107,22 +107,8 @@ def _single(params: Parameters, name: str) -> str | None:
     return value.strip() if value is not None else None
 
 
-def finite_number(text: str, what: str) -> float:
-    """A decimal number, finite; ValueError with a message naming ``what`` otherwise."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{what}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number")
-    return value
-
-
 def _number(text: str, what: str) -> float:
-    try:
-        return finite_number(text, what)
-    except ValueError as error:
-        raise IbeError(str(error)) from None
+    return parse_finite(text, what, IbeError)
 
 
 def _region(pos: str, size: str | None) -> Region:

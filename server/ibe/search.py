@@ -18,16 +18,16 @@ from flask import Blueprint, Response, request
 
 from skyvault.db_errors import database_unreachable
 from skyvault.server.auth import current_requester
-from skyvault.server.client_watch import watch_client
-from skyvault.server.context import service_url
+from skyvault.server.http.client_watch import watch_client
+from skyvault.server.http.context import service_url
+from skyvault.server.http.outage import unavailable_response
+from skyvault.server.http.request_guard import UnusableRequest
 from skyvault.server.ibe.html_table import MEDIA_TYPE as HTML_TYPE
 from skyvault.server.ibe.html_table import write_html
 from skyvault.server.ibe.query import IbeError, Search, parse_search, translate_search
-from skyvault.server.imaging import parameters
-from skyvault.server.outage import unavailable_response
-from skyvault.server.request_guard import UnusableRequest
-from skyvault.server.tap_config import config_from
-from skyvault.server.tap_query import PreparedQuery, ServiceUnavailable, stream_result
+from skyvault.server.images.common import parameters
+from skyvault.server.tap.config import config_from
+from skyvault.server.tap.query import PreparedQuery, ServiceUnavailable, stream_result
 from skyvault.vo.adql import AdqlError
 from skyvault.vo.dali import DaliError, TapQuery
 from skyvault.vo.fields import FieldSpec

@@ -26,11 +26,11 @@ from flask import Blueprint, Response, current_app, redirect, request, send_file
 
 from skyvault.db import database
 from skyvault.server.auth import client_address, current_requester
-from skyvault.server.context import service_url
-from skyvault.server.headers import DOCUMENT_POLICY
-from skyvault.server.imaging import parameters as request_parameters
-from skyvault.server.outage import RETRY_AFTER_SECONDS
-from skyvault.server.request_guard import UnusableRequest
+from skyvault.server.http.context import service_url
+from skyvault.server.http.headers import DOCUMENT_POLICY
+from skyvault.server.http.outage import RETRY_AFTER_SECONDS
+from skyvault.server.http.request_guard import UnusableRequest
+from skyvault.server.images.common import parameters as request_parameters
 from skyvault.server.uws import parts
 from skyvault.server.uws.policy import ConfigT, Document, JobLimits, JobPolicy
 from skyvault.server.uws.store import (

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from skyvault.server.uws.store import JobQueue, PhaseWatcher, StoredJob
+from skyvault.server.uws.store import JobQueue, PhaseWatcher, ResultFile, StoredJob
 from skyvault.vo.uws import Phase
 
 log = logging.getLogger(__name__)
@@ -119,3 +119,25 @@ class JobMonitor:
             self._end(f"now {phase}")
         elif limit and time.monotonic() - started > limit + OVERTIME_GRACE:
             self._end(OVERTIME)
+
+
+Outcome = tuple[list[ResultFile], "str | None"]
+"""An executor's results, and the error that ends its job in ERROR (None: COMPLETED)."""
+
+
+def settle_job(job: StoredJob, worker: str, queue: JobQueue, monitor: JobMonitor,
+               run: Callable[[], Outcome], *, unexpected: str) -> None:
+    """Run an executor's work and record its outcome, unless the monitor ended the job
+    meanwhile (aborted, deleted or handed back: the worker settles it). An exception ends the
+    job in ERROR with ``unexpected`` as its message, never the exception's own text."""
+    try:
+        results, error = run()
+    except Exception:
+        if monitor.ended:
+            return
+        log.exception("%s job %s failed", job.service, job.job_id)
+        results, error = [], unexpected
+    if monitor.ended:
+        return
+    queue.finish(job.job_id, worker, Phase.ERROR if error else Phase.COMPLETED,
+                 results=results, error=error)

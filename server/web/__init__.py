@@ -3,7 +3,7 @@
 Register ``skyvault.server.web:blueprint``. Views live in small modules (home, search, image,
 catalogs, query, downloads); pure helpers (coords, epochs, forms, image_query, skymap,
 footprint, bundles) do the parsing, SQL and drawing. Every database read goes through
-``skyvault.server.context.reading()``, so what a page shows (rows, counts, maps) is what
+``skyvault.server.http.context.reading()``, so what a page shows (rows, counts, maps) is what
 row-level security lets the requester see, and nothing more.
 """
 

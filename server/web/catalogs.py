@@ -2,8 +2,8 @@
 download (``/catalogs/<catalog>.csv``), and, for VOTable, a link to the Simple Cone Search
 service itself, which answers the same cone with every column.
 
-The rows come from ``skyvault.server.scs.search`` (q3c, the requester's connection): the page,
-the CSV and the VOTable show the same rows.
+The rows come from ``skyvault.server.images.scs.search`` (q3c, the requester's connection):
+the page, the CSV and the VOTable show the same rows.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 from flask import Response, abort, request, url_for
 
-from skyvault.server import scs
-from skyvault.server.context import reading
+from skyvault.server.http.context import reading
+from skyvault.server.images import scs
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.coords import SkyPosition
 from skyvault.server.web.forms import CATALOG_ROWS, CATALOGS, parse_cone_form

@@ -14,7 +14,7 @@ from flask import Response, abort, request
 
 from skyvault.coverage import queries
 from skyvault.coverage.selection import CoverageSelection, parse_selection
-from skyvault.server.context import reading
+from skyvault.server.http.context import reading
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.forms import FILTERS
 from skyvault.server.web.pages import per_audience

@@ -14,8 +14,8 @@ import datetime as dt
 from flask import Response, request
 
 from skyvault.filestore import InvalidStorePath, local_file
-from skyvault.server import products
-from skyvault.server.context import reading, service_url
+from skyvault.server.http.context import reading, service_url
+from skyvault.server.images import products
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.bundles import (
     ARCHIVE_TYPES,

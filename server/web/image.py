@@ -15,13 +15,11 @@ from typing import Any
 
 import psycopg
 from flask import Response, abort, redirect, request, url_for
-from psycopg.rows import dict_row
 
 from skyvault.filestore import InvalidStorePath, local_file
-from skyvault.releases.dating import release_date_sql
 from skyvault.schema.tables import table_by_name
-from skyvault.server import products
-from skyvault.server.context import reading
+from skyvault.server.http.context import reading
+from skyvault.server.images import products
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.coords import SkyPosition, format_degrees, format_hours
 from skyvault.server.web.epochs import format_mjd
@@ -67,16 +65,7 @@ def image_details(connection: psycopg.Connection, key: ImageKey) -> list[Detail]
     """The image's row in its survey table, column by column, as the requester sees it."""
     table = table_by_name(f"survey.{key.collection.table}")
     columns = [c for c in table.columns if c.name not in HIDDEN_COLUMNS]
-    select = ", ".join(
-        # 'infinity' has no Python value: show it as nothing.
-        f'CASE WHEN isfinite("{c.name}") THEN "{c.name}" END AS "{c.name}"'
-        if c.type.pg_type == "timestamptz" else f'"{c.name}"' for c in columns)
-    assert table.embargo is not None
-    with connection.cursor(row_factory=dict_row) as cursor:
-        row = cursor.execute(
-            f"SELECT {select}, {release_date_sql(table.embargo)} AS release_date"
-            f" FROM {table.qualified_name} WHERE {key.collection.key} = %s",
-            (key.image_id,)).fetchone()
+    row = products.image_record(connection, key, columns)
     if row is None:
         return []
     details = [Detail(c.name, _value_text(row[c.name], c.type.pg_type), c.unit, c.description)
@@ -121,10 +110,7 @@ def related_links(connection: psycopg.Connection, key: ImageKey) -> list[Related
                                      related.file.size_bytes))
     if key.collection.name == "sci":
         # The co-add a difference of this image is made against, even before one exists.
-        for (refid,) in connection.execute(
-                "SELECT r.refid FROM survey.reference_images r JOIN survey.science_images s"
-                " ON s.field = r.field AND s.rcid = r.rcid AND s.filtercode = r.filtercode"
-                " WHERE s.pid = %s AND r.is_current = 1 ORDER BY r.refid", (key.image_id,)):
+        for refid in products.references_of_science(connection, key.image_id):
             reference = ImageKey(COLLECTIONS["ref"], refid)
             links.append(RelatedLink(
                 "#reference", f"Reference co-add of this field, quadrant and filter: "

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from skyvault.server import products
+from skyvault.server.images import products
 from skyvault.server.web.coords import SkyPosition
 from skyvault.vo.publisher_did import parse_publisher_did
 

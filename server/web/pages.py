@@ -14,9 +14,9 @@ from flask import Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from skyvault.server.auth import csrf_token, current_requester
-from skyvault.server.context import service_url
-from skyvault.server.outage import MESSAGE, RETRY_AFTER_SECONDS, database_unreachable
-from skyvault.server.request_guard import UnusableRequest
+from skyvault.server.http.context import service_url
+from skyvault.server.http.outage import MESSAGE, RETRY_AFTER_SECONDS, database_unreachable
+from skyvault.server.http.request_guard import UnusableRequest
 from skyvault.server.web.blueprint import blueprint
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from flask import Response, abort, url_for
 from skyvault.coverage import qa, queries
 from skyvault.coverage.selection import parse_night
 from skyvault.pipeline.naming import jd_to_datetime, nid_of
-from skyvault.server.context import reading
+from skyvault.server.http.context import reading
 from skyvault.server.web import vendor
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.epochs import format_mjd

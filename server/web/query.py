@@ -1,6 +1,6 @@
 """The ADQL query page: ``/query``. The form sends the query to the TAP service itself
 (``/tap/sync`` for an immediate answer, ``/tap/async`` for a job); the page lists the service's
-examples (``server/tap_examples.py``, the same ones ``/tap/examples`` publishes) and, for a
+examples (``server/tap/examples.py``, the same ones ``/tap/examples`` publishes) and, for a
 signed-in user, their asynchronous jobs."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from flask import Response
 
 from skyvault.db import database
 from skyvault.server.auth import current_requester
-from skyvault.server.tap_async import TAP_JOBS
-from skyvault.server.tap_examples import visible_examples
+from skyvault.server.tap.async_jobs import TAP_JOBS
+from skyvault.server.tap.examples import visible_examples
 from skyvault.server.uws.store import JobStore
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.pages import render

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import psycopg
 from flask import Response, request, url_for
 
-from skyvault.server.context import reading
+from skyvault.server.http.context import reading
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.coords import SkyPosition, format_degrees, format_hours
 from skyvault.server.web.epochs import format_mjd

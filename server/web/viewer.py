@@ -6,7 +6,7 @@ Aladin Lite is served by this origin (server/web/vendor.py); its images come fro
 archive's own services (SODA for the pixels, TAP for the overlays, /hips and /moc), each of
 which checks what the requester may see, so the page itself only lists what exists for them.
 Aladin Lite compiles WebAssembly that it carries as a data: URL: its pages alone may compile
-WebAssembly and fetch data: URLs (server/headers.py VIEWER_POLICY); no script from elsewhere,
+WebAssembly and fetch data: URLs (server/http/headers.py VIEWER_POLICY); no script from elsewhere,
 no eval, and no connection beyond this origin.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import asdict
 from flask import Response, abort, url_for
 
 from skyvault.coverage import queries
-from skyvault.server.context import reading
-from skyvault.server.headers import VIEWER_POLICY
-from skyvault.server.products import find_image
+from skyvault.server.http.context import reading
+from skyvault.server.http.headers import VIEWER_POLICY
+from skyvault.server.images.products import find_image
 from skyvault.server.web import hips_files, vendor
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.forms import FILTERS

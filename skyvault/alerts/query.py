@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import io
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from skyvault.alerts.history import CLEAN
 from skyvault.alerts.packet import write_alerts
 from skyvault.alerts.streams import stream_of_program
 from skyvault.db import Database
+from skyvault.vo.dali import parse_finite
 from skyvault.vo.shapes import ShapeError, check_radius
 
 NID_EPOCH = dt.date(2017, 1, 1)
@@ -64,13 +64,7 @@ def _number(values: Mapping[str, str], name: str) -> float | None:
     text = values.get(name)
     if text is None or text.strip() == "":
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise AlertQueryError(f"{name}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise AlertQueryError(f"{name}: {text!r} is not a finite number")
-    return value
+    return parse_finite(text, name, AlertQueryError)
 
 
 def _integer(values: Mapping[str, str], name: str, low: int, high: int) -> int | None:

@@ -13,7 +13,7 @@ from gunicorn.config import Config
 
 from skyvault import accounts
 from skyvault.db import Database
-from skyvault.server.access_log import RedactingLogger, redact
+from skyvault.server.http.access_log import RedactingLogger, redact
 
 USERNAME = "josso-user"
 PASSWORD = "josso correct horse battery"
@@ -102,4 +102,5 @@ def test_skyvault_serve_logs_with_the_redacting_logger() -> None:
     from skyvault.serving import gunicorn_argv
 
     argv = gunicorn_argv("127.0.0.1", 8614, 1, 1)
-    assert argv[argv.index("--logger-class") + 1] == "skyvault.server.access_log.RedactingLogger"
+    logger_class = argv[argv.index("--logger-class") + 1]
+    assert logger_class == "skyvault.server.http.access_log.RedactingLogger"

@@ -45,7 +45,7 @@ from leak_probe import (
 
 from skyvault.access import Requester
 from skyvault.schema.tables import EMBARGOED_TABLES
-from skyvault.server.tap_examples import examples_document, examples_for, find_landmarks
+from skyvault.server.tap.examples import examples_document, examples_for, find_landmarks
 
 SCENARIOS = {"now": frozenset(), "waiting-released": frozenset({"waiting"})}
 IMAGE_COLLECTIONS = [(p, t, k, c) for p, t, k, c in PRODUCTS if c]

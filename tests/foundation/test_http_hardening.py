@@ -20,7 +20,7 @@ from lxml import etree
 from served_app import served_app
 
 from skyvault.config import settings
-from skyvault.server import context
+from skyvault.server.http import context
 
 PAGES = ["/", "/search", "/catalogs", "/query", "/tables", "/most", "/login"]
 OTHERS = ["/tap", "/tap/capabilities", "/tap/tables", "/tap/examples",

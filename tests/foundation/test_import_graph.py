@@ -171,7 +171,7 @@ def test_the_worker_loads_no_flask() -> None:
     ``skyvault.forced_photometry``'s, shared with /forcedphot/sync."""
     probe = ("import sys\n"
              "from skyvault.server.worker import worker_cli\n"
-             "from skyvault.server.job_services import executors\n"
+             "from skyvault.server.uws.services import executors\n"
              "assert sorted(executors()) == ['forcedphot', 'soda', 'tap'], executors()\n"
              "print(sorted(m for m in sys.modules if m == 'flask' or m.startswith('flask.')))\n")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

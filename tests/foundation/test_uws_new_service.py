@@ -16,7 +16,7 @@ import requests
 from pyvo.dal.tap import AsyncTAPJob
 from served_app import served_app
 
-from skyvault.server.service_config import app_overrides, settings_from
+from skyvault.server.http.service_config import app_overrides, settings_from
 from skyvault.server.uws.monitor import JobMonitor
 from skyvault.server.uws.policy import Document, Executor, JobLimits, JobPolicy
 from skyvault.server.uws.store import JobQueue, ResultFile, StoredJob

@@ -17,7 +17,7 @@ from PIL import Image
 from served_app import served_app
 
 from skyvault.config import settings
-from skyvault.server.files import ACCEL_PREFIX_CONFIG
+from skyvault.server.images.files import ACCEL_PREFIX_CONFIG
 
 
 def file_url(base: str, world, name: str) -> str:

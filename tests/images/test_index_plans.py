@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
-from skyvault.server.scs import CATALOGS
-from skyvault.server.sia import sia_sql
+from skyvault.server.images.scs import CATALOGS
+from skyvault.server.images.sia import sia_sql
 from skyvault.vo.dali import Parameters
 from skyvault.vo.scs import Cone, cone_select
 from skyvault.vo.sia import parse_sia_query

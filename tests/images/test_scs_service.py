@@ -11,7 +11,7 @@ import requests
 from astropy.io.votable import parse
 from validators import assert_valid_votable, stilts_cone
 
-from skyvault.server.scs import CATALOGS
+from skyvault.server.images.scs import CATALOGS
 
 
 def cone(base: str, catalog: str, headers=None, **params) -> requests.Response:

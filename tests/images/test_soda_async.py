@@ -20,7 +20,7 @@ from pyvo.io.uws import parse_job
 from served_app import served_app
 from worker_process import web_process_running_jobs
 
-from skyvault.server.soda_async import SODA_JOBS, soda_error_text
+from skyvault.server.images.soda_async import SODA_JOBS, soda_error_text
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 

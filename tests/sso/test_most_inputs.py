@@ -85,7 +85,7 @@ def test_elements_need_a_pair() -> None:
     assert comet.target.orbit.orbit_type == "comet"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="either a and mean anomaly"):
         parse_request(base)
-    with pytest.raises(RequestError, match="node: 'north'"):
+    with pytest.raises(RequestError, match="node must be a number, not 'north'"):
         parse_request([*base[:3], ("node", "north"), ("peri", "1"), ("a", "2"), ("m", "1")])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from skyvault.server.tap_copy import copy_chunks
+from skyvault.server.tap.copy_out import copy_chunks
 
 SERIES = "SELECT i::bigint, i * 0.5::float8, 'row ' || i FROM generate_series(1, 50000) AS i"
 

@@ -12,9 +12,9 @@ from lxml import etree
 from xsd_support import AVAILABILITY, CAPABILITIES, TABLES, UWS, assert_valid
 
 from skyvault.schema.tables import PUBLISHED_SCHEMAS, table_by_name
-from skyvault.server.tap_capabilities import capabilities
-from skyvault.server.tap_config import TapConfig, config_from
-from skyvault.server.tap_examples import Landmarks, examples_document, examples_for
+from skyvault.server.tap.capabilities import capabilities
+from skyvault.server.tap.config import TapConfig, config_from
+from skyvault.server.tap.examples import Landmarks, examples_document, examples_for
 from skyvault.vo import uws, vosi
 from skyvault.vo.dali import (
     InvalidParameter,

@@ -16,7 +16,7 @@ from isolated_world import adql_rows, as_requester, only
 from lxml import etree
 
 from skyvault.access import ANONYMOUS, Requester
-from skyvault.server.tap_examples import examples_document, examples_for, find_landmarks
+from skyvault.server.tap.examples import examples_document, examples_for, find_landmarks
 
 XHTML = {"h": "http://www.w3.org/1999/xhtml"}
 
@@ -77,7 +77,7 @@ def test_examples_follow_the_data_and_only_the_visible_data(database, monkeypatc
 
 @pytest.mark.parametrize("perihelion, limit", [(0.75, "q < 1.3"), (2.54, "q < 2.6")])
 def test_the_orbit_example_asks_below_the_smallest_perihelion(perihelion, limit) -> None:
-    from skyvault.server.tap_examples import Landmarks
+    from skyvault.server.tap.examples import Landmarks
 
     (orbit, _tables) = examples_for(Landmarks(perihelion=perihelion))
     assert orbit.id == "close_approach_orbits" and limit in orbit.query

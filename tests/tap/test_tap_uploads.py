@@ -20,9 +20,9 @@ from tap_seed import CENTRE_DEC, CENTRE_RA, visible_exposures
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.schema.model import DOUBLE
-from skyvault.server.tap_config import config_from
-from skyvault.server.tap_query import query_session
-from skyvault.server.tap_upload import UploadedColumn, UploadedTable, fetch_upload
+from skyvault.server.tap.config import config_from
+from skyvault.server.tap.query import query_session
+from skyvault.server.tap.upload import UploadedColumn, UploadedTable, fetch_upload
 from skyvault.vo.dali import UploadError, parse_upload
 
 VOTABLE = "application/x-votable+xml"

@@ -29,8 +29,8 @@ from sky_truth import in_box, in_cone, in_polygon, separation, unit
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
 from skyvault.schema.tables import PUBLISHED_TABLES
-from skyvault.server.tap_copy import copy_chunks
-from skyvault.server.tap_query import column_pg_types
+from skyvault.server.tap.copy_out import copy_chunks
+from skyvault.server.tap.query import column_pg_types
 from skyvault.vo.adql import AdqlError, catalog_from_tables, translate
 from skyvault.vo.votable.pgcopy import decode_copy_stream
 

@@ -35,7 +35,7 @@ def test_the_request_is_read_as_section_2_says() -> None:
 @pytest.mark.parametrize("params, message", [
     ({"DEC": "1", "SR": "1"}, "RA is required"),
     ({"RA": "x", "DEC": "1", "SR": "1"}, "RA must be a number"),
-    ({"RA": "nan", "DEC": "1", "SR": "1"}, "RA must be finite"),
+    ({"RA": "nan", "DEC": "1", "SR": "1"}, "RA must be a finite number"),
     ({"RA": "361", "DEC": "1", "SR": "1"}, "outside"),
     ({"RA": "1", "DEC": "91", "SR": "1"}, "outside"),
     ({"RA": "1", "DEC": "1", "SR": "-1"}, "negative"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,12 @@ from psycopg.rows import dict_row
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
+from skyvault.releases.dating import released_sql
 from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES
-from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, OBJECTS
+from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, OBJECTS, SCIENCE_IMAGES
 
 MJD_OFFSET = 2400000.5
+AT_RELEASE = "%(released_at)s::timestamptz"
 
 LIGHTCURVE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("oid", "o.oid"),
@@ -82,6 +85,10 @@ UPPER_LIMIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ccdid", "i.ccdid"),
     ("qid", "i.qid"),
     ("filefracday", "i.filefracday"),
+    ("magzp", "i.magzp"),
+    ("magzprms", "i.magzprms"),
+    ("exptime", "i.exptime"),
+    ("airmass", "i.airmass"),
     ("programid", "i.programid"),
 )
 OBJECT_COLUMNS = OBJECTS.column_names
@@ -111,9 +118,16 @@ class EpochFilter:
     bad_catflags_mask: int | None = None
     """Points with any of these flag bits are left out."""
     filtercodes: tuple[str, ...] = ()
+    released_at: datetime | None = None
+    """Only the points a data release of this date holds (skyvault/releases/dating.py: public
+    at that instant), besides what row-level security shows the requester."""
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         parts, values = [], {}
+        if self.released_at is not None:
+            assert LIGHTCURVES.embargo is not None
+            parts.append(released_sql(LIGHTCURVES.embargo, AT_RELEASE, "d"))
+            values["released_at"] = self.released_at
         if self.mjd_min is not None:
             parts.append("d.obsjd >= %(jd_min)s")
             values["jd_min"] = self.mjd_min + MJD_OFFSET
@@ -127,6 +141,18 @@ class EpochFilter:
             parts.append("o.filtercode = ANY(%(filtercodes)s)")
             values["filtercodes"] = list(self.filtercodes)
         return "".join(f" AND {part}" for part in parts), values
+
+    def keeps(self, obsjd: float, catflags: int | None, filtercode: str) -> bool:
+        """Whether a point passes TIME, BAD_CATFLAGS_MASK and BANDNAME: ``sql``'s rules, on a
+        point already read (the release's is not repeated: it was read with it)."""
+        if self.mjd_min is not None and not obsjd >= self.mjd_min + MJD_OFFSET:
+            return False
+        if self.mjd_max is not None and not obsjd <= self.mjd_max + MJD_OFFSET:
+            return False
+        if self.bad_catflags_mask is not None and (int(catflags or 0)
+                                                   & self.bad_catflags_mask):
+            return False
+        return not self.filtercodes or filtercode in self.filtercodes
 
 
 def lightcurves(connection: psycopg.Connection, oids: Iterable[int],
@@ -205,18 +231,42 @@ def upper_limits(connection: psycopg.Connection, oid: int) -> list[dict[str, Any
     """Images of the object's filter whose footprint holds its position and in which it was
     not detected (their 5-sigma limiting magnitude), visible ones only, in time order; none
     for an object the requester may not see."""
+    return upper_limits_of(connection, [oid]).get(int(oid), [])
+
+
+def upper_limits_of(connection: psycopg.Connection, oids: Iterable[int],
+                    epochs: EpochFilter | None = None) -> dict[int, list[dict[str, Any]]]:
+    """``upper_limits`` of several objects, within the filter's time range and (for a data
+    release) among its images; objects without any are absent."""
+    epochs = epochs or EpochFilter()
     select = ", ".join(f"{expression} AS {name}" for name, expression in UPPER_LIMIT_COLUMNS)
+    parts, values = [], {"oids": [int(oid) for oid in oids]}
+    if epochs.mjd_min is not None:
+        parts.append("i.obsjd >= %(jd_min)s")
+        values["jd_min"] = epochs.mjd_min + MJD_OFFSET
+    if epochs.mjd_max is not None:
+        parts.append("i.obsjd <= %(jd_max)s")
+        values["jd_max"] = epochs.mjd_max + MJD_OFFSET
+    if epochs.released_at is not None:
+        assert SCIENCE_IMAGES.embargo is not None
+        parts.append(released_sql(SCIENCE_IMAGES.embargo, AT_RELEASE, "i"))
+        values["released_at"] = epochs.released_at
+    extra = "".join(f" AND {part}" for part in parts)
+    limits: dict[int, list[dict[str, Any]]] = {}
     with connection.cursor(row_factory=dict_row) as cursor:
-        return cursor.execute(f"""
+        cursor.execute(f"""
 SELECT {select}
   FROM {OBJECT_REGISTRY.qualified_name} o
   JOIN survey.science_images i
     ON i.footprint @> spoint(radians(o.ra), radians(o.dec)) AND i.fid = o.fid
        AND i.is_current = 1
- WHERE o.oid = %(oid)s
+ WHERE o.oid = ANY(%(oids)s){extra}
    AND NOT EXISTS (SELECT FROM {LIGHTCURVES.qualified_name} s
                     WHERE s.oid = o.oid AND s.pid = i.pid)
- ORDER BY i.obsjd""", {"oid": int(oid)}).fetchall()
+ ORDER BY o.oid, i.obsjd""", values)
+        for row in cursor:
+            limits.setdefault(row["oid"], []).append(row)
+    return limits
 
 
 # -- convenience for callers without a transaction of their own -------------------------------
@@ -236,4 +286,5 @@ def cone(database: Database, ra: float, dec: float, radius_deg: float,
 
 __all__ = ["LIGHTCURVE_COLUMNS", "METRIC_NAMES", "OBJECT_COLUMNS", "UPPER_LIMIT_COLUMNS",
            "EpochFilter", "cone", "good_epochs", "lightcurve", "lightcurve_arrays",
-           "lightcurves", "objects_by_oid", "objects_in_cone", "oids_in_cone", "upper_limits"]
+           "lightcurves", "objects_by_oid", "objects_in_cone", "oids_in_cone", "upper_limits",
+           "upper_limits_of"]

@@ -397,3 +397,29 @@ def test_lightcurve_api_unknown_or_future_release_is_one_answer(
     finally:
         with database.admin() as connection:
             reset_world(connection)
+
+
+def test_datalink_of_objects_and_detections_follows_their_epochs(
+        live_server: str, database: Database, objects_world: dict[str, Person]) -> None:
+    """/datalink/links for each object and each seeded detection: links to the light curve for
+    a requester who may see it, the not-found row (the same as an unknown ID's) otherwise."""
+    with database.admin() as connection:
+        reset_world(connection)
+    for requester in [ANONYMOUS_WHO] + [who(p) for p in objects_world.values()]:
+        programs = requester.programs
+        for state in STATES:
+            pid = state.ident("pid")
+            ids = {f"ivo://skyvault.archive/obj?{SINGLE_OID[state.key]}": visible(state, programs),
+                   f"ivo://skyvault.archive/src?{pid}-{SOURCE_BLOCK + 100 * state.index + 1}":
+                       visible(state, programs)}
+            answer = get(live_server, "/datalink/links", requester,
+                         params=[("ID", i) for i in ids])
+            table = votable.parse_single_table(io.BytesIO(answer.content)).to_table()
+            for given, shown in ids.items():
+                rows = table[table["ID"] == given]
+                urls = [str(u) for u in rows["access_url"] if not np.ma.is_masked(u) and u]
+                if shown:
+                    assert any("/lightcurves/query?ID=" in u for u in urls), (requester.name,
+                                                                              given)
+                else:
+                    assert len(rows) == 1 and urls == [], (requester.name, given)

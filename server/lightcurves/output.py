@@ -11,6 +11,7 @@ from skyvault.lightcurves.service import POINT_COLUMNS, LightCurveAnswer
 from skyvault.server.ibe.html_table import MEDIA_TYPE as HTML_MEDIA_TYPE
 from skyvault.server.ibe.html_table import write_html
 from skyvault.vo.fields import FieldSpec
+from skyvault.vo.fields import described_field as _field
 from skyvault.vo.votable import ColumnBatch
 from skyvault.vo.votable.formats import lookup_format
 
@@ -18,12 +19,6 @@ STANDARD_ID = "ivo://skyvault.archive/std/lightcurves"
 """No IVOA standard describes IRSA's light-curve API; the service names itself."""
 
 _WRITERS = {"VOTABLE": "votable", "IPAC_TABLE": "ipac", "CSV": "csv", "TSV": "tsv"}
-
-
-def _field(name: str, datatype: str, description: str, unit: str | None = None,
-           ucd: str | None = None, arraysize: str | None = None) -> FieldSpec:
-    return FieldSpec(name, datatype, arraysize=arraysize, unit=unit, ucd=ucd,
-                     description=description)
 
 
 FIELDS: tuple[FieldSpec, ...] = (

@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
 from skyvault.releases.dating import released_sql
+from skyvault.schema.model import Table
 from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES
 from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, OBJECTS, SCIENCE_IMAGES
 
@@ -122,18 +123,25 @@ class EpochFilter:
     """Only the points a data release of this date holds (skyvault/releases/dating.py: public
     at that instant), besides what row-level security shows the requester."""
 
-    def sql(self) -> tuple[str, dict[str, Any]]:
-        parts, values = [], {}
+    def time_and_release(self, alias: str, table: Table) -> tuple[list[str], dict[str, Any]]:
+        """The conditions of TIME and of the release on rows of ``table`` named ``alias``
+        (points, or the images of upper limits), and their parameters."""
+        parts: list[str] = []
+        values: dict[str, Any] = {}
         if self.released_at is not None:
-            assert LIGHTCURVES.embargo is not None
-            parts.append(released_sql(LIGHTCURVES.embargo, AT_RELEASE, "d"))
+            assert table.embargo is not None
+            parts.append(released_sql(table.embargo, AT_RELEASE, alias))
             values["released_at"] = self.released_at
         if self.mjd_min is not None:
-            parts.append("d.obsjd >= %(jd_min)s")
+            parts.append(f"{alias}.obsjd >= %(jd_min)s")
             values["jd_min"] = self.mjd_min + MJD_OFFSET
         if self.mjd_max is not None:
-            parts.append("d.obsjd <= %(jd_max)s")
+            parts.append(f"{alias}.obsjd <= %(jd_max)s")
             values["jd_max"] = self.mjd_max + MJD_OFFSET
+        return parts, values
+
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        parts, values = self.time_and_release("d", LIGHTCURVES)
         if self.bad_catflags_mask is not None:
             parts.append("(d.flags & %(bad_flags)s) = 0")
             values["bad_flags"] = self.bad_catflags_mask
@@ -240,17 +248,8 @@ def upper_limits_of(connection: psycopg.Connection, oids: Iterable[int],
     release) among its images; objects without any are absent."""
     epochs = epochs or EpochFilter()
     select = ", ".join(f"{expression} AS {name}" for name, expression in UPPER_LIMIT_COLUMNS)
-    parts, values = [], {"oids": [int(oid) for oid in oids]}
-    if epochs.mjd_min is not None:
-        parts.append("i.obsjd >= %(jd_min)s")
-        values["jd_min"] = epochs.mjd_min + MJD_OFFSET
-    if epochs.mjd_max is not None:
-        parts.append("i.obsjd <= %(jd_max)s")
-        values["jd_max"] = epochs.mjd_max + MJD_OFFSET
-    if epochs.released_at is not None:
-        assert SCIENCE_IMAGES.embargo is not None
-        parts.append(released_sql(SCIENCE_IMAGES.embargo, AT_RELEASE, "i"))
-        values["released_at"] = epochs.released_at
+    parts, values = epochs.time_and_release("i", SCIENCE_IMAGES)
+    values["oids"] = [int(oid) for oid in oids]
     extra = "".join(f" AND {part}" for part in parts)
     limits: dict[int, list[dict[str, Any]]] = {}
     with connection.cursor(row_factory=dict_row) as cursor:

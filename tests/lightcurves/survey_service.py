@@ -37,12 +37,13 @@ class Served:
 def _brute_data(archive: SurveyArchive) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     with archive.database.admin() as connection:
         points = pd.DataFrame(connection.execute(
-            "SELECT s.oid, s.expid, s.pid, s.obsjd, (s.mag + coalesce(i.relphot_corr, 0))"
-            "::double precision AS mag, s.magerr::double precision AS magerr, s.flags,"
+            "SELECT s.oid, s.sourceid, s.expid, s.pid, s.obsjd,"
+            " (s.mag + coalesce(i.relphot_corr, 0))::double precision AS mag,"
+            " s.magerr::double precision AS magerr, s.flags,"
             " s.filtercode, s.ra, s.dec FROM survey.psf_sources s JOIN survey.science_images i"
             " USING (pid) WHERE s.oid IS NOT NULL").fetchall(),
-            columns=["oid", "expid", "pid", "obsjd", "mag", "magerr", "flags", "filtercode",
-                     "ra", "dec"])
+            columns=["oid", "sourceid", "expid", "pid", "obsjd", "mag", "magerr", "flags",
+                     "filtercode", "ra", "dec"])
         objects = pd.DataFrame(connection.execute(
             "SELECT oid, ra, dec, fid, filtercode FROM survey.object_registry").fetchall(),
             columns=["oid", "ra", "dec", "fid", "filtercode"])

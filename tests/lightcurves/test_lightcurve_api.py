@@ -19,6 +19,8 @@ import pytest
 import requests
 from astropy.io import ascii as astropy_ascii
 from astropy.io import votable
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from survey_service import JD_MJD, MEMBER, MEMBER_PASSWORD, RELEASE, Served
 
 from skyvault.geometry import inside_convex_polygon, separation
@@ -285,3 +287,28 @@ def test_ztfquery_lcquery_downloads_light_curves(served: Served, tmp_path, monke
     public = LCQuery.download_data(cookies={}, ID=",".join(str(o) for o in oids))
     assert set(zip(public["oid"], public["expid"], strict=True)) == _expected(
         served, oids, before_jd=served.cutoff_jd)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from(["ID", "POS", "CIRCLE", "BANDNAME", "MAG", "NOBS_MIN", "TIME",
+                     "BAD_CATFLAGS_MASK", "COLLECTION", "FORMAT", "UPPERLIMITS", "BAND", "id"]),
+    st.one_of(st.text(max_size=40), st.sampled_from([
+        "CIRCLE 80 60 0.01", "circle -164.7 -5.8 0.1", "1,2,,3", "-Inf Inf", "nan", "1e308",
+        "18446744073709551616", "9223372036854775807", "ipac_table", "g,r,i,4", "5 4"]))),
+    max_size=6))
+def test_any_parameters_parse_or_are_refused_with_a_reason(pairs) -> None:
+    """Whatever the parameters, the request parses or is refused with LightCurveRequestError
+    (a 400 in the format asked), never another exception (a 500)."""
+    from skyvault.lightcurves.irsa_request import (
+        LightCurveRequestError,
+        parse_lightcurve_request,
+    )
+
+    try:
+        request = parse_lightcurve_request(Parameters(pairs))
+    except LightCurveRequestError as error:
+        assert str(error)
+        return
+    assert bool(request.oids) != (request.circle is not None)
+    assert all(0 <= oid < 2 ** 63 for oid in request.oids)

@@ -423,3 +423,35 @@ def test_datalink_of_objects_and_detections_follows_their_epochs(
                                                                               given)
                 else:
                     assert len(rows) == 1 and urls == [], (requester.name, given)
+
+
+def test_object_pages_show_the_visible_epochs_only(live_server: str, database: Database,
+                                                   objects_world: dict[str, Person]) -> None:
+    """/objects/<oid>: the page of an object the requester may see counts their visible epochs
+    (the mixed object's too); any other answers as an unknown object (404, the same page);
+    /objects by position lists exactly the visible ones."""
+    import re
+
+    with database.admin() as connection:
+        reset_world(connection)
+    for requester in [ANONYMOUS_WHO] + [who(p) for p in objects_world.values()]:
+        programs = requester.programs
+        unknown = get(live_server, "/objects/123", requester)
+        assert unknown.status_code == 404
+        expected = {SINGLE_OID[s.key]: 3 for s in STATES if visible(s, programs)}
+        if _expected_mixed(programs):
+            expected[MIXED_OID] = len(_expected_mixed(programs))
+        for oid in [MIXED_OID, *SINGLE_OID.values()]:
+            page = get(live_server, f"/objects/{oid}", requester)
+            if oid in expected:
+                assert page.status_code == 200, (requester.name, oid)
+                shown = re.search(r'<span id="nobs">(\d+)</span>', page.text)
+                assert shown is not None and int(shown.group(1)) == expected[oid]
+            else:
+                assert page.status_code == 404, (requester.name, oid)
+                assert page.text.replace("123", str(oid)) == unknown.text.replace(
+                    "123", str(oid))
+        listing = get(live_server, "/objects", requester, params={
+            "position": f"{MIXED_POSITION[0]} {MIXED_POSITION[1]}", "radius": "200"})
+        listed = {int(o) for o in re.findall(r'href="/objects/(\d+)"', listing.text)}
+        assert listed == set(expected), requester.name

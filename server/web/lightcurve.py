@@ -23,7 +23,7 @@ from skyvault.lightcurves.periodogram import phase as fold
 from skyvault.pipeline.naming import jd_to_datetime
 from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES
 from skyvault.schema.tables import OBJECTS
-from skyvault.server.context import reading
+from skyvault.server.http.context import reading
 from skyvault.server.web import vendor
 from skyvault.server.web.blueprint import blueprint
 from skyvault.server.web.coords import CoordinateError, looks_like_coordinates, parse_coordinates

@@ -1,5 +1,5 @@
 """DataLink from an object and from a detection to its light curve, on the light-curve survey
-(server/datalink.py): an object's #this is its light curve (the API's VOTable) and its page a
+(server/images/datalink.py): an object's #this is its light curve (the API's VOTable) and its page a
 #preview-plot; a detection's #derivation is its object's light curve and its #progenitor the
 science image's links. What the requester may not see is not found. datalinklint (STILTS)
 finds no error or warning."""

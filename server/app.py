@@ -17,6 +17,7 @@ from skyvault.server.http.protocols import error_response
 from skyvault.server.ibe import data as ibe_data
 from skyvault.server.ibe import search as ibe_search
 from skyvault.server.images import datalink, files, previews, scs, sia, soda
+from skyvault.server.lightcurves import blueprint as lightcurves
 from skyvault.server.most import blueprint as most
 from skyvault.server.most import field as most_field
 from skyvault.server.tap import blueprint as tap
@@ -27,7 +28,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     health.blueprint, accounts.blueprint, releases.blueprint, tap.blueprint, sia.blueprint,
     soda.blueprint, datalink.blueprint, scs.blueprint, files.blueprint, ibe_search.blueprint,
     ibe_data.blueprint, previews.blueprint, most.blueprint, most_field.blueprint,
-    forcedphot.blueprint, alerts.blueprint, web.blueprint,
+    forcedphot.blueprint, alerts.blueprint, lightcurves.blueprint, web.blueprint,
 )
 """Each service's blueprint, registered in this order."""
 

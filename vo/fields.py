@@ -35,3 +35,10 @@ class FieldSpec:
             utype=column.utype,
             description=column.description,
         )
+
+
+def described_field(name: str, datatype: str, description: str, unit: str | None = None,
+                    ucd: str | None = None, arraysize: str | None = None) -> FieldSpec:
+    """A field of a service's own table (not of a published one), described in one line."""
+    return FieldSpec(name, datatype, arraysize=arraysize, unit=unit, ucd=ucd,
+                     description=description)

@@ -71,3 +71,48 @@ def parse_publisher_did(text: str) -> ImageKey | None:
     if collection is None:
         return None
     return ImageKey(collection, int(match.group(2)))
+
+
+# -- objects and detections (light curves) ---------------------------------------------------
+
+OBJECT_COLLECTION = "obj"
+DETECTION_COLLECTION = "src"
+_OBJECT_DID = re.compile(r"ivo://skyvault\.archive/obj\?(\d{1,19})", re.IGNORECASE)
+_DETECTION_DID = re.compile(r"ivo://skyvault\.archive/src\?(\d{1,18})-(\d{1,19})",
+                            re.IGNORECASE)
+LARGEST_ID = 2 ** 63 - 1
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """An object of survey.objects, whose dataset is its light curve."""
+
+    oid: int
+
+    @property
+    def did(self) -> str:
+        return f"{DID_AUTHORITY}{OBJECT_COLLECTION}?{self.oid}"
+
+
+@dataclass(frozen=True)
+class DetectionKey:
+    """A detection of survey.psf_sources: its science image and its source identifier (the
+    image first, so that finding it reads one image's rows)."""
+
+    pid: int
+    sourceid: int
+
+    @property
+    def did(self) -> str:
+        return f"{DID_AUTHORITY}{DETECTION_COLLECTION}?{self.pid}-{self.sourceid}"
+
+
+def parse_object_did(text: str) -> ObjectKey | DetectionKey | None:
+    """The object or detection a DID names, or None when the text cannot be one."""
+    found = _OBJECT_DID.fullmatch(text.strip())
+    if found is not None and int(found.group(1)) <= LARGEST_ID:
+        return ObjectKey(int(found.group(1)))
+    found = _DETECTION_DID.fullmatch(text.strip())
+    if found is not None and int(found.group(2)) <= LARGEST_ID:
+        return DetectionKey(int(found.group(1)), int(found.group(2)))
+    return None

@@ -9,17 +9,12 @@ from collections.abc import Iterator, Sequence
 
 from skyvault.forced_photometry import ForcedRow
 from skyvault.vo.fields import FieldSpec
+from skyvault.vo.fields import described_field as _field
 from skyvault.vo.forcedphot import ForcedRequest
 from skyvault.vo.votable import ColumnBatch
 
 STANDARD_ID = "ivo://skyvault.archive/std/forcedphot"
 """No IVOA standard describes forced photometry; the service names itself."""
-
-
-def _field(name: str, datatype: str, description: str, unit: str | None = None,
-           ucd: str | None = None, arraysize: str | None = None) -> FieldSpec:
-    return FieldSpec(name, datatype, arraysize=arraysize, unit=unit, ucd=ucd,
-                     description=description)
 
 
 FIELDS: tuple[FieldSpec, ...] = (

@@ -31,6 +31,8 @@ _UWS_PREFIXES = ("/tap/async", "/soda/async", "/forcedphot/async")
 _VOTABLE_PREFIXES = ("/tap", "/sia", "/scs", "/datalink", "/soda", "/ibe/search", "/forcedphot",
                      "/most/field")
 _JSON_PREFIXES = ("/alerts",)
+_LIGHTCURVE_PATHS = ("/lightcurves/query", "/cgi-bin/ZTF/nph_light_curves")
+_LIGHTCURVE_TEXT_FORMATS = ("CSV", "TSV", "IPAC_TABLE")
 _TEXT_PREFIXES = ("/files", "/ibe/data", "/previews", "/healthz", "/static", "/releases.json",
                   "/most/thumbnail")
 
@@ -48,6 +50,13 @@ def error_format(path: str, values: dict[str, str] | None = None) -> ErrorFormat
         return ErrorFormat.JSON
     if _under(path, _VOTABLE_PREFIXES):
         return ErrorFormat.VOTABLE
+    if path in _LIGHTCURVE_PATHS:
+        # The light-curve API answers errors in its FORMAT (server/lightcurves/blueprint.py).
+        wanted = {k.upper(): v for k, v in (values or {}).items()}
+        chosen = (wanted.get("FORMAT") or "").strip().upper()
+        if chosen == "HTML":
+            return ErrorFormat.HTML
+        return ErrorFormat.TEXT if chosen in _LIGHTCURVE_TEXT_FORMATS else ErrorFormat.VOTABLE
     if path == "/most":
         wanted = {k.lower(): v for k, v in (values or {}).items()}
         chosen = (wanted.get("format") or wanted.get("responseformat") or "").strip().lower()

@@ -1,10 +1,15 @@
-"""DataLink 1.1 {links} for the archive's images: ``/datalink/links?ID=...``.
+"""DataLink 1.1 {links} for the archive's images, objects and detections:
+``/datalink/links?ID=...``.
 
 For each image: ``#this`` (the FITS file), ``#preview`` (PNG, small and large), ``#cutout`` (a
 SODA descriptor for this dataset), ``#auxiliary`` (mask, PSF and aperture catalogs, candidate
 lists), ``#progenitor`` and ``#derivation`` (raw -> science -> difference, reference ->
 difference, bias and flat frames). Rows of one ID are consecutive. An ID the requester may not
 see answers exactly as an unknown one: one ``NotFoundFault`` row echoing the ID.
+
+An object (``ivo://skyvault.archive/obj?<oid>``) links to its light curve (#this) and its page;
+a detection (``ivo://skyvault.archive/src?<pid>-<sourceid>``) to its object's light curve
+(#derivation) and to its science image's links (#progenitor).
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ from skyvault.vo.datalink import (
     error_text,
     links_document,
 )
-from skyvault.vo.publisher_did import ImageKey, parse_publisher_did
+from skyvault.vo.publisher_did import (
+    COLLECTIONS,
+    DetectionKey,
+    ImageKey,
+    ObjectKey,
+    parse_object_did,
+    parse_publisher_did,
+)
 from skyvault.vo.soda import DatasetBounds, soda_descriptor
 from skyvault.vo.vosi import Endpoint
 from skyvault.vo.votable.document import VOTABLE_MIME, error_votable
@@ -53,6 +65,8 @@ blueprint = Blueprint("datalink", __name__)
 
 MAX_IDS = 500
 LINKS_PATH = "/datalink/links"
+LIGHTCURVE_PATH = "/lightcurves/query"
+"""The light-curve API (server/lightcurves/), which objects and detections link to."""
 
 PRODUCTS = {
     "raw": ("Raw CCD frame: four readout quadrants with overscan (tile-compressed FITS)",
@@ -100,8 +114,51 @@ def not_found(given_id: str) -> Link:
                                                             f"{given_id} cannot be found"))
 
 
+def _lightcurve_link(given_id: str, semantics: str, oid: int, description: str) -> Link:
+    return Link(given_id, semantics,
+                access_url=public_url(f"{LIGHTCURVE_PATH}?ID={oid}&FORMAT=VOTABLE"),
+                description=description, content_type=VOTABLE_MIME,
+                local_semantics="lightcurve", link_auth="optional", link_authorized=True)
+
+
+def object_links(connection: psycopg.Connection, given_id: str,
+                 key: ObjectKey | DetectionKey) -> list[Link]:
+    """An object's light curve (#this, and its page as #preview-plot); a detection's object's
+    light curve (#derivation: made from it and its object's other epochs) and its science
+    image (#progenitor: what it was measured on). Only what the requester may see: an object
+    none of whose epochs is visible, or a hidden detection, is not found."""
+    if isinstance(key, ObjectKey):
+        found = connection.execute("SELECT oid FROM survey.object_registry WHERE oid = %s",
+                                   (key.oid,)).fetchone()
+        if found is None:
+            return [not_found(given_id)]
+        return [_lightcurve_link(given_id, "#this", key.oid,
+                                 "Light curve of the object: its epochs and upper limits"),
+                Link(given_id, "#preview-plot", access_url=public_url(f"/objects/{key.oid}"),
+                     description="The object's page: light curve, periodogram, metrics",
+                     content_type="text/html", local_semantics="lightcurve-page",
+                     link_auth="optional", link_authorized=True)]
+    found = connection.execute(
+        "SELECT oid FROM survey.psf_sources WHERE pid = %s AND sourceid = %s",
+        (key.pid, key.sourceid)).fetchone()
+    if found is None:
+        return [not_found(given_id)]
+    image = ImageKey(COLLECTIONS["sci"], key.pid)
+    links = [Link(given_id, "#progenitor", access_url=links_url(image.did),
+                  description="The science image the detection was measured on (DataLink)",
+                  content_type=DATALINK_CONTENT_TYPE, link_auth="optional",
+                  link_authorized=True)]
+    if found[0] is not None:
+        links.insert(0, _lightcurve_link(given_id, "#derivation", found[0],
+                                         "Light curve of the detection's object"))
+    return links
+
+
 def links_for(connection: psycopg.Connection, given_id: str,
               number: int) -> tuple[list[Link], list[ServiceDescriptor]]:
+    described = parse_object_did(given_id)
+    if described is not None:
+        return object_links(connection, given_id, described), []
     key = parse_publisher_did(given_id)
     image = products.find_image(connection, key) if key else None
     main = products.main_file(connection, key) if key and image else None
@@ -153,8 +210,11 @@ def self_descriptor() -> ServiceDescriptor:
         access_url=public_url(LINKS_PATH), standard_id=LINKS_STANDARD_ID, utype="adhoc:this",
         content_type=DATALINK_CONTENT_TYPE,
         input_params=(ServiceParam("ID", ucd="meta.id;meta.main",
-                                   description="Publisher DID of an image (obs_publisher_did)"),),
-        description="Links of the archive's images: files, previews, cutouts, provenance",
+                                   description="Publisher DID of an image (obs_publisher_did),"
+                                   " an object (ivo://skyvault.archive/obj?<oid>) or a"
+                                   " detection (ivo://skyvault.archive/src?<pid>-<sourceid>)"),),
+        description="Links of the archive's images (files, previews, cutouts, provenance),"
+                    " objects and detections (light curves)",
     )
 
 

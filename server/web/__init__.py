@@ -16,6 +16,7 @@ from skyvault.server.web import (  # noqa: F401  (importing a view module regist
     hips_files,
     home,
     image,
+    lightcurve,
     pages,
     qa,
     query,

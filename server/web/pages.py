@@ -28,6 +28,7 @@ NAVIGATION = (
     ("web.home", "Home", None),
     ("web.search_page", "Images", None),
     ("web.catalogs_page", "Catalogs", None),
+    ("web.objects_page", "Light curves", None),
     ("most", "Moving objects", "most"),
     ("web.query_page", "ADQL query", None),
     ("web.tables_page", "Tables", None),
@@ -53,7 +54,8 @@ def navigation() -> list[tuple[str, str, bool]]:
         url = (request.script_root + MOST_PATH) if endpoint == "most" else url_for(endpoint)
         current = request.endpoint == endpoint or (
             endpoint == "web.search_page" and request.endpoint == "web.image_page") or (
-            endpoint == "web.qa_page" and request.endpoint == "web.qa_night_page")
+            endpoint == "web.qa_page" and request.endpoint == "web.qa_night_page") or (
+            endpoint == "web.objects_page" and request.endpoint == "web.object_page")
         items.append((url, label, current))
     return items
 

@@ -38,6 +38,9 @@ class Series:
     name: str
     colour: str
     points: list[Point] = field(default_factory=list)
+    symbol: str = "circle"
+    """plotly's marker symbol: light curves draw flagged epochs open and upper limits as
+    downward triangles."""
 
 
 def _finite(value: float | None) -> bool:
@@ -51,7 +54,7 @@ def _trace(series: Series, mode: str) -> dict:
         "x": [p.x for p in points], "y": [p.y for p in points],
         "text": [p.label for p in points],
         "customdata": [[p.page or "", p.preview or ""] for p in points],
-        "marker": {"color": series.colour, "size": 7},
+        "marker": {"color": series.colour, "size": 7, "symbol": series.symbol},
         "line": {"color": series.colour, "width": 1},
         "hovertemplate": "%{text}<br>%{y:.3f}<extra>%{fullData.name}</extra>",
     }
@@ -93,7 +96,9 @@ def bar_figure(title: str, categories: Sequence[str], values: Sequence[float],
     }
 
 
-def light_curve_figure(title: str, series: Sequence[Series]) -> dict:
-    """Magnitudes against time with their errors, brighter up: what a light curve page draws
-    (one series per filter; each point's page is its epoch's image)."""
-    return figure(title, "Time (UTC)", "Magnitude (AB)", series, reversed_y=True)
+def light_curve_figure(title: str, series: Sequence[Series], *,
+                       x_title: str = "Time (UTC)", time_axis: bool = True) -> dict:
+    """Magnitudes against time (or phase) with their errors, brighter up: what a light curve
+    page draws (one series per filter and kind of point; each point's page is its image)."""
+    return figure(title, x_title, "Magnitude (AB)", series, reversed_y=True,
+                  time_axis=time_axis)

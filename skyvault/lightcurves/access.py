@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,13 @@ from psycopg.rows import dict_row
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
+from skyvault.releases.dating import released_sql
+from skyvault.schema.model import Table
 from skyvault.schema.objects_sql import GOOD_FLAGS_MASK, METRIC_NAMES
-from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, OBJECTS
+from skyvault.schema.tables import LIGHTCURVES, OBJECT_REGISTRY, OBJECTS, SCIENCE_IMAGES
 
 MJD_OFFSET = 2400000.5
+AT_RELEASE = "%(released_at)s::timestamptz"
 
 LIGHTCURVE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("oid", "o.oid"),
@@ -82,6 +86,10 @@ UPPER_LIMIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ccdid", "i.ccdid"),
     ("qid", "i.qid"),
     ("filefracday", "i.filefracday"),
+    ("magzp", "i.magzp"),
+    ("magzprms", "i.magzprms"),
+    ("exptime", "i.exptime"),
+    ("airmass", "i.airmass"),
     ("programid", "i.programid"),
 )
 OBJECT_COLUMNS = OBJECTS.column_names
@@ -111,15 +119,29 @@ class EpochFilter:
     bad_catflags_mask: int | None = None
     """Points with any of these flag bits are left out."""
     filtercodes: tuple[str, ...] = ()
+    released_at: datetime | None = None
+    """Only the points a data release of this date holds (skyvault/releases/dating.py: public
+    at that instant), besides what row-level security shows the requester."""
 
-    def sql(self) -> tuple[str, dict[str, Any]]:
-        parts, values = [], {}
+    def time_and_release(self, alias: str, table: Table) -> tuple[list[str], dict[str, Any]]:
+        """The conditions of TIME and of the release on rows of ``table`` named ``alias``
+        (points, or the images of upper limits), and their parameters."""
+        parts: list[str] = []
+        values: dict[str, Any] = {}
+        if self.released_at is not None:
+            assert table.embargo is not None
+            parts.append(released_sql(table.embargo, AT_RELEASE, alias))
+            values["released_at"] = self.released_at
         if self.mjd_min is not None:
-            parts.append("d.obsjd >= %(jd_min)s")
+            parts.append(f"{alias}.obsjd >= %(jd_min)s")
             values["jd_min"] = self.mjd_min + MJD_OFFSET
         if self.mjd_max is not None:
-            parts.append("d.obsjd <= %(jd_max)s")
+            parts.append(f"{alias}.obsjd <= %(jd_max)s")
             values["jd_max"] = self.mjd_max + MJD_OFFSET
+        return parts, values
+
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        parts, values = self.time_and_release("d", LIGHTCURVES)
         if self.bad_catflags_mask is not None:
             parts.append("(d.flags & %(bad_flags)s) = 0")
             values["bad_flags"] = self.bad_catflags_mask
@@ -127,6 +149,18 @@ class EpochFilter:
             parts.append("o.filtercode = ANY(%(filtercodes)s)")
             values["filtercodes"] = list(self.filtercodes)
         return "".join(f" AND {part}" for part in parts), values
+
+    def keeps(self, obsjd: float, catflags: int | None, filtercode: str) -> bool:
+        """Whether a point passes TIME, BAD_CATFLAGS_MASK and BANDNAME: ``sql``'s rules, on a
+        point already read (the release's is not repeated: it was read with it)."""
+        if self.mjd_min is not None and not obsjd >= self.mjd_min + MJD_OFFSET:
+            return False
+        if self.mjd_max is not None and not obsjd <= self.mjd_max + MJD_OFFSET:
+            return False
+        if self.bad_catflags_mask is not None and (int(catflags or 0)
+                                                   & self.bad_catflags_mask):
+            return False
+        return not self.filtercodes or filtercode in self.filtercodes
 
 
 def lightcurves(connection: psycopg.Connection, oids: Iterable[int],
@@ -205,18 +239,33 @@ def upper_limits(connection: psycopg.Connection, oid: int) -> list[dict[str, Any
     """Images of the object's filter whose footprint holds its position and in which it was
     not detected (their 5-sigma limiting magnitude), visible ones only, in time order; none
     for an object the requester may not see."""
+    return upper_limits_of(connection, [oid]).get(int(oid), [])
+
+
+def upper_limits_of(connection: psycopg.Connection, oids: Iterable[int],
+                    epochs: EpochFilter | None = None) -> dict[int, list[dict[str, Any]]]:
+    """``upper_limits`` of several objects, within the filter's time range and (for a data
+    release) among its images; objects without any are absent."""
+    epochs = epochs or EpochFilter()
     select = ", ".join(f"{expression} AS {name}" for name, expression in UPPER_LIMIT_COLUMNS)
+    parts, values = epochs.time_and_release("i", SCIENCE_IMAGES)
+    values["oids"] = [int(oid) for oid in oids]
+    extra = "".join(f" AND {part}" for part in parts)
+    limits: dict[int, list[dict[str, Any]]] = {}
     with connection.cursor(row_factory=dict_row) as cursor:
-        return cursor.execute(f"""
+        cursor.execute(f"""
 SELECT {select}
   FROM {OBJECT_REGISTRY.qualified_name} o
   JOIN survey.science_images i
     ON i.footprint @> spoint(radians(o.ra), radians(o.dec)) AND i.fid = o.fid
        AND i.is_current = 1
- WHERE o.oid = %(oid)s
+ WHERE o.oid = ANY(%(oids)s){extra}
    AND NOT EXISTS (SELECT FROM {LIGHTCURVES.qualified_name} s
                     WHERE s.oid = o.oid AND s.pid = i.pid)
- ORDER BY i.obsjd""", {"oid": int(oid)}).fetchall()
+ ORDER BY o.oid, i.obsjd""", values)
+        for row in cursor:
+            limits.setdefault(row["oid"], []).append(row)
+    return limits
 
 
 # -- convenience for callers without a transaction of their own -------------------------------
@@ -236,4 +285,5 @@ def cone(database: Database, ra: float, dec: float, radius_deg: float,
 
 __all__ = ["LIGHTCURVE_COLUMNS", "METRIC_NAMES", "OBJECT_COLUMNS", "UPPER_LIMIT_COLUMNS",
            "EpochFilter", "cone", "good_epochs", "lightcurve", "lightcurve_arrays",
-           "lightcurves", "objects_by_oid", "objects_in_cone", "oids_in_cone", "upper_limits"]
+           "lightcurves", "objects_by_oid", "objects_in_cone", "oids_in_cone", "upper_limits",
+           "upper_limits_of"]

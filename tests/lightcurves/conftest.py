@@ -6,12 +6,14 @@ halves of the layout."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 from lightcurve_survey import LightCurveSurvey, SurveyArchive, make_survey
+from survey_service import Served, serve_survey
 
 from skyvault.db import Database
 from skyvault.ingest import LocalFileStore, ingest_paths
@@ -41,3 +43,10 @@ def survey_archive(database: Database, lightcurve_survey: LightCurveSurvey,
     stars = np.concatenate(tables)
     _, first = np.unique(stars["id"], return_index=True)
     return SurveyArchive(lightcurve_survey, handle, summary, stars[first])
+
+
+@pytest.fixture(scope="module")
+def served(survey_archive: SurveyArchive, database: Database) -> Iterator[Served]:
+    """The survey's archive over HTTP for one module (survey_service.py)."""
+    with serve_survey(survey_archive, database) as service:
+        yield service

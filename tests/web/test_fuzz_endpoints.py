@@ -72,6 +72,8 @@ PARAMETER_NAMES = [
     "PIXEL_1", "PIXEL_2", "RA", "DEC", "SR", "VERB",
     # forced photometry
     "JDSTART", "JDEND", "FILTER",
+    # light curves (IRSA's ZTF light-curve API)
+    "BANDNAME", "MAG", "NOBS_MIN", "BAD_CATFLAGS_MASK", "UPPERLIMITS",
     # web pages
     "position", "frame", "radius", "radius_unit", "shape", "width", "height", "box_unit",
     "time_from", "time_to", "filter", "field", "ccd", "quadrant", "programid", "seeing_max",
@@ -115,6 +117,10 @@ BASES: dict[str, dict[str, str]] = {
     "scs.cone_search": {"RA": "233", "DEC": "12", "SR": "0.1"},
     "forcedphot.sync": {"RA": "233", "DEC": "12"},
     "forcedphot_async.create_job": {"RA": "233", "DEC": "12"},
+    "lightcurves.query": {"POS": "CIRCLE 233 12 0.01", "BANDNAME": "r", "NOBS_MIN": "1",
+                          "MAG": "10 25", "TIME": "-Inf Inf", "FORMAT": "CSV"},
+    "lightcurves.irsa_query": {"ID": "1,2", "BAD_CATFLAGS_MASK": "32768",
+                               "COLLECTION": "TESTDR0", "FORMAT": "IPAC_TABLE"},
     "web.search_page": {"position": "233 12", "radius": "30", "radius_unit": "arcmin"},
     "web.catalogs_page": {"position": "233 12", "radius": "60"},
     "web.catalog_csv": {"ra": "233", "dec": "12", "radius": "60"},

@@ -30,6 +30,7 @@ from embargo_seed import (
     BASE,
     CENTRE_DEC,
     CENTRE_RA,
+    PASSED_RELEASE,
     STATE,
     STATES,
     Person,
@@ -38,7 +39,8 @@ from embargo_seed import (
     reset_world,
     visible,
 )
-from leak_probe import ANONYMOUS_WHO, Who, post, who
+from leak_probe import ANONYMOUS_WHO, Who, get, post, who
+from release_calendar import SESSION_RELEASE
 
 from skyvault.access import ANONYMOUS, Requester
 from skyvault.db import Database
@@ -320,3 +322,136 @@ def test_seed_points_are_dated_as_their_images(database: Database, objects_world
             "SELECT count(*) FROM survey.lightcurves WHERE sourceid BETWEEN %s AND %s",
             (SOURCE_BLOCK, SOURCE_BLOCK + 999)).fetchone()[0]
     assert wrong == 0 and points == 4 * len(STATES)
+
+
+def _api_points(base: str, requester: Who, **params: str) -> list[tuple]:
+    """(oid, mag or None, upperlimit, programid) of the light-curve API's VOTable answer."""
+    answer = get(base, "/lightcurves/query", requester, params=params)
+    assert answer.status_code == 200, answer.text
+    table = votable.parse_single_table(io.BytesIO(answer.content)).to_table()
+    return [(int(row["oid"]), None if np.ma.is_masked(row["mag"]) else round(float(row["mag"]), 4),
+             bool(row["upperlimit"]), int(row["programid"])) for row in table]
+
+
+def _in_session_release(state) -> bool:
+    """The session's release (tests/release_calendar.py), by its rule written out: program 1
+    observed before its cutoff (60 days ago), or a program whose 365 proprietary days had
+    passed at its date (30 days ago)."""
+    if state.programid == 1:
+        return state.observed_days_ago > 60
+    return state.programid in (2, 3) and state.observed_days_ago - 365 > 30
+
+
+def test_lightcurve_api_answers_the_visible_epochs(live_server: str, database: Database,
+                                                   objects_world: dict[str, Person]) -> None:
+    """/lightcurves/query (and IRSA's path) by ID and by position, anonymous, other program,
+    member: the points of the states the requester may see, nothing of the others (no row, no
+    upper limit at a hidden image); COLLECTION=<the session's release> holds exactly that
+    release's epochs whoever asks, and the live collection (COLLECTION=ztf) the requester's."""
+    with database.admin() as connection:
+        reset_world(connection)
+    everything = ",".join(str(oid) for oid in [MIXED_OID, *SINGLE_OID.values()])
+    cone = f"CIRCLE {MIXED_POSITION[0]} {MIXED_POSITION[1]} 0.1"
+    for requester in [ANONYMOUS_WHO] + [who(p) for p in objects_world.values()]:
+        programs = requester.programs
+        expected = sorted(
+            [(SINGLE_OID[s.key], round(18.0 + 0.2 * j, 4), False, s.programid)
+             for s in STATES if visible(s, programs) for j in range(3)]
+            + [(MIXED_OID, round(MIXED_MAG[s.key], 4), False, s.programid)
+               for s in STATES if visible(s, programs)])
+        for params in ({"ID": everything}, {"POS": cone}, {"ID": everything, "COLLECTION": "ztf"},
+                       {"CIRCLE": cone[7:], "UPPERLIMITS": "true"}):
+            got = _api_points(live_server, requester, **params)
+            assert sorted(p for p in got if not p[2]) == expected, (requester.name, params)
+            # Every image holding an object's position holds its detection: no upper limit.
+            assert [p for p in got if p[2]] == [], (requester.name, params)
+        released = sorted(
+            [(SINGLE_OID[s.key], round(18.0 + 0.2 * j, 4), False, s.programid)
+             for s in STATES if _in_session_release(s) for j in range(3)]
+            + [(MIXED_OID, round(MIXED_MAG[s.key], 4), False, s.programid)
+               for s in STATES if _in_session_release(s)])
+        assert released  # the release holds some epochs, not all the public ones
+        assert len(released) < len([s for s in STATES if s.public]) * 4
+        got = _api_points(live_server, requester, ID=everything, COLLECTION=SESSION_RELEASE)
+        assert sorted(got) == released, requester.name
+        irsa = get(live_server, "/cgi-bin/ZTF/nph_light_curves", requester,
+                   params={"ID": everything, "FORMAT": "CSV"})
+        assert irsa.status_code == 200
+        assert len(irsa.text.strip().splitlines()) - 1 == len(expected), requester.name
+
+
+def test_lightcurve_api_unknown_or_future_release_is_one_answer(
+        live_server: str, database: Database, objects_world: dict[str, Person]) -> None:
+    """A release not yet public answers as a release that does not exist (400, same text)."""
+    everything = ",".join(str(oid) for oid in [MIXED_OID, *SINGLE_OID.values()])
+    with database.admin() as connection:
+        reset_world(connection)
+        release_now(connection, [STATE["waiting"]], public_from="now() + interval '1 day'")
+    try:
+        answers = [get(live_server, "/lightcurves/query", ANONYMOUS_WHO,
+                       params={"ID": everything, "COLLECTION": name, "FORMAT": "CSV"})
+                   for name in (PASSED_RELEASE, "NO-SUCH-RELEASE")]
+        assert [a.status_code for a in answers] == [400, 400]
+        assert answers[0].text.replace(PASSED_RELEASE, "X") == \
+            answers[1].text.replace("NO-SUCH-RELEASE", "X")
+    finally:
+        with database.admin() as connection:
+            reset_world(connection)
+
+
+def test_datalink_of_objects_and_detections_follows_their_epochs(
+        live_server: str, database: Database, objects_world: dict[str, Person]) -> None:
+    """/datalink/links for each object and each seeded detection: links to the light curve for
+    a requester who may see it, the not-found row (the same as an unknown ID's) otherwise."""
+    with database.admin() as connection:
+        reset_world(connection)
+    for requester in [ANONYMOUS_WHO] + [who(p) for p in objects_world.values()]:
+        programs = requester.programs
+        for state in STATES:
+            pid = state.ident("pid")
+            ids = {f"ivo://skyvault.archive/obj?{SINGLE_OID[state.key]}": visible(state, programs),
+                   f"ivo://skyvault.archive/src?{pid}-{SOURCE_BLOCK + 100 * state.index + 1}":
+                       visible(state, programs)}
+            answer = get(live_server, "/datalink/links", requester,
+                         params=[("ID", i) for i in ids])
+            table = votable.parse_single_table(io.BytesIO(answer.content)).to_table()
+            for given, shown in ids.items():
+                rows = table[table["ID"] == given]
+                urls = [str(u) for u in rows["access_url"] if not np.ma.is_masked(u) and u]
+                if shown:
+                    assert any("/lightcurves/query?ID=" in u for u in urls), (requester.name,
+                                                                              given)
+                else:
+                    assert len(rows) == 1 and urls == [], (requester.name, given)
+
+
+def test_object_pages_show_the_visible_epochs_only(live_server: str, database: Database,
+                                                   objects_world: dict[str, Person]) -> None:
+    """/objects/<oid>: the page of an object the requester may see counts their visible epochs
+    (the mixed object's too); any other answers as an unknown object (404, the same page);
+    /objects by position lists exactly the visible ones."""
+    import re
+
+    with database.admin() as connection:
+        reset_world(connection)
+    for requester in [ANONYMOUS_WHO] + [who(p) for p in objects_world.values()]:
+        programs = requester.programs
+        unknown = get(live_server, "/objects/123", requester)
+        assert unknown.status_code == 404
+        expected = {SINGLE_OID[s.key]: 3 for s in STATES if visible(s, programs)}
+        if _expected_mixed(programs):
+            expected[MIXED_OID] = len(_expected_mixed(programs))
+        for oid in [MIXED_OID, *SINGLE_OID.values()]:
+            page = get(live_server, f"/objects/{oid}", requester)
+            if oid in expected:
+                assert page.status_code == 200, (requester.name, oid)
+                shown = re.search(r'<span id="nobs">(\d+)</span>', page.text)
+                assert shown is not None and int(shown.group(1)) == expected[oid]
+            else:
+                assert page.status_code == 404, (requester.name, oid)
+                assert page.text.replace("123", str(oid)) == unknown.text.replace(
+                    "123", str(oid))
+        listing = get(live_server, "/objects", requester, params={
+            "position": f"{MIXED_POSITION[0]} {MIXED_POSITION[1]}", "radius": "200"})
+        listed = {int(o) for o in re.findall(r'href="/objects/(\d+)"', listing.text)}
+        assert listed == set(expected), requester.name

@@ -147,10 +147,12 @@ def _write_manifests(staging: Path, release: Release, base: str, files: list[dic
     here = release_url(base, release.name)
     url_path = f"/releases/{release.name}"
     catalog = []
+    digests: dict[str, str] = {}  # each file is read once: SHA256SUMS reuses the manifest's
     for path in sorted(p for p in (staging / "catalog").rglob("*") if p.is_file()):
         relative = path.relative_to(staging).as_posix()
+        digests[relative] = _sha256(path)
         catalog.append({"path": relative, "size_bytes": path.stat().st_size,
-                        "sha256": _sha256(path), "url": f"{here}/{relative}"})
+                        "sha256": digests[relative], "url": f"{here}/{relative}"})
     data = [{**f, "url": file_url(base, release.name, f["path"])} for f in files]
     (staging / "files.sha256").write_text(
         "".join(f"{f['sha256']}  files/{f['path']}\n" for f in files))
@@ -184,7 +186,8 @@ def _write_manifests(staging: Path, release: Release, base: str, files: list[dic
         script.chmod(0o755)
     sums = []
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-        sums.append(f"{_sha256(path)}  {path.relative_to(staging).as_posix()}\n")
+        relative = path.relative_to(staging).as_posix()
+        sums.append(f"{digests.get(relative) or _sha256(path)}  {relative}\n")
     (staging / "SHA256SUMS").write_text("".join(sums))
 
 

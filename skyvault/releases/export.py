@@ -5,7 +5,8 @@ date has passed, and keeps what the release holds: rows and files public at the 
 by the rules of skyvault/releases/dating.py (what later releases or passing proprietary
 periods open is not in it).  It writes into one folder: the manifests of every released file
 (size, SHA-256, URL), resumable wget and curl scripts, the source catalogs as HATS
-(HEALPix-partitioned Parquet, readable by LSDB), and SHA256SUMS.  The output depends only on
+(HEALPix-partitioned Parquet, readable by LSDB), the release's objects and nested light curves
+as HATS (skyvault/releases/lightcurves.py), and SHA256SUMS.  The output depends only on
 the database's content, so a rerun writes the same bytes.
 """
 
@@ -33,9 +34,17 @@ from skyvault.releases.hats_writer import (
     select_list,
     write_hats_catalog,
 )
+from skyvault.releases.lightcurves import write_release_lightcurves
 from skyvault.releases.model import Release, ReleaseError, get_release, releases_root
 from skyvault.schema.model import Table
-from skyvault.schema.tables import APERTURE_SOURCES, FILES, PSF_SOURCES, table_by_name
+from skyvault.schema.tables import (
+    APERTURE_SOURCES,
+    FILES,
+    LIGHTCURVES,
+    OBJECTS,
+    PSF_SOURCES,
+    table_by_name,
+)
 
 EXPORTED_CATALOGS: tuple[Table, ...] = (PSF_SOURCES, APERTURE_SOURCES)
 """Source catalogs exported as HATS with each release."""
@@ -132,6 +141,10 @@ def export_release(handle: Database, name: str, root: Path | None = None,
                     {"release_date": release.release_date},
                     staging / "catalog" / table.name, f"skyvault_{name}_{table.name}", release,
                     partition_rows)
+            (summary.catalog_rows[OBJECTS.qualified_name],
+             summary.catalog_rows[LIGHTCURVES.qualified_name]) = write_release_lightcurves(
+                connection, staging / "catalog", release,
+                {"release_date": release.release_date}, AT_RELEASE, partition_rows)
             _write_manifests(staging, release, base, files, summary)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -39,6 +39,22 @@ UPDATE survey.psf_sources SET expid = pid / 64, field = 600 + pid % 50, rcid = p
        flags = (sourceid % 7)::int, snr = random() * 100"""
 """What ``load`` leaves empty, filled as ingest would (one detection in 50 without an object)."""
 
+LIGHTCURVES = """
+CREATE TABLE survey.lightcurves_bench PARTITION OF survey.lightcurves_nights
+    FOR VALUES FROM (0) TO (100000);
+INSERT INTO survey.lightcurves (oid, sourceid, pid, expid, nid, field, rcid, fid, filtercode,
+                                ra, dec, mag, magerr, sharpness, chi, flags, snr, obsjd,
+                                programid)
+SELECT s.oid, s.sourceid, s.pid, s.expid, s.nid, s.field, s.rcid, s.fid, s.filtercode, s.ra,
+       s.dec, s.mag, s.magerr, s.sharpness, s.chi, s.flags, s.snr, s.obsjd, s.programid
+  FROM survey.psf_sources s WHERE s.sourceid <= %(points)s AND s.oid IS NOT NULL;
+INSERT INTO survey.object_registry (oid, ra, dec, field, ccdid, qid, rcid, fid, filtercode)
+SELECT DISTINCT ON (oid) oid, ra, dec, field, 1 + rcid / 4, 1 + rcid %% 4, rcid, fid, filtercode
+  FROM survey.lightcurves ORDER BY oid, obsjd;
+ANALYZE survey.lightcurves; ANALYZE survey.object_registry;
+"""
+"""Light-curve points: the first ``points`` detections, 30 per object (``oid`` above)."""
+
 
 def _backends_cpu(pgdata: Path) -> float:
     """CPU seconds used so far by the cluster's processes (its pooled backends live on)."""
@@ -108,10 +124,48 @@ def bare_copy(handle, release_date, slices: int) -> int:
     return sum(counts)
 
 
+def bench_lightcurves(handle, release, pgdata: Path, repeat: int, home: Path) -> None:
+    """The release's objects and nested light curves alone (issue 16), beside a bare binary
+    COPY of the same points query."""
+    from skyvault.access import ANONYMOUS
+    from skyvault.releases.export import AT_RELEASE
+    from skyvault.releases.lightcurves import points_sql, write_release_lightcurves
+
+    params = {"release_date": release.release_date}
+    objects = [0]
+
+    def export() -> int:
+        catalog = Path(tempfile.mkdtemp(prefix="lightcurves-", dir=home))
+        try:
+            with handle.reading(ANONYMOUS) as connection:
+                objects[0], points = write_release_lightcurves(
+                    connection, catalog, release, params, AT_RELEASE)
+            return points
+        finally:
+            shutil.rmtree(catalog, ignore_errors=True)
+
+    def bare() -> int:
+        from skyvault.releases import binary_rows
+
+        rows = 0
+        with handle.reading(ANONYMOUS) as connection, connection.cursor() as cursor, \
+                cursor.copy(f"COPY ({points_sql(AT_RELEASE)}) TO STDOUT (FORMAT binary)",
+                            params) as copy:
+            for _block in binary_rows._copy_blocks(connection, copy):
+                rows += 1
+        return rows - 1
+
+    measure("bare binary COPY of the released points", bare, pgdata, repeat)
+    wall = measure("release light curves (objects + nested HATS)", export, pgdata, repeat)
+    print(f"  {objects[0]:,} objects: {objects[0] / wall:,.0f} objects/s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sources", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--points", type=int, default=600_000,
+                        help="light-curve points (30 per object) for the release's light curves")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="skyvault-bench-export-", dir="/tmp"))
@@ -143,6 +197,7 @@ def main() -> None:
             connection.execute("VACUUM FULL survey.psf_sources_bench")
             connection.execute("CLUSTER survey.psf_sources_bench")
             connection.execute("VACUUM ANALYZE survey.psf_sources_bench")
+            connection.execute(LIGHTCURVES, {"points": args.points})
         handle = Database(urls)
         time_declaration(handle)
         with handle.reading(ANONYMOUS) as connection:
@@ -171,6 +226,7 @@ def main() -> None:
         measure("release export (binary COPY reader)", export, pgdata, args.repeat)
         size = sum(p.stat().st_size for p in out.rglob("*.parquet"))
         measure("release export (CSV reader, before)", export_csv, pgdata, args.repeat)
+        bench_lightcurves(handle, release, pgdata, args.repeat, home)
         disk = disk_write_rate(out)
         print(f"  Parquet written {size / 2**20:,.0f} MiB ({size / args.sources:.0f} B/row);"
               f" disk sequential write {disk / 2**20:,.0f} MiB/s: half of it is"

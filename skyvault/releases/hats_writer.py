@@ -8,11 +8,12 @@ took longer than this whole export, database read included.  The same layout com
 one pass here, with hats' own functions for everything that defines the format (spatial
 index, partitioning by histogram, partition info, metadata files):
 
-1. PostgreSQL streams the rows as CSV (one COPY through the requester's connection: the export
-   reads as the public, so nothing the row-level security hides can be written) into a pipe
-   that Arrow's C++ reader parses into typed batches while the database is still producing
-   them (floats survive exactly: PostgreSQL 12+ prints the shortest representation that reads
-   back to the same double);
+1. PostgreSQL streams the rows through the requester's connection (the export reads as the
+   public, so nothing the row-level security hides can be written): as a binary COPY in a
+   fixed layout parsed by numpy in bulk (binary_rows.py) when every column has a fixed width,
+   the source catalogs' case; otherwise as CSV into a pipe that Arrow's C++ reader parses into
+   typed batches while the database is still producing them (floats survive exactly:
+   PostgreSQL 12+ prints the shortest representation that reads back to the same double);
 2. each batch gets its HEALPix order-29 index and is counted into a histogram; batches stay
    in memory up to ``MEMORY_ROWS`` rows; beyond, what is held is sorted by coarse bucket
    (order 2) and appended to each bucket's Arrow IPC spill file (sorted slices, no filters);

@@ -95,3 +95,18 @@ def test_a_row_that_breaks_the_layout_is_an_error(database: Database) -> None:
         query = f"SELECT {binary_rows.select_list(PSF_SOURCES, 't')} FROM rows_under_test t"
         with pytest.raises(binary_rows.LayoutError):
             list(binary_rows.stream(connection, PSF_SOURCES, query, {}, SCHEMA))
+
+
+def test_an_error_during_the_copy_is_raised_and_the_connection_recovers(
+        database: Database) -> None:
+    import psycopg
+
+    with database.admin() as connection:
+        _fill(connection, 5)
+        connection.execute("SET LOCAL statement_timeout = '300ms'")
+        query = (f"SELECT {binary_rows.select_list(PSF_SOURCES, 't')} FROM rows_under_test t,"
+                 " LATERAL (SELECT pg_sleep(0.1 + 0 * t.sourceid)) pause")
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            list(binary_rows.stream(connection, PSF_SOURCES, query, {}, SCHEMA))
+        connection.rollback()
+        assert connection.execute("SELECT 1").fetchone()[0] == 1

@@ -5,7 +5,8 @@ date has passed, and keeps what the release holds: rows and files public at the 
 by the rules of skyvault/releases/dating.py (what later releases or passing proprietary
 periods open is not in it).  It writes into one folder: the manifests of every released file
 (size, SHA-256, URL), resumable wget and curl scripts, the source catalogs as HATS
-(HEALPix-partitioned Parquet, readable by LSDB), and SHA256SUMS.  The output depends only on
+(HEALPix-partitioned Parquet, readable by LSDB), the release's objects and nested light curves
+as HATS (skyvault/releases/lightcurves.py), and SHA256SUMS.  The output depends only on
 the database's content, so a rerun writes the same bytes.
 """
 
@@ -33,9 +34,17 @@ from skyvault.releases.hats_writer import (
     select_list,
     write_hats_catalog,
 )
+from skyvault.releases.lightcurves import write_release_lightcurves
 from skyvault.releases.model import Release, ReleaseError, get_release, releases_root
 from skyvault.schema.model import Table
-from skyvault.schema.tables import APERTURE_SOURCES, FILES, PSF_SOURCES, table_by_name
+from skyvault.schema.tables import (
+    APERTURE_SOURCES,
+    FILES,
+    LIGHTCURVES,
+    OBJECTS,
+    PSF_SOURCES,
+    table_by_name,
+)
 
 EXPORTED_CATALOGS: tuple[Table, ...] = (PSF_SOURCES, APERTURE_SOURCES)
 """Source catalogs exported as HATS with each release."""
@@ -132,6 +141,10 @@ def export_release(handle: Database, name: str, root: Path | None = None,
                     {"release_date": release.release_date},
                     staging / "catalog" / table.name, f"skyvault_{name}_{table.name}", release,
                     partition_rows)
+            (summary.catalog_rows[OBJECTS.qualified_name],
+             summary.catalog_rows[LIGHTCURVES.qualified_name]) = write_release_lightcurves(
+                connection, staging / "catalog", release,
+                {"release_date": release.release_date}, AT_RELEASE, partition_rows)
             _write_manifests(staging, release, base, files, summary)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -147,10 +160,12 @@ def _write_manifests(staging: Path, release: Release, base: str, files: list[dic
     here = release_url(base, release.name)
     url_path = f"/releases/{release.name}"
     catalog = []
+    digests: dict[str, str] = {}  # each file is read once: SHA256SUMS reuses the manifest's
     for path in sorted(p for p in (staging / "catalog").rglob("*") if p.is_file()):
         relative = path.relative_to(staging).as_posix()
+        digests[relative] = _sha256(path)
         catalog.append({"path": relative, "size_bytes": path.stat().st_size,
-                        "sha256": _sha256(path), "url": f"{here}/{relative}"})
+                        "sha256": digests[relative], "url": f"{here}/{relative}"})
     data = [{**f, "url": file_url(base, release.name, f["path"])} for f in files]
     (staging / "files.sha256").write_text(
         "".join(f"{f['sha256']}  files/{f['path']}\n" for f in files))
@@ -184,7 +199,8 @@ def _write_manifests(staging: Path, release: Release, base: str, files: list[dic
         script.chmod(0o755)
     sums = []
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-        sums.append(f"{_sha256(path)}  {path.relative_to(staging).as_posix()}\n")
+        relative = path.relative_to(staging).as_posix()
+        sums.append(f"{digests.get(relative) or _sha256(path)}  {relative}\n")
     (staging / "SHA256SUMS").write_text("".join(sums))
 
 

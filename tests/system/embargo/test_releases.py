@@ -16,9 +16,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from embargo_seed import (
+    BASE,
+    CENTRE_DEC,
+    CENTRE_RA,
     COADD_PENDING,
     RELEASE_PROGRAM,
     RELEASE_STATES,
@@ -31,6 +35,7 @@ from embargo_seed import (
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
+from skyvault.lightcurves.association import new_object_ids
 from skyvault.releases.dating import release_date_sql
 from skyvault.releases.export import export_release, released_catalog_count
 from skyvault.releases.model import ReleaseError, get_release, releases_root
@@ -138,8 +143,51 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+RELEASE_OBJECT_BLOCK = BASE + 12_000
+MIXED_RELEASE_POSITION = (CENTRE_RA - 0.7, CENTRE_DEC)
+MIXED_RELEASE_EPOCHS = ((EARLY, 17.5), (EARLY, 17.9), (LATE, 15.0), (STATE["prop2"], 14.0),
+                        (STATE["waiting"], 13.0))
+"""An object observed in the release (two epochs) and after it or under embargo (three)."""
+
+
+def _mixed_release_oid() -> int:
+    return int(new_object_ids(np.array([MIXED_RELEASE_POSITION[0]]),
+                              np.array([MIXED_RELEASE_POSITION[1]]), 2,
+                              np.zeros(0, dtype=np.int64))[0])
+
+
 @pytest.fixture(scope="module")
-def exported(database: Database, seeded_people, live_server: str):
+def release_objects(database: Database, seeded_people):
+    """Every seeded light-curve point's object in the registry (as ingest files them), and one
+    object with epochs in and out of the release."""
+    oid = _mixed_release_oid()
+    sourceids = [RELEASE_OBJECT_BLOCK + k for k in range(len(MIXED_RELEASE_EPOCHS))]
+    seeded = [sid for state in (*STATES, *RELEASE_STATES) for sid in state.source_ids()]
+    with database.admin() as connection:
+        for sourceid, (state, mag) in zip(sourceids, MIXED_RELEASE_EPOCHS, strict=True):
+            connection.execute(
+                "INSERT INTO survey.lightcurves (oid, sourceid, pid, expid, nid, field, rcid,"
+                " fid, filtercode, ra, dec, mag, magerr, flags, snr, obsjd, programid)"
+                " SELECT %s, %s, pid, expid, nid, field, rcid, 2, 'zr', %s, %s, %s, 0.03, 0,"
+                " 40, obsjd + (%s - %s) * 0.001, programid FROM survey.science_images"
+                " WHERE pid = %s", (oid, sourceid, *MIXED_RELEASE_POSITION, mag, sourceid,
+                                     sourceids[0], state.ident("pid")))
+        registered = [row[0] for row in connection.execute(
+            "INSERT INTO survey.object_registry (oid, ra, dec, field, ccdid, qid, rcid, fid,"
+            " filtercode) SELECT DISTINCT ON (oid) oid, ra, dec, field, 1, 1, rcid, fid,"
+            " filtercode FROM survey.lightcurves WHERE sourceid = ANY(%s)"
+            " ORDER BY oid, obsjd ON CONFLICT (oid) DO NOTHING RETURNING oid",
+            (seeded + sourceids,))]
+    yield oid, sourceids
+    with database.admin() as connection:
+        connection.execute("DELETE FROM survey.lightcurves WHERE sourceid = ANY(%s)",
+                           (sourceids,))
+        connection.execute("DELETE FROM survey.object_registry WHERE oid = ANY(%s)",
+                           (registered,))
+
+
+@pytest.fixture(scope="module")
+def exported(database: Database, seeded_people, live_server: str, release_objects):
     """LEAKPUB1, public since an hour, exported once for the module.  Both co-adds of the
     release program were archived before it was declared, so both are in it; the late
     state's science and difference images, observed after the cutoff, are not."""
@@ -212,6 +260,63 @@ def test_export_holds_exactly_the_released_rows_and_files_and_is_idempotent(
                  "--partition-rows", "1000")
     assert again.returncode == 0, again.stderr
     assert _digests(folder) == before
+
+
+def _released_points(database: Database, date: datetime) -> dict[int, list[tuple]]:
+    """Per object, its points public at ``date``, by the SQL dating function (independent of
+    the export's query) over the owner's connection: (sourceid, obsjd, mag, programid)."""
+    with database.admin() as connection:
+        rows = connection.execute(
+            "SELECT d.oid, d.sourceid, d.obsjd, d.mag, d.programid"
+            " FROM survey.lightcurves d JOIN survey.object_registry o ON o.oid = d.oid"
+            " WHERE archive.release_date_of(d.programid, d.obsjd) <= %s"
+            " ORDER BY d.oid, d.obsjd, d.sourceid", (date,)).fetchall()
+    points: dict[int, list[tuple]] = {}
+    for oid, *point in rows:
+        points.setdefault(oid, []).append(tuple(point))
+    return points
+
+
+def test_release_light_curves_hold_exactly_the_released_epochs(
+        database: Database, exported, release_objects) -> None:
+    """LSDB reads the release's nested light curves and its objects: per object, exactly the
+    points a direct SQL query dates into the release, in time order, and statistics of those
+    only; nothing observed after the cutoff or under a proprietary period is in either."""
+    import lsdb
+
+    date, folder = exported
+    mixed_oid, mixed_sourceids = release_objects
+    expected = _released_points(database, date)
+    curves = lsdb.open_catalog(folder / "catalog" / "lightcurves").compute()
+    got = {int(oid): [(int(p.sourceid), float(p.obsjd), float(p.mag), int(p.programid))
+                      for p in curve.itertuples()]
+           for oid, curve in zip(curves["oid"], curves["lightcurve"], strict=True)}
+    assert set(got) == set(expected)
+    for oid, points in expected.items():
+        assert [(s, j, pytest.approx(m), p) for s, j, m, p in points] == got[oid], oid
+    assert dict(zip(curves["oid"], curves["nobs"], strict=True)) == {
+        oid: len(points) for oid, points in expected.items()}
+    # The mixed object: its two release epochs, none of the three others.
+    released = [sid for sid, (state, _) in zip(mixed_sourceids, MIXED_RELEASE_EPOCHS,
+                                                strict=True) if state is EARLY]
+    assert [point[0] for point in got[mixed_oid]] == released
+    hidden = {sid for state in [s for s in STATES if not visible(s, set())] + [LATE]
+              for sid in state.source_ids()} | (set(mixed_sourceids) - set(released))
+    flat = curves["lightcurve"].nest.to_flat()
+    assert not hidden & set(flat["sourceid"])
+    assert not set(flat["obsjd"]) - {p[1] for pts in expected.values() for p in pts}
+
+    objects = lsdb.open_catalog(folder / "catalog" / "objects").compute()
+    by_oid = {int(row.oid): row for row in objects.itertuples()}
+    assert set(by_oid) == set(expected)
+    mixed = by_oid[mixed_oid]
+    assert mixed.nobs == mixed.ngoodobs == 2
+    assert mixed.meanmag == pytest.approx(17.7, abs=1e-5)
+    assert mixed.minmag == pytest.approx(17.5) and mixed.maxmag == pytest.approx(17.9)
+    assert mixed.ra == pytest.approx(MIXED_RELEASE_POSITION[0])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["catalog_rows"]["survey.objects"] == len(expected)
+    assert manifest["catalog_rows"]["survey.lightcurves"] == sum(map(len, expected.values()))
 
 
 def test_release_page_and_artefacts_over_http(exported, live_server: str) -> None:

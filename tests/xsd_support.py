@@ -1,4 +1,5 @@
-"""XML Schema validation against the IVOA schemas in ../shared/ivoa/xsd, offline.
+"""XML Schema validation against the IVOA schemas in ../shared/ivoa/xsd, offline (TAP, VOSI, UWS
+and DataLink documents: tests/tap and tests/vo import it).
 
 The schemas import each other by their public URLs; a resolver maps those to the local copies.
 """
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-XSD_DIR = Path(__file__).resolve().parents[3] / "shared" / "ivoa" / "xsd"
+XSD_DIR = Path(__file__).resolve().parents[2] / "shared" / "ivoa" / "xsd"
 
 # Substring of an imported schema's URL -> local file (newest version of each namespace).
 _LOCAL = (
@@ -60,3 +61,5 @@ CAPABILITIES = ("VOSICapabilities-v1.0.xsd", "TAPRegExt-v1.1.xsd", "VODataServic
 TABLES = ("VOSITables-v1.1.xsd", "VODataService-v1.2.xsd")
 AVAILABILITY = ("VOSIAvailability-v1.0.xsd",)
 UWS = ("UWS-v1.1.xsd",)
+VOTABLE = ("VOTable.xsd",)
+"""VOTable 1.3 to 1.5 documents (one namespace, the schema of the newest version)."""

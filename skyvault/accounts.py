@@ -36,7 +36,8 @@ SESSION_PREFIX = "svs_"
 PERSONAL_GROUP_PREFIX = "user:"
 DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
 SESSION_LIFETIME = timedelta(hours=12)
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+# \Z, not $: $ also matches before a final newline, and "ann\n" is not a name.
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
 
 _hasher = PasswordHasher()
 

@@ -17,7 +17,9 @@ import psycopg
 
 from skyvault.config import settings
 
-RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# \Z, not $: $ also matches before a final newline ("DR1\n" would name a release and its
+# export directory).
+RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 class ReleaseError(Exception):

@@ -106,6 +106,7 @@ def test_declaring_and_listing_releases(connection: psycopg.Connection) -> None:
     assert public_release(connection, "T14FUTURE") is None  # not yet
     assert public_release(connection, "no such") is None
     assert public_release(connection, "../etc/passwd") is None
+    assert public_release(connection, "T14PAST\n") is None
     assert get_release(connection, "T14FUTURE") == future
     assert future.as_json()["programids"] == [BY_RELEASES, PROPRIETARY]
 
@@ -131,6 +132,7 @@ def test_a_corrected_release_keeps_its_programs_notes_and_declaration(
 @pytest.mark.parametrize("name,shift,programs,match", [
     ("bad name!", 0, [BY_RELEASES], "invalid release name"),
     ("-leading", 0, [BY_RELEASES], "invalid release name"),
+    ("T14NL\n", 0, [BY_RELEASES], "invalid release name"),  # $ matched before a newline
     ("T14CUT", 1, [BY_RELEASES], "cutoff"),
     ("T14UNKNOWN", 0, [BY_RELEASES, UNKNOWN], "programs"),
     ("T14EMPTY", 0, [], "programs"),

@@ -3,7 +3,7 @@ the programs they see, personal grants, API tokens and sessions.
 
 Each test runs in a transaction of the session's database that is rolled back, so the users and
 groups made here are never seen by another test. The HTTP side (login, Basic, tokens on the
-wire) is tests/embargo/test_accounts.py's.
+wire) is tests/system/embargo/test_accounts.py's.
 """
 
 from __future__ import annotations

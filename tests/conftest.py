@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 
@@ -58,6 +59,19 @@ def database() -> Iterator[Database]:
     yield handle
     db_module.set_database(None)
     cluster.stop()
+
+
+@pytest.fixture
+def rolled_back(database: Database) -> Iterator[psycopg.Connection]:
+    """An owner connection inside one transaction that is rolled back at the end: what a test
+    writes there is never seen by another. The transaction is begun at once, so a
+    ``connection.transaction()`` of the code under test is a savepoint within it."""
+    with database.admin() as connection:
+        connection.execute("SELECT 1")
+        try:
+            yield connection
+        finally:
+            connection.rollback()
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

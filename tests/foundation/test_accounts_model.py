@@ -8,7 +8,6 @@ wire) is tests/system/embargo/test_accounts.py's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import psycopg
@@ -42,18 +41,13 @@ from skyvault.accounts import (
     user_id_of,
     user_programs,
 )
-from skyvault.db import Database
 
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def connection(database: Database) -> Iterator[psycopg.Connection]:
-    with database.admin() as connection:
-        try:
-            yield connection
-        finally:
-            connection.rollback()
+def connection(rolled_back: psycopg.Connection) -> psycopg.Connection:
+    return rolled_back  # tests/conftest.py: rolled back at the end
 
 
 def _stored_hash(connection: psycopg.Connection, username: str) -> str | None:

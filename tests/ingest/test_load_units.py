@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ import psycopg
 import pytest
 from astropy.io import fits
 
-from skyvault.db import Database
 from skyvault.filestore import LocalFileStore
 from skyvault.ingest.errors import ChecksumMismatch, GroupRejected
 from skyvault.ingest.load import load_group
@@ -34,13 +32,8 @@ SPEC = NightSpec(nightdate="2025-07-14", exposures=1, quadrants=(1,), sources=12
 
 
 @pytest.fixture
-def connection(database: Database) -> Iterator[psycopg.Connection]:
-    with database.admin() as connection:
-        connection.execute("SELECT 1")  # the outer transaction: load_group's is a savepoint
-        try:
-            yield connection
-        finally:
-            connection.rollback()
+def connection(rolled_back: psycopg.Connection) -> psycopg.Connection:
+    return rolled_back  # tests/conftest.py: rolled back at the end
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ and releases made here are never seen by another test.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +16,6 @@ import psycopg
 import pytest
 from release_calendar import jd
 
-from skyvault.db import Database
 from skyvault.releases.dating import (
     ALERT_ARCHIVES,
     COADD_TABLE,
@@ -45,12 +43,8 @@ UNKNOWN = 99
 
 
 @pytest.fixture
-def connection(database: Database) -> Iterator[psycopg.Connection]:
-    with database.admin() as connection:
-        try:
-            yield connection
-        finally:
-            connection.rollback()
+def connection(rolled_back: psycopg.Connection) -> psycopg.Connection:
+    return rolled_back  # tests/conftest.py: rolled back at the end
 
 
 def _now(connection: psycopg.Connection) -> datetime:

@@ -24,6 +24,7 @@ from skyvault.releases.dating import (
     member_sql,
     release_date_sql,
     released_sql,
+    summary_released_sql,
     unknown_programs,
 )
 from skyvault.releases.declare import data_release_programs, declare_release
@@ -336,6 +337,32 @@ def test_the_release_date_shown_is_when_the_row_becomes_public(dated, dating: st
             assert got is public, (dating, rows[i], date, at)
         checked += 1
     assert checked > 100
+
+
+def test_a_summary_is_shown_while_every_epoch_it_summarises_is_public(dated) -> None:
+    """``summary_released_sql`` (survey.objects_released): a row names its epochs' programs and
+    each one's latest ``obsjd``; it is public while each of those epochs is."""
+    connection, now, rows = dated
+    rules = _rules(connection)
+    summaries = []
+    for i, (_, _, obsjd, _, programs, _, _) in enumerate(rows):
+        latest = [obsjd] if len(programs) == 1 else [obsjd, obsjd - 30.0 * (i % 5)]
+        summaries.append((i, programs, latest))
+    connection.execute("CREATE TEMP TABLE summaries (id int, programids smallint[],"
+                       " lastobsjds float8[])")
+    connection.cursor().executemany("INSERT INTO summaries VALUES (%s, %s, %s)", summaries)
+    for days in INSTANTS:
+        at = now + timedelta(days=days)
+        expected = [all(rules.observation(p, when, at) for p, when in zip(programs, latest,
+                                                                         strict=True))
+                    for _, programs, latest in summaries]
+        condition = summary_released_sql(f"'{at.isoformat()}'::timestamptz", alias="s")
+        got = [row[0] for row in connection.execute(
+            f"SELECT coalesce(({condition}), false) FROM summaries s ORDER BY id")]
+        wrong = [summaries[i] for i in range(len(got)) if got[i] != expected[i]]
+        assert not wrong, (days, wrong[:3])
+        if days == 0:
+            assert 0 < sum(expected) < len(expected)
 
 
 def test_members_see_their_programs_rows(dated) -> None:

@@ -300,7 +300,7 @@ def main() -> None:
     for variable in ("SKYVAULT_DATABASE_URL", "SKYVAULT_PGDATA", "SKYVAULT_BASE_URL"):
         os.environ.pop(variable, None)
 
-    from skyvault import accounts
+    from skyvault.accounts import model as accounts
     from skyvault.db import Database, database_urls, embedded_cluster
     from skyvault.schema.migrate import upgrade
 

@@ -243,7 +243,7 @@ def main() -> None:
     cluster = None
     try:
         cluster, handle = build_archive(base, args.nights, args.exposures)
-        from skyvault import accounts
+        from skyvault.accounts import model as accounts
 
         with handle.admin() as connection:  # type: ignore[attr-defined]
             accounts.create_user(connection, "bench", "bench-password")

@@ -271,7 +271,7 @@ def inject_faults(service: Service, start_after: float, spacing: float,
 
 def load_user() -> tuple[str, str, str]:
     """A member of program 2 for the signed-in Locust users: (name, password, token)."""
-    from skyvault import accounts
+    from skyvault.accounts import model as accounts
     from skyvault.db import database
 
     username, password = "load-member", accounts.generate_password()

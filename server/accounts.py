@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
-from skyvault.accounts import (
+from skyvault.accounts.model import (
     DEFAULT_TOKEN_LIFETIME,
     SESSION_LIFETIME,
     InvalidCredentials,
@@ -39,8 +39,8 @@ from skyvault.accounts import (
     revoke_permit,
     revoke_token,
 )
+from skyvault.accounts.throttle import TooManyFailures, authenticate_login
 from skyvault.db import database
-from skyvault.login_throttle import TooManyFailures, authenticate_login
 from skyvault.server.auth import (
     CSRF_FIELD,
     SESSION_COOKIE,

@@ -11,7 +11,7 @@ in a ``before_request`` hook ``install(app)`` adds; every handler obtains its id
   anonymous, so a client knows its permit no longer works and can prompt.
 - A session cookie on a state-changing request must come with the session's CSRF token (form
   field ``csrf_token`` or header ``X-CSRF-Token``); otherwise 403.
-- Password guessing is throttled (``skyvault.login_throttle``): after too many failures an
+- Password guessing is throttled (``skyvault.accounts.throttle``): after too many failures an
   account from one address, or one address altogether, gets 429 with Retry-After for a while.
 - Authenticated responses carry ``X-VO-Authenticated`` and are marked private for caches.
 - Every service is also reachable under ``/authn`` (``/authn/tap``, ``/authn/files/...``),
@@ -32,10 +32,10 @@ from flask import Flask, Response, g, has_request_context, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from skyvault.access import ANONYMOUS, Requester
-from skyvault.accounts import InvalidCredentials, authenticate_permit, csrf_token_for
+from skyvault.accounts.model import InvalidCredentials, authenticate_permit, csrf_token_for
+from skyvault.accounts.throttle import TooManyFailures, authenticate_login
 from skyvault.config import settings
 from skyvault.db import DatabaseUnavailable, database
-from skyvault.login_throttle import TooManyFailures, authenticate_login
 
 SESSION_COOKIE = "skyvault_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -125,7 +125,7 @@ def _demo() -> click.Command:
 
 
 def _users() -> click.Command:
-    from skyvault.accounts_cli import users_cli
+    from skyvault.accounts.cli import users_cli
 
     return users_cli
 

@@ -124,7 +124,7 @@ def print_welcome(port: int, accounts: list[tuple[str, str, tuple[int, ...]]]) -
 @click.option("--no-serve", is_flag=True, help="prepare the data and stop")
 def demo_cli(port: int | None, rebuild: bool, no_serve: bool) -> None:
     """Run the demo: simulated nights, pipeline, ingest, and the service on localhost."""
-    from skyvault.accounts import create_demo_accounts
+    from skyvault.accounts.model import create_demo_accounts
     from skyvault.db import database, database_urls, embedded_cluster
     from skyvault.schema.migrate import upgrade
 

@@ -42,7 +42,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from skyvault.access import ANONYMOUS, Requester
-from skyvault.accounts import requester_for_user
+from skyvault.accounts.model import requester_for_user
 from skyvault.config import settings
 from skyvault.db import Database
 from skyvault.server.uws.quota import JobQuota, check_quota, job_quota

@@ -15,7 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 
-from skyvault.accounts import (
+from skyvault.accounts.model import (
     AccountError,
     InvalidCredentials,
     UnknownGroup,

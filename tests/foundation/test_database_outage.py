@@ -19,8 +19,8 @@ import requests
 from lxml import etree
 
 from benchmarks.support import throwaway_cluster
-from skyvault import accounts
 from skyvault import db as db_module
+from skyvault.accounts import model as accounts
 from skyvault.db import APP_ROLE, Database, DatabaseUrls
 from skyvault.schema.migrate import upgrade
 

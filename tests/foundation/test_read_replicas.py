@@ -84,7 +84,7 @@ def replicated() -> Iterator[dict]:
     try:
         upgrade(primary.url())
         with psycopg.connect(primary.url(), autocommit=True) as connection:
-            from skyvault.accounts import create_token, create_user
+            from skyvault.accounts.model import create_token, create_user
 
             release_calendar.prepare(connection)  # program 1's nights are public
             _sources(connection, 1, 1, 20)

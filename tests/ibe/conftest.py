@@ -18,7 +18,7 @@ from ibe_support import (
     Person,
 )
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.config import settings
 from skyvault.db import Database
 

@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, Sip
 from release_calendar import COADD_RELEASED, SESSION_START, jd
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.config import settings
 from skyvault.db import Database
 from skyvault.releases.dating import NIGHT_ZERO_JD

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from lightcurve_survey import SurveyArchive
 
-from skyvault import accounts
 from skyvault import db as db_module
+from skyvault.accounts import model as accounts
 from skyvault.db import APP_ROLE, Database, DatabaseUrls, _with_role_option
 
 JD_MJD = 2400000.5

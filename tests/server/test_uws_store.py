@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from skyvault.access import ANONYMOUS, Requester
-from skyvault.accounts import create_user, grant_programs, requester_for_user, revoke_programs
+from skyvault.accounts.model import create_user, grant_programs, requester_for_user, revoke_programs
 from skyvault.db import Database
 from skyvault.server.uws.quota import JobQuota, JobQuotaExceeded
 from skyvault.server.uws.store import (

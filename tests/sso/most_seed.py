@@ -20,7 +20,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from release_calendar import ALWAYS_PUBLIC, NEVER_RELEASED
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.config import settings
 from skyvault.sso.ephemeris import predict
 from skyvault.sso.orbits import load_demo_orbits

@@ -13,7 +13,7 @@ import pytest
 import tap_seed
 from worker_process import WorkerProcess
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.db import Database
 
 

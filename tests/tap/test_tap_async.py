@@ -290,7 +290,7 @@ def test_results_are_withheld_once_the_owner_loses_a_program(tap, database) -> N
     """A result file holds the rows its owner could see when the job ran: after the owner's
     program-2 membership is withdrawn, the job's results (and their sizes) are no longer
     served; granted again, they are."""
-    from skyvault import accounts
+    from skyvault.accounts import model as accounts
 
     alice = tap.alice.headers
     url = create(tap, *adql(f"SELECT COUNT(*) AS n FROM survey.psf_sources WHERE {SEEDED}",

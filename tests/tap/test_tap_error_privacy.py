@@ -14,7 +14,7 @@ from lxml import etree
 from tap_seed import EXPOSURES
 from test_tap_async import UWS_NS, adql, create, job_xml, wait_final
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 
 EMBARGOED = next(e for e in EXPOSURES if e.programid == 2)
 PATHS = f"taptest/{EMBARGOED.expid}/"

@@ -9,7 +9,7 @@ from served_app import served_app
 from test_tap_async import adql
 from test_tap_hostile_uploads import _create, _dali_error
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.server.uws.quota import ACTIVE_PHASES, JobQuota
 
 

@@ -36,7 +36,7 @@ from web_support import (
     ids_of_field,
 )
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.config import settings
 from skyvault.db import Database
 

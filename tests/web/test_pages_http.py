@@ -268,7 +268,7 @@ def test_pages_of_images_with_unknown_values(client: FlaskClient, database: Data
     """Issue 13 items 3 and 4: an image whose zero point failed (NULL magzp and maglimit, its
     sources' magnitudes NULL) and frames with no sky position (bias, flat: NULL ra, dec) have
     their pages, DataLink documents, previews and catalog searches like any other."""
-    from skyvault import accounts
+    from skyvault.accounts import model as accounts
     from skyvault.vo.publisher_did import COLLECTIONS, ImageKey
 
     with database.admin() as connection:

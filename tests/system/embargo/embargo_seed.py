@@ -26,8 +26,8 @@ import release_calendar
 from astropy.io import fits
 from release_calendar import COADD_PENDING, COADD_RELEASED, jd
 
-from skyvault import accounts
 from skyvault.access import Requester
+from skyvault.accounts import model as accounts
 from skyvault.config import settings
 from skyvault.db import Database
 from skyvault.ingest.q3c import object_ids

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.db import Database
 
 

@@ -27,9 +27,10 @@ from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 from werkzeug.utils import redirect
 
-from skyvault import accounts, login_throttle
+from skyvault.accounts import model as accounts
+from skyvault.accounts import throttle as login_throttle
+from skyvault.accounts.throttle import TooManyFailures, authenticate_login
 from skyvault.db import Database
-from skyvault.login_throttle import TooManyFailures, authenticate_login
 from skyvault.server.accounts import _safe_next
 
 SITE = "https://archive.example/login"

@@ -14,7 +14,7 @@ import sys
 import pytest
 import requests
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.db import Database
 
 

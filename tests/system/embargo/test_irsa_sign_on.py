@@ -11,7 +11,7 @@ import pytest
 import requests
 from gunicorn.config import Config
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.db import Database
 from skyvault.server.http.access_log import RedactingLogger, redact
 

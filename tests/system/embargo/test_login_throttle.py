@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from skyvault import accounts, login_throttle
+from skyvault.accounts import model as accounts
+from skyvault.accounts import throttle as login_throttle
+from skyvault.accounts.throttle import TooManyFailures, authenticate_login
 from skyvault.db import Database
-from skyvault.login_throttle import TooManyFailures, authenticate_login
 
 PASSWORD = "throttle-pw-1"
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import click
 
-from skyvault import accounts
+from skyvault.accounts import model as accounts
 from skyvault.db import database
 
 

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from skyvault.access import Requester
-from skyvault.accounts import authenticate_password
+from skyvault.accounts.model import authenticate_password
 from skyvault.db import Database
 
 WINDOW = timedelta(minutes=15)

@@ -238,6 +238,69 @@ def test_science_headers_carry_what_the_archive_needs(survey):
     assert mask.dtype.kind == "i" and (mask & maskbits.SOURCE).any()
 
 
+def test_reference_uncertainty_matches_the_coadds_scatter(survey):
+    """refunc is the co-add's 1-sigma per pixel, propagated from its epochs' noise. Checked
+    against the co-add itself: over 8 x 8 blocks of sky (no source, every epoch), the spread
+    of the block sums (robust, from their median absolute deviation) agrees with the
+    uncertainty of a block sum, sqrt(sum of refunc^2). Blocks, not pixels: resampling each
+    epoch with a spline correlates neighbouring pixels, which lowers a single pixel's scatter
+    but not that of a sum over an area larger than the kernel."""
+    (_, manifest), *_ = _manifests(survey.products, "reference")
+    (reference,) = manifest.references
+    with fits.open(survey.products / reference.files["refimg"]) as hdus:
+        coadd = hdus[0].data.astype(float)
+        coverage = hdus["COVERAGE"].data
+        mask = hdus["MASK"].data
+    unc = fits.getdata(survey.products / reference.files["refunc"]).astype(float)
+    assert unc.shape == coadd.shape
+    assert np.all(np.isnan(unc[coverage == 0])) and np.all(unc[coverage > 0] > 0)
+    sky = (coverage == coverage.max()) & ((mask & maskbits.SOURCE) == 0) & np.isfinite(unc)
+    block = 8
+    ny, nx = (s - s % block for s in coadd.shape)
+
+    def blocks(values):
+        return values[:ny, :nx].reshape(ny // block, block, nx // block, block)
+
+    clean = blocks(sky).all(axis=(1, 3))
+    sums = blocks(coadd).sum(axis=(1, 3))[clean]
+    predicted = np.sqrt((blocks(unc) ** 2).sum(axis=(1, 3))[clean])
+    assert clean.sum() > 100
+    spread = 1.4826 * np.median(np.abs(sums - np.median(sums)))
+    assert 0.85 < spread / np.median(predicted) < 1.15
+
+
+def test_difference_psf_file_is_the_differences_psf(survey):
+    """diffimgpsf (ZTF's 25 x 25 PSF image of a difference): unit sum, centred, and the PSF
+    the difference's header states, checked with astropy's Moffat2D (its own formula),
+    integrated over each pixel by 10 x 10 subsampling and fitted by least squares."""
+    from astropy.modeling.models import Moffat2D
+    from scipy.optimize import least_squares
+
+    checked = 0
+    for _, manifest in _manifests(survey.products, "exposure"):
+        for difference in manifest.differences[:2]:
+            psf = fits.getdata(survey.products / difference.files["diffimgpsf"]).astype(float)
+            header = fits.getheader(survey.products / difference.files["diffimg"], 1)
+            assert psf.shape == (25, 25)
+            assert abs(psf.sum() - 1.0) < 1e-5
+            assert np.unravel_index(np.argmax(psf), psf.shape) == (12, 12)
+            fine = (np.arange(250) + 0.5) / 10 - 12.5
+
+            def residuals(p, psf=psf, fine=fine):
+                model = Moffat2D(1.0, 0.0, 0.0, p[0], p[1])(fine[None, :], fine[:, None])
+                pixels = model.reshape(25, 10, 25, 10).mean(axis=(1, 3))
+                return pixels / pixels.sum() - psf
+
+            fit = least_squares(residuals, [2.0, 3.0], bounds=([0.1, 1.01], [20, 20]))
+            fitted = Moffat2D(1.0, 0.0, 0.0, fit.x[0], fit.x[1])
+            assert abs(fitted.fwhm / header["PSFFWHM"] - 1) < 0.01
+            assert abs(fit.x[1] / header["PSFBETA"] - 1) < 0.03
+            checked += 1
+        if checked >= 4:
+            break
+    assert checked
+
+
 def test_references_and_differences(survey):
     references = [m for _, m in _manifests(survey.products, "reference")]
     assert references
@@ -246,7 +309,9 @@ def test_references_and_differences(survey):
         assert reference.nframes >= 3
         assert set(reference.programids) <= {1, 2, 3} and reference.programids
         assert abs(reference.magzp - 26.0) < 0.1
-        assert {f.product_type for f in manifest.files} == {"refimg", "refpsfcat"}
+        assert {f.product_type for f in manifest.files} == {
+            "refimg", "refunc", "refpsfcat", "refsexcat"}
+        assert len(fits.getdata(survey.products / reference.files["refsexcat"])) > 0
         # A released co-add may tell which programs observed, and nothing per epoch: no
         # epoch's file name (nor its exposure id) in the headers of the image or its catalog.
         for product in manifest.files:

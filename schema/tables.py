@@ -487,14 +487,20 @@ def _detection_columns() -> tuple[Column, ...]:
     )
 
 
-def _psf_photometry() -> tuple[Column, ...]:
+def _fluxes(method: str) -> tuple[Column, ...]:
     return (
-        Column("mag", FLOAT, "PSF-fit magnitude (AB, calibrated)", unit="mag",
+        Column("mag", FLOAT, f"{method} magnitude (AB, calibrated)", unit="mag",
                ucd="phot.mag", principal=True),
         Column("magerr", FLOAT, "Uncertainty of mag", unit="mag", ucd="stat.error;phot.mag",
                principal=True),
-        Column("flux", FLOAT, "PSF-fit flux", unit="ct", ucd="phot.flux"),
+        Column("flux", FLOAT, f"{method} flux", unit="ct", ucd="phot.flux"),
         Column("fluxerr", FLOAT, "Uncertainty of flux", unit="ct", ucd="stat.error;phot.flux"),
+    )
+
+
+def _psf_photometry() -> tuple[Column, ...]:
+    return (
+        *_fluxes("PSF-fit"),
         Column("sharpness", FLOAT, "Sharpness of the PSF fit (0 for a point source)",
                ucd="src.morph.param"),
         Column("chi", FLOAT, "Reduced chi-square of the PSF fit", ucd="stat.fit.chi2"),
@@ -503,12 +509,7 @@ def _psf_photometry() -> tuple[Column, ...]:
 
 def _aperture_photometry() -> tuple[Column, ...]:
     return (
-        Column("mag", FLOAT, "Aperture magnitude (AB, calibrated)", unit="mag",
-               ucd="phot.mag", principal=True),
-        Column("magerr", FLOAT, "Uncertainty of mag", unit="mag", ucd="stat.error;phot.mag",
-               principal=True),
-        Column("flux", FLOAT, "Aperture flux", unit="ct", ucd="phot.flux"),
-        Column("fluxerr", FLOAT, "Uncertainty of flux", unit="ct", ucd="stat.error;phot.flux"),
+        *_fluxes("Aperture"),
         Column("fwhm", FLOAT, "Full width at half maximum", unit="arcsec",
                ucd="phys.angSize"),
         Column("a", FLOAT, "Semi-major axis", unit="pix", ucd="phys.size.smajAxis"),

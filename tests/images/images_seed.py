@@ -359,6 +359,9 @@ class Builder:
                       "difference_images", diffid, [programid], OBSJD,
                       fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
                           [fits.Column("ra", "D", array=np.array([diff_frame.ra]))])]))
+            self.file("diffimgpsf_" + science, f"{folder}/diff/{science}_diffimgpsf.fits",
+                      "diffimgpsf", "difference_images", diffid, [programid], OBSJD,
+                      fits.HDUList([fits.PrimaryHDU(np.full((25, 25), 1 / 625, np.float32))]))
 
     def _people(self) -> None:
         for username, programs, attribute in (("img-member", [2], "member_token"),

@@ -86,7 +86,7 @@ def test_difference_reference_and_raw_link_their_relatives(live_server, world) -
     progenitors = " ".join(str(r["access_url"]) for r in diff["#progenitor"])
     assert f"sci%3F{world.ids['sci_public']}" in progenitors
     assert f"ref%3F{world.ids['ref']}" in progenitors
-    assert {str(r["local_semantics"]) for r in diff["#auxiliary"]} == {"diffcat"}
+    assert {str(r["local_semantics"]) for r in diff["#auxiliary"]} == {"diffcat", "diffimgpsf"}
     raw = by_semantics(fetch(live_server, world.did("raw", "raw_sci_public")))
     assert f"sci%3F{world.ids['sci_public']}" in str(raw["#derivation"][0]["access_url"])
     reference = fetch(live_server, world.did("ref", "ref"))

@@ -313,7 +313,7 @@ def grants() -> list[str]:
     )
     statements.append(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA archive TO {APP_ROLE}")
     # DataLink reads a co-add's input exposures there and shows those whose science images
-    # the requester may see (server/products.py); ADQL (the reader) never reads it.
+    # the requester may see (server/images/products.py); ADQL (the reader) never reads it.
     statements.append(f"GRANT SELECT ON archive.provenance TO {APP_ROLE}")
     return statements
 

@@ -105,7 +105,7 @@ GRANT SELECT ON survey.reference_aperture_sources TO skyvault_reader;
 def upgrade() -> None:
     connection = op.get_bind().connection.driver_connection
     connection.execute(REFERENCE_CATALOGS)
-    # DataLink's #progenitor links of a co-add: its input exposures (server/products.py).
+    # DataLink's #progenitor links of a co-add: its input exposures (server/images/products.py).
     connection.execute("GRANT SELECT ON archive.provenance TO skyvault_app")
     connection.execute(
         "CREATE INDEX provenance_coadd_inputs_idx ON archive.provenance USING gin"

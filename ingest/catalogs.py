@@ -1,5 +1,6 @@
-"""Catalogs (psfcat, sexcat, diffcat) into COPY batches for survey.psf_sources,
-survey.aperture_sources and survey.candidates.
+"""Catalogs (psfcat, sexcat, diffcat; a reference's refpsfcat and refsexcat) into COPY
+batches for survey.psf_sources, survey.aperture_sources, survey.candidates,
+survey.reference_psf_sources and survey.reference_aperture_sources.
 
 Catalog columns are found by name, case-insensitively: first the archive's own column name,
 then the names ZTF's and SExtractor's catalogs use (``sigmag``, ``MAG_AUTO``, ...). A table
@@ -15,7 +16,7 @@ from pathlib import Path
 import fitsio
 import numpy as np
 
-from skyvault.ingest.copybinary import CopyColumn, RecordBatch
+from skyvault.ingest.copybinary import CopyColumn, RecordBatch, smallint_array_wire
 from skyvault.ingest.errors import (
     CorruptFits,
     GroupRejected,
@@ -25,19 +26,34 @@ from skyvault.ingest.errors import (
 )
 from skyvault.ingest.q3c import ang2ipix
 from skyvault.schema.model import Table
-from skyvault.schema.tables import APERTURE_SOURCES, CANDIDATES, LIGHTCURVES, PSF_SOURCES
+from skyvault.schema.tables import (
+    APERTURE_SOURCES,
+    CANDIDATES,
+    LIGHTCURVES,
+    PSF_SOURCES,
+    REFERENCE_APERTURE_SOURCES,
+    REFERENCE_PSF_SOURCES,
+)
 
 CATALOG_TABLES: dict[str, Table] = {"psfcat": PSF_SOURCES, "sexcat": APERTURE_SOURCES,
                                     "diffcat": CANDIDATES}
+REFERENCE_CATALOG_TABLES: dict[str, Table] = {"refpsfcat": REFERENCE_PSF_SOURCES,
+                                              "refsexcat": REFERENCE_APERTURE_SOURCES}
+"""A reference co-add's catalogs: plain tables (a co-add is of no night), dated as the co-add."""
 DERIVED_TABLES: dict[str, tuple[Table, ...]] = {"psfcat": (LIGHTCURVES,)}
 """Tables a product's rows also go to, made in the load transaction from the catalog's rows
 (the light-curve points, once association has given each detection its object:
 ingest/objects.py). They belong to the same image and are kept, counted and superseded with it."""
 
 
+def catalog_table(product_type: str) -> Table:
+    """The table a catalog product's rows go to."""
+    return CATALOG_TABLES.get(product_type) or REFERENCE_CATALOG_TABLES[product_type]
+
+
 def loaded_tables(product_type: str) -> tuple[Table, ...]:
     """Every table that holds rows of a catalog product: its own, then those made from it."""
-    return (CATALOG_TABLES[product_type], *DERIVED_TABLES.get(product_type, ()))
+    return (catalog_table(product_type), *DERIVED_TABLES.get(product_type, ()))
 
 
 @dataclass(frozen=True)
@@ -100,12 +116,14 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "fluxerr": ("fluxerr",),
     },
 }
+ALIASES["refpsfcat"] = ALIASES["psfcat"]
+ALIASES["refsexcat"] = ALIASES["sexcat"]
 VERSION_KEYWORDS = {"rb_version": "RBVERSN"}
 """Columns every row of a catalog takes from its header: one value per file."""
 # Per-image values the catalog rows repeat; set from the image, not the file (``candid`` is
 # the difference image's id and the row's number, see ``set_image_values``).
 IMAGE_COLUMNS = ("pid", "expid", "nid", "field", "rcid", "fid", "filtercode", "obsjd",
-                 "programid", "diffid", "jd", "candid")
+                 "programid", "diffid", "jd", "candid", "refid", "ingested_at", "programids")
 CANDIDATES_PER_IMAGE = 1_000_000
 """candid = diffid * 1000000 + the candidate's number in its diffcat."""
 ASSOCIATED_COLUMNS = ("oid",)
@@ -155,10 +173,12 @@ def _catalog_hdu(path: Path, product_type: str, tables: list[int]) -> tuple[int,
                                         product_type)])
 
 
-def read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoad:
-    """Read a psfcat or sexcat; raises GroupRejected for missing columns or impossible values."""
+def read_catalog(path: Path, product_type: str, tables: list[int],
+                 programids: list[int] | None = None) -> CatalogLoad:
+    """Read a catalog product; raises GroupRejected for missing columns or impossible values.
+    ``programids``: a reference's programs, which every row of its catalogs carries."""
     try:
-        return _read_catalog(path, product_type, tables)
+        return _read_catalog(path, product_type, tables, programids)
     except (OSError, ValueError) as error:  # fitsio on a table astropy could parse
         raise GroupRejected([CorruptFits(path, f"unreadable table: {error}",
                                          product_type)]) from error
@@ -168,7 +188,7 @@ def source_columns(product_type: str, names: dict[str, str]) -> dict[str, str]:
     """Archive column -> the file's column (``names``: the file's by lower-case name), found
     through the aliases; ``sourceid`` too, where the file has one."""
     wanted: dict[str, str] = {}
-    for column in (*CATALOG_TABLES[product_type].column_names, "sourceid"):
+    for column in (*catalog_table(product_type).column_names, "sourceid"):
         for alias in ALIASES[product_type].get(column, COMMON_ALIASES["sourceid"]
                                                 if column == "sourceid" else ()):
             if alias in names:
@@ -177,8 +197,9 @@ def source_columns(product_type: str, names: dict[str, str]) -> dict[str, str]:
     return wanted
 
 
-def _read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLoad:
-    table = CATALOG_TABLES[product_type]
+def _read_catalog(path: Path, product_type: str, tables: list[int],
+                  programids: list[int] | None) -> CatalogLoad:
+    table = catalog_table(product_type)
     hdu, names = _catalog_hdu(path, product_type, tables)
     wanted = source_columns(product_type, names)
     data, header = fitsio.read(str(path), ext=hdu, columns=sorted(set(wanted.values())),
@@ -198,6 +219,9 @@ def _read_catalog(path: Path, product_type: str, tables: list[int]) -> CatalogLo
             version = str(source[keyword]).strip()
             if version and version != "none":
                 values[column_name] = np.array(version.encode())
+    if "programids" in table.column_names:
+        # One array for every row: its binary form, sent as the fixed-width bytes it is.
+        values["programids"] = np.array(smallint_array_wire(programids or []))
     return catalog_load(path, product_type, values,
                         with_objects=product_type in ASSOCIATED_PRODUCTS)
 
@@ -208,7 +232,7 @@ def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray], *
     ``with_objects``: the rows' object (``ASSOCIATED_COLUMNS``) is left for association to set,
     as ingest does; otherwise it is empty (rows loaded without objects, for tests and
     benchmarks of the catalogs alone)."""
-    table = CATALOG_TABLES[product_type]
+    table = catalog_table(product_type)
     rows = len(values["ra"])
     problems = check_positions(path, product_type, values["ra"], values["dec"])
     if problems:
@@ -225,7 +249,9 @@ def catalog_load(path: Path, product_type: str, values: dict[str, np.ndarray], *
     if "isdiffpos" in values and values["isdiffpos"].dtype.kind in "iub":
         # ZTF writes 't' or 'f'; the pipeline's diffcat 1 or 0.
         values["isdiffpos"] = np.where(values["isdiffpos"] != 0, b"t", b"f")
-    widths = {name: len(value.item()) for name, value in values.items()
+    # itemsize, not len(item()): numpy drops trailing NUL bytes from item(), and an array's
+    # binary form may end with one (programid 256).
+    widths = {name: value.dtype.itemsize for name, value in values.items()
               if value.ndim == 0 and isinstance(value.item(), bytes)}
     null = frozenset(column.name for column in table.columns
                      if column.name not in values and column.name not in IMAGE_COLUMNS
@@ -271,5 +297,6 @@ def set_image_values(load: CatalogLoad, values: dict[str, object]) -> None:
         diffid = int(values["diffid"])  # type: ignore[call-overload]
         load.batch.set("candid", diffid * CANDIDATES_PER_IMAGE + load.sourceid)
     for name in IMAGE_COLUMNS:
-        if name in load.table.column_names and name != "candid":
+        # A reference catalog's programids were set when it was read (read_catalog).
+        if name in load.table.column_names and name not in ("candid", "programids"):
             load.batch.set(name, values[name])  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ them and drops their value bytes with one boolean mask over the records' bytes.
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -68,6 +69,18 @@ def timestamp_to_wire(when: dt.datetime | None) -> int:
         raise CopyEncodeError("timestamps must be timezone-aware")
     delta = when - PG_EPOCH
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+SMALLINT_OID = 21
+
+
+def smallint_array_wire(values: Sequence[int]) -> bytes:
+    """A one-dimensional smallint[] in PostgreSQL's binary form (array_send: dimensions, no
+    NULL flag, element type, then each element's length and value): a fixed-width value, so
+    an array every row shares travels as a ``char(n)`` column of that many bytes."""
+    head = struct.pack(">iiIii", 1, 0, SMALLINT_OID, len(values), 1) if values else \
+        struct.pack(">iiI", 0, 0, SMALLINT_OID)
+    return head + b"".join(struct.pack(">ih", 2, int(value)) for value in values)
 
 
 def record_dtype(columns: Sequence[CopyColumn], null: frozenset[str] = frozenset()) -> np.dtype:

@@ -25,8 +25,8 @@ from skyvault.ingest.errors import (
 
 BLOCK = 2880
 WCS_KEYWORDS = ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2")
-IMAGE_TYPES_WITH_WCS = ("sciimg", "refimg", "diffimg")
-CATALOG_TYPES = ("psfcat", "sexcat", "refpsfcat", "diffcat")
+IMAGE_TYPES_WITH_WCS = ("sciimg", "refimg", "refunc", "diffimg")
+CATALOG_TYPES = ("psfcat", "sexcat", "refpsfcat", "refsexcat", "diffcat")
 # Header keywords that, when present, must agree with the manifest (the pipeline writes the
 # CCD as CCD_ID, ZTF as CCDID).
 CROSS_CHECKED = {"EXPID": ("EXPID",), "CCDID": ("CCDID", "CCD_ID"), "QID": ("QID",),

@@ -10,12 +10,14 @@ raw/<yyyy>/<mmdd>/<ffffff>/ztf_<ffd>_<field:06d>_<fc>_c<cc>_<t>.fits.fz
 cal/<yyyy>/<mmdd>/bias/ztf_<yyyymmdd>_00_c<cc>_q<q>_bias.fits
 cal/<yyyy>/<mmdd>/hifreqflat/<fc>/ztf_<yyyymmdd>_<fc>_c<cc>_q<q>_hifreqflat.fits
 sci/<yyyy>/<mmdd>/<ffffff>/ztf_<ffd>_<field:06d>_<fc>_c<cc>_o_q<q>_{sciimg,mskimg,psfcat,sexcat}.fits
-diff/<yyyy>/<mmdd>/<ffffff>/ztf_<ffd>_<field:06d>_<fc>_c<cc>_o_q<q>_{scimrefdiffimg.fits.fz,diffcat.fits}
-ref/<fff>/field<field:06d>/<fc>/ccd<cc>/q<q>/ztf_<field:06d>_<fc>_c<cc>_q<q>_{refimg,refpsfcat}.fits
+diff/<yyyy>/<mmdd>/<ffffff>/ztf_<ffd>_<field:06d>_<fc>_c<cc>_o_q<q>_{scimrefdiffimg.fits.fz,diffcat.fits,diffimgpsf.fits}
+ref/<fff>/field<field:06d>/<fc>/ccd<cc>/q<q>/ztf_<field:06d>_<fc>_c<cc>_q<q>_{refimg,refunc,refpsfcat,refsexcat}.fits
 ```
 """
 
 from __future__ import annotations
+
+from skyvault.pipeline.naming import field_prefix
 
 PRODUCT_SUFFIX = {
     "sciimg": "sciimg",
@@ -24,14 +26,17 @@ PRODUCT_SUFFIX = {
     "sexcat": "sexcat",
     "diffimg": "scimrefdiffimg",
     "diffcat": "diffcat",
+    "diffimgpsf": "diffimgpsf",
     "refimg": "refimg",
     "refpsfcat": "refpsfcat",
+    "refsexcat": "refsexcat",
+    "refunc": "refunc",
     "bias": "bias",
     "hifreqflat": "hifreqflat",
 }
 SCIENCE_TYPES = ("sciimg", "mskimg", "psfcat", "sexcat")
-DIFFERENCE_TYPES = ("diffimg", "diffcat")
-REFERENCE_TYPES = ("refimg", "refpsfcat")
+DIFFERENCE_TYPES = ("diffimg", "diffcat", "diffimgpsf")
+REFERENCE_TYPES = ("refimg", "refunc", "refpsfcat", "refsexcat")
 CALIBRATION_TYPES = ("bias", "hifreqflat")
 KNOWN_EXTENSIONS = (".fits.fz", ".fits.gz", ".fits", ".fit", ".fz")
 
@@ -92,7 +97,7 @@ def calibration_path(caltype: str, nightdate: str, filtercode: str, ccdid: int, 
 
 def reference_path(field: int, filtercode: str, ccdid: int, qid: int, product_type: str,
                    extension: str, version: int = 1) -> str:
-    folder = f"ref/{field // 1000:03d}/field{field:06d}/{filtercode}/ccd{ccdid:02d}/q{qid}"
+    folder = f"ref/{field_prefix(field)}/field{field:06d}/{filtercode}/ccd{ccdid:02d}/q{qid}"
     name = (f"ztf_{field:06d}_{filtercode}_c{ccdid:02d}_q{qid}{_version(version)}"
             f"_{PRODUCT_SUFFIX[product_type]}{extension}")
     return f"{folder}/{name}"

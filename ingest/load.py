@@ -25,11 +25,18 @@ from skyvault.ingest import layout
 from skyvault.ingest.catalogs import (
     CATALOG_OF,
     CATALOG_TABLES,
+    REFERENCE_CATALOG_TABLES,
     CatalogLoad,
     loaded_tables,
     set_image_values,
 )
-from skyvault.ingest.copybinary import HEADER, TRAILER, RecordBatch, copy_statement
+from skyvault.ingest.copybinary import (
+    HEADER,
+    TRAILER,
+    RecordBatch,
+    copy_statement,
+    timestamp_to_wire,
+)
 from skyvault.ingest.errors import (
     ArchiveInconsistent,
     ChecksumMismatch,
@@ -46,7 +53,7 @@ from skyvault.ingest.objects import (
 )
 from skyvault.ingest.partitions import CATALOGS, delete_rows_of, target_for_rows
 from skyvault.ingest.plan import GroupPlan, Product, parse_time
-from skyvault.releases.dating import file_obsjd, unknown_programs
+from skyvault.releases.dating import COADD_TABLE, file_obsjd, unknown_programs
 from skyvault.schema.tables import table_by_name
 
 GROUP_LOCK_CLASS = zlib.crc32(b"skyvault.ingest.group") & 0x7FFFFFFF
@@ -212,6 +219,9 @@ class _Transaction:
              self.plan.manifest_sha256, version, current[0] if current else None),
         )
         for load in product.catalogs:
+            if product.table == COADD_TABLE:
+                set_image_values(load, self.reference_values(product, new_id))
+                continue
             set_image_values(load, {
                 "pid": refs.get("pid", new_id), "expid": product.values["expid"],
                 "nid": product.values["nid"], "field": product.values["field"],
@@ -223,6 +233,15 @@ class _Transaction:
         self.result.new_versions += 1
         if product.catalogs:
             self.pending_catalogs.append((product, new_id))
+
+    def reference_values(self, product: Product, refid: int) -> dict[str, Any]:
+        """What every row of a reference's catalogs repeats: the co-add's keys and its
+        ``ingested_at`` (the transaction's start, the co-add row's default), which dates them."""
+        started = self.connection.execute("SELECT now()").fetchone()[0]
+        return {"refid": refid, "field": product.values["field"],
+                "rcid": product.values["rcid"], "fid": product.values["fid"],
+                "filtercode": str(product.values["filtercode"]).encode(),
+                "ingested_at": timestamp_to_wire(started)}
 
     def provenance_inputs(self, product: Product) -> list[dict[str, Any]]:
         provenance = self.plan.manifest.provenance
@@ -254,6 +273,10 @@ class _Transaction:
             self.connection.execute(
                 "DELETE FROM archive.catalog_loads WHERE pid = %s AND catalog = ANY(%s)",
                 (old_id, [catalog for _, catalog in catalogs]))
+        if product.table == COADD_TABLE:
+            for table in REFERENCE_CATALOG_TABLES.values():
+                self.connection.execute(
+                    f"DELETE FROM {table.qualified_name} WHERE refid = %s", (old_id,))
 
     def place_files(self) -> None:
         paths = [placement.path for placement in self.placements]
@@ -292,9 +315,19 @@ class _Transaction:
             for product, pid, load in psf])
         return [(product, pid, lightcurve_points(load)) for product, pid, load in psf]
 
-    def copy_catalogs(self) -> None:
-        loads = [(product, pid, load) for product, pid in self.pending_catalogs
+    def copy_reference_catalogs(self) -> None:
+        """A co-add's catalogs go straight into their tables (not filed by night)."""
+        loads = [load for product, _ in self.pending_catalogs if product.table == COADD_TABLE
                  for load in product.catalogs]
+        for table in REFERENCE_CATALOG_TABLES.values():
+            copy_batches(self.connection, table.qualified_name,
+                         [load.batch for load in loads if load.table is table])
+        self.result.rows += sum(load.rows for load in loads)
+
+    def copy_catalogs(self) -> None:
+        self.copy_reference_catalogs()
+        loads = [(product, pid, load) for product, pid in self.pending_catalogs
+                 if product.table != COADD_TABLE for load in product.catalogs]
         loads += self.associate()
         targets: dict[tuple[str, int], list[tuple[int, CatalogLoad]]] = {}
         for product, pid, load in loads:

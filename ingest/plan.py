@@ -23,7 +23,12 @@ import numpy as np
 
 from skyvault.geometry import gnomonic, radec_of, separation, unit_vectors
 from skyvault.ingest import layout
-from skyvault.ingest.catalogs import CATALOG_TABLES, CatalogLoad, read_catalog
+from skyvault.ingest.catalogs import (
+    CATALOG_TABLES,
+    REFERENCE_CATALOG_TABLES,
+    CatalogLoad,
+    read_catalog,
+)
 from skyvault.ingest.errors import (
     BadManifest,
     ChecksumMismatch,
@@ -494,12 +499,26 @@ class _Planner:
         for ref in self.manifest.references:
             label = f"reference field {ref.field} ccd {ref.ccdid} q{ref.qid} {ref.filtercode}"
             planned = self.product_files(ref.files, layout.REFERENCE_TYPES, label)
+            catalogs: list[CatalogLoad] = []
             for f in planned:
                 contents = self.inspect(f)
-                if contents is not None and f.product_type == "refimg":
+                if contents is None:
+                    continue
+                if f.product_type in REFERENCE_CATALOG_TABLES:
+                    try:
+                        catalogs.append(read_catalog(f.source, f.product_type, contents.tables,
+                                                     list(ref.programids)))
+                    except GroupRejected as rejected:
+                        self.problems += rejected.problems
+                elif f.product_type in ("refimg", "refunc"):
                     self.problems += check_image(
-                        f.source, "refimg", contents, (ref.naxis1, ref.naxis2),
+                        f.source, f.product_type, contents, (ref.naxis1, ref.naxis2),
                         {"CCDID": ref.ccdid, "QID": ref.qid, "FIELDID": ref.field})
+            psf = [c for c in catalogs if c.product_type == "refpsfcat"]
+            if psf and psf[0].rows != ref.nsources_psf:
+                self.problems.append(ImpossibleValue(
+                    self.manifest_path, f"{label}: the refpsfcat has {psf[0].rows} sources, the"
+                                        f" manifest says nsources_psf = {ref.nsources_psf}"))
             end = parse_time(ref.endobsdate)
             values = {
                 "field": ref.field, "ccdid": ref.ccdid, "qid": ref.qid, "rcid": ref.rcid,
@@ -525,7 +544,7 @@ class _Planner:
             products.append(Product(
                 "reference_images", "refid",
                 {"field": ref.field, "rcid": ref.rcid, "filtercode": ref.filtercode},
-                values, planned, path, label,
+                values, planned, path, label, catalogs=catalogs,
                 inputs=[{"role": "epoch", "path": p} for p in ref.input_files]
                 + [{"role": "exposure", "expid": expid} for expid in ref.input_expids],
             ))

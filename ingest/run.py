@@ -243,7 +243,8 @@ def _ingest_one(connection: psycopg.Connection, store: FileStore, quarantine_roo
     if live:
         for nid, catalog in sorted({(p.values["nid"], table.name)
                                     for p in planned.products for load in p.catalogs
-                                    for table in loaded_tables(load.product_type)}):
+                                    for table in loaded_tables(load.product_type)
+                                    if table.sky_layout is not None}):
             ensure_live(connection, catalog, nid)
     try:
         return load_group(connection, store, planned, live=live)

@@ -31,7 +31,10 @@ from skyvault.pipeline.manifest import (
     describe_file,
     write_manifest,
 )
+from skyvault.pipeline.naming import field_prefix
 from skyvault.pipeline.process.candidates import EXTERNAL_COLUMNS, REFERENCE_COLUMNS
+from skyvault.pipeline.process.difference import psf_image
+from skyvault.pipeline.process.psf import Psf
 
 PIXEL_SCALE = 1.012 / 3600.0
 FILTERS = {"zg": 1, "zr": 2, "zi": 3}
@@ -86,6 +89,9 @@ class NightFiles:
         return [self.calibration, *self.references, *self.exposures]
 
 
+SYNTHETIC_PSF_FWHM = 2.0
+SYNTHETIC_PSF_BETA = 2.5
+"""The synthetic difference images' PSF (pixels; Moffat beta), in their diffimgpsf files."""
 DIFF_CANDIDATES = 3
 """Candidates in each synthetic difference image's diffcat."""
 SYNTHETIC_RB_VERSION = "rb-hgb-000000000000"
@@ -330,17 +336,25 @@ class _Writer:
     def reference(self, ccdid: int, qid: int) -> Path:
         spec = self.spec
         name = f"ztf_{spec.field:06d}_{spec.filtercode}_c{ccdid:02d}_q{qid}"
-        folder = (f"ref/{spec.field // 1000:03d}/field{spec.field:06d}/{spec.filtercode}/"
+        folder = (f"ref/{field_prefix(spec.field)}/field{spec.field:06d}/{spec.filtercode}/"
                   f"ccd{ccdid:02d}/q{qid}")
-        paths = {"refimg": f"{folder}/{name}_refimg.fits",
-                 "refpsfcat": f"{folder}/{name}_refpsfcat.fits"}
+        paths = {kind: f"{folder}/{name}_{kind}.fits"
+                 for kind in ("refimg", "refunc", "refpsfcat", "refsexcat")}
         cards = {**wcs_cards(spec, ccdid, qid), "CCD_ID": ccdid, "QID": qid,
                  "FIELDID": spec.field}
         _write_image(self.root / paths["refimg"], self.image((spec.size, spec.size)), cards)
+        # The uncertainty map and aperture catalog draw from their own generator, so the
+        # other products' values stay what they were before references had them.
+        extra = np.random.default_rng((spec.seed, ccdid, qid))
+        _write_image(self.root / paths["refunc"],
+                     extra.normal(5.0, 0.2, (spec.size, spec.size)).astype(np.float32), cards)
         ra, dec = quadrant_centre(spec, ccdid, qid)
         half = spec.size * PIXEL_SCALE / 2
         _write_catalog(self.root / paths["refpsfcat"],
                        catalog_columns(self.rng, spec.sources, ra, dec, half), cards, "PSFCAT")
+        _write_catalog(self.root / paths["refsexcat"],
+                       catalog_columns(extra, spec.sources, ra, dec, half, aperture=True),
+                       cards, "SEXCAT")
         files = [self.describe(p, t, ccdid=ccdid, qid=qid, filtercode=spec.filtercode,
                                field=spec.field) for t, p in paths.items()]
         jd0 = datetime_to_jd(dt.datetime(2026, 1, 10, 5, tzinfo=dt.UTC))
@@ -435,15 +449,18 @@ class _Writer:
         if not spec.references:
             return science, None, files
         diff_paths = {"diffimg": f"{sci_folder}/{stem}_scimrefdiffimg.fits.fz",
-                      "diffcat": f"{sci_folder}/{stem}_diffcat.fits"}
+                      "diffcat": f"{sci_folder}/{stem}_diffcat.fits",
+                      "diffimgpsf": f"{sci_folder}/{stem}_diffimgpsf.fits"}
         _write_image(self.root / diff_paths["diffimg"], self.image(shape, 0.0), cards,
                      compress=True)
+        _write_image(self.root / diff_paths["diffimgpsf"],
+                     psf_image(Psf(SYNTHETIC_PSF_FWHM, SYNTHETIC_PSF_BETA, 0)), cards)
         candidates = candidate_columns(self.rng, DIFF_CANDIDATES, ra, dec, half,
                                        spec.unmatched_candidates)
         _write_catalog(self.root / diff_paths["diffcat"], candidates,
                        {**cards, "RBVERSN": SYNTHETIC_RB_VERSION}, "DIFFCAT")
         files += [self.describe(p, t, **keys) for t, p in diff_paths.items()]
-        ref = (f"ref/{spec.field // 1000:03d}/field{spec.field:06d}/{spec.filtercode}/"
+        ref = (f"ref/{field_prefix(spec.field)}/field{spec.field:06d}/{spec.filtercode}/"
                f"ccd{ccdid:02d}/q{qid}/ztf_{spec.field:06d}_{spec.filtercode}_c{ccdid:02d}_q{qid}"
                "_refimg.fits")
         difference = DifferenceMeta(

@@ -15,7 +15,8 @@ from skyvault.schema.migrate import upgrade
 COUNTED = (
     "survey.exposures", "survey.raw_images", "survey.calibration_images",
     "survey.science_images", "survey.reference_images", "survey.difference_images",
-    "survey.files", "survey.psf_sources", "survey.aperture_sources", "survey.candidates",
+    "survey.files", "survey.psf_sources", "survey.aperture_sources",
+    "survey.reference_psf_sources", "survey.reference_aperture_sources", "survey.candidates",
     "survey.lightcurves", "survey.object_registry", "archive.provenance",
     "archive.ingested_manifests", "archive.quarantine", "archive.catalog_loads",
 )

@@ -50,9 +50,14 @@ class ProductType(StrEnum):
     PSFCAT = "psfcat"
     SEXCAT = "sexcat"
     REFIMG = "refimg"
+    REFUNC = "refunc"
+    """A reference co-add's 1-sigma uncertainty per pixel (ZTF's refunc)."""
     REFPSFCAT = "refpsfcat"
+    REFSEXCAT = "refsexcat"
     DIFFIMG = "diffimg"
     DIFFCAT = "diffcat"
+    DIFFIMGPSF = "diffimgpsf"
+    """The difference image's PSF, a 25 x 25 unit-sum image (ZTF's diffimgpsf)."""
 
 
 ManifestKind = Literal["exposure", "calibration", "reference"]

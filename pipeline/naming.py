@@ -73,8 +73,10 @@ SCIENCE_SUFFIXES = {
     "sexcat": "_sexcat.fits",
     "diffimg": "_scimrefdiffimg.fits.fz",
     "diffcat": "_diffcat.fits",
+    "diffimgpsf": "_diffimgpsf.fits",
 }
-REFERENCE_SUFFIXES = {"refimg": "_refimg.fits", "refpsfcat": "_refpsfcat.fits"}
+REFERENCE_SUFFIXES = {"refimg": "_refimg.fits", "refunc": "_refunc.fits",
+                      "refpsfcat": "_refpsfcat.fits", "refsexcat": "_refsexcat.fits"}
 
 
 def science_path(prefix: PurePosixPath, product_type: str) -> PurePosixPath:
@@ -93,10 +95,18 @@ def flat_path(nightdate: dt.date, filtercode: str, ccdid: int, qid: int) -> Pure
     return PurePosixPath("cal", day[:4], day[4:], "hifreqflat", filtercode, name)
 
 
+def field_prefix(field: int) -> str:
+    """IRSA's directory of a field's references: the first three digits of the field number
+    zero-padded to six (ZTF's fields have at most four digits, so ``000`` or ``001``; the
+    demo camera's fine grid numbers fields up to seven digits, and the rule is kept exactly:
+    field 1885220 is under ``188``)."""
+    return f"{field:06d}"[:3]
+
+
 def reference_prefix(field: int, filtercode: str, ccdid: int, qid: int) -> PurePosixPath:
     name = f"ztf_{field:06d}_{filtercode}_c{ccdid:02d}_q{qid}"
     folder = PurePosixPath(
-        "ref", f"{field // 1000:03d}", f"field{field:06d}", filtercode, f"ccd{ccdid:02d}", f"q{qid}"
+        "ref", field_prefix(field), f"field{field:06d}", filtercode, f"ccd{ccdid:02d}", f"q{qid}"
     )
     return folder / name
 

@@ -284,6 +284,9 @@ PRIVATE_TABLES = [
     manifest_sha256 char(64)
 )""",
     "CREATE INDEX provenance_image_idx ON archive.provenance (image_table, image_id)",
+    # Which co-adds an exposure went into (DataLink's #derivation of a science image).
+    "CREATE INDEX provenance_coadd_inputs_idx ON archive.provenance USING gin"
+    " (inputs jsonb_path_ops) WHERE image_table = 'reference_images'",
     """CREATE TABLE archive.ingested_manifests (
     manifest_sha256 char(64) PRIMARY KEY,
     manifest_path text NOT NULL,
@@ -309,6 +312,9 @@ def grants() -> list[str]:
         f"{', '.join('archive.' + name for name in app_tables)} TO {APP_ROLE}"
     )
     statements.append(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA archive TO {APP_ROLE}")
+    # DataLink reads a co-add's input exposures there and shows those whose science images
+    # the requester may see (server/images/products.py); ADQL (the reader) never reads it.
+    statements.append(f"GRANT SELECT ON archive.provenance TO {APP_ROLE}")
     return statements
 
 

@@ -459,17 +459,8 @@ FILES = Table(
 # -- source catalogs ----------------------------------------------------------------------------
 
 
-def _detection_columns() -> tuple[Column, ...]:
+def _source_position() -> tuple[Column, ...]:
     return (
-        Column("sourceid", LONG, "Source identifier, unique within the catalog",
-               ucd="meta.id;meta.main", principal=True, nullable=False),
-        Column("pid", LONG, "Science image the source was detected on", ucd="meta.id",
-               principal=True, indexed=True, nullable=False),
-        Column("expid", LONG, "Exposure identifier", ucd="meta.id"),
-        Column("nid", INT, "Night identifier", ucd="meta.id", nullable=False),
-        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field"),
-        Column("rcid", SHORT, "Readout channel (0-63)", ucd="meta.id;instr.det"),
-        *_filter(),
         Column("ra", DOUBLE, "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main",
                principal=True, indexed=True, nullable=False),
         Column("dec", DOUBLE, "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main",
@@ -481,11 +472,64 @@ def _detection_columns() -> tuple[Column, ...]:
     )
 
 
-def _detection_tail() -> tuple[Column, ...]:
+def _detection_columns() -> tuple[Column, ...]:
+    return (
+        Column("sourceid", LONG, "Source identifier, unique within the catalog",
+               ucd="meta.id;meta.main", principal=True, nullable=False),
+        Column("pid", LONG, "Science image the source was detected on", ucd="meta.id",
+               principal=True, indexed=True, nullable=False),
+        Column("expid", LONG, "Exposure identifier", ucd="meta.id"),
+        Column("nid", INT, "Night identifier", ucd="meta.id", nullable=False),
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field"),
+        Column("rcid", SHORT, "Readout channel (0-63)", ucd="meta.id;instr.det"),
+        *_filter(),
+        *_source_position(),
+    )
+
+
+def _fluxes(method: str) -> tuple[Column, ...]:
+    return (
+        Column("mag", FLOAT, f"{method} magnitude (AB, calibrated)", unit="mag",
+               ucd="phot.mag", principal=True),
+        Column("magerr", FLOAT, "Uncertainty of mag", unit="mag", ucd="stat.error;phot.mag",
+               principal=True),
+        Column("flux", FLOAT, f"{method} flux", unit="ct", ucd="phot.flux"),
+        Column("fluxerr", FLOAT, "Uncertainty of flux", unit="ct", ucd="stat.error;phot.flux"),
+    )
+
+
+def _psf_photometry() -> tuple[Column, ...]:
+    return (
+        *_fluxes("PSF-fit"),
+        Column("sharpness", FLOAT, "Sharpness of the PSF fit (0 for a point source)",
+               ucd="src.morph.param"),
+        Column("chi", FLOAT, "Reduced chi-square of the PSF fit", ucd="stat.fit.chi2"),
+    )
+
+
+def _aperture_photometry() -> tuple[Column, ...]:
+    return (
+        *_fluxes("Aperture"),
+        Column("fwhm", FLOAT, "Full width at half maximum", unit="arcsec",
+               ucd="phys.angSize"),
+        Column("a", FLOAT, "Semi-major axis", unit="pix", ucd="phys.size.smajAxis"),
+        Column("b", FLOAT, "Semi-minor axis", unit="pix", ucd="phys.size.sminAxis"),
+        Column("theta", FLOAT, "Position angle of the major axis", unit="deg",
+               ucd="pos.posAng"),
+    )
+
+
+def _source_quality() -> tuple[Column, ...]:
     return (
         Column("flags", INT, CATALOG_FLAGS.description(
             "Extraction and photometry flags", SOURCE_FLAG_NAMES), ucd="meta.code"),
         Column("snr", FLOAT, "Signal-to-noise ratio", ucd="stat.snr"),
+    )
+
+
+def _detection_tail() -> tuple[Column, ...]:
+    return (
+        *_source_quality(),
         Column("obsjd", DOUBLE, "Julian date (UTC) at the start of the exposure", unit="d",
                ucd="time.epoch", principal=True, nullable=False),
         *_embargo(),
@@ -497,15 +541,7 @@ PSF_SOURCES = Table(
     "PSF-fit photometry of the sources detected on science images",
     columns=(
         *_detection_columns(),
-        Column("mag", FLOAT, "PSF-fit magnitude (AB, calibrated)", unit="mag",
-               ucd="phot.mag", principal=True),
-        Column("magerr", FLOAT, "Uncertainty of mag", unit="mag", ucd="stat.error;phot.mag",
-               principal=True),
-        Column("flux", FLOAT, "PSF-fit flux", unit="ct", ucd="phot.flux"),
-        Column("fluxerr", FLOAT, "Uncertainty of flux", unit="ct", ucd="stat.error;phot.flux"),
-        Column("sharpness", FLOAT, "Sharpness of the PSF fit (0 for a point source)",
-               ucd="src.morph.param"),
-        Column("chi", FLOAT, "Reduced chi-square of the PSF fit", ucd="stat.fit.chi2"),
+        *_psf_photometry(),
         Column("oid", LONG, "Identifier of the object this detection belongs to "
                "(survey.objects; its light curve is survey.lightcurves with this oid); empty "
                "for detections archived before objects were", ucd="meta.id.cross",
@@ -522,18 +558,7 @@ APERTURE_SOURCES = Table(
     "Aperture photometry of the sources detected on science images",
     columns=(
         *_detection_columns(),
-        Column("mag", FLOAT, "Aperture magnitude (AB, calibrated)", unit="mag",
-               ucd="phot.mag", principal=True),
-        Column("magerr", FLOAT, "Uncertainty of mag", unit="mag", ucd="stat.error;phot.mag",
-               principal=True),
-        Column("flux", FLOAT, "Aperture flux", unit="ct", ucd="phot.flux"),
-        Column("fluxerr", FLOAT, "Uncertainty of flux", unit="ct", ucd="stat.error;phot.flux"),
-        Column("fwhm", FLOAT, "Full width at half maximum", unit="arcsec",
-               ucd="phys.angSize"),
-        Column("a", FLOAT, "Semi-major axis", unit="pix", ucd="phys.size.smajAxis"),
-        Column("b", FLOAT, "Semi-minor axis", unit="pix", ucd="phys.size.sminAxis"),
-        Column("theta", FLOAT, "Position angle of the major axis", unit="deg",
-               ucd="pos.posAng"),
+        *_aperture_photometry(),
         *_detection_tail(),
     ),
     indexes=(_q3c_index("aperture_sources", cluster=True),
@@ -541,6 +566,59 @@ APERTURE_SOURCES = Table(
     embargo=Embargo(),
     sky_layout=SkyLayout(),
 )
+
+
+def _reference_source_columns() -> tuple[Column, ...]:
+    return (
+        Column("sourceid", LONG, "Source identifier, unique within the reference's catalog",
+               ucd="meta.id;meta.main", principal=True, nullable=False),
+        Column("refid", LONG, "Reference co-add the source was measured on "
+               "(survey.reference_images)", ucd="meta.id", principal=True, indexed=True,
+               nullable=False),
+        Column("field", INT, "Survey field identifier", ucd="meta.id;obs.field"),
+        Column("rcid", SHORT, "Readout channel (0-63)", ucd="meta.id;instr.det"),
+        *_filter(),
+        *_source_position(),
+    )
+
+
+def _reference_source_tail() -> tuple[Column, ...]:
+    # Dated as the co-add itself (skyvault/releases/dating.py, "coadd"): the same ingest
+    # transaction writes both, so ingested_at is the reference's own.
+    return (
+        *_source_quality(),
+        Column("ingested_at", TIMESTAMP, "When the co-add was archived (its reference's "
+               "ingested_at): public, like it, from the first data release declared after",
+               ucd="time.processing", nullable=False, default_sql="now()"),
+        Column("programids", SHORT_ARRAY, "ProgramIDs of the exposures co-added into the "
+               "reference", ucd="meta.id", nullable=False),
+    )
+
+
+def _reference_catalog(name: str, description: str, photometry: tuple[Column, ...]) -> Table:
+    return Table(
+        SURVEY, name, description,
+        columns=(*_reference_source_columns(), *photometry, *_reference_source_tail()),
+        foreign_keys=(ForeignKey(("refid",), "survey.reference_images", ("refid",)),),
+        indexes=(_q3c_index(name),),
+        unique=(("refid", "sourceid"),),
+        embargo=Embargo("programids", is_array=True, dating="coadd"),
+    )
+
+
+REFERENCE_PSF_SOURCES = _reference_catalog(
+    "reference_psf_sources",
+    "PSF-fit photometry of the sources on reference co-adds (ZTF's refpsfcat): deeper than "
+    "any one epoch, one catalog per field, readout quadrant and filter",
+    _psf_photometry(),
+)
+
+REFERENCE_APERTURE_SOURCES = _reference_catalog(
+    "reference_aperture_sources",
+    "Aperture photometry of the sources on reference co-adds (ZTF's refsexcat)",
+    _aperture_photometry(),
+)
+REFERENCE_CATALOGS = (REFERENCE_PSF_SOURCES, REFERENCE_APERTURE_SOURCES)
 
 # -- transients ---------------------------------------------------------------------------------
 
@@ -837,7 +915,8 @@ SOLAR_SYSTEM_OBJECTS = Table(
 
 SURVEY_SCHEMA = Schema(SURVEY, "The survey's exposures, images, source catalogs and orbits", (
     PROGRAMS, DATA_RELEASES, EXPOSURES, RAW_IMAGES, CALIBRATION_IMAGES, SCIENCE_IMAGES,
-    REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES, CANDIDATES,
+    REFERENCE_IMAGES, DIFFERENCE_IMAGES, FILES, PSF_SOURCES, APERTURE_SOURCES,
+    REFERENCE_PSF_SOURCES, REFERENCE_APERTURE_SOURCES, CANDIDATES,
     LIGHTCURVES, OBJECT_REGISTRY, OBJECTS, OBJECTS_RELEASED,
     SOLAR_SYSTEM_OBJECTS,
 ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skyvault.schema.model import Column, Table
-from skyvault.schema.tables import PUBLISHED_SCHEMAS
+from skyvault.schema.tables import PUBLISHED_SCHEMAS, REFERENCE_CATALOGS
 
 # ADQL reserved words that a published column happens to share; such names are delimited
 # identifiers and TAP_SCHEMA must give them with their quotes (TAP 1.1 section 4.3).
@@ -42,9 +42,10 @@ IRSA_SOURCE_CATALOG = 21
 def irsa_columns(table: Table) -> tuple[str, int | None]:
     """IRSA's ``irsa_pos`` and ``irsa_dbms`` of a table: positional when it has ``ra`` and
     ``dec`` (what ``Irsa.query_region`` searches with CONTAINS), a source catalog when it is a
-    sky-laid-out catalog of detections (schema.model.SkyLayout) with those columns."""
+    sky-laid-out catalog of detections (schema.model.SkyLayout) or a reference co-add's catalog
+    with those columns."""
     positional = {"ra", "dec"} <= set(table.column_names)
-    catalog = positional and table.sky_layout is not None
+    catalog = positional and (table.sky_layout is not None or table in REFERENCE_CATALOGS)
     return ("y" if positional else "n"), (IRSA_SOURCE_CATALOG if catalog else None)
 
 

@@ -34,6 +34,7 @@ from skyvault.pipeline.process.extract import fill_unusable, measure_background,
 from skyvault.pipeline.process.psf import Psf
 from skyvault.pipeline.process.resample import resample
 from skyvault.pipeline.process.wcs import TanSip
+from skyvault.pipeline.psfmodel import moffat_pixels
 
 BASIS_SIGMAS = (0.7, 1.5, 3.0)
 BASIS_DEGREES = (4, 2, 2)
@@ -269,11 +270,14 @@ def make_difference(
     prefix = science_prefix(
         science.filefracday, science.field, science.filtercode, science.ccdid, science.qid
     )
-    paths = {kind: science_path(prefix, kind) for kind in ("diffimg", "diffcat")}
-    cards = [
+    paths = {kind: science_path(prefix, kind) for kind in ("diffimg", "diffcat", "diffimgpsf")}
+    quadrant_cards = [
         *[(key, sci_header[key], "") for key in products.EXPOSURE_KEYWORDS if key in sci_header],
         ("QID", science.qid, ""),
         ("RCID", science.rcid, ""),
+    ]
+    cards = [
+        *quadrant_cards,
         ("MAGZP", magzp, "zero point of the difference"),
         ("MAGLIM", maglimit if np.isfinite(maglimit) else None, "5-sigma limit of the difference"),
         ("SKYRMS", noise, "rms of the difference, DN (corrected for correlation)"),
@@ -290,6 +294,12 @@ def make_difference(
         *[(key, value, "") for key, value in sci_wcs.header().items()],
     ]
     products.write_image(root / paths["diffimg"], difference, cards, compress=True)
+    products.write_image(
+        root / paths["diffimgpsf"],
+        psf_image(out_psf),
+        [*quadrant_cards, *PSF_IMAGE_CARDS, ("PSFFWHM", out_psf.fwhm, "FWHM, pixels"),
+         ("PSFBETA", out_psf.beta, "Moffat beta")],
+    )
     products.write_catalog(
         root / paths["diffcat"],
         catalog,
@@ -325,6 +335,23 @@ def make_difference(
         files={kind: str(path) for kind, path in paths.items()},
         infobits=infobits,
     )
+
+
+PSF_IMAGE_SIZE = 25
+"""ZTF's diffimgpsf is a 25 x 25 pixel image of the difference image's PSF."""
+PSF_IMAGE_CARDS = [
+    ("ORIGIN", "SkyVault pipeline", "PSF of the difference image, unit sum"),
+    ("PSFCEN", PSF_IMAGE_SIZE // 2 + 1, "centre pixel (FITS, 1-based) on both axes"),
+]
+
+
+def psf_image(psf: Psf) -> np.ndarray:
+    """The difference's PSF sampled on a PSF_IMAGE_SIZE square grid, centred on its middle
+    pixel and normalised to unit sum (ZTF's diffimgpsf, as its PSF-fit photometry uses)."""
+    half = PSF_IMAGE_SIZE // 2
+    grid = np.arange(-half, half + 1, dtype=float)
+    image = moffat_pixels(grid[None, :], grid[:, None], psf.fwhm, psf.beta)
+    return (image / image.sum()).astype(np.float32)
 
 
 def _catalogs_around(

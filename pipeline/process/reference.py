@@ -27,6 +27,7 @@ from skyvault.pipeline.process.measure import measure_image
 from skyvault.pipeline.process.resample import resample
 from skyvault.pipeline.process.science import (
     PSFCAT_UNITS,
+    SEXCAT_UNITS,
     footprint,
     quality_cards,
 )
@@ -68,6 +69,22 @@ def _read_epoch(product_dir: Path, epoch: ReferenceEpoch):
         header = hdul[0].header
     mask = fits.getdata(product_dir / epoch.mskimg).astype(np.uint16)
     return image, header, mask
+
+
+def coadd_uncertainty(
+    cube: np.ndarray, w: np.ndarray, sky_weights: np.ndarray, gains: np.ndarray
+) -> np.ndarray:
+    """ZTF's refunc: the 1-sigma uncertainty of each co-added pixel. The co-add is
+    sum(w_i v_i) / sum(w_i) with weights fixed per epoch (its sky noise), so its variance is
+    sum(w_i^2 var_i) / sum(w_i)^2, each epoch's variance being its sky noise squared plus the
+    source's own Poisson noise (the pixel's scaled counts over the epoch's effective gain).
+    Pixels no epoch covers have no value: NaN."""
+    signal = np.clip(np.nan_to_num(cube), 0.0, None)
+    variance = 1.0 / sky_weights[:, None, None] + signal / gains[:, None, None]
+    total = w.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.sqrt((w**2 * variance).sum(axis=0)) / total
+    return np.where(total > 0, sigma, np.nan).astype(np.float32)
 
 
 def make_reference(job: ReferenceJob) -> ReferenceMeta:
@@ -121,6 +138,7 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
     coadd = np.where(
         total > 0, np.nansum(np.nan_to_num(cube) * w, axis=0) / np.maximum(total, 1e-30), 0.0
     )
+    uncertainty = coadd_uncertainty(cube, w, np.array(weights), np.array(gains))
     coverage = np.sum(w > 0, axis=0).astype(np.int16)
     mask = np.zeros((ny, nx), dtype=np.uint16)
     mask[coverage == 0] |= maskbits.NAN
@@ -133,7 +151,8 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
         coadd, mask, gain, saturate, grid, job.filtercode, job.refcat_path, pixel_scale
     )
     prefix = reference_prefix(job.field, job.filtercode, job.ccdid, job.qid)
-    paths = {kind: reference_path(prefix, kind) for kind in ("refimg", "refpsfcat")}
+    paths = {kind: reference_path(prefix, kind)
+             for kind in ("refimg", "refunc", "refpsfcat", "refsexcat")}
     obsjds = [e.obsjd for e in job.epochs]
     programids = sorted({e.programid for e in job.epochs})
     # A co-add is public from the first data release after it was made, whatever programs
@@ -170,8 +189,16 @@ def make_reference(job: ReferenceJob) -> ReferenceMeta:
         ]
     ).writeto(temporary, overwrite=True)
     temporary.replace(target)
+    unc_header = products.header_from([*cards, ("BUNIT", "ct", "1-sigma, scaled to REFZP")])
+    unc_target = product_dir / paths["refunc"]
+    unc_temporary = unc_target.with_name(f".{unc_target.name}.tmp")
+    fits.PrimaryHDU(uncertainty, header=unc_header).writeto(unc_temporary, overwrite=True)
+    unc_temporary.replace(unc_target)
     products.write_catalog(
         product_dir / paths["refpsfcat"], measured.psfcat, PSFCAT_UNITS, cards, "REFPSFCAT"
+    )
+    products.write_catalog(
+        product_dir / paths["refsexcat"], measured.sexcat, SEXCAT_UNITS, cards, "REFSEXCAT"
     )
     corners_ra, corners_dec = measured.wcs.corners((ny, nx))
     zp = measured.zp

@@ -9,10 +9,11 @@ The layout, from IRSA's ZTF metadata page
     cal/YYYY/MMDD/<caltype>/<filtercode>/ccd<ccd:02d>/q<qid>/ztf_<YYYYMMDD>_<filtercode>_c<ccd:02d>_q<qid>_<caltype>.fits
     ref/<prefix>/field<field:06d>/<filtercode>/ccd<ccd:02d>/q<qid>/ztf_<field:06d>_<filtercode>_c<ccd:02d>_q<qid>_<suffix>
 
-where ``YYYYMMDDdddddd`` is the filefracday, ``prefix`` the first three digits of the six-digit
-field (``field // 1000``), and a bias frame's filtercode ``00``. Difference-image products sit
-beside their science image under ``sci/`` (``scimrefdiffimg.fits.fz``, ``diffimgpsf.fits``),
-as at IRSA; SkyVault's difference catalog is there too, as ``diffcat.fits``.
+where ``YYYYMMDDdddddd`` is the filefracday, ``prefix`` the first three digits of the field
+zero-padded to six digits (pipeline/naming.py ``field_prefix``), and a bias frame's
+filtercode ``00``. Difference-image products sit beside their science image under ``sci/``
+(``scimrefdiffimg.fits.fz``, ``diffimgpsf.fits``), as at IRSA; SkyVault's difference catalog is
+there too, as ``diffcat.fits``.
 
 A path is parsed into the keys of its image and the product asked for; every part must agree
 with every other (the directories with the file name), so each image has exactly one path.
@@ -24,6 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+
+from skyvault.pipeline.naming import field_prefix
 
 SCIENCE_SUFFIXES = {
     "sciimg.fits": ("sci", "sciimg"), "mskimg.fits": ("sci", "mskimg"),
@@ -53,7 +56,7 @@ _CALIBRATION = re.compile(
     r"ztf_(?P<day>\d{8})_(?P<filtercode>z[gri]|00)_c(?P<ccd>\d\d)_q(?P<qid>[1-4])_"
     r"(?P<suffix>[a-z]+)\.fits")
 _REFERENCE = re.compile(
-    r"ref/(?P<prefix>\d{3,6})/field(?P<dir_field>\d{6,9})/(?P<dir_filter>z[gri])/"
+    r"ref/(?P<prefix>\d{3})/field(?P<dir_field>\d{6,9})/(?P<dir_filter>z[gri])/"
     r"ccd(?P<dir_ccd>\d\d)/q(?P<dir_qid>[1-4])/"
     r"ztf_(?P<field>\d{6,9})_(?P<filtercode>z[gri])_c(?P<ccd>\d\d)_q(?P<qid>[1-4])_"
     r"(?P<suffix>[a-z0-9.]+)")
@@ -152,7 +155,7 @@ def _reference(path: str) -> ProductPath | None:
     field, ccd = _field(match["field"]), _ccd(match["ccd"])
     agrees = (match["dir_field"] == match["field"] and match["dir_filter"] == match["filtercode"]
               and match["dir_ccd"] == match["ccd"] and match["dir_qid"] == match["qid"])
-    if not agrees or field is None or ccd is None or match["prefix"] != f"{field // 1000:03d}":
+    if not agrees or field is None or ccd is None or match["prefix"] != field_prefix(field):
         return None
     return ProductPath("ref", REFERENCE_SUFFIXES[match["suffix"]], field=field,
                        filtercode=match["filtercode"], ccdid=ccd, qid=int(match["qid"]))

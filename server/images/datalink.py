@@ -3,8 +3,9 @@
 
 For each image: ``#this`` (the FITS file), ``#preview`` (PNG, small and large), ``#cutout`` (a
 SODA descriptor for this dataset), ``#auxiliary`` (mask, PSF and aperture catalogs, candidate
-lists), ``#progenitor`` and ``#derivation`` (raw -> science -> difference, reference ->
-difference, bias and flat frames). Rows of one ID are consecutive. An ID the requester may not
+lists, a reference's uncertainty map, a difference's PSF), ``#progenitor`` and ``#derivation``
+(raw -> science -> difference, reference -> difference, input epochs -> reference, bias and
+flat frames). Rows of one ID are consecutive. An ID the requester may not
 see answers exactly as an unknown one: one ``NotFoundFault`` row echoing the ID.
 
 An object (``ivo://skyvault.archive/obj?<oid>``) links to its light curve (#this) and its page;
@@ -78,8 +79,11 @@ PRODUCTS = {
     "mskimg": ("Pixel mask of the science image (FITS, bit flags)", None),
     "psfcat": ("PSF-fit photometry catalog of the sources (FITS table)", None),
     "sexcat": ("Aperture photometry catalog of the sources (FITS table)", None),
+    "refunc": ("1-sigma uncertainty of each pixel of the reference co-add (FITS)", None),
     "refpsfcat": ("PSF-fit photometry catalog of the reference (FITS table)", None),
+    "refsexcat": ("Aperture photometry catalog of the reference (FITS table)", None),
     "diffcat": ("Candidates detected on the difference image (FITS table)", None),
+    "diffimgpsf": ("PSF of the difference image (FITS, 25 x 25 pixels, unit sum)", None),
     "bias": ("Bias frame (FITS)", None),
     "hifreqflat": ("High-frequency flat (FITS)", None),
 }

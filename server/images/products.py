@@ -162,6 +162,26 @@ _DERIVATIONS = {
 }
 
 
+_REFERENCE_EPOCHS = """
+SELECT s.pid FROM survey.science_images s
+ WHERE s.is_current = 1
+   AND s.rcid = (SELECT rcid FROM survey.reference_images WHERE refid = %s)
+   AND s.expid IN (SELECT (input ->> 'expid')::bigint
+                     FROM archive.provenance p, jsonb_array_elements(p.inputs) AS input
+                    WHERE p.image_table = 'reference_images' AND p.image_id = %s
+                      AND input ->> 'role' = 'exposure')
+ ORDER BY s.obsjd, s.pid"""
+
+
+_EPOCH_REFERENCES = """
+SELECT r.refid FROM survey.science_images s
+  JOIN archive.provenance p ON p.image_table = 'reference_images'
+   AND p.inputs @> jsonb_build_array(jsonb_build_object('role', 'exposure', 'expid', s.expid))
+  JOIN survey.reference_images r ON r.refid = p.image_id AND r.rcid = s.rcid
+ WHERE s.pid = %s AND r.is_current = 1
+ ORDER BY r.refid"""
+
+
 def related_images(connection: psycopg.Connection, key: ImageKey) -> list[Related]:
     """Progenitors and derivations of an image, as far as the requester may see them."""
     collection, image_id = key.collection.name, key.image_id
@@ -184,6 +204,8 @@ def related_images(connection: psycopg.Connection, key: ImageKey) -> list[Relate
                 for file in image_files(connection, "calibration_images", calid):
                     found.append(Related("#progenitor", None, file,
                                          f"{what} frame used to calibrate this image"))
+        for (refid,) in connection.execute(_EPOCH_REFERENCES, (image_id,)).fetchall():
+            image("#derivation", "ref", refid, "Reference co-add this image went into")
     elif collection == "diff":
         row = connection.execute(
             "SELECT pid, refid FROM survey.difference_images WHERE diffid = %s", (image_id,)
@@ -194,6 +216,11 @@ def related_images(connection: psycopg.Connection, key: ImageKey) -> list[Relate
                 if _visible(connection, target, related_id):
                     image("#progenitor", target, related_id,
                           f"{what} this difference was computed from")
+    elif collection == "ref":
+        # The co-add's epochs: its input exposures' science images of its readout quadrant,
+        # read through the requester's row-level security (hidden epochs are not named).
+        for (pid,) in connection.execute(_REFERENCE_EPOCHS, (image_id, image_id)).fetchall():
+            image("#progenitor", "sci", pid, "Science image co-added into this reference")
     if collection in _DERIVATIONS:
         target, sql, what = _DERIVATIONS[collection]
         for related_id in _ids(connection, sql, image_id):

@@ -28,7 +28,7 @@ from skyvault.db import Database
 
 SCIENCE_SUFFIXES = {"sciimg.fits": "sciimg", "mskimg.fits": "mskimg", "psfcat.fits": "psfcat",
                     "sexcat.fits": "sexcat", "scimrefdiffimg.fits.fz": "diffimg",
-                    "diffcat.fits": "diffcat"}
+                    "diffcat.fits": "diffcat", "diffimgpsf.fits": "diffimgpsf"}
 
 
 def metadata(ibe, table: str, who, where: str) -> Table:
@@ -114,7 +114,9 @@ def test_raw_reference_and_calibration_files(ibe, database) -> None:
     checks = [(raw_path(r), "raw_images", int(r["meta_id"]), "raw") for r in raws[:2]]
     checks += [(reference_path(r, s), "reference_images", int(r["rfid"]), p)
                for r in refs[:2] for s, p in (("refimg.fits", "refimg"),
-                                              ("refpsfcat.fits", "refpsfcat"))]
+                                              ("refunc.fits", "refunc"),
+                                              ("refpsfcat.fits", "refpsfcat"),
+                                              ("refsexcat.fits", "refsexcat"))]
     checks += [(calibration_path(r), "calibration_images", int(r["cid"]), str(r["caltype"]))
                for r in cals]
     assert {str(r["caltype"]) for r in cals} == {"bias", "hifreqflat"}

@@ -10,6 +10,7 @@ pixel identifies the source pixel it came from.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -316,6 +317,13 @@ class Builder:
             "endobsjd": OBSJD - 10, "seeing": 1.9, "maglimit": 21.5, "ra": frame.ra,
             "dec": frame.dec, **_corner_columns(frame), **_wcs_columns(frame),
             "programids": [1], "ingested_at": COADD_RELEASED})
+        # Its epochs: the public and the embargoed science images' exposures (DataLink shows
+        # each to whoever may see that image).
+        self.connection.execute(
+            "INSERT INTO archive.provenance (image_table, image_id, inputs)"
+            " VALUES ('reference_images', %s, %s::jsonb)",
+            (refid, json.dumps([{"role": "exposure", "expid": self.seed.ids["exp_" + name]}
+                                for name in ("sci_public", "sci_embargoed")])))
         self.file("ref", f"{folder}/ref/ref_000700_zr_c05_q1_refimg.fits", "refimg",
                   "reference_images", refid, [1], None,
                   fits.HDUList([fits.PrimaryHDU(pixel_values(frame.naxis1, frame.naxis2, 0.25),
@@ -351,6 +359,9 @@ class Builder:
                       "difference_images", diffid, [programid], OBSJD,
                       fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
                           [fits.Column("ra", "D", array=np.array([diff_frame.ra]))])]))
+            self.file("diffimgpsf_" + science, f"{folder}/diff/{science}_diffimgpsf.fits",
+                      "diffimgpsf", "difference_images", diffid, [programid], OBSJD,
+                      fits.HDUList([fits.PrimaryHDU(np.full((25, 25), 1 / 625, np.float32))]))
 
     def _people(self) -> None:
         for username, programs, attribute in (("img-member", [2], "member_token"),
@@ -371,6 +382,8 @@ TABLES = (("files", "file_id"), ("psf_sources", "sourceid"), ("aperture_sources"
 
 
 def remove(connection: psycopg.Connection) -> None:
+    connection.execute("DELETE FROM archive.provenance WHERE image_id BETWEEN %s AND %s",
+                       (BASE, BASE + 99_999_999))
     for table, key in TABLES:
         connection.execute(f"DELETE FROM survey.{table} WHERE {key} BETWEEN %s AND %s",
                            (BASE, BASE + 99_999_999))

@@ -59,8 +59,9 @@ def test_a_science_image_links_file_previews_cutout_auxiliaries_and_provenance(
     assert any("raw%3F" + str(world.ids["raw_sci_public"]) in url for url in progenitors)
     assert sum(url.endswith(("_bias.fits", "_hifreqflat.fits")) for url in progenitors) == 2
     derived = links["#derivation"]
-    assert [str(r["content_type"]) for r in derived] == [DATALINK_TYPE]
-    assert "diff%3F" + str(world.ids["diff_sci_public"]) in str(derived[0]["access_url"])
+    # Its difference image and the co-add it went into (below).
+    assert [str(r["content_type"]) for r in derived] == [DATALINK_TYPE] * 2
+    assert "diff%3F" + str(world.ids["diff_sci_public"]) in str(derived[-1]["access_url"])
     assert_valid_votable(response.content)
 
 
@@ -85,7 +86,7 @@ def test_difference_reference_and_raw_link_their_relatives(live_server, world) -
     progenitors = " ".join(str(r["access_url"]) for r in diff["#progenitor"])
     assert f"sci%3F{world.ids['sci_public']}" in progenitors
     assert f"ref%3F{world.ids['ref']}" in progenitors
-    assert {str(r["local_semantics"]) for r in diff["#auxiliary"]} == {"diffcat"}
+    assert {str(r["local_semantics"]) for r in diff["#auxiliary"]} == {"diffcat", "diffimgpsf"}
     raw = by_semantics(fetch(live_server, world.did("raw", "raw_sci_public")))
     assert f"sci%3F{world.ids['sci_public']}" in str(raw["#derivation"][0]["access_url"])
     reference = fetch(live_server, world.did("ref", "ref"))
@@ -96,6 +97,26 @@ def test_difference_reference_and_raw_link_their_relatives(live_server, world) -
     member = {"Authorization": f"Bearer {world.member_token}"}
     assert str(world.ids["diff_sci_embargoed"]) in fetch(
         live_server, world.did("ref", "ref"), headers=member).text
+
+
+def test_a_reference_links_its_epochs_and_an_epoch_its_references(live_server, world) -> None:
+    """DataLink 1.1 section 2.5 (core vocabulary): a co-add's input epochs are its
+    #progenitor links, and a science image links the co-adds made from it as #derivation;
+    an epoch the requester may not see is not named (the public sees the public epoch only,
+    the member of its program both)."""
+    sci = f"sci%3F{world.ids['sci_public']}"
+    hidden = f"sci%3F{world.ids['sci_embargoed']}"
+    reference = by_semantics(fetch(live_server, world.did("ref", "ref")))
+    epochs = [str(r["access_url"]) for r in reference["#progenitor"]]
+    assert [url for url in epochs if "sci%3F" in url] == [url for url in epochs if sci in url]
+    assert len(epochs) == 1 and all(str(r["content_type"]) == DATALINK_TYPE
+                                    for r in reference["#progenitor"])
+    member = {"Authorization": f"Bearer {world.member_token}"}
+    seen = by_semantics(fetch(live_server, world.did("ref", "ref"), headers=member))
+    assert sorted(hidden in str(r["access_url"]) or sci in str(r["access_url"])
+                  for r in seen["#progenitor"]) == [True, True]
+    derived = by_semantics(fetch(live_server, world.did("sci", "sci_public")))["#derivation"]
+    assert any(f"ref%3F{world.ids['ref']}" in str(r["access_url"]) for r in derived)
 
 
 def _masked(text: str, did: str) -> str:

@@ -9,8 +9,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
+from astropy.io import fits
 
 from skyvault.access import ANONYMOUS
 from skyvault.db import Database
@@ -24,6 +26,7 @@ from skyvault.ingest.synthetic import (
     write_night,
 )
 from skyvault.ingest.testing import fresh_database, table_counts
+from skyvault.pipeline.manifest import read_manifest
 
 SPEC = NightSpec(exposures=3, quadrants=(1, 2), sources=40)
 
@@ -50,7 +53,10 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
     assert summary.ok, summary.lines()
     assert (summary.ingested, summary.quarantined, summary.deferred) == (6, 0, 0)
     quadrants = SPEC.exposures * len(SPEC.quadrants)
-    assert summary.rows == 2 * quadrants * SPEC.sources + quadrants * DIFF_CANDIDATES
+    references = len(SPEC.ccds) * len(SPEC.quadrants)
+    # Science catalogs, difference candidates and the references' two catalogs.
+    assert summary.rows == 2 * quadrants * SPEC.sources + quadrants * DIFF_CANDIDATES \
+        + 2 * references * SPEC.sources
     assert summary.reprocessed == 0  # first versions only
     with archive["db"].admin() as connection:
         counts = table_counts(connection)
@@ -66,8 +72,9 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
         paths = connection.execute(
             "SELECT path, product, content_type FROM survey.files").fetchall()
         assert {p for _, p, _ in paths} == {"raw", "bias", "hifreqflat", "sciimg", "mskimg",
-                                             "psfcat", "sexcat", "refimg", "refpsfcat",
-                                             "diffimg", "diffcat"}
+                                             "psfcat", "sexcat", "refimg", "refunc",
+                                             "refpsfcat", "refsexcat", "diffimg", "diffcat",
+                                             "diffimgpsf"}
         assert all(c == "application/fits" for _, _, c in paths)
         assert any(p.startswith("sci/2026/1121/") and p.endswith("_sciimg.fits")
                    for p, _, _ in paths)
@@ -99,6 +106,41 @@ def test_a_night_lands_in_the_store_and_catalog(archive: dict) -> None:
     report = check_archive(database=archive["db"], store=archive["store"], deep=True)
     assert report.clean, report.lines()
     assert report.files == counts["survey.files"]
+
+
+def test_reference_catalogs_are_their_files_rows(archive: dict) -> None:
+    """Every source of each reference's refpsfcat and refsexcat is a row of
+    survey.reference_psf_sources / reference_aperture_sources with the file's values (read
+    here with astropy), the co-add's keys, programs and ingested_at (what dates it)."""
+    night = archive["night"]
+    checked = 0
+    with archive["db"].admin() as connection:
+        for manifest_path in night.references:
+            (meta,) = read_manifest(manifest_path).references
+            ref = connection.execute(
+                "SELECT refid, ingested_at, programids FROM survey.reference_images"
+                " WHERE field = %s AND rcid = %s AND filtercode = %s AND is_current = 1",
+                (meta.field, meta.rcid, meta.filtercode)).fetchone()
+            for product, table, extra in (("refpsfcat", "reference_psf_sources", "chi"),
+                                          ("refsexcat", "reference_aperture_sources", "fwhm")):
+                expected = fits.getdata(night.root / meta.files[product])
+                rows = connection.execute(
+                    f"SELECT sourceid, ra, dec, mag, flux, {extra}, field, rcid, filtercode,"
+                    f" ingested_at, programids FROM survey.{table} WHERE refid = %s"
+                    " ORDER BY sourceid", (ref[0],)).fetchall()
+                assert len(rows) == len(expected) == SPEC.sources
+                order = np.argsort(expected["sourceid"])
+                for name, column in (("sourceid", 0), ("ra", 1), ("dec", 2), ("mag", 3),
+                                     ("flux", 4), (extra, 5)):
+                    got = np.array([row[column] for row in rows], dtype=float)
+                    want = np.asarray(expected[name], dtype=float)[order]
+                    np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{table}.{name}")
+                assert {(r[6], r[7], r[8]) for r in rows} == \
+                    {(meta.field, meta.rcid, meta.filtercode)}
+                assert {r[9] for r in rows} == {ref[1]}
+                assert {tuple(r[10]) for r in rows} == {tuple(ref[2])}
+                checked += 1
+    assert checked == 2 * len(night.references)
 
 
 def test_ingest_writes_the_facts_the_release_rules_read(archive: dict) -> None:

@@ -23,6 +23,7 @@ from skyvault.ingest.copybinary import CopyColumn, RecordBatch, encode_stream, t
 from skyvault.ingest.errors import CorruptFits, GroupRejected
 from skyvault.ingest.fitscheck import check_image, inspect_fits
 from skyvault.ingest.q3c import ang2ipix
+from skyvault.server.ibe.paths import parse_product_path
 
 
 def test_q3c_pixels_match_the_sql_function(database: Database) -> None:
@@ -60,6 +61,26 @@ def test_binary_copy_round_trips_through_postgresql(database: Database) -> None:
     assert rows[0] == (-2, None, "zr", "infinity", None, 1e300)  # NaN: unknown, NULL
     assert rows[1][:2] == (1, "1.5") and rows[1][3].startswith("2027-03-04 05:06:07.890123")
     assert rows[2][0] == 2**40 and rows[2][3].startswith("2000-01-01 00:00:00")
+
+
+@pytest.mark.parametrize("programs", [[1], [1, 2, 3], [256], [2, 512], []])
+def test_a_shared_smallint_array_travels_as_fixed_width_bytes(database: Database,
+                                                              programs: list[int]) -> None:
+    """A reference catalog's rows all carry the co-add's programids: its binary form (array_send)
+    set once, as bytes of its own width, even when it ends with a NUL byte (256 = 0x0100),
+    which numpy's item() would drop. PostgreSQL reads back the same array on every row."""
+    from skyvault.ingest.copybinary import HEADER, TRAILER, smallint_array_wire
+    wire = np.array(smallint_array_wire(programs))
+    columns = [CopyColumn("a", "bigint"), CopyColumn("p", f"char({wire.dtype.itemsize})")]
+    batch = RecordBatch(columns, 2)
+    batch.set("a", np.array([1, 2]))
+    batch.set("p", wire.item())
+    with database.admin() as connection:
+        connection.execute("CREATE TEMP TABLE arrays (a bigint, p smallint[])")
+        with connection.cursor().copy("COPY arrays FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(HEADER + bytes(batch.payload()) + TRAILER)
+        rows = connection.execute("SELECT a, p FROM arrays ORDER BY a").fetchall()
+    assert rows == [(1, programs), (2, programs)]
 
 
 def test_nan_floats_are_copied_as_null_on_their_rows_only(database: Database) -> None:
@@ -113,6 +134,25 @@ def test_store_paths_follow_the_documented_scheme() -> None:
         "cal/2026/1120/hifreqflat/zg/ztf_20261120_zg_c03_q4_hifreqflat.fits"
     assert layout.reference_path(1234, "zi", 7, 1, "refpsfcat", ".fits", 2) == \
         "ref/001/field001234/zi/ccd07/q1/ztf_001234_zi_c07_q1_v2_refpsfcat.fits"
+
+
+@pytest.mark.parametrize("field, prefix", [(600, "000"), (1885, "001"), (245, "000"),
+                                           (123456, "123"), (1885220, "188")])
+def test_reference_folders_follow_irsas_field_prefix_rule(field: int, prefix: str) -> None:
+    """IRSA (https://irsa.ipac.caltech.edu/docs/program_interface/ztf_metadata.html,
+    "Reference Images"): 'ref/' + the first three characters of paddedfield + '/field' +
+    paddedfield + ..., paddedfield being the field zero-padded to six characters. Written out
+    here by that rule, for ZTF's fields (at most four digits) and the demo grid's wider ones;
+    the store's path and the IBE path (parsed back to the same keys) agree with it."""
+    padded = f"{field:06d}"
+    expected = (f"ref/{padded[:3]}/field{padded}/zr/ccd05/q1/"
+                f"ztf_{padded}_zr_c05_q1_refsexcat.fits")
+    assert expected.startswith(f"ref/{prefix}/")
+    assert layout.reference_path(field, "zr", 5, 1, "refsexcat", ".fits") == expected
+    parsed = parse_product_path(expected)
+    assert parsed is not None and (parsed.field, parsed.product) == (field, "refsexcat")
+    wrong = f"ref/{field // 1000:03d}/" + expected.split("/", 2)[2]
+    assert wrong == expected or parse_product_path(wrong) is None
 
 
 def _image(path: Path, **cards) -> Path:

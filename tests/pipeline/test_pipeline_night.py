@@ -19,6 +19,8 @@ from skyvault.pipeline.cli import EXIT_QUADRANT_FAILURES, pipeline_cli
 from skyvault.pipeline.manifest import ProductType, product_root, read_manifest, sha256_of
 from skyvault.pipeline.orchestrate import run_night
 from skyvault.pipeline.process import maskbits
+from skyvault.pipeline.process.difference import psf_image
+from skyvault.pipeline.process.psf import Psf
 from skyvault.pipeline.validate import ValidationReport, validate_night
 
 
@@ -238,6 +240,55 @@ def test_science_headers_carry_what_the_archive_needs(survey):
     assert mask.dtype.kind == "i" and (mask & maskbits.SOURCE).any()
 
 
+def test_reference_uncertainty_matches_the_coadds_scatter(survey):
+    """refunc is the co-add's 1-sigma per pixel, propagated from its epochs' noise. Checked
+    against the co-add itself: over 8 x 8 blocks of sky (no source, every epoch), the spread
+    of the block sums (robust, from their median absolute deviation) agrees with the
+    uncertainty of a block sum, sqrt(sum of refunc^2). Blocks, not pixels: resampling each
+    epoch with a spline correlates neighbouring pixels, which lowers a single pixel's scatter
+    but not that of a sum over an area larger than the kernel."""
+    (_, manifest), *_ = _manifests(survey.products, "reference")
+    (reference,) = manifest.references
+    with fits.open(survey.products / reference.files["refimg"]) as hdus:
+        coadd = hdus[0].data.astype(float)
+        coverage = hdus["COVERAGE"].data
+        mask = hdus["MASK"].data
+    unc = fits.getdata(survey.products / reference.files["refunc"]).astype(float)
+    assert unc.shape == coadd.shape
+    assert np.all(np.isnan(unc[coverage == 0])) and np.all(unc[coverage > 0] > 0)
+    sky = (coverage == coverage.max()) & ((mask & maskbits.SOURCE) == 0) & np.isfinite(unc)
+    block = 8
+    ny, nx = (s - s % block for s in coadd.shape)
+
+    def blocks(values):
+        return values[:ny, :nx].reshape(ny // block, block, nx // block, block)
+
+    clean = blocks(sky).all(axis=(1, 3))
+    sums = blocks(coadd).sum(axis=(1, 3))[clean]
+    predicted = np.sqrt((blocks(unc) ** 2).sum(axis=(1, 3))[clean])
+    assert clean.sum() > 100
+    spread = 1.4826 * np.median(np.abs(sums - np.median(sums)))
+    assert 0.85 < spread / np.median(predicted) < 1.15
+
+
+def test_difference_psf_file_is_the_differences_psf(survey):
+    """diffimgpsf (ZTF's 25 x 25 PSF image of a difference) is written for every difference:
+    unit sum, peak in the middle pixel, and the PSF its difference's header states (the image
+    itself is checked against astropy's Moffat2D in test_pipeline_units.py)."""
+    checked = 0
+    for _, manifest in _manifests(survey.products, "exposure"):
+        for difference in manifest.differences:
+            psf = fits.getdata(survey.products / difference.files["diffimgpsf"]).astype(float)
+            header = fits.getheader(survey.products / difference.files["diffimg"], 1)
+            assert psf.shape == (25, 25)
+            assert abs(psf.sum() - 1.0) < 1e-5
+            assert np.unravel_index(np.argmax(psf), psf.shape) == (12, 12)
+            expected = psf_image(Psf(float(header["PSFFWHM"]), float(header["PSFBETA"]), 0))
+            np.testing.assert_allclose(psf, expected, rtol=1e-6, atol=1e-9)
+            checked += 1
+    assert checked
+
+
 def test_references_and_differences(survey):
     references = [m for _, m in _manifests(survey.products, "reference")]
     assert references
@@ -246,7 +297,9 @@ def test_references_and_differences(survey):
         assert reference.nframes >= 3
         assert set(reference.programids) <= {1, 2, 3} and reference.programids
         assert abs(reference.magzp - 26.0) < 0.1
-        assert {f.product_type for f in manifest.files} == {"refimg", "refpsfcat"}
+        assert {f.product_type for f in manifest.files} == {
+            "refimg", "refunc", "refpsfcat", "refsexcat"}
+        assert len(fits.getdata(survey.products / reference.files["refsexcat"])) > 0
         # A released co-add may tell which programs observed, and nothing per epoch: no
         # epoch's file name (nor its exposure id) in the headers of the image or its catalog.
         for product in manifest.files:

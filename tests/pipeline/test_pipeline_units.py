@@ -17,14 +17,26 @@ from skyvault.pipeline.manifest import (
     Provenance,
     QuadrantFailure,
 )
-from skyvault.pipeline.naming import filefracday, nightdate_of, science_path, science_prefix
+from skyvault.pipeline.naming import (
+    field_prefix,
+    filefracday,
+    nightdate_of,
+    science_path,
+    science_prefix,
+)
 from skyvault.pipeline.process import maskbits
+from skyvault.pipeline.process.difference import psf_image
 from skyvault.pipeline.process.instrumental import find_cosmic_rays
 from skyvault.pipeline.process.psf import Psf, fit_sources
 from skyvault.pipeline.process.wcs import TanSip, fit_tan_sip
 from skyvault.pipeline.psfmodel import add_point_sources
 from skyvault.pipeline.simulate import sky
-from skyvault.pipeline.simulate.plan import PROGRAM_PATTERN, FieldGrid, plan_night
+from skyvault.pipeline.simulate.plan import (
+    PROGRAM_PATTERN,
+    FieldGrid,
+    field_grid_for,
+    plan_night,
+)
 from skyvault.pipeline.simulate.render import Conditions, render_quadrant
 from skyvault.pipeline.skygeom import Optics, Pointing
 
@@ -42,6 +54,43 @@ def test_field_grid_centres_lie_in_their_own_fields():
         assert grid.containing(ra, dec) == field_id
     with pytest.raises(ValueError):
         grid.centre(grid.size + 1)
+
+
+def test_a_ztf_sized_camera_numbers_its_fields_as_ztf_does():
+    """ZTF's fields have at most four digits (primary grid up to 879, secondary 1001-1895).
+    The grid a camera tiles the sky with gives a full-size camera's 16 CCDs (47 square
+    degrees) about a thousand fields, so its ids have four digits at most; the demo's small
+    camera on two CCDs tiles the sky finely and numbers its fields with up to seven digits,
+    which IRSA's path rule (pipeline/naming.py field_prefix) files under their first three."""
+    full = field_grid_for(CameraGeometry.full(), tuple(range(1, 17)))
+    assert 500 < full.size < 10_000
+    small = field_grid_for(CameraGeometry.small(), (6, 7))
+    assert 999_999 < small.size < 10_000_000
+    assert [field_prefix(f) for f in (1, 600, 1885, small.size)] == [
+        "000", "000", "001", f"{small.size:07d}"[:3]]
+
+
+@pytest.mark.parametrize("fwhm, beta", [(2.0, 2.5), (3.4, 3.0), (5.0, 4.5)])
+def test_difference_psf_image_is_the_moffat_it_names(fwhm: float, beta: float) -> None:
+    """diffimgpsf's image: astropy's Moffat2D (its own formula), integrated over each pixel by
+    10 x 10 subsampling and fitted by least squares, gives back the FWHM and beta; unit sum,
+    peak in the middle of the 25 x 25 grid."""
+    from astropy.modeling.models import Moffat2D
+    from scipy.optimize import least_squares
+
+    psf = psf_image(Psf(fwhm, beta, 0)).astype(float)
+    assert psf.shape == (25, 25) and abs(psf.sum() - 1) < 1e-5
+    assert np.unravel_index(np.argmax(psf), psf.shape) == (12, 12)
+    fine = (np.arange(250) + 0.5) / 10 - 12.5
+
+    def residuals(p):
+        model = Moffat2D(1.0, 0.0, 0.0, p[0], p[1])(fine[None, :], fine[:, None])
+        pixels = model.reshape(25, 10, 25, 10).mean(axis=(1, 3))
+        return (pixels / pixels.sum() - psf).ravel()
+
+    fit = least_squares(residuals, [2.0, 3.0], bounds=([0.1, 1.01], [20, 20]))
+    assert abs(Moffat2D(1.0, 0.0, 0.0, *fit.x).fwhm / fwhm - 1) < 0.01
+    assert abs(fit.x[1] / beta - 1) < 0.03
 
 
 def test_optics_round_trip_through_distortion_and_rotation():

@@ -20,7 +20,8 @@ from pyvo.dal import DALQueryError
 from tap_seed import BASE, CENTRE_DEC, CENTRE_RA, quadrant_centre, visible_exposures
 
 CATALOGS = {"survey.psf_sources", "survey.aperture_sources", "survey.candidates",
-            "survey.lightcurves"}
+            "survey.lightcurves", "survey.reference_psf_sources",
+            "survey.reference_aperture_sources"}
 
 
 @pytest.fixture
@@ -92,7 +93,8 @@ def test_list_catalogs_names_the_source_catalogs(irsa: IrsaClass) -> None:
     everything = irsa.list_catalogs(include_metadata_tables=True, full=True)
     assert {"survey.science_images", "ivoa.obscore", "caom.plane"} <= set(
         everything["table_name"])
-    assert set(irsa.list_catalogs(filter="aperture")) == {"survey.aperture_sources"}
+    assert set(irsa.list_catalogs(filter="aperture")) == {
+        "survey.aperture_sources", "survey.reference_aperture_sources"}
     # Every catalog it lists is one query_region can search.
     for name in catalogs:
         irsa.query_region(f"{CENTRE_RA} {CENTRE_DEC}", catalog=name, radius=1 * u.arcsec)

@@ -2,14 +2,15 @@
 
 Each state is one exposure with its raw, calibration, science, reference and difference images,
 their files (real FITS on disk, each carrying a marker card naming its state), PSF and
-aperture sources, and a difference-image candidate.  Identifiers live in a range nobody else
-uses, each kind in its own block, so that a hidden identifier found in a response is a leak,
-and a "twin" identifier of the same shape is guaranteed not to exist (the answer for a hidden
-item must equal the answer for its twin).  A state is made as production data are dated
-(skyvault/releases/dating.py): by the program and the observation time, against the session's
-release calendar (tests/release_calendar.py), relative to now; a co-add by when it was
-archived.  A candidate of a program whose alerts are public (the public survey) is public at
-once, whatever its state (issue 17): ``row_visible`` and ``secrets_of`` say so.
+aperture sources (the science image's and the co-add's), and a difference-image candidate.
+Identifiers live in a range nobody else uses, each kind in its own block, so that a hidden
+identifier found in a response is a leak, and a "twin" identifier of the same shape is
+guaranteed not to exist (the answer for a hidden item must equal the answer for its twin).
+A state is made as production data are dated (skyvault/releases/dating.py): by the program
+and the observation time, against the session's release calendar (tests/release_calendar.py),
+relative to now; a co-add (and its catalogs) by when it was archived.  A candidate of a
+program whose alerts are public (the public survey) is public at once, whatever its state
+(issue 17): ``row_visible`` and ``secrets_of`` say so.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ PRODUCTS = (
     ("refimg", "reference_images", "refid", "ref"),
     ("diffimg", "difference_images", "diffid", "diff"),
     ("psfcat", "science_images", "pid", None),
+    ("refsexcat", "reference_images", "refid", None),
+    ("diffimgpsf", "difference_images", "diffid", None),
 )
 PRODUCT_INDEX = {product[0]: i for i, product in enumerate(PRODUCTS)}
 IMAGE_KEYS = {"raw_images": "rawid", "calibration_images": "calid", "science_images": "pid",
@@ -195,7 +198,7 @@ def _wcs_header(state: State) -> fits.Header:
 
 def fits_bytes(state: State, product: str) -> bytes:
     rng = np.random.default_rng(state.index * 10 + PRODUCT_INDEX[product])
-    if product == "psfcat":
+    if product in ("psfcat", "refsexcat"):
         columns = [fits.Column("sourceid", "K", array=np.array(state.source_ids())),
                    fits.Column("ra", "D", array=np.full(SOURCES_PER_IMAGE, state.ra)),
                    fits.Column("dec", "D", array=np.full(SOURCES_PER_IMAGE, state.dec))]
@@ -256,6 +259,8 @@ def _insert(connection: psycopg.Connection, table: str, values: dict) -> None:
 
 
 CATALOGS = ("psf_sources", "aperture_sources", "candidates", "lightcurves")
+REFERENCE_CATALOGS = ("reference_psf_sources", "reference_aperture_sources")
+"""A co-add's catalogs: plain tables, no night partitions."""
 
 
 def _ensure_partitions(connection: psycopg.Connection) -> None:
@@ -345,6 +350,15 @@ def insert_rows(connection: psycopg.Connection, contents: dict[str, bytes]) -> N
                     "rcid": 0, **band, "ra": state.ra + 0.0005 * j, "dec": state.dec,
                     "x": 32.0, "y": 32.0, "mag": 18.0 + j, "magerr": 0.05, "flux": 1000.0,
                     "fluxerr": 10.0, "flags": 0, "snr": 20.0, "obsjd": obsjd, **common})
+        # The co-add's own catalogs (ZTF's refpsfcat and refsexcat), dated as the co-add.
+        for catalog in REFERENCE_CATALOGS:
+            for j, sourceid in enumerate(state.source_ids()):
+                _insert(connection, catalog, {
+                    "sourceid": sourceid, "refid": state.ident("refid"), "field": field,
+                    "rcid": 0, **band, "ra": state.ra + 0.0005 * j, "dec": state.dec,
+                    "x": 32.0, "y": 32.0, "mag": 19.0 + j, "magerr": 0.03, "flux": 500.0,
+                    "fluxerr": 5.0, "flags": 0, "snr": 100.0, "ingested_at": archived,
+                    "programids": [state.programid]})
         # The PSF detections again as light-curve points, each its own object's.
         for j, sourceid in enumerate(state.source_ids()):
             position = (state.ra + 0.0005 * j, state.dec)
@@ -382,6 +396,9 @@ def archive_coadd(connection: psycopg.Connection, state: State, when) -> None:
                        (when, state.ident("refid")))
     connection.execute("UPDATE survey.files SET ingested_at = %s WHERE image_table ="
                        " 'reference_images' AND image_id = %s", (when, state.ident("refid")))
+    for catalog in REFERENCE_CATALOGS:
+        connection.execute(f"UPDATE survey.{catalog} SET ingested_at = %s WHERE refid = %s",
+                           (when, state.ident("refid")))
 
 
 def release_now(connection: psycopg.Connection, states, public_from: str = "now()"

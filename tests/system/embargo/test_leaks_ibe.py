@@ -39,10 +39,10 @@ def irsa_paths(database, state: State) -> list[tuple[str, str]]:
     day_folder = f"{ffd[:4]}/{ffd[4:8]}/{ffd[8:]}"
     stem = f"ztf_{ffd}_{field}_zr_c{{ccd}}_o"
     made = [f"sci/{day_folder}/{stem}_q1_{suffix}" for suffix in (
-        "sciimg.fits", "psfcat.fits", "scimrefdiffimg.fits.fz")]
+        "sciimg.fits", "psfcat.fits", "scimrefdiffimg.fits.fz", "diffimgpsf.fits")]
     made.append(f"raw/{day_folder}/{stem}.fits.fz")
-    made.append(f"ref/{field[:3]}/field{field}/zr/ccd{{ccd}}/q1/ztf_{field}_zr_c{{ccd}}_q1_"
-                "refimg.fits")
+    made += [f"ref/{field[:3]}/field{field}/zr/ccd{{ccd}}/q1/ztf_{field}_zr_c{{ccd}}_q1_"
+             f"{suffix}" for suffix in ("refimg.fits", "refsexcat.fits")]
     pairs = [(path.format(ccd="01"), path.format(ccd="16")) for path in made]
     cal = f"cal/{day[:4]}/{day[4:]}/bias/00/ccd{{ccd}}/q1/ztf_{day}_00_c{{ccd}}_q1_bias.fits"
     pairs.append((cal.format(ccd=f"{cal_ccd:02d}"), cal.format(ccd="16")))

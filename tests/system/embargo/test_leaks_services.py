@@ -95,7 +95,8 @@ KEYS = {"survey.exposures": "expid", "survey.raw_images": "rawid",
         "survey.reference_images": "refid", "survey.difference_images": "diffid",
         "survey.files": "file_id", "survey.psf_sources": "sourceid",
         "survey.aperture_sources": "sourceid", "survey.candidates": "candid",
-        "survey.lightcurves": "sourceid"}
+        "survey.lightcurves": "sourceid", "survey.reference_psf_sources": "sourceid",
+        "survey.reference_aperture_sources": "sourceid"}
 
 
 def expected_ids(table: str, states) -> set[int]:

@@ -24,6 +24,7 @@ from embargo_seed import (
     CENTRE_DEC,
     CENTRE_RA,
     COADD_PENDING,
+    PRODUCTS,
     RELEASE_PROGRAM,
     RELEASE_STATES,
     STATE,
@@ -215,14 +216,14 @@ def test_export_holds_exactly_the_released_rows_and_files_and_is_idempotent(
     paths = {entry["path"] for entry in manifest["files"]}
     public_states = [s for s in STATES if visible(s, set())] + [EARLY]
     for state in public_states:
-        for product in ("raw", "bias", "sciimg", "refimg", "diffimg", "psfcat"):
+        for product, *_ in PRODUCTS:
             assert state.file_path(product) in paths, (state.key, product)
     for state in [s for s in STATES if not visible(s, set())]:
         assert not any(path.startswith(f"leaktest/{state.key}/") for path in paths), state.key
-    # The late state's co-add is in (archived before the release was declared); its science
-    # and difference images are not (observed after the cutoff).
+    # The late state's co-add and its catalog are in (archived before the release was
+    # declared); its science and difference images are not (observed after the cutoff).
     late = {path for path in paths if path.startswith(f"leaktest/{LATE.key}/")}
-    assert late == {LATE.file_path("refimg")}
+    assert late == {LATE.file_path("refimg"), LATE.file_path("refsexcat")}
     with database.admin() as connection:
         assert FILES.embargo is not None
         released = {row[0] for row in connection.execute(

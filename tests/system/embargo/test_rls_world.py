@@ -12,6 +12,7 @@ from embargo_seed import (
     NID,
     PASSED_RELEASE,
     PRODUCT_INDEX,
+    PRODUCTS,
     STATE,
     STATES,
     Person,
@@ -29,7 +30,8 @@ from skyvault.schema.tables import EMBARGOED_TABLES
 KEYED = {"survey.exposures": "expid", **{f"survey.{t}": k for t, k in IMAGE_KEYS.items()},
          "survey.files": "file_id", "survey.psf_sources": "sourceid",
          "survey.aperture_sources": "sourceid", "survey.candidates": "candid",
-         "survey.lightcurves": "sourceid"}
+         "survey.lightcurves": "sourceid", "survey.reference_psf_sources": "sourceid",
+         "survey.reference_aperture_sources": "sourceid"}
 
 
 def _requesters(people: dict[str, Person]) -> list[tuple[str, Requester]]:
@@ -46,7 +48,7 @@ def _expected(table: str, programs, released: frozenset[str] | set[str] = frozen
         if not row_visible(table, state, programs) and state.key not in released:
             continue
         if key == "file_id":
-            ids |= {state.file_id(i) for i in range(6)}
+            ids |= {state.file_id(i) for i in range(len(PRODUCTS))}
         elif key == "sourceid":
             ids |= set(state.source_ids())
         else:

@@ -30,6 +30,7 @@ from skyvault.releases.model import (
 )
 from skyvault.server.http.context import reading, service_url
 from skyvault.server.images import products
+from skyvault.server.web.pages import site_page
 
 blueprint = Blueprint("releases", __name__)
 
@@ -82,13 +83,8 @@ def releases_json() -> Response:
 
 
 def _page(title: str, body: str) -> Response:
-    html = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>
-<body><main>
-{body}
-</main></body></html>
-"""
-    return Response(html, mimetype="text/html")
+    """``body`` is HTML this module writes, every value in it escaped."""
+    return site_page("web/plain.html", title=title, body=body)
 
 
 @blueprint.get("/releases")

@@ -20,14 +20,14 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import numpy as np
-from flask import Blueprint, Response, request
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from flask import Blueprint, Response, render_template, request
 
 from skyvault.filestore import InvalidStorePath, local_file
 from skyvault.server.http.context import reading, service_url
 from skyvault.server.http.request_guard import UnusableRequest
 from skyvault.server.images import products
 from skyvault.server.images.common import file_url, public_url
+from skyvault.server.web.pages import site_page
 from skyvault.sso import most_irsa
 from skyvault.sso.ephemeris import Ephemeris
 from skyvault.sso.errors import SsoError
@@ -74,7 +74,9 @@ from skyvault.vo.preview import render_png
 from skyvault.vo.publisher_did import COLLECTIONS, ImageKey, publisher_did
 from skyvault.vo.votable import VOTABLE_MIME, ColumnBatch, error_votable
 
-blueprint = Blueprint("most", __name__)
+# Its pages are rendered by the application's one Jinja environment: the search page extends
+# the site's frame (web/base.html); IRSA's pages keep IRSA's look, which its clients parse.
+blueprint = Blueprint("most", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
 
 FORM_URL = "/most/form"
@@ -85,10 +87,6 @@ THUMBNAIL_PIXELS = 96
 THUMBNAIL_HALF_SIZE = 40
 CSV_TYPE = "text/csv;header=present"
 DS9_TYPE = "text/plain"
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).with_name("templates")),
-    autoescape=select_autoescape(["html"]),
-)
 
 
 class SearchFailure(Exception):
@@ -362,8 +360,7 @@ def _page(most: MostRequest | None, outcome: Outcome | None, error: SearchFailur
         context["downloads"] = {name: _query_url(most, name)
                                 for name in ("votable", "csv", "ds9")}
         context["infos"] = _infos(outcome)
-    html = _TEMPLATES.get_template("most_page.html").render(**context)
-    return Response(html, status=status, mimetype="text/html")
+    return site_page("most_page.html", status, **context)
 
 
 def _error(output: str, failure: SearchFailure, most: MostRequest | None) -> Response:
@@ -426,7 +423,7 @@ def _irsa(items: list[tuple[str, str]]) -> Response:
         params = {k: v for k, v in irsa.given.items() if k != "fits_region_files"}
         return public_url("/most?" + urlencode(params | {"output_mode": output_mode}))
 
-    html = _TEMPLATES.get_template("irsa_results.html").render(
+    html = render_template("irsa_results.html",
         label=outcome.label, count=count, rows=rows, downloads=[
             ("Download Results Table (above)", download("Brief")),
             ("Download Image Metadata with a Matched Object Position Table",
@@ -439,7 +436,7 @@ def _irsa(items: list[tuple[str, str]]) -> Response:
 def irsa_application() -> Response:
     """IRSA's MOST application page, whose first menu lists the catalogs (astroquery's
     ``Most.list_catalogs`` reads it, with ``conf.most_interface_url`` pointed here)."""
-    html = _TEMPLATES.get_template("irsa_application.html").render(
+    html = render_template("irsa_application.html",
         catalogs=most_irsa.CATALOGS, output_modes=most_irsa.OUTPUT_MODES,
         form_action=public_url("/most"))
     return Response(html, mimetype="text/html")

@@ -84,6 +84,12 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
     return response
 
 
+def site_page(template: str, status: int = 200, **context: Any) -> Response:
+    """A page of another service (MOST, the releases) in the site's frame: its template extends
+    ``web/base.html`` and gets the menu and the sign-in state the web pages get."""
+    return render(template, status, **page_context(), **context)
+
+
 def error_page(status: int, title: str, message: str) -> Response:
     return render("web/error.html", status=status, title=title, message=message)
 

@@ -127,7 +127,9 @@ def test_html_page_with_plot_and_thumbnails(live_server: str, seeded: Seeded) ->
     page = response.text
     assert "<svg" in page and "<polyline" in page and "<form" in page
     assert "2 matched images" in page
-    thumbnails = re.findall(r'<img src="([^"]+)"', page)
+    # The page is in the site's frame, whose header has an image of its own (the logo).
+    thumbnails = re.findall(r'<img src="([^"]+/most/thumbnail/[^"]+)"', page)
+    assert '<nav aria-label="Main">' in page
     assert len(thumbnails) == 2
     image = requests.get(thumbnails[0].replace("&amp;", "&"), timeout=30)
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")

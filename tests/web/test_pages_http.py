@@ -345,3 +345,15 @@ def test_static_files_and_templates_come_from_the_package(client: FlaskClient) -
         assert response.status_code == 200 and response.mimetype == kind
     page = client.get("/tables").get_data(as_text=True)
     assert "http://" not in page.split("<main")[0].replace("http://www.w3.org", "")
+
+
+@pytest.mark.parametrize("path", ["/releases", "/most"])
+def test_release_and_moving_object_pages_are_in_the_sites_frame(client: FlaskClient,
+                                                                  path: str) -> None:
+    """The release pages and the moving-object search extend the site's base template: the
+    menu, the sign-in link and the site's stylesheet, like every web page."""
+    response = client.get(path)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert '<nav aria-label="Main">' in page and 'id="sign-in"' in page
+    assert "skyvault.css" in page and page.count("<html") == 1

@@ -62,16 +62,11 @@ def _whole_image_stamp(path: Path, ra: float, dec: float) -> bytes:
     return gzipped(fits_stamp(image, stamp, box))
 
 
-def run(dsn_admin: str, dsn_app: str, work: Path, size: int, exposures: int) -> list[str]:
-    from skyvault.alerts import history
-    from skyvault.alerts.archive import write_tar
-    from skyvault.alerts.build import AlertBuilder, night_selection
-    from skyvault.alerts.packet import packet_bytes
-    from skyvault.alerts.stamps import StampCutter
+def load(dsn_admin: str, dsn_app: str, work: Path, size: int, exposures: int):
+    """The two nights ingested: (database, the public stream, the later night's nid)."""
     from skyvault.alerts.streams import PUBLIC, stream_named
     from skyvault.db import Database, DatabaseUrls
     from skyvault.ingest import LocalFileStore, ingest_paths, synthetic
-    from skyvault.vo.cutout import OpenImages
 
     synthetic.DIFF_CANDIDATES = 88
     database = Database(DatabaseUrls(dsn_admin, dsn_app))
@@ -88,7 +83,18 @@ def run(dsn_admin: str, dsn_app: str, work: Path, size: int, exposures: int) -> 
         nights.append(spec.nid)
     with database.admin() as connection:
         stream = stream_named(connection, PUBLIC)
-    nid = nights[-1]
+    return database, stream, nights[-1]
+
+
+def run(dsn_admin: str, dsn_app: str, work: Path, size: int, exposures: int) -> list[str]:
+    from skyvault.alerts import history
+    from skyvault.alerts.archive import write_tar
+    from skyvault.alerts.build import AlertBuilder, night_selection
+    from skyvault.alerts.packet import packet_bytes
+    from skyvault.alerts.stamps import StampCutter
+    from skyvault.vo.cutout import OpenImages
+
+    database, stream, nid = load(dsn_admin, dsn_app, work, size, exposures)
     locate = lambda path: work / "store" / path  # noqa: E731
 
     def end_to_end(fp_hists: bool) -> tuple[int, float, float]:

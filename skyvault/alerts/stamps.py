@@ -61,9 +61,11 @@ def stamp_box(x: float, y: float) -> PixelBox:
 
 def tile_sections(boxes: Sequence[PixelBox], tile: tuple[int, int], width: int,
                   height: int) -> list[PixelBox]:
-    """Sections of a tile-compressed image that hold every tile the boxes touch, each tile in
+    """Sections of a tile-compressed image that meet every tile the boxes touch, each tile in
     one section and no other tile: a tile row's runs of adjacent touched tiles, merged with
-    the next tile row's where those have the same runs (one-row tiles: bands of rows)."""
+    the next tile row's where those have the same runs (one-row tiles: bands of rows), each
+    cut down to the pixels of the boxes it meets (a band of whole 3072-pixel rows cost more to
+    copy than its 63-pixel stamps: benchmarks/bench_alerts.py --ztf-stamps)."""
     tile_width, tile_height = tile
     touched: dict[int, set[int]] = {}
     for box in boxes:
@@ -88,7 +90,15 @@ def tile_sections(boxes: Sequence[PixelBox], tile: tuple[int, int], width: int,
         band = (runs, row, row + 1)
     if band is not None:
         close(*band)
-    return sections
+    return [_hull(section, boxes) for section in sections]
+
+
+def _hull(section: PixelBox, boxes: Sequence[PixelBox]) -> PixelBox:
+    """The part of ``section`` within the bounding box of the boxes that meet it."""
+    met = [box.intersect(section) for box in boxes]
+    met = [box for box in met if not box.is_empty]
+    return PixelBox(min(b.x0 for b in met), max(b.x1 for b in met),
+                    min(b.y0 for b in met), max(b.y1 for b in met))
 
 
 def _runs(indices: Sequence[int]) -> tuple[tuple[int, int], ...]:

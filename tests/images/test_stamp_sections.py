@@ -81,13 +81,14 @@ def test_sections_hold_each_touched_tile_once_and_no_other(tile) -> None:
         if not boxes:
             continue
         read = np.zeros_like(_touched(boxes, tile, width, height), dtype=int)
+        covered = np.zeros((height, width), dtype=bool)
         for section in tile_sections(boxes, tile, width, height):
-            assert section.x0 % tile[0] == 0 and section.y0 % tile[1] == 0
-            assert section.x1 == width or section.x1 % tile[0] == 0
-            assert section.y1 == height or section.y1 % tile[1] == 0
+            assert not section.is_empty
             read[section.y0 // tile[1]:(section.y1 - 1) // tile[1] + 1,
                  section.x0 // tile[0]:(section.x1 - 1) // tile[0] + 1] += 1
+            covered[section.y0:section.y1, section.x0:section.x1] = True
         assert np.array_equal(read, _touched(boxes, tile, width, height).astype(int))
+        assert all(covered[box.y0:box.y1, box.x0:box.x1].all() for box in boxes)
 
 
 @pytest.mark.parametrize("name", list(TILINGS))

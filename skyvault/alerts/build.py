@@ -112,7 +112,6 @@ class AlertBuilder:
                                              row.get("rb_version")),
                         row_stamps, row_fp_hists)
 
-
     def _stamps(self, rows: list[dict[str, Any]]) -> list[dict[str, bytes | None]]:
         """Each row's stamps by kind, None (the schema's null) where an image is not readable
         here; each image's stamps cut together (a difference image's alerts share its three

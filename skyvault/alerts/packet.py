@@ -46,7 +46,8 @@ def _float32(value: Any) -> float:
             return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
         except OverflowError:
             pass
-    return float(np.float32(value))
+    with np.errstate(over="ignore"):  # beyond 32 bits' range: infinite, as intended
+        return float(np.float32(value))
 
 
 def _identity(value: Any) -> Any:

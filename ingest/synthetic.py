@@ -93,6 +93,12 @@ SYNTHETIC_PSF_FWHM = 2.0
 SYNTHETIC_PSF_BETA = 2.5
 """The synthetic difference images' PSF (pixels; Moffat beta), in their diffimgpsf files."""
 DIFF_CANDIDATES = 3
+DIFF_CARDS: dict[str, object] = {}
+"""Cards added to the difference images' headers (a benchmark gives them the calibration the
+pipeline's differences carry: PSFFWHM, PSFBETA, MAGZP, SKYRMS..., for forced photometry)."""
+DIFF_TILE: tuple[int, int] | None = None
+"""The difference images' compression tiles (rows, columns); None: astropy's one row per tile
+(the pipeline's own are 128 x 128, pipeline/process/products.py)."""
 """Candidates in each synthetic difference image's diffcat."""
 SYNTHETIC_RB_VERSION = "rb-hgb-000000000000"
 
@@ -209,10 +215,12 @@ def _header(cards: dict[str, object]) -> fits.Header:
 
 
 def _write_image(path: Path, data: np.ndarray, cards: dict[str, object],
-                 compress: bool = False) -> None:
+                 compress: bool = False, tile: tuple[int, int] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if compress:
-        hdu = fits.CompImageHDU(data, header=_header(cards), compression_type="RICE_1")
+        tiling = {"tile_shape": tile} if tile else {}
+        hdu = fits.CompImageHDU(data, header=_header(cards), compression_type="RICE_1",
+                                **tiling)
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
     else:
         fits.PrimaryHDU(data, header=_header(cards)).writeto(path, overwrite=True, checksum=True)
@@ -451,8 +459,8 @@ class _Writer:
         diff_paths = {"diffimg": f"{sci_folder}/{stem}_scimrefdiffimg.fits.fz",
                       "diffcat": f"{sci_folder}/{stem}_diffcat.fits",
                       "diffimgpsf": f"{sci_folder}/{stem}_diffimgpsf.fits"}
-        _write_image(self.root / diff_paths["diffimg"], self.image(shape, 0.0), cards,
-                     compress=True)
+        _write_image(self.root / diff_paths["diffimg"], self.image(shape, 0.0),
+                     {**cards, **DIFF_CARDS}, compress=True, tile=DIFF_TILE)
         _write_image(self.root / diff_paths["diffimgpsf"],
                      psf_image(Psf(SYNTHETIC_PSF_FWHM, SYNTHETIC_PSF_BETA, 0)), cards)
         candidates = candidate_columns(self.rng, DIFF_CANDIDATES, ra, dec, half,

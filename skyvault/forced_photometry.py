@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,26 +179,56 @@ def measure_epoch(epoch: Epoch, ra: float, dec: float, *,
                   images: OpenImages | None = None) -> ForcedRow:
     """The forced flux at (ra, dec) on the epoch's difference image (the store's file
     ``locate`` finds; kept open in ``images`` when given, for the next position on it)."""
+    return measure_positions(epoch, [(ra, dec)], locate=locate, images=images)[0]
+
+
+def measure_positions(epoch: Epoch, positions: Sequence[tuple[float, float]], *,
+                      locate: Callable[[str], Path] = local_file,
+                      images: OpenImages | None = None) -> list[ForcedRow]:
+    """``measure_epoch`` at each position on the one epoch: its file found and opened, its
+    calibration read and its WCS applied once for them all (the alerts of one difference
+    image share their earlier epochs)."""
+    if not positions:
+        return []
     try:
         if images is not None:
-            return _measure(images.get(locate(epoch.path)), epoch, ra, dec)
+            return _measure_all(images.get(locate(epoch.path)), epoch, positions)
         with open_image(locate(epoch.path)) as image:
-            return _measure(image, epoch, ra, dec)
-    except (InvalidStorePath, StoreError, CutoutError, ProjectionError, ValueError,
-            OSError) as error:
-        # A file the archive lists but cannot read is the archive's fault, not the user's:
-        # logged, and the epoch reported without a flux.
-        log.error("forced photometry cannot read %s: %s", epoch.path, error)
-        return ForcedRow(epoch, None, epoch.diffmaglim, None, None, _seeing(epoch, None),
-                         no_measurement(ForcedStatus.UNREADABLE))
+            return _measure_all(image, epoch, positions)
+    except _UNREADABLE as error:
+        return [_unreadable(epoch, error) for _ in positions]
 
 
-def _measure(image: ImageFile, epoch: Epoch, ra: float, dec: float) -> ForcedRow:
+_UNREADABLE = (InvalidStorePath, StoreError, CutoutError, ProjectionError, ValueError, OSError)
+
+
+def _unreadable(epoch: Epoch, error: Exception) -> ForcedRow:
+    # A file the archive lists but cannot read is the archive's fault, not the user's:
+    # logged, and the epoch reported without a flux.
+    log.error("forced photometry cannot read %s: %s", epoch.path, error)
+    return ForcedRow(epoch, None, epoch.diffmaglim, None, None, _seeing(epoch, None),
+                     no_measurement(ForcedStatus.UNREADABLE))
+
+
+def _measure_all(image: ImageFile, epoch: Epoch,
+                 positions: Sequence[tuple[float, float]]) -> list[ForcedRow]:
     calibrated = calibration(image.header.values)
+    xs, ys = image.projection().world_to_pixel([ra for ra, _ in positions],
+                                               [dec for _, dec in positions])
+    rows = []
+    for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+        try:
+            rows.append(_measure(image, calibrated, epoch, x, y))
+        except _UNREADABLE as error:
+            rows.append(_unreadable(epoch, error))
+    return rows
+
+
+def _measure(image: ImageFile, calibrated: DifferenceCalibration, epoch: Epoch, x: float,
+             y: float) -> ForcedRow:
     diffmaglim = calibrated.diffmaglim if calibrated.diffmaglim is not None \
         else epoch.diffmaglim
     seeing = _seeing(epoch, calibrated.pixel_scale)
-    x, y = (float(v[0]) for v in image.projection().world_to_pixel([ra], [dec]))
     position = (x + 1, y + 1) if math.isfinite(x) and math.isfinite(y) else (None, None)
     if calibrated.psf is None or calibrated.zpdiff is None:
         return ForcedRow(epoch, calibrated.zpdiff, diffmaglim, *position, seeing,

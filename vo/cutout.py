@@ -195,6 +195,8 @@ class ImageFile:
     hdu: object
     header: ImageHeader
     compressed: bool
+    tile: tuple[int, int] | None = None
+    """A compressed image's tile size (columns, rows: ZTILE1, ZTILE2)."""
     _projection: SkyProjection | None = field(default=None, repr=False)
 
     def projection(self) -> SkyProjection:
@@ -210,6 +212,15 @@ class ImageFile:
         return self.hdu.read()  # type: ignore[attr-defined]
 
 
+def _tile(records: Sequence[dict], dims: Sequence[int]) -> tuple[int, int]:
+    """ZTILE1, ZTILE2 of a compressed image (the default, one row per tile, without them)."""
+    values = {(record.get("name") or "").upper(): record.get("value") for record in records}
+    width = values.get("ZTILE1")
+    height = values.get("ZTILE2")
+    return (int(width) if isinstance(width, int) else int(dims[1]),
+            int(height) if isinstance(height, int) else 1)
+
+
 @contextmanager
 def open_image(path: Path | str) -> Iterator[ImageFile]:
     """The first HDU with a 2-D image, tile-compressed or not."""
@@ -220,8 +231,9 @@ def open_image(path: Path | str) -> Iterator[ImageFile]:
             if hdu.get_exttype() != "IMAGE_HDU" or len(info.get("dims", ())) != 2:
                 continue
             records = hdu.read_header().records()
-            yield ImageFile(fits, hdu, image_header(records, info["dims"]),
-                            bool(info.get("is_compressed_image")))
+            compressed = bool(info.get("is_compressed_image"))
+            yield ImageFile(fits, hdu, image_header(records, info["dims"]), compressed,
+                            _tile(records, info["dims"]) if compressed else None)
             return
         raise NotAnImage(f"{Path(path).name} has no two-dimensional image")
     finally:

@@ -1,11 +1,11 @@
 """Alerts built from the archive: the candidates a selection names, read as a stream's
 requester, with their 30-day histories and stamps.
 
-``AlertBuilder.alerts`` reads in batches (one statement per batch for the candidates, one for
-the detections, one for the upper limits), then cuts the stamps from the archived images in
-order of difference image, so each image file is opened once, and measures the forced
-photometry of ``fp_hists`` (``fp_hists.ForcedHistories``, one statement per alert) on the
-same connection.
+``AlertBuilder.alerts`` reads in batches (one statement for the candidates, then per batch
+one statement per difference image for the detections and one for the previous images, which
+give the upper limits and the epochs of ``fp_hists``), then cuts the stamps from the archived
+images in order of difference image, so each image file is opened once, and measures the
+forced photometry of ``fp_hists`` (``fp_hists.ForcedHistories``) on the epochs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
+from skyvault.alerts import fp_hists as forced_histories
 from skyvault.alerts import history
 from skyvault.alerts.fp_hists import ForcedHistories
 from skyvault.alerts.packet import alert_record, candidate_values, record, upper_limit_values
@@ -25,6 +24,7 @@ from skyvault.alerts.stamps import StampCutter, StampError
 from skyvault.alerts.streams import Stream
 from skyvault.db import Database
 from skyvault.filestore import InvalidStorePath, StoreError, local_file
+from skyvault.forced_photometry import Epoch
 from skyvault.vo.cutout import OpenImages
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,11 @@ BATCH = 500
 OPEN_FILES = 64
 """Files kept open: an image's three stamp files and the earlier differences its alerts'
 fp_hists measure on (30 days of one field's visits)."""
-ForcedPhotometry = Callable[[psycopg.Connection, dict[str, Any]], list[dict[str, Any]] | None]
-"""What fills ``fp_hists``: given the stream's connection and an alert's candidate row, the
-fp_hist records (schema ``ztf.alert.fp_hist``) or None. ``fp_hists.ForcedHistories`` by
-default."""
+ForcedPhotometry = Callable[[list[dict[str, Any]], list[list[Epoch]]],
+                            list[list[dict[str, Any]]]]
+"""What fills ``fp_hists``: given alerts' candidate rows and each one's epochs
+(``fp_hists.epochs`` of its previous images), each one's fp_hist records (schema
+``ztf.alert.fp_hist``). ``fp_hists.ForcedHistories`` by default."""
 
 STAMP_PATHS = {"science": "science_path", "template": "template_path",
                "difference": "difference_path"}
@@ -96,25 +97,50 @@ class AlertBuilder:
             batches = [rows[k:k + BATCH] for k in range(0, len(rows), BATCH)]
             for batch in batches:
                 detected = history.detections(connection, batch)
-                limits = history.upper_limits(connection, batch)
-                for row in batch:
-                    yield self._alert(connection, row, detected.get(row["candid"], []),
-                                      limits.get(row["candid"], []))
+                previous = history.previous_images(connection, batch)
+                stamps = self._stamps(batch)
+                fp_hists: list[list[dict[str, Any]] | None] = [None] * len(batch)
+                if self.forced_photometry is not None:
+                    fp_hists = list(self.forced_photometry(
+                        batch, [forced_histories.epochs(previous[row["candid"]])
+                                for row in batch]))
+                for row, row_stamps, row_fp_hists in zip(batch, stamps, fp_hists,
+                                                         strict=True):
+                    limits = history.upper_limit_rows(previous[row["candid"]])
+                    yield alert_record(
+                        row, history_records(detected.get(row["candid"], []), limits,
+                                             row.get("rb_version")),
+                        row_stamps, row_fp_hists)
 
-    def _alert(self, connection: psycopg.Connection, row: dict[str, Any],
-               detected: list[dict[str, Any]], limits: list[dict[str, Any]]) -> dict[str, Any]:
-        stamps = {kind: self._stamp(row.get(column), row)
-                  for kind, column in STAMP_PATHS.items()}
-        fp_hists = self.forced_photometry(connection, row) if self.forced_photometry else None
-        return alert_record(row, history_records(detected, limits, row.get("rb_version")),
-                            stamps, fp_hists)
+    def _stamps(self, rows: list[dict[str, Any]]) -> list[dict[str, bytes | None]]:
+        """Each row's stamps by kind, None (the schema's null) where an image is not readable
+        here; each image's stamps cut together (a difference image's alerts share its three
+        images: ``StampCutter.stamps``)."""
+        stamps: list[dict[str, bytes | None]] = [{} for _ in rows]
+        for kind, column in STAMP_PATHS.items():
+            by_path: dict[str, list[int]] = {}
+            for index, row in enumerate(rows):
+                path = row.get(column)
+                if path is None:
+                    stamps[index][kind] = None
+                else:
+                    by_path.setdefault(path, []).append(index)
+            for path, indices in by_path.items():
+                for index, stamp in zip(indices, self._cut(path, [rows[k] for k in indices]),
+                                        strict=True):
+                    stamps[index][kind] = stamp
+        return stamps
 
-    def _stamp(self, path: str | None, row: dict[str, Any]) -> bytes | None:
-        """A stamp, or None (the schema's null) when the image is not readable here."""
-        if path is None:
-            return None
+    def _cut(self, path: str, rows: list[dict[str, Any]]) -> list[bytes | None]:
         try:
-            return self.cutter.stamp(self.locate(path), row["ra"], row["dec"])
-        except (InvalidStorePath, StoreError, StampError, OSError) as error:
-            log.warning("candidate %s: no stamp from %s (%s)", row["candid"], path, error)
-            return None
+            found = self.cutter.stamps(self.locate(path), [(r["ra"], r["dec"]) for r in rows])
+        except (InvalidStorePath, StoreError, OSError) as error:
+            found = [StampError(str(error)) for _ in rows]
+        cut: list[bytes | None] = []
+        for row, stamp in zip(rows, found, strict=True):
+            if isinstance(stamp, StampError):
+                log.warning("candidate %s: no stamp from %s (%s)", row["candid"], path, stamp)
+                cut.append(None)
+            else:
+                cut.append(stamp)
+        return cut

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from collections.abc import Iterable, Iterator, Mapping
+import struct
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
@@ -32,30 +33,62 @@ FP_HISTS_SEAM = None
 the schema's default. ``fp_hists.ForcedHistories`` makes them by default."""
 
 
-def _value(avro_type: Any, value: Any) -> Any:
-    kind = base_type(avro_type)
-    nullable = isinstance(avro_type, list)
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    if missing:
-        if nullable:
-            return None
-        return {"string": ""}.get(kind, SENTINEL) if kind in ("string", *INTEGERS, *FLOATS) \
-            else None
-    if kind in INTEGERS:
-        return int(value)
-    if kind == "float":
-        # What the packet carries (32 bits), so that a record equals its reading back.
+_FLOAT32 = struct.Struct("<f")
+
+
+def _float32(value: Any) -> float:
+    """``value`` rounded to 32 bits, what the packet carries (so that a record equals its
+    reading back): float(np.float32(value)). A Python float is rounded by ``struct`` (the
+    same C cast, without numpy's scalar overhead); anything else, or a float beyond 32 bits'
+    range (struct refuses, numpy makes it infinite), by numpy."""
+    if value.__class__ is float:
+        try:
+            return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+        except OverflowError:
+            pass
+    with np.errstate(over="ignore"):  # beyond 32 bits' range: infinite, as intended
         return float(np.float32(value))
-    if kind == "double":
-        return float(value)
-    if kind == "string":
-        return str(value)
+
+
+def _identity(value: Any) -> Any:
     return value
+
+
+def _converter(avro_type: Any) -> Callable[[Any], Any]:
+    """How a value becomes a field of type ``avro_type``: missing (None or NaN) as null where
+    the schema allows it, else ZTF's sentinel (-999, "" for strings); present, as the type."""
+    kind = base_type(avro_type)
+    if isinstance(avro_type, list):
+        absent: Any = None
+    elif kind == "string":
+        absent = ""
+    elif kind in (*INTEGERS, *FLOATS):
+        absent = SENTINEL
+    else:
+        absent = None
+    present: Callable[[Any], Any] = {"int": int, "long": int, "float": _float32,
+                                      "double": float, "string": str}.get(kind, _identity)
+
+    def convert(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return absent
+        return present(value)
+
+    return convert
+
+
+@cache
+def _converters(name: str) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """Each field of record ``name`` and its converter, made once per schema (a night's
+    alerts convert millions of fields: deciding each one's type per value cost a fifth of the
+    night, benchmarks/bench_alerts.py)."""
+    return tuple((field, _converter(kind)) for field, kind in field_types(name).items())
 
 
 def record(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """A record of schema ``name`` with every field, from ``values`` by field name."""
-    return {field: _value(kind, values.get(field)) for field, kind in field_types(name).items()}
+    get = values.get
+    return {field: convert(get(field)) for field, convert in _converters(name)}
 
 
 def _file_name(path: str | None) -> str | None:

@@ -26,10 +26,23 @@ def raw_schema(name: str) -> dict[str, Any]:
 @cache
 def alert_schema() -> dict[str, Any]:
     """The parsed top-level schema (``ztf.alert``) with its named types inlined, so that the
-    schema a container file carries in its header is whole (as ZTF's packets carry it)."""
+    schema a container file carries in its header is whole (as ZTF's packets carry it), its
+    objects' keys in sorted order: fastavro's parsing orders a field's keys as it iterates a
+    set, which differs from process to process (string hashing), and so did the headers of
+    the same alert's packets (``_sorted_keys``)."""
     folder = resources.files(__package__).joinpath(FOLDER)
     with resources.as_file(folder) as path:
-        return load_schema_ordered([str(path / f"{name}.avsc") for name in NAMED])
+        return _sorted_keys(load_schema_ordered([str(path / f"{name}.avsc") for name in NAMED]))
+
+
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with every dict's keys in sorted order (lists keep theirs: fields, union
+    branches and symbols are ordered)."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
 
 
 @cache

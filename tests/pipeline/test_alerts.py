@@ -7,6 +7,9 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
+import subprocess
+import sys
 import tarfile
 
 import fastavro
@@ -18,14 +21,21 @@ from astropy.wcs import WCS
 from ztf_samples import sample_packets
 
 from skyvault.access import ANONYMOUS
+from skyvault.alerts import fp_hists, history
 from skyvault.alerts.archive import store_archive
 from skyvault.alerts.build import AlertBuilder, night_selection
-from skyvault.alerts.packet import read_alerts, write_alerts
+from skyvault.alerts.fp_hists import fp_hist_values, history_window
+from skyvault.alerts.packet import read_alerts, record, write_alerts
 from skyvault.alerts.schema import alert_schema, field_types
 from skyvault.alerts.stamps import SIZE
 from skyvault.alerts.streams import PUBLIC, streams
 from skyvault.db import Database
-from skyvault.forced_photometry import forced_photometry_rows
+from skyvault.forced_photometry import (
+    find_epochs,
+    forced_photometry_rows,
+    forced_request,
+    measure_epoch,
+)
 from skyvault.geometry import inside_convex_polygon, separation
 from skyvault.ingest import LocalFileStore, ingest_paths
 from skyvault.ingest.testing import fresh_database
@@ -273,3 +283,94 @@ def test_fp_hists_are_the_forced_photometry_of_the_30_days_before(archive) -> No
     measured = [fp for stream in archive["alerts"].values() for alert in stream
                 for fp in alert["fp_hists"] if fp["forcediffimflux"] is not None]
     assert compared > 0 and measured
+
+
+def test_previous_images_equal_the_per_alert_statements(archive) -> None:
+    """The previous images found for a whole difference image's alerts in one statement give
+    every alert the epochs ``find_epochs`` finds for it alone over its 30 days (the statement
+    fp_hists used per alert), field for field, and the upper limits are those of them without
+    a candidate within 1.5 arcsec (q3c_join, as the statement the limits used per batch)."""
+    database = archive["database"]
+    compared = 0
+    for stream in archive["streams"].values():
+        selection = night_selection(archive["nid"], stream)
+        with database.reading(stream.requester, user_query=True) as connection:
+            rows = history.alert_rows(connection, selection.where, selection.params)
+            previous = history.previous_images(connection, rows)
+            for row in rows:
+                request = forced_request(row["ra"], row["dec"], *history_window(row["jd"]))
+                alone = find_epochs(connection, request, history_of_program=row["programid"])
+                assert fp_hists.epochs(previous[row["candid"]]) == alone
+                near = {diffid for (diffid,) in connection.execute(
+                    "SELECT DISTINCT diffid FROM survey.candidates o"
+                    " WHERE q3c_join(%s, %s, o.ra, o.dec, %s)",
+                    (row["ra"], row["dec"], RADIUS_ARCSEC / 3600))}
+                limits = history.upper_limit_rows(previous[row["candid"]])
+                assert [limit["diffid"] for limit in limits] == [
+                    image["diffid"] for image in previous[row["candid"]]
+                    if image["diffid"] not in near]
+                compared += len(alone)
+    assert compared > 0
+
+
+def test_fp_hists_measured_together_equal_each_alert_measured_alone(archive) -> None:
+    """fp_hists measure each epoch at all its alerts' positions together; every alert of the
+    night's busiest difference images gets the records measuring its epochs one by one gives
+    (``measure_epoch``, the per-alert path), value for value."""
+    database, root = archive["database"], archive["root"]
+    alerts = archive["alerts"][PUBLIC]
+    per_image: dict[int, list[dict]] = {}
+    for alert in alerts:
+        per_image.setdefault(alert["candid"] // 1_000_000, []).append(alert)
+    busiest = sorted(per_image.values(), key=len, reverse=True)[:2]
+    assert len(busiest[0]) > 1
+    stream = archive["streams"][PUBLIC]
+    compared = 0
+    with database.reading(stream.requester, user_query=True) as connection:
+        for group in busiest:
+            for alert in group:
+                c = alert["candidate"]
+                request = forced_request(c["ra"], c["dec"], *history_window(c["jd"]))
+                epochs = find_epochs(connection, request, history_of_program=c["programid"])
+                alone = [record("fp_hist", fp_hist_values(
+                    measure_epoch(epoch, request.ra, request.dec,
+                                  locate=lambda path: root / path), c)) for epoch in epochs]
+                assert alert["fp_hists"] == alone
+                compared += len(alone)
+    assert compared > 0
+
+
+def test_fields_take_their_schema_types_and_missing_values_their_nulls() -> None:
+    """Each field's value as the schema types it, a missing one (None, NaN) as null where the
+    schema allows it and ZTF's sentinels where not; floats rounded to the 32 bits the packet
+    carries (numpy's rounding, overflow to infinity included)."""
+    values = {"jd": np.float64(2461357.25), "fid": np.int16(2), "pid": 7.0,
+              "programid": None, "isdiffpos": None, "ra": 10, "dec": float("nan"),
+              "magpsf": 19.123456789, "sigmapsf": float("nan"), "ranr": None,
+              "diffmaglim": 1e40, "sgscore1": np.float32(0.25), "ssnamenr": 12345,
+              "drb": float("nan"), "magap": -0.0}
+    made = record("candidate", values)
+    assert list(made) == list(field_types("candidate"))
+    expected = {"jd": 2461357.25, "fid": 2, "pid": 7, "programid": -999, "isdiffpos": "",
+                "ra": 10.0, "dec": -999, "magpsf": float(np.float32(19.123456789)),
+                "sigmapsf": -999, "ranr": -999, "diffmaglim": float("inf"),
+                "sgscore1": 0.25, "ssnamenr": "12345", "drb": None, "magap": -0.0}
+    for name, value in expected.items():
+        assert made[name] == value and type(made[name]) is type(value), name
+    assert math.copysign(1.0, made["magap"]) == -1.0
+    assert made["magpsf"] != 19.123456789
+    assert all(made[name] is None for name in field_types("candidate")
+               if name not in values and isinstance(field_types("candidate")[name], list))
+
+
+def test_a_packets_header_is_the_same_bytes_in_every_process() -> None:
+    """The container header (the schema's JSON) does not depend on the process's string
+    hashing: the same alert is the same bytes whichever process wrote it (archives are
+    checksummed; fastavro ordered a field's keys by iterating a set)."""
+    program = ("import hashlib; from skyvault.alerts.packet import _container_header;"
+               " print(hashlib.sha256(_container_header()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", program], check=True, text=True,
+                              capture_output=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+               for seed in (1, 2, 3)}
+    assert len(digests) == 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,6 +48,9 @@ WCS_KEYS = ("CTYPE1", "CTYPE2", "CUNIT1", "CUNIT2", "CRVAL1", "CRVAL2", "CD1_1",
             "RADESYS", "EQUINOX", "BUNIT", "MAGZP")
 SHIFTED = ("CRPIX1", "CRPIX2")
 KEPT = frozenset(WCS_KEYS + SHIFTED)
+SIP_CARD = re.compile(r"(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+)$")
+"""The SIP distortion's cards: its polynomials are in pixels relative to CRPIX, so moving CRPIX
+with the box keeps them exact for the stamp (a CTYPE of ...-TAN-SIP without them would not)."""
 
 
 class StampError(Exception):
@@ -175,7 +179,7 @@ class StampHeader:
         self.cards: list[tuple[str, str, float | None]] = []
         for card in image.header.cards:
             name = card[:8].strip()
-            if name not in KEPT:
+            if name not in KEPT and not SIP_CARD.match(name):
                 continue
             value = image.header.values.get(name)
             shifted = name in SHIFTED and isinstance(value, (int, float))

@@ -142,3 +142,19 @@ def test_a_stamps_header_is_the_images_wcs_moved_to_the_box(files) -> None:
         for key in ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "PC1_1", "PC1_2", "PC2_1",
                     "PC2_2"):
             assert header[key] == source[key], key
+
+
+def test_a_stamps_pixels_map_to_the_sky_as_the_images_do(files) -> None:
+    """The stamp's WCS (SIP distortion included, CTYPE ...-TAN-SIP) puts each stamp pixel where
+    the image's WCS puts the source pixel it was cut from, to a micro-arcsecond."""
+    with open_image(files["plain"]) as image:
+        box = PixelBox(200, 200 + SIZE, 150, 150 + SIZE)
+        content = fits_stamp(image, np.zeros((SIZE, SIZE), dtype=np.float32), box)
+    end = content.index(b"END" + b" " * 77) + 80
+    stamp = WCS(fits.Header.fromstring(content[:end].decode()))
+    source = WCS(image_header(FRAME))
+    assert stamp.sip is not None and source.sip is not None
+    x, y = np.meshgrid(np.arange(0, SIZE, 7.0), np.arange(0, SIZE, 7.0))
+    ra, dec = stamp.all_pix2world(x, y, 0)
+    ra0, dec0 = source.all_pix2world(x + box.x0, y + box.y0, 0)
+    assert np.max(np.hypot((ra - ra0) * np.cos(np.radians(dec0)), dec - dec0)) * 3.6e9 < 1.0

@@ -37,7 +37,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.support import free_port, timed, wait_for
+from benchmarks.support import free_port, throwaway_home, timed, wait_for
 
 CUTOFF = "2024-01-01"
 """The public data release of the benchmark covers program 1 observed before this."""
@@ -292,13 +292,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="skyvault-bench-embargo-", dir="/tmp"))
-    home.chmod(0o755)
     http_port = free_port()
-    os.environ.update({"SKYVAULT_HOME": str(home), "SKYVAULT_PGPORT": str(free_port()),
-                       "SKYVAULT_PORT": str(http_port)})
-    for variable in ("SKYVAULT_DATABASE_URL", "SKYVAULT_PGDATA", "SKYVAULT_BASE_URL"):
-        os.environ.pop(variable, None)
+    home = throwaway_home("skyvault-bench-embargo-", SKYVAULT_PORT=str(http_port))
 
     from skyvault.accounts import model as accounts
     from skyvault.db import Database, database_urls, embedded_cluster

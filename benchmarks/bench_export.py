@@ -176,13 +176,9 @@ def main() -> None:
                         help="light-curve points (30 per object) for the release's light curves")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="skyvault-bench-export-", dir="/tmp"))
-    home.chmod(0o755)
-    from benchmarks.support import free_port
+    from benchmarks.support import throwaway_home
 
-    os.environ.update({"SKYVAULT_HOME": str(home), "SKYVAULT_PGPORT": str(free_port())})
-    for variable in ("SKYVAULT_DATABASE_URL", "SKYVAULT_PGDATA", "SKYVAULT_BASE_URL"):
-        os.environ.pop(variable, None)
+    home = throwaway_home("skyvault-bench-export-")
 
     import hats  # noqa: F401  (imported once per process, seconds; not the export's cost)
     import psycopg

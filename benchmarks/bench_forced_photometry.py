@@ -27,13 +27,12 @@ import argparse
 import os
 import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.support import free_port
+from benchmarks.support import throwaway_home
 
 TARGET_RA, TARGET_DEC = 210.0, 35.0
 NAXIS1, NAXIS2 = 3072, 3080
@@ -159,11 +158,7 @@ def main() -> None:
     parser.add_argument("--baseline-epochs", type=int, default=12)
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="skyvault-bench-forced-", dir="/tmp"))
-    home.chmod(0o755)
-    os.environ.update({"SKYVAULT_HOME": str(home), "SKYVAULT_PGPORT": str(free_port())})
-    for variable in ("SKYVAULT_DATABASE_URL", "SKYVAULT_PGDATA", "SKYVAULT_BASE_URL"):
-        os.environ.pop(variable, None)
+    home = throwaway_home("skyvault-bench-forced-")
 
     from skyvault import forced_photometry as service
     from skyvault.access import Requester

@@ -3,6 +3,7 @@ under /tmp, median timings."""
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import tempfile
@@ -27,6 +28,19 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def throwaway_home(prefix: str, **environment: str) -> Path:
+    """A new SkyVault home under /tmp made this process's settings: its own database port, no
+    database URL, data folder or base URL inherited from the caller's environment; then
+    ``environment`` (e.g. SKYVAULT_PORT)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    home.chmod(0o755)  # the cluster runs as another user, who must reach its folder
+    os.environ.update({"SKYVAULT_HOME": str(home), "SKYVAULT_PGPORT": str(free_port()),
+                       **environment})
+    for variable in ("SKYVAULT_DATABASE_URL", "SKYVAULT_PGDATA", "SKYVAULT_BASE_URL"):
+        os.environ.pop(variable, None)
+    return home
 
 
 def throwaway_cluster(home: Path | None = None, prefix: str = "skyvault-bench-"):
